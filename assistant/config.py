@@ -1,0 +1,137 @@
+"""Settings: one dataclass with every knob of the assistant, its defaults and what each means.
+
+Environment variables (ASSISTANT_<FIELD>, e.g. ASSISTANT_QUANT=4bit) and command-line flags are
+read only at the edge (`Settings.from_env`, `add_arguments` / `from_args`); the library takes a
+Settings object and never looks at the environment itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+QUANTS = ("none", "8bit", "4bit")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+ENV_PREFIX = "ASSISTANT_"
+
+
+def default_cache_dir() -> Path:
+    """Where converted and built models live: $XDG_CACHE_HOME/multimodal-assistant."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "multimodal-assistant"
+
+
+@dataclass
+class Settings:
+    # Model: a local checkpoint directory or a hub id. Empty means the embedded default.
+    model: str = ""
+    # Weight quantization at load time (bitsandbytes): none, 8bit or 4bit (nf4).
+    quant: str = "none"
+    # Where to run: auto picks cuda, then mps, then cpu.
+    device: str = "auto"
+    # Compute dtype: auto is bfloat16 on cuda, float16 on mps, float32 on cpu.
+    dtype: str = "auto"
+    # A Jinja chat template file, for checkpoints whose processor has none (or to override it).
+    chat_template: str = ""
+    # Optional system prompt put before the conversation.
+    system_prompt: str = ""
+    # Generation defaults; each request may override them.
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 means greedy decoding
+    top_p: float = 1.0
+    top_k: int = 0  # 0 means no top-k filtering
+    repetition_penalty: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    # Context budget in tokens (prompt + answer). 0 means the model's own maximum.
+    context_tokens: int = 0
+    # Largest image accepted (bytes and pixels); bigger uploads are refused with a message.
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    # Server: the UI (and later API) bind here; private by default.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    # Where built/converted models are cached.
+    cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        _choice("quant", self.quant, QUANTS)
+        _choice("device", self.device, DEVICES)
+        _choice("dtype", self.dtype, DTYPES)
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.context_tokens < 0:
+            raise ValueError(f"context_tokens must be >= 0, got {self.context_tokens}")
+        if not self.cache_dir:
+            self.cache_dir = str(default_cache_dir())
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        """Settings from ASSISTANT_* variables, then `overrides` on top."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _parse(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _parse(name: str, type_: str, raw: str):
+    try:
+        if "list" in type_:
+            return [s for s in raw.split(",") if s]
+        if type_ == "bool":
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(f"expected true or false, got {raw!r}")
+            return lowered in ("1", "true", "yes", "on")
+        if type_.startswith("int"):
+            return int(raw) if raw.strip() else None
+        if type_ == "float":
+            return float(raw)
+        return raw
+    except ValueError as e:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}: {e}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model and generation flags shared by the CLI and the app."""
+    parser.add_argument("--model", help="checkpoint directory or hub id (default: embedded)")
+    parser.add_argument("--quant", choices=QUANTS, help="load weights in 8-bit or 4-bit")
+    parser.add_argument("--device", choices=DEVICES)
+    parser.add_argument("--dtype", choices=DTYPES)
+    parser.add_argument("--chat-template", help="Jinja chat template file to use")
+    parser.add_argument("--system-prompt")
+    parser.add_argument("--max-new-tokens", type=int)
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--top-k", type=int)
+    parser.add_argument("--stop", action="append", help="stop string (repeatable)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--context-tokens", type=int, help="prompt+answer budget in tokens")
+
+
+def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:
+    """Environment first, then any flag given on the command line."""
+    names = {f.name for f in fields(Settings)}
+    overrides = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return Settings.from_env(environ, **overrides)

@@ -1,0 +1,82 @@
+"""A conversation: typed turns and the images they carry, each under a stable handle.
+
+Handles are "#1", "#2", ... in upload order; a handle is never reused or renumbered, so "#1"
+means the same picture for the whole chat, however many images arrive later. The engine reads
+a Conversation; it never edits one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from PIL import Image
+
+from assistant.errors import UnknownImage
+from assistant.images import digest
+
+HANDLE = re.compile(r"#(\d+)\b")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    handle: str  # "#3"
+    image: Image.Image = field(repr=False, compare=False)
+    name: str = ""  # where it came from: a file name or a tool lineage name
+    sha256: str = ""
+
+
+@dataclass
+class Turn:
+    role: Literal["user", "assistant"]
+    text: str
+    images: list[str] = field(default_factory=list)  # handles attached to this turn
+
+
+@dataclass
+class Conversation:
+    turns: list[Turn] = field(default_factory=list)
+    images: dict[str, ImageRef] = field(default_factory=dict)
+    _next: int = 1
+
+    def add_image(self, image: Image.Image, name: str = "") -> str:
+        """Register an image and return its new handle ("#n")."""
+        handle = f"#{self._next}"
+        self._next += 1
+        self.images[handle] = ImageRef(handle, image, name, digest(image))
+        return handle
+
+    def add_user(self, text: str, images: list[Image.Image] | None = None,
+                 names: list[str] | None = None) -> Turn:
+        """Append a user turn, attaching new images (which get the next handles)."""
+        names = names or [""] * len(images or [])
+        handles = [self.add_image(img, n) for img, n in zip(images or [], names)]
+        turn = Turn("user", text, handles)
+        self.turns.append(turn)
+        return turn
+
+    def add_assistant(self, text: str) -> Turn:
+        turn = Turn("assistant", text)
+        self.turns.append(turn)
+        return turn
+
+    def image(self, handle: str) -> ImageRef:
+        if handle not in self.images:
+            raise UnknownImage(handle, list(self.images))
+        return self.images[handle]
+
+    def mentioned(self, text: str) -> list[str]:
+        """Handles named in `text` ("compare #1 and #3"); unknown ones raise UnknownImage."""
+        found = [f"#{n}" for n in HANDLE.findall(text)]
+        for h in found:
+            self.image(h)
+        return list(dict.fromkeys(found))
+
+    def pop_last_exchange(self) -> list[Turn]:
+        """Remove the last user turn and everything after it (undo). Its images stay known."""
+        for i in range(len(self.turns) - 1, -1, -1):
+            if self.turns[i].role == "user":
+                removed, self.turns = self.turns[i:], self.turns[:i]
+                return removed
+        return []

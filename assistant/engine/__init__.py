@@ -1,0 +1,92 @@
+"""The vision-language engine: load a checkpoint, fit a conversation into its context, stream
+an answer. `Engine.load(settings)` then `engine.stream(conversation)`.
+
+Parts, one file each: loader (checkpoint -> model + processor, typed errors), quant
+(BitsAndBytesConfig with full-precision vision parts), device, prompt (turns -> inputs through
+the chat template), budget (what to drop when over the context), generate (threaded streaming,
+cancel, stop strings, usage).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from assistant.config import Settings
+from assistant.conversation import Conversation
+from assistant.engine.budget import Fitted, fit
+from assistant.engine.generate import GenerationParams, Stream, Usage
+from assistant.engine.loader import LoadedModel, load
+from assistant.engine.prompt import PromptBuilder
+
+__all__ = ["Engine", "GenerationParams", "Stream", "Usage", "Fitted", "Reply"]
+
+
+@dataclass
+class Reply:
+    """A stream plus what the budget left out; iterate `stream` for text."""
+
+    stream: Stream
+    fitted: Fitted
+
+
+class Engine:
+    def __init__(self, loaded: LoadedModel, settings: Settings):
+        self.loaded, self.settings = loaded, settings
+        self.prompt = PromptBuilder(loaded.processor, loaded.image_token_id,
+                                    settings.chat_template, settings.system_prompt)
+        self._lock = threading.Lock()  # one generate at a time on this model
+
+    @classmethod
+    def load(cls, settings: Settings, source: str | None = None) -> Engine:
+        """Load `source`, or settings.model, or the embedded default."""
+        if source is None:
+            source = settings.model or _embedded_default(settings)
+        return cls(load(settings, source), settings)
+
+    @property
+    def name(self) -> str:
+        return self.loaded.source
+
+    @property
+    def context_tokens(self) -> int:
+        return self.settings.context_tokens or self.loaded.context_tokens
+
+    def default_params(self, **overrides) -> GenerationParams:
+        s = self.settings
+        params = GenerationParams(s.max_new_tokens, s.temperature, s.top_p, s.top_k,
+                                  s.repetition_penalty, list(s.stop), s.seed)
+        for k, v in overrides.items():
+            setattr(params, k, v)
+        return params
+
+    def fit(self, conversation: Conversation, params: GenerationParams) -> Fitted:
+        reserved = params.max_new_tokens
+        budget = self.context_tokens - reserved
+        return fit(conversation.turns, self.prompt.measure(conversation), budget,
+                   self.context_tokens, reserved)
+
+    def stream(self, conversation: Conversation, params: GenerationParams | None = None) -> Reply:
+        """Start answering the conversation's last (user) turn."""
+        if not conversation.turns or conversation.turns[-1].role != "user":
+            raise ValueError("the conversation must end with a user turn to answer")
+        params = params or self.default_params()
+        fitted = self.fit(conversation, params)
+        inputs = self.prompt.encode(fitted.turns, conversation)
+        inputs = inputs.to(self.loaded.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.loaded.dtype)
+        stream = Stream(self.loaded.model, self.prompt.tokenizer, dict(inputs), params,
+                        image_tokens=fitted.image_tokens, device=self.loaded.device,
+                        source=self.loaded.source, lock=self._lock)
+        return Reply(stream, fitted)
+
+    def answer(self, conversation: Conversation, params: GenerationParams | None = None) -> str:
+        """Non-streaming convenience: the whole answer as text."""
+        return self.stream(conversation, params).stream.wait()
+
+
+def _embedded_default(settings: Settings) -> str:
+    from assistant.offline import embedded_default
+
+    return str(embedded_default(settings))

@@ -1,0 +1,216 @@
+"""Streaming generation: `model.generate` on a worker thread, text deltas on the caller's.
+
+- Cancel: a stopping criterion watches an event, so `generate` ends within one decode step
+  of `cancel()` (a bare TextIteratorStreamer keeps generating after the reader leaves).
+- Stop strings: matched on the decoded text; a stop string is never shown, and text that might
+  be the start of one is held back until it is clear.
+- Usage: prompt, image and completion tokens, time to first token and seconds in all.
+This module knows nothing of conversations or templates: it takes encoded inputs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from assistant.engine.device import free_memory
+from assistant.errors import OutOfMemory
+
+
+@dataclass
+class GenerationParams:
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    min_new_tokens: int = 0  # benchmarks and tests force lengths with this
+
+    def generate_kwargs(self) -> dict:
+        kw: dict = dict(max_new_tokens=self.max_new_tokens,
+                        repetition_penalty=self.repetition_penalty)
+        if self.min_new_tokens:
+            kw["min_new_tokens"] = self.min_new_tokens
+        if self.temperature > 0:
+            kw.update(do_sample=True, temperature=self.temperature, top_p=self.top_p,
+                      top_k=self.top_k or None)
+        else:
+            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kw
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    image_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    first_token_seconds: float | None = None
+    finish_reason: str = ""  # stop (end of answer), length, stop_string, cancelled, error
+
+    @property
+    def tokens_per_second(self) -> float:
+        decode = self.seconds - (self.first_token_seconds or 0.0)
+        return (self.completion_tokens - 1) / decode if decode > 0 and self.completion_tokens > 1 else 0.0
+
+
+class _Watch(StoppingCriteria):
+    def __init__(self, stream: Stream):
+        self.stream = stream
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        done = self.stream._cancel.is_set() or self.stream._stop_hit
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+
+class _Collect(BaseStreamer):
+    """Receives token ids from generate (the prompt first, then one step at a time)."""
+
+    def __init__(self, stream: Stream):
+        self.stream, self.seen_prompt = stream, False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.seen_prompt:
+            self.seen_prompt = True
+            return
+        self.stream._on_tokens(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        pass
+
+
+_DONE = object()
+
+
+class Stream:
+    """An answer being generated. Iterate for text deltas; `usage` is final once it ends."""
+
+    def __init__(self, model, tokenizer, inputs: dict, params: GenerationParams,
+                 image_tokens: int = 0, device: str = "cpu", source: str = "",
+                 lock: threading.Lock | None = None):
+        self.model, self.tokenizer, self.params = model, tokenizer, params
+        self.device, self.source = device, source
+        self.usage = Usage(prompt_tokens=int(inputs["input_ids"].shape[-1]),
+                           image_tokens=image_tokens)
+        self.text = ""  # the answer so far, as shown (stop strings removed)
+        self._inputs = inputs
+        self._ids: list[int] = []
+        self._shown = 0
+        self._stop_hit = False
+        self._cancel = threading.Event()
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._lock = lock or threading.Lock()
+        self.tokens_at_cancel: int | None = None
+        self._eos = _eos_ids(model, tokenizer)
+        self._start = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="generate", daemon=True)
+        self._thread.start()
+
+    # -- worker thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        kwargs = self.params.generate_kwargs()
+        try:
+            with self._lock, torch.inference_mode():
+                if self.params.seed is not None:
+                    torch.manual_seed(self.params.seed)
+                self.model.generate(
+                    **self._inputs, **kwargs, streamer=_Collect(self),
+                    stopping_criteria=StoppingCriteriaList([_Watch(self)]),
+                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                )
+        except torch.OutOfMemoryError:
+            free_memory(self.device)
+            self._error = OutOfMemory("generating with", self.source, self.device)
+        except BaseException as e:  # surfaced to the reader, never swallowed
+            self._error = e
+        finally:
+            self._inputs = None
+            self._queue.put(_DONE)
+
+    def _on_tokens(self, ids: list[int]) -> None:
+        if self.usage.first_token_seconds is None:
+            self.usage.first_token_seconds = time.perf_counter() - self._start
+        self._ids.extend(ids)
+        text = self.tokenizer.decode([i for i in self._ids if i not in self._eos],
+                                     skip_special_tokens=True)
+        for stop in self.params.stop:
+            at = text.find(stop)
+            if stop and at >= 0:
+                text = text[:at]
+                self._stop_hit = True
+        if not self._stop_hit:
+            text = _hold_back(text, self.params.stop)
+        if len(text) > self._shown:
+            self._queue.put(text[self._shown:])
+            self._shown = len(text)
+
+    # -- reader side ---------------------------------------------------------------------
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                break
+            self.text += item
+            yield item
+        self._thread.join()
+        self._finish()
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        """Stop generating; `generate` returns within one decode step."""
+        if not self._cancel.is_set():
+            self.tokens_at_cancel = len(self._ids)
+            self._cancel.set()
+
+    def wait(self) -> str:
+        """Consume the rest; return the whole answer."""
+        for _ in self:
+            pass
+        return self.text
+
+    def _finish(self) -> None:
+        u = self.usage
+        u.completion_tokens = len(self._ids)
+        u.seconds = time.perf_counter() - self._start
+        if self._error is not None:
+            u.finish_reason = "error"
+        elif self._cancel.is_set():
+            u.finish_reason = "cancelled"
+        elif self._stop_hit:
+            u.finish_reason = "stop_string"
+        elif self._ids and self._ids[-1] in self._eos:
+            u.finish_reason = "stop"
+        else:
+            u.finish_reason = "length" if len(self._ids) >= self.params.max_new_tokens else "stop"
+
+
+def _hold_back(text: str, stops: list[str]) -> str:
+    """Drop a trailing partial UTF-8 character and any tail that could begin a stop string."""
+    text = text.rstrip("\ufffd")
+    cut = len(text)
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:k]):
+                cut = min(cut, len(text) - k)
+                break
+    return text[:cut]
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    ids = getattr(model.generation_config, "eos_token_id", None)
+    if ids is None:
+        ids = tokenizer.eos_token_id
+    if ids is None:
+        return set()
+    return set(ids) if isinstance(ids, list) else {ids}

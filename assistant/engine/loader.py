@@ -1,0 +1,124 @@
+"""Loading a vision-language checkpoint: a local directory or a hub id, any model that
+`AutoModelForImageTextToText` + `AutoProcessor` load, with the settings' device, dtype and
+quantization. Failures become typed errors with what to do next.
+
+The loader knows nothing of prompts or generation; it returns the model, its processor and the
+facts the rest of the engine needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from assistant.config import Settings
+from assistant.engine.device import free_memory, resolve_device, resolve_dtype
+from assistant.engine.quant import quantization_config
+from assistant.errors import ModelNotAvailable, OutOfMemory, UnsupportedCheckpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    processor: object
+    source: str  # what the user asked for (dir or hub id)
+    device: str
+    dtype: torch.dtype
+    quant: str
+    context_tokens: int  # the language model's maximum sequence length
+    image_token_id: int | None
+
+
+def read_config(source: str):
+    """The checkpoint's config, or ModelNotAvailable with the reason."""
+    from transformers import AutoConfig
+
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotAvailable(source, f"the directory {path.name!r} has no config.json")
+        source = str(path)
+    elif source.startswith((".", "/", "~")) or source.count("/") > 1:
+        raise ModelNotAvailable(source, "no such directory")
+    try:
+        return AutoConfig.from_pretrained(source)
+    except OSError as e:
+        raise ModelNotAvailable(source, _first_line(e)) from None
+    except ValueError as e:  # unknown model_type in config.json
+        raise UnsupportedCheckpoint(source, _raw_model_type(path), None) from e
+
+
+def check_supported(source: str, config) -> None:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    if config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        raise UnsupportedCheckpoint(source, config.model_type, getattr(config, "architectures", None))
+
+
+def load(settings: Settings, source: str) -> LoadedModel:
+    """Load `source` (a directory or hub id) as the settings say."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    config = read_config(source)
+    check_supported(source, config)
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype, device)
+    quant = quantization_config(settings.quant, config, dtype)
+    if quant is not None and device == "mps":
+        raise ValueError("bitsandbytes quantization does not run on mps; use --device cpu or cuda")
+    kwargs: dict = dict(dtype=dtype)
+    if quant is not None:
+        kwargs.update(quantization_config=quant, device_map={"": device})
+    elif device == "cuda":
+        kwargs["device_map"] = "auto"  # accelerate: spread over GPUs, offload what does not fit
+    path = Path(source).expanduser()
+    where = str(path) if path.is_dir() else source
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(where, **kwargs)
+        processor = AutoProcessor.from_pretrained(where)
+    except torch.OutOfMemoryError:
+        free_memory(device)
+        raise OutOfMemory("loading", source, device) from None
+    except OSError as e:
+        raise ModelNotAvailable(source, _first_line(e)) from None
+    if quant is None and "device_map" not in kwargs:
+        model.to(device)
+    model.eval()
+    return LoadedModel(
+        model=model,
+        processor=processor,
+        source=source,
+        device=device,
+        dtype=dtype,
+        quant=settings.quant,
+        context_tokens=_max_positions(config),
+        image_token_id=getattr(config, "image_token_id", None),
+    )
+
+
+def _max_positions(config) -> int:
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(text, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048
+
+
+def _raw_model_type(path: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((path / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError):
+        return None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__

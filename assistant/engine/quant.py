@@ -1,0 +1,67 @@
+"""Quantization as a load option: a BitsAndBytesConfig whose skip list keeps everything but
+the language model's decoder in full precision (vision tower, projector or Q-Former, lm_head).
+
+The skip list is read off the model's own structure, built on the meta device (no memory, no
+weights), as full module paths: transformers 5 matches skip names from the start of the path,
+so a short name such as "vision_tower" would silently quantize "model.vision_tower".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import torch
+
+from assistant.errors import MissingDependency
+
+
+def require_bitsandbytes(quant: str) -> None:
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise MissingDependency("bitsandbytes", f"{quant} quantization", "gpu")
+    # 8-bit matmuls log a warning per call (input casts); keep the console readable.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+
+
+def full_precision_modules(config) -> list[str]:
+    """Full paths of every module outside the language decoder, plus the output head."""
+    from accelerate import init_empty_weights
+    from transformers import AutoModelForImageTextToText
+
+    with init_empty_weights():
+        model = AutoModelForImageTextToText.from_config(config)
+    names = {id(m): n for n, m in model.named_modules()}
+    decoder_path = names[id(model.get_decoder())]
+    keep: list[str] = []
+    parts = decoder_path.split(".") if decoder_path else []
+    prefix = ""
+    module = model
+    for part in parts:
+        for child_name, _ in module.named_children():
+            if child_name != part:
+                keep.append(prefix + child_name)
+        module = getattr(module, part)
+        prefix += part + "."
+    head = model.get_output_embeddings()
+    if head is not None and names[id(head)] not in keep:
+        keep.append(names[id(head)])
+    return keep
+
+
+def quantization_config(quant: str, config, compute_dtype: torch.dtype):
+    """The BitsAndBytesConfig for `quant`, or None for full precision."""
+    if quant == "none":
+        return None
+    require_bitsandbytes(quant)
+    from transformers import BitsAndBytesConfig
+
+    skip = full_precision_modules(config)
+    if quant == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+        llm_int8_skip_modules=skip,
+    )

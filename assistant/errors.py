@@ -1,0 +1,90 @@
+"""Errors a user can act on. `str(error)` is the whole message: what happened and what to do.
+
+Anything else that escapes the library is a bug and is reported as one.
+"""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base of every error whose message is meant for the user."""
+
+
+class OutOfMemory(AssistantError):
+    """The device ran out of memory loading a model or generating."""
+
+    def __init__(self, during: str, model: str, device: str):
+        self.during, self.model, self.device = during, model, device
+        super().__init__(
+            f"Out of {device} memory {during} {model!r}. Try: --quant 4bit (needs a CUDA GPU), "
+            "a smaller model, fewer or smaller images, a lower --max-new-tokens, "
+            "or --device cpu (slow, but uses system RAM)."
+        )
+
+
+class MissingDependency(AssistantError):
+    """An optional package is not installed."""
+
+    def __init__(self, package: str, needed_for: str, extra: str):
+        self.package, self.extra = package, extra
+        super().__init__(
+            f"{needed_for} needs the package {package!r}, which is not installed. "
+            f"Install it with: pip install 'multimodal-assistant[{extra}]'"
+        )
+
+
+class UnsupportedCheckpoint(AssistantError):
+    """The checkpoint is not an image-text-to-text model transformers can load."""
+
+    def __init__(self, model: str, model_type: str | None, architectures: list[str] | None):
+        self.model_type, self.architectures = model_type, architectures
+        arch = ", ".join(architectures or []) or "none listed"
+        super().__init__(
+            f"{model!r} is not a vision-language checkpoint this assistant can load: its config "
+            f"says model_type={model_type!r}, architectures: {arch}. Use a checkpoint that "
+            "transformers' AutoModelForImageTextToText supports (LLaVA, LLaVA-NeXT, "
+            "LLaVA-OneVision, BLIP-2, InstructBLIP, ...) or one built by `python -m assistant.train`."
+        )
+
+
+class ModelNotAvailable(AssistantError):
+    """Neither a local directory nor reachable on the hub."""
+
+    def __init__(self, model: str, reason: str):
+        self.model = model
+        super().__init__(
+            f"Model {model!r} is not available: {reason}. It is not a local directory, and it is "
+            "not in the local Hugging Face cache, so it would have to be downloaded from the hub, "
+            "which cannot be reached from here. On a machine with internet run "
+            f"`hf download {model} --local-dir DIR`, copy DIR here and pass --model DIR; "
+            "or leave --model unset to use the embedded default."
+        )
+
+
+class ContextOverflow(AssistantError):
+    """The current turn cannot fit in the context budget even with all history dropped."""
+
+    def __init__(self, needed: int, budget: int, context: int, reserved: int, detail: str):
+        self.needed, self.budget = needed, budget
+        super().__init__(
+            f"This message needs {needed} tokens ({detail}) but the budget is {budget} "
+            f"(context {context} minus {reserved} reserved for the answer). Send fewer or "
+            "smaller images, a shorter message, lower max_new_tokens, or raise --context-tokens."
+        )
+
+
+class BadImage(AssistantError):
+    """An upload that is not a usable image."""
+
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+        super().__init__(f"Cannot use {name!r} as an image: {reason}.")
+
+
+class UnknownImage(AssistantError):
+    """A reference to an image handle that does not exist in the conversation."""
+
+    def __init__(self, handle: str, known: list[str]):
+        self.handle = handle
+        have = ", ".join(known) or "none yet"
+        super().__init__(f"There is no image {handle} in this conversation (images: {have}).")

@@ -1,0 +1,81 @@
+"""Turning user uploads into RGB PIL images: format sniffed from the bytes, size limits,
+EXIF orientation, mode conversion. Every refusal is a `BadImage` naming the file and reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from assistant.errors import BadImage
+
+FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
+
+
+def load_image(
+    source: str | Path | bytes,
+    name: str | None = None,
+    max_bytes: int = 20 * 1024 * 1024,
+    max_pixels: int = 40_000_000,
+) -> Image.Image:
+    """Read an image from a path or bytes; return it as RGB, EXIF-rotated."""
+    if isinstance(source, bytes):
+        data, name = source, name or "upload"
+    else:
+        path = Path(source)
+        name = name or path.name
+        if not path.is_file():
+            raise BadImage(name, "no such file")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise BadImage(name, f"it is {size:,} bytes; the limit is {max_bytes:,}")
+        data = path.read_bytes()
+    if not data:
+        raise BadImage(name, "the file is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise BadImage(name, f"it is {len(data):,} bytes; the limit is {max_bytes:,}")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt = probe.format
+            w, h = probe.size
+    except UnidentifiedImageError:
+        raise BadImage(name, f"not an image in a known format ({', '.join(FORMATS)})") from None
+    except Exception as e:  # PIL raises many types for malformed headers
+        raise BadImage(name, f"unreadable image header ({e})") from None
+    if fmt not in FORMATS:
+        raise BadImage(name, f"format {fmt} is not supported ({', '.join(FORMATS)})")
+    if w * h > max_pixels:
+        raise BadImage(name, f"it is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.seek(0)
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except Exception as e:
+        raise BadImage(name, f"the image data is truncated or corrupt ({e})") from None
+    if img.mode != "RGB":
+        img = _to_rgb(img)
+    return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Alpha onto white; palette, 16-bit, CMYK and grey to RGB."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.point(lambda v: v / 256).convert("L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def digest(img: Image.Image) -> str:
+    """sha256 of the pixels and size: the same picture gets the same id."""
+    h = hashlib.sha256(f"{img.mode}{img.size}".encode())
+    h.update(img.tobytes())
+    return h.hexdigest()
