@@ -167,6 +167,14 @@ class Stream:
         if self._error is not None:
             raise self._error
 
+    @property
+    def tokens_generated(self) -> int:
+        return len(self._ids)
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
     def cancel(self) -> None:
         """Stop generating; `generate` returns within one decode step."""
         if not self._cancel.is_set():

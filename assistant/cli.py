@@ -1,0 +1,198 @@
+"""Command line: `python -m assistant chat [--model M] [--quant 4bit] [--image a.png] "question"`.
+
+With a question it answers once and exits. Without one it is an interactive chat: image paths
+typed in a line are attached to that message (quoted or with escaped spaces, as in a shell),
+Ctrl-C stops the current answer, /help lists the commands.
+`python -m assistant tiny FAMILY DIR` builds a tiny random checkpoint (for trying things out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from assistant.config import Settings, add_arguments, from_args
+from assistant.errors import AssistantError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+HELP = """Commands:
+  /help          this text
+  /clear         start a new conversation (forget messages and images)
+  /undo          forget the last question and its answer
+  /images        list the images in this conversation
+  /bye           quit (also Ctrl-D)
+Type a message; put image paths anywhere in it to attach them (refer to them later as #1, #2).
+Ctrl-C stops an answer in progress."""
+
+
+def split_images(line: str) -> tuple[str, list[Path]]:
+    """Pull paths of existing image files out of a typed line; return the rest and the paths."""
+    try:
+        words = shlex.split(line, posix=True)
+    except ValueError:  # unbalanced quote: treat the line as plain text
+        return line.strip(), []
+    paths = [Path(w).expanduser() for w in words
+             if w.lower().endswith(IMAGE_SUFFIXES) and Path(w).expanduser().is_file()]
+    if not paths:
+        return line.strip(), []
+    text = line
+    for p in paths:
+        for form in _spellings(str(p), line):
+            text = text.replace(form, " ")
+    return re.sub(r"\s+", " ", text).strip(), paths
+
+
+def _spellings(path: str, line: str) -> list[str]:
+    forms = [f"'{path}'", f'"{path}"', path.replace(" ", "\\ "), path]
+    home = str(Path.home())
+    if path.startswith(home):
+        forms += ["~" + path[len(home):].replace(" ", "\\ ")]
+    return [f for f in forms if f in line]
+
+
+class Chat:
+    """One terminal conversation over an engine."""
+
+    def __init__(self, engine, settings: Settings, out: TextIO | None = None,
+                 err: TextIO | None = None, verbose: bool = False):
+        from assistant.conversation import Conversation
+
+        self.engine, self.settings = engine, settings
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.verbose = verbose
+        self.conversation = Conversation()
+
+    def ask(self, text: str, image_paths: list[Path]) -> bool:
+        """Answer one message, streaming; False if it failed (the conversation is unchanged)."""
+        from assistant.images import load_image
+
+        try:
+            images = [load_image(p, max_bytes=self.settings.max_image_bytes,
+                                 max_pixels=self.settings.max_image_pixels) for p in image_paths]
+        except AssistantError as e:
+            print(f"error: {e}", file=self.err)
+            return False
+        turn = self.conversation.add_user(text, images, [p.name for p in image_paths])
+        if turn.images:
+            print(f"[attached {', '.join(f'{h} {p.name}' for h, p in zip(turn.images, image_paths))}]",
+                  file=self.err)
+        try:
+            reply = self.engine.stream(self.conversation)
+        except AssistantError as e:
+            self.conversation.pop_last_exchange()
+            print(f"error: {e}", file=self.err)
+            return False
+        if reply.fitted.dropped_anything:
+            print(f"[{reply.fitted.describe()}]", file=self.err)
+        stream = reply.stream
+        try:
+            try:
+                for delta in stream:
+                    self.out.write(delta)
+                    self.out.flush()
+            except KeyboardInterrupt:
+                stream.cancel()
+                stream.wait()
+                print("\n[stopped]", file=self.err)
+        except AssistantError as e:
+            self.conversation.pop_last_exchange()
+            print(f"\nerror: {e}", file=self.err)
+            return False
+        self.out.write("\n")
+        self.conversation.add_assistant(stream.text)
+        if self.verbose:
+            u = stream.usage
+            print(f"[{u.prompt_tokens} prompt tokens ({u.image_tokens} image), "
+                  f"{u.completion_tokens} generated in {u.seconds:.2f}s, "
+                  f"{u.tokens_per_second:.1f} tok/s, {u.finish_reason}]", file=self.err)
+        return True
+
+    def repl(self, lines: TextIO) -> None:
+        print(f"Chatting with {self.engine.name}. /help for commands, /bye to quit.", file=self.err)
+        while True:
+            self.out.write(">>> ")
+            self.out.flush()
+            try:
+                line = lines.readline()
+            except KeyboardInterrupt:
+                self.out.write("\n")
+                continue
+            if not line:
+                self.out.write("\n")
+                return
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("/") and self.command(line):
+                return
+            elif not line.startswith("/"):
+                text, paths = split_images(line)
+                self.ask(text, paths)
+
+    def command(self, line: str) -> bool:
+        """Run a /command; True means quit."""
+        from assistant.conversation import Conversation
+
+        name = line.split()[0].lower()
+        if name in ("/bye", "/exit", "/quit"):
+            return True
+        if name == "/clear":
+            self.conversation = Conversation()
+            print("[new conversation]", file=self.err)
+        elif name == "/undo":
+            removed = self.conversation.pop_last_exchange()
+            print(f"[removed {len(removed)} message(s)]", file=self.err)
+        elif name == "/images":
+            for ref in self.conversation.images.values():
+                print(f"{ref.handle} {ref.name} {ref.image.width}x{ref.image.height}", file=self.out)
+        elif name == "/help":
+            print(HELP, file=self.out)
+        else:
+            print(f"unknown command {name}; /help lists them", file=self.err)
+        return False
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m assistant", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    chat = sub.add_parser("chat", help="chat in the terminal, or answer one question")
+    add_arguments(chat)
+    chat.add_argument("--image", action="append", default=[], help="image file (repeatable)")
+    chat.add_argument("-v", "--verbose", action="store_true", help="print token counts and speed")
+    chat.add_argument("question", nargs="?", help="answer this and exit (else interactive)")
+    tiny = sub.add_parser("tiny", help="build a tiny random checkpoint (for trying the pipeline)")
+    tiny.add_argument("family", choices=("llava", "llava_next", "blip2", "instructblip"))
+    tiny.add_argument("out_dir")
+    return parser
+
+
+def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "tiny":
+        from assistant.tinykit.checkpoints import build
+
+        print(build(args.family, args.out_dir))
+        return 0
+    try:
+        settings = from_args(args)
+        from assistant.engine import Engine
+
+        print("loading model...", file=sys.stderr, flush=True)
+        engine = Engine.load(settings)
+    except (AssistantError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    chat = Chat(engine, settings, verbose=args.verbose)
+    if args.question is not None or args.image:
+        text, typed = split_images(args.question or "")
+        return 0 if chat.ask(text, [Path(p) for p in args.image] + typed) else 1
+    chat.repl(stdin or sys.stdin)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

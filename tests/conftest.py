@@ -1,0 +1,66 @@
+"""Shared fixtures: a private cache and home per test session, no hub, one CPU thread, and the
+tiny checkpoints of every family, built once per session and loaded only through the public
+loader (`Engine.load`), as a user's checkpoint would be."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FAMILIES = ("llava", "llava_next", "blip2", "instructblip")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_machine(tmp_path_factory):
+    import torch
+
+    torch.set_num_threads(1)  # two threads under contention on 2 cores is far slower
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    os.environ["HF_HOME"] = str(cache / "hf")
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory) -> dict[str, str]:
+    """family -> directory of its tiny random checkpoint."""
+    from assistant.tinykit.checkpoints import build
+
+    root = tmp_path_factory.mktemp("tiny")
+    return {f: str(build(f, root / f)) for f in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def engines(tiny_dirs):
+    """family -> Engine in full precision, loaded once per session."""
+    from assistant.config import Settings
+    from assistant.engine import Engine
+
+    cache: dict = {}
+
+    def get(family: str, **settings):
+        key = (family, tuple(sorted(settings.items())))
+        if key not in cache:
+            cache[key] = Engine.load(Settings(**settings), tiny_dirs[family])
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture
+def red():
+    from PIL import Image
+
+    return Image.new("RGB", (48, 32), (220, 20, 20))
+
+
+@pytest.fixture
+def blue():
+    from PIL import Image
+
+    return Image.new("RGB", (32, 64), (20, 20, 220))

@@ -1,0 +1,75 @@
+"""The terminal chat: one-shot answers, the interactive loop, image paths typed in a line."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from assistant.cli import main, split_images
+
+
+@pytest.fixture
+def png(tmp_path):
+    path = tmp_path / "red square.png"
+    Image.new("RGB", (40, 40), (230, 10, 10)).save(path)
+    return path
+
+
+def test_split_images_finds_quoted_escaped_and_plain_paths(png, tmp_path):
+    plain = tmp_path / "b.jpg"
+    Image.new("RGB", (8, 8)).save(plain)
+    text, paths = split_images(f'compare "{png}" with {plain} please')
+    assert text == "compare with please" and paths == [png, plain]
+    escaped = str(png).replace(" ", "\\ ")
+    assert split_images(f"what is {escaped}?")[1] == []  # "?" glued on: not a file
+    assert split_images(f"what is {escaped} ?") == ("what is ?", [png])
+
+
+def test_split_images_leaves_missing_files_and_plain_text(tmp_path):
+    line = f"is {tmp_path / 'nope.png'} there? it's fine"
+    assert split_images(line) == (line, [])
+
+
+def test_one_shot_answer_streams_to_stdout(tiny_dirs, png, capsys):
+    rc = main(["chat", "--model", tiny_dirs["llava"], "--image", str(png), "-v",
+               "--max-new-tokens", "5", "What colour is this?"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert "[attached #1 red square.png]" in err
+    assert "image)" in err and "generated" in err
+    assert out.endswith("\n")
+
+
+def test_one_shot_bad_image_fails_cleanly(tiny_dirs, tmp_path, capsys):
+    bad = tmp_path / "fake.png"
+    bad.write_bytes(b"not really a png")
+    rc = main(["chat", "--model", tiny_dirs["llava"], "--image", str(bad), "what?"])
+    assert rc == 1
+    assert "Cannot use 'fake.png' as an image: not an image" in capsys.readouterr().err
+
+
+def test_unavailable_model_exits_with_message(capsys):
+    assert main(["chat", "--model", "nobody/none", "hi"]) == 1
+    assert "is not available" in capsys.readouterr().err
+
+
+def test_interactive_session_attaches_typed_paths(tiny_dirs, png, capsys):
+    lines = io.StringIO(
+        f'what is "{png}"\n/images\nand now #1?\nwhat about #7?\n/undo\n/clear\n/images\n/bye\n')
+    assert main(["chat", "--model", tiny_dirs["blip2"], "--max-new-tokens", "3"], stdin=lines) == 0
+    out, err = capsys.readouterr()
+    assert "[attached #1 red square.png]" in err
+    assert out.count("#1 red square.png 40x40") == 1  # listed once, then cleared
+    assert "removed 2 message(s)" in err
+    assert "[new conversation]" in err
+    assert out.count(">>> ") == 8
+
+
+def test_module_entry_point_help():
+    done = subprocess.run([sys.executable, "-m", "assistant", "chat", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--quant {none,8bit,4bit}" in done.stdout

@@ -1,0 +1,41 @@
+"""Settings from the environment and the command line, with errors naming the variable."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from assistant.config import Settings, add_arguments, from_args
+
+
+def test_environment_is_parsed_by_type():
+    s = Settings.from_env({"ASSISTANT_QUANT": "4bit", "ASSISTANT_MAX_NEW_TOKENS": "64",
+                           "ASSISTANT_TEMPERATURE": "0.5", "ASSISTANT_STOP": "</s>,###",
+                           "ASSISTANT_SHARE": "no", "ASSISTANT_SEED": "3"})
+    assert (s.quant, s.max_new_tokens, s.temperature, s.stop, s.share, s.seed) == (
+        "4bit", 64, 0.5, ["</s>", "###"], False, 3)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"ASSISTANT_MAX_NEW_TOKENS": "many"}, "ASSISTANT_MAX_NEW_TOKENS"),
+    ({"ASSISTANT_SHARE": "maybe"}, "expected true or false"),
+    ({"ASSISTANT_DEVICE": "tpu"}, "device must be one of"),
+    ({"ASSISTANT_TOP_P": "0"}, "top_p must be in"),
+])
+def test_bad_environment_values_are_named(env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(env)
+
+
+def test_command_line_overrides_environment():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--quant", "8bit", "--stop", "A", "--stop", "B"])
+    s = from_args(args, {"ASSISTANT_QUANT": "4bit", "ASSISTANT_MODEL": "some/dir"})
+    assert (s.quant, s.model, s.stop) == ("8bit", "some/dir", ["A", "B"])
+
+
+def test_private_by_default():
+    s = Settings()
+    assert s.host == "127.0.0.1" and s.share is False
