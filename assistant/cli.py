@@ -78,7 +78,7 @@ class Chat:
             return False
         turn = self.conversation.add_user(text, images, [p.name for p in image_paths])
         if turn.images:
-            print(f"[attached {', '.join(f'{h} {p.name}' for h, p in zip(turn.images, image_paths))}]",
+            print(f"[attached {', '.join(f'{h} {p.name}' for h, p in zip(turn.images, image_paths, strict=True))}]",
                   file=self.err)
         try:
             reply = self.engine.stream(self.conversation)

@@ -51,7 +51,7 @@ class Conversation:
                  names: list[str] | None = None) -> Turn:
         """Append a user turn, attaching new images (which get the next handles)."""
         names = names or [""] * len(images or [])
-        handles = [self.add_image(img, n) for img, n in zip(images or [], names)]
+        handles = [self.add_image(img, n) for img, n in zip(images or [], names, strict=True)]
         turn = Turn("user", text, handles)
         self.turns.append(turn)
         return turn

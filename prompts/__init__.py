@@ -7,7 +7,7 @@ renders (the fallback chat template is rendered by the processor's own Jinja env
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import jinja2
@@ -24,7 +24,7 @@ def names() -> list[str]:
                   if p.name.endswith(".jinja"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def source(name: str) -> str:
     path = resources.files(__package__) / f"{name}.jinja"
     if not path.is_file():
@@ -32,7 +32,7 @@ def source(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(name: str) -> jinja2.Template:
     return _ENV.from_string(source(name))
 

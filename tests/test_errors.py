@@ -7,7 +7,12 @@ import torch
 
 from assistant.config import Settings
 from assistant.engine import Engine
-from assistant.errors import MissingDependency, ModelNotAvailable, OutOfMemory, UnsupportedCheckpoint
+from assistant.errors import (
+    MissingDependency,
+    ModelNotAvailable,
+    OutOfMemory,
+    UnsupportedCheckpoint,
+)
 
 
 def test_text_only_checkpoint_is_unsupported_and_says_what_it_is(tmp_path):

@@ -124,7 +124,7 @@ def side_by_side(images: list[Image.Image], labels: list[str], height: int = 448
     out = Image.new("RGB", (sum(im.width for im in scaled) + 8 * (len(scaled) - 1), height), "white")
     draw = ImageDraw.Draw(out)
     x = 0
-    for im, label in zip(scaled, labels):
+    for im, label in zip(scaled, labels, strict=True):
         out.paste(im, (x, 0))
         draw.rectangle((x, 0, x + 12 * len(label) + 8, 28), fill="black")
         draw.text((x + 4, 4), label, fill="white", font_size=20)
