@@ -53,11 +53,10 @@ class ModelNotAvailable(AssistantError):
     def __init__(self, model: str, reason: str):
         self.model = model
         super().__init__(
-            f"Model {model!r} is not available: {reason}. It is not a local directory, and it is "
-            "not in the local Hugging Face cache, so it would have to be downloaded from the hub, "
-            "which cannot be reached from here. On a machine with internet run "
-            f"`hf download {model} --local-dir DIR`, copy DIR here and pass --model DIR; "
-            "or leave --model unset to use the embedded default."
+            f"Model {model!r} is not available: {reason}. It is not a local directory, and it "
+            "could not be loaded from the Hugging Face hub or its local cache. On a machine with "
+            f"internet run `hf download {model} --local-dir DIR`, copy DIR here and pass "
+            "--model DIR; or leave --model unset to use the embedded default."
         )
 
 

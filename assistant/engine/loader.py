@@ -34,7 +34,25 @@ class LoadedModel:
     image_token_id: int | None
 
 
-def read_config(source: str):
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection to the hub, so an offline machine fails in seconds, not after
+    minutes of download retries. False without trying when HF_HUB_OFFLINE is set."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def read_config(source: str, local_only: bool = False):
     """The checkpoint's config, or ModelNotAvailable with the reason."""
     from transformers import AutoConfig
 
@@ -46,9 +64,10 @@ def read_config(source: str):
     elif source.startswith((".", "/", "~")) or source.count("/") > 1:
         raise ModelNotAvailable(source, "no such directory")
     try:
-        return AutoConfig.from_pretrained(source)
+        return AutoConfig.from_pretrained(source, local_files_only=local_only)
     except OSError as e:
-        raise ModelNotAvailable(source, _first_line(e)) from None
+        reason = "the hub cannot be reached and it is not cached" if local_only else _first_line(e)
+        raise ModelNotAvailable(source, reason) from None
     except ValueError as e:  # unknown model_type in config.json
         raise UnsupportedCheckpoint(source, _raw_model_type(path), None) from e
 
@@ -64,23 +83,24 @@ def load(settings: Settings, source: str) -> LoadedModel:
     """Load `source` (a directory or hub id) as the settings say."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    config = read_config(source)
+    path = Path(source).expanduser()
+    local_only = not path.is_dir() and not hub_reachable()
+    config = read_config(source, local_only)
     check_supported(source, config)
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     quant = quantization_config(settings.quant, config, dtype)
     if quant is not None and device == "mps":
         raise ValueError("bitsandbytes quantization does not run on mps; use --device cpu or cuda")
-    kwargs: dict = dict(dtype=dtype)
+    kwargs: dict = dict(dtype=dtype, local_files_only=local_only)
     if quant is not None:
         kwargs.update(quantization_config=quant, device_map={"": device})
     elif device == "cuda":
         kwargs["device_map"] = "auto"  # accelerate: spread over GPUs, offload what does not fit
-    path = Path(source).expanduser()
     where = str(path) if path.is_dir() else source
     try:
         model = AutoModelForImageTextToText.from_pretrained(where, **kwargs)
-        processor = AutoProcessor.from_pretrained(where)
+        processor = AutoProcessor.from_pretrained(where, local_files_only=local_only)
     except torch.OutOfMemoryError:
         free_memory(device)
         raise OutOfMemory("loading", source, device) from None

@@ -58,8 +58,14 @@ def _ids(tok) -> dict:
 
 def _llava(tok, next_: bool):
     from transformers import (
-        CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration,
-        LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextProcessor, LlavaProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextProcessor,
+        LlavaProcessor,
     )
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
     from transformers.models.llava_next.image_processing_pil_llava_next import (
@@ -89,8 +95,14 @@ def _llava(tok, next_: bool):
 
 def _qformer(tok, instruct: bool):
     from transformers import (
-        Blip2Config, Blip2ForConditionalGeneration, Blip2Processor, InstructBlipConfig,
-        InstructBlipForConditionalGeneration, InstructBlipProcessor, OPTConfig, LlamaConfig,
+        Blip2Config,
+        Blip2ForConditionalGeneration,
+        Blip2Processor,
+        InstructBlipConfig,
+        InstructBlipForConditionalGeneration,
+        InstructBlipProcessor,
+        LlamaConfig,
+        OPTConfig,
     )
     from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
 

@@ -3,7 +3,15 @@ and a WordPiece for Q-Former text encoders. No downloads; a few hundred millisec
 
 from __future__ import annotations
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 
 # Enough English to give the tokenizers real merges; the tiny models never learn from it.
 CORPUS = """
