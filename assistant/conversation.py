@@ -61,6 +61,10 @@ class Conversation:
         self.turns.append(turn)
         return turn
 
+    def fork(self) -> Conversation:
+        """An independent copy to try a turn on (images are shared, lists are not)."""
+        return Conversation(list(self.turns), dict(self.images), self._next)
+
     def image(self, handle: str) -> ImageRef:
         if handle not in self.images:
             raise UnknownImage(handle, list(self.images))

@@ -40,13 +40,17 @@ class Engine:
     @classmethod
     def load(cls, settings: Settings, source: str | None = None) -> Engine:
         """Load `source`, or settings.model, or the embedded default."""
-        if source is None:
-            source = settings.model or _embedded_default(settings)
-        return cls(load(settings, source), settings)
+        label = None
+        if source is None and not settings.model:
+            source, label = _embedded_default(settings), "embedded default (tiny placeholder)"
+        engine = cls(load(settings, source or settings.model), settings)
+        engine._label = label
+        return engine
 
     @property
     def name(self) -> str:
-        return self.loaded.source
+        """What to show the user: the model id or directory (no cache paths)."""
+        return getattr(self, "_label", None) or self.loaded.source
 
     @property
     def context_tokens(self) -> int:

@@ -44,7 +44,9 @@ def train_bpe(vocab_size: int = 320, image_attribute: bool = True):
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=LM_SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        # printable ASCII plus space and newline (as byte-level maps them): a random model then
+        # babbles in readable words and symbols instead of broken UTF-8 fragments
+        initial_alphabet=[chr(c) for c in range(0x21, 0x7F)] + ["\u0120", "\u010a"],
         show_progress=False,
     )
     tok.train_from_iterator(_corpus(), trainer)

@@ -1,0 +1,167 @@
+"""One browser (or API) session of chat: its Conversation, the answer being streamed, stop and
+clear. The UI calls this; it holds no gradio objects and knows nothing of how things are shown.
+
+`ChatSession.send(text, image_paths)` loads and checks every upload, fits the conversation and
+starts the engine; any `AssistantError` on the way is raised with the conversation exactly as it
+was. It returns an `Exchange`: iterate it for text deltas. The user turn and the answer become
+part of the conversation together, when the answer ends (a stopped answer keeps its partial
+text; an answer that fails leaves the conversation as it was before the send).
+Not here: tools, the agent loop, persistence, and anything about rendering.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.config import Settings
+from assistant.conversation import Conversation, Turn
+from assistant.engine import Engine, GenerationParams, Reply, Usage
+from assistant.errors import AssistantError
+from assistant.images import load_image
+
+
+class EmptyMessage(AssistantError):
+    """Nothing to send: no text and no images."""
+
+    def __init__(self):
+        super().__init__("The message is empty: type a question or attach an image.")
+
+
+class Busy(AssistantError):
+    """A second message while this session's previous answer is still streaming."""
+
+    def __init__(self):
+        super().__init__("Still answering the previous message: press Stop or wait for it "
+                         "to finish, then send again.")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An image the user attached, under the handle the conversation gave it."""
+
+    handle: str  # "#1"
+    path: str  # where the upload lies on disk (shown back to the user)
+    name: str  # its file name
+
+
+class Exchange:
+    """One user message and the answer streaming for it. Iterate for text deltas; afterwards
+    `text`, `usage` and `cancelled` are final."""
+
+    def __init__(self, session: ChatSession, trial: Conversation, user: Turn,
+                 uploads: list[Upload], reply: Reply, epoch: int):
+        self.session, self.user, self.uploads = session, user, uploads
+        self._trial, self._reply, self._epoch = trial, reply, epoch
+        # What the context budget left out of the prompt, in words ("" when nothing was).
+        self.notice = reply.fitted.describe() if reply.fitted.dropped_anything else ""
+        self.text = ""
+        self.finished = False
+        self._started = False
+
+    @property
+    def usage(self) -> Usage:
+        return self._reply.stream.usage
+
+    @property
+    def cancelled(self) -> bool:
+        return self.usage.finish_reason == "cancelled"
+
+    @property
+    def discarded(self) -> bool:
+        """The session was cleared after this was sent: it will not be kept."""
+        return self._epoch != self.session._epoch
+
+    def cancel(self) -> None:
+        """Stop generating; the text so far is kept."""
+        self._reply.stream.cancel()
+
+    def __iter__(self) -> Iterator[str]:
+        if self._started:
+            raise RuntimeError("an Exchange can be iterated only once")
+        self._started = True
+        keep = False
+        try:
+            for delta in self._reply.stream:
+                self.text += delta
+                yield delta
+            keep = True
+        except GeneratorExit:  # the reader went away (tab closed): stop, keep what was shown
+            self.cancel()
+            self._drain()
+            keep = True
+            raise
+        finally:
+            self.finished = True
+            self.session._finish(self, keep)
+
+    def _drain(self) -> None:
+        try:
+            for _ in self._reply.stream:
+                pass
+        except Exception:  # noqa: BLE001 - the reader is gone; nobody to tell
+            pass
+
+
+class ChatSession:
+    """The chat of one user: a Conversation plus the engine that answers it. Never shared
+    between users; the engine is (it serializes generation itself)."""
+
+    def __init__(self, engine: Engine, settings: Settings | None = None,
+                 params: GenerationParams | None = None):
+        self.engine = engine
+        self.settings = settings or engine.settings
+        self.params = params  # None: the engine's defaults from the settings
+        self.conversation = Conversation()
+        self.current: Exchange | None = None
+        self._epoch = 0  # bumped by clear(): an answer from before a clear is not kept
+        self._lock = threading.Lock()
+
+    def send(self, text: str, image_paths: Sequence[str | Path] = ()) -> Exchange:
+        """Start answering `text` about the attached images. Raises AssistantError (bad image,
+        context overflow, ...) with the conversation unchanged."""
+        text = (text or "").strip()
+        if not text and not image_paths:
+            raise EmptyMessage()
+        with self._lock:
+            if self.current is not None and not self.current.finished:
+                if self.current._started:
+                    raise Busy()
+                self.current.cancel()  # sent but never read: abandon it
+                self.current.finished = True
+            s = self.settings
+            images = [load_image(p, max_bytes=s.max_image_bytes, max_pixels=s.max_image_pixels)
+                      for p in image_paths]
+            names = [Path(p).name for p in image_paths]
+            # A copy to try the turn on: the real conversation changes only when the answer ends.
+            trial = self.conversation.fork()
+            user = trial.add_user(text, images=images, names=names)
+            reply = self.engine.stream(trial, self.params)
+            uploads = [Upload(h, str(p), n)
+                       for h, p, n in zip(user.images, image_paths, names, strict=True)]
+            self.current = Exchange(self, trial, user, uploads, reply, self._epoch)
+            return self.current
+
+    def stop(self) -> bool:
+        """Cancel the answer streaming now, if any; True if there was one."""
+        current = self.current
+        if current is None or current.finished:
+            return False
+        current.cancel()
+        return True
+
+    def clear(self) -> None:
+        """Forget the whole chat (an answer still streaming is stopped and not kept)."""
+        with self._lock:
+            self.stop()
+            self._epoch += 1
+            self.conversation = Conversation()
+            self.current = None
+
+    def _finish(self, exchange: Exchange, keep: bool) -> None:
+        with self._lock:
+            if keep and exchange._epoch == self._epoch:
+                exchange._trial.add_assistant(exchange.text)
+                self.conversation = exchange._trial

@@ -1,0 +1,260 @@
+"""Tests of the chat session (assistant/session.py) on a real tiny LLaVA, and of the gradio app
+(app.py) served in-process and driven through gradio_client, as a browser session would be.
+
+No downloads and no GPU: the checkpoint is a tiny random LLaVA built into a temp dir, so
+answers are noise; the tests assert behaviour (handles, streaming, stop, errors, state).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-test-"))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from assistant.config import Settings  # noqa: E402
+from assistant.engine import Engine  # noqa: E402
+from assistant.errors import BadImage, ContextOverflow  # noqa: E402
+from assistant.session import Busy, ChatSession, EmptyMessage  # noqa: E402
+from assistant.tinykit.checkpoints import build  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(tmp_path_factory) -> Path:
+    torch.set_num_threads(1)
+    return build("llava", tmp_path_factory.mktemp("tiny-llava"))
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_llava, tmp_path_factory) -> Engine:
+    settings = Settings(cache_dir=str(tmp_path_factory.mktemp("cache")))
+    return Engine.load(settings, str(tiny_llava))
+
+
+def draw(path: Path, colour: str = "red") -> Path:
+    img = Image.new("RGB", (96, 96), "white")
+    d = ImageDraw.Draw(img)
+    d.rectangle((16, 16, 60, 60), fill=colour)
+    d.ellipse((50, 50, 90, 90), fill="blue")
+    img.save(path)
+    return path
+
+
+@pytest.fixture
+def square(tmp_path) -> Path:
+    return draw(tmp_path / "square.png")
+
+
+@pytest.fixture
+def corrupt(tmp_path) -> Path:
+    path = tmp_path / "x.png"
+    path.write_bytes(b"not an image")
+    return path
+
+
+def session_for(engine: Engine, tokens: int = 16) -> ChatSession:
+    # min_new_tokens: a random model may end at once; tests want a known length
+    return ChatSession(engine, params=engine.default_params(max_new_tokens=tokens,
+                                                            min_new_tokens=tokens))
+
+
+def snapshot(session: ChatSession):
+    c = session.conversation
+    return [(t.role, t.text, list(t.images)) for t in c.turns], list(c.images)
+
+
+# -- ChatSession -----------------------------------------------------------------------------
+
+def test_send_image_and_question_streams_an_answer(engine, square, tmp_path):
+    session = session_for(engine)
+    exchange = session.send("What shape is in the picture?", [square])
+    assert [(u.handle, u.name) for u in exchange.uploads] == [("#1", "square.png")]
+    assert session.conversation.turns == []  # nothing is kept until the answer ends
+    deltas = list(exchange)
+    assert deltas and "".join(deltas) == exchange.text and exchange.text.strip()
+    assert exchange.usage.image_tokens > 0 and exchange.usage.completion_tokens == 16
+    assert exchange.notice == ""
+    turns = session.conversation.turns
+    assert [(t.role, t.images) for t in turns] == [("user", ["#1"]), ("assistant", [])]
+    assert turns[0].text == "What shape is in the picture?" and turns[1].text == exchange.text
+
+    second = session.send("And this one?", [draw(tmp_path / "green.png", "green")])
+    assert [u.handle for u in second.uploads] == ["#2"]
+    assert list(second)
+    assert [t.images for t in session.conversation.turns] == [["#1"], [], ["#2"], []]
+
+
+def test_corrupt_upload_is_refused_and_the_chat_is_kept(engine, square, corrupt):
+    session = session_for(engine)
+    list(session.send("Describe #1", [square]))
+    before = snapshot(session)
+    with pytest.raises(BadImage, match=r"'x\.png'.*not an image") as err:
+        session.send("Compare these", [square, corrupt])  # one good, one bad: neither is added
+    assert "Cannot use 'x.png' as an image" in str(err.value)
+    assert snapshot(session) == before
+    exchange = session.send("Again", [square])
+    assert [u.handle for u in exchange.uploads] == ["#2"]  # no handle was used up
+    list(exchange)
+    assert len(session.conversation.turns) == 4
+
+
+def test_context_overflow_leaves_the_conversation_as_it_was(engine, square):
+    session = session_for(engine)
+    list(session.send("first", [square]))
+    before = snapshot(session)
+    session.params = engine.default_params(max_new_tokens=engine.context_tokens - 4)
+    with pytest.raises(ContextOverflow, match="needs .* tokens"):
+        session.send("second", [square])
+    assert snapshot(session) == before and session.current.finished
+
+
+def test_empty_message_is_refused(engine):
+    with pytest.raises(EmptyMessage, match="empty"):
+        ChatSession(engine).send("   ", [])
+
+
+def test_stop_mid_stream_keeps_the_partial_answer(engine, square):
+    limit = 400
+    session = session_for(engine, tokens=limit)
+    exchange = session.send("Tell me everything about #1", [square])
+    seen = []
+    for delta in exchange:
+        seen.append(delta)
+        if len(seen) == 1:
+            with pytest.raises(Busy):  # one answer at a time per session
+                session.send("meanwhile", [])
+            assert session.stop()
+    assert exchange.cancelled and exchange.usage.finish_reason == "cancelled"
+    assert exchange.usage.completion_tokens < limit
+    assert exchange.text == "".join(seen) and exchange.text
+    assert session.conversation.turns[-1].role == "assistant"
+    assert session.conversation.turns[-1].text == exchange.text
+    assert not session.stop()  # nothing left to stop
+    session.params = engine.default_params(max_new_tokens=8, min_new_tokens=8)
+    assert list(session.send("Go on", []))  # the session is usable again
+
+
+def test_clear_forgets_the_chat_and_restarts_handles(engine, square):
+    session = session_for(engine)
+    list(session.send("hi", [square]))
+    session.clear()
+    assert session.conversation.turns == [] and session.conversation.images == {}
+    exchange = session.send("again", [square])
+    assert [u.handle for u in exchange.uploads] == ["#1"]
+    list(exchange)
+
+
+def test_clear_while_streaming_drops_that_answer(engine, square):
+    session = session_for(engine, tokens=300)
+    exchange = session.send("Describe #1", [square])
+    for i, _ in enumerate(exchange):
+        if i == 0:
+            session.clear()
+    assert exchange.discarded and exchange.cancelled
+    assert session.conversation.turns == [] and session.current is None
+
+
+# -- the gradio app through gradio_client ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def served(tiny_llava, monkeypatch_module):
+    """app.py imported the way `python app.py --model DIR` runs it, served on a free port;
+    yields (the app module, its URL)."""
+    monkeypatch_module.syspath_prepend(str(ROOT))
+    monkeypatch_module.setattr(sys, "argv", ["app.py", "--model", str(tiny_llava),
+                                             "--max-new-tokens", "24"])
+    sys.modules.pop("app", None)
+    app = importlib.import_module("app")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app.demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1",
+                            server_port=port, quiet=True)
+    yield app, f"http://127.0.0.1:{port}/"
+    app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def texts(message: dict) -> str:
+    return " ".join(part.get("text", "") for part in message["content"])
+
+
+def files(chat: list[dict]) -> list[dict]:
+    return [p for m in chat for p in m["content"] if p.get("type") == "file"]
+
+
+def test_app_answers_an_image_question_through_the_named_endpoint(served, square, corrupt):
+    from gradio_client import Client, handle_file
+
+    app_url = served[1]
+    client = Client(app_url, verbose=False)
+    try:
+        chat, box, status = client.predict(
+            {"text": "What colour is the square?", "files": [handle_file(str(square))]},
+            api_name="/chat")
+        assert chat[-1]["role"] == "assistant"
+        answer = texts(chat[-1])
+        assert answer.strip() and not answer.startswith("⚠️")
+        assert "finished" in status
+        assert [f["alt_text"] for f in files(chat)] == ["#1 square.png"]
+        assert any("What colour is the square?" in texts(m) for m in chat if m["role"] == "user")
+        assert any("#1" in texts(m) for m in chat if m["role"] == "user")
+
+        chat2, box2, _ = client.predict(
+            {"text": "and this?", "files": [handle_file(str(corrupt))]}, api_name="/chat")
+        assert chat2[:-1] == chat  # earlier chat intact
+        assert texts(chat2[-1]).startswith("⚠️ Cannot use 'x.png' as an image")
+        assert box2["value"]["text"] == "and this?"  # the input is kept to fix and resend
+
+        other = Client(app_url, verbose=False)  # another browser session: its own chat
+        try:
+            chat3, _, _ = other.predict({"text": "hello", "files": []}, api_name="/chat")
+            assert not files(chat3) and texts(chat3[0]) == "hello"
+        finally:
+            other.close()
+
+        cleared, _, _ = client.predict(api_name="/clear")
+        assert cleared == []
+        chat4, _, _ = client.predict(
+            {"text": "again", "files": [handle_file(str(square))]}, api_name="/chat")
+        assert [f["alt_text"] for f in files(chat4)] == ["#1 square.png"]
+    finally:
+        client.close()
+
+
+def test_app_stop_button_ends_the_answer_and_keeps_its_text(served, square, monkeypatch):
+    from gradio_client import Client, handle_file
+
+    app, url = served
+    monkeypatch.setattr(app.ENGINE.settings, "max_new_tokens", 400)  # long enough to stop
+    client = Client(url, verbose=False)
+    try:
+        job = client.submit({"text": "Describe it", "files": [handle_file(str(square))]},
+                            api_name="/chat")
+        deadline = time.monotonic() + 30
+        while len(job.outputs()) < 3 and time.monotonic() < deadline:  # answer under way
+            time.sleep(0.02)
+        client.predict(api_name="/stop")
+        chat, _, status = job.result(timeout=30)
+        assert texts(chat[-1]).endswith("*(stopped)*") and len(texts(chat[-1])) > 12
+        assert "finished: cancelled" in status
+    finally:
+        client.close()
