@@ -1,0 +1,102 @@
+"""The app as a user meets it: `python app.py` in its own process (what `make run` starts) on
+127.0.0.1, driven by a real Chromium through Playwright. Saves the README screenshot to
+tests/artifacts/screenshot.png.
+
+Needs Debian's chromium (`.ci/run` installs it). Without it the test skips, unless
+REQUIRE_BROWSER=1 (set by CI), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        raise RuntimeError("REQUIRE_BROWSER=1 but chromium is not installed (apt-get install chromium)")
+    pytest.skip("chromium is not installed", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = free_port()
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path_factory.mktemp("app-cache")),
+               ASSISTANT_MAX_NEW_TOKENS="48")
+    log = open(tmp_path_factory.mktemp("app-log") / "app.log", "w+")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("app.py did not start listening within 180 s")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture
+def house(tmp_path) -> Path:
+    img = Image.new("RGB", (320, 240), (135, 195, 235))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 170, 320, 240), fill=(80, 160, 70))
+    draw.rectangle((120, 110, 200, 190), fill=(200, 60, 50))
+    draw.polygon([(110, 112), (160, 70), (210, 112)], fill=(110, 60, 40))
+    draw.ellipse((250, 20, 290, 60), fill=(250, 210, 40))
+    path = tmp_path / "house.png"
+    img.save(path)
+    return path
+
+
+def test_upload_an_image_and_get_a_streamed_answer_in_a_real_browser(app_url, house):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(app_url)
+            expect(page.get_by_text("Placeholder model")).to_be_visible(timeout=60_000)
+            page.locator("input[type=file]").first.set_input_files(str(house))
+            box = page.get_by_placeholder("Ask about an image")
+            box.fill("What is in picture #1? Describe the house.")
+            box.press("Enter")
+            expect(page.get_by_text("finished:")).to_be_visible(timeout=60_000)
+            bubbles = page.locator(".message.bot")
+            answer = bubbles.last.inner_text().strip()
+            assert answer and not answer.startswith("⚠️")
+            expect(page.locator(".message.user img").first).to_be_visible()
+            assert "#1" in page.locator(".message.user").last.inner_text()
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "screenshot.png"))
+        finally:
+            browser.close()
