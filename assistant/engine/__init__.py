@@ -31,8 +31,9 @@ class Reply:
 
 
 class Engine:
-    def __init__(self, loaded: LoadedModel, settings: Settings):
+    def __init__(self, loaded: LoadedModel, settings: Settings, label: str = ""):
         self.loaded, self.settings = loaded, settings
+        self.label = label  # shown instead of the source (e.g. for the embedded default)
         self.prompt = PromptBuilder(loaded.processor, loaded.image_token_id,
                                     settings.chat_template, settings.system_prompt)
         self._lock = threading.Lock()  # one generate at a time on this model
@@ -40,17 +41,15 @@ class Engine:
     @classmethod
     def load(cls, settings: Settings, source: str | None = None) -> Engine:
         """Load `source`, or settings.model, or the embedded default."""
-        label = None
         if source is None and not settings.model:
-            source, label = _embedded_default(settings), "embedded default (tiny placeholder)"
-        engine = cls(load(settings, source or settings.model), settings)
-        engine._label = label
-        return engine
+            return cls(load(settings, _embedded_default(settings)), settings,
+                       label="embedded default (tiny placeholder)")
+        return cls(load(settings, source or settings.model), settings)
 
     @property
     def name(self) -> str:
         """What to show the user: the model id or directory (no cache paths)."""
-        return getattr(self, "_label", None) or self.loaded.source
+        return self.label or self.loaded.source
 
     @property
     def context_tokens(self) -> int:
