@@ -9,7 +9,6 @@ Ctrl-C stops the current answer, /help lists the commands.
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -30,28 +29,24 @@ Ctrl-C stops an answer in progress."""
 
 
 def split_images(line: str) -> tuple[str, list[Path]]:
-    """Pull paths of existing image files out of a typed line; return the rest and the paths."""
+    """Pull paths of existing image files out of a typed line; return the rest and the paths.
+    Words are split as a shell would (quotes, escaped spaces); a line with an unbalanced quote
+    (say, an apostrophe) is split on whitespace instead."""
     try:
         words = shlex.split(line, posix=True)
-    except ValueError:  # unbalanced quote: treat the line as plain text
-        return line.strip(), []
-    paths = [Path(w).expanduser() for w in words
-             if w.lower().endswith(IMAGE_SUFFIXES) and Path(w).expanduser().is_file()]
+    except ValueError:
+        words = line.split()
+    kept: list[str] = []
+    paths: list[Path] = []
+    for word in words:
+        path = Path(word).expanduser()
+        if word.lower().endswith(IMAGE_SUFFIXES) and path.is_file():
+            paths.append(path)
+        else:
+            kept.append(word)
     if not paths:
         return line.strip(), []
-    text = line
-    for p in paths:
-        for form in _spellings(str(p), line):
-            text = text.replace(form, " ")
-    return re.sub(r"\s+", " ", text).strip(), paths
-
-
-def _spellings(path: str, line: str) -> list[str]:
-    forms = [f"'{path}'", f'"{path}"', path.replace(" ", "\\ "), path]
-    home = str(Path.home())
-    if path.startswith(home):
-        forms += ["~" + path[len(home):].replace(" ", "\\ ")]
-    return [f for f in forms if f in line]
+    return " ".join(kept), paths
 
 
 class Chat:

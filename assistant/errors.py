@@ -87,3 +87,10 @@ class UnknownImage(AssistantError):
         self.handle = handle
         have = ", ".join(known) or "none yet"
         super().__init__(f"There is no image {handle} in this conversation (images: {have}).")
+
+
+class ImageRequired(AssistantError):
+    """The model cannot answer without an image (BLIP-2-style processors)."""
+
+    def __init__(self, model: str):
+        super().__init__(f"{model!r} answers questions about images only: attach an image first.")

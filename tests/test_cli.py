@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -73,3 +74,12 @@ def test_module_entry_point_help():
     done = subprocess.run([sys.executable, "-m", "assistant", "chat", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--quant {none,8bit,4bit}" in done.stdout
+
+
+def test_split_images_with_apostrophes_and_similar_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.png", "cat.png"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name)
+    assert split_images("what's in cat.png") == ("what's in", [Path("cat.png")])
+    assert split_images("compare a.png and data.png") == ("compare and data.png", [Path("a.png")])
+    assert split_images("describe ./cat.png please") == ("describe please", [Path("cat.png")])

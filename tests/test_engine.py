@@ -161,3 +161,36 @@ def _one(image):
     conv = Conversation()
     conv.add_user("what is this", [image])
     return conv
+
+
+def test_held_back_text_is_released_when_no_stop_string_comes(engines, red):
+    engine = engines("llava")
+    conv = _one(red)
+    plain, _ = ask(engine, conv, max_new_tokens=20, min_new_tokens=20)
+    text = plain.stream.text
+    tail = text.rstrip()[-1]
+    reply, deltas = ask(engine, conv, max_new_tokens=20, min_new_tokens=20,
+                        stop=[tail + "\x00never"])
+    assert reply.stream.text == text == "".join(deltas)
+    assert reply.stream.usage.finish_reason == "length"
+
+
+def test_reading_a_finished_stream_again_returns_at_once_and_late_cancel_is_not_cancelled(
+        engines, red):
+    engine = engines("llava")
+    stream = engine.stream(_one(red), engine.default_params(max_new_tokens=5,
+                                                            min_new_tokens=5)).stream
+    text = stream.wait()
+    stream.cancel()
+    assert stream.wait() == text and list(stream) == []
+    assert stream.usage.finish_reason == "length"
+
+
+def test_text_only_message_to_an_image_only_model_is_a_clear_error(engines):
+    from assistant.errors import ImageRequired
+
+    engine = engines("blip2")
+    conv = Conversation()
+    conv.add_user("hi")
+    with pytest.raises(ImageRequired, match="attach an image"):
+        engine.stream(conv)

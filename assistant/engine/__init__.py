@@ -18,6 +18,7 @@ from assistant.engine.budget import Fitted, fit
 from assistant.engine.generate import GenerationParams, Stream, Usage
 from assistant.engine.loader import LoadedModel, load
 from assistant.engine.prompt import PromptBuilder
+from assistant.errors import ImageRequired
 
 __all__ = ["Engine", "GenerationParams", "Stream", "Usage", "Fitted", "Reply"]
 
@@ -75,6 +76,8 @@ class Engine:
             raise ValueError("the conversation must end with a user turn to answer")
         params = params or self.default_params()
         fitted = self.fit(conversation, params)
+        if self.prompt.one_image_per_prompt and not any(t.images for t in fitted.turns):
+            raise ImageRequired(self.name)
         inputs = self.prompt.encode(fitted.turns, conversation)
         inputs = inputs.to(self.loaded.device)
         if "pixel_values" in inputs:

@@ -109,6 +109,7 @@ class Stream:
         self._cancel = threading.Event()
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
+        self._finished = False
         self._lock = lock or threading.Lock()
         self.tokens_at_cancel: int | None = None
         self._eos = _eos_ids(model, tokenizer)
@@ -135,7 +136,18 @@ class Stream:
             self._error = e
         finally:
             self._inputs = None
+            self._flush()
             self._queue.put(_DONE)
+
+    def _flush(self) -> None:
+        """At the end, release text held back for a stop string that never came."""
+        if self._stop_hit or not self._ids:
+            return
+        text = self.tokenizer.decode([i for i in self._ids if i not in self._eos],
+                                     skip_special_tokens=True)
+        if len(text) > self._shown:
+            self._queue.put(text[self._shown:])
+            self._shown = len(text)
 
     def _on_tokens(self, ids: list[int]) -> None:
         if self.usage.first_token_seconds is None:
@@ -156,6 +168,8 @@ class Stream:
 
     # -- reader side ---------------------------------------------------------------------
     def __iter__(self) -> Iterator[str]:
+        if self._finished:  # already read to the end: nothing more will come
+            return
         while True:
             item = self._queue.get()
             if item is _DONE:
@@ -164,6 +178,7 @@ class Stream:
             yield item
         self._thread.join()
         self._finish()
+        self._finished = True
         if self._error is not None:
             raise self._error
 
@@ -193,14 +208,14 @@ class Stream:
         u.seconds = time.perf_counter() - self._start
         if self._error is not None:
             u.finish_reason = "error"
-        elif self._cancel.is_set():
-            u.finish_reason = "cancelled"
         elif self._stop_hit:
             u.finish_reason = "stop_string"
         elif self._ids and self._ids[-1] in self._eos:
             u.finish_reason = "stop"
-        else:
-            u.finish_reason = "length" if len(self._ids) >= self.params.max_new_tokens else "stop"
+        elif len(self._ids) >= self.params.max_new_tokens:
+            u.finish_reason = "length"
+        else:  # ended early without end-of-answer: only a cancel does that
+            u.finish_reason = "cancelled" if self._cancel.is_set() else "stop"
 
 
 def _hold_back(text: str, stops: list[str]) -> str:
