@@ -168,7 +168,7 @@ def test_held_back_text_is_released_when_no_stop_string_comes(engines, red):
     conv = _one(red)
     plain, _ = ask(engine, conv, max_new_tokens=20, min_new_tokens=20)
     text = plain.stream.text
-    tail = text.rstrip()[-1]
+    tail = text[-1]  # the answer ends with what could start the stop string
     reply, deltas = ask(engine, conv, max_new_tokens=20, min_new_tokens=20,
                         stop=[tail + "\x00never"])
     assert reply.stream.text == text == "".join(deltas)
@@ -180,10 +180,22 @@ def test_reading_a_finished_stream_again_returns_at_once_and_late_cancel_is_not_
     engine = engines("llava")
     stream = engine.stream(_one(red), engine.default_params(max_new_tokens=5,
                                                             min_new_tokens=5)).stream
+    deadline = time.monotonic() + 30
+    while not stream.done and time.monotonic() < deadline:
+        time.sleep(0.001)
+    stream.cancel()  # Stop pressed after the last token, before the reader caught up
     text = stream.wait()
-    stream.cancel()
-    assert stream.wait() == text and list(stream) == []
     assert stream.usage.finish_reason == "length"
+    assert stream.wait() == text and list(stream) == []
+
+
+def test_the_fitted_prompt_is_encoded_once(engines, red, monkeypatch):
+    engine = engines("llava")
+    calls = []
+    real = engine.prompt.encode
+    monkeypatch.setattr(engine.prompt, "encode", lambda *a: calls.append(1) or real(*a))
+    ask(engine, _one(red), max_new_tokens=2)
+    assert len(calls) == 1
 
 
 def test_text_only_message_to_an_image_only_model_is_a_clear_error(engines):

@@ -65,20 +65,24 @@ class Engine:
         return params
 
     def fit(self, conversation: Conversation, params: GenerationParams) -> Fitted:
+        return self._fit(conversation, params)[0]
+
+    def _fit(self, conversation: Conversation, params: GenerationParams):
+        """The fitted turns and their encoding (measured once, not encoded again)."""
         reserved = params.max_new_tokens
-        budget = self.context_tokens - reserved
-        return fit(conversation.turns, self.prompt.measure(conversation), budget,
-                   self.context_tokens, reserved)
+        measure = self.prompt.measure(conversation)
+        fitted = fit(conversation.turns, measure, self.context_tokens - reserved,
+                     self.context_tokens, reserved)
+        return fitted, measure.inputs_for(fitted.turns)
 
     def stream(self, conversation: Conversation, params: GenerationParams | None = None) -> Reply:
         """Start answering the conversation's last (user) turn."""
         if not conversation.turns or conversation.turns[-1].role != "user":
             raise ValueError("the conversation must end with a user turn to answer")
         params = params or self.default_params()
-        fitted = self.fit(conversation, params)
+        fitted, inputs = self._fit(conversation, params)
         if self.prompt.one_image_per_prompt and not any(t.images for t in fitted.turns):
             raise ImageRequired(self.name)
-        inputs = self.prompt.encode(fitted.turns, conversation)
         inputs = inputs.to(self.loaded.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.loaded.dtype)

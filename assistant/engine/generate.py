@@ -139,29 +139,29 @@ class Stream:
             self._flush()
             self._queue.put(_DONE)
 
-    def _flush(self) -> None:
-        """At the end, release text held back for a stop string that never came."""
-        if self._stop_hit or not self._ids:
-            return
-        text = self.tokenizer.decode([i for i in self._ids if i not in self._eos],
-                                     skip_special_tokens=True)
-        if len(text) > self._shown:
-            self._queue.put(text[self._shown:])
-            self._shown = len(text)
-
     def _on_tokens(self, ids: list[int]) -> None:
         if self.usage.first_token_seconds is None:
             self.usage.first_token_seconds = time.perf_counter() - self._start
         self._ids.extend(ids)
-        text = self.tokenizer.decode([i for i in self._ids if i not in self._eos],
-                                     skip_special_tokens=True)
+        text = self._decoded()
         for stop in self.params.stop:
             at = text.find(stop)
             if stop and at >= 0:
                 text = text[:at]
                 self._stop_hit = True
-        if not self._stop_hit:
-            text = _hold_back(text, self.params.stop)
+        self._emit(text if self._stop_hit else _hold_back(text, self.params.stop))
+
+    def _flush(self) -> None:
+        """At the end, release text held back for a stop string that never came."""
+        if not self._stop_hit and self._ids:
+            self._emit(self._decoded())
+
+    def _decoded(self) -> str:
+        return self.tokenizer.decode([i for i in self._ids if i not in self._eos],
+                                     skip_special_tokens=True)
+
+    def _emit(self, text: str) -> None:
+        """Queue whatever of `text` has not been shown yet."""
         if len(text) > self._shown:
             self._queue.put(text[self._shown:])
             self._shown = len(text)

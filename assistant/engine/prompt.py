@@ -103,19 +103,36 @@ class PromptBuilder:
         kwargs = {"add_special_tokens": False} if bos and text.startswith(bos) else {}
         return self.processor(images=images or None, text=text, return_tensors="pt", **kwargs)
 
-    def measure(self, conversation: Conversation):
+    def measure(self, conversation: Conversation) -> Measurer:
         """measure(turns) -> (total tokens, image tokens), for the budget planner."""
-
-        def measure(turns: list[Turn]) -> tuple[int, int]:
-            ids = self.encode(turns, conversation)["input_ids"]
-            return ids.shape[-1], self.count_image_tokens(ids)
-
-        return measure
+        return Measurer(self, conversation)
 
     def count_image_tokens(self, input_ids: torch.Tensor) -> int:
         if self.image_token_id is None:
             return 0
         return int((input_ids == self.image_token_id).sum())
+
+
+class Measurer:
+    """Counts tokens by encoding exactly as generation will, and keeps the last encoding:
+    the budget planner's final measurement is the prompt to generate from."""
+
+    def __init__(self, builder: PromptBuilder, conversation: Conversation):
+        self.builder, self.conversation = builder, conversation
+        self.last_turns: list[Turn] | None = None
+        self.last_inputs = None
+
+    def __call__(self, turns: list[Turn]) -> tuple[int, int]:
+        self.last_turns = turns
+        self.last_inputs = self.builder.encode(turns, self.conversation)
+        ids = self.last_inputs["input_ids"]
+        return ids.shape[-1], self.builder.count_image_tokens(ids)
+
+    def inputs_for(self, turns: list[Turn]):
+        """The encoding of `turns`, reused when it was the last one measured."""
+        if self.last_inputs is not None and self.last_turns == turns:
+            return self.last_inputs
+        return self.builder.encode(turns, self.conversation)
 
 
 def side_by_side(images: list[Image.Image], labels: list[str], height: int = 448) -> Image.Image:
