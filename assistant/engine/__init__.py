@@ -97,6 +97,6 @@ class Engine:
 
 
 def _embedded_default(settings: Settings) -> str:
-    from assistant.offline import embedded_default
+    from assistant.embedded import default_dir
 
-    return str(embedded_default(settings))
+    return str(default_dir(settings))

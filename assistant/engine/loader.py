@@ -56,6 +56,8 @@ def read_config(source: str, local_only: bool = False):
     """The checkpoint's config, or ModelNotAvailable with the reason."""
     from transformers import AutoConfig
 
+    import assistant.vlm  # noqa: F401  (registers our composed model with the Auto classes)
+
     path = Path(source).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -73,9 +75,9 @@ def read_config(source: str, local_only: bool = False):
 
 
 def check_supported(source: str, config) -> None:
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    from transformers import AutoModelForImageTextToText
 
-    if config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+    if type(config) not in AutoModelForImageTextToText._model_mapping:
         raise UnsupportedCheckpoint(source, config.model_type, getattr(config, "architectures", None))
 
 

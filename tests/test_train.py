@@ -1,0 +1,138 @@
+"""The training recipe on tiny random hub-style backbones: both stages learn, a run resumes
+after an interruption to the same weights, the adapter rebuilds the same model, and the
+command line trains and evaluates end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from assistant.train import synthetic
+from assistant.train.recipe import ADAPTER, RECIPE, Recipe, assemble, save_adapter
+from assistant.train.trainer import LoraPlan, StagePlan, Trainer, merge_lora
+from tests.test_vlm import backbones  # noqa: F401  (session fixture)
+
+
+def _recipe(backbones, bridge="mlp2x_gelu", steps=(20, 20)):  # noqa: F811
+    return Recipe(vision=backbones["clip_vision"], text=backbones["llama"], bridge=bridge,
+                  image_grid=0, num_queries=3, lora=LoraPlan(r=4, alpha=8),
+                  stages=[StagePlan(1, steps[0], 4, 1e-2, checkpoint_every=5),
+                          StagePlan(2, steps[1], 4, 5e-3, checkpoint_every=5)],
+                  data={"1": ["synthetic-captions:8"], "2": ["synthetic-instructions:8"]})
+
+
+def _compose(recipe):
+    from assistant.train.recipe import compose_from
+
+    return compose_from(recipe, cache_dir=None)
+
+
+@pytest.mark.parametrize("bridge", ["mlp2x_gelu", "qformer"])
+def test_both_stages_lower_the_loss(backbones, tmp_path, bridge):  # noqa: F811
+    recipe = _recipe(backbones, bridge)
+    model, processor = _compose(recipe)
+    frozen = {k: v.clone() for k, v in model.language_model.state_dict().items()}
+    trainer = Trainer(model, processor, tmp_path, progress=False, lora=recipe.lora)
+    captions = synthetic.generate(8, seed=1).samples
+    first = trainer.run(recipe.stages[0], captions)
+    assert sum(first[-5:]) < sum(first[:5])
+    # Stage 1 leaves the language model untouched.
+    assert all(torch.equal(v, model.language_model.state_dict()[k]) for k, v in frozen.items())
+    instructions = synthetic.generate(8, seed=2, captions=False).samples
+    second = trainer.run(recipe.stages[1], instructions)
+    assert sum(second[-5:]) < sum(second[:5])
+    lora = [n for n, p in model.language_model.named_parameters() if "lora_" in n]
+    assert lora and all(".q_proj." in n or ".v_proj." in n for n in lora)
+
+
+def test_resume_after_interruption_gives_the_same_weights(backbones, tmp_path, monkeypatch):  # noqa: F811
+    recipe = _recipe(backbones, steps=(12, 0))
+    samples = synthetic.generate(8, seed=1).samples
+
+    model, processor = _compose(recipe)
+    Trainer(model, processor, tmp_path / "straight", progress=False).run(recipe.stages[0], samples)
+    expected = model.bridge.state_dict()
+
+    model, processor = _compose(recipe)
+    calls = {"n": 0}
+    step = Trainer._step
+
+    def interrupted(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 8:  # after the checkpoint at step 5, before the one at 10
+            raise KeyboardInterrupt
+        return step(self, *args)
+
+    monkeypatch.setattr(Trainer, "_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(model, processor, tmp_path / "resumed", progress=False).run(recipe.stages[0], samples)
+    monkeypatch.setattr(Trainer, "_step", step)
+    model, processor = _compose(recipe)  # a fresh process would start from scratch
+    losses = Trainer(model, processor, tmp_path / "resumed", progress=False).run(
+        recipe.stages[0], samples)
+    assert len(losses) == 12
+    for k, v in expected.items():
+        torch.testing.assert_close(model.bridge.state_dict()[k], v)
+
+
+def test_adapter_rebuilds_the_trained_model(backbones, tmp_path):  # noqa: F811
+    recipe = _recipe(backbones, steps=(3, 3))
+    model, processor = _compose(recipe)
+    trainer = Trainer(model, processor, tmp_path, progress=False, lora=recipe.lora)
+    trainer.run(recipe.stages[0], synthetic.generate(4, seed=1).samples)
+    trainer.run(recipe.stages[1], synthetic.generate(4, seed=2, captions=False).samples)
+    recipe.save(tmp_path / RECIPE)
+    save_adapter(model, tmp_path / ADAPTER)
+    merge_lora(model.language_model)
+    rebuilt, _ = assemble(tmp_path, cache_dir=None)
+    ids = torch.tensor([[7, 8, 9, 10]])
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(input_ids=ids).logits, model(input_ids=ids).logits)
+    assert not any("lora_" in n for n, _ in rebuilt.named_parameters())
+
+
+def test_a_changed_recipe_does_not_resume(backbones, tmp_path):  # noqa: F811
+    from assistant.train.__main__ import train
+
+    recipe = _recipe(backbones, steps=(2, 0))
+    recipe.save(tmp_path / RECIPE)
+    other = _recipe(backbones, steps=(3, 0))
+    with pytest.raises(ValueError, match="another recipe"):
+        train(other, tmp_path, cache_dir="", progress=False)
+
+
+def test_command_line_trains_then_evaluates(backbones, tmp_path, capsys):  # noqa: F811
+    from assistant import eval as evaluation
+    from assistant.train.__main__ import main
+
+    data = tmp_path / "data.json"
+    from PIL import Image
+
+    Image.new("RGB", (16, 16), "blue").save(tmp_path / "b.png")
+    data.write_text(json.dumps([{"image": "b.png", "conversations": [
+        {"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "blue"}]},
+        {"image": "gone.png", "conversations": []}]))
+    out = tmp_path / "run"
+    args = ["--out", str(out), "--vision", backbones["clip_vision"], "--text", backbones["llama"],
+            "--image-grid", "0", "--stage1-data", "synthetic-captions:4", "--stage1-steps", "2",
+            "--stage2-data", str(data), "--stage2-steps", "2", "--batch-size", "2", "--quiet"]
+    assert main(args) == 2
+    assert "data.json, line" in capsys.readouterr().err
+    assert not (out / "stage1.pt").exists()  # the data is checked before training starts
+    assert main(args + ["--skip-bad"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["stages"][1]["skipped"] == 1 and summary["stages"][1]["samples"] == 1
+    assert (out / ADAPTER).stat().st_size < 2_000_000
+    assert evaluation.main(["vqa", "--limit", "12", "--model", str(out / "model"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 12 and 0 <= result["accuracy"] <= 1
+    assert sum(r["n"] for r in result["by_type"].values()) == 12
+
+
+def test_normalisation():
+    from assistant.eval import normalize
+
+    assert normalize(" A Red circle. ") == "red circle"
+    assert normalize("Yes!") == "yes"

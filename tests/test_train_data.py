@@ -1,0 +1,111 @@
+"""Training data: LLaVA json (good and bad records), easy-VQA, the synthetic generator, and
+the encoding of samples through the chat template with labels on the answers only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from assistant.errors import BadData
+from assistant.train import synthetic
+from assistant.train.data import easy_vqa, easy_vqa_captions, question_type, read_llava_json
+
+
+def _write(tmp_path, records, name="data.json"):
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
+    path = tmp_path / name
+    if name.endswith(".jsonl"):
+        path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in records))
+    else:
+        path.write_text(json.dumps(records, indent=2))
+    return path
+
+
+GOOD = {"id": "1", "image": "a.png", "conversations": [
+    {"from": "human", "value": "<image>\nWhat colour?"}, {"from": "gpt", "value": "Red."},
+    {"from": "human", "value": "Sure?"}, {"from": "gpt", "value": "Yes."}]}
+
+
+def test_llava_json_reads_turns_and_images(tmp_path):
+    loaded = read_llava_json(_write(tmp_path, [GOOD]))
+    (sample,) = loaded.samples
+    assert sample.turns == [("user", "What colour?"), ("assistant", "Red."),
+                            ("user", "Sure?"), ("assistant", "Yes.")]
+    assert sample.load().size == (8, 8)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ({**GOOD, "image": "missing.png"}, "image 'missing.png' not found"),
+    ({"image": "a.png"}, 'no "conversations" list'),
+    ({**GOOD, "conversations": [{"from": "robot", "value": "hi"}]}, "unknown speaker 'robot'"),
+    ({**GOOD, "conversations": [{"from": "gpt", "value": "hi"}]}, "starts with the human"),
+    ("not an object", "must be a JSON object"),
+])
+def test_bad_record_names_file_and_line(tmp_path, bad, reason):
+    path = _write(tmp_path, [GOOD, bad])
+    with pytest.raises(BadData, match=reason) as e:
+        read_llava_json(path)
+    assert e.value.file == str(path) and e.value.line > 1
+    assert "--skip-bad" in str(e.value)
+    loaded = read_llava_json(path, skip_bad=True)
+    assert (len(loaded.samples), loaded.skipped) == (1, 1)
+    assert reason.split("'")[0] in loaded.reasons[0]
+
+
+def test_bad_record_line_is_exact(tmp_path):
+    path = _write(tmp_path, [GOOD, {**GOOD, "image": "missing.png"}])
+    lines = path.read_text().splitlines()
+    second = [i for i, line in enumerate(lines, 1) if line == "  {"][1]
+    with pytest.raises(BadData) as e:
+        read_llava_json(path)
+    assert e.value.line == second
+
+
+def test_malformed_json_and_jsonl(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('[\n  {"image": "a.png",\n  "conversations": [}\n]')
+    with pytest.raises(BadData, match="malformed JSON") as e:
+        read_llava_json(path)
+    assert e.value.line == 3
+    lines = _write(tmp_path, [GOOD, "{not json", GOOD], name="data.jsonl")
+    with pytest.raises(BadData, match="line 2: malformed JSON"):
+        read_llava_json(lines)
+    assert len(read_llava_json(lines, skip_bad=True).samples) == 2
+
+
+def test_unreadable_image_is_reported_when_loaded(tmp_path):
+    path = _write(tmp_path, [GOOD])
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    sample = read_llava_json(path).samples[0]
+    with pytest.raises(BadData, match="line 2: image a.png"):
+        sample.load()
+
+
+def test_easy_vqa_is_the_published_set():
+    train, test = easy_vqa("train").samples, easy_vqa("test").samples
+    assert (len(train), len(test)) == (38575, 9673)
+    assert len({s.image_key for s in train}) == 4000 and len({s.image_key for s in test}) == 1000
+    assert {s.kind for s in test} == {"yes/no", "shape", "color"}
+    assert test[0].load().size == (64, 64)
+    captions = easy_vqa_captions("train").samples
+    assert 2000 < len(captions) <= 4000  # images with both a colour and a shape question
+    assert captions[0].turns[1][1].startswith("A ") and captions[0].turns[1][1].endswith(".")
+    with pytest.raises(ValueError, match="train and test"):
+        easy_vqa("validation")
+    assert question_type("teal") == "color" and question_type("maybe") == "other"
+
+
+def test_synthetic_is_deterministic_and_true():
+    a, b = synthetic.generate(5, seed=3), synthetic.generate(5, seed=3)
+    assert [s.turns for s in a.samples] == [s.turns for s in b.samples]
+    assert list(a.samples[0].load().getdata()) == list(b.samples[0].load().getdata())
+    scene = synthetic.Scene((synthetic.Shape("circle", "red", (0, 0)),), "", "white", seed=1)
+    assert scene.caption() == "A red circle at the top left."
+    img = scene.draw()
+    assert img.getpixel((21, 21)) == synthetic.COLORS["red"]
+    assert img.getpixel((100, 100)) == (255, 255, 255)
+    qa = dict(synthetic.instructions(scene, __import__("random").Random(0)))
+    assert qa["How many shapes are there?"] == "one"
+    assert qa["Where is the red circle?"] == "top left"
