@@ -47,6 +47,40 @@ def test_both_stages_lower_the_loss(backbones, tmp_path, bridge):  # noqa: F811
     assert lora and all(".q_proj." in n or ".v_proj." in n for n in lora)
 
 
+def test_alignment_puts_caption_words_nearest_to_image_tokens(backbones, tmp_path):  # noqa: F811
+    recipe = _recipe(backbones)
+    model, processor = _compose(recipe)
+    trainer = Trainer(model, processor, tmp_path, progress=False)
+    samples = synthetic.generate(8, seed=1).samples
+    words = trainer.caption_words(samples[0])
+    tokenizer = processor.tokenizer
+    assert [tokenizer.decode([w]).strip() for w in words][:2] != ["a", "the"]
+
+    def hits() -> float:
+        trainer.features.ensure(samples, progress=False)
+        table = model.get_input_embeddings().weight
+        found = total = 0
+        with torch.no_grad():
+            for s in samples:
+                tokens = model.bridge(trainer.features.stack([s.image_key]), reduced=True)[0]
+                nearest = set((tokens @ table.T).argmax(-1).tolist())
+                found += len(nearest & set(trainer.caption_words(s)))
+                total += len(trainer.caption_words(s))
+        return found / total
+
+    before = hits()
+    losses = trainer.run(StagePlan(1, 60, 8, 1e-2, objective="align", negatives=64), samples)
+    assert sum(losses[-5:]) < sum(losses[:5])
+    assert hits() > max(0.3, before + 0.2)
+
+
+def test_align_is_a_stage_one_objective():
+    with pytest.raises(ValueError, match="stage 1 only"):
+        StagePlan(2, 10, objective="align")
+    with pytest.raises(ValueError, match="unknown objective"):
+        StagePlan(1, 10, objective="guess")
+
+
 def test_resume_after_interruption_gives_the_same_weights(backbones, tmp_path, monkeypatch):  # noqa: F811
     recipe = _recipe(backbones, steps=(12, 0))
     samples = synthetic.generate(8, seed=1).samples
@@ -117,13 +151,15 @@ def test_command_line_trains_then_evaluates(backbones, tmp_path, capsys):  # noq
     out = tmp_path / "run"
     args = ["--out", str(out), "--vision", backbones["clip_vision"], "--text", backbones["llama"],
             "--image-grid", "0", "--stage1-data", "synthetic-captions:4", "--stage1-steps", "2",
-            "--stage2-data", str(data), "--stage2-steps", "2", "--batch-size", "2", "--quiet"]
+            "--stage2-data", str(data), "--stage2-steps", "2", "--batch-size", "2", "--quiet",
+            "--align-steps", "3"]
     assert main(args) == 2
     assert "data.json, line" in capsys.readouterr().err
-    assert not (out / "stage1.pt").exists()  # the data is checked before training starts
+    assert not list(out.glob("*.pt"))  # the data is checked before training starts
     assert main(args + ["--skip-bad"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["stages"][1]["skipped"] == 1 and summary["stages"][1]["samples"] == 1
+    assert [s["stage"] for s in summary["stages"]] == ["stage1-align", "stage1-lm", "stage2-lm"]
+    assert summary["stages"][2]["skipped"] == 1 and summary["stages"][2]["samples"] == 1
     assert (out / ADAPTER).stat().st_size < 2_000_000
     assert evaluation.main(["vqa", "--limit", "12", "--model", str(out / "model"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

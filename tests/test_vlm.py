@@ -126,3 +126,20 @@ def test_bridge_standardizes_with_measured_statistics():
     normed = (features - bridge.feature_mean) / bridge.feature_std
     assert normed.mean().abs() < 1e-3 and (normed.std(dim=(0, 1)) - 1).abs().max() < 1e-3
     assert bridge(features).shape == (6, 9, 16)
+
+
+def test_composed_language_model_stays_causal(backbones, composed):
+    """Composing around pretrained modules must keep their attention set up: a language model
+    that sees future tokens trains to a loss of zero and answers nonsense once loaded."""
+    from transformers import AutoModelForImageTextToText
+
+    from assistant.vlm.compose import compose
+
+    fresh, _ = compose(backbones["clip_vision"], backbones["llama"])
+    loaded = AutoModelForImageTextToText.from_pretrained(composed["mlp2x_gelu"])
+    ids = torch.tensor([[7, 8, 9, 10, 11]])
+    for model in (fresh, loaded):
+        assert model.language_model.config._attn_implementation is not None
+        with torch.no_grad():
+            full, prefix = model(input_ids=ids).logits, model(input_ids=ids[:, :3]).logits
+        torch.testing.assert_close(full[:, :3], prefix, atol=1e-5, rtol=1e-4)

@@ -43,8 +43,10 @@ class Engine:
     def load(cls, settings: Settings, source: str | None = None) -> Engine:
         """Load `source`, or settings.model, or the embedded default."""
         if source is None and not settings.model:
-            return cls(load(settings, _embedded_default(settings)), settings,
-                       label="embedded default (tiny placeholder)")
+            from assistant import embedded
+
+            return cls(load(settings, str(embedded.default_dir(settings))), settings,
+                       label=embedded.LABEL)
         return cls(load(settings, source or settings.model), settings)
 
     @property
@@ -95,8 +97,3 @@ class Engine:
         """Non-streaming convenience: the whole answer as text."""
         return self.stream(conversation, params).stream.wait()
 
-
-def _embedded_default(settings: Settings) -> str:
-    from assistant.embedded import default_dir
-
-    return str(default_dir(settings))

@@ -23,10 +23,14 @@ from assistant.train.sources import load_source
 from assistant.train.trainer import LoraPlan, StagePlan, Trainer, merge_lora
 
 DEFAULT = Recipe(
-    stages=[StagePlan(1, steps=100, lr=1e-3), StagePlan(2, steps=250, lr=5e-4)],
-    data={"1": ["easy-vqa-captions", "synthetic-captions:800"],
-          "2": ["easy-vqa", "synthetic-instructions:800"]},
-    mix={"2": {"yes/no": 2.0, "shape": 1.0, "color": 1.5, "synthetic": 0.5}},
+    lora=LoraPlan(r=8, alpha=16, targets=["q_proj", "k_proj", "v_proj", "o_proj"]),
+    stages=[StagePlan(1, steps=600, batch_size=64, lr=1e-3, objective="align",
+                      checkpoint_every=200),
+            StagePlan(1, steps=0, batch_size=16, lr=1e-3, objective="lm"),
+            StagePlan(2, steps=200, batch_size=16, lr=1e-3, bridge_lr=1e-4)],
+    data={"1": ["easy-vqa-captions", "synthetic-captions:400"],
+          "2": ["easy-vqa", "synthetic-instructions:400"]},
+    mix={"2": {"yes/no": 2.0, "shape": 1.0, "color": 1.0, "synthetic": 0.4}},
 )
 
 
@@ -45,17 +49,25 @@ def parser() -> argparse.ArgumentParser:
                    help="pool the encoder grid to NxN image tokens (0: keep it)")
     p.add_argument("--feature-layer", type=int, default=d.vision_feature_layer)
     p.add_argument("--num-queries", type=int, default=d.num_queries, help="Q-Former queries")
+    align, caption, instruct = d.stages
     p.add_argument("--stage1-data", nargs="+", default=d.data["1"])
     p.add_argument("--stage2-data", nargs="+", default=d.data["2"])
-    p.add_argument("--stage1-steps", type=int, default=d.stages[0].steps)
-    p.add_argument("--stage2-steps", type=int, default=d.stages[1].steps)
-    p.add_argument("--stage1-lr", type=float, default=d.stages[0].lr)
-    p.add_argument("--stage2-lr", type=float, default=d.stages[1].lr)
+    p.add_argument("--align-steps", type=int, default=align.steps,
+                   help="stage 1, caption-word alignment steps (cheap: no LM pass)")
+    p.add_argument("--stage1-steps", type=int, default=caption.steps,
+                   help="stage 1, caption next-token steps through the frozen LM")
+    p.add_argument("--stage2-steps", type=int, default=instruct.steps,
+                   help="stage 2, instruction steps (bridge + LoRA)")
+    p.add_argument("--stage1-lr", type=float, default=align.lr)
+    p.add_argument("--stage2-lr", type=float, default=instruct.lr, help="LoRA learning rate")
+    p.add_argument("--stage2-bridge-lr", type=float, default=instruct.bridge_lr)
+    p.add_argument("--no-global-token", dest="global_token", action="store_false",
+                   help="no whole-image token next to the pooled grid")
     p.add_argument("--mix", type=json.loads, default=d.mix["2"],
                    help='stage-2 weights per kind, JSON (default: %(default)s)')
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lora-r", type=int, default=d.lora.r)
-    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--image-root", default=None, help="images of LLaVA json files (default: "
                    "the json file's folder)")
@@ -67,14 +79,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def recipe_from(args) -> Recipe:
+    every = args.checkpoint_every
     return Recipe(
         vision=args.vision, text=args.text, bridge=args.bridge, image_grid=args.image_grid,
-        vision_feature_layer=args.feature_layer, num_queries=args.num_queries,
-        lora=LoraPlan(r=args.lora_r, alpha=2 * args.lora_r),
-        stages=[StagePlan(1, args.stage1_steps, args.batch_size, args.stage1_lr,
-                          checkpoint_every=args.checkpoint_every),
+        image_global_token=args.global_token, vision_feature_layer=args.feature_layer,
+        num_queries=args.num_queries,
+        lora=LoraPlan(r=args.lora_r, alpha=2 * args.lora_r, targets=DEFAULT.lora.targets),
+        stages=[StagePlan(1, args.align_steps, 4 * args.batch_size, args.stage1_lr,
+                          objective="align", checkpoint_every=every),
+                StagePlan(1, args.stage1_steps, args.batch_size, args.stage1_lr,
+                          checkpoint_every=every),
                 StagePlan(2, args.stage2_steps, args.batch_size, args.stage2_lr,
-                          checkpoint_every=args.checkpoint_every)],
+                          checkpoint_every=every, bridge_lr=args.stage2_bridge_lr)],
         data={"1": args.stage1_data, "2": args.stage2_data}, mix={"2": args.mix}, seed=args.seed)
 
 
@@ -89,6 +105,8 @@ def train(recipe: Recipe, out: Path, cache_dir: str, image_root=None, skip_bad=F
     plans = [p for p in recipe.stages if p.steps > 0]
     data = {}  # every source is read (and checked) before any training starts
     for plan in plans:
+        if plan.stage in data:
+            continue
         samples, skipped = [], 0
         for spec in recipe.data[str(plan.stage)]:
             loaded = load_source(spec, recipe.seed + plan.stage, image_root, skip_bad)
@@ -109,7 +127,7 @@ def train(recipe: Recipe, out: Path, cache_dir: str, image_root=None, skip_bad=F
         losses = trainer.run(plan, samples, recipe.mix.get(str(plan.stage)))
         head, tail = losses[: max(1, len(losses) // 10)], losses[-max(1, len(losses) // 10):]
         summary["stages"].append({
-            "stage": plan.stage, "samples": len(samples), "skipped": skipped,
+            "stage": plan.name, "samples": len(samples), "skipped": skipped,
             "steps": plan.steps, "loss_first": round(sum(head) / len(head), 4),
             "loss_last": round(sum(tail) / len(tail), 4)})
     save_adapter(model, out / ADAPTER)

@@ -1,8 +1,9 @@
 """Frozen-encoder features, computed once per picture and kept for every step and epoch.
 
 The vision encoder never trains, so each image is encoded once (batched, with progress) and
-the features are pooled to the bridge's grid right away: pooling and the bridge's channel
-standardization are both linear per channel, so pooling first changes nothing but the memory.
+its features are reduced by the bridge right away (pooled grid, whole-image token): reducing
+and the bridge's channel standardization commute, so reducing first changes nothing but the
+memory.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class FeatureCache:
             images = [todo[k].load() for k in chunk]
             pixels = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
             features = self.model.vision_features(pixels.to(device))
-            features = self.model.bridge.pool(features).to("cpu", torch.float16)
+            features = self.model.bridge.reduce(features).to("cpu", torch.float16)
             for k, f in zip(chunk, features, strict=True):
                 self.features[k] = f
             bar.update(len(chunk))

@@ -26,6 +26,7 @@ class Recipe:
     text: str = offline.TEXT
     bridge: str = "mlp2x_gelu"
     image_grid: int = 3
+    image_global_token: bool = True
     vision_feature_layer: int | None = None
     num_queries: int = 32
     qformer_layers: int = 2
@@ -37,6 +38,7 @@ class Recipe:
 
     def compose_args(self) -> dict:
         return dict(bridge=self.bridge, image_grid=self.image_grid,
+                    image_global_token=self.image_global_token,
                     vision_feature_layer=self.vision_feature_layer,
                     num_queries=self.num_queries, qformer_layers=self.qformer_layers,
                     seed=self.seed)

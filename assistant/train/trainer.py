@@ -1,7 +1,14 @@
 """The two training stages, with checkpoints, resume and a fixed seed.
 
-- Stage 1 (alignment): only the bridge trains; the encoder and language model are frozen.
-- Stage 2 (instruction tuning): the bridge plus LoRA adapters on the language model.
+- Stage 1 (alignment): only the bridge trains, on captions; the encoder and language model
+  are frozen. Two objectives, run in the order the recipe lists them:
+  - "align": each content word of the caption must be the nearest word embedding (in the
+    frozen language model's own table, against sampled negatives) of at least one image
+    token. No language-model pass, so it costs milliseconds a step: it puts the image tokens
+    where the language model already reads words ("red", "circle") before any slow step.
+  - "lm": the usual next-token loss on the caption through the frozen language model.
+- Stage 2 (instruction tuning): the bridge plus LoRA adapters on the language model, next-token
+  loss on the answers.
 
 Every `checkpoint_every` steps the trainable weights, optimizer, schedule, sampler state and
 losses go to `<out>/stage<N>.pt` (written to a temporary file, then renamed), so an
@@ -14,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +42,24 @@ class StagePlan:
     lr: float = 1e-3
     warmup: float = 0.05  # fraction of steps with a linear warm-up, then cosine decay
     checkpoint_every: int = 50
+    objective: str = "lm"  # "lm" (next-token loss) or "align" (stage 1 only: caption words)
+    bridge_lr: float | None = None  # stage 2: the bridge's own rate (default: lr)
+    negatives: int = 2048  # "align": sampled vocabulary entries to contrast against
+
+    def __post_init__(self):
+        if self.objective not in ("lm", "align"):
+            raise ValueError(f"unknown objective {self.objective!r}: lm or align")
+        if self.objective == "align" and self.stage != 1:
+            raise ValueError("the align objective trains the bridge alone: stage 1 only")
+
+    @property
+    def name(self) -> str:
+        return f"stage{self.stage}-{self.objective}"
+
+
+STOPWORDS = frozenset(
+    "a an the and or of in on at to is are was were it its this that there these those with "
+    "for from by as be has have which what who image picture photo shows shown".split())
 
 
 @dataclass
@@ -125,9 +151,11 @@ class Trainer:
         self.encoder = Encoder(processor, config.image_token_id, config.image_seq_length)
         self.pad_id = processor.tokenizer.pad_token_id or 0
         self._encoded: dict[int, object] = {}
+        self._words: dict[int, list[int]] = {}
+        self._stats_measured = False
 
-    def checkpoint_path(self, stage: int) -> Path:
-        return self.out / f"stage{stage}.pt"
+    def checkpoint_path(self, plan: StagePlan) -> Path:
+        return self.out / f"{plan.name}.pt"
 
     def run(self, plan: StagePlan, samples: list[Sample], mix: dict[str, float] | None = None,
             ) -> list[float]:
@@ -138,11 +166,16 @@ class Trainer:
             add_lora(model.language_model, self.lora)
         self.features.ensure(samples, self.progress)
         params = self._trainable(plan.stage)
-        optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=0.0)
+        bridge = [p for p in model.bridge.parameters() if p.requires_grad]
+        groups = [{"params": bridge, "lr": plan.bridge_lr or plan.lr}]
+        others = [p for p in params if all(p is not b for b in bridge)]
+        if others:
+            groups.append({"params": others, "lr": plan.lr})
+        optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, plan))
         sampler = MixSampler(samples, mix, self.seed + plan.stage)
         step, losses = 0, []
-        path = self.checkpoint_path(plan.stage)
+        path = self.checkpoint_path(plan)
         if path.is_file():
             saved = torch.load(path, map_location="cpu", weights_only=False)
             load_trainable_state(model, saved["trainable"])
@@ -151,15 +184,20 @@ class Trainer:
             sampler.rng.setstate(saved["sampler"])
             torch.set_rng_state(saved["torch_rng"])
             step, losses = saved["step"], saved["losses"]
-        elif plan.stage == 1:
+        elif plan.stage == 1 and not self._stats_measured:
             model.bridge.set_feature_stats(self.features.all())
+        self._stats_measured = True
         log = (self.out / "train_log.jsonl").open("a")
-        bar = tqdm(total=plan.steps, initial=step, desc=f"Stage {plan.stage}", unit="step",
-                   disable=not self.progress)
+        bar = tqdm(total=plan.steps, initial=step, desc=f"Stage {plan.stage} ({plan.objective})",
+                   unit="step", disable=not self.progress)
         model.language_model.train()
         started = time.monotonic()
         while step < plan.steps:
-            loss = self._step(sampler.batch(plan.batch_size), samples)
+            indices = sampler.batch(plan.batch_size)
+            if plan.objective == "align":
+                loss = self._align_step(indices, samples, plan.negatives, step)
+            else:
+                loss = self._step(indices, samples)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -170,7 +208,7 @@ class Trainer:
             recent = losses[-20:]
             bar.set_postfix(loss=f"{sum(recent) / len(recent):.3f}")
             bar.update()
-            log.write(json.dumps({"stage": plan.stage, "step": step, "loss": round(losses[-1], 4),
+            log.write(json.dumps({"stage": plan.name, "step": step, "loss": round(losses[-1], 4),
                                   "lr": schedule.get_last_lr()[0],
                                   "seconds": round(time.monotonic() - started, 1)}) + "\n")
             if step % plan.checkpoint_every == 0 or step == plan.steps:
@@ -199,8 +237,45 @@ class Trainer:
         device = next(self.model.bridge.parameters()).device
         batch = {k: v.to(device) for k, v in collate(items, self.pad_id).items()}
         features = self.features.stack([samples[i].image_key for i in indices]).to(device)
-        image_embeds = self.model.bridge(features)
+        image_embeds = self.model.bridge(features, reduced=True)
         return self.model(**batch, image_embeds=image_embeds).loss
+
+    def caption_words(self, sample: Sample) -> list[int]:
+        """Token ids (first piece of " word") of the content words of the sample's answers."""
+        tokenizer = self.processor.tokenizer
+        words = []
+        for role, text in sample.turns:
+            if role == "assistant":
+                words += [w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOPWORDS]
+        ids = [tokenizer(" " + w, add_special_tokens=False)["input_ids"][0]
+               for w in dict.fromkeys(words)]
+        return list(dict.fromkeys(ids))
+
+    def _align_step(self, indices: list[int], samples: list[Sample], negatives: int,
+                    step: int) -> torch.Tensor:
+        """Each caption word must be some image token's nearest word (multiple-instance
+        contrastive loss over the target words and sampled negatives)."""
+        for i in indices:
+            if i not in self._words:
+                self._words[i] = self.caption_words(samples[i])
+        table = self.model.get_input_embeddings().weight
+        device = table.device
+        targets = sorted({t for i in indices for t in self._words[i]})
+        if not targets:
+            raise ValueError("the align objective needs captions with content words")
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        sampled = torch.randperm(table.shape[0], generator=generator)[:negatives].tolist()
+        candidates = targets + sorted(set(sampled) - set(targets))
+        column = {t: c for c, t in enumerate(targets)}
+        features = self.features.stack([samples[i].image_key for i in indices]).to(device)
+        tokens = self.model.bridge(features, reduced=True)  # [batch, n, dim]
+        logp = (tokens @ table[candidates].to(tokens.dtype).T).log_softmax(-1)
+        losses = []
+        for row, i in enumerate(indices):
+            cols = [column[t] for t in self._words[i]]
+            if cols:  # the best image token for each word
+                losses.append(-torch.logsumexp(logp[row][:, cols], dim=0))
+        return torch.cat(losses).mean()
 
     def _save(self, path: Path, step, losses, optimizer, schedule, sampler) -> None:
         tmp = path.with_suffix(".tmp")

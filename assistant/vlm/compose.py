@@ -55,7 +55,7 @@ def has_class_token(tower) -> bool:
 
 
 def compose(vision: str, text: str, *, bridge: str = "mlp2x_gelu", image_grid: int = 0,
-            vision_feature_layer: int | None = None, num_queries: int = 32,
+            image_global_token: bool = False, vision_feature_layer: int | None = None, num_queries: int = 32,
             qformer_layers: int = 2, chat_template: str = "chatml_vision",
             cache_dir: str | Path | None = None, seed: int = 0):
     """A new composed model (bridge initialised from `seed`) and its processor."""
@@ -68,9 +68,13 @@ def compose(vision: str, text: str, *, bridge: str = "mlp2x_gelu", image_grid: i
                                                mean_resizing=False)
     if vision_feature_layer is None:  # LLaVA reads a ViT's penultimate layer
         vision_feature_layer = -1 if vision == offline.VISION else -2
+    # Copies of the backbones' configs: composing must not touch the modules' own (their
+    # attention implementation is what keeps the language model causal).
     config = ComposedVLMConfig(
-        vision_config=tower.config, text_config=language_model.config, bridge=bridge,
-        image_grid=image_grid, vision_feature_layer=vision_feature_layer,
+        vision_config=tower.config.to_dict(), text_config=language_model.config.to_dict(),
+        bridge=bridge,
+        image_grid=image_grid, image_global_token=image_global_token,
+        vision_feature_layer=vision_feature_layer,
         vision_feature_select_strategy="default" if has_class_token(tower) else "full",
         num_queries=num_queries, qformer_layers=qformer_layers,
         qformer_hidden_size=min(768, language_model.config.hidden_size),

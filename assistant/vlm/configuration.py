@@ -73,6 +73,7 @@ class ComposedVLMConfig(PreTrainedConfig):
     # "default" drops the first token (a ViT's CLS); "full" keeps every token.
     vision_feature_select_strategy: Literal["default", "full"] = "full"
     image_grid: int = 0  # pool the feature grid to this side; 0 keeps it
+    image_global_token: bool = False  # one more image token: the mean of the whole grid
     num_queries: int = 32  # qformer: learned queries = image tokens
     qformer_layers: int = 2
     qformer_heads: int = 8
@@ -97,8 +98,9 @@ class ComposedVLMConfig(PreTrainedConfig):
 
     @property
     def image_seq_length(self) -> int:
-        """Image tokens per image: the Q-Former's queries, or the (pooled) grid."""
+        """Image tokens per image: the Q-Former's queries, or the (pooled) grid and the
+        optional whole-image token."""
         if self.bridge == "qformer":
             return self.num_queries
         side = self.image_grid or self.vision_grid
-        return side * side
+        return side * side + int(self.image_global_token)
