@@ -172,3 +172,21 @@ def test_normalisation():
 
     assert normalize(" A Red circle. ") == "red circle"
     assert normalize("Yes!") == "yes"
+
+
+def test_qlora_trains_over_a_4bit_language_model(backbones, tmp_path):  # noqa: F811
+    pytest.importorskip("bitsandbytes")
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+    from assistant.train.__main__ import train
+
+    recipe = _recipe(backbones, steps=(4, 12))
+    recipe.quant = "4bit"
+    summary = train(recipe, tmp_path, cache_dir="", progress=False)
+    last = summary["stages"][-1]
+    assert last["loss_last"] < last["loss_first"]
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "model")
+    q = model.language_model.model.layers[0].self_attn.q_proj
+    assert type(q) is torch.nn.Linear  # merged into full precision, not saved in 4-bit
+    base = AutoModelForCausalLM.from_pretrained(backbones["llama"]).model.layers[0].self_attn.q_proj
+    assert not torch.allclose(q.weight, base.weight)

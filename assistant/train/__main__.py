@@ -18,7 +18,7 @@ import torch
 
 from assistant.config import Settings
 from assistant.errors import AssistantError
-from assistant.train.recipe import ADAPTER, RECIPE, Recipe, compose_from, save_adapter
+from assistant.train.recipe import ADAPTER, RECIPE, Recipe, assemble, compose_from, save_adapter
 from assistant.train.sources import load_source
 from assistant.train.trainer import LoraPlan, StagePlan, Trainer, merge_lora
 
@@ -27,10 +27,10 @@ DEFAULT = Recipe(
     stages=[StagePlan(1, steps=600, batch_size=64, lr=1e-3, objective="align",
                       checkpoint_every=200),
             StagePlan(1, steps=0, batch_size=16, lr=1e-3, objective="lm"),
-            StagePlan(2, steps=200, batch_size=16, lr=1e-3, bridge_lr=1e-4)],
-    data={"1": ["easy-vqa-captions", "synthetic-captions:400"],
-          "2": ["easy-vqa", "synthetic-instructions:400"]},
-    mix={"2": {"yes/no": 2.0, "shape": 1.0, "color": 1.0, "synthetic": 0.4}},
+            StagePlan(2, steps=200, batch_size=16, lr=1.5e-3, bridge_lr=1e-4)],
+    data={"1": ["easy-vqa-captions", "synthetic-captions:200"],
+          "2": ["easy-vqa", "synthetic-instructions:200"]},
+    mix={"2": {"yes/no": 4.0, "shape": 1.0, "color": 1.0, "synthetic": 0.3}},
 )
 
 
@@ -74,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true",
                    help="skip and count bad records instead of stopping at the first")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--quant", choices=["none", "4bit", "8bit"], default="none",
+                   help="QLoRA: train LoRA over a quantized language model (bitsandbytes)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -91,11 +94,12 @@ def recipe_from(args) -> Recipe:
                           checkpoint_every=every),
                 StagePlan(2, args.stage2_steps, args.batch_size, args.stage2_lr,
                           checkpoint_every=every, bridge_lr=args.stage2_bridge_lr)],
-        data={"1": args.stage1_data, "2": args.stage2_data}, mix={"2": args.mix}, seed=args.seed)
+        data={"1": args.stage1_data, "2": args.stage2_data}, mix={"2": args.mix}, seed=args.seed,
+        quant=args.quant)
 
 
 def train(recipe: Recipe, out: Path, cache_dir: str, image_root=None, skip_bad=False,
-          progress=True) -> dict:
+          progress=True, device: str = "cpu") -> dict:
     """Run both stages (resuming), save the adapter and the merged model; a summary."""
     out.mkdir(parents=True, exist_ok=True)
     saved = out / RECIPE
@@ -119,7 +123,7 @@ def train(recipe: Recipe, out: Path, cache_dir: str, image_root=None, skip_bad=F
         data[plan.stage] = samples, skipped
     recipe.save(saved)
     torch.manual_seed(recipe.seed)
-    model, processor = compose_from(recipe, cache_dir)
+    model, processor = compose_from(recipe, cache_dir, training=True, device=device)
     trainer = Trainer(model, processor, out, seed=recipe.seed, progress=progress, lora=recipe.lora)
     summary: dict = {"out": str(out), "stages": []}
     for plan in plans:
@@ -131,7 +135,10 @@ def train(recipe: Recipe, out: Path, cache_dir: str, image_root=None, skip_bad=F
             "steps": plan.steps, "loss_first": round(sum(head) / len(head), 4),
             "loss_last": round(sum(tail) / len(tail), 4)})
     save_adapter(model, out / ADAPTER)
-    merge_lora(model.language_model)
+    if recipe.quant == "none":
+        merge_lora(model.language_model)
+    else:  # merge into the full-precision weights, not the quantized ones
+        model, processor = assemble(out, cache_dir)
     model.save_pretrained(out / "model")
     processor.save_pretrained(out / "model")
     summary["seconds"] = round(time.monotonic() - started, 1)
@@ -142,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from assistant.engine.device import resolve_device
+
     settings = Settings.from_env()
     try:
         summary = train(recipe_from(args), Path(args.out), settings.cache_dir, args.image_root,
-                        args.skip_bad, progress=not args.quiet)
+                        args.skip_bad, progress=not args.quiet, device=resolve_device(args.device))
     except (AssistantError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -35,6 +35,7 @@ class Recipe:
     data: dict[str, list[str]] = field(default_factory=dict)  # stage ("1", "2") -> sources
     mix: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> kind weights
     seed: int = 0
+    quant: str = "none"  # "4bit": QLoRA (the language model in nf4 while training)
 
     def compose_args(self) -> dict:
         return dict(bridge=self.bridge, image_grid=self.image_grid,
@@ -54,10 +55,15 @@ class Recipe:
         return cls(**raw)
 
 
-def compose_from(recipe: Recipe, cache_dir: str | Path):
+def compose_from(recipe: Recipe, cache_dir: str | Path, training: bool = False,
+                 device: str = "cpu"):
+    """The recipe's backbones composed with a fresh bridge; quantized as the recipe says only
+    for training (a rebuilt model is always full precision)."""
     from assistant.vlm.compose import compose
 
-    return compose(recipe.vision, recipe.text, cache_dir=cache_dir, **recipe.compose_args())
+    quant = recipe.quant if training else "none"
+    return compose(recipe.vision, recipe.text, cache_dir=cache_dir, quant=quant, device=device,
+                   **recipe.compose_args())
 
 
 def save_adapter(model, path: Path) -> None:

@@ -72,6 +72,10 @@ class LoraPlan:
 def add_lora(language_model, plan: LoraPlan) -> None:
     from peft import LoraConfig, inject_adapter_in_model
 
+    if getattr(language_model, "is_quantized", False):  # QLoRA: norms in fp32, input grads
+        from peft import prepare_model_for_kbit_training
+
+        prepare_model_for_kbit_training(language_model, use_gradient_checkpointing=False)
     config = LoraConfig(r=plan.r, lora_alpha=plan.alpha, lora_dropout=0.0,
                         target_modules=list(plan.targets), bias="none")
     inject_adapter_in_model(config, language_model)

@@ -37,15 +37,29 @@ def load_vision(source: str):
     return tower.eval(), AutoImageProcessor.from_pretrained(source)
 
 
-def load_text(source: str, cache_dir: str | Path | None):
-    """(causal LM, tokenizer) for an offline name, hub id or directory."""
+def load_text(source: str, cache_dir: str | Path | None, quant: str = "none",
+              device: str = "cpu"):
+    """(causal LM, tokenizer) for an offline name, hub id or directory; `quant` "4bit" or
+    "8bit" loads the weights through bitsandbytes (QLoRA training), head in full precision."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if source == offline.TEXT:
         if cache_dir is None:
             raise ValueError(f"{offline.TEXT} is converted into a cache directory: pass cache_dir")
         source = str(offline.smollm2(cache_dir))
-    return AutoModelForCausalLM.from_pretrained(source), AutoTokenizer.from_pretrained(source)
+    kwargs = {}
+    if quant != "none":
+        from transformers import BitsAndBytesConfig
+
+        from assistant.engine.quant import require_bitsandbytes
+
+        require_bitsandbytes(quant)
+        kwargs = dict(device_map={"": device}, quantization_config=BitsAndBytesConfig(
+            load_in_4bit=quant == "4bit", load_in_8bit=quant == "8bit",
+            bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32,
+            llm_int8_skip_modules=["lm_head"]))
+    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    return model, AutoTokenizer.from_pretrained(source)
 
 
 def has_class_token(tower) -> bool:
@@ -57,10 +71,12 @@ def has_class_token(tower) -> bool:
 def compose(vision: str, text: str, *, bridge: str = "mlp2x_gelu", image_grid: int = 0,
             image_global_token: bool = False, vision_feature_layer: int | None = None, num_queries: int = 32,
             qformer_layers: int = 2, chat_template: str = "chatml_vision",
-            cache_dir: str | Path | None = None, seed: int = 0):
-    """A new composed model (bridge initialised from `seed`) and its processor."""
+            cache_dir: str | Path | None = None, seed: int = 0, quant: str = "none",
+            device: str = "cpu"):
+    """A new composed model (bridge initialised from `seed`) and its processor, on `device`;
+    with `quant`, the language model's weights are quantized for QLoRA training."""
     tower, image_processor = load_vision(vision)
-    language_model, tokenizer = load_text(text, cache_dir)
+    language_model, tokenizer = load_text(text, cache_dir, quant, device)
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]},
                                  replace_extra_special_tokens=False)
     if len(tokenizer) > language_model.get_input_embeddings().num_embeddings:
@@ -84,6 +100,11 @@ def compose(vision: str, text: str, *, bridge: str = "mlp2x_gelu", image_grid: i
     model = ComposedVLMForConditionalGeneration(config, tower, language_model)
     model.generation_config = language_model.generation_config
     model.freeze_backbones()
+    if quant == "none":
+        model.to(device)
+    else:  # the quantized language model is already in place
+        model.vision_tower.to(device)
+        model.bridge.to(device)
     processor = ComposedVLMProcessor(
         image_processor, tokenizer, num_image_tokens=config.image_seq_length,
         image_token=IMAGE_TOKEN, chat_template=prompts.source(chat_template),
