@@ -48,37 +48,37 @@ def two_threads():
     torch.set_num_threads(before)
 
 
+@pytest.mark.timeout(900)
 def test_smoke_training_on_real_backbones(tmp_path, two_threads):
     from assistant.config import Settings
     from assistant.engine import Engine
+    from assistant.engine.loader import LoadedModel
     from assistant.eval import evaluate, select
     from assistant.train.data import easy_vqa, easy_vqa_captions
     from assistant.train.recipe import Recipe, compose_from
-    from assistant.train.trainer import LoraPlan, StagePlan, Trainer, merge_lora
+    from assistant.train.trainer import LoraPlan, StagePlan, Trainer
 
     settings = Settings()
     recipe = Recipe(lora=LoraPlan(r=8, alpha=16, targets=["q_proj", "k_proj", "v_proj", "o_proj"]))
     model, processor = compose_from(recipe, settings.cache_dir)
     rng = random.Random(0)
-    images = set(rng.sample(sorted({s.image_key for s in easy_vqa("train").samples}), 300))
+    images = set(rng.sample(sorted({s.image_key for s in easy_vqa("train").samples}), 240))
     captions = [s for s in easy_vqa_captions("train").samples if s.image_key in images]
     questions = [s for s in easy_vqa("train").samples if s.image_key in images]
-    held_out = select(easy_vqa("test").samples, 64, seed=1)
+    held_out = select(easy_vqa("test").samples, 48, seed=1)
+    loaded = LoadedModel(model, processor, "smoke", "cpu", torch.float32, "none", 8192,
+                         model.config.image_token_id)
 
     def accuracy() -> float:
         model.eval()
-        model.save_pretrained(tmp_path / "model")
-        processor.save_pretrained(tmp_path / "model")
-        engine = Engine.load(settings, str(tmp_path / "model"))
-        return evaluate(engine, held_out, progress=False)["accuracy"]
+        return evaluate(Engine(loaded, settings), held_out, progress=False)["accuracy"]
 
     before = accuracy()
     trainer = Trainer(model, processor, tmp_path / "run", progress=False, lora=recipe.lora)
     trainer.run(StagePlan(1, 150, 64, 1e-3, objective="align"), captions)
-    losses = trainer.run(StagePlan(2, 24, 16, 1e-3, bridge_lr=1e-4),
-                         questions, {"yes/no": 2.0, "shape": 1.0, "color": 1.0})
-    assert sum(losses[-6:]) / 6 < 0.5 * sum(losses[:6]) / 6
-    merge_lora(model.language_model)
+    losses = trainer.run(StagePlan(2, 20, 16, 1.5e-3, bridge_lr=1e-4),
+                         questions, {"yes/no": 1.0, "shape": 1.0, "color": 1.0})
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
     after = accuracy()
     # Chance is about 8% (13 answers); the untrained model answers in sentences (about 0%).
-    assert before < 0.2 and after > 0.5, (before, after)
+    assert before < 0.2 and after > 0.4, (before, after)

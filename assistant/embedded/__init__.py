@@ -39,13 +39,6 @@ def default_dir(settings: Settings) -> Path:
     from assistant.train.recipe import ADAPTER, assemble
 
     adapter = files() / ADAPTER
-    if not adapter.is_file():  # not trained yet: the tiny random placeholder
-        from assistant.tinykit.checkpoints import build
-
-        out = Path(settings.cache_dir) / "tiny-llava"
-        if not (out / "config.json").is_file():
-            build("llava", out)
-        return out
     key = hashlib.sha256(adapter.read_bytes()).hexdigest()[:12]
     cache = Path(settings.cache_dir)
     out = cache / f"embedded-{key}"
