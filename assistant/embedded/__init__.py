@@ -11,11 +11,11 @@ directly.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from importlib import resources
 from pathlib import Path
 
 from assistant.config import Settings
+from assistant.offline import save_whole
 
 LABEL = "embedded default (EfficientNet-Lite0 + SmolLM2-135M)"
 NOTICE = (
@@ -44,10 +44,4 @@ def default_dir(settings: Settings) -> Path:
     out = cache / f"embedded-{key}"
     if (out / "config.json").is_file():
         return out
-    model, processor = assemble(files(), cache)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    processor.save_pretrained(tmp)
-    tmp.rename(out)
-    return out
+    return save_whole(out, *assemble(files(), cache))

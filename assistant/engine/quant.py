@@ -52,10 +52,15 @@ def quantization_config(quant: str, config, compute_dtype: torch.dtype):
     """The BitsAndBytesConfig for `quant`, or None for full precision."""
     if quant == "none":
         return None
+    return bnb_config(quant, full_precision_modules(config), compute_dtype)
+
+
+def bnb_config(quant: str, skip: list[str], compute_dtype: torch.dtype):
+    """BitsAndBytesConfig for "8bit" or "4bit" (nf4, double quantization), `skip` kept in
+    full precision; also what QLoRA training loads a language model with."""
     require_bitsandbytes(quant)
     from transformers import BitsAndBytesConfig
 
-    skip = full_precision_modules(config)
     if quant == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
     return BitsAndBytesConfig(

@@ -18,6 +18,7 @@ import torch
 
 from assistant.config import Settings
 from assistant.errors import AssistantError
+from assistant.offline import save_whole
 from assistant.train.recipe import ADAPTER, RECIPE, Recipe, assemble, compose_from, save_adapter
 from assistant.train.sources import load_source
 from assistant.train.trainer import LoraPlan, StagePlan, Trainer, merge_lora
@@ -139,8 +140,7 @@ def train(recipe: Recipe, out: Path, cache_dir: str, image_root=None, skip_bad=F
         merge_lora(model.language_model)
     else:  # merge into the full-precision weights, not the quantized ones
         model, processor = assemble(out, cache_dir)
-    model.save_pretrained(out / "model")
-    processor.save_pretrained(out / "model")
+    save_whole(out / "model", model, processor)
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
 

@@ -49,15 +49,10 @@ def load_text(source: str, cache_dir: str | Path | None, quant: str = "none",
         source = str(offline.smollm2(cache_dir))
     kwargs = {}
     if quant != "none":
-        from transformers import BitsAndBytesConfig
+        from assistant.engine.quant import bnb_config
 
-        from assistant.engine.quant import require_bitsandbytes
-
-        require_bitsandbytes(quant)
-        kwargs = dict(device_map={"": device}, quantization_config=BitsAndBytesConfig(
-            load_in_4bit=quant == "4bit", load_in_8bit=quant == "8bit",
-            bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32,
-            llm_int8_skip_modules=["lm_head"]))
+        kwargs = dict(device_map={"": device},
+                      quantization_config=bnb_config(quant, ["lm_head"], torch.float32))
     model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     return model, AutoTokenizer.from_pretrained(source)
 
@@ -69,8 +64,8 @@ def has_class_token(tower) -> bool:
 
 
 def compose(vision: str, text: str, *, bridge: str = "mlp2x_gelu", image_grid: int = 0,
-            image_global_token: bool = False, vision_feature_layer: int | None = None, num_queries: int = 32,
-            qformer_layers: int = 2, chat_template: str = "chatml_vision",
+            image_global_token: bool = False, vision_feature_layer: int | None = None,
+            num_queries: int = 32, qformer_layers: int = 2, chat_template: str = "chatml_vision",
             cache_dir: str | Path | None = None, seed: int = 0, quant: str = "none",
             device: str = "cpu"):
     """A new composed model (bridge initialised from `seed`) and its processor, on `device`;
