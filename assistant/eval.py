@@ -47,11 +47,9 @@ def answer_batch(engine, batch: list[Sample], max_new_tokens: int = 8) -> list[s
         images += picture
     tokenizer = builder.tokenizer
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    bos = getattr(tokenizer, "bos_token", None)
-    kwargs = {"add_special_tokens": False} if bos and texts[0].startswith(bos) else {}
     try:
         inputs = loaded.processor(images=images, text=texts, return_tensors="pt", padding=True,
-                                  **kwargs)
+                                  add_special_tokens=builder.adds_special_tokens(texts[0]))
     finally:
         tokenizer.padding_side = side
     model = loaded.model

@@ -190,3 +190,27 @@ def test_qlora_trains_over_a_4bit_language_model(backbones, tmp_path):  # noqa: 
     assert type(q) is torch.nn.Linear  # merged into full precision, not saved in 4-bit
     base = AutoModelForCausalLM.from_pretrained(backbones["llama"]).model.layers[0].self_attn.q_proj
     assert not torch.allclose(q.weight, base.weight)
+
+
+@pytest.mark.parametrize("text", ["llama", "smollm2-like"])
+def test_training_tokens_are_the_chat_tokens(backbones, text, tmp_path):  # noqa: F811
+    """The prompt part of a training sample tokenizes exactly as the engine encodes the same
+    turn for chat (BOS included when the tokenizer adds one and the template did not)."""
+    from PIL import Image
+
+    from assistant.conversation import Conversation
+    from assistant.train.data import Sample
+    from assistant.train.encode import IGNORE, Encoder
+
+    model, processor = _compose(_recipe(backbones))
+    if text == "smollm2-like":  # a template that writes the BOS itself
+        processor.tokenizer.bos_token = "<|im_start|>"
+    encoder = Encoder(processor, model.config.image_token_id, model.config.image_seq_length)
+    image = Image.new("RGB", (16, 16), "red")
+    encoded = encoder(Sample("k", [("user", "what colour?"), ("assistant", "red")],
+                             lambda: image))
+    conv = Conversation()
+    conv.add_user("what colour?", [image])
+    chat_ids = encoder.builder.encode(conv.turns, conv)["input_ids"][0].tolist()
+    prompt_len = encoded.labels.index(next(x for x in encoded.labels if x != IGNORE))
+    assert encoded.input_ids[:prompt_len] == chat_ids

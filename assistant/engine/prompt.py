@@ -100,9 +100,14 @@ class PromptBuilder:
         """Processor inputs (tensors) for these turns."""
         messages, images = self.messages(turns, conversation)
         text = self.render(messages)
+        return self.processor(images=images or None, text=text, return_tensors="pt",
+                              add_special_tokens=self.adds_special_tokens(text))
+
+    def adds_special_tokens(self, rendered: str) -> bool:
+        """Whether tokenizing a rendered prompt should add the tokenizer's own special tokens
+        (its BOS): not when the chat template already wrote it."""
         bos = getattr(self.tokenizer, "bos_token", None)
-        kwargs = {"add_special_tokens": False} if bos and text.startswith(bos) else {}
-        return self.processor(images=images or None, text=text, return_tensors="pt", **kwargs)
+        return not (bos and rendered.startswith(bos))
 
     def measure(self, conversation: Conversation) -> Measurer:
         """measure(turns) -> (total tokens, image tokens), for the budget planner."""

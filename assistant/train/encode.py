@@ -34,9 +34,12 @@ class Encoder:
         self.image_token = processor.image_token
         self.num_image_tokens = num_image_tokens
 
-    def _ids(self, text: str) -> list[int]:
+    def _ids(self, text: str, first: bool = False) -> list[int]:
+        """Token ids of one piece of the rendered conversation; the first piece gets the
+        special tokens (BOS) exactly when the chat's own encoding adds them."""
+        specials = first and self.builder.adds_special_tokens(text)
         text = text.replace(self.image_token, self.image_token * self.num_image_tokens)
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.tokenizer(text, add_special_tokens=specials)["input_ids"]
 
     def __call__(self, sample: Sample) -> Encoded:
         conv = Conversation()
@@ -56,7 +59,7 @@ class Encoder:
                                        add_generation_prompt=False)
             if not (full.startswith(prompt) and prompt.startswith(done)):
                 raise ValueError("the chat template does not render turns as a growing prefix")
-            context = self._ids(prompt[len(done):])
+            context = self._ids(prompt[len(done):], first=not done)
             answer = self._ids(full[len(prompt):])
             ids += context + answer
             labels += [IGNORE] * len(context) + answer
