@@ -59,7 +59,8 @@ def test_smoke_training_on_real_backbones(tmp_path, two_threads):
     from assistant.train.trainer import LoraPlan, StagePlan, Trainer
 
     settings = Settings()
-    recipe = Recipe(lora=LoraPlan(r=8, alpha=16, targets=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    recipe = Recipe(image_words=True,
+                    lora=LoraPlan(r=8, alpha=16, targets=["q_proj", "k_proj", "v_proj", "o_proj"]))
     model, processor = compose_from(recipe, settings.cache_dir)
     rng = random.Random(0)
     images = set(rng.sample(sorted({s.image_key for s in easy_vqa("train").samples}), 240))

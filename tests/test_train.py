@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from assistant.train import synthetic
+from assistant.train.encode import collate
 from assistant.train.recipe import ADAPTER, RECIPE, Recipe, assemble, save_adapter
-from assistant.train.trainer import LoraPlan, StagePlan, Trainer, merge_lora
+from assistant.train.trainer import LoraPlan, StagePlan, Trainer, answer_loss, merge_lora
 from tests.test_vlm import backbones  # noqa: F401  (session fixture)
 
 
@@ -45,6 +46,18 @@ def test_both_stages_lower_the_loss(backbones, tmp_path, bridge):  # noqa: F811
     assert sum(second[-5:]) < sum(second[:5])
     lora = [n for n, p in model.language_model.named_parameters() if "lora_" in n]
     assert lora and all(".q_proj." in n or ".v_proj." in n for n in lora)
+
+
+def test_answer_loss_is_the_models_own_loss(backbones, tmp_path):  # noqa: F811
+    """The training loss skips the vocabulary projection off the answers: same value."""
+    model, processor = _compose(_recipe(backbones))
+    trainer = Trainer(model, processor, tmp_path, progress=False)
+    samples = synthetic.generate(3, seed=4, captions=False).samples
+    trainer.features.ensure(samples, progress=False)
+    batch = collate([trainer.encoder(s) for s in samples], trainer.pad_id)
+    embeds = model.bridge(trainer.features.stack([s.image_key for s in samples]), reduced=True)
+    expected = model(**batch, image_embeds=embeds).loss
+    assert torch.allclose(answer_loss(model, batch, embeds), expected, atol=1e-5)
 
 
 def test_alignment_puts_caption_words_nearest_to_image_tokens(backbones, tmp_path):  # noqa: F811

@@ -10,7 +10,15 @@ from PIL import Image
 
 from assistant.errors import BadData
 from assistant.train import synthetic
-from assistant.train.data import easy_vqa, easy_vqa_captions, question_type, read_llava_json
+from assistant.train.data import (
+    Sample,
+    easy_vqa,
+    easy_vqa_captions,
+    question_type,
+    read_llava_json,
+    yes_no_stratum,
+)
+from assistant.train.trainer import MixSampler
 
 
 def _write(tmp_path, records, name="data.json"):
@@ -95,6 +103,38 @@ def test_easy_vqa_is_the_published_set():
     with pytest.raises(ValueError, match="train and test"):
         easy_vqa("validation")
     assert question_type("teal") == "color" and question_type("maybe") == "other"
+
+
+def test_yes_no_strata_remove_the_wording_prior():
+    """easy-VQA's wording alone answers most yes/no questions; balanced strata leave it no
+    better than a coin."""
+    yes_no = [s for s in easy_vqa("train").samples if s.kind == "yes/no"]
+    assert {s.stratum for s in yes_no} == {"negated:yes", "negated:no", "plain:yes", "plain:no"}
+    from_wording = sum((s.stratum.startswith("negated")) == (s.turns[1][1] == "yes") for s in yes_no)
+    assert from_wording / len(yes_no) > 0.75
+    assert yes_no_stratum("Is no green shape present?", "no") == "negated:no"
+    assert yes_no_stratum("Is there a knot?", "yes") == "plain:yes"
+
+    sampler = MixSampler(yes_no, {"yes/no": 1.0}, seed=0)
+    drawn = [yes_no[i] for i in sampler.batch(8000)]
+    wording = sum((s.stratum.startswith("negated")) == (s.turns[1][1] == "yes") for s in drawn)
+    assert 0.45 < wording / len(drawn) < 0.55
+    by = {st: sum(s.stratum == st for s in drawn) for st in {s.stratum for s in yes_no}}
+    assert all(1800 < n < 2200 for n in by.values()), by
+
+
+def test_mix_weights_kinds_then_strata():
+    def sample(kind, stratum=""):
+        return Sample(f"{kind}{stratum}", [("user", "q"), ("assistant", "a")], lambda: None,
+                      kind=kind, stratum=stratum)
+
+    samples = [sample("a", "x")] * 9 + [sample("a", "y"), sample("b")]
+    drawn = [samples[i] for i in MixSampler(samples, {"a": 3.0}, seed=1).batch(4000)]
+    share = {k: sum(s.image_key == k for s in drawn) / len(drawn) for k in ("ax", "ay", "b")}
+    assert abs(share["ax"] - 0.375) < 0.03 and abs(share["ay"] - 0.375) < 0.03
+    assert abs(share["b"] - 0.25) < 0.03
+    with pytest.raises(ValueError, match="no weight"):
+        MixSampler(samples, {"a": 0, "b": 0}, seed=0)
 
 
 def test_synthetic_is_deterministic_and_true():

@@ -143,3 +143,28 @@ def test_composed_language_model_stays_causal(backbones, composed):
         with torch.no_grad():
             full, prefix = model(input_ids=ids).logits, model(input_ids=ids[:, :3]).logits
         torch.testing.assert_close(full[:, :3], prefix, atol=1e-5, rtol=1e-4)
+
+
+def test_image_words_are_mixtures_of_word_embeddings(backbones, tmp_path, red):
+    """With `image_words`, each image token is a softmax mixture of the language model's
+    embedding rows: at a low temperature, exactly the row of the bridge's best word."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from assistant.vlm.compose import compose
+
+    model, processor = compose(backbones["clip_vision"], backbones["llama"], image_words=True)
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path)
+    assert model.config.image_words
+    pixels = AutoProcessor.from_pretrained(tmp_path).image_processor(
+        [red], return_tensors="pt")["pixel_values"]
+    table = model.get_input_embeddings().weight
+    with torch.no_grad():
+        tokens = model.bridge(model.vision_features(pixels))
+        best = (tokens @ table.T).argmax(-1)
+        model.config.image_word_temperature = 1e-4
+        assert torch.allclose(model.get_image_features(pixels), table[best], atol=1e-5)
+        model.config.image_word_temperature = 1e4  # near uniform: the table's mean
+        mean = table.mean(0).expand_as(tokens)
+        assert torch.allclose(model.get_image_features(pixels), mean, atol=1e-3)

@@ -24,6 +24,7 @@ from assistant.train.sources import load_source
 from assistant.train.trainer import LoraPlan, StagePlan, Trainer, merge_lora
 
 DEFAULT = Recipe(
+    image_words=True,
     lora=LoraPlan(r=8, alpha=16, targets=["q_proj", "k_proj", "v_proj", "o_proj"]),
     stages=[StagePlan(1, steps=600, batch_size=64, lr=1e-3, objective="align",
                       checkpoint_every=200),
@@ -64,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stage2-bridge-lr", type=float, default=instruct.bridge_lr)
     p.add_argument("--no-global-token", dest="global_token", action="store_false",
                    help="no whole-image token next to the pooled grid")
+    p.add_argument("--image-words", action=argparse.BooleanOptionalAction, default=d.image_words,
+                   help="image tokens as mixtures of the language model's word embeddings")
     p.add_argument("--mix", type=json.loads, default=d.mix["2"],
                    help='stage-2 weights per kind, JSON (default: %(default)s)')
     p.add_argument("--batch-size", type=int, default=16)
@@ -87,7 +90,7 @@ def recipe_from(args) -> Recipe:
     return Recipe(
         vision=args.vision, text=args.text, bridge=args.bridge, image_grid=args.image_grid,
         image_global_token=args.global_token, vision_feature_layer=args.feature_layer,
-        num_queries=args.num_queries,
+        num_queries=args.num_queries, image_words=args.image_words,
         lora=LoraPlan(r=args.lora_r, alpha=2 * args.lora_r, targets=DEFAULT.lora.targets),
         stages=[StagePlan(1, args.align_steps, 4 * args.batch_size, args.stage1_lr,
                           objective="align", checkpoint_every=every),

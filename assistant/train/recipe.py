@@ -30,6 +30,7 @@ class Recipe:
     vision_feature_layer: int | None = None
     num_queries: int = 32
     qformer_layers: int = 2
+    image_words: bool = False  # image tokens as mixtures of word embeddings (see the config)
     lora: LoraPlan = field(default_factory=LoraPlan)
     stages: list[StagePlan] = field(default_factory=list)
     data: dict[str, list[str]] = field(default_factory=dict)  # stage ("1", "2") -> sources
@@ -42,7 +43,7 @@ class Recipe:
                     image_global_token=self.image_global_token,
                     vision_feature_layer=self.vision_feature_layer,
                     num_queries=self.num_queries, qformer_layers=self.qformer_layers,
-                    seed=self.seed)
+                    image_words=self.image_words, seed=self.seed)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")

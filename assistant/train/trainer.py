@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from assistant.train.data import Sample
-from assistant.train.encode import Encoder, collate
+from assistant.train.encode import IGNORE, Encoder, collate
 from assistant.train.features import FeatureCache
 
 
@@ -115,23 +115,39 @@ def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
 
 
 class MixSampler:
-    """Batches drawn by kind weights (e.g. balance yes/no against colour questions), then
-    uniformly within a kind; its state is saved with the checkpoint."""
+    """Batches drawn by kind weights (e.g. yes/no against colour questions), then uniformly
+    over the kind's strata, then uniformly within one; its state is saved with the
+    checkpoint."""
 
     def __init__(self, samples: list[Sample], mix: dict[str, float] | None, seed: int):
-        self.by_kind: dict[str, list[int]] = {}
+        by_kind: dict[str, dict[str, list[int]]] = {}
         for i, s in enumerate(samples):
-            self.by_kind.setdefault(s.kind, []).append(i)
-        kinds = sorted(self.by_kind)
+            by_kind.setdefault(s.kind, {}).setdefault(s.stratum, []).append(i)
+        kinds = sorted(by_kind)
         weights = [float((mix or {}).get(k, 1.0)) for k in kinds]  # unnamed kinds: 1
         if not any(weights):
             raise ValueError(f"the mix {mix} gives no weight to any kind present: {kinds}")
         self.kinds, self.weights = kinds, weights
+        self.strata = {k: [strata[s] for s in sorted(strata)] for k, strata in by_kind.items()}
         self.rng = random.Random(seed)
 
     def batch(self, size: int) -> list[int]:
         kinds = self.rng.choices(self.kinds, self.weights, k=size)
-        return [self.rng.choice(self.by_kind[k]) for k in kinds]
+        return [self.rng.choice(self.rng.choice(self.strata[k])) for k in kinds]
+
+
+def answer_loss(model, batch: dict[str, torch.Tensor], image_embeds: torch.Tensor) -> torch.Tensor:
+    """Next-token loss on the labelled (answer) tokens. The same value as the model's own loss,
+    but the vocabulary projection runs on those positions only: for a small model that
+    projection over every position is a fifth of a training step."""
+    lm = model.language_model
+    embeds = model.embed(batch["input_ids"], image_embeds)
+    hidden = lm.get_decoder()(inputs_embeds=embeds,
+                              attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE
+    logits = lm.get_output_embeddings()(hidden[:, :-1][keep])
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
 
 
 def lr_factor(step: int, plan: StagePlan) -> float:
@@ -241,8 +257,8 @@ class Trainer:
         device = next(self.model.bridge.parameters()).device
         batch = {k: v.to(device) for k, v in collate(items, self.pad_id).items()}
         features = self.features.stack([samples[i].image_key for i in indices]).to(device)
-        image_embeds = self.model.bridge(features, reduced=True)
-        return self.model(**batch, image_embeds=image_embeds).loss
+        image_embeds = self.model.project(features, reduced=True)
+        return answer_loss(self.model, batch, image_embeds)
 
     def caption_words(self, sample: Sample) -> list[int]:
         """Token ids (first piece of " word") of the content words of the sample's answers."""

@@ -65,7 +65,8 @@ def has_class_token(tower) -> bool:
 
 def compose(vision: str, text: str, *, bridge: str = "mlp2x_gelu", image_grid: int = 0,
             image_global_token: bool = False, vision_feature_layer: int | None = None,
-            num_queries: int = 32, qformer_layers: int = 2, chat_template: str = "chatml_vision",
+            num_queries: int = 32, qformer_layers: int = 2, image_words: bool = False,
+            chat_template: str = "chatml_vision",
             cache_dir: str | Path | None = None, seed: int = 0, quant: str = "none",
             device: str = "cpu"):
     """A new composed model (bridge initialised from `seed`) and its processor, on `device`;
@@ -87,7 +88,7 @@ def compose(vision: str, text: str, *, bridge: str = "mlp2x_gelu", image_grid: i
         image_grid=image_grid, image_global_token=image_global_token,
         vision_feature_layer=vision_feature_layer,
         vision_feature_select_strategy="default" if has_class_token(tower) else "full",
-        num_queries=num_queries, qformer_layers=qformer_layers,
+        num_queries=num_queries, qformer_layers=qformer_layers, image_words=image_words,
         qformer_hidden_size=min(768, language_model.config.hidden_size),
         image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
     )

@@ -78,6 +78,11 @@ class ComposedVLMConfig(PreTrainedConfig):
     qformer_layers: int = 2
     qformer_heads: int = 8
     qformer_hidden_size: int = 768
+    # The bridge's tokens become mixtures of the language model's own word embeddings,
+    # softmax(token . table / temperature) . table: the model reads the picture as (soft)
+    # words it already knows, and what it sees can be printed as words.
+    image_words: bool = False
+    image_word_temperature: float = 1.0
     image_token_id: int = 0
     tie_word_embeddings: bool = False  # the language model ties its own head, if it does
 

@@ -70,7 +70,17 @@ class ComposedVLMForConditionalGeneration(PreTrainedModel, GenerationMixin):
 
     def get_image_features(self, pixel_values: torch.Tensor, **kwargs) -> torch.Tensor:
         """Image embeddings [images, image_seq_length, hidden] for the language model."""
-        return self.bridge(self.vision_features(pixel_values))
+        return self.project(self.vision_features(pixel_values))
+
+    def project(self, features: torch.Tensor, reduced: bool = False) -> torch.Tensor:
+        """Encoder features (or `reduced` ones) to image embeddings: the bridge, then, with
+        `image_words`, a mixture of word embeddings by the bridge's word scores."""
+        tokens = self.bridge(features, reduced=reduced)
+        if not self.config.image_words:
+            return tokens
+        table = self.get_input_embeddings().weight.to(tokens.dtype)
+        scores = (tokens @ table.T).float() / self.config.image_word_temperature
+        return scores.softmax(-1).to(table.dtype) @ table
 
     def embed(self, input_ids: torch.Tensor, image_embeds: torch.Tensor | None) -> torch.Tensor:
         """Token embeddings with each image's placeholders replaced by its embeddings."""
