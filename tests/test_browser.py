@@ -66,9 +66,10 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture
 def circle(tmp_path) -> Path:
-    """A shape in easy-VQA's palette, the embedded model's training domain."""
+    """A shape in easy-VQA's palette and proportions (about 6% of the picture), the embedded
+    model's training domain."""
     img = Image.new("RGB", (256, 256), "white")
-    ImageDraw.Draw(img).ellipse((60, 70, 190, 200), fill=(0, 0, 255))
+    ImageDraw.Draw(img).ellipse((90, 90, 160, 160), fill=(0, 0, 255))
     path = tmp_path / "circle.png"
     img.save(path)
     return path
