@@ -40,6 +40,11 @@ class Conversation:
     images: dict[str, ImageRef] = field(default_factory=dict)
     _next: int = 1
 
+    @property
+    def next_number(self) -> int:
+        """The number the next image's handle will get."""
+        return self._next
+
     def add_image(self, image: Image.Image, name: str = "") -> str:
         """Register an image and return its new handle ("#n")."""
         handle = f"#{self._next}"
