@@ -82,3 +82,10 @@ def test_a_slow_tool_times_out():
     out = call(tool, {"image": "#1"}, _chat(), MemoryBudget({}), timeout=0.2)
     tool.release.set()
     assert out.error and "no result within 0.2 s" in out.text
+
+
+def test_a_tool_over_the_memory_budget_is_an_observation():
+    big = Flip()
+    big.parameters = 10**9
+    out = call(big, {"image": "#1"}, _chat(), MemoryBudget({"cpu": 2**20}))
+    assert out.error and "more than the whole budget" in out.text

@@ -110,15 +110,16 @@ def test_yes_no_strata_remove_the_wording_prior():
     better than a coin."""
     yes_no = [s for s in easy_vqa("train").samples if s.kind == "yes/no"]
     assert {s.stratum for s in yes_no} == {"negated:yes", "negated:no", "plain:yes", "plain:no"}
-    from_wording = sum((s.stratum.startswith("negated")) == (s.turns[1][1] == "yes") for s in yes_no)
-    assert from_wording / len(yes_no) > 0.75
+    def wording_is_right(s) -> bool:  # guess "yes" exactly for negated questions
+        return s.stratum.startswith("negated") == (s.turns[1][1] == "yes")
+
+    assert sum(map(wording_is_right, yes_no)) / len(yes_no) > 0.75
     assert yes_no_stratum("Is no green shape present?", "no") == "negated:no"
     assert yes_no_stratum("Is there a knot?", "yes") == "plain:yes"
 
     sampler = MixSampler(yes_no, {"yes/no": 1.0}, seed=0)
     drawn = [yes_no[i] for i in sampler.batch(8000)]
-    wording = sum((s.stratum.startswith("negated")) == (s.turns[1][1] == "yes") for s in drawn)
-    assert 0.45 < wording / len(drawn) < 0.55
+    assert 0.45 < sum(map(wording_is_right, drawn)) / len(drawn) < 0.55
     by = {st: sum(s.stratum == st for s in drawn) for st in {s.stratum for s in yes_no}}
     assert all(1800 < n < 2200 for n in by.values()), by
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from assistant.conversation import Conversation
 from assistant.errors import UnknownImage
-from tools.budget import Footprint, MemoryBudget, estimate
+from tools.budget import Footprint, MemoryBudget, OverBudget, estimate
 
 
 class ToolError(Exception):
@@ -94,7 +94,7 @@ def call(tool: Tool, arguments: dict, conversation: Conversation, budget: Memory
             return failed(str(e))
     try:
         budget.use(tool)
-    except RuntimeError as e:
+    except OverBudget as e:
         return failed(str(e))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:

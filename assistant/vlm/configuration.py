@@ -80,7 +80,7 @@ class ComposedVLMConfig(PreTrainedConfig):
     qformer_hidden_size: int = 768
     # The bridge's tokens become mixtures of the language model's own word embeddings,
     # softmax(token . table / temperature) . table: the model reads the picture as (soft)
-    # words it already knows, and what it sees can be printed as words.
+    # words it already knows.
     image_words: bool = False
     image_word_temperature: float = 1.0
     image_token_id: int = 0
