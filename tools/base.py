@@ -35,6 +35,7 @@ class ToolError(Exception):
 class Observation:
     text: str
     images: list[tuple[Image.Image, str]] = field(default_factory=list)  # (image, parent handle)
+    data: dict = field(default_factory=dict)  # the same facts, structured (boxes, scores, lines)
     handles: list[str] = field(default_factory=list)  # filled by `call`: the new images' handles
     error: bool = False
     seconds: float = 0.0
@@ -48,6 +49,7 @@ class Tool(ABC):
     parameters: int = 0  # of the loaded backend, for the memory budget
     dtype: torch.dtype | str = torch.float32
     device: str = "cpu"
+    backend: str = ""  # what answers, for listings and observations ("EfficientNet-Lite0", an id)
 
     def footprint(self) -> Footprint:
         return estimate(self.parameters, self.dtype, self.device)
@@ -63,11 +65,20 @@ class Tool(ABC):
         """`images`: the resolved image arguments, by argument name."""
 
 
+def ensure_loaded(budget: MemoryBudget, tool: Tool) -> None:
+    """For tools built from other tools (a caption made of classifier, OCR and faces): load a
+    part through the same budget; a refusal becomes this call's error observation."""
+    try:
+        budget.use(tool)
+    except OverBudget as e:
+        raise ToolError(str(e)) from None
+
+
 def _explain(error: ValidationError) -> str:
     parts = []
     for e in error.errors():
         where = ".".join(str(p) for p in e["loc"]) or "arguments"
-        parts.append(f"{where}: {e['msg']}")
+        parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
@@ -93,8 +104,8 @@ def call(tool: Tool, arguments: dict, conversation: Conversation, budget: Memory
         except UnknownImage as e:
             return failed(str(e))
     try:
-        budget.use(tool)
-    except OverBudget as e:
+        budget.use(tool)  # loads on first use; a load the tool cannot do is a ToolError
+    except (OverBudget, ToolError) as e:
         return failed(str(e))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
@@ -108,7 +119,9 @@ def call(tool: Tool, arguments: dict, conversation: Conversation, budget: Memory
     for image, parent in observation.images:
         number = conversation.next_number
         parent_number = parent.lstrip("#") or "0"
-        observation.handles.append(
-            conversation.add_image(image, name=f"{number}_{tool.name}_{parent_number}"))
+        name = f"{number}_{tool.name}_{parent_number}"
+        handle = conversation.add_image(image, name=name)
+        observation.handles.append(handle)
+        observation.text += f"\nNew image {handle} ({name}, {image.width}x{image.height})."
     observation.seconds = time.monotonic() - started
     return observation

@@ -59,16 +59,21 @@ class MemoryBudget:
     def __init__(self, limits: dict[str, int]):
         """`limits`: bytes allowed per device, e.g. {"cpu": 4 * 2**30, "cuda": 20 * 2**30}."""
         self.limits = dict(limits)
-        self.loaded: OrderedDict[str, tuple[Loadable, Footprint]] = OrderedDict()  # LRU first
+        # Keyed by the tool object (two backends may share a tool name), least recent first.
+        self.loaded: OrderedDict[int, tuple[Loadable, Footprint]] = OrderedDict()
         self.evicted: list[str] = []  # names, in the order they were unloaded
+
+    def names(self) -> list[str]:
+        """Loaded tools, least recently used first."""
+        return [t.name for t, _ in self.loaded.values()]
 
     def used(self, device: str) -> int:
         return sum(f.bytes for _, f in self.loaded.values() if f.device == device)
 
     def use(self, tool: Loadable) -> None:
         """Make sure `tool` is loaded and mark it most recently used."""
-        if tool.name in self.loaded:
-            self.loaded.move_to_end(tool.name)
+        if id(tool) in self.loaded:
+            self.loaded.move_to_end(id(tool))
             return
         need = tool.footprint()
         limit = self.limits.get(need.device)
@@ -76,13 +81,13 @@ class MemoryBudget:
             raise OverBudget(f"tool {tool.name!r} needs {need}, more than the whole budget "
                              f"there ({limit / 2**20:.0f} MiB)")
         while limit is not None and self.used(need.device) + need.bytes > limit:
-            name = next(n for n, (_, f) in self.loaded.items() if f.device == need.device)
-            self.unload(name, reason=f"to make room for {tool.name!r} ({need})")
+            oldest = next(t for t, f in self.loaded.values() if f.device == need.device)
+            self.unload(oldest, reason=f"to make room for {tool.name!r} ({need})")
         tool.load()
-        self.loaded[tool.name] = (tool, need)
+        self.loaded[id(tool)] = (tool, need)
 
-    def unload(self, name: str, reason: str = "asked") -> None:
-        tool, footprint = self.loaded.pop(name)
+    def unload(self, tool: Loadable, reason: str = "asked") -> None:
+        _, footprint = self.loaded.pop(id(tool))
         tool.unload()
-        self.evicted.append(name)
-        log.info("unloaded tool %r (%s): %s", name, footprint, reason)
+        self.evicted.append(tool.name)
+        log.info("unloaded tool %r (%s): %s", tool.name, footprint, reason)

@@ -1,0 +1,161 @@
+"""`edit_image`: a new image made from an existing one. Every edit yields a new handle; the
+original is never changed.
+
+Always available (Pillow): crop, resize, rotate, flip, grayscale, blur, draw_boxes.
+With an InstructPix2Pix checkpoint (setting edit_model): instruct, an edit said in words
+("make it winter").
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Literal
+
+import torch
+from PIL import Image, ImageFilter, ImageOps
+from pydantic import BaseModel, Field, model_validator
+
+from tools.base import Observation, Tool, ToolError, ensure_loaded
+from tools.budget import MemoryBudget
+from tools.drawing import draw_boxes
+from tools.hub import HubTool
+
+PillowOperation = Literal["crop", "resize", "rotate", "flip", "grayscale", "blur", "draw_boxes"]
+Operation = Literal["crop", "resize", "rotate", "flip", "grayscale", "blur", "draw_boxes",
+                    "instruct"]
+# What each operation needs besides the image.
+NEEDS = {"crop": ("box",), "resize": ("width", "height"), "rotate": ("degrees",),
+         "flip": ("direction",), "grayscale": (), "blur": (), "draw_boxes": ("boxes",),
+         "instruct": ("instruction",)}
+
+
+class LabelledBox(BaseModel):
+    box: list[float] = Field(min_length=4, max_length=4, description="x0, y0, x1, y1 in pixels")
+    label: str = Field(default="", max_length=100)
+
+
+class EditArgs(BaseModel):
+    image: str = Field(description="handle of the image to edit, e.g. #1")
+    operation: PillowOperation = Field(description="crop (box), resize (width, height), rotate "
+                                       "(degrees), flip (direction), grayscale, blur (radius), "
+                                       "draw_boxes (boxes)")
+    box: list[float] | None = Field(default=None, min_length=4, max_length=4,
+                                    description="crop: x0, y0, x1, y1 in pixels")
+    width: int | None = Field(default=None, ge=1, le=4096, description="resize: pixels")
+    height: int | None = Field(default=None, ge=1, le=4096, description="resize: pixels")
+    degrees: float | None = Field(default=None, ge=-360, le=360,
+                                  description="rotate: counter-clockwise")
+    direction: Literal["horizontal", "vertical"] | None = Field(
+        default=None, description="flip: horizontal (mirror) or vertical (upside down)")
+    radius: float = Field(default=2.0, gt=0, le=100, description="blur: radius in pixels")
+    boxes: list[LabelledBox] | None = Field(default=None, max_length=100,
+                                            description="draw_boxes: boxes with labels")
+
+    @model_validator(mode="after")
+    def _has_what_it_needs(self):
+        missing = [f for f in NEEDS[self.operation]
+                   if getattr(self, f) is None or str(getattr(self, f)).strip() in ("", "[]")]
+        if missing:
+            raise ValueError(f"{self.operation} needs {' and '.join(missing)}")
+        return self
+
+
+class InstructEditArgs(EditArgs):
+    """With an instruction-editing model: the Pillow edits, and edits said in words."""
+
+    operation: Operation = Field(description="crop (box), resize (width, height), rotate "
+                                 "(degrees), flip (direction), grayscale, blur (radius), "
+                                 "draw_boxes (boxes), instruct (instruction)")
+    instruction: str | None = Field(default=None, max_length=500,
+                                    description="instruct: the edit in words")
+    steps: int = Field(default=20, ge=1, le=100, description="instruct: denoising steps")
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="instruct: seed")
+
+
+def _inside(box: list[float], image: Image.Image, what: str) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (round(v) for v in box)
+    w, h = image.size
+    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+        raise ToolError(f"{what} {list(box)} is not inside the {w}x{h} image (need "
+                        f"0 <= x0 < x1 <= {w} and 0 <= y0 < y1 <= {h})")
+    return x0, y0, x1, y1
+
+
+def pillow_edit(args: EditArgs, image: Image.Image) -> tuple[Image.Image, str]:
+    """The edit and a sentence saying what was done."""
+    op = args.operation
+    if op == "crop":
+        box = _inside(args.box, image, "crop box")
+        return image.crop(box), f"cropped to {list(box)}"
+    if op == "resize":
+        if args.width * args.height > 4096 * 4096:
+            raise ToolError("resize to at most 4096x4096 pixels")
+        return image.resize((args.width, args.height), Image.Resampling.LANCZOS), \
+            f"resized from {image.width}x{image.height} to {args.width}x{args.height}"
+    if op == "rotate":
+        fill = (255, 255, 255) if image.mode == "RGB" else None
+        return image.rotate(args.degrees, expand=True, resample=Image.Resampling.BICUBIC,
+                            fillcolor=fill), f"rotated {args.degrees:g} degrees counter-clockwise"
+    if op == "flip":
+        flipped = ImageOps.mirror(image) if args.direction == "horizontal" else ImageOps.flip(image)
+        return flipped, f"flipped {args.direction}ly"
+    if op == "grayscale":
+        return ImageOps.grayscale(image).convert("RGB"), "converted to grayscale"
+    if op == "blur":
+        return image.filter(ImageFilter.GaussianBlur(args.radius)), f"blurred (radius {args.radius:g})"
+    if op == "draw_boxes":
+        for b in args.boxes:
+            _inside(b.box, image, "box")
+        return draw_boxes(image, [(b.box, b.label) for b in args.boxes]), \
+            f"drew {len(args.boxes)} box(es)"
+    raise ToolError(f"unknown operation {op!r}")
+
+
+class EditImage(Tool):
+    name = "edit_image"
+    description = ("Make a new image from an existing one: crop, resize, rotate, flip, "
+                   "grayscale, blur, or draw labelled boxes on it.")
+    Args = EditArgs
+    backend = "Pillow (offline)"
+
+    def __init__(self, instruct: HubTool | None = None, budget: MemoryBudget | None = None):
+        self.instruct, self.budget = instruct, budget  # instruct loads on its first use
+        if instruct is not None:
+            self.backend = f"Pillow + {instruct.source}"
+            self.description += " Or an edit said in words (instruct)."
+            self.Args = InstructEditArgs
+
+    def run(self, args: EditArgs, images: dict[str, Image.Image]) -> Observation:
+        image = images["image"]
+        if args.operation == "instruct" and self.instruct is not None:
+            ensure_loaded(self.budget, self.instruct)
+            return self.instruct.run(args, images)
+        edited, done = pillow_edit(args, image)
+        return Observation(f"Edited {args.image}: {done}.", images=[(edited, args.image)],
+                           data={"operation": args.operation})
+
+
+class InstructPix2Pix(HubTool):
+    name = "edit_image_instruct"
+    description = "Edit an image as an instruction says."
+    Args = InstructEditArgs
+
+    def _load(self, path: Path) -> None:
+        from diffusers import StableDiffusionInstructPix2PixPipeline
+
+        self.pipeline = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+            path, torch_dtype=self.dtype, safety_checker=None, requires_safety_checker=False)
+        self.pipeline.to(self.device)
+        self.pipeline.set_progress_bar_config(disable=True)
+
+    def run(self, args: InstructEditArgs, images: dict[str, Image.Image]) -> Observation:
+        image = images["image"].convert("RGB")
+        seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+        w, h = (max(8, v // 8 * 8) for v in image.size)
+        edited = self.pipeline(args.instruction.strip(), image=image.resize((w, h)),
+                               num_inference_steps=args.steps,
+                               generator=torch.Generator(self.device).manual_seed(seed)).images[0]
+        return Observation(f"Edited {args.image} with {self.source}: {args.instruction.strip()!r} "
+                           f"({args.steps} steps, seed {seed}).", images=[(edited, args.image)],
+                           data={"operation": "instruct", "seed": seed})

@@ -1,0 +1,128 @@
+"""What hub-tier tool backends share: find the checkpoint (a local directory or a hub id, hub
+only when reachable), count its parameters before loading it (for the memory budget), pick the
+device and dtype, and turn load failures into messages the model and the user can act on.
+
+A checkpoint is read for what it declares (`config.json` architectures, diffusers'
+`model_index.json`), never guessed from its name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from assistant.config import Settings
+from assistant.engine.device import free_memory, resolve_device
+from tools.base import Tool, ToolError
+
+
+def local_path(source: str) -> Path:
+    """The checkpoint's directory: `source` itself, or its hub snapshot (downloaded when the
+    hub is reachable, else from the local cache)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    from assistant.engine.loader import hub_reachable
+
+    try:
+        return Path(snapshot_download(source, local_files_only=not hub_reachable()))
+    except Exception as e:  # noqa: BLE001  (hub errors have many types; all mean "not here")
+        raise ToolError(f"model {source!r} is not a local directory and could not be fetched "
+                        f"from the hub or its cache ({type(e).__name__}). Download it on a "
+                        "machine with internet and pass its directory.") from None
+
+
+def count_parameters(path: Path) -> int:
+    """Parameters in every weight file under `path`, read from safetensors headers (no weights
+    are loaded; a second precision variant of the same file is not counted again); other
+    weight files count as float32 by size."""
+    from safetensors import safe_open
+
+    total = 0
+    seen: set[tuple[Path, str]] = set()
+    for file in sorted(path.rglob("*.safetensors")):
+        key = (file.parent, file.name.split(".")[0])  # one of model.safetensors, model.fp16...
+        if key in seen:
+            continue
+        seen.add(key)
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118  (safe_open is not a mapping)
+                total += math.prod(f.get_slice(key).get_shape())
+    if total == 0:
+        total = sum(f.stat().st_size for f in path.rglob("*.bin")) // 4
+    return total
+
+
+def architectures(path: Path) -> list[str]:
+    """The model classes a transformers checkpoint declares."""
+    config = path / "config.json"
+    if not config.is_file():
+        raise ToolError(f"{path.name!r} has no config.json: not a transformers checkpoint")
+    return json.loads(config.read_text()).get("architectures") or []
+
+
+def device_and_dtype(settings: Settings) -> tuple[str, torch.dtype]:
+    """Tools run where the chat model runs; half precision on a GPU."""
+    device = resolve_device(settings.device)
+    return device, (torch.float16 if device == "cuda" else torch.float32)
+
+
+class HubTool(Tool):
+    """A tool whose backend is a checkpoint: it counts parameters on first budget check and
+    wraps load failures. Subclasses implement `_load(path)` and set attributes there."""
+
+    def __init__(self, source: str, settings: Settings):
+        self.source = source
+        self.backend = source
+        self.device, self.dtype = device_and_dtype(settings)
+        self._path: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = local_path(self.source)
+        return self._path
+
+    def footprint(self):
+        if not self.parameters:
+            self.parameters = count_parameters(self.path)
+        return super().footprint()
+
+    def load(self) -> None:
+        try:
+            self._load(self.path)
+        except torch.OutOfMemoryError:
+            free_memory(self.device)
+            raise ToolError(f"out of {self.device} memory loading {self.source!r}") from None
+        except (OSError, ValueError, KeyError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ToolError(f"could not load {self.source!r}: {first}") from None
+
+    def _load(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def unload(self) -> None:
+        for name in ("model", "processor", "pipeline"):
+            if hasattr(self, name):
+                delattr(self, name)
+        free_memory(self.device)
+
+
+def model_inputs(inputs, device: str, dtype: torch.dtype) -> dict:
+    """Processor output moved to the model's device; floating tensors (pixels) in its dtype."""
+    return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
+            for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+
+
+def new_tokens(out: torch.Tensor, inputs: dict) -> torch.Tensor:
+    """What `generate` added: some models return the prompt ids before them, some do not."""
+    prompt = inputs.get("input_ids")
+    if prompt is not None and out.shape[1] > prompt.shape[1] \
+            and torch.equal(out[:, : prompt.shape[1]], prompt):
+        return out[:, prompt.shape[1]:]
+    return out

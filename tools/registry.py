@@ -1,0 +1,94 @@
+"""The tools of one assistant: built from the settings (which backend answers each), sharing one
+memory budget, called by name.
+
+    registry = tools.registry.build(settings)
+    observation = registry.call("ocr", {"image": "#1"}, conversation)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from assistant.config import Settings
+from assistant.conversation import Conversation
+from tools import caption, classify, detect, edit, generate, vqa
+from tools.base import Observation, Tool, call
+from tools.budget import MemoryBudget
+from tools.classify import ImageNetClassifier
+from tools.detect import HaarDetector
+from tools.ocr import Ocr
+
+MIB = 2**20
+
+
+class Registry:
+    def __init__(self, tools: list[Tool], budget: MemoryBudget, timeout: float = 120.0):
+        self.tools = {t.name: t for t in tools}
+        self.budget, self.timeout = budget, timeout
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.tools)
+
+    def __getitem__(self, name: str) -> Tool:
+        return self.tools[name]
+
+    def call(self, name: str, arguments: dict, conversation: Conversation) -> Observation:
+        """Run one tool; an unknown name, like any bad call, is an error observation."""
+        tool = self.tools.get(name)
+        if tool is None:
+            return Observation(f"Error: there is no tool named {name!r}; the tools are "
+                               f"{', '.join(self.tools)}.", error=True)
+        return call(tool, arguments, conversation, self.budget, self.timeout)
+
+    def schemas(self) -> list[dict]:
+        """Each tool's name, description, backend and JSON schema of its arguments."""
+        return [{"name": t.name, "description": t.description, "backend": t.backend,
+                 "parameters": t.Args.model_json_schema()} for t in self.tools.values()]
+
+    def unload_all(self) -> None:
+        for tool, _ in list(self.budget.loaded.values()):
+            self.budget.unload(tool, reason="closing")
+
+
+def lazy_engine(settings: Settings) -> Callable[[], object]:
+    """The chat model, loaded on first use only (for tools run without a chat around them)."""
+    lock, box = threading.Lock(), []
+
+    def get():
+        with lock:
+            if not box:
+                from assistant.engine import Engine
+
+                box.append(Engine.load(settings))
+            return box[0]
+
+    return get
+
+
+def build(settings: Settings, engine: Callable[[], object] | None = None) -> Registry:
+    """`engine`: returns the chat model for tools backed by it (default: load it lazily)."""
+    engine = engine or lazy_engine(settings)
+    budget = MemoryBudget({"cpu": settings.tool_memory_cpu_mb * MIB,
+                           "cuda": settings.tool_memory_gpu_mb * MIB,
+                           "mps": settings.tool_memory_gpu_mb * MIB})
+    classifier = classify.build(settings)
+    detector = detect.build(settings)
+    ocr = Ocr()
+    parts = {  # the describe caption reuses the offline tools, or its own when they are hub ones
+        "classify": classifier if isinstance(classifier, ImageNetClassifier) else ImageNetClassifier(),
+        "detect": detector if isinstance(detector, HaarDetector) else HaarDetector(),
+        "ocr": ocr,
+    }
+    instruct = edit.InstructPix2Pix(settings.edit_model, settings) if settings.edit_model else None
+    tools = [
+        caption.build(settings, engine, parts, budget),
+        vqa.build(settings, engine),
+        ocr,
+        detector,
+        classifier,
+        generate.build(settings),
+        edit.EditImage(instruct, budget),
+    ]
+    return Registry(tools, budget, settings.tool_timeout)
