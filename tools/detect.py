@@ -163,8 +163,10 @@ class HubDetector(HubTool):
                 continue
             x0, y0, x1, y1 = (max(0, min(v, lim)) for v, lim in
                               zip(box, (image.width, image.height) * 2, strict=True))
-            boxes.append({"label": label, "box": [round(x0), round(y0), round(x1), round(y1)],
-                          "score": round(float(score), 3)})
+            x0, y0, x1, y1 = round(x0), round(y0), round(x1), round(y1)
+            if x1 > x0 and y1 > y0:  # boxes squeezed to nothing at the border say nothing
+                boxes.append({"label": label, "box": [x0, y0, x1, y1],
+                              "score": round(float(score), 3)})
         boxes.sort(key=lambda b: -b["score"])
         return _observation(args, image, boxes, f"The detector {self.source}")
 

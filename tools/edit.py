@@ -24,6 +24,7 @@ from tools.hub import HubTool
 PillowOperation = Literal["crop", "resize", "rotate", "flip", "grayscale", "blur", "draw_boxes"]
 Operation = Literal["crop", "resize", "rotate", "flip", "grayscale", "blur", "draw_boxes",
                     "instruct"]
+LONGEST = 768  # instruct edits work on at most this many pixels along the longer side
 # What each operation needs besides the image.
 NEEDS = {"crop": ("box",), "resize": ("width", "height"), "rotate": ("degrees",),
          "flip": ("direction",), "grayscale": (), "blur": (), "draw_boxes": ("boxes",),
@@ -145,14 +146,15 @@ class InstructPix2Pix(HubTool):
         from diffusers import StableDiffusionInstructPix2PixPipeline
 
         self.pipeline = StableDiffusionInstructPix2PixPipeline.from_pretrained(
-            path, torch_dtype=self.dtype, safety_checker=None, requires_safety_checker=False)
+            path, dtype=self.dtype, safety_checker=None, requires_safety_checker=False)
         self.pipeline.to(self.device)
         self.pipeline.set_progress_bar_config(disable=True)
 
     def run(self, args: InstructEditArgs, images: dict[str, Image.Image]) -> Observation:
         image = images["image"].convert("RGB")
         seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-        w, h = (max(8, v // 8 * 8) for v in image.size)
+        scale = min(1.0, LONGEST / max(image.size))  # the models were trained near 512 px
+        w, h = (max(8, int(v * scale) // 8 * 8) for v in image.size)
         edited = self.pipeline(args.instruction.strip(), image=image.resize((w, h)),
                                num_inference_steps=args.steps,
                                generator=torch.Generator(self.device).manual_seed(seed)).images[0]

@@ -81,7 +81,7 @@ class Diffusion(HubTool):
         from diffusers import AutoPipelineForText2Image
 
         self.pipeline = AutoPipelineForText2Image.from_pretrained(
-            path, torch_dtype=self.dtype, safety_checker=None, requires_safety_checker=False)
+            path, dtype=self.dtype, safety_checker=None, requires_safety_checker=False)
         self.pipeline.to(self.device)
         self.pipeline.set_progress_bar_config(disable=True)
 

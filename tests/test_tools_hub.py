@@ -1,0 +1,171 @@
+"""The tools' hub backends on tiny random checkpoints of the real architectures (BLIP, BLIP-2,
+BLIP-VQA, CLIP, OWL-ViT, DETR, Stable Diffusion, InstructPix2Pix), chosen by settings and loaded
+through `from_pretrained` like a download. Random weights say nothing true: these tests check
+the plumbing (inputs, outputs, boxes, seeds, budget, errors), not the answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from assistant.config import Settings
+from assistant.conversation import Conversation
+from assistant.tinykit.tool_models import TOOL_MODELS, build_tool_model
+from tools.hub import count_parameters
+from tools.registry import build
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, tiny_dirs) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("tiny-tools")
+    dirs = {k: str(build_tool_model(k, root / k)) for k in TOOL_MODELS}
+    dirs["blip2"] = tiny_dirs["blip2"]
+    return dirs
+
+
+@pytest.fixture
+def chat():
+    conv = Conversation()
+    rng = np.random.default_rng(0)
+    conv.add_user("look", [Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)),
+                           Image.new("RGB", (64, 64), (200, 30, 30))])
+    return conv
+
+
+@pytest.mark.parametrize("kind", ["blip", "blip2"])
+def test_hub_caption(tiny, chat, kind):
+    registry = build(Settings(caption_model=tiny[kind]))
+    out = registry.call("caption", {"image": "#1"}, chat)
+    assert not out.error, out.text
+    assert out.data["caption"] and out.text.startswith(f"{tiny[kind]} describes #1: ")
+    assert registry["caption"].backend == tiny[kind]
+
+
+@pytest.mark.parametrize("kind", ["blip_vqa", "blip2"])
+def test_hub_vqa(tiny, chat, kind):
+    registry = build(Settings(vqa_model=tiny[kind]))
+    out = registry.call("vqa", {"image": "#2", "question": "what colour is it?"}, chat)
+    assert not out.error, out.text
+    assert isinstance(out.data["answer"], str) and "answers about #2" in out.text
+    assert "Question:" not in out.data["answer"]  # the prompt is not echoed back
+
+
+def test_the_main_model_answers_vqa_and_captions(engines, chat):
+    registry = build(Settings(caption_model="main"), engine=lambda: engines("llava"))
+    asked = registry.call("vqa", {"image": "#1", "question": "what is here?"}, chat)
+    described = registry.call("caption", {"image": "#1"}, chat)
+    assert not asked.error and not described.error, (asked.text, described.text)
+    assert asked.data["backend"] == described.data["backend"] == engines("llava").name
+    assert registry.budget.used("cpu") == 0  # the chat model is not the tools' to budget
+
+
+def test_clip_scores_only_the_given_labels(tiny, chat):
+    registry = build(Settings(classify_model=tiny["clip"]))
+    out = registry.call("classify", {"image": "#1", "labels": ["cat", "dog", "car"], "top_k": 2},
+                        chat)
+    assert not out.error, out.text
+    labels = [x["label"] for x in out.data["labels"]]
+    assert len(labels) == 2 and set(labels) <= {"cat", "dog", "car"}
+    probs = [x["probability"] for x in out.data["labels"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    one = registry.call("classify", {"image": "#1", "labels": ["cat"]}, chat)
+    assert one.error and "at least two candidate labels" in one.text
+
+
+def test_owlvit_finds_named_objects_inside_the_image(tiny, chat):
+    registry = build(Settings(detect_model=tiny["owlvit"]))
+    out = registry.call("detect", {"image": "#1", "objects": ["cat", "dog"], "threshold": 0.0},
+                        chat)
+    assert not out.error, out.text
+    assert out.data["boxes"], "a threshold of 0 keeps every box of the random model"
+    for b in out.data["boxes"]:
+        x0, y0, x1, y1 = b["box"]
+        assert b["label"] in {"cat", "dog"} and 0 <= x0 < x1 <= 80 and 0 <= y0 < y1 <= 60
+    assert out.handles and chat.image(out.handles[0]).image.size == (80, 60)
+    unnamed = registry.call("detect", {"image": "#1"}, chat)
+    assert unnamed.error and "say what to look for" in unnamed.text
+
+
+def test_detr_reports_its_own_labels_filtered_by_the_request(tiny, chat):
+    registry = build(Settings(detect_model=tiny["detr"]))
+    everything = registry.call("detect", {"image": "#1", "threshold": 0.0}, chat)
+    assert not everything.error and {b["label"] for b in everything.data["boxes"]} <= {"cat", "face"}
+    faces = registry.call("detect", {"image": "#1", "objects": ["face"], "threshold": 0.0}, chat)
+    assert {b["label"] for b in faces.data["boxes"]} <= {"face"}
+
+
+def test_stable_diffusion_makes_the_asked_size_and_repeats_a_seed(tiny, chat):
+    registry = build(Settings(generate_model=tiny["stable_diffusion"], generate_steps=2))
+    args = {"prompt": "a red square", "width": 96, "height": 64, "seed": 3}
+    first = registry.call("generate_image", args, chat)
+    assert not first.error, first.text
+    again = registry.call("generate_image", args, chat)
+    other = registry.call("generate_image", {**args, "seed": 4}, chat)
+    pixels = [np.asarray(chat.image(o.handles[0]).image) for o in (first, again, other)]
+    assert pixels[0].shape == (64, 96, 3) and first.data["steps"] == 2
+    assert np.array_equal(pixels[0], pixels[1]) and not np.array_equal(pixels[0], pixels[2])
+    assert chat.image(first.handles[0]).name.endswith("_generate_image_0")
+
+
+def test_instruct_pix2pix_edits_in_words_and_pillow_edits_remain(tiny, chat):
+    registry = build(Settings(edit_model=tiny["instruct_pix2pix"]))
+    schema = registry.schemas()[-1]["parameters"]
+    assert "instruct" in schema["properties"]["operation"]["enum"]
+    out = registry.call("edit_image", {"image": "#2", "operation": "instruct",
+                                       "instruction": "make it blue", "steps": 2, "seed": 1}, chat)
+    assert not out.error, out.text
+    edited = chat.image(out.handles[0])
+    assert edited.image.size == (64, 64) and edited.name.endswith("_edit_image_2")
+    assert not np.array_equal(np.asarray(edited.image), np.asarray(chat.image("#2").image))
+    blank = registry.call("edit_image", {"image": "#2", "operation": "instruct",
+                                         "instruction": "  "}, chat)
+    assert blank.error and "instruct needs instruction" in blank.text
+    flipped = registry.call("edit_image", {"image": "#1", "operation": "flip",
+                                           "direction": "vertical"}, chat)
+    assert not flipped.error
+
+
+def test_footprints_count_the_checkpoint_parameters_before_loading(tiny):
+    from transformers import CLIPModel
+
+    model = CLIPModel.from_pretrained(tiny["clip"])
+    assert count_parameters(__import__("pathlib").Path(tiny["clip"])) == \
+        sum(p.numel() for p in model.parameters())
+    registry = build(Settings(classify_model=tiny["clip"]))
+    tool = registry["classify"]
+    assert tool.footprint().bytes == int(tool.parameters * 4 * 1.2) and not hasattr(tool, "model")
+
+
+def test_an_unloaded_hub_tool_lets_its_model_go(tiny, chat):
+    registry = build(Settings(classify_model=tiny["clip"]))
+    registry.call("classify", {"image": "#1", "labels": ["a", "b"]}, chat)
+    tool = registry["classify"]
+    assert isinstance(tool.model, torch.nn.Module)
+    registry.unload_all()
+    assert not hasattr(tool, "model") and registry.budget.names() == []
+
+
+def test_a_model_that_is_not_there_is_an_error_observation(tmp_path, chat):
+    missing = build(Settings(caption_model=str(tmp_path / "nowhere")))
+    out = missing.call("caption", {"image": "#1"}, chat)
+    assert out.error and "could not be fetched" in out.text
+    (tmp_path / "empty").mkdir()
+    empty = build(Settings(vqa_model=str(tmp_path / "empty")))
+    out = empty.call("vqa", {"image": "#1", "question": "what?"}, chat)
+    assert out.error and "no config.json" in out.text
+
+
+def test_every_schema_is_a_langchain_tool_schema():
+    from langchain_core.tools import StructuredTool
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    registry = build(Settings())
+    for tool in registry.tools.values():
+        as_langchain = StructuredTool.from_function(func=lambda **kw: "", name=tool.name,
+                                                    description=tool.description,
+                                                    args_schema=tool.Args)
+        spec = convert_to_openai_tool(as_langchain)["function"]
+        assert spec["name"] == tool.name
+        assert set(spec["parameters"]["required"]) == set(tool.Args.model_json_schema()["required"])
