@@ -49,10 +49,12 @@ class Tool(ABC):
     parameters: int = 0  # of the loaded backend, for the memory budget
     dtype: torch.dtype | str = torch.float32
     device: str = "cpu"
+    working_mib: int = 0  # memory a call needs beyond the weights (runtimes, activations)
     backend: str = ""  # what answers, for listings and observations ("EfficientNet-Lite0", an id)
 
     def footprint(self) -> Footprint:
-        return estimate(self.parameters, self.dtype, self.device)
+        weights = estimate(self.parameters, self.dtype, self.device)
+        return Footprint(weights.device, weights.bytes + self.working_mib * 2**20)
 
     def load(self) -> None:  # noqa: B027  (optional hook: tools without weights skip it)
         """Expensive set-up (weights), on first use."""

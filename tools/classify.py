@@ -59,6 +59,7 @@ class ImageNetClassifier(Tool):
     Args = ClassifyArgs
     backend = "EfficientNet-Lite0 ImageNet classifier (offline)"
     parameters = 4_652_008
+    working_mib = 64  # activations of one 224 px image
 
     def load(self) -> None:
         from assistant.offline import efficientnet_image_processor, efficientnet_lite0

@@ -69,6 +69,7 @@ class HaarDetector(Tool):
                    "annotated copy of the image.")
     Args = DetectArgs
     backend = "OpenCV Haar cascades (offline)"
+    working_mib = 16  # the cascades as OpenCV holds them, and one image pyramid
 
     def __init__(self):
         import cv2

@@ -141,6 +141,7 @@ class InstructPix2Pix(HubTool):
     name = "edit_image_instruct"
     description = "Edit an image as an instruction says."
     Args = InstructEditArgs
+    working_mib = 1536  # latents, attention and the VAE of one image up to 768 px
 
     def _load(self, path: Path) -> None:
         from diffusers import StableDiffusionInstructPix2PixPipeline

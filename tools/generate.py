@@ -72,6 +72,7 @@ class Diffusion(HubTool):
     description = "Create a new image from a text description with a diffusion model."
     Args = GenerateArgs
     image_args = ()
+    working_mib = 1536  # latents, attention and the VAE decode of one 512 px image
 
     def __init__(self, source: str, settings: Settings):
         super().__init__(source, settings)

@@ -48,6 +48,9 @@ class Ocr(Tool):
                    "each line with its box and confidence.")
     Args = OcrArgs
     backend = "RapidOCR PP-OCRv4 (offline)"
+    # ONNX Runtime, its sessions and arenas: the process grew 490 MiB loading and reading an
+    # invoice line (`python -m bench tools --threads 2`; small images are upscaled to 736 px).
+    working_mib = 448
 
     def __init__(self, threads: int = 1):
         self.threads = threads

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import torch
+
 from assistant.config import Settings
 from assistant.conversation import Conversation
 from tools import caption, classify, detect, edit, generate, vqa
@@ -75,7 +77,7 @@ def build(settings: Settings, engine: Callable[[], object] | None = None) -> Reg
                            "mps": settings.tool_memory_gpu_mb * MIB})
     classifier = classify.build(settings)
     detector = detect.build(settings)
-    ocr = Ocr()
+    ocr = Ocr(threads=torch.get_num_threads())  # as many as torch uses
     parts = {  # the describe caption reuses the offline tools, or its own when they are hub ones
         "classify": classifier if isinstance(classifier, ImageNetClassifier) else ImageNetClassifier(),
         "detect": detector if isinstance(detector, HaarDetector) else HaarDetector(),

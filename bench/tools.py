@@ -1,0 +1,104 @@
+"""Each tool's load and run time, and the memory its load took, on this machine's CPU (or the
+GPU the settings pick), with the offline backends by default:
+
+    python -m bench tools --runs 5 --out bench/results/tools-cpu.json
+
+Load time is the first call's budget load (weights read, sessions built); run time is the median
+of the later calls on the same input. Memory is the process's resident size before and after the
+load, next to the budget's estimate for the tool. Hub backends are measured by passing their
+settings (e.g. ASSISTANT_DETECT_MODEL=...), as in the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from pathlib import Path
+
+import skimage.data
+import torch
+from PIL import Image, ImageDraw
+
+from assistant.config import Settings
+from assistant.conversation import Conversation
+from bench.machine import describe, rss_mib
+from tools.drawing import font
+from tools.registry import build
+
+CASES = [  # tool, arguments ("#1" astronaut 512x512, "#2" chelsea 451x300, "#3" invoice 640x160)
+    ("ocr", {"image": "#3"}),
+    ("detect", {"image": "#1"}),
+    ("classify", {"image": "#2"}),
+    ("caption", {"image": "#2"}),
+    ("vqa", {"image": "#2", "question": "What animal is this?"}),
+    ("generate_image", {"prompt": "two red circles and a blue star on a yellow background",
+                        "seed": 1}),
+    ("edit_image", {"image": "#1", "operation": "rotate", "degrees": 30}),
+]
+
+
+def _conversation() -> Conversation:
+    invoice = Image.new("RGB", (640, 160), "white")
+    ImageDraw.Draw(invoice).text((20, 40), "INVOICE 42  TOTAL 17.50", fill="black", font=font(40))
+    conv = Conversation()
+    conv.add_user("bench", [Image.fromarray(skimage.data.astronaut()),
+                            Image.fromarray(skimage.data.chelsea()), invoice])
+    return conv
+
+
+def measure(settings: Settings, name: str, arguments: dict, runs: int) -> dict:
+    """One tool from a fresh registry, so its load is its own (the describe caption loads the
+    classifier, OCR and face detector it is made of)."""
+    registry = build(settings)
+    tool = registry[name]
+    conv = _conversation()
+    gc.collect()
+    before = rss_mib()
+    started = time.perf_counter()
+    first = registry.call(name, arguments, conv)
+    first_s = time.perf_counter() - started
+    if first.error:
+        return {"tool": name, "backend": tool.backend, "error": first.text}
+    after = rss_mib()
+    times = []
+    for _ in range(runs):
+        conv = _conversation()
+        t = time.perf_counter()
+        registry.call(name, arguments, conv)
+        times.append(time.perf_counter() - t)
+    run_s = statistics.median(times)
+    registry.unload_all()
+    return {
+        "tool": name, "backend": tool.backend,
+        "load_s": round(max(0.0, first_s - run_s), 3), "first_call_s": round(first_s, 3),
+        "run_s_median": round(run_s, 4), "run_s_min": round(min(times), 4), "runs": runs,
+        "budget_estimate_mib": round(tool.footprint().bytes / 2**20, 1),
+        "rss_growth_on_load_mib": round(after - before, 1),
+        "observation": first.text.splitlines()[0][:160],
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench tools")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave)")
+    parser.add_argument("--only", action="append", default=[], help="tool name (repeatable)")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = Settings.from_env()
+    started = time.perf_counter()
+    results = [measure(settings, name, arguments, args.runs) for name, arguments in CASES
+               if not args.only or name in args.only]
+    report = {"bench": "tools", "machine": describe(), "device": settings.device,
+              "seconds": round(time.perf_counter() - started, 1), "results": results}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    return 0
