@@ -59,7 +59,11 @@ def _type(schema: dict) -> str:
 def list_tools(args: argparse.Namespace) -> int:
     from tools.registry import build
 
-    registry = build(from_args(args))
+    try:
+        registry = build(from_args(args))
+    except (AssistantError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     schemas = registry.schemas()
     if args.json:
         print(json.dumps(schemas, indent=2))
@@ -86,10 +90,10 @@ def run_tool(args: argparse.Namespace) -> int:
         images = [load_image(p, max_bytes=settings.max_image_bytes,
                              max_pixels=settings.max_image_pixels) for p in args.image]
         conversation.add_user("", images, [Path(p).name for p in args.image])
+        registry = build(settings)
     except (AssistantError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    registry = build(settings)
     if args.name in registry.names and images and "image" in registry[args.name].image_args:
         arguments.setdefault("image", "#1")
     observation = registry.call(args.name, arguments, conversation)

@@ -3,9 +3,11 @@ GPU the settings pick), with the offline backends by default:
 
     python -m bench tools --runs 5 --out bench/results/tools-cpu.json
 
-Load time is the first call's budget load (weights read, sessions built); run time is the median
-of the later calls on the same input. Memory is the process's resident size before and after the
-load, next to the budget's estimate for the tool. Hub backends are measured by passing their
+Each tool is measured in its own process, so its memory and load are its own. Load time is the
+first call minus a later one (weights read, sessions built); run time is the median of the later
+calls on the same input. Memory is the process's growth in resident size over the first call
+(which includes importing the tool's libraries), next to the budget's estimate for the tool (for
+the describe caption, its parts'; for vqa on the chat model, none: the chat owns that model). Hub backends are measured by passing their
 settings (e.g. ASSISTANT_DETECT_MODEL=...), as in the app.
 """
 
@@ -15,6 +17,8 @@ import argparse
 import gc
 import json
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -50,11 +54,13 @@ def _conversation() -> Conversation:
 
 
 def measure(settings: Settings, name: str, arguments: dict, runs: int) -> dict:
-    """One tool from a fresh registry, so its load is its own (the describe caption loads the
-    classifier, OCR and face detector it is made of)."""
+    """One tool in this process (the describe caption loads the classifier, OCR and face
+    detector it is made of)."""
     registry = build(settings)
     tool = registry[name]
+    parts = [p for p in (getattr(tool, a, None) for a in ("classifier", "ocr", "faces")) if p]
     conv = _conversation()
+    registry.call("edit_image", {"image": "#1", "operation": "grayscale"}, conv)  # warm Pillow
     gc.collect()
     before = rss_mib()
     started = time.perf_counter()
@@ -75,7 +81,7 @@ def measure(settings: Settings, name: str, arguments: dict, runs: int) -> dict:
         "tool": name, "backend": tool.backend,
         "load_s": round(max(0.0, first_s - run_s), 3), "first_call_s": round(first_s, 3),
         "run_s_median": round(run_s, 4), "run_s_min": round(min(times), 4), "runs": runs,
-        "budget_estimate_mib": round(tool.footprint().bytes / 2**20, 1),
+        "budget_estimate_mib": round(sum(t.footprint().bytes for t in [tool, *parts]) / 2**20, 1),
         "rss_growth_on_load_mib": round(after - before, 1),
         "observation": first.text.splitlines()[0][:160],
     }
@@ -87,13 +93,26 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave)")
     parser.add_argument("--only", action="append", default=[], help="tool name (repeatable)")
     parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # the child process measuring a tool
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = Settings.from_env()
+    if args.one:
+        print(json.dumps(measure(settings, args.one, dict(CASES)[args.one], args.runs)))
+        return 0
     started = time.perf_counter()
-    results = [measure(settings, name, arguments, args.runs) for name, arguments in CASES
-               if not args.only or name in args.only]
+    results = []
+    for name, _ in CASES:
+        if args.only and name not in args.only:
+            continue
+        child = subprocess.run([sys.executable, "-m", "bench", "tools", "--one", name,
+                                "--runs", str(args.runs), "--threads", str(args.threads)],
+                               capture_output=True, text=True)
+        if child.returncode != 0:
+            results.append({"tool": name, "error": child.stderr.strip().splitlines()[-1:]})
+            continue
+        results.append(json.loads(child.stdout.strip().splitlines()[-1]))
     report = {"bench": "tools", "machine": describe(), "device": settings.device,
               "seconds": round(time.perf_counter() - started, 1), "results": results}
     text = json.dumps(report, indent=2)

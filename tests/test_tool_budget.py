@@ -76,6 +76,31 @@ def test_a_tool_bigger_than_the_budget_is_refused_and_nothing_is_lost():
     small, huge = LinearTool("small", 8, 0), LinearTool("huge", 512, 0)
     budget = MemoryBudget({"cpu": huge.footprint().bytes // 2})
     budget.use(small)
-    with pytest.raises(OverBudget, match="'huge' needs .* more than the whole budget"):
+    with pytest.raises(OverBudget, match="'huge' needs .* more than the whole tool budget .*tool_memory_cpu_mb"):
         budget.use(huge)
     assert budget.names() == ["small"] and small.module is not None and huge.loads == 0
+
+
+def test_parts_used_together_never_evict_each_other():
+    a, b, c = (LinearTool(n, 64, i) for i, n in enumerate("abc"))
+    budget = MemoryBudget({"cpu": a.footprint().bytes * 2 + 1})
+    budget.use(c)
+    budget.use(a, b)  # c goes, and neither a nor b is unloaded for the other
+    assert budget.names() == ["a", "b"] and budget.evicted == ["c"]
+    with pytest.raises(OverBudget, match="'a' \\+ 'b' \\+ 'c' needs"):
+        budget.use(a, b, c)
+    assert budget.names() == ["a", "b"] and a.module is not None
+
+
+def test_tools_without_weights_or_still_running_are_not_evicted():
+    free, busy, new = LinearTool("free", 64, 0), LinearTool("busy", 64, 1), LinearTool("new", 64, 2)
+    free.footprint = lambda: Footprint("cpu", 0)
+    budget = MemoryBudget({"cpu": busy.footprint().bytes})
+    budget.use(free)
+    budget.use(busy)
+    busy.busy = True
+    with pytest.raises(OverBudget, match="still running"):
+        budget.use(new)
+    busy.busy = False
+    budget.use(new)
+    assert budget.names() == ["free", "new"] and budget.evicted == ["busy"]

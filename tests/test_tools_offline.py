@@ -160,25 +160,31 @@ BAD = [  # tool, arguments, what the error says
     ("caption", {}, "image: Field required"),
     ("vqa", {"image": "#1", "question": ""}, "question: String should have at least 1"),
     ("vqa", {"image": "#7", "question": "what?"}, "no image #7"),
+    ("vqa", {"image": "#1", "question": 42}, "question: Input should be a valid string"),
     ("ocr", {"image": ["#1"]}, "image: Input should be a valid string"),
     ("ocr", {"image": "cat.png"}, "no image cat.png"),
     ("detect", {"image": "#1", "threshold": 2}, "threshold: Input should be less than or equal to 1"),
     ("detect", {"image": "#1", "objects": "face"}, "objects: Input should be a valid list"),
     ("detect", {"image": "#1", "objects": ["dog"]}, "not 'dog'"),
+    ("detect", {"image": "#1", "threshold": float("nan")}, "threshold: Input should be a finite number"),
     ("classify", {"image": "#1", "top_k": 0}, "top_k: Input should be greater than or equal to 1"),
     ("classify", {"image": "#1", "labels": ["cat", "dog"]}, "cannot score free-form labels"),
     ("generate_image", {"prompt": ""}, "prompt: String should have at least 1"),
-    ("generate_image", {"prompt": "   "}, "the prompt is empty"),
+    ("generate_image", {"prompt": "   "}, "prompt: String should have at least 1"),
+    ("generate_image", {"promt": "a red dot"}, "promt: Extra inputs are not permitted"),
     ("generate_image", {"prompt": "a red dot", "width": 100000}, "width: Input should be less"),
     ("generate_image", {"prompt": "a red dot", "height": 100}, "height: Input should be a multiple of 8"),
     ("generate_image", {"prompt": "a red dot", "seed": -1}, "seed: Input should be greater"),
+    ("generate_image", {"prompt": "a red dot", "steps": "many"}, "steps: Input should be a valid integer"),
     ("edit_image", {"image": "#1", "operation": "crop", "box": [0, 0, 5000, 10]}, "not inside the 451x300 image"),
     ("edit_image", {"image": "#1", "operation": "crop", "box": [10, 10, 5, 50]}, "not inside"),
     ("edit_image", {"image": "#1", "operation": "crop"}, "crop needs box"),
     ("edit_image", {"image": "#1", "operation": "rotate", "degrees": "lots"}, "degrees: Input should be a valid number"),
     ("edit_image", {"image": "#1", "operation": "resize", "width": 0, "height": 5}, "width: Input should be greater"),
     ("edit_image", {"image": "#1", "operation": "melt"}, "operation: Input should be 'crop'"),
-    ("edit_image", {"image": "#1", "operation": "instruct", "instruction": "make it winter"}, "operation: Input should be"),
+    ("edit_image", {"image": "#1", "operation": "instruct", "instruction": "make it winter"}, "need an instruction-editing model (setting edit_model"),
+    ("edit_image", {"image": "#1", "operation": "crop", "box": [float("nan"), 0, 10, 10]}, "box.0: Input should be a finite number"),
+    ("edit_image", {"image": "#1", "operation": "rotate", "degrees": float("inf")}, "degrees: Input should be a finite number"),
     ("edit_image", {"image": "#1", "operation": "draw_boxes", "boxes": [{"box": [1, 2, 3]}]}, "boxes.0.box: List should have at least 4"),
     ("paint", {"image": "#1"}, "no tool named 'paint'"),
 ]
@@ -190,6 +196,23 @@ def test_bad_arguments_give_a_clear_error_observation(registry, chat, tool, argu
     out = registry.call(tool, arguments, chat)
     assert out.error and says in out.text, out.text
     assert out.text.startswith("Error") and chat.images == before  # nothing added, nothing lost
+
+
+def test_the_composite_caption_fits_its_parts_together_or_says_why(chat):
+    registry = build(Settings())
+    parts = [registry[n] for n in ("classify", "ocr", "detect")]
+    together = sum(p.footprint().bytes for p in parts)
+    registry.budget.limits["cpu"] = together  # exactly the three parts
+    registry.call("generate_image", {"prompt": "a red dot"}, chat)  # no weights: never evicted
+    out = registry.call("caption", {"image": "#1"}, chat)
+    assert not out.error and "cat" in out.data["caption"], out.text
+    assert sorted(registry.budget.names()) == sorted(["generate_image", "caption", "classify",
+                                                      "ocr", "detect"])
+    registry.budget.limits["cpu"] = together - 1
+    registry.unload_all()
+    out = registry.call("caption", {"image": "#1"}, chat)
+    assert out.error and "'classify' + 'ocr' + 'detect' needs" in out.text
+    assert "tool_memory_cpu_mb" in out.text and registry.budget.evicted == []
 
 
 def test_a_small_budget_evicts_the_least_recently_used_tool(chat, caplog):

@@ -6,24 +6,39 @@ new images. Image arguments are handles ("#2"); `call` resolves them in the conv
 validates the arguments, loads the tool through the memory budget, runs it under a timeout,
 and registers new images under lineage names (`{id}_{tool}_{parent}`) so later steps and turns
 can refer to them. A bad call never raises: the model gets an error observation it can read
-and recover from.
+and recover from (a tool's own bug is logged with its traceback and reported as one).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import logging
+import random
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 from PIL import Image
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.conversation import Conversation
-from assistant.errors import UnknownImage
+from assistant.engine.device import free_memory
+from assistant.errors import AssistantError, UnknownImage
 from tools.budget import Footprint, MemoryBudget, OverBudget, estimate
+
+log = logging.getLogger(__name__)
+
+# A number that must be a real one: NaN and infinity are refused with the field's name.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's arguments: unknown names are refused (a typo is not silently
+    ignored) and text is stripped, so "   " counts as empty."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class ToolError(Exception):
@@ -44,13 +59,14 @@ class Observation:
 class Tool(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
-    Args: ClassVar[type[BaseModel]]
+    Args: ClassVar[type[ToolArgs]]
     image_args: ClassVar[tuple[str, ...]] = ("image",)  # argument names that hold handles
     parameters: int = 0  # of the loaded backend, for the memory budget
     dtype: torch.dtype | str = torch.float32
     device: str = "cpu"
     working_mib: int = 0  # memory a call needs beyond the weights (runtimes, activations)
     backend: str = ""  # what answers, for listings and observations ("EfficientNet-Lite0", an id)
+    busy: bool = False  # a call that ran out of time is still running in its thread
 
     def footprint(self) -> Footprint:
         weights = estimate(self.parameters, self.dtype, self.device)
@@ -63,17 +79,22 @@ class Tool(ABC):
         """Drop what `load` made."""
 
     @abstractmethod
-    def run(self, args: BaseModel, images: dict[str, Image.Image]) -> Observation:
+    def run(self, args: ToolArgs, images: dict[str, Image.Image]) -> Observation:
         """`images`: the resolved image arguments, by argument name."""
 
 
-def ensure_loaded(budget: MemoryBudget, tool: Tool) -> None:
-    """For tools built from other tools (a caption made of classifier, OCR and faces): load a
-    part through the same budget; a refusal becomes this call's error observation."""
+def ensure_loaded(budget: MemoryBudget, *parts: Tool) -> None:
+    """For tools built from other tools (a caption made of classifier, OCR and faces): load
+    the parts together through the same budget; a refusal becomes this call's error."""
     try:
-        budget.use(tool)
+        budget.use(*parts)
     except OverBudget as e:
         raise ToolError(str(e)) from None
+
+
+def seed_or_random(seed: int | None) -> int:
+    """The seed asked for, or a fresh one to report (so the result can be made again)."""
+    return seed if seed is not None else random.SystemRandom().randrange(2**32)
 
 
 def _explain(error: ValidationError) -> str:
@@ -82,6 +103,31 @@ def _explain(error: ValidationError) -> str:
         where = ".".join(str(p) for p in e["loc"]) or "arguments"
         parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
+
+
+def _run(tool: Tool, args: ToolArgs, images: dict, timeout: float):
+    """Run in a daemon thread (a stuck tool never keeps the process alive); returns the
+    observation, or raises what the tool raised, or TimeoutError (the tool stays busy until its
+    thread ends)."""
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["value"] = tool.run(args, images)
+        except BaseException as e:  # noqa: BLE001  (handed to the caller's thread)
+            outcome["error"] = e
+        finally:
+            tool.busy = False
+
+    tool.busy = True
+    thread = threading.Thread(target=work, name=f"tool-{tool.name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def call(tool: Tool, arguments: dict, conversation: Conversation, budget: MemoryBudget,
@@ -105,19 +151,22 @@ def call(tool: Tool, arguments: dict, conversation: Conversation, budget: Memory
             images[key] = conversation.image(handle).image
         except UnknownImage as e:
             return failed(str(e))
+    if tool.busy:
+        return failed("still finishing an earlier call that ran out of time; try again later")
     try:
         budget.use(tool)  # loads on first use; a load the tool cannot do is a ToolError
-    except (OverBudget, ToolError) as e:
-        return failed(str(e))
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        observation = pool.submit(tool.run, args, images).result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
+        observation = _run(tool, args, images, timeout)
+    except TimeoutError:
         return failed(f"no result within {timeout:g} s")
-    except ToolError as e:
+    except (OverBudget, ToolError, AssistantError) as e:
         return failed(str(e))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    except torch.OutOfMemoryError:
+        free_memory(tool.device)
+        return failed(f"out of {tool.device} memory; try smaller images or sizes, or unload "
+                      "other models")
+    except Exception as e:  # noqa: BLE001  (a bug in the tool: logged, and the chat goes on)
+        log.exception("tool %r failed", tool.name)
+        return failed(f"internal error ({type(e).__name__}: {e}); this is a bug in the tool")
     for image, parent in observation.images:
         number = conversation.next_number
         parent_number = parent.lstrip("#") or "0"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from assistant.config import Settings
-from tools.base import Observation, Tool, ensure_loaded
+from tools.base import Observation, Tool, ToolArgs, ensure_loaded
 from tools.budget import MemoryBudget
 from tools.classify import ImageNetClassifier
 from tools.detect import HaarDetector
@@ -30,7 +30,7 @@ DESCRIBE = "Describe this image in one sentence."
 UNSURE = 0.15  # below this the classifier's best label is reported as a guess
 
 
-class CaptionArgs(BaseModel):
+class CaptionArgs(ToolArgs):
     image: str = Field(description="handle of the image to describe, e.g. #1")
 
 
@@ -65,8 +65,7 @@ class Describe(Tool):
 
     def run(self, args: CaptionArgs, images: dict[str, Image.Image]) -> Observation:
         image = images["image"]
-        for part in (self.classifier, self.ocr, self.faces):
-            ensure_loaded(self.budget, part)
+        ensure_loaded(self.budget, self.classifier, self.ocr, self.faces)
         top, groups = self.classifier.top(image, 3)
         lines = [x["text"] for x in self.ocr.read(image) if x["confidence"] >= 0.6]
         faces = self.faces.run(self.faces.Args(image=args.image, objects=["face"]),

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from assistant.config import Settings
-from tools.base import Observation, Tool, ToolError
+from tools.base import Observation, Tool, ToolArgs, ToolError
 from tools.hub import HubTool, model_inputs
 
 LABELS_FILE = Path(__file__).parent / "data" / "imagenet_labels.txt"
@@ -28,7 +28,7 @@ GROUPS: dict[str, list[tuple[int, int]]] = {
 }
 
 
-class ClassifyArgs(BaseModel):
+class ClassifyArgs(ToolArgs):
     image: str = Field(description="handle of the image to classify, e.g. #1")
     labels: list[str] = Field(default_factory=list, max_length=50,
                               description="candidate labels to choose from (zero-shot models); "

@@ -12,21 +12,22 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from assistant.config import Settings
-from tools.base import Observation, Tool, ToolError
+from tools.base import Finite, Observation, Tool, ToolArgs, ToolError
 from tools.drawing import draw_boxes
 from tools.hub import HubTool, architectures, model_inputs
 
 
-class DetectArgs(BaseModel):
+class DetectArgs(ToolArgs):
     image: str = Field(description="handle of the image to search, e.g. #1")
     objects: list[str] = Field(default_factory=list, max_length=20,
                                description='what to look for, in words ("face", "red car"); '
                                            "empty: everything the detector knows")
-    threshold: float = Field(default=0.1, ge=0.0, le=1.0,
-                             description="lowest confidence reported (0 to 1)")
+    threshold: Finite = Field(default=0.1, ge=0.0, le=1.0,
+                              description="lowest confidence reported (0 to 1; detectors "
+                                          "that give no confidence ignore it)")
 
 
 # Haar kinds: cascade file, smallest box as a fraction of the shorter side, and the words
@@ -91,7 +92,7 @@ class HaarDetector(Tool):
         kinds = []
         for word in objects:
             w = word.strip().lower()
-            kind = next((k for k, (_, _, words) in HAAR.items() if w in words or w == k), None)
+            kind = next((k for k, (_, _, words) in HAAR.items() if w in words), None)
             if kind is None:
                 raise ToolError(f"the offline detector finds only faces, cat faces and people, "
                                 f"not {word!r}; try classify for what the image shows")
@@ -152,6 +153,12 @@ class HubDetector(HubTool):
                 outputs, threshold=args.threshold, target_sizes=size, text_labels=[wanted])[0]
             labels = list(result["text_labels"])
         else:
+            known = {v.lower() for v in self.model.config.id2label.values()}
+            unknown = [w for w in wanted if w.lower() not in known]
+            if unknown:
+                shown = ", ".join(sorted(known)[:40])
+                raise ToolError(f"this detector does not know {', '.join(map(repr, unknown))}; "
+                                f"its labels: {shown}")
             inputs = self.processor(images=image, return_tensors="pt")
             outputs = self.model(**model_inputs(inputs, self.device, self.dtype))
             result = self.processor.post_process_object_detection(

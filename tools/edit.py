@@ -8,18 +8,17 @@ With an InstructPix2Pix checkpoint (setting edit_model): instruct, an edit said 
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Literal
 
 import torch
 from PIL import Image, ImageFilter, ImageOps
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from tools.base import Observation, Tool, ToolError, ensure_loaded
+from tools.base import Finite, Observation, Tool, ToolArgs, ToolError, ensure_loaded, seed_or_random
 from tools.budget import MemoryBudget
 from tools.drawing import draw_boxes
-from tools.hub import HubTool
+from tools.hub import HubTool, load_pipeline
 
 PillowOperation = Literal["crop", "resize", "rotate", "flip", "grayscale", "blur", "draw_boxes"]
 Operation = Literal["crop", "resize", "rotate", "flip", "grayscale", "blur", "draw_boxes",
@@ -31,27 +30,37 @@ NEEDS = {"crop": ("box",), "resize": ("width", "height"), "rotate": ("degrees",)
          "instruct": ("instruction",)}
 
 
-class LabelledBox(BaseModel):
-    box: list[float] = Field(min_length=4, max_length=4, description="x0, y0, x1, y1 in pixels")
+class LabelledBox(ToolArgs):
+    box: list[Finite] = Field(min_length=4, max_length=4, description="x0, y0, x1, y1 in pixels")
     label: str = Field(default="", max_length=100)
 
 
-class EditArgs(BaseModel):
+class EditArgs(ToolArgs):
     image: str = Field(description="handle of the image to edit, e.g. #1")
     operation: PillowOperation = Field(description="crop (box), resize (width, height), rotate "
                                        "(degrees), flip (direction), grayscale, blur (radius), "
                                        "draw_boxes (boxes)")
-    box: list[float] | None = Field(default=None, min_length=4, max_length=4,
+    box: list[Finite] | None = Field(default=None, min_length=4, max_length=4,
                                     description="crop: x0, y0, x1, y1 in pixels")
     width: int | None = Field(default=None, ge=1, le=4096, description="resize: pixels")
     height: int | None = Field(default=None, ge=1, le=4096, description="resize: pixels")
-    degrees: float | None = Field(default=None, ge=-360, le=360,
+    degrees: Finite | None = Field(default=None, ge=-360, le=360,
                                   description="rotate: counter-clockwise")
     direction: Literal["horizontal", "vertical"] | None = Field(
         default=None, description="flip: horizontal (mirror) or vertical (upside down)")
-    radius: float = Field(default=2.0, gt=0, le=100, description="blur: radius in pixels")
+    radius: Finite = Field(default=2.0, gt=0, le=100, description="blur: radius in pixels")
     boxes: list[LabelledBox] | None = Field(default=None, max_length=100,
                                             description="draw_boxes: boxes with labels")
+
+    @field_validator("operation", mode="before")
+    @classmethod
+    def _operation(cls, value):
+        if value == "instruct":
+            raise ValueError("instruct edits (said in words) need an instruction-editing model "
+                             "(setting edit_model, e.g. an InstructPix2Pix checkpoint); none is "
+                             "set. Without one: crop, resize, rotate, flip, grayscale, blur, "
+                             "draw_boxes")
+        return value
 
     @model_validator(mode="after")
     def _has_what_it_needs(self):
@@ -73,6 +82,11 @@ class InstructEditArgs(EditArgs):
     steps: int = Field(default=20, ge=1, le=100, description="instruct: denoising steps")
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="instruct: seed")
 
+    @field_validator("operation", mode="before")
+    @classmethod
+    def _operation(cls, value):  # instruct is available here
+        return value
+
 
 def _inside(box: list[float], image: Image.Image, what: str) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = (round(v) for v in box)
@@ -90,8 +104,6 @@ def pillow_edit(args: EditArgs, image: Image.Image) -> tuple[Image.Image, str]:
         box = _inside(args.box, image, "crop box")
         return image.crop(box), f"cropped to {list(box)}"
     if op == "resize":
-        if args.width * args.height > 4096 * 4096:
-            raise ToolError("resize to at most 4096x4096 pixels")
         return image.resize((args.width, args.height), Image.Resampling.LANCZOS), \
             f"resized from {image.width}x{image.height} to {args.width}x{args.height}"
     if op == "rotate":
@@ -105,12 +117,10 @@ def pillow_edit(args: EditArgs, image: Image.Image) -> tuple[Image.Image, str]:
         return ImageOps.grayscale(image).convert("RGB"), "converted to grayscale"
     if op == "blur":
         return image.filter(ImageFilter.GaussianBlur(args.radius)), f"blurred (radius {args.radius:g})"
-    if op == "draw_boxes":
-        for b in args.boxes:
-            _inside(b.box, image, "box")
-        return draw_boxes(image, [(b.box, b.label) for b in args.boxes]), \
-            f"drew {len(args.boxes)} box(es)"
-    raise ToolError(f"unknown operation {op!r}")
+    for b in args.boxes:  # draw_boxes
+        _inside(b.box, image, "box")
+    return draw_boxes(image, [(b.box, b.label) for b in args.boxes]), \
+        f"drew {len(args.boxes)} box(es)"
 
 
 class EditImage(Tool):
@@ -146,19 +156,17 @@ class InstructPix2Pix(HubTool):
     def _load(self, path: Path) -> None:
         from diffusers import StableDiffusionInstructPix2PixPipeline
 
-        self.pipeline = StableDiffusionInstructPix2PixPipeline.from_pretrained(
-            path, dtype=self.dtype, safety_checker=None, requires_safety_checker=False)
-        self.pipeline.to(self.device)
-        self.pipeline.set_progress_bar_config(disable=True)
+        self.pipeline = load_pipeline(StableDiffusionInstructPix2PixPipeline, path, self.dtype,
+                                      self.device)
 
     def run(self, args: InstructEditArgs, images: dict[str, Image.Image]) -> Observation:
         image = images["image"].convert("RGB")
-        seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+        seed = seed_or_random(args.seed)
         scale = min(1.0, LONGEST / max(image.size))  # the models were trained near 512 px
         w, h = (max(8, int(v * scale) // 8 * 8) for v in image.size)
-        edited = self.pipeline(args.instruction.strip(), image=image.resize((w, h)),
+        edited = self.pipeline(args.instruction, image=image.resize((w, h)),
                                num_inference_steps=args.steps,
                                generator=torch.Generator(self.device).manual_seed(seed)).images[0]
-        return Observation(f"Edited {args.image} with {self.source}: {args.instruction.strip()!r} "
+        return Observation(f"Edited {args.image} with {self.source}: {args.instruction!r} "
                            f"({args.steps} steps, seed {seed}).", images=[(edited, args.image)],
                            data={"operation": "instruct", "seed": seed})

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from assistant.config import Settings
 from tools import sketch
-from tools.base import Observation, Tool, ToolError
-from tools.hub import HubTool
+from tools.base import Observation, Tool, ToolArgs, ToolError, seed_or_random
+from tools.hub import HubTool, load_pipeline
 
 
-class GenerateArgs(BaseModel):
+class GenerateArgs(ToolArgs):
     prompt: str = Field(min_length=1, max_length=1000, description="what to draw")
     width: int = Field(default=512, ge=64, le=2048, multiple_of=8, description="pixels")
     height: int = Field(default=512, ge=64, le=2048, multiple_of=8, description="pixels")
@@ -29,17 +29,6 @@ class GenerateArgs(BaseModel):
                               description="denoising steps (diffusion only); empty: the default")
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1,
                              description="same seed and prompt give the same image")
-
-
-def _prompt(args: GenerateArgs) -> str:
-    prompt = " ".join(args.prompt.split())
-    if not prompt:
-        raise ToolError("the prompt is empty: say what to draw")
-    return prompt
-
-
-def _seed(args: GenerateArgs) -> int:
-    return args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
 
 
 class Sketch(Tool):
@@ -52,7 +41,7 @@ class Sketch(Tool):
     backend = "procedural drawing (offline, not a generative model)"
 
     def run(self, args: GenerateArgs, images: dict[str, Image.Image]) -> Observation:
-        prompt, seed = _prompt(args), _seed(args)
+        prompt, seed = " ".join(args.prompt.split()), seed_or_random(args.seed)
         plan = sketch.parse(prompt, random.Random(seed))
         if not plan.items and not plan.text:
             raise ToolError("the offline drawing tool draws only shapes, colours and quoted text "
@@ -62,6 +51,8 @@ class Sketch(Tool):
         text = f"Procedural drawing (not a generative model): {plan.describe()}, seed {seed}."
         if plan.ignored:
             text += f" Not drawn (it cannot): {', '.join(dict.fromkeys(plan.ignored))}."
+        if plan.notes:
+            text += f" Also: {'; '.join(plan.notes)}."
         return Observation(text, images=[(image, "")],
                            data={"backend": "sketch", "seed": seed, "drawn": plan.describe(),
                                  "not_drawn": list(dict.fromkeys(plan.ignored))})
@@ -81,13 +72,10 @@ class Diffusion(HubTool):
     def _load(self, path: Path) -> None:
         from diffusers import AutoPipelineForText2Image
 
-        self.pipeline = AutoPipelineForText2Image.from_pretrained(
-            path, dtype=self.dtype, safety_checker=None, requires_safety_checker=False)
-        self.pipeline.to(self.device)
-        self.pipeline.set_progress_bar_config(disable=True)
+        self.pipeline = load_pipeline(AutoPipelineForText2Image, path, self.dtype, self.device)
 
     def run(self, args: GenerateArgs, images: dict[str, Image.Image]) -> Observation:
-        prompt, seed = _prompt(args), _seed(args)
+        prompt, seed = " ".join(args.prompt.split()), seed_or_random(args.seed)
         steps = args.steps or self.default_steps
         generator = torch.Generator(self.device).manual_seed(seed)
         image = self.pipeline(prompt, width=args.width, height=args.height,

@@ -18,6 +18,11 @@ from assistant.config import Settings
 from assistant.engine.device import free_memory, resolve_device
 from tools.base import Tool, ToolError
 
+# What a tool needs from a hub repository: configs, tokenizer files and safetensors weights; not
+# the other formats, original checkpoints or the safety checker (disabled) that many ship too.
+WANTED = ["*.json", "*.txt", "*.model", "*.safetensors", "*.tiktoken"]
+UNWANTED = ["safety_checker/*", "*non_ema*", "*.fp16.safetensors", "*onnx*", "*flax*"]
+
 
 def local_path(source: str) -> Path:
     """The checkpoint's directory: `source` itself, or its hub snapshot (downloaded when the
@@ -30,7 +35,8 @@ def local_path(source: str) -> Path:
     from assistant.engine.loader import hub_reachable
 
     try:
-        return Path(snapshot_download(source, local_files_only=not hub_reachable()))
+        return Path(snapshot_download(source, local_files_only=not hub_reachable(),
+                                      allow_patterns=WANTED, ignore_patterns=UNWANTED))
     except Exception as e:  # noqa: BLE001  (hub errors have many types; all mean "not here")
         raise ToolError(f"model {source!r} is not a local directory and could not be fetched "
                         f"from the hub or its cache ({type(e).__name__}). Download it on a "
@@ -46,6 +52,8 @@ def count_parameters(path: Path) -> int:
     total = 0
     seen: set[tuple[Path, str]] = set()
     for file in sorted(path.rglob("*.safetensors")):
+        if "safety_checker" in file.parts:  # never loaded
+            continue
         key = (file.parent, file.name.split(".")[0])  # one of model.safetensors, model.fp16...
         if key in seen:
             continue
@@ -97,9 +105,10 @@ class HubTool(Tool):
         try:
             self._load(self.path)
         except torch.OutOfMemoryError:
-            free_memory(self.device)
+            self.unload()
             raise ToolError(f"out of {self.device} memory loading {self.source!r}") from None
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, ImportError, RuntimeError, TypeError) as e:
+            self.unload()
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ToolError(f"could not load {self.source!r}: {first}") from None
 
@@ -111,6 +120,15 @@ class HubTool(Tool):
             if hasattr(self, name):
                 delattr(self, name)
         free_memory(self.device)
+
+
+def load_pipeline(cls, path: Path, dtype: torch.dtype, device: str):
+    """A diffusers pipeline on `device`, without the safety checker and progress bars."""
+    pipeline = cls.from_pretrained(path, dtype=dtype, safety_checker=None,
+                                   requires_safety_checker=False)
+    pipeline.to(device)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
 
 
 def model_inputs(inputs, device: str, dtype: torch.dtype) -> dict:

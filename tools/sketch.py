@@ -40,6 +40,10 @@ picture image drawing painting illustration photo of with and the on in at to a 
 which is are there some colored coloured shape shapes side corner background text words
 word saying says reads read written writing label labeled labelled caption it its each
 next by near above below over under into from for""".split())
+# Words that may stand between a shape and its colour, count, size or place ("a very bright
+# red circle", "a circle in the top left corner").
+LINKS = {"very", "bright", "light", "dark", "pale", "deep", "on", "in", "at", "the", "of",
+         "to", "side", "corner", "part", "half", "sized", "size"}
 MAX_ITEMS = 60
 QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)')
 BACKGROUND = re.compile(r"(?:on|with|over|against|in)?\s*(?:a|an|the)?\s*([a-z]+)\s+background"
@@ -61,6 +65,7 @@ class Plan:
     background: str = "white"
     text: str = ""
     ignored: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was asked but not drawn as asked
 
     def describe(self) -> str:
         parts = []
@@ -81,46 +86,53 @@ def parse(prompt: str, rng: random.Random) -> Plan:
     if m and (m.group(1) or m.group(2)) in COLOURS:
         plan.background = m.group(1) or m.group(2)
         rest = rest[: m.start()] + " " + rest[m.end():]
-    words = re.findall(r"[a-z]+|\d+", rest)
+    words = re.findall(r"[^\W\d_]+|\d+", rest)
     used: set[int] = set()
     for i, word in enumerate(words):
         if word not in SHAPES:
             continue
         item = Item(SHAPES[word], colour="")
+        count = size = None
         used.add(i)
-        for j in range(i - 1, max(-1, i - 5), -1):  # "two big red" before the shape
+        for j in range(i - 1, max(-1, i - 6), -1):  # "two big red" before it; nearest wins
             w = words[j]
-            if w in SHAPES:
-                break
             if w in COLOURS and not item.colour:
                 item.colour = w
-            elif w.isdigit():
-                item.count = int(w)
-            elif w in NUMBERS:
-                item.count = NUMBERS[w]
-            elif w in SIZES:
-                item.size = SIZES[w]
-            else:
-                continue
+            elif (w.isdigit() or w in NUMBERS) and count is None:
+                count = int(w) if w.isdigit() else NUMBERS[w]
+            elif w in SIZES and size is None:
+                size = SIZES[w]
+            elif w not in LINKS:
+                break
             used.add(j)
-        for j in range(i + 1, min(len(words), i + 5)):  # "on the left"
-            if words[j] in SHAPES:
-                break
-            if words[j] in PLACES:
-                item.place = PLACES[words[j]]
+        x = y = None
+        for j in range(i + 1, min(len(words), i + 7)):  # "in the top left corner" after it
+            w = words[j]
+            if w in PLACES:
+                px, py = PLACES[w]
+                x, y = (px if x is None else x), (py if y is None else y)
                 used.add(j)
+            elif w not in LINKS:
                 break
+        item.place = (x, y)
+        item.count = 1 if count is None else count
+        item.size = item.size if size is None else size
+        if item.count == 0:
+            plan.notes.append(f"no {word} (asked for 0)")
+            continue
         if not item.colour:
             item.colour = rng.choice([c for c in ("red", "blue", "green", "orange", "purple")
                                       if c != plan.background])
         plan.items.append(item)
     kept, left = [], MAX_ITEMS
     for item in plan.items:
-        if left <= 0:
-            break
-        item.count = max(1, min(item.count, left))
+        if item.count > left:
+            plan.notes.append(f"at most {MAX_ITEMS} shapes in all: drew {left} of "
+                              f"{item.count} {item.shape}s")
+            item.count = left
+        if item.count > 0:
+            kept.append(item)
         left -= item.count
-        kept.append(item)
     plan.items = kept
     plan.ignored = [w for i, w in enumerate(words) if i not in used and w not in FILLER
                     and w not in COLOURS and w not in NUMBERS and w not in SIZES
@@ -128,34 +140,44 @@ def parse(prompt: str, rng: random.Random) -> Plan:
     return plan
 
 
-def _shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, rgb) -> None:
+def _shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, rgb,
+           outline=None) -> None:
+    """`outline`: drawn around the shape when it has the background's colour."""
     box = [cx - r, cy - r, cx + r, cy + r]
+    edge = dict(outline=outline, width=max(2, int(r / 12))) if outline else {}
     if shape == "circle":
-        draw.ellipse(box, fill=rgb)
+        draw.ellipse(box, fill=rgb, **edge)
     elif shape == "ring":
         draw.ellipse(box, outline=rgb, width=max(2, int(r / 4)))
     elif shape == "square":
-        draw.rectangle(box, fill=rgb)
+        draw.rectangle(box, fill=rgb, **edge)
     elif shape == "rectangle":
-        draw.rectangle([cx - r, cy - r * 0.6, cx + r, cy + r * 0.6], fill=rgb)
+        draw.rectangle([cx - r, cy - r * 0.6, cx + r, cy + r * 0.6], fill=rgb, **edge)
     elif shape == "ellipse":
-        draw.ellipse([cx - r, cy - r * 0.6, cx + r, cy + r * 0.6], fill=rgb)
+        draw.ellipse([cx - r, cy - r * 0.6, cx + r, cy + r * 0.6], fill=rgb, **edge)
     elif shape == "triangle":
-        draw.polygon([(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)], fill=rgb)
+        draw.polygon([(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)], fill=rgb,
+                     **edge)
     elif shape == "diamond":
-        draw.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=rgb)
+        draw.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=rgb, **edge)
     elif shape == "line":
         draw.line([cx - r, cy, cx + r, cy], fill=rgb, width=max(2, int(r / 5)))
     elif shape == "star":
         points = [(cx + (r if k % 2 == 0 else r * 0.45) * math.sin(k * math.pi / 5),
                    cy - (r if k % 2 == 0 else r * 0.45) * math.cos(k * math.pi / 5))
                   for k in range(10)]
-        draw.polygon(points, fill=rgb)
+        draw.polygon(points, fill=rgb, **edge)
 
 
 def render(plan: Plan, width: int, height: int, rng: random.Random) -> Image.Image:
     image = Image.new("RGB", (width, height), COLOURS[plan.background])
     draw = ImageDraw.Draw(image)
+    edge = contrasting(COLOURS[plan.background])
+
+    def paint(it: Item, cx: float, cy: float, r: float) -> None:
+        same = it.colour == plan.background or COLOURS[it.colour] == COLOURS[plan.background]
+        _shape(draw, it.shape, cx, cy, r, COLOURS[it.colour], edge if same else None)
+
     text_band = int(height * 0.2) if plan.text and plan.items else 0
     area_h = height - text_band
     free = [it for it in plan.items if it.place == (None, None) for _ in range(it.count)]
@@ -168,17 +190,17 @@ def render(plan: Plan, width: int, height: int, rng: random.Random) -> Image.Ima
         r = min(cell_w, cell_h) * 0.4 * it.size
         cx = (k % cols + 0.5) * cell_w + rng.uniform(-0.05, 0.05) * cell_w
         cy = (k // cols + 0.5) * cell_h + rng.uniform(-0.05, 0.05) * cell_h
-        _shape(draw, it.shape, cx, cy, r, COLOURS[it.colour])
+        paint(it, cx, cy, r)
     seen: dict[tuple, int] = {}
     for it in placed:
         total = sum(1 for p in placed if p.place == it.place)
         index = seen[it.place] = seen.get(it.place, -1) + 1
         fx = it.place[0] if it.place[0] is not None else (index + 0.5) / total
         fy = it.place[1] if it.place[1] is not None else 0.5
-        if it.place[0] is not None and total > 1:  # several on the left: stack them
+        if it.place[1] is None and total > 1:  # several on the left: stack them
             fy = (index + 0.5) / total
         r = min(width, area_h) * 0.18 * it.size / max(1, total ** 0.5)
-        _shape(draw, it.shape, fx * width, fy * area_h, r, COLOURS[it.colour])
+        paint(it, fx * width, fy * area_h, r)
     if plan.text:
         size = max(10, min(height // 6, int(width / max(1, len(plan.text)) * 1.6)))
         f = font(size)

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from assistant.config import Settings
 from assistant.conversation import Conversation
-from tools.base import Observation, Tool
+from tools.base import Observation, Tool, ToolArgs
 from tools.hub import HubTool, architectures, model_inputs, new_tokens
 
 
-class VqaArgs(BaseModel):
+class VqaArgs(ToolArgs):
     image: str = Field(description="handle of the image to ask about, e.g. #1")
     question: str = Field(min_length=1, max_length=1000, description="the question")
 
@@ -44,7 +44,7 @@ class MainModelVqa(Tool):
 
     def run(self, args: VqaArgs, images: dict[str, Image.Image]) -> Observation:
         engine = self.engine()
-        answer = ask_engine(engine, images["image"], args.question.strip())
+        answer = ask_engine(engine, images["image"], args.question)
         return Observation(f"{engine.name} answers about {args.image}: {answer}",
                            data={"answer": answer, "backend": engine.name})
 
@@ -68,8 +68,7 @@ class HubVqa(HubTool):
 
     @torch.inference_mode()
     def run(self, args: VqaArgs, images: dict[str, Image.Image]) -> Observation:
-        question = args.question.strip()
-        text = question if self.head else f"Question: {question} Answer:"
+        text = args.question if self.head else f"Question: {args.question} Answer:"
         inputs = self.processor(images=images["image"].convert("RGB"), text=text,
                                 return_tensors="pt")
         inputs = model_inputs(inputs, self.device, self.dtype)
