@@ -24,7 +24,7 @@ from tools.classify import ImageNetClassifier
 from tools.detect import HaarDetector
 from tools.hub import HubTool, model_inputs, new_tokens
 from tools.ocr import Ocr
-from tools.vqa import ask_engine
+from tools.vqa import ChatModelTool
 
 DESCRIBE = "Describe this image in one sentence."
 UNSURE = 0.15  # below this the classifier's best label is reported as a guess
@@ -77,20 +77,15 @@ class Describe(Tool):
                                  "text": lines, "faces": len(faces)})
 
 
-class MainModelCaption(Tool):
+class MainModelCaption(ChatModelTool):
     name = "caption"
     description = "Say in one sentence what an image shows."
     Args = CaptionArgs
 
-    def __init__(self, engine: Callable[[], object]):
-        self.engine = engine
-        self.backend = "the chat model"
-
     def run(self, args: CaptionArgs, images: dict[str, Image.Image]) -> Observation:
-        engine = self.engine()
-        said = ask_engine(engine, images["image"], DESCRIBE)
-        return Observation(f"{engine.name} describes {args.image}: {said}",
-                           data={"caption": said, "backend": engine.name})
+        said, by = self.ask(images["image"], DESCRIBE)
+        return Observation(f"{by} describes {args.image}: {said}",
+                           data={"caption": said, "backend": by})
 
 
 class HubCaption(HubTool):

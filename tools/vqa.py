@@ -25,28 +25,32 @@ class VqaArgs(ToolArgs):
     question: str = Field(min_length=1, max_length=1000, description="the question")
 
 
-def ask_engine(engine, image: Image.Image, text: str, max_new_tokens: int = 64) -> str:
-    """One question about one image to the chat model, greedy, outside any chat."""
-    conversation = Conversation()
-    conversation.add_user(text, [image])
-    params = engine.default_params(max_new_tokens=max_new_tokens, temperature=0.0)
-    return engine.answer(conversation, params).strip()
+class ChatModelTool(Tool):
+    """A tool answered by the chat model itself (no weights of its own to budget)."""
+
+    backend = "the chat model"
+
+    def __init__(self, engine: Callable[[], object]):
+        self.engine = engine  # returns the chat model, loaded by whoever owns it
+
+    def ask(self, image: Image.Image, text: str, max_new_tokens: int = 64) -> tuple[str, str]:
+        """One question about one image, greedy, outside any chat: (answer, model name)."""
+        engine = self.engine()
+        conversation = Conversation()
+        conversation.add_user(text, [image])
+        params = engine.default_params(max_new_tokens=max_new_tokens, temperature=0.0)
+        return engine.answer(conversation, params).strip(), engine.name
 
 
-class MainModelVqa(Tool):
+class MainModelVqa(ChatModelTool):
     name = "vqa"
     description = "Answer a question about an image (what, how many, which colour, where, ...)."
     Args = VqaArgs
 
-    def __init__(self, engine: Callable[[], object]):
-        self.engine = engine  # the chat model, loaded by whoever owns it
-        self.backend = "the chat model"
-
     def run(self, args: VqaArgs, images: dict[str, Image.Image]) -> Observation:
-        engine = self.engine()
-        answer = ask_engine(engine, images["image"], args.question)
-        return Observation(f"{engine.name} answers about {args.image}: {answer}",
-                           data={"answer": answer, "backend": engine.name})
+        answer, by = self.ask(images["image"], args.question)
+        return Observation(f"{by} answers about {args.image}: {answer}",
+                           data={"answer": answer, "backend": by})
 
 
 class HubVqa(HubTool):
