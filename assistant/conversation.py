@@ -39,6 +39,7 @@ class Conversation:
     turns: list[Turn] = field(default_factory=list)
     images: dict[str, ImageRef] = field(default_factory=dict)
     _next: int = 1
+    system: str = ""  # a system prompt for this conversation only (the agent's), else the model's
 
     @property
     def next_number(self) -> int:
@@ -68,7 +69,7 @@ class Conversation:
 
     def fork(self) -> Conversation:
         """An independent copy to try a turn on (images are shared, lists are not)."""
-        return Conversation(list(self.turns), dict(self.images), self._next)
+        return Conversation(list(self.turns), dict(self.images), self._next, self.system)
 
     def image(self, handle: str) -> ImageRef:
         if handle not in self.images:

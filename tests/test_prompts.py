@@ -7,8 +7,17 @@ import pytest
 
 import prompts
 
+TOOL = {"name": "ocr", "description": "Read text.",
+        "arguments": [{"name": "image", "type": "string", "required": True}]}
 SAMPLES = {
     "image_label": [dict(handles=["#1"], combined=False), dict(handles=["#1", "#2"], combined=True)],
+    "agent_system": [dict(tools=[TOOL], images=[]),
+                     dict(tools=[TOOL], images=[{"handle": "#1", "name": "a.png", "width": 4,
+                                                 "height": 3}])],
+    "agent_observation": [dict(tool="ocr", step=1, text="x", error=False),
+                          dict(tool="ocr", step=2, text="bad", error=True)],
+    "agent_retry": [dict(error="not JSON", tools=["ocr", "vqa"])],
+    "agent_give_up": [dict(reason="too long", steps=[]), dict(reason="x", steps=["ocr: read"])],
 }
 
 

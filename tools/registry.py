@@ -36,13 +36,14 @@ class Registry:
     def __getitem__(self, name: str) -> Tool:
         return self.tools[name]
 
-    def call(self, name: str, arguments: dict, conversation: Conversation) -> Observation:
+    def call(self, name: str, arguments: dict, conversation: Conversation,
+             timeout: float | None = None) -> Observation:
         """Run one tool; an unknown name, like any bad call, is an error observation."""
         tool = self.tools.get(name)
         if tool is None:
             return Observation(f"Error: there is no tool named {name!r}; the tools are "
                                f"{', '.join(self.tools)}.", error=True)
-        return call(tool, arguments, conversation, self.budget, self.timeout)
+        return call(tool, arguments, conversation, self.budget, timeout or self.timeout)
 
     def schemas(self) -> list[dict]:
         """Each tool's name, description, backend and JSON schema of its arguments."""

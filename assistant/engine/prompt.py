@@ -60,9 +60,9 @@ class PromptBuilder:
     def messages(self, turns: list[Turn], conversation: Conversation) -> tuple[list, list]:
         """Chat messages for the template and the images they carry, in order."""
         messages: list[dict] = []
-        if self.system_prompt:
-            messages.append({"role": "system",
-                             "content": [{"type": "text", "text": self.system_prompt}]})
+        system = conversation.system or self.system_prompt
+        if system:
+            messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
         images: list[Image.Image] = []
         handles_in_order = [h for t in turns for h in t.images]
         combined = self.one_image_per_prompt and len(handles_in_order) > 1

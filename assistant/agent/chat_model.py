@@ -1,0 +1,112 @@
+"""The engine as a langchain chat model: messages in, an AIMessage with `tool_calls` (or the
+answer, streamed) out.
+
+Images stay in the chat's Conversation; a HumanMessage names the ones it carries by handle in
+`additional_kwargs["images"]`. Tools bound with `bind_tools` are offered through the system
+prompt the agent writes; the reply is read with `protocol.read`, and a call that cannot be read
+is returned as text with `additional_kwargs["malformed"]` saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict
+
+from assistant.agent import protocol
+from assistant.conversation import Conversation, Turn
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+
+
+class EngineChatModel(BaseChatModel):
+    engine: Any  # assistant.engine.Engine, or anything with default_params() and stream()
+    conversation: Any  # the chat's Conversation: where the images are
+    max_new_tokens: int = 256
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "multimodal-assistant-engine"
+
+    def bind_tools(self, tools: list, **kwargs):
+        names = [convert_to_openai_tool(t)["function"]["name"] for t in tools]
+        return self.bind(tool_names=names, **kwargs)
+
+    def to_conversation(self, messages: list[BaseMessage]) -> Conversation:
+        chat = self.conversation
+        scratch = Conversation(images=dict(chat.images), _next=chat.next_number)
+        for message in messages:
+            if isinstance(message, SystemMessage):
+                scratch.system = _text(message)
+            elif isinstance(message, HumanMessage):
+                images = list(message.additional_kwargs.get("images", []))
+                scratch.turns.append(Turn("user", _text(message), images))
+            elif isinstance(message, AIMessage):
+                text = _text(message)
+                if message.tool_calls:
+                    text = "\n".join(protocol.write(protocol.Call(c["name"], c["args"]))
+                                     for c in message.tool_calls)
+                scratch.turns.append(Turn("assistant", text))
+            elif isinstance(message, ToolMessage):
+                scratch.turns.append(Turn("user", _text(message)))
+        return scratch
+
+    def _tokens(self, messages: list[BaseMessage]) -> Iterator[str]:
+        params = self.engine.default_params(max_new_tokens=self.max_new_tokens)
+        yield from self.engine.stream(self.to_conversation(messages), params).stream
+
+    @staticmethod
+    def _reply(text: str, tool_names: list[str]) -> AIMessageChunk:
+        read = protocol.read(text, tool_names) if tool_names else text.strip()
+        if isinstance(read, protocol.Call):
+            return AIMessageChunk(content="", tool_call_chunks=[{
+                "name": read.name, "args": json.dumps(read.arguments),
+                "id": f"call_{uuid.uuid4().hex[:12]}", "index": 0, "type": "tool_call_chunk"}])
+        if isinstance(read, protocol.Malformed):
+            return AIMessageChunk(content=text, additional_kwargs={"malformed": read.error})
+        return AIMessageChunk(content=read)
+
+    def _generate(self, messages, stop=None, run_manager=None, tool_names=None, **kwargs):
+        text = "".join(self._tokens(messages))
+        chunk = self._reply(text, tool_names or [])
+        message = AIMessage(content=chunk.content, additional_kwargs=chunk.additional_kwargs,
+                            tool_calls=[{"name": c["name"], "args": json.loads(c["args"]),
+                                         "id": c["id"], "type": "tool_call"}
+                                        for c in chunk.tool_call_chunks])
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(self, messages, stop=None, run_manager=None, tool_names=None, **kwargs):
+        """Answer text streams as it comes; a reply that begins like a tool call is held back
+        and read whole."""
+        tool_names = tool_names or []
+        held, streaming = "", not tool_names
+        for piece in self._tokens(messages):
+            if streaming:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+                continue
+            held += piece
+            if held.strip() and not protocol.looks_like_call(held):
+                streaming = True
+                yield ChatGenerationChunk(message=AIMessageChunk(content=held.lstrip()))
+        if not streaming:
+            yield ChatGenerationChunk(message=self._reply(held, tool_names))

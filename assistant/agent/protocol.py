@@ -1,0 +1,84 @@
+"""How the model writes a tool call, and how its reply is read.
+
+A call is one JSON object inside <tool_call> tags (the Hermes / Qwen convention many open
+models were tuned on):
+
+    <tool_call>
+    {"name": "ocr", "arguments": {"image": "#1"}}
+    </tool_call>
+
+Any other reply is the answer. A reply that starts a call but cannot be read (bad JSON, an
+unknown tool, arguments that are not an object) is `Malformed`, with a message the model gets
+on its one retry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+_CALL = re.compile(re.escape(OPEN) + r"(.*?)(?:" + re.escape(CLOSE) + r"|$)", re.S)
+
+
+@dataclass
+class Call:
+    name: str
+    arguments: dict
+
+
+@dataclass
+class Malformed:
+    error: str
+    raw: str
+
+
+def looks_like_call(text: str) -> bool:
+    """Whether a reply that has begun is (or may become) a tool call, so it must not be
+    streamed to the user as an answer."""
+    head = text.lstrip()
+    return OPEN.startswith(head[: len(OPEN)]) or head.startswith("{")
+
+
+def read(text: str, tools: list[str]) -> Call | Malformed | str:
+    """The reply as a Call, a Malformed call, or the answer text."""
+    stripped = text.strip()
+    match = _CALL.search(stripped)
+    if match:
+        body = match.group(1).strip()
+    elif stripped.startswith("{") and '"name"' in stripped:
+        body = stripped  # a bare JSON call without the tags
+    else:
+        return stripped
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError as e:
+        return Malformed(f"the call is not valid JSON ({e.msg} at character {e.pos})", text)
+    if isinstance(value, list) and value:
+        value = value[0]  # some models wrap calls in a list: take the first
+    if not isinstance(value, dict) or "name" not in value:
+        return Malformed('the call must be an object with "name" and "arguments"', text)
+    name, arguments = value["name"], value.get("arguments", value.get("parameters", {}))
+    if name not in tools:
+        return Malformed(f"there is no tool named {name!r}", text)
+    if isinstance(arguments, str):  # arguments as a JSON string (OpenAI style)
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            pass
+    if not isinstance(arguments, dict):
+        return Malformed('"arguments" must be an object, e.g. {"image": "#1"}', text)
+    return Call(name, arguments)
+
+
+def write(call: Call) -> str:
+    """A call as the model would have written it (for the assistant's turn in the history)."""
+    return f"{OPEN}\n{json.dumps({'name': call.name, 'arguments': call.arguments})}\n{CLOSE}"
+
+
+def fence(text: str) -> str:
+    """Observation text that cannot close its fence or open a call of its own."""
+    for tag in ("</observation>", "<observation", OPEN, CLOSE):
+        text = text.replace(tag, tag.replace("<", "&lt;"))
+    return text

@@ -1,0 +1,41 @@
+"""What the agent emits as it works, in order, for the terminal, the browser and the API:
+`Step` when a tool call starts (status "running") and again when it ends ("done" or "error"),
+`Note` for a retry or a limit, `Delta` for each piece of the streamed answer, `Final` last."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Step:
+    step: int
+    tool: str
+    arguments: dict
+    status: str = "running"  # running | done | error
+    observation: str = ""
+    images: list[str] = field(default_factory=list)  # handles of the images the tool made
+    seconds: float = 0.0
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class Note:
+    step: int
+    kind: str  # retry | limit | deadline
+    text: str
+
+
+@dataclass
+class Delta:
+    text: str
+
+
+@dataclass
+class Final:
+    text: str
+    steps: int  # model turns taken
+    finished: bool = True  # False: the loop stopped at a limit and says so in `text`
+
+
+Event = Step | Note | Delta | Final
