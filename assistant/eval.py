@@ -1,4 +1,5 @@
 """`python -m assistant.eval vqa --dataset easy-vqa --split test [--limit N] [--model DIR] --json`
+`python -m assistant.eval routing [--dataset FILE] [--model DIR] --json` (see agent/routing.py)
 
 Visual question answering, scored the VQA way: the model's generated answer (greedy, through
 the chat template, as in the chat) must equal the reference after normalisation (lower case,
@@ -20,7 +21,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from assistant.config import Settings, add_arguments, from_args
+from assistant.config import Settings, add_arguments, add_tool_arguments, from_args
 from assistant.conversation import Conversation
 from assistant.errors import AssistantError
 from assistant.train.data import Sample, easy_vqa
@@ -116,13 +117,45 @@ def parser() -> argparse.ArgumentParser:
     vqa.add_argument("--batch-size", type=int, default=32)
     vqa.add_argument("--json", action="store_true", help="print the result as JSON")
     add_arguments(vqa)
+    routing = sub.add_parser("routing", help="does the agent pick the right tool first")
+    routing.add_argument("--dataset", default=None, help="JSONL cases (default: the dev set)")
+    routing.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_arguments(routing)
+    add_tool_arguments(routing)
     return p
+
+
+def routing(args) -> dict:
+    from assistant.agent import Agent
+    from assistant.agent.routing import DEV_SET, evaluate, load_cases
+    from assistant.engine import Engine
+    from tools.registry import build
+
+    settings = from_args(args)
+    engine = Engine.load(settings)
+    agent = Agent(engine, build(settings, engine=lambda: engine))
+    cases = load_cases(args.dataset or DEV_SET)
+    return {"dataset": args.dataset or "routing dev set", "model": engine.name,
+            **evaluate(agent, cases, progress=not args.json)}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from assistant.engine import Engine
 
+    if args.task == "routing":
+        try:
+            result = routing(args)
+        except (AssistantError, ValueError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"{result['model']}: routing accuracy {result['accuracy']:.1%} on {result['n']}")
+            for label, r in result["by_expected"].items():
+                print(f"  {label:15} {r['accuracy']:.1%} ({r['n']}): {result['confusion'][label]}")
+        return 0
     try:
         settings: Settings = from_args(args)
         engine = Engine.load(settings)

@@ -5,6 +5,7 @@ user gets an honest answer saying what was done."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -63,16 +64,30 @@ class Agent:
         self.engine, self.registry = engine, registry
         self.max_steps, self.deadline, self.max_new_tokens = max_steps, deadline, max_new_tokens
 
+    def _start(self, conversation: Conversation, max_new_tokens: int | None = None):
+        model = EngineChatModel(engine=self.engine, conversation=conversation,
+                                max_new_tokens=max_new_tokens or self.max_new_tokens)
+        model = model.bind_tools(langchain_tools(self.registry))
+        return model, [SystemMessage(system_prompt(self.registry, conversation)),
+                       *history(conversation)]
+
+    def first_action(self, conversation: Conversation) -> tuple[str, str]:
+        """What the model does first with the last user turn: a tool's name, "direct" (it
+        answers) or "malformed"; and its raw reply. (For the routing evaluation.)"""
+        model, messages = self._start(conversation, max_new_tokens=64)
+        reply = model.invoke(messages)
+        if reply.additional_kwargs.get("malformed"):
+            return "malformed", reply.content
+        if reply.tool_calls:
+            return reply.tool_calls[0]["name"], json.dumps(reply.tool_calls[0]["args"])
+        return "direct", reply.content
+
     def run(self, conversation: Conversation) -> Iterator[Event]:
         """Answer the conversation's last (user) turn. Tools' new images are added to
         `conversation`; the caller adds the final answer as the assistant's turn."""
         started = time.monotonic()
         names = self.registry.names
-        model = EngineChatModel(engine=self.engine, conversation=conversation,
-                                max_new_tokens=self.max_new_tokens)
-        model = model.bind_tools(langchain_tools(self.registry))
-        messages = [SystemMessage(system_prompt(self.registry, conversation)),
-                    *history(conversation)]
+        model, messages = self._start(conversation)
         done: list[str] = []
         retried = False
         for step in range(1, self.max_steps + 1):

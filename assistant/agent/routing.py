@@ -1,0 +1,97 @@
+"""Routing evaluation: does the model pick the right tool (or answer directly) first?
+
+    python -m assistant.eval routing [--dataset FILE] [--model DIR] --json
+
+A dataset is JSONL, one case per line: {"text": ..., "image": SPEC or null, "expected": TOOL or
+"direct"}. Images are made on the spot from a spec, so a dataset needs no files:
+"skimage:NAME" (scikit-image's sample photos), "sign:TEXT" (black text on white),
+"easyvqa:SPLIT:N" (an easy-VQA picture), "sketch:PROMPT" (the procedural drawing), or a path
+relative to the dataset file. The shipped dev set is data/routing_dev.jsonl.
+
+Calling `vqa` when the vqa tool is the chat model itself counts as answering directly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from assistant.conversation import Conversation
+
+DEV_SET = Path(__file__).parent / "data" / "routing_dev.jsonl"
+
+
+def load_cases(path: str | Path = DEV_SET) -> list[dict]:
+    path = Path(path)
+    cases = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            case = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{number}: not JSON ({e.msg})") from None
+        missing = {"text", "expected"} - set(case)
+        if missing:
+            raise ValueError(f"{path}:{number}: missing {', '.join(sorted(missing))}")
+        case["where"] = path.parent
+        cases.append(case)
+    return cases
+
+
+def image_for(spec: str, where: Path = Path(".")) -> Image.Image:
+    kind, _, rest = spec.partition(":")
+    if kind == "skimage":
+        import skimage.data
+
+        return Image.fromarray(getattr(skimage.data, rest)()).convert("RGB")
+    if kind == "sign":
+        from tools.drawing import font
+
+        image = Image.new("RGB", (max(200, 28 * len(rest) + 40), 120), "white")
+        ImageDraw.Draw(image).text((20, 30), rest, fill="black", font=font(44))
+        return image
+    if kind == "easyvqa":
+        from assistant.train.data import easy_vqa
+
+        split, _, index = rest.partition(":")
+        samples = easy_vqa(split).samples
+        return samples[int(index)].load()
+    if kind == "sketch":
+        from tools import sketch
+
+        return sketch.render(sketch.parse(rest, random.Random(0)), 256, 256, random.Random(0))
+    return Image.open(where / spec).convert("RGB")
+
+
+def evaluate(agent, cases: list[dict], progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    main_vqa = getattr(agent.registry.tools.get("vqa"), "backend", "") == "the chat model"
+    rows = []
+    for case in tqdm(cases, desc="routing", disable=not progress):
+        conv = Conversation()
+        images = [image_for(case["image"], case["where"])] if case.get("image") else []
+        conv.add_user(case["text"], images)
+        chosen, raw = agent.first_action(conv)
+        if chosen == "vqa" and main_vqa:
+            chosen = "direct"
+        rows.append({"text": case["text"], "expected": case["expected"], "chosen": chosen,
+                     "reply": raw[:200]})
+    return summarize(rows)
+
+
+def summarize(rows: list[dict]) -> dict:
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        confusion[r["expected"]][r["chosen"]] += 1
+    per = {label: {"n": sum(c.values()), "accuracy": c[label] / sum(c.values())}
+           for label, c in sorted(confusion.items())}
+    right = sum(r["expected"] == r["chosen"] for r in rows)
+    return {"n": len(rows), "accuracy": right / max(1, len(rows)), "by_expected": per,
+            "confusion": {k: dict(v) for k, v in sorted(confusion.items())},
+            "mistakes": [r for r in rows if r["expected"] != r["chosen"]]}
