@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from assistant import cli_tools
-from assistant.config import Settings, add_arguments, from_args
+from assistant.config import Settings, add_arguments, add_tool_arguments, from_args
 from assistant.errors import AssistantError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
@@ -55,12 +55,15 @@ class Chat:
     """One terminal conversation over an engine."""
 
     def __init__(self, engine, settings: Settings, out: TextIO | None = None,
-                 err: TextIO | None = None, verbose: bool = False):
+                 err: TextIO | None = None, verbose: bool = False, agent=None,
+                 save_images: str = ""):
         from assistant.conversation import Conversation
 
         self.engine, self.settings = engine, settings
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.verbose = verbose
+        self.agent = agent  # with an Agent, the model may call tools (steps go to stderr)
+        self.save_images = save_images
         self.conversation = Conversation()
 
     def ask(self, text: str, image_paths: list[Path]) -> bool:
@@ -77,6 +80,8 @@ class Chat:
         if turn.images:
             print(f"[attached {', '.join(f'{h} {p.name}' for h, p in zip(turn.images, image_paths, strict=True))}]",
                   file=self.err)
+        if self.agent is not None:
+            return self.ask_agent()
         try:
             reply = self.engine.stream(self.conversation)
         except AssistantError as e:
@@ -107,6 +112,51 @@ class Chat:
                   f"{u.completion_tokens} generated in {u.seconds:.2f}s, "
                   f"{u.tokens_per_second:.1f} tok/s, {u.finish_reason}]", file=self.err)
         return True
+
+    def ask_agent(self) -> bool:
+        """The agent answers: tool steps on stderr as they happen, the answer on stdout."""
+        from assistant.agent import Delta, Final, Note, Step
+
+        final = None
+        try:
+            for event in self.agent.run(self.conversation):
+                if isinstance(event, Delta):
+                    self.out.write(event.text)
+                    self.out.flush()
+                elif isinstance(event, Step):
+                    self._show_step(event)
+                elif isinstance(event, Note):
+                    print(f"[step {event.step}: {event.kind}: {event.text}]", file=self.err)
+                elif isinstance(event, Final):
+                    final = event
+        except KeyboardInterrupt:
+            print("\n[stopped]", file=self.err)
+        except AssistantError as e:
+            self.conversation.pop_last_exchange()
+            print(f"\nerror: {e}", file=self.err)
+            return False
+        if final is not None and not final.finished:
+            self.out.write(final.text)
+        self.out.write("\n")
+        self.conversation.add_assistant(final.text if final else "")
+        return True
+
+    def _show_step(self, step) -> None:
+        args = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
+        if step.status == "running":
+            print(f"[step {step.step}] {step.tool}({args})", file=self.err, flush=True)
+            return
+        first = step.observation.splitlines()[0] if step.observation else ""
+        print(f"[step {step.step}] {step.status} in {step.seconds:.1f}s: {first}", file=self.err)
+        for handle in step.images:
+            ref = self.conversation.image(handle)
+            where = ""
+            if self.save_images:
+                path = Path(self.save_images) / f"{ref.name}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                ref.image.save(path)
+                where = f" saved to {path}"
+            print(f"[new image {handle} {ref.name}{where}]", file=self.err)
 
     def repl(self, lines: TextIO) -> None:
         print(f"Chatting with {self.engine.name}. /help for commands, /bye to quit.", file=self.err)
@@ -160,6 +210,11 @@ def _parser() -> argparse.ArgumentParser:
     add_arguments(chat)
     chat.add_argument("--image", action="append", default=[], help="image file (repeatable)")
     chat.add_argument("-v", "--verbose", action="store_true", help="print token counts and speed")
+    chat.add_argument("--agent", action="store_true",
+                      help="let the model call tools (caption, OCR, detect, ...); steps on stderr")
+    chat.add_argument("--save-images", default="", metavar="DIR",
+                      help="with --agent: save images the tools make into DIR")
+    add_tool_arguments(chat)
     chat.add_argument("question", nargs="?", help="answer this and exit (else interactive)")
     cli_tools.add_parsers(sub)
     tiny = sub.add_parser("tiny", help="build a tiny random checkpoint (for trying the pipeline)")
@@ -188,7 +243,13 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     except (AssistantError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    chat = Chat(engine, settings, verbose=args.verbose)
+    agent = None
+    if args.agent:
+        from assistant.agent import Agent
+        from tools.registry import build
+
+        agent = Agent(engine, build(settings, engine=lambda: engine))
+    chat = Chat(engine, settings, verbose=args.verbose, agent=agent, save_images=args.save_images)
     if args.question is not None or args.image:
         text, typed = split_images(args.question or "")
         return 0 if chat.ask(text, [Path(p) for p in args.image] + typed) else 1

@@ -185,3 +185,36 @@ def test_instructions_inside_an_observation_do_not_change_the_next_action():
     fenced = engine.prompts[1].turns[-1].text
     assert fenced.count("</observation>") == 1 and "&lt;/observation>" in fenced
     assert "&lt;tool_call>" in fenced
+
+
+def test_the_terminal_chat_shows_steps_and_saves_new_images(registry, tmp_path):
+    import io
+
+    from assistant.cli import Chat
+
+    engine = ScriptedEngine([call("edit_image", image="#1", operation="rotate", degrees=90),
+                             "Rotated: see #2."])
+    out, err = io.StringIO(), io.StringIO()
+    chat_ = Chat(engine, Settings(), out=out, err=err, agent=Agent(engine, registry),
+                 save_images=str(tmp_path))
+    path = tmp_path / "sign.png"
+    sign().save(path)
+    assert chat_.ask("Rotate it.", [path])
+    assert out.getvalue() == "Rotated: see #2.\n"
+    log = err.getvalue()
+    assert "[step 1] edit_image(image='#1', operation='rotate', degrees=90)" in log
+    assert "[step 1] done in" in log and "[new image #2 2_edit_image_1 saved to" in log
+    assert Image.open(tmp_path / "2_edit_image_1.png").size == (120, 480)
+    assert [t.role for t in chat_.conversation.turns] == ["user", "assistant"]
+
+
+def test_an_agent_prompt_too_long_for_the_model_is_a_clear_error(tiny_dirs, tmp_path, capsys):
+    """The tiny checkpoint's 512-token context cannot hold the tool instructions."""
+    from assistant.cli import main
+
+    path = tmp_path / "sign.png"
+    sign().save(path)
+    code = main(["chat", "--model", tiny_dirs["llava"], "--agent", "--max-new-tokens", "8",
+                 "--image", str(path), "What does it say?"])
+    err = capsys.readouterr().err
+    assert code == 1 and "error: This message needs" in err and "raise --context-tokens" in err
