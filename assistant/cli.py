@@ -245,10 +245,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
         return 1
     agent = None
     if args.agent:
-        from assistant.agent import Agent
+        from assistant.agent import for_settings
         from tools.registry import build
 
-        agent = Agent(engine, build(settings, engine=lambda: engine))
+        agent = for_settings(engine, build(settings, engine=lambda: engine), settings)
     chat = Chat(engine, settings, verbose=args.verbose, agent=agent, save_images=args.save_images)
     if args.question is not None or args.image:
         text, typed = split_images(args.question or "")

@@ -72,6 +72,11 @@ class Settings:
     tool_memory_cpu_mb: int = 4096
     tool_memory_gpu_mb: int = 12288
     tool_timeout: float = 120.0  # seconds one tool call may take
+    # The agent: its system prompt (full, or compact for small models trained on it; auto:
+    # what the model was trained with), steps per answer and the time one answer may take.
+    agent_prompt: str = "auto"
+    agent_max_steps: int = 5
+    agent_deadline: float = 300.0
 
     def __post_init__(self) -> None:
         _choice("quant", self.quant, QUANTS)
@@ -89,6 +94,9 @@ class Settings:
             raise ValueError(f"tool_timeout must be > 0 seconds, got {self.tool_timeout}")
         if self.tool_memory_cpu_mb < 0 or self.tool_memory_gpu_mb < 0:
             raise ValueError("tool memory budgets must be >= 0 MiB")
+        _choice("agent_prompt", self.agent_prompt, ("auto", "full", "compact"))
+        if self.agent_max_steps < 1 or self.agent_deadline <= 0:
+            raise ValueError("agent_max_steps must be >= 1 and agent_deadline > 0")
         if self.generate_steps < 1:
             raise ValueError(f"generate_steps must be at least 1, got {self.generate_steps}")
         if not self.cache_dir:
@@ -164,6 +172,10 @@ def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tool-memory-cpu-mb", type=int)
     group.add_argument("--tool-memory-gpu-mb", type=int)
     group.add_argument("--tool-timeout", type=float, help="seconds per tool call")
+    group.add_argument("--agent-prompt", choices=("auto", "full", "compact"),
+                       help="the agent's system prompt (auto: what the model was trained with)")
+    group.add_argument("--agent-max-steps", type=int, help="model turns per answer")
+    group.add_argument("--agent-deadline", type=float, help="seconds per answer")
 
 
 def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:

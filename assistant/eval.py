@@ -126,14 +126,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def routing(args) -> dict:
-    from assistant.agent import Agent
+    from assistant.agent import for_settings
     from assistant.agent.routing import DEV_SET, evaluate, load_cases
     from assistant.engine import Engine
     from tools.registry import build
 
     settings = from_args(args)
     engine = Engine.load(settings)
-    agent = Agent(engine, build(settings, engine=lambda: engine))
+    agent = for_settings(engine, build(settings, engine=lambda: engine), settings)
     cases = load_cases(args.dataset or DEV_SET)
     return {"dataset": args.dataset or "routing dev set", "model": engine.name,
             **evaluate(agent, cases, progress=not args.json)}

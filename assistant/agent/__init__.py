@@ -5,7 +5,7 @@ Parts: protocol (how a call is written and read), chat_model (the engine as a la
 model), handles (what "the second image" means), trace (the events), loop (the agent itself).
 """
 
-from assistant.agent.loop import Agent
+from assistant.agent.loop import Agent, for_settings
 from assistant.agent.trace import Delta, Event, Final, Note, Step
 
-__all__ = ["Agent", "Delta", "Event", "Final", "Note", "Step"]
+__all__ = ["Agent", "Delta", "Event", "Final", "Note", "Step", "for_settings"]

@@ -32,12 +32,16 @@ def _arguments(schema: dict) -> list[dict]:
     return out
 
 
-def system_prompt(registry, conversation: Conversation) -> str:
+PROMPTS = {"full": "agent_system", "compact": "agent_system_compact"}
+
+
+def system_prompt(registry, conversation: Conversation, style: str = "full") -> str:
+    """The tools and images, in the full prompt or the compact one small models train on."""
     tools = [{"name": s["name"], "description": s["description"],
               "arguments": _arguments(s["parameters"])} for s in registry.schemas()]
     images = [{"handle": h, "name": r.name, "width": r.image.width, "height": r.image.height}
               for h, r in conversation.images.items()]
-    return prompts.render("agent_system", tools=tools, images=images)
+    return prompts.render(PROMPTS[style], tools=tools, images=images)
 
 
 def langchain_tools(registry) -> list[StructuredTool]:
@@ -58,17 +62,32 @@ def history(conversation: Conversation) -> list[BaseMessage]:
     return out
 
 
+def for_settings(engine, registry, settings) -> Agent:
+    """An agent as the settings say; prompt "auto" is what the model was trained with (the
+    embedded default: compact; any other model: full)."""
+    from assistant import embedded
+
+    style = settings.agent_prompt
+    if style == "auto":
+        style = embedded.AGENT_PROMPT if getattr(engine, "label", "") == embedded.LABEL else "full"
+    return Agent(engine, registry, max_steps=settings.agent_max_steps,
+                 deadline=settings.agent_deadline, max_new_tokens=settings.max_new_tokens,
+                 prompt=style)
+
+
 class Agent:
     def __init__(self, engine, registry, max_steps: int = 5, deadline: float = 300.0,
-                 max_new_tokens: int = 256):
-        self.engine, self.registry = engine, registry
+                 max_new_tokens: int = 256, prompt: str = "full"):
+        if prompt not in PROMPTS:
+            raise ValueError(f"agent prompt must be one of {', '.join(PROMPTS)}; got {prompt!r}")
+        self.engine, self.registry, self.prompt = engine, registry, prompt
         self.max_steps, self.deadline, self.max_new_tokens = max_steps, deadline, max_new_tokens
 
     def _start(self, conversation: Conversation, max_new_tokens: int | None = None):
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens)
         model = model.bind_tools(langchain_tools(self.registry))
-        return model, [SystemMessage(system_prompt(self.registry, conversation)),
+        return model, [SystemMessage(system_prompt(self.registry, conversation, self.prompt)),
                        *history(conversation)]
 
     def first_action(self, conversation: Conversation) -> tuple[str, str]:

@@ -32,13 +32,15 @@ IMAGE_TAG = "<image>"
 class Sample:
     """One image and a conversation about it: [(role, text), ...], user first."""
 
-    image_key: str  # identifies the picture (path or generated id): features are cached by it
+    image_key: str  # identifies the picture (path or generated id): features are cached by
+    # it. "" means the conversation has no picture (a request to draw one, say).
     turns: list[tuple[str, str]]
     load: Callable[[], Image.Image] = field(repr=False, compare=False)
     kind: str = ""  # question type for per-type scores ("yes/no", "shape", "color", ...)
     # Within a kind, training batches are balanced over strata: e.g. easy-VQA yes/no split by
     # question form and answer, so the model cannot answer from the wording alone.
     stratum: str = ""
+    system: str = ""  # a system prompt the conversation is seen under (the agent's)
 
 
 @dataclass

@@ -42,10 +42,10 @@ class Encoder:
         return self.tokenizer(text, add_special_tokens=specials)["input_ids"]
 
     def __call__(self, sample: Sample) -> Encoded:
-        conv = Conversation()
+        conv = Conversation(system=sample.system)
         for i, (role, text) in enumerate(sample.turns):
             if role == "user":
-                conv.add_user(text, [_BLANK] if i == 0 else [])
+                conv.add_user(text, [_BLANK] if i == 0 and sample.image_key else [])
             else:
                 conv.add_assistant(text)
         ids: list[int] = []

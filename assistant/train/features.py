@@ -24,7 +24,7 @@ class FeatureCache:
         """Encode every picture of `samples` not encoded yet."""
         todo: dict[str, Sample] = {}
         for s in samples:
-            if s.image_key not in self.features:
+            if s.image_key and s.image_key not in self.features:
                 todo.setdefault(s.image_key, s)
         if not todo:
             return

@@ -4,6 +4,8 @@
     easy-vqa-captions         one caption per easy-VQA training image
     synthetic-captions:N      N generated pictures with captions
     synthetic-instructions:N  N generated pictures with one question each
+    agent:N                   N agent conversations: tool calls, answers from observations,
+                              direct answers (see agent_data.py)
     PATH.json / PATH.jsonl    LLaVA-format conversations (images under --image-root)
 """
 
@@ -22,6 +24,12 @@ def load_source(spec: str, seed: int, image_root: str | None = None,
         return easy_vqa("train")
     if name == "easy-vqa-captions":
         return easy_vqa_captions("train")
+    if name == "agent":
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"{spec!r}: say how many, e.g. agent:1200")
+        from assistant.train import agent_data
+
+        return agent_data.generate(int(count), seed=seed)
     if name in ("synthetic-captions", "synthetic-instructions"):
         if not count.isdigit() or int(count) < 1:
             raise ValueError(f"{spec!r}: say how many, e.g. {name}:1000")

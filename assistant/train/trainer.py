@@ -256,8 +256,11 @@ class Trainer:
             items.append(self._encoded[i])
         device = next(self.model.bridge.parameters()).device
         batch = {k: v.to(device) for k, v in collate(items, self.pad_id).items()}
-        features = self.features.stack([samples[i].image_key for i in indices]).to(device)
-        image_embeds = self.model.project(features, reduced=True)
+        keys = [samples[i].image_key for i in indices if samples[i].image_key]
+        image_embeds = None
+        if keys:  # in batch order, as their placeholders come
+            features = self.features.stack(keys).to(device)
+            image_embeds = self.model.project(features, reduced=True)
         return answer_loss(self.model, batch, image_embeds)
 
     def caption_words(self, sample: Sample) -> list[int]:
