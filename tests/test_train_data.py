@@ -136,6 +136,10 @@ def test_mix_weights_kinds_then_strata():
     assert abs(share["b"] - 0.25) < 0.03
     with pytest.raises(ValueError, match="no weight"):
         MixSampler(samples, {"a": 0, "b": 0}, seed=0)
+    by_kind = MixSampler(samples, {"a": 3.0}, seed=2)
+    batches = [[samples[i].kind for i in by_kind.batch(8, by="kind")] for _ in range(400)]
+    assert all(len(set(b)) == 1 for b in batches)  # one kind per batch, weighted 3:1
+    assert abs(sum(b[0] == "b" for b in batches) / 400 - 0.25) < 0.06
 
 
 def test_synthetic_is_deterministic_and_true():

@@ -63,6 +63,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1-lr", type=float, default=align.lr)
     p.add_argument("--stage2-lr", type=float, default=instruct.lr, help="LoRA learning rate")
     p.add_argument("--stage2-bridge-lr", type=float, default=instruct.bridge_lr)
+    p.add_argument("--stage2-batch-by", choices=["sample", "kind"], default=instruct.batch_by,
+                   help="kind: each batch is one kind of data (short samples stay short)")
     p.add_argument("--no-global-token", dest="global_token", action="store_false",
                    help="no whole-image token next to the pooled grid")
     p.add_argument("--image-words", action=argparse.BooleanOptionalAction, default=d.image_words,
@@ -97,7 +99,8 @@ def recipe_from(args) -> Recipe:
                 StagePlan(1, args.stage1_steps, args.batch_size, args.stage1_lr,
                           checkpoint_every=every),
                 StagePlan(2, args.stage2_steps, args.batch_size, args.stage2_lr,
-                          checkpoint_every=every, bridge_lr=args.stage2_bridge_lr)],
+                          checkpoint_every=every, bridge_lr=args.stage2_bridge_lr,
+                          batch_by=args.stage2_batch_by)],
         data={"1": args.stage1_data, "2": args.stage2_data}, mix={"2": args.mix}, seed=args.seed,
         quant=args.quant)
 

@@ -45,8 +45,13 @@ class StagePlan:
     objective: str = "lm"  # "lm" (next-token loss) or "align" (stage 1 only: caption words)
     bridge_lr: float | None = None  # stage 2: the bridge's own rate (default: lr)
     negatives: int = 2048  # "align": sampled vocabulary entries to contrast against
+    # "sample": each sample of a batch draws its kind; "kind": a whole batch is one kind, so
+    # short samples (easy-VQA) are not padded to the length of long ones (agent turns).
+    batch_by: str = "sample"
 
     def __post_init__(self):
+        if self.batch_by not in ("sample", "kind"):
+            raise ValueError(f"unknown batch_by {self.batch_by!r}: sample or kind")
         if self.objective not in ("lm", "align"):
             raise ValueError(f"unknown objective {self.objective!r}: lm or align")
         if self.objective == "align" and self.stage != 1:
@@ -131,8 +136,11 @@ class MixSampler:
         self.strata = {k: [strata[s] for s in sorted(strata)] for k, strata in by_kind.items()}
         self.rng = random.Random(seed)
 
-    def batch(self, size: int) -> list[int]:
-        kinds = self.rng.choices(self.kinds, self.weights, k=size)
+    def batch(self, size: int, by: str = "sample") -> list[int]:
+        if by == "kind":
+            kinds = self.rng.choices(self.kinds, self.weights, k=1) * size
+        else:
+            kinds = self.rng.choices(self.kinds, self.weights, k=size)
         return [self.rng.choice(self.rng.choice(self.strata[k])) for k in kinds]
 
 
@@ -213,7 +221,7 @@ class Trainer:
         model.language_model.train()
         started = time.monotonic()
         while step < plan.steps:
-            indices = sampler.batch(plan.batch_size)
+            indices = sampler.batch(plan.batch_size, plan.batch_by)
             if plan.objective == "align":
                 loss = self._align_step(indices, samples, plan.negatives, step)
             else:
