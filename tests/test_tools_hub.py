@@ -1,9 +1,14 @@
 """The tools' hub backends on tiny random checkpoints of the real architectures (BLIP, BLIP-2,
 BLIP-VQA, CLIP, OWL-ViT, DETR, Stable Diffusion, InstructPix2Pix), chosen by settings and loaded
 through `from_pretrained` like a download. Random weights say nothing true: these tests check
-the plumbing (inputs, outputs, boxes, seeds, budget, errors), not the answers."""
+the plumbing (inputs, outputs, boxes, seeds, budget, errors), not the answers. Which weights a
+download fetches and the budget counts is checked on dummy repositories laid out like the hub's."""
 
 from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +18,7 @@ from PIL import Image
 from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.tinykit.tool_models import TOOL_MODELS, build_tool_model
-from tools.hub import count_parameters
+from tools.hub import count_parameters, local_path
 from tools.registry import build
 
 
@@ -140,6 +145,78 @@ def test_footprints_count_the_checkpoint_parameters_before_loading(tiny):
     tool = registry["classify"]
     assert tool.footprint().bytes == int(tool.parameters * 4 * 1.2) and not hasattr(tool, "model")
 
+
+
+def _repo(root: Path, weights: dict[str, int], configs: dict[str, dict]) -> Path:
+    """A directory laid out like a hub repository: dummy safetensors of `n` parameters each."""
+    from safetensors.torch import save_file
+
+    for name, n in weights.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        save_file({"weight": torch.zeros(n)}, str(root / name))
+    for name, config in configs.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(json.dumps(config))
+    return root
+
+
+PIPELINE_WEIGHTS = {  # a Stable Diffusion repository as the hub has it (sizes made small)
+    "unet/diffusion_pytorch_model.safetensors": 100,
+    "unet/diffusion_pytorch_model.fp16.safetensors": 100,  # the same weights in half precision
+    "text_encoder/model.safetensors": 20,
+    "vae/diffusion_pytorch_model.safetensors": 10,
+    "safety_checker/model.safetensors": 1000,  # disabled: never loaded
+    "v1-5-pruned-emaonly.safetensors": 5000,  # single-file checkpoints beside the components
+    "sd_xl_turbo_1.0_fp16.safetensors": 7000,
+}
+PIPELINE_CONFIGS = {"model_index.json": {"_class_name": "StableDiffusionPipeline"},
+                    "unet/config.json": {}, "text_encoder/config.json": {},
+                    "vae/config.json": {}, "tokenizer/vocab.json": {}}
+
+
+def test_a_pipeline_counts_only_its_component_weights(tmp_path):
+    pipeline = _repo(tmp_path / "sd", PIPELINE_WEIGHTS, PIPELINE_CONFIGS)
+    assert count_parameters(pipeline) == 100 + 20 + 10
+    # Without model_index.json it is a transformers-style checkpoint: root weights are its own.
+    plain = _repo(tmp_path / "clip", {"model.safetensors": 64, "extra/more.safetensors": 8},
+                  {"config.json": {}})
+    assert count_parameters(plain) == 64 + 8
+
+
+def test_a_pipeline_download_fetches_only_its_component_weights(tmp_path, monkeypatch):
+    """The hub is a local directory here; the fake download keeps what the real one would (the
+    same filter over the same patterns) and returns one snapshot directory per repository."""
+    import huggingface_hub
+    from huggingface_hub.utils import filter_repo_objects
+
+    remotes = {"org/sd": _repo(tmp_path / "remote-sd", PIPELINE_WEIGHTS, PIPELINE_CONFIGS),
+               "org/clip": _repo(tmp_path / "remote-clip", {"model.safetensors": 64},
+                                 {"config.json": {}, "tokenizer.json": {}})}
+    asked = []
+
+    def snapshot_download(repo_id, allow_patterns=None, ignore_patterns=None, **kwargs):
+        asked.append((repo_id, allow_patterns))
+        remote, snapshot = remotes[repo_id], tmp_path / "snapshots" / repo_id
+        files = [f.relative_to(remote).as_posix() for f in remote.rglob("*") if f.is_file()]
+        for name in filter_repo_objects(files, allow_patterns=allow_patterns,
+                                        ignore_patterns=ignore_patterns):
+            (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(remote / name, snapshot / name)
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    sd = local_path("org/sd")
+    fetched = sorted(f.relative_to(sd).as_posix() for f in sd.rglob("*.safetensors"))
+    assert fetched == ["text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors",
+                       "vae/diffusion_pytorch_model.safetensors"]
+    assert (sd / "model_index.json").is_file() and (sd / "tokenizer/vocab.json").is_file()
+    assert count_parameters(sd) == 130
+    clip = local_path("org/clip")
+    assert sorted(f.name for f in clip.iterdir()) == ["config.json", "model.safetensors",
+                                                     "tokenizer.json"]
+    assert count_parameters(clip) == 64
+    first = asked[0]  # the configs alone come first: they say it is a pipeline
+    assert first[0] == "org/sd" and not any(p.endswith(".safetensors") for p in first[1])
 
 def test_an_unloaded_hub_tool_lets_its_model_go(tiny, chat):
     registry = build(Settings(classify_model=tiny["clip"]))

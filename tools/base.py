@@ -3,10 +3,12 @@
 A tool has a name, a description, a typed argument schema (a pydantic model, usable as a
 langchain tool schema) and a `run` that returns an `Observation`: text for the model plus any
 new images. Image arguments are handles ("#2"); `call` resolves them in the conversation,
-validates the arguments, loads the tool through the memory budget, runs it under a timeout,
-and registers new images under lineage names (`{id}_{tool}_{parent}`) so later steps and turns
-can refer to them. A bad call never raises: the model gets an error observation it can read
-and recover from (a tool's own bug is logged with its traceback and reported as one).
+validates the arguments, loads the tool and the parts it uses (`Tool.parts`) through the memory
+budget, then runs it under a timeout (a slow first load never counts against it; the tool and
+its parts stay busy, so never evicted, until the run ends), and registers new images under
+lineage names (`{id}_{tool}_{parent}`) so later steps and turns can refer to them. A bad call
+never raises: the model gets an error observation it can read and recover from (a tool's own
+bug is logged with its traceback and reported as one).
 """
 
 from __future__ import annotations
@@ -66,7 +68,12 @@ class Tool(ABC):
     device: str = "cpu"
     working_mib: int = 0  # memory a call needs beyond the weights (runtimes, activations)
     backend: str = ""  # what answers, for listings and observations ("EfficientNet-Lite0", an id)
-    busy: bool = False  # a call that ran out of time is still running in its thread
+    busy: bool = False  # in use by a call (or by a composite tool's call) still running
+
+    def parts(self, args: ToolArgs) -> tuple[Tool, ...]:
+        """Other tools this call will use (a composite tool's): `call` loads them with this one
+        and keeps them busy while it runs."""
+        return ()
 
     def footprint(self) -> Footprint:
         weights = estimate(self.parameters, self.dtype, self.device)
@@ -85,7 +92,8 @@ class Tool(ABC):
 
 def ensure_loaded(budget: MemoryBudget, *parts: Tool) -> None:
     """For tools built from other tools (a caption made of classifier, OCR and faces): load
-    the parts together through the same budget; a refusal becomes this call's error."""
+    the parts together through the same budget; a refusal becomes this call's error. Under
+    `call` the parts (declared by `parts`) are loaded already and this only checks."""
     try:
         budget.use(*parts)
     except OverBudget as e:
@@ -105,10 +113,29 @@ def _explain(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _run(tool: Tool, args: ToolArgs, images: dict, timeout: float):
+_claims = threading.Lock()  # makes "is any of them busy? then mark them all" one step
+
+
+def _claim(tools: tuple[Tool, ...]) -> Tool | None:
+    """Mark `tools` busy together; or, when one is busy already, mark none and return it."""
+    with _claims:
+        held = next((t for t in tools if t.busy), None)
+        if held is None:
+            for t in tools:
+                t.busy = True
+        return held
+
+
+def _release(tools: tuple[Tool, ...]) -> None:
+    with _claims:
+        for t in tools:
+            t.busy = False
+
+
+def _run(tool: Tool, args: ToolArgs, images: dict, timeout: float, held: tuple[Tool, ...]):
     """Run in a daemon thread (a stuck tool never keeps the process alive); returns the
-    observation, or raises what the tool raised, or TimeoutError (the tool stays busy until its
-    thread ends)."""
+    observation, or raises what the tool raised, or TimeoutError. `held` (the tool and its
+    parts, claimed by the caller) stay busy until the thread ends."""
     outcome: dict = {}
 
     def work():
@@ -117,17 +144,30 @@ def _run(tool: Tool, args: ToolArgs, images: dict, timeout: float):
         except BaseException as e:  # noqa: BLE001  (handed to the caller's thread)
             outcome["error"] = e
         finally:
-            tool.busy = False
+            _release(held)
 
-    tool.busy = True
     thread = threading.Thread(target=work, name=f"tool-{tool.name}", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except BaseException:
+        _release(held)
+        raise
     thread.join(timeout)
     if thread.is_alive():
         raise TimeoutError
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _load(budget: MemoryBudget, held: tuple[Tool, ...]) -> None:
+    """Load the tool and its parts together, before the timed run; on failure they are free
+    again."""
+    try:
+        budget.use(*held)  # loads on first use; a load the tool cannot do is a ToolError
+    except BaseException:
+        _release(held)
+        raise
 
 
 def call(tool: Tool, arguments: dict, conversation: Conversation, budget: MemoryBudget,
@@ -151,11 +191,14 @@ def call(tool: Tool, arguments: dict, conversation: Conversation, budget: Memory
             images[key] = conversation.image(handle).image
         except UnknownImage as e:
             return failed(str(e))
-    if tool.busy:
-        return failed("still finishing an earlier call that ran out of time; try again later")
+    held = tuple(dict.fromkeys((tool, *tool.parts(args))))
+    busy = _claim(held)
+    if busy is not None:
+        which = "" if busy is tool else f" of {busy.name!r}, which it uses,"
+        return failed(f"still finishing an earlier call{which}; try again later")
     try:
-        budget.use(tool)  # loads on first use; a load the tool cannot do is a ToolError
-        observation = _run(tool, args, images, timeout)
+        _load(budget, held)
+        observation = _run(tool, args, images, timeout, held)
     except TimeoutError:
         return failed(f"no result within {timeout:g} s")
     except (OverBudget, ToolError, AssistantError) as e:

@@ -63,9 +63,12 @@ class Describe(Tool):
                  budget: MemoryBudget):
         self.classifier, self.ocr, self.faces, self.budget = classifier, ocr, faces, budget
 
+    def parts(self, args: CaptionArgs) -> tuple[Tool, ...]:
+        return (self.classifier, self.ocr, self.faces)
+
     def run(self, args: CaptionArgs, images: dict[str, Image.Image]) -> Observation:
         image = images["image"]
-        ensure_loaded(self.budget, self.classifier, self.ocr, self.faces)
+        ensure_loaded(self.budget, *self.parts(args))  # `call` loaded them before the run
         top, groups = self.classifier.top(image, 3)
         lines = [x["text"] for x in self.ocr.read(image) if x["confidence"] >= 0.6]
         faces = self.faces.run(self.faces.Args(image=args.image, objects=["face"]),

@@ -31,7 +31,8 @@ class DetectArgs(ToolArgs):
 
 
 # Haar kinds: cascade file, smallest box as a fraction of the shorter side, and the words
-# people use for them.
+# people use for them. The cat cascade reads the plain grey picture (after histogram
+# equalization it misses real cat faces); the others read the equalized one.
 HAAR = {
     "face": ("haarcascade_frontalface_default.xml", 0.04,
              {"face", "faces", "human face", "person's face", "head"}),
@@ -103,12 +104,14 @@ class HaarDetector(Tool):
         import cv2
 
         image = images["image"]
-        gray = cv2.equalizeHist(np.asarray(image.convert("L")))
-        side = min(gray.shape)
+        plain = np.asarray(image.convert("L"))
+        equalized = cv2.equalizeHist(plain)
+        side = min(plain.shape)
         boxes = []
         for kind in self.kinds(args.objects):
             _, fraction, _ = HAAR[kind]
             least = max(24, int(side * fraction))
+            gray = plain if kind == "cat face" else equalized
             found = self.cascades[kind].detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
                                                          minSize=(least, least))
             for x, y, w, h in found:

@@ -137,10 +137,14 @@ class EditImage(Tool):
             self.description += " Or an edit said in words (instruct)."
             self.Args = InstructEditArgs
 
+    def parts(self, args: EditArgs) -> tuple[Tool, ...]:
+        wanted = args.operation == "instruct" and self.instruct is not None
+        return (self.instruct,) if wanted else ()
+
     def run(self, args: EditArgs, images: dict[str, Image.Image]) -> Observation:
         image = images["image"]
         if args.operation == "instruct" and self.instruct is not None:
-            ensure_loaded(self.budget, self.instruct)
+            ensure_loaded(self.budget, self.instruct)  # `call` loaded it before the run
             return self.instruct.run(args, images)
         edited, done = pillow_edit(args, image)
         return Observation(f"Edited {args.image}: {done}.", images=[(edited, args.image)],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from fnmatch import fnmatch
 from pathlib import Path
 
 import torch
@@ -20,13 +21,29 @@ from tools.base import Tool, ToolError
 
 # What a tool needs from a hub repository: configs, tokenizer files and safetensors weights; not
 # the other formats, original checkpoints or the safety checker (disabled) that many ship too.
-WANTED = ["*.json", "*.txt", "*.model", "*.safetensors", "*.tiktoken"]
+CONFIGS = ["*.json", "*.txt", "*.model", "*.tiktoken"]
 UNWANTED = ["safety_checker/*", "*non_ema*", "*.fp16.safetensors", "*onnx*", "*flax*"]
+# A diffusers pipeline (a repository with model_index.json) loads its weights from its component
+# folders (unet/, vae/, text_encoder/...); the single-file checkpoints many ship beside them at
+# the root (v1-5-pruned-emaonly.safetensors, sd_xl_turbo_1.0_fp16.safetensors) are never loaded.
+WEIGHTS = {False: "*.safetensors", True: "*/*.safetensors"}  # by "is a pipeline"
+
+
+def is_pipeline(path: Path) -> bool:
+    return (path / "model_index.json").is_file()
+
+
+def loaded_weights(files: list[str], pipeline: bool) -> list[str]:
+    """Of a checkpoint's safetensors files (paths relative to its root, with /), those a tool
+    loads: a pipeline's component weights only, and never the safety checker's."""
+    return [f for f in files
+            if fnmatch(f, WEIGHTS[pipeline]) and not fnmatch(f, "safety_checker/*")]
 
 
 def local_path(source: str) -> Path:
     """The checkpoint's directory: `source` itself, or its hub snapshot (downloaded when the
-    hub is reachable, else from the local cache)."""
+    hub is reachable, else from the local cache). The configs come first: they say whether it
+    is a diffusers pipeline, and so which weights to fetch."""
     path = Path(source).expanduser()
     if path.is_dir():
         return path
@@ -34,9 +51,13 @@ def local_path(source: str) -> Path:
 
     from assistant.engine.loader import hub_reachable
 
+    offline = not hub_reachable()
     try:
-        return Path(snapshot_download(source, local_files_only=not hub_reachable(),
-                                      allow_patterns=WANTED, ignore_patterns=UNWANTED))
+        configs = Path(snapshot_download(source, local_files_only=offline,
+                                         allow_patterns=CONFIGS, ignore_patterns=UNWANTED))
+        return Path(snapshot_download(
+            source, local_files_only=offline, ignore_patterns=UNWANTED,
+            allow_patterns=[*CONFIGS, WEIGHTS[is_pipeline(configs)]]))
     except Exception as e:  # noqa: BLE001  (hub errors have many types; all mean "not here")
         raise ToolError(f"model {source!r} is not a local directory and could not be fetched "
                         f"from the hub or its cache ({type(e).__name__}). Download it on a "
@@ -44,16 +65,17 @@ def local_path(source: str) -> Path:
 
 
 def count_parameters(path: Path) -> int:
-    """Parameters in every weight file under `path`, read from safetensors headers (no weights
-    are loaded; a second precision variant of the same file is not counted again); other
-    weight files count as float32 by size."""
+    """Parameters in the weight files a tool loads from `path` (for a pipeline, its components'
+    only), read from safetensors headers (no weights are loaded; a second precision variant
+    of the same file is not counted again); .bin weight files count as float32 by size."""
     from safetensors import safe_open
 
+    pipeline = is_pipeline(path)
     total = 0
     seen: set[tuple[Path, str]] = set()
-    for file in sorted(path.rglob("*.safetensors")):
-        if "safety_checker" in file.parts:  # never loaded
-            continue
+    files = sorted(f.relative_to(path).as_posix() for f in path.rglob("*.safetensors"))
+    for name in loaded_weights(files, pipeline):
+        file = path / name
         key = (file.parent, file.name.split(".")[0])  # one of model.safetensors, model.fp16...
         if key in seen:
             continue
@@ -62,7 +84,8 @@ def count_parameters(path: Path) -> int:
             for key in f.keys():  # noqa: SIM118  (safe_open is not a mapping)
                 total += math.prod(f.get_slice(key).get_shape())
     if total == 0:
-        total = sum(f.stat().st_size for f in path.rglob("*.bin")) // 4
+        total = sum(f.stat().st_size for f in path.rglob("*.bin")
+                    if not (pipeline and f.parent == path)) // 4
     return total
 
 
