@@ -77,6 +77,9 @@ class Settings:
     agent_prompt: str = "auto"
     agent_max_steps: int = 5
     agent_deadline: float = 300.0
+    # Guided decoding: a tool call the model begins is decoded so that it always parses and
+    # fits the tool's argument schema (names, types, enums, required arguments).
+    agent_guided: bool = True
 
     def __post_init__(self) -> None:
         _choice("quant", self.quant, QUANTS)
@@ -176,6 +179,8 @@ def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the agent's system prompt (auto: what the model was trained with)")
     group.add_argument("--agent-max-steps", type=int, help="model turns per answer")
     group.add_argument("--agent-deadline", type=float, help="seconds per answer")
+    group.add_argument("--agent-guided", action=argparse.BooleanOptionalAction, default=None,
+                       help="decode tool calls so that they always parse (default: on)")
 
 
 def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:

@@ -27,9 +27,11 @@ class ScriptedEngine:
     def __init__(self, replies):
         self.replies = list(replies)
         self.prompts: list[Conversation] = []
+        self.params: list = []
 
     def default_params(self, **overrides):
-        return SimpleNamespace(**overrides)
+        self.params.append(SimpleNamespace(constraint=None, **overrides))
+        return self.params[-1]
 
     def stream(self, conversation, params):
         self.prompts.append(conversation)
@@ -218,3 +220,18 @@ def test_an_agent_prompt_too_long_for_the_model_is_a_clear_error(tiny_dirs, tmp_
                  "--image", str(path), "What does it say?"])
     err = capsys.readouterr().err
     assert code == 1 and "error: This message needs" in err and "raise --context-tokens" in err
+
+
+@pytest.mark.parametrize("guided", [True, False])
+def test_the_model_is_guided_to_valid_calls_unless_switched_off(registry, guided):
+    engine = ScriptedEngine(["It is a sign."])
+    run(engine, registry, chat("What is this?", [sign()]), guided=guided)
+    constraint = engine.params[0].constraint
+    if not guided:
+        assert constraint is None
+        return
+    assert constraint.check('<tool_call>{"name": "ocr", "arguments": {"image": "#1"}}'
+                            '</tool_call>') == (True, True)
+    assert constraint.check('<tool_call>{"name": "shout"')[0] is False
+    assert constraint.check('<tool_call>{"name": "detect", "arguments": {"image": "#1", '
+                            '"objects": "face"')[0] is False  # objects is a list

@@ -28,6 +28,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
 from assistant.agent import protocol
+from assistant.agent.grammar import ToolCallGrammar
 from assistant.conversation import Conversation, Turn
 
 
@@ -42,6 +43,7 @@ class EngineChatModel(BaseChatModel):
     engine: Any  # assistant.engine.Engine, or anything with default_params() and stream()
     conversation: Any  # the chat's Conversation: where the images are
     max_new_tokens: int = 256
+    guided: bool = True  # decode so that a call the model begins always parses and fits
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     @property
@@ -49,8 +51,11 @@ class EngineChatModel(BaseChatModel):
         return "multimodal-assistant-engine"
 
     def bind_tools(self, tools: list, **kwargs):
-        names = [convert_to_openai_tool(t)["function"]["name"] for t in tools]
-        return self.bind(tool_names=names, **kwargs)
+        """Offer `tools`: replies are read for calls to them (and, guided, decoded to fit
+        their argument schemas)."""
+        schemas = {f["name"]: f.get("parameters", {})
+                   for f in (convert_to_openai_tool(t)["function"] for t in tools)}
+        return self.bind(tool_schemas=schemas, **kwargs)
 
     def to_conversation(self, messages: list[BaseMessage]) -> Conversation:
         chat = self.conversation
@@ -71,8 +76,10 @@ class EngineChatModel(BaseChatModel):
                 scratch.turns.append(Turn("user", _text(message)))
         return scratch
 
-    def _tokens(self, messages: list[BaseMessage]) -> Iterator[str]:
+    def _tokens(self, messages: list[BaseMessage], schemas: dict) -> Iterator[str]:
         params = self.engine.default_params(max_new_tokens=self.max_new_tokens)
+        if schemas and self.guided:
+            params.constraint = ToolCallGrammar(schemas)
         yield from self.engine.stream(self.to_conversation(messages), params).stream
 
     @staticmethod
@@ -86,21 +93,21 @@ class EngineChatModel(BaseChatModel):
             return AIMessageChunk(content=text, additional_kwargs={"malformed": read.error})
         return AIMessageChunk(content=read)
 
-    def _generate(self, messages, stop=None, run_manager=None, tool_names=None, **kwargs):
-        text = "".join(self._tokens(messages))
-        chunk = self._reply(text, tool_names or [])
+    def _generate(self, messages, stop=None, run_manager=None, tool_schemas=None, **kwargs):
+        text = "".join(self._tokens(messages, tool_schemas or {}))
+        chunk = self._reply(text, list(tool_schemas or {}))
         message = AIMessage(content=chunk.content, additional_kwargs=chunk.additional_kwargs,
                             tool_calls=[{"name": c["name"], "args": json.loads(c["args"]),
                                          "id": c["id"], "type": "tool_call"}
                                         for c in chunk.tool_call_chunks])
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _stream(self, messages, stop=None, run_manager=None, tool_names=None, **kwargs):
+    def _stream(self, messages, stop=None, run_manager=None, tool_schemas=None, **kwargs):
         """Answer text streams as it comes; a reply that begins like a tool call is held back
         and read whole."""
-        tool_names = tool_names or []
+        tool_names = list(tool_schemas or {})
         held, streaming = "", not tool_names
-        for piece in self._tokens(messages):
+        for piece in self._tokens(messages, tool_schemas or {}):
             if streaming:
                 yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
                 continue

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from assistant.engine.device import free_memory
+from assistant.engine.guide import Constraint, Guide
 from assistant.errors import OutOfMemory
 
 
@@ -34,6 +35,8 @@ class GenerationParams:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     min_new_tokens: int = 0  # benchmarks and tests force lengths with this
+    # guided decoding: only answers this accepts can be written (see assistant/engine/guide.py)
+    constraint: Constraint | None = None
 
     def generate_kwargs(self) -> dict:
         kw: dict = dict(max_new_tokens=self.max_new_tokens,
@@ -120,6 +123,10 @@ class Stream:
     # -- worker thread -------------------------------------------------------------------
     def _run(self) -> None:
         kwargs = self.params.generate_kwargs()
+        if self.params.constraint is not None:
+            keep = 1 if self.params.temperature <= 0 else 8
+            kwargs["logits_processor"] = LogitsProcessorList([Guide(
+                self.params.constraint, self.tokenizer, self._ids, self._eos, keep=keep)])
         try:
             with self._lock, torch.inference_mode():
                 if self.params.seed is not None:

@@ -1,0 +1,318 @@
+"""Guided decoding for tool calls: which replies the model may still write, so that a call it
+begins always parses and fits a tool's schema.
+
+`ToolCallGrammar(schemas).check(text)` says of a reply so far whether it can still become a
+valid reply, and whether it may end here. A reply is either answer text (free, but a
+`<tool_call>` begun inside it must be finished properly) or a call: `<tool_call>`, one JSON
+object `{"name": TOOL, "arguments": {...}}` whose arguments follow that tool's JSON schema
+(property names, types, enums, required properties, string and array lengths), then
+`</tool_call>` and the end. A bare JSON object at the start is read as a call too, as
+`protocol.read` does.
+
+The engine applies it token by token (`assistant.engine.guide`); this module knows only text.
+Written JSON is kept near canonical so a guided call stays short: at most 8 spaces between
+tokens, numbers of at most 24 characters, and no \\u escapes of printable ASCII.
+Limits on values (minimum, maximum) are not checked here: the tool's own validation reports
+them as an error observation the model can recover from.
+"""
+
+from __future__ import annotations
+
+from assistant.agent.protocol import CLOSE, OPEN
+
+MAX_SPACE = 8  # whitespace between JSON tokens: bounded, so a guided call always ends
+MAX_NUMBER = 24  # characters in one number
+MAX_STRING = 2000  # characters in a string without its own maxLength
+
+
+class _More(Exception):
+    """The text ended where more must follow: a viable beginning."""
+
+
+class _Bad(Exception):
+    """No continuation can make this valid."""
+
+
+def call_schema(tools: dict[str, dict]) -> dict:
+    """One schema for a whole call: {"name": TOOL, "arguments": TOOL's parameters}."""
+    return {"anyOf": [{"type": "object", "additionalProperties": False,
+                       "required": ["name", "arguments"],
+                       "properties": {"name": {"type": "string", "enum": [name]},
+                                      "arguments": _inline(params, params.get("$defs", {}))}}
+                      for name, params in tools.items()]}
+
+
+def _inline(schema, defs: dict):
+    """The schema with every local "$ref" replaced by its definition."""
+    if isinstance(schema, list):
+        return [_inline(s, defs) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name not in defs:
+            raise ValueError(f"schema refers to {schema['$ref']!r}, which it does not define")
+        return _inline(defs[name], defs)
+    return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+
+
+class ToolCallGrammar:
+    def __init__(self, tools: dict[str, dict], must_call: bool = False):
+        """`tools`: name -> JSON schema of its arguments. `must_call`: the reply must be a
+        call (no answer text)."""
+        if not tools:
+            raise ValueError("a tool-call grammar needs at least one tool")
+        self.schema = call_schema(tools)
+        self.must_call = must_call
+
+    def check(self, text: str) -> tuple[bool, bool]:
+        """(viable, may_end): whether `text` can still become a valid reply, and whether it is
+        one already."""
+        at = text.find(OPEN)
+        if at < 0:
+            head = text.lstrip()
+            space = len(text) - len(head)
+            if head.startswith("{"):
+                return self._call(head, tagged=False) if space <= MAX_SPACE else (False, False)
+            if self.must_call:
+                return space <= MAX_SPACE and OPEN.startswith(head), False
+            return True, True
+        if self.must_call and (text[:at].strip() or at > MAX_SPACE):
+            return False, False
+        return self._call(text[at + len(OPEN):], tagged=True)
+
+    def _call(self, body: str, tagged: bool) -> tuple[bool, bool]:
+        parser = _Parser(body)
+        try:
+            end = parser.value(parser.space(0), self.schema)
+        except _More:
+            return True, False
+        except _Bad:
+            return False, False
+        rest = body[end:]
+        tail = rest.lstrip()
+        if len(rest) - len(tail) > MAX_SPACE:
+            return False, False
+        if not tagged:
+            return tail == "", tail == ""
+        if CLOSE.startswith(tail):
+            return True, tail == CLOSE
+        after = tail[len(CLOSE):] if tail.startswith(CLOSE) else None
+        ok = after is not None and after.strip() == "" and len(after) <= MAX_SPACE
+        return ok, ok
+
+
+class _Parser:
+    """A JSON parser over a possibly unfinished text, checking a schema as it goes."""
+
+    def __init__(self, text: str):
+        self.s = text
+
+    def space(self, i: int) -> int:
+        j = i
+        while j < len(self.s) and self.s[j] in " \t\n\r":
+            j += 1
+        if j - i > MAX_SPACE:
+            raise _Bad
+        return j
+
+    def peek(self, i: int) -> str:
+        if i >= len(self.s):
+            raise _More
+        return self.s[i]
+
+    def value(self, i: int, schema: dict) -> int:
+        """Parse one value at i; return where it ends."""
+        if "anyOf" in schema:
+            more = False
+            for option in schema["anyOf"]:
+                try:
+                    return self.value(i, option)
+                except _More:
+                    more = True
+                except _Bad:
+                    pass
+            raise _More if more else _Bad
+        kind = schema.get("type")
+        kinds = set(kind) if isinstance(kind, list) else {kind} if kind else None
+
+        def want(*names: str) -> None:
+            if kinds is not None and not kinds & set(names):
+                raise _Bad
+
+        c = self.peek(i)
+        if c == '"':
+            want("string")
+            return self.string(i, schema.get("enum"), schema.get("maxLength", MAX_STRING))[0]
+        if c == "{":
+            want("object")
+            return self.object(i, schema)
+        if c == "[":
+            want("array")
+            return self.array(i, schema)
+        if c == "-" or c.isdigit():
+            want("number", "integer")
+            return self.number(i, integer=kinds == {"integer"})
+        for word, name in (("true", "boolean"), ("false", "boolean"), ("null", "null")):
+            if c == word[0]:
+                want(name)
+                got = self.s[i:i + len(word)]
+                if not word.startswith(got):
+                    raise _Bad
+                if len(got) < len(word):
+                    raise _More
+                return i + len(word)
+        raise _Bad
+
+    def string(self, i: int, enum: list | None, longest: int) -> tuple[int, str]:
+        """A string at i (the opening quote): (end, its value). An unfinished one must be
+        the beginning of an allowed value."""
+        out, j = [], i + 1
+        while True:
+            if j >= len(self.s):
+                self._prefix_allowed("".join(out), enum)
+                raise _More
+            c = self.s[j]
+            if c == '"':
+                value = "".join(out)
+                if enum is not None and value not in enum:
+                    raise _Bad
+                return j + 1, value
+            if c == "\\":
+                if j + 1 >= len(self.s):
+                    self._escape_allowed("".join(out), enum, "")
+                    raise _More
+                e = self.s[j + 1]
+                if e == "u":
+                    digits = self.s[j + 2:j + 6]
+                    if not all(d in "0123456789abcdefABCDEF" for d in digits):
+                        raise _Bad
+                    low, high = int(digits.ljust(4, "0"), 16), int(digits.ljust(4, "f"), 16)
+                    if 0x20 <= low and high <= 0x7E:
+                        raise _Bad  # printable ASCII is written as itself (canonical JSON)
+                    if len(digits) < 4:
+                        self._escape_allowed("".join(out), enum, digits)
+                        raise _More
+                    out.append(chr(int(digits, 16)))
+                    j += 6
+                    continue
+                plain = {'"': '"', "\\": "\\", "b": "\b", "f": "\f", "n": "\n",
+                         "r": "\r", "t": "\t"}
+                if e not in plain:
+                    raise _Bad
+                out.append(plain[e])
+                j += 2
+            elif ord(c) < 0x20:
+                raise _Bad  # JSON strings hold no raw control characters
+            else:
+                out.append(c)
+                j += 1
+            if len(out) > longest:
+                raise _Bad
+            self._prefix_allowed("".join(out), enum)
+
+    @staticmethod
+    def _escape_allowed(begun: str, enum: list | None, digits: str) -> None:
+        """An escape begun after `begun` (`digits`: of a \\u escape so far): some allowed value
+        must go on with a character written that way."""
+        def fits(ch: str) -> bool:
+            if not digits and ch in '"\\':
+                return True
+            return not 0x20 <= ord(ch) <= 0x7E and f"{ord(ch):04x}".startswith(digits.lower())
+
+        if enum is not None and not any(
+                isinstance(v, str) and len(v) > len(begun) and v.startswith(begun)
+                and fits(v[len(begun)]) for v in enum):
+            raise _Bad
+
+    @staticmethod
+    def _prefix_allowed(begun: str, enum: list | None) -> None:
+        if enum is not None and not any(isinstance(v, str) and v.startswith(begun)
+                                        for v in enum):
+            raise _Bad
+
+    def number(self, i: int, integer: bool) -> int:
+        j = i + (self.s[i] == "-")
+        start = j
+        while j < len(self.s) and self.s[j].isdigit():
+            j += 1
+        if j == start:
+            raise _More if j >= len(self.s) else _Bad
+        if self.s[start] == "0" and j - start > 1:
+            raise _Bad  # no leading zeros
+        if not integer and j < len(self.s) and self.s[j] == ".":
+            j += 1
+            digits = j
+            while j < len(self.s) and self.s[j].isdigit():
+                j += 1
+            if j == digits:
+                raise _More if j >= len(self.s) else _Bad
+        if not integer and j < len(self.s) and self.s[j] in "eE":
+            j += 1
+            if j < len(self.s) and self.s[j] in "+-":
+                j += 1
+            digits = j
+            while j < len(self.s) and self.s[j].isdigit():
+                j += 1
+            if j == digits:
+                raise _More if j >= len(self.s) else _Bad
+        if j - i > MAX_NUMBER:
+            raise _Bad
+        if j >= len(self.s):
+            raise _More  # more digits may follow
+        return j
+
+    def object(self, i: int, schema: dict) -> int:
+        properties = schema.get("properties", {})
+        closed = schema.get("additionalProperties", True) is False
+        required = set(schema.get("required", []))
+        seen: set[str] = set()
+        j = self.space(i + 1)
+        if self.peek(j) == "}":
+            if required - seen:
+                raise _Bad
+            return j + 1
+        while True:
+            if self.peek(j) != '"':
+                raise _Bad
+            allowed = [k for k in properties if k not in seen] if closed else None
+            j, key = self.string(j, allowed, MAX_STRING)
+            if key in seen:
+                raise _Bad
+            seen.add(key)
+            j = self.space(j)
+            if self.peek(j) != ":":
+                raise _Bad
+            j = self.value(self.space(j + 1), properties.get(key, {}))
+            j = self.space(j)
+            c = self.peek(j)
+            if c == "}":
+                if required - seen:
+                    raise _Bad
+                return j + 1
+            if c != ",":
+                raise _Bad
+            j = self.space(j + 1)
+
+    def array(self, i: int, schema: dict) -> int:
+        items = schema.get("items", {})
+        most, least = schema.get("maxItems"), schema.get("minItems", 0)
+        count = 0
+        j = self.space(i + 1)
+        if self.peek(j) == "]":
+            if least > 0:
+                raise _Bad
+            return j + 1
+        while True:
+            count += 1
+            if most is not None and count > most:
+                raise _Bad
+            j = self.space(self.value(j, items))
+            c = self.peek(j)
+            if c == "]":
+                if count < least:
+                    raise _Bad
+                return j + 1
+            if c != ",":
+                raise _Bad
+            j = self.space(j + 1)
