@@ -135,7 +135,7 @@ class Chat:
             self.conversation.pop_last_exchange()
             print(f"\nerror: {e}", file=self.err)
             return False
-        if final is not None and not final.finished:
+        if final is not None and not final.finished and not final.stopped:
             self.out.write(final.text)
         self.out.write("\n")
         self.conversation.add_assistant(final.text if final else "")

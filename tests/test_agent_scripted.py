@@ -37,8 +37,24 @@ class ScriptedEngine:
         self.prompts.append(conversation)
         reply = self.replies.pop(0)
         text = reply(conversation) if callable(reply) else reply
-        pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
-        return SimpleNamespace(stream=iter(pieces))
+        return SimpleNamespace(stream=ScriptedStream(text))
+
+
+class ScriptedStream:
+    """The reply in pieces of five characters; a cancel ends it after the current piece."""
+
+    def __init__(self, text: str):
+        self.pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
+        self.cancelled = False
+
+    def __iter__(self):
+        for piece in self.pieces:
+            if self.cancelled:
+                return
+            yield piece
+
+    def cancel(self):
+        self.cancelled = True
 
 
 def call(name, **arguments) -> str:
@@ -235,3 +251,60 @@ def test_the_model_is_guided_to_valid_calls_unless_switched_off(registry, guided
     assert constraint.check('<tool_call>{"name": "shout"')[0] is False
     assert constraint.check('<tool_call>{"name": "detect", "arguments": {"image": "#1", '
                             '"objects": "face"')[0] is False  # objects is a list
+
+
+def test_stop_while_the_answer_is_written_keeps_what_was_written(registry):
+    import threading
+
+    stop = threading.Event()
+
+    def long_answer(conversation):
+        stop.set()  # the user presses Stop as the answer begins
+        return "The sign says OPEN and a great deal more that nobody will read."
+
+    events = list(Agent(ScriptedEngine([long_answer]), registry).run(
+        chat("What does it say?", [sign()]), cancel=stop))
+    final = events[-1]
+    assert isinstance(final, Final) and final.stopped and not final.finished
+    assert final.text == "The s"  # the first piece, then nothing more
+    assert [e.kind for e in events if isinstance(e, Note)] == ["stopped"]
+
+
+class Waiting(Tool):
+    """A tool that runs until the test lets it go."""
+
+    name = "ocr"
+    description = "Read the text in an image."
+
+    def __init__(self):
+        import threading
+
+        self.release = threading.Event()
+
+    class Args(ToolArgs):
+        image: str
+
+    def run(self, args, images):
+        self.release.wait(60)
+        return Observation("too late")
+
+
+def test_stop_while_a_tool_runs_stops_waiting_for_it():
+    import threading
+
+    tool = Waiting()
+    registry = Registry([tool], MemoryBudget({}))
+    stop = threading.Event()
+    engine = ScriptedEngine([call("ocr", image="#1"), "never asked"])
+    events = Agent(engine, registry).run(chat("Read it", [sign()]), cancel=stop)
+    running = next(events)
+    assert isinstance(running, Step) and running.status == "running"
+    threading.Timer(0.2, stop.set).start()
+    rest = list(events)
+    try:
+        ended = next(e for e in rest if isinstance(e, Step))
+        assert ended.status == "error" and "stopped by the user" in ended.observation
+        assert rest[-1].stopped and len(engine.replies) == 1  # the model was not asked again
+        assert tool.busy  # its thread is still running: the result is simply not waited for
+    finally:
+        tool.release.set()

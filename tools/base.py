@@ -132,10 +132,16 @@ def _release(tools: tuple[Tool, ...]) -> None:
             t.busy = False
 
 
-def _run(tool: Tool, args: ToolArgs, images: dict, timeout: float, held: tuple[Tool, ...]):
+class Stopped(Exception):
+    """The user stopped the call (the tool's thread is left to finish, its result unused)."""
+
+
+def _run(tool: Tool, args: ToolArgs, images: dict, timeout: float, held: tuple[Tool, ...],
+         cancel: threading.Event | None = None):
     """Run in a daemon thread (a stuck tool never keeps the process alive); returns the
-    observation, or raises what the tool raised, or TimeoutError. `held` (the tool and its
-    parts, claimed by the caller) stay busy until the thread ends."""
+    observation, or raises what the tool raised, TimeoutError, or Stopped once `cancel` is
+    set. `held` (the tool and its parts, claimed by the caller) stay busy until the thread
+    ends."""
     outcome: dict = {}
 
     def work():
@@ -152,7 +158,11 @@ def _run(tool: Tool, args: ToolArgs, images: dict, timeout: float, held: tuple[T
     except BaseException:
         _release(held)
         raise
-    thread.join(timeout)
+    until = time.monotonic() + timeout
+    while thread.is_alive() and time.monotonic() < until:
+        if cancel is not None and cancel.is_set():
+            raise Stopped
+        thread.join(min(0.05, max(0.0, until - time.monotonic())))
     if thread.is_alive():
         raise TimeoutError
     if "error" in outcome:
@@ -171,7 +181,8 @@ def _load(budget: MemoryBudget, held: tuple[Tool, ...]) -> None:
 
 
 def call(tool: Tool, arguments: dict, conversation: Conversation, budget: MemoryBudget,
-         timeout: float = 120.0) -> Observation:
+         timeout: float = 120.0, cancel: threading.Event | None = None) -> Observation:
+    """Run one call (see the module's docstring); `cancel` set stops waiting for it."""
     started = time.monotonic()
 
     def failed(message: str) -> Observation:
@@ -198,9 +209,11 @@ def call(tool: Tool, arguments: dict, conversation: Conversation, budget: Memory
         return failed(f"still finishing an earlier call{which}; try again later")
     try:
         _load(budget, held)
-        observation = _run(tool, args, images, timeout, held)
+        observation = _run(tool, args, images, timeout, held, cancel)
     except TimeoutError:
         return failed(f"no result within {timeout:g} s")
+    except Stopped:
+        return failed("stopped by the user")
     except (OverBudget, ToolError, AssistantError) as e:
         return failed(str(e))
     except torch.OutOfMemoryError:

@@ -37,13 +37,14 @@ class Registry:
         return self.tools[name]
 
     def call(self, name: str, arguments: dict, conversation: Conversation,
-             timeout: float | None = None) -> Observation:
-        """Run one tool; an unknown name, like any bad call, is an error observation."""
+             timeout: float | None = None, cancel=None) -> Observation:
+        """Run one tool; an unknown name, like any bad call, is an error observation. `cancel`
+        (a threading.Event) set: stop waiting for it."""
         tool = self.tools.get(name)
         if tool is None:
             return Observation(f"Error: there is no tool named {name!r}; the tools are "
                                f"{', '.join(self.tools)}.", error=True)
-        return call(tool, arguments, conversation, self.budget, timeout or self.timeout)
+        return call(tool, arguments, conversation, self.budget, timeout or self.timeout, cancel)
 
     def schemas(self) -> list[dict]:
         """Each tool's name, description, backend and JSON schema of its arguments."""

@@ -44,6 +44,7 @@ class EngineChatModel(BaseChatModel):
     conversation: Any  # the chat's Conversation: where the images are
     max_new_tokens: int = 256
     guided: bool = True  # decode so that a call the model begins always parses and fits
+    cancel: Any = None  # a threading.Event: once set, the answer being written stops
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     @property
@@ -80,7 +81,14 @@ class EngineChatModel(BaseChatModel):
         params = self.engine.default_params(max_new_tokens=self.max_new_tokens)
         if schemas and self.guided:
             params.constraint = ToolCallGrammar(schemas)
-        yield from self.engine.stream(self.to_conversation(messages), params).stream
+        stream = self.engine.stream(self.to_conversation(messages), params).stream
+        try:
+            for piece in stream:
+                yield piece
+                if self.cancel is not None and self.cancel.is_set():
+                    stream.cancel()  # generation ends within one step; the rest drains
+        finally:
+            stream.cancel()  # nothing after the end; stops generating if the reader left
 
     @staticmethod
     def _reply(text: str, tool_names: list[str]) -> AIMessageChunk:

@@ -6,6 +6,7 @@ user gets an honest answer saying what was done."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -84,10 +85,11 @@ class Agent:
         self.max_steps, self.deadline, self.max_new_tokens = max_steps, deadline, max_new_tokens
         self.guided = guided  # tool calls decoded to fit their schemas (assistant/agent/grammar.py)
 
-    def _start(self, conversation: Conversation, max_new_tokens: int | None = None):
+    def _start(self, conversation: Conversation, max_new_tokens: int | None = None,
+               cancel: threading.Event | None = None):
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
-                                guided=self.guided)
+                                guided=self.guided, cancel=cancel)
         model = model.bind_tools(langchain_tools(self.registry))
         return model, [SystemMessage(system_prompt(self.registry, conversation, self.prompt)),
                        *history(conversation)]
@@ -103,12 +105,16 @@ class Agent:
             return reply.tool_calls[0]["name"], json.dumps(reply.tool_calls[0]["args"])
         return "direct", reply.content
 
-    def run(self, conversation: Conversation) -> Iterator[Event]:
+    def run(self, conversation: Conversation,
+            cancel: threading.Event | None = None) -> Iterator[Event]:
         """Answer the conversation's last (user) turn. Tools' new images are added to
-        `conversation`; the caller adds the final answer as the assistant's turn."""
+        `conversation`; the caller adds the final answer as the assistant's turn. Setting
+        `cancel` stops the answer being written (within one token) or the tool being waited
+        for, and ends the run with what was written so far."""
         started = time.monotonic()
         names = self.registry.names
-        model, messages = self._start(conversation)
+        model, messages = self._start(conversation, cancel=cancel)
+        stopped = cancel.is_set if cancel is not None else (lambda: False)
         done: list[str] = []
         retried = False
         for step in range(1, self.max_steps + 1):
@@ -117,11 +123,16 @@ class Agent:
                 yield Note(step, "deadline", f"stopped after {self.deadline:g} s")
                 yield self._give_up(f"it took longer than {self.deadline:g} seconds", done, step)
                 return
-            reply = None
+            reply, written = None, ""
             for chunk in model.stream(messages):
                 reply = chunk if reply is None else reply + chunk
                 if chunk.content and not chunk.additional_kwargs.get("malformed"):
+                    written += chunk.content
                     yield Delta(chunk.content)
+            if stopped():
+                yield Note(step, "stopped", "stopped by the user")
+                yield Final(written.strip(), step, finished=False, stopped=True)
+                return
             malformed = reply.additional_kwargs.get("malformed")
             if malformed:
                 if retried:
@@ -141,10 +152,15 @@ class Agent:
             arguments = self._resolve(call["name"], dict(call["args"]), conversation)
             yield Step(step, call["name"], arguments)
             observation = self.registry.call(call["name"], arguments, conversation,
-                                             timeout=min(self.registry.timeout, left))
+                                             timeout=min(self.registry.timeout, left),
+                                             cancel=cancel)
             status = "error" if observation.error else "done"
             yield Step(step, call["name"], arguments, status, observation.text,
                        observation.handles, observation.seconds, observation.data)
+            if stopped():
+                yield Note(step, "stopped", "stopped by the user")
+                yield Final("", step, finished=False, stopped=True)
+                return
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
             messages += [
                 AIMessage("", tool_calls=[{**call, "args": arguments}]),

@@ -22,7 +22,7 @@ class Step:
 @dataclass
 class Note:
     step: int
-    kind: str  # retry | limit | deadline
+    kind: str  # retry | limit | deadline | stopped
     text: str
 
 
@@ -36,6 +36,7 @@ class Final:
     text: str
     steps: int  # model turns taken
     finished: bool = True  # False: the loop stopped at a limit and says so in `text`
+    stopped: bool = False  # the user stopped it: `text` is what was written until then
 
 
 Event = Step | Note | Delta | Final
