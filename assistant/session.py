@@ -3,15 +3,18 @@ clear. The UI calls this; it holds no gradio objects and knows nothing of how th
 
 `ChatSession.send(text, image_paths)` loads and checks every upload, fits the conversation and
 starts the engine; any `AssistantError` on the way is raised with the conversation exactly as it
-was. It returns an `Exchange`: iterate it for text deltas. The user turn and the answer become
-part of the conversation together, when the answer ends (a stopped answer keeps its partial
-text; an answer that fails leaves the conversation as it was before the send).
-Not here: tools, the agent loop, persistence, and anything about rendering.
+was. It returns an `Exchange`: iterate it for text deltas (or, when the session answers with the
+agent, `AgentExchange`: iterate it for trace events). The user turn, any images the tools made
+and the answer become part of the conversation together, when the answer ends (a stopped
+answer keeps its partial text; an answer that fails leaves the conversation as it was before
+the send). Not here: the agent loop and tools themselves, persistence, and rendering.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,46 +50,46 @@ class Upload:
     name: str  # its file name
 
 
-class Exchange:
-    """One user message and the answer streaming for it. Iterate for text deltas; afterwards
-    `text`, `usage` and `cancelled` are final."""
+class _Exchange(ABC):
+    """One user message and the answer being made for it. Iterate once; afterwards `text` and
+    `cancelled` are final."""
 
     def __init__(self, session: ChatSession, trial: Conversation, user: Turn,
-                 uploads: list[Upload], reply: Reply, epoch: int):
+                 uploads: list[Upload], epoch: int):
         self.session, self.user, self.uploads = session, user, uploads
-        self._trial, self._reply, self._epoch = trial, reply, epoch
-        # What the context budget left out of the prompt, in words ("" when nothing was).
-        self.notice = reply.fitted.describe() if reply.fitted.dropped_anything else ""
+        self._trial, self._epoch = trial, epoch
+        self.notice = ""  # what the context budget left out of the prompt, in words
         self.text = ""
         self.finished = False
         self._started = False
-
-    @property
-    def usage(self) -> Usage:
-        return self._reply.stream.usage
-
-    @property
-    def cancelled(self) -> bool:
-        return self.usage.finish_reason == "cancelled"
 
     @property
     def discarded(self) -> bool:
         """The session was cleared after this was sent: it will not be kept."""
         return self._epoch != self.session._epoch
 
-    def cancel(self) -> None:
-        """Stop generating; the text so far is kept."""
-        self._reply.stream.cancel()
+    @property
+    @abstractmethod
+    def cancelled(self) -> bool: ...
 
-    def __iter__(self) -> Iterator[str]:
+    @abstractmethod
+    def cancel(self) -> None:
+        """Stop the answer; what was written so far is kept."""
+
+    @abstractmethod
+    def _produce(self) -> Iterator: ...
+
+    @abstractmethod
+    def _drain(self) -> None:
+        """After the reader left: let the stopped work end."""
+
+    def __iter__(self) -> Iterator:
         if self._started:
             raise RuntimeError("an Exchange can be iterated only once")
         self._started = True
         keep = False
         try:
-            for delta in self._reply.stream:
-                self.text += delta
-                yield delta
+            yield from self._produce()
             keep = True
         except GeneratorExit:  # the reader went away (tab closed): stop, keep what was shown
             self.cancel()
@@ -97,6 +100,32 @@ class Exchange:
             self.finished = True
             self.session._finish(self, keep)
 
+
+class Exchange(_Exchange):
+    """The model answers alone: iterate for text deltas; `usage` is final afterwards."""
+
+    def __init__(self, session: ChatSession, trial: Conversation, user: Turn,
+                 uploads: list[Upload], reply: Reply, epoch: int):
+        super().__init__(session, trial, user, uploads, epoch)
+        self._reply = reply
+        self.notice = reply.fitted.describe() if reply.fitted.dropped_anything else ""
+
+    @property
+    def usage(self) -> Usage:
+        return self._reply.stream.usage
+
+    @property
+    def cancelled(self) -> bool:
+        return self.usage.finish_reason == "cancelled"
+
+    def cancel(self) -> None:
+        self._reply.stream.cancel()
+
+    def _produce(self) -> Iterator[str]:
+        for delta in self._reply.stream:
+            self.text += delta
+            yield delta
+
     def _drain(self) -> None:
         try:
             for _ in self._reply.stream:
@@ -105,15 +134,59 @@ class Exchange:
             pass
 
 
+class AgentExchange(_Exchange):
+    """The agent answers: iterate for its trace events (Step, Note, Delta, Final); `steps`
+    holds each finished tool step, `new_images` the handles the tools made."""
+
+    def __init__(self, session: ChatSession, trial: Conversation, user: Turn,
+                 uploads: list[Upload], agent, epoch: int):
+        super().__init__(session, trial, user, uploads, epoch)
+        self._stop = threading.Event()
+        self._events = agent.run(trial, cancel=self._stop)
+        self.steps: list = []
+        self.new_images: list[str] = []
+        self.final = None
+        self.started = time.monotonic()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.final is not None and self.final.stopped
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def _drain(self) -> None:
+        pass  # closing the run (as the reader leaves) already stopped its generation
+
+    def image(self, handle: str):
+        """An image of this exchange's conversation (the tools' new ones included)."""
+        return self._trial.image(handle)
+
+    def _produce(self) -> Iterator:
+        from assistant.agent import Delta, Final, Step
+
+        for event in self._events:
+            if isinstance(event, Delta):
+                self.text += event.text
+            elif isinstance(event, Step) and event.status != "running":
+                self.steps.append(event)
+                self.new_images += event.images
+            elif isinstance(event, Final):
+                self.final, self.text = event, event.text
+            yield event
+
+
 class ChatSession:
     """The chat of one user: a Conversation plus the engine that answers it. Never shared
     between users; the engine is (it serializes generation itself)."""
 
     def __init__(self, engine: Engine, settings: Settings | None = None,
-                 params: GenerationParams | None = None):
+                 params: GenerationParams | None = None, agent=None):
         self.engine = engine
         self.settings = settings or engine.settings
         self.params = params  # None: the engine's defaults from the settings
+        self.agent = agent  # an Agent (assistant.agent): the model may call tools
+        self.use_agent = agent is not None  # the user's switch; without an agent, off
         self.conversation = Conversation()
         self.current: Exchange | None = None
         self._epoch = 0  # bumped by clear(): an answer from before a clear is not kept
@@ -138,10 +211,14 @@ class ChatSession:
             # A copy to try the turn on: the real conversation changes only when the answer ends.
             trial = self.conversation.fork()
             user = trial.add_user(text, images=images, names=names)
-            reply = self.engine.stream(trial, self.params)
             uploads = [Upload(h, str(p), n)
                        for h, p, n in zip(user.images, image_paths, names, strict=True)]
-            self.current = Exchange(self, trial, user, uploads, reply, self._epoch)
+            if self.use_agent and self.agent is not None:
+                self.current = AgentExchange(self, trial, user, uploads, self.agent,
+                                             self._epoch)
+            else:
+                reply = self.engine.stream(trial, self.params)
+                self.current = Exchange(self, trial, user, uploads, reply, self._epoch)
             return self.current
 
     def stop(self) -> bool:
@@ -160,7 +237,7 @@ class ChatSession:
             self.conversation = Conversation()
             self.current = None
 
-    def _finish(self, exchange: Exchange, keep: bool) -> None:
+    def _finish(self, exchange: _Exchange, keep: bool) -> None:
         with self._lock:
             if keep and exchange._epoch == self._epoch:
                 exchange._trial.add_assistant(exchange.text)

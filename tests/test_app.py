@@ -175,7 +175,7 @@ def served(tiny_llava, monkeypatch_module):
     yields (the app module, its URL)."""
     monkeypatch_module.syspath_prepend(str(ROOT))
     monkeypatch_module.setattr(sys, "argv", ["app.py", "--model", str(tiny_llava),
-                                             "--max-new-tokens", "24"])
+                                             "--max-new-tokens", "24", "--no-agent"])
     sys.modules.pop("app", None)
     app = importlib.import_module("app")
     with socket.socket() as s:
@@ -207,7 +207,7 @@ def test_app_answers_an_image_question_through_the_named_endpoint(served, square
     app_url = served[1]
     client = Client(app_url, verbose=False)
     try:
-        chat, box, status = client.predict(
+        chat, box, status, gallery = client.predict(
             {"text": "What colour is the square?", "files": [handle_file(str(square))]},
             api_name="/chat")
         assert chat[-1]["role"] == "assistant"
@@ -215,25 +215,27 @@ def test_app_answers_an_image_question_through_the_named_endpoint(served, square
         assert answer.strip() and not answer.startswith("⚠️")
         assert "finished" in status
         assert [f["alt_text"] for f in files(chat)] == ["#1 square.png"]
+        assert [item["caption"] for item in gallery] == ["#1 square.png"]
         assert any("What colour is the square?" in texts(m) for m in chat if m["role"] == "user")
         assert any("#1" in texts(m) for m in chat if m["role"] == "user")
 
-        chat2, box2, _ = client.predict(
+        chat2, box2, _, gallery2 = client.predict(
             {"text": "and this?", "files": [handle_file(str(corrupt))]}, api_name="/chat")
         assert chat2[:-1] == chat  # earlier chat intact
         assert texts(chat2[-1]).startswith("⚠️ Cannot use 'x.png' as an image")
         assert box2["value"]["text"] == "and this?"  # the input is kept to fix and resend
+        assert len(gallery2) == 1  # the refused image is not in the chat's images
 
         other = Client(app_url, verbose=False)  # another browser session: its own chat
         try:
-            chat3, _, _ = other.predict({"text": "hello", "files": []}, api_name="/chat")
+            chat3, _, _, _ = other.predict({"text": "hello", "files": []}, api_name="/chat")
             assert not files(chat3) and texts(chat3[0]) == "hello"
         finally:
             other.close()
 
-        cleared, _, _ = client.predict(api_name="/clear")
-        assert cleared == []
-        chat4, _, _ = client.predict(
+        cleared, _, _, emptied = client.predict(api_name="/clear")
+        assert cleared == [] and emptied == []
+        chat4, _, _, _ = client.predict(
             {"text": "again", "files": [handle_file(str(square))]}, api_name="/chat")
         assert [f["alt_text"] for f in files(chat4)] == ["#1 square.png"]
     finally:
@@ -253,7 +255,7 @@ def test_app_stop_button_ends_the_answer_and_keeps_its_text(served, square, monk
         while len(job.outputs()) < 3 and time.monotonic() < deadline:  # answer under way
             time.sleep(0.02)
         client.predict(api_name="/stop")
-        chat, _, status = job.result(timeout=30)
+        chat, _, status, _ = job.result(timeout=30)
         assert texts(chat[-1]).endswith("*(stopped)*") and len(texts(chat[-1])) > 12
         assert "finished: cancelled" in status
     finally:

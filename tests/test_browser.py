@@ -75,6 +75,66 @@ def circle(tmp_path) -> Path:
     return path
 
 
+@pytest.fixture
+def sign(tmp_path) -> Path:
+    from tools.drawing import font
+
+    img = Image.new("RGB", (480, 120), "white")
+    ImageDraw.Draw(img).text((20, 30), "OPEN 24 HOURS", fill="black", font=font(44))
+    path = tmp_path / "sign.png"
+    img.save(path)
+    return path
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def ask(page, text: str, *images: Path) -> None:
+    if images:
+        page.locator("input[type=file]").first.set_input_files([str(i) for i in images])
+    box = page.get_by_placeholder("Ask about an image")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_a_request_to_read_a_sign_shows_the_ocr_step_and_answers_with_its_text(app_url, browser,
+                                                                              sign):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    ask(page, "Read the text in this image.", sign)
+    expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    chat = page.locator(".message.bot")
+    expect(chat.filter(has_text="Tool: ocr(")).to_have_count(1)  # the step, shown in the chat
+    assert "OPEN" in chat.last.inner_text(), chat.last.inner_text()
+    assert "ocr" in page.get_by_text("finished:").inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "screenshot.png"))  # the README's picture
+
+
+def test_a_drawing_request_shows_the_new_image_inline_and_in_the_gallery(app_url, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    ask(page, "Draw two red circles on a yellow background")
+    expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    expect(page.locator(".message.bot").filter(has_text="Tool: generate_image(")).to_have_count(1)
+    expect(page.locator(".message.bot img").first).to_be_visible()
+    assert "1_generate_image_0" in page.locator(".message.bot").all_inner_texts().__str__()
+    expect(page.locator("#gallery img").first).to_be_visible()
+
+
 def test_upload_an_image_and_get_a_streamed_answer_in_a_real_browser(app_url, circle):
     from playwright.sync_api import expect, sync_playwright
 
@@ -95,7 +155,39 @@ def test_upload_an_image_and_get_a_streamed_answer_in_a_real_browser(app_url, ci
             assert "blue" in answer.lower(), answer
             expect(page.locator(".message.user img").first).to_be_visible()
             assert "#1" in page.locator(".message.user").last.inner_text()
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "screenshot.png"))
         finally:
             browser.close()
+
+
+def test_a_corrupt_upload_is_refused_in_plain_words_and_the_chat_stays(app_url, browser, circle,
+                                                                      tmp_path):
+    from playwright.sync_api import expect
+
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG signature, then nothing
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    ask(page, "What color is the shape?", circle)
+    expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    before = page.locator(".message").all_inner_texts()
+    ask(page, "And this one?", bad)
+    expect(page.get_by_text("Cannot use 'broken.png' as an image")).to_be_visible(timeout=30_000)
+    assert page.locator(".message").all_inner_texts()[:len(before)] == before
+    expect(page.get_by_placeholder("Ask about an image")).to_have_value("And this one?")
+
+
+def test_two_browser_sessions_never_see_each_others_chat(app_url, browser, circle):
+    from playwright.sync_api import expect
+
+    first, second = browser.new_context(), browser.new_context()
+    a, b = first.new_page(), second.new_page()
+    a.goto(app_url)
+    b.goto(app_url)
+    ask(a, "What color is the shape?", circle)
+    ask(b, "hello")
+    for page in (a, b):
+        expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    assert "circle.png" in " ".join(a.locator(".message.user").all_inner_texts())
+    assert "circle.png" not in " ".join(b.locator(".message").all_inner_texts())
+    assert "hello" not in " ".join(a.locator(".message.user").all_inner_texts())
+    expect(b.locator("#gallery img")).to_have_count(0)
