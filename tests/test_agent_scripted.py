@@ -308,3 +308,42 @@ def test_stop_while_a_tool_runs_stops_waiting_for_it():
         assert tool.busy  # its thread is still running: the result is simply not waited for
     finally:
         tool.release.set()
+
+
+def test_a_chat_session_with_the_agent_keeps_the_tools_images_with_the_answer(registry,
+                                                                              tmp_path):
+    from assistant.session import AgentExchange, ChatSession
+
+    path = tmp_path / "sign.png"
+    sign().save(path)
+    engine = ScriptedEngine([call("edit_image", image="#1", operation="rotate", degrees=90),
+                             "Rotated: see #2."])
+    session = ChatSession(engine, Settings(), agent=Agent(engine, registry))
+    exchange = session.send("Turn it sideways", [path])
+    assert isinstance(exchange, AgentExchange) and session.conversation.turns == []
+    events = list(exchange)
+    assert [type(e).__name__ for e in events][:2] == ["Step", "Step"]
+    assert exchange.new_images == ["#2"] and exchange.text == "Rotated: see #2."
+    conv = session.conversation
+    assert [t.role for t in conv.turns] == ["user", "assistant"]
+    assert conv.turns[-1].text == "Rotated: see #2."
+    assert conv.image("#2").name == "2_edit_image_1" and conv.image("#2").image.size == (120, 480)
+
+
+
+def test_a_failing_agent_answer_leaves_the_session_as_it_was(registry, tmp_path):
+    from assistant.errors import ContextOverflow
+    from assistant.session import ChatSession
+
+    def overflow(conversation):
+        raise ContextOverflow(needed=9000, budget=1792, context=2048, reserved=256,
+                              detail="8990 text + 10 image")
+
+    engine = ScriptedEngine(["Hello!", overflow])
+    session = ChatSession(engine, Settings(), agent=Agent(engine, registry))
+    list(session.send("hi"))
+    before = [(t.role, t.text) for t in session.conversation.turns]
+    with pytest.raises(ContextOverflow):
+        list(session.send("a very long message"))
+    assert [(t.role, t.text) for t in session.conversation.turns] == before
+    assert session.current.finished
