@@ -9,16 +9,19 @@ no share link, no analytics. The model loads once per process (under `gr.NO_RELO
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
+from pathlib import Path
 
 import gradio as gr
 
-from assistant import config, embedded
+from assistant import config, embedded, examples
 from assistant.agent import Delta, Final, Note, Step, for_settings
 from assistant.engine import Engine
 from assistant.errors import AssistantError
-from assistant.session import AgentExchange, ChatSession, Exchange
+from assistant.export import to_json, to_markdown
+from assistant.session import AgentExchange, ChatSession, Exchange, NothingToRedo
 from tools.registry import build
 
 REFRESH = 0.05  # seconds between screen updates while an answer streams
@@ -103,17 +106,42 @@ def gallery_items(history: list) -> list:
     return items
 
 
+def last_user_block(history: list) -> int:
+    """Where the last user message begins in the shown history (len(history) if none)."""
+    i = len(history)
+    while i > 0 and history[i - 1]["role"] != "user":
+        i -= 1
+    while i > 0 and history[i - 1]["role"] == "user":
+        i -= 1
+    return i if any(m["role"] == "user" for m in history[i:]) else len(history)
+
+
 def build_demo(engine: Engine, settings: config.Settings, registry=None,
                agent_on: bool = True) -> gr.Blocks:
     """The page for one loaded engine; every browser session gets its own ChatSession. With a
     tool `registry`, answers may go through the agent (a switch on the page, `agent_on` at
-    first)."""
-    agent = for_settings(engine, registry, settings) if registry is not None else None
+    first), with the tools the user leaves on."""
+    tool_names = registry.names if registry is not None else []
 
-    def respond(message: dict | None, use_tools: bool, session: ChatSession | None,
-                history: list):
-        session = session or ChatSession(engine, settings, agent=agent)
-        session.use_agent = bool(use_tools) and agent is not None
+    @functools.lru_cache(maxsize=64)
+    def agent_for(tools: tuple[str, ...], temperature: float, max_tokens: int):
+        return for_settings(engine, registry.only(tools),
+                            settings.replace(temperature=temperature, max_new_tokens=max_tokens))
+
+    def configure(session: ChatSession | None, use_tools: bool, tools_on: list[str],
+                  temperature: float, max_tokens: int) -> ChatSession:
+        """This session as the settings panel says, before each answer."""
+        session = session or ChatSession(engine, settings)
+        temperature, max_tokens = float(temperature), int(max_tokens)
+        session.params = engine.default_params(temperature=temperature, max_new_tokens=max_tokens)
+        chosen = tuple(n for n in tool_names if n in (tools_on or []))
+        session.use_agent = bool(use_tools) and bool(chosen)
+        session.agent = agent_for(chosen, temperature, max_tokens) if session.use_agent else None
+        return session
+
+    def respond(message: dict | None, use_tools: bool, tools_on: list[str], temperature: float,
+                max_tokens: int, session: ChatSession | None, history: list):
+        session = configure(session, use_tools, tools_on, temperature, max_tokens)
         message = message or {}
         try:
             exchange = session.send(message.get("text", ""), message.get("files", []))
@@ -122,7 +150,23 @@ def build_demo(engine: Engine, settings: config.Settings, registry=None,
             yield history, gr.MultimodalTextbox(value=message), session, history, "", \
                 gallery_items(history)
             return
-        history = [*history, *user_messages(exchange)]
+        yield from stream_answer(exchange, session, [*history, *user_messages(exchange)])
+
+    def regenerate(use_tools: bool, tools_on: list[str], temperature: float, max_tokens: int,
+                   session: ChatSession | None, history: list):
+        session = configure(session, use_tools, tools_on, temperature, max_tokens)
+        try:
+            exchange = session.regenerate()
+        except AssistantError as e:
+            history = [*history, warning(e)]
+            yield history, gr.MultimodalTextbox(), session, history, "", gallery_items(history)
+            return
+        start = last_user_block(history)
+        kept = history[:start]
+        kept += [m for m in history[start:] if m["role"] == "user"]  # the message, not its answer
+        yield from stream_answer(exchange, session, kept)
+
+    def stream_answer(exchange, session: ChatSession, history: list):
         if exchange.notice:
             history.append({"role": "assistant", "content": exchange.notice,
                             "metadata": {"title": "Context trimmed"}})
@@ -137,7 +181,7 @@ def build_demo(engine: Engine, settings: config.Settings, registry=None,
                 if exchange.discarded:  # Clear was pressed: show the empty chat, not this one
                     break
                 if isinstance(event, Step):  # a tool step starts or ends: show it at once
-                    answer = show_step(history, answer, exchange, event)
+                    answer = show_step(history, exchange, event)
                     gallery = gallery_items(history)
                 elif isinstance(event, Note):
                     history.insert(len(history) - 1, {
@@ -164,7 +208,7 @@ def build_demo(engine: Engine, settings: config.Settings, registry=None,
         yield history, gr.MultimodalTextbox(interactive=True), session, history, \
             usage_line(exchange), gallery
 
-    def show_step(history: list, answer: dict, exchange: AgentExchange, step: Step) -> dict:
+    def show_step(history: list, exchange: AgentExchange, step: Step) -> dict:
         """Put the step before the answer being written; a finished step replaces its pending
         message and brings its images. Returns the (new) answer message, kept last."""
         history.pop()  # the answer: it goes back last
@@ -178,6 +222,23 @@ def build_demo(engine: Engine, settings: config.Settings, registry=None,
         history.append(answer)
         return answer
 
+    def undo(session: ChatSession | None, history: list, edit: bool = False):
+        """Take back the last message and its answer; with `edit`, put it back in the box."""
+        try:
+            if session is None:
+                raise NothingToRedo("undo")
+            taken = session.undo()
+        except AssistantError as e:
+            history = [*history, warning(e)]
+            return history, gr.MultimodalTextbox(), session, history, "", gallery_items(history)
+        start = last_user_block(history)
+        files = [m["content"]["path"] for m in history[start:]
+                 if m["role"] == "user" and isinstance(m["content"], dict)]
+        history = history[:start]
+        box = gr.MultimodalTextbox(value={"text": taken.text, "files": files}) if edit else \
+            gr.MultimodalTextbox()
+        return history, box, session, history, "", gallery_items(history)
+
     def stop(session: ChatSession | None) -> None:
         if session is not None:
             session.stop()
@@ -186,6 +247,14 @@ def build_demo(engine: Engine, settings: config.Settings, registry=None,
         if session is not None:
             session.clear()
         return [], gr.MultimodalTextbox(value=None, interactive=True), session, [], "", []
+
+    def export(session: ChatSession | None) -> list[str]:
+        if session is None or not session.conversation.turns:
+            raise gr.Error("Nothing to export yet: the chat is empty.")
+        folder = Path(tempfile.mkdtemp(dir=IMAGES, prefix="export-"))
+        (folder / "chat.md").write_text(to_markdown(session.conversation), encoding="utf-8")
+        (folder / "chat.json").write_text(to_json(session.conversation), encoding="utf-8")
+        return [str(folder / "chat.md"), str(folder / "chat.json")]
 
     with gr.Blocks(title="Multimodal assistant", analytics_enabled=False) as demo:
         gr.Markdown(f"## Multimodal assistant\nModel: `{engine.name}` · device: "
@@ -201,26 +270,47 @@ def build_demo(engine: Engine, settings: config.Settings, registry=None,
                     sources=["upload"],
                     placeholder="Ask about an image: attach one or more (they become #1, #2, ...)")
                 with gr.Row(equal_height=True):
-                    stop_btn = gr.Button("Stop", variant="stop", size="sm", scale=0,
-                                         min_width=90)
-                    clear_btn = gr.Button("Clear", size="sm", scale=0, min_width=90)
+                    buttons = {name: gr.Button(name, size="sm", scale=0, min_width=90,
+                                               variant="stop" if name == "Stop" else "secondary")
+                               for name in ("Stop", "Regenerate", "Undo", "Edit last", "Clear")}
                     status = gr.Markdown()
-            with gr.Column(scale=1, min_width=220):
+            with gr.Column(scale=1, min_width=240):
                 use_tools = gr.Checkbox(
-                    value=agent_on and agent is not None, interactive=agent is not None,
-                    label="Tools (agent)",
-                    info=(f"the model may call: {', '.join(registry.names)}" if registry
-                          else "no tools in this app"))
-                gallery = gr.Gallery(label="Images in this chat", columns=2, height=300,
-                                     show_label=True, elem_id="gallery")
+                    value=agent_on and registry is not None, interactive=registry is not None,
+                    label="Tools (agent)", info="the model may call tools, step by step"
+                    if registry is not None else "no tools in this app")
+                tools_on = gr.CheckboxGroup(tool_names, value=tool_names, label="Tools on",
+                                            visible=registry is not None)
+                temperature = gr.Slider(0.0, 1.5, value=settings.temperature, step=0.05,
+                                        label="Temperature (0: always the likeliest word)")
+                most = min(4096, max(16, engine.context_tokens - 64))  # room for a question
+                max_tokens = gr.Slider(1, most, value=min(settings.max_new_tokens, most), step=1,
+                                       label="Max tokens per answer")
+                gallery = gr.Gallery(label="Images in this chat", columns=2, height=260,
+                                     elem_id="gallery")
+                export_btn = gr.Button("Export chat (Markdown + JSON)", size="sm")
+                exported = gr.File(label="Exported", file_count="multiple", visible=True,
+                                   elem_id="exported")
+        gr.Examples(examples_messages(), inputs=[box], label="Try one")
         session = gr.State(None)  # a ChatSession, created on this session's first message
         history = gr.State([])  # the messages as shown
 
+        knobs = [use_tools, tools_on, temperature, max_tokens]
         outputs = [chatbot, box, session, history, status, gallery]
-        box.submit(respond, [box, use_tools, session, history], outputs, api_name="chat")
-        stop_btn.click(stop, [session], None, api_name="stop", queue=False)
-        clear_btn.click(clear, [session], outputs, api_name="clear")
+        box.submit(respond, [box, *knobs, session, history], outputs, api_name="chat")
+        buttons["Stop"].click(stop, [session], None, api_name="stop", queue=False)
+        buttons["Regenerate"].click(regenerate, [*knobs, session, history], outputs,
+                                    api_name="regenerate")
+        buttons["Undo"].click(undo, [session, history], outputs, api_name="undo")
+        buttons["Edit last"].click(functools.partial(undo, edit=True), [session, history],
+                                   outputs, api_name="edit_last")
+        buttons["Clear"].click(clear, [session], outputs, api_name="clear")
+        export_btn.click(export, [session], [exported], api_name="export")
     return demo
+
+
+def examples_messages() -> list[list[dict]]:
+    return [[m] for m in examples.messages(Path(IMAGES) / "examples")]
 
 
 if gr.NO_RELOAD:  # once per process, also under `gradio app.py` hot reload

@@ -41,6 +41,13 @@ class Busy(AssistantError):
                          "to finish, then send again.")
 
 
+class NothingToRedo(AssistantError):
+    """Undo or regenerate in a chat with no message yet."""
+
+    def __init__(self, what: str):
+        super().__init__(f"Nothing to {what}: the chat has no message yet.")
+
+
 @dataclass(frozen=True)
 class Upload:
     """An image the user attached, under the handle the conversation gave it."""
@@ -188,22 +195,18 @@ class ChatSession:
         self.agent = agent  # an Agent (assistant.agent): the model may call tools
         self.use_agent = agent is not None  # the user's switch; without an agent, off
         self.conversation = Conversation()
-        self.current: Exchange | None = None
+        self.current: _Exchange | None = None
         self._epoch = 0  # bumped by clear(): an answer from before a clear is not kept
         self._lock = threading.Lock()
 
-    def send(self, text: str, image_paths: Sequence[str | Path] = ()) -> Exchange:
+    def send(self, text: str, image_paths: Sequence[str | Path] = ()) -> _Exchange:
         """Start answering `text` about the attached images. Raises AssistantError (bad image,
         context overflow, ...) with the conversation unchanged."""
         text = (text or "").strip()
         if not text and not image_paths:
             raise EmptyMessage()
         with self._lock:
-            if self.current is not None and not self.current.finished:
-                if self.current._started:
-                    raise Busy()
-                self.current.cancel()  # sent but never read: abandon it
-                self.current.finished = True
+            self._settle()
             s = self.settings
             images = [load_image(p, max_bytes=s.max_image_bytes, max_pixels=s.max_image_pixels)
                       for p in image_paths]
@@ -213,13 +216,47 @@ class ChatSession:
             user = trial.add_user(text, images=images, names=names)
             uploads = [Upload(h, str(p), n)
                        for h, p, n in zip(user.images, image_paths, names, strict=True)]
-            if self.use_agent and self.agent is not None:
-                self.current = AgentExchange(self, trial, user, uploads, self.agent,
-                                             self._epoch)
-            else:
-                reply = self.engine.stream(trial, self.params)
-                self.current = Exchange(self, trial, user, uploads, reply, self._epoch)
-            return self.current
+            return self._start(trial, user, uploads)
+
+    def regenerate(self) -> _Exchange:
+        """Answer the last user message again (its images included); the earlier answer is
+        replaced when the new one ends."""
+        with self._lock:
+            self._settle()
+            trial = self.conversation.fork()
+            removed = trial.pop_last_exchange()
+            if not removed:
+                raise NothingToRedo("answer again")
+            last = removed[0]
+            user = Turn("user", last.text, list(last.images))
+            trial.turns.append(user)
+            return self._start(trial, user, [])
+
+    def undo(self) -> Turn:
+        """Take back the last user message and its answer; returns that message (its images
+        stay known under their handles, which are never reused)."""
+        with self._lock:
+            self._settle()
+            removed = self.conversation.pop_last_exchange()
+            if not removed:
+                raise NothingToRedo("undo")
+            return removed[0]
+
+    def _settle(self) -> None:
+        """Before a new answer: refuse while one streams; forget one sent but never read."""
+        if self.current is not None and not self.current.finished:
+            if self.current._started:
+                raise Busy()
+            self.current.cancel()
+            self.current.finished = True
+
+    def _start(self, trial: Conversation, user: Turn, uploads: list[Upload]) -> _Exchange:
+        if self.use_agent and self.agent is not None:
+            self.current = AgentExchange(self, trial, user, uploads, self.agent, self._epoch)
+        else:
+            reply = self.engine.stream(trial, self.params)
+            self.current = Exchange(self, trial, user, uploads, reply, self._epoch)
+        return self.current
 
     def stop(self) -> bool:
         """Cancel the answer streaming now, if any; True if there was one."""

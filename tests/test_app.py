@@ -167,6 +167,38 @@ def test_clear_while_streaming_drops_that_answer(engine, square):
     assert session.conversation.turns == [] and session.current is None
 
 
+def test_regenerate_answers_the_last_message_again_with_its_images(engine, square):
+    session = session_for(engine)
+    list(session.send("What is in #1?", [square]))
+    exchange = session.regenerate()
+    assert exchange.usage.image_tokens > 0  # the picture is in the prompt again
+    for i, _ in enumerate(exchange):
+        if i == 0:
+            with pytest.raises(Busy):  # not while an answer streams
+                session.regenerate()
+    turns = session.conversation.turns
+    assert [(t.role, t.images) for t in turns] == [("user", ["#1"]), ("assistant", [])]
+    assert turns[0].text == "What is in #1?" and turns[1].text == exchange.text
+
+
+def test_undo_takes_back_the_last_message_and_keeps_handles_unique(engine, square, tmp_path):
+    from assistant.session import NothingToRedo
+
+    session = session_for(engine)
+    with pytest.raises(NothingToRedo, match="no message yet"):
+        session.undo()
+    with pytest.raises(NothingToRedo):
+        session.regenerate()
+    list(session.send("first", [square]))
+    list(session.send("second", [draw(tmp_path / "b.png", "green")]))
+    taken = session.undo()
+    assert taken.text == "second" and taken.images == ["#2"]
+    assert [t.text for t in session.conversation.turns if t.role == "user"] == ["first"]
+    exchange = session.send("again", [square])
+    assert [u.handle for u in exchange.uploads] == ["#3"]  # #2 is never given out twice
+    list(exchange)
+
+
 # -- the gradio app through gradio_client ----------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -246,17 +278,48 @@ def test_app_stop_button_ends_the_answer_and_keeps_its_text(served, square, monk
     from gradio_client import Client, handle_file
 
     app, url = served
-    monkeypatch.setattr(app.ENGINE.settings, "max_new_tokens", 400)  # long enough to stop
     client = Client(url, verbose=False)
     try:
         job = client.submit({"text": "Describe it", "files": [handle_file(str(square))]},
-                            api_name="/chat")
+                            max_tokens=400, api_name="/chat")  # long enough to stop
         deadline = time.monotonic() + 30
         while len(job.outputs()) < 3 and time.monotonic() < deadline:  # answer under way
             time.sleep(0.02)
         client.predict(api_name="/stop")
         chat, _, status, _ = job.result(timeout=30)
-        assert texts(chat[-1]).endswith("*(stopped)*") and len(texts(chat[-1])) > 12
+        assert texts(chat[-1]).endswith("*(stopped)*") and len(texts(chat[-1])) > 12, (chat[-1], status)
         assert "finished: cancelled" in status
+    finally:
+        client.close()
+
+
+def test_app_regenerate_edit_undo_and_export(served, square):
+    import json
+
+    from gradio_client import Client, handle_file
+
+    client = Client(served[1], verbose=False)
+    try:
+        chat, _, _, _ = client.predict(
+            {"text": "What is it?", "files": [handle_file(str(square))]}, api_name="/chat")
+        again, _, status, gallery = client.predict(api_name="/regenerate")
+        assert again[:-1] == chat[:-1] and again[-1]["role"] == "assistant"  # a new answer
+        assert "finished" in status and len(gallery) == 1
+
+        md, js = client.predict(api_name="/export")
+        data = json.loads(Path(js).read_text(encoding="utf-8"))
+        assert [t["role"] for t in data["turns"]] == ["user", "assistant"]
+        assert data["turns"][0]["text"] == "What is it?" and set(data["images"]) == {"#1"}
+        assert texts(again[-1]).strip() == data["turns"][1]["text"].strip()  # the new one kept
+        assert "data:image/png;base64," in Path(md).read_text(encoding="utf-8")
+
+        emptied, box, _, gallery = client.predict(api_name="/edit_last")
+        assert emptied == [] and gallery == []
+        assert box["value"]["text"] == "What is it?" and len(box["value"]["files"]) == 1
+
+        refused, _, _, _ = client.predict(api_name="/undo")
+        assert texts(refused[-1]).startswith("⚠️ Nothing to undo")
+        with pytest.raises(Exception, match="Nothing to export"):
+            client.predict(api_name="/export")
     finally:
         client.close()

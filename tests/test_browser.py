@@ -37,14 +37,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def serve(tmp_path_factory, *args: str):
+    """app.py with `args` in its own process on a free port: yields its URL."""
     port = free_port()
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path_factory.mktemp("app-cache")),
                ASSISTANT_MAX_NEW_TOKENS="48")
     log = open(tmp_path_factory.mktemp("app-log") / "app.log", "w+")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT,
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -62,6 +62,25 @@ def app_url(tmp_path_factory):
     proc.terminate()
     proc.wait(timeout=30)
     log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The app as `make run` starts it: the embedded default, tools on."""
+    yield from serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def babbling_app_url(tmp_path_factory):
+    """The app on a tiny random checkpoint told never to end early: answers that run long."""
+    import json
+
+    from assistant.tinykit.checkpoints import build
+
+    model = build("llava", tmp_path_factory.mktemp("tiny") / "llava")
+    config = json.loads((model / "generation_config.json").read_text())
+    (model / "generation_config.json").write_text(json.dumps({**config, "min_new_tokens": 4096}))
+    yield from serve(tmp_path_factory, "--model", str(model), "--no-agent")
 
 
 @pytest.fixture
@@ -110,7 +129,7 @@ def test_a_request_to_read_a_sign_shows_the_ocr_step_and_answers_with_its_text(a
                                                                               sign):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(app_url)
     ask(page, "Read the text in this image.", sign)
     expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
@@ -191,3 +210,34 @@ def test_two_browser_sessions_never_see_each_others_chat(app_url, browser, circl
     assert "circle.png" not in " ".join(b.locator(".message").all_inner_texts())
     assert "hello" not in " ".join(a.locator(".message.user").all_inner_texts())
     expect(b.locator("#gallery img")).to_have_count(0)
+
+
+def test_two_images_then_compare_them_by_handle(app_url, browser, circle, sign):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    ask(page, "Compare #1 and #2.", circle, sign)
+    expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    said = page.locator(".message.user").last.inner_text()
+    assert "#1" in said and "circle.png" in said and "#2" in said and "sign.png" in said
+    expect(page.locator(".message.user img")).to_have_count(2)
+    expect(page.locator("#gallery img")).to_have_count(2)
+    assert page.locator(".message.bot").last.inner_text().strip()
+
+
+def test_stop_halts_a_long_answer(babbling_app_url, browser, circle):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(babbling_app_url)
+    page.get_by_label("Max tokens per answer").first.fill("448")
+    ask(page, "Describe it at length.", circle)
+    answer = page.locator(".message.bot").last
+    expect(answer).to_contain_text(" ", timeout=60_000)  # it is writing
+    page.wait_for_timeout(300)
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("finished: cancelled")).to_be_visible(timeout=30_000)
+    stopped = answer.inner_text()
+    page.wait_for_timeout(1500)
+    assert answer.inner_text() == stopped and stopped.rstrip().endswith("(stopped)")

@@ -33,6 +33,15 @@ class Registry:
     def names(self) -> list[str]:
         return list(self.tools)
 
+    def only(self, names) -> Registry:
+        """The same tools (and budget), fewer of them: a chat that switched some off."""
+        unknown = set(names) - set(self.tools)
+        if unknown:
+            raise ValueError(f"no tools named {', '.join(sorted(unknown))}; the tools are "
+                             f"{', '.join(self.tools)}")
+        return Registry([t for n, t in self.tools.items() if n in set(names)], self.budget,
+                        self.timeout)
+
     def __getitem__(self, name: str) -> Tool:
         return self.tools[name]
 

@@ -45,6 +45,7 @@ class EngineChatModel(BaseChatModel):
     max_new_tokens: int = 256
     guided: bool = True  # decode so that a call the model begins always parses and fits
     cancel: Any = None  # a threading.Event: once set, the answer being written stops
+    temperature: float | None = None  # None: the engine's setting
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     @property
@@ -78,7 +79,10 @@ class EngineChatModel(BaseChatModel):
         return scratch
 
     def _tokens(self, messages: list[BaseMessage], schemas: dict) -> Iterator[str]:
-        params = self.engine.default_params(max_new_tokens=self.max_new_tokens)
+        overrides = {"max_new_tokens": self.max_new_tokens}
+        if self.temperature is not None:
+            overrides["temperature"] = self.temperature
+        params = self.engine.default_params(**overrides)
         if schemas and self.guided:
             params.constraint = ToolCallGrammar(schemas)
         stream = self.engine.stream(self.to_conversation(messages), params).stream

@@ -73,23 +73,26 @@ def for_settings(engine, registry, settings) -> Agent:
         style = embedded.AGENT_PROMPT if getattr(engine, "label", "") == embedded.LABEL else "full"
     return Agent(engine, registry, max_steps=settings.agent_max_steps,
                  deadline=settings.agent_deadline, max_new_tokens=settings.max_new_tokens,
-                 prompt=style, guided=settings.agent_guided)
+                 prompt=style, guided=settings.agent_guided, temperature=settings.temperature)
 
 
 class Agent:
     def __init__(self, engine, registry, max_steps: int = 5, deadline: float = 300.0,
-                 max_new_tokens: int = 256, prompt: str = "full", guided: bool = True):
+                 max_new_tokens: int = 256, prompt: str = "full", guided: bool = True,
+                 temperature: float | None = None):
         if prompt not in PROMPTS:
             raise ValueError(f"agent prompt must be one of {', '.join(PROMPTS)}; got {prompt!r}")
         self.engine, self.registry, self.prompt = engine, registry, prompt
         self.max_steps, self.deadline, self.max_new_tokens = max_steps, deadline, max_new_tokens
         self.guided = guided  # tool calls decoded to fit their schemas (assistant/agent/grammar.py)
+        self.temperature = temperature  # None: the engine's setting
 
     def _start(self, conversation: Conversation, max_new_tokens: int | None = None,
                cancel: threading.Event | None = None):
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
-                                guided=self.guided, cancel=cancel)
+                                guided=self.guided, cancel=cancel,
+                                temperature=self.temperature)
         model = model.bind_tools(langchain_tools(self.registry))
         return model, [SystemMessage(system_prompt(self.registry, conversation, self.prompt)),
                        *history(conversation)]

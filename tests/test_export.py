@@ -1,0 +1,41 @@
+"""Exporting a chat: one JSON or Markdown file holds the turns and every image."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+from PIL import Image
+
+from assistant.conversation import Conversation
+from assistant.export import to_json, to_markdown
+
+
+def chat() -> Conversation:
+    conv = Conversation()
+    conv.add_user("What is in #1?", [Image.new("RGB", (8, 4), (200, 10, 10))], ["red.png"])
+    conv.add_image(Image.new("RGB", (4, 8), (10, 10, 200)), name="2_edit_image_1")
+    conv.add_assistant("A red box; rotated it is #2.")
+    return conv
+
+
+def test_json_holds_the_turns_and_every_image_exactly():
+    data = json.loads(to_json(chat()))
+    assert data["format"] == "multimodal-assistant-chat"
+    assert [(t["role"], t["images"]) for t in data["turns"]] == [("user", ["#1"]),
+                                                                  ("assistant", [])]
+    assert set(data["images"]) == {"#1", "#2"}
+    for handle, ref in chat().images.items():
+        saved = data["images"][handle]
+        image = Image.open(io.BytesIO(base64.b64decode(saved["png_base64"])))
+        assert image.tobytes() == ref.image.tobytes() and saved["name"] == ref.name
+        assert saved["sha256"] == ref.sha256
+
+
+def test_markdown_shows_each_image_where_it_first_appears():
+    text = to_markdown(chat())
+    assert text.count("data:image/png;base64,") == 2
+    assert text.index("*#1* `red.png`") < text.index("What is in #1?")
+    assert text.index("A red box") > text.index("*#2* `2_edit_image_1`") > \
+        text.index("What is in #1?")
