@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -316,10 +317,15 @@ def examples_messages() -> list[list[dict]]:
 if gr.NO_RELOAD:  # once per process, also under `gradio app.py` hot reload
     ARGS = parse_args()
     SETTINGS = config.from_args(ARGS)  # --host/--port land in Settings.host/.port
+    print(f"Loading {SETTINGS.model or 'the embedded default model'} (the first start of the "
+          "embedded default assembles it in the user cache, about a minute)…",
+          file=sys.stderr, flush=True)
     ENGINE = Engine.load(SETTINGS)
     TOOLS = build(SETTINGS, engine=lambda: ENGINE)  # tools load on first use
 demo = build_demo(ENGINE, SETTINGS, TOOLS, agent_on=ARGS.agent)
 
 if __name__ == "__main__":
-    demo.queue().launch(server_name=SETTINGS.host, server_port=SETTINGS.port,
-                        share=SETTINGS.share)
+    # One answer at a time per event (the model generates one at a time anyway); others wait
+    # in the queue, and the page shows their place in it.
+    demo.queue(default_concurrency_limit=1, max_size=64).launch(
+        server_name=SETTINGS.host, server_port=SETTINGS.port, share=SETTINGS.share)
