@@ -1,9 +1,10 @@
 """The browser UI (gradio Blocks), and nothing else: layout, and thin callbacks that hand each
 message to the session's `ChatSession` (assistant/session.py) and show what comes back.
 
-`python app.py [--model DIR] [--port N] [--host ADDR]`. Private by default: binds 127.0.0.1,
-no share link, no analytics. The model loads once per process (under `gr.NO_RELOAD`);
-`build_demo(engine, settings)` builds the page for any loaded engine (tests use it).
+`python app.py [--model DIR] [--quant 4bit] [--port N] [--host ADDR] [--no-agent]`. Private
+by default: binds 127.0.0.1, no share link, no analytics. The model loads once per process
+(under `gr.NO_RELOAD`); the settings panel can load another for every chat of the app.
+`build_demo(engine, settings)` builds the page for any loaded engine.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import functools
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -19,10 +21,22 @@ import gradio as gr
 
 from assistant import config, embedded, examples
 from assistant.agent import Delta, Final, Note, Step, for_settings
+from assistant.chat_view import (
+    IMAGES,
+    gallery_items,
+    image_messages,
+    last_user_block,
+    model_line,
+    step_message,
+    usage_line,
+    user_messages,
+    warning,
+)
 from assistant.engine import Engine
+from assistant.engine.device import free_memory
 from assistant.errors import AssistantError
 from assistant.export import to_json, to_markdown
-from assistant.session import AgentExchange, ChatSession, Exchange, NothingToRedo
+from assistant.session import AgentExchange, ChatSession, NothingToRedo
 from tools.registry import build
 
 REFRESH = 0.05  # seconds between screen updates while an answer streams
@@ -41,104 +55,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def warning(error: Exception) -> dict:
-    return {"role": "assistant", "content": f"⚠️ {error}"}
+class Current:
+    """The model every chat of this app answers with; the settings panel can load another."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.loading = threading.Lock()  # one load at a time
 
 
-def user_messages(exchange: Exchange) -> list[dict]:
-    """The user's turn as shown: each image, then its handle line and the text."""
-    shown = [{"role": "user", "content": {"path": u.path, "alt_text": f"{u.handle} {u.name}"}}
-             for u in exchange.uploads]
-    lines = ["  ".join(f"**{u.handle}** `{u.name}`" for u in exchange.uploads),
-             exchange.user.text]
-    shown.append({"role": "user", "content": "\n\n".join(line for line in lines if line)})
-    return shown
-
-
-def usage_line(exchange: Exchange | AgentExchange) -> str:
-    if isinstance(exchange, AgentExchange):
-        calls = ", ".join(s.tool for s in exchange.steps) or "none"
-        return (f"Last answer: {len(exchange.steps)} tool call(s) ({calls}) in "
-                f"{time.monotonic() - exchange.started:.1f} s; finished: "
-                f"{'cancelled' if exchange.cancelled else 'done'}.")
-    u = exchange.usage
-    return (f"Last answer: {u.completion_tokens} tokens in {u.seconds:.1f} s "
-            f"({u.tokens_per_second:.1f} tok/s); prompt {u.prompt_tokens} tokens, "
-            f"{u.image_tokens} of them for images; finished: {u.finish_reason}.")
-
-
-def step_title(step: Step) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
-    return f"Tool: {step.tool}({args})"
-
-
-def step_message(step: Step) -> dict:
-    """A tool step as a collapsible message: pending while it runs, then its observation."""
-    if step.status == "running":
-        return {"role": "assistant", "content": "running…",
-                "metadata": {"title": step_title(step), "status": "pending"}}
-    title = step_title(step) + (" — failed" if step.status == "error" else "")
-    return {"role": "assistant", "content": step.observation or "(no output)",
-            "metadata": {"title": title, "status": "done", "duration": round(step.seconds, 2)}}
-
-
-IMAGES = tempfile.mkdtemp(prefix="assistant-images-")  # images the tools make, to show them
-
-
-def image_messages(exchange: AgentExchange, step: Step) -> list[dict]:
-    """Each image a tool made, inline, with its handle and name."""
-    out = []
-    for handle in step.images:
-        ref = exchange.image(handle)
-        with tempfile.NamedTemporaryFile(dir=IMAGES, suffix=".png", delete=False) as f:
-            ref.image.save(f, format="PNG")
-        out += [{"role": "assistant", "content": {"path": f.name, "alt_text": f"{handle} {ref.name}"}},
-                {"role": "assistant", "content": f"**{handle}** `{ref.name}`"}]
-    return out
-
-
-def gallery_items(history: list) -> list:
-    """(path, caption) of every image shown in the chat so far, in handle order."""
-    items = []
-    for message in history:
-        content = message.get("content")
-        if isinstance(content, dict) and content.get("path"):
-            items.append((content["path"], content.get("alt_text", "")))
-    return items
-
-
-def last_user_block(history: list) -> int:
-    """Where the last user message begins in the shown history (len(history) if none)."""
-    i = len(history)
-    while i > 0 and history[i - 1]["role"] != "user":
-        i -= 1
-    while i > 0 and history[i - 1]["role"] == "user":
-        i -= 1
-    return i if any(m["role"] == "user" for m in history[i:]) else len(history)
-
-
-def build_demo(engine: Engine, settings: config.Settings, registry=None,
+def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = True,
                agent_on: bool = True) -> gr.Blocks:
-    """The page for one loaded engine; every browser session gets its own ChatSession. With a
-    tool `registry`, answers may go through the agent (a switch on the page, `agent_on` at
-    first), with the tools the user leaves on."""
+    """The page, starting with `engine`; every browser session gets its own ChatSession. With
+    tools, answers may go through the agent (a switch on the page, `agent_on` at first), with
+    the tools the user leaves on."""
+    current = Current(engine)
+    # Tools backed by the chat model (vqa, caption "main") use whichever model is current.
+    registry = build(settings, engine=lambda: current.engine) if with_tools else None
     tool_names = registry.names if registry is not None else []
 
-    @functools.lru_cache(maxsize=64)
-    def agent_for(tools: tuple[str, ...], temperature: float, max_tokens: int):
+    @functools.lru_cache(maxsize=16)
+    def agent_for(engine: Engine, tools: tuple[str, ...], temperature: float, max_tokens: int):
         return for_settings(engine, registry.only(tools),
                             settings.replace(temperature=temperature, max_new_tokens=max_tokens))
 
     def configure(session: ChatSession | None, use_tools: bool, tools_on: list[str],
                   temperature: float, max_tokens: int) -> ChatSession:
         """This session as the settings panel says, before each answer."""
+        engine = current.engine
         session = session or ChatSession(engine, settings)
+        session.engine = engine  # the chat goes on with a newly loaded model
         temperature, max_tokens = float(temperature), int(max_tokens)
         session.params = engine.default_params(temperature=temperature, max_new_tokens=max_tokens)
         chosen = tuple(n for n in tool_names if n in (tools_on or []))
         session.use_agent = bool(use_tools) and bool(chosen)
-        session.agent = agent_for(chosen, temperature, max_tokens) if session.use_agent else None
+        session.agent = agent_for(engine, chosen, temperature, max_tokens) \
+            if session.use_agent else None
         return session
+
+    def load_model(source: str, quant: str, progress=gr.Progress()):  # noqa: B008 (gradio's way)
+        """Load another model for every chat of this app; on failure the current one stays."""
+        source = (source or "").strip()
+        what = source or "the embedded default"
+        if not current.loading.acquire(blocking=False):
+            raise gr.Error("Another model is loading; wait for it to finish.")
+        try:
+            progress(0, desc=f"Loading {what}…")
+            try:
+                engine = Engine.load(settings.replace(model=source, quant=quant))
+            except (AssistantError, ValueError, OSError) as e:
+                raise gr.Error(f"Could not load {what}: {e} The current model "
+                               f"({current.engine.name}) is still in use.") from None
+            old, current.engine = current.engine, engine
+            agent_for.cache_clear()
+            device = old.loaded.device
+            del old
+            free_memory(device)
+        finally:
+            current.loading.release()
+        return model_line(current.engine), f"Loaded {current.engine.name}."
 
     def respond(message: dict | None, use_tools: bool, tools_on: list[str], temperature: float,
                 max_tokens: int, session: ChatSession | None, history: list):
@@ -258,8 +232,8 @@ def build_demo(engine: Engine, settings: config.Settings, registry=None,
         return [str(folder / "chat.md"), str(folder / "chat.json")]
 
     with gr.Blocks(title="Multimodal assistant", analytics_enabled=False) as demo:
-        gr.Markdown(f"## Multimodal assistant\nModel: `{engine.name}` · device: "
-                    f"{engine.loaded.device} · quantization: {engine.loaded.quant}")
+        gr.Markdown("## Multimodal assistant")
+        header = gr.Markdown(model_line(engine), elem_id="model-line")
         if embedded.is_embedded(settings):
             gr.HTML(f'<div style="{NOTICE_STYLE}">⚠️ {embedded.NOTICE}</div>')
         with gr.Row():
@@ -287,6 +261,13 @@ def build_demo(engine: Engine, settings: config.Settings, registry=None,
                 most = min(4096, max(16, engine.context_tokens - 64))  # room for a question
                 max_tokens = gr.Slider(1, most, value=min(settings.max_new_tokens, most), step=1,
                                        label="Max tokens per answer")
+                with gr.Accordion("Model", open=False):
+                    source = gr.Textbox(label="Model: a hub id or a checkpoint directory",
+                                        placeholder="empty: the embedded default",
+                                        value=settings.model)
+                    quant = gr.Radio(list(config.QUANTS), value=settings.quant,
+                                     label="Quantization (8bit / 4bit need bitsandbytes)")
+                    load_btn = gr.Button("Load model", size="sm")
                 gallery = gr.Gallery(label="Images in this chat", columns=2, height=260,
                                      elem_id="gallery")
                 export_btn = gr.Button("Export chat (Markdown + JSON)", size="sm")
@@ -307,6 +288,8 @@ def build_demo(engine: Engine, settings: config.Settings, registry=None,
                                    outputs, api_name="edit_last")
         buttons["Clear"].click(clear, [session], outputs, api_name="clear")
         export_btn.click(export, [session], [exported], api_name="export")
+        load_btn.click(load_model, [source, quant], [header, status], api_name="load_model",
+                       concurrency_limit=1)
     return demo
 
 
@@ -321,8 +304,7 @@ if gr.NO_RELOAD:  # once per process, also under `gradio app.py` hot reload
           "embedded default assembles it in the user cache, about a minute)…",
           file=sys.stderr, flush=True)
     ENGINE = Engine.load(SETTINGS)
-    TOOLS = build(SETTINGS, engine=lambda: ENGINE)  # tools load on first use
-demo = build_demo(ENGINE, SETTINGS, TOOLS, agent_on=ARGS.agent)
+demo = build_demo(ENGINE, SETTINGS, agent_on=ARGS.agent)
 
 if __name__ == "__main__":
     # One answer at a time per event (the model generates one at a time anyway); others wait

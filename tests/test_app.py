@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -322,4 +323,27 @@ def test_app_regenerate_edit_undo_and_export(served, square):
         with pytest.raises(Exception, match="Nothing to export"):
             client.predict(api_name="/export")
     finally:
+        client.close()
+
+
+def test_app_loads_another_model_and_the_chat_goes_on(served, square, tmp_path):
+    from gradio_client import Client, handle_file
+
+    app, url = served
+    other = build("llava_next", tmp_path / "next")
+    client = Client(url, verbose=False)
+    try:
+        chat, _, before, _ = client.predict(
+            {"text": "What is it?", "files": [handle_file(str(square))]}, api_name="/chat")
+        with pytest.raises(Exception, match="still in use"):  # a bad source changes nothing
+            client.predict(str(tmp_path / "missing"), "none", api_name="/load_model")
+        line, said = client.predict(str(other), "none", api_name="/load_model")
+        assert "next" in line and said.startswith("Loaded")
+        chat2, _, status, _ = client.predict({"text": "And now?", "files": []}, api_name="/chat")
+        assert chat2[:len(chat)] == chat and "finished" in status  # same chat, new model
+        image_tokens = [re.search(r"(\d+) of them for images", s).group(1)
+                        for s in (before, status)]
+        assert image_tokens[0] != image_tokens[1]  # #1 seen through the other model's tower
+    finally:
+        client.predict(app.SETTINGS.model, "none", api_name="/load_model")  # as it was
         client.close()

@@ -1,0 +1,94 @@
+"""How a chat is shown: the messages (as gradio's Chatbot takes them: role, content, metadata)
+for a user's turn, a tool step, the images a tool made, an error; the gallery; status lines.
+Plain dicts and text, no gradio objects: app.py puts them on the page.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+from assistant.agent import Step
+from assistant.engine import Engine
+from assistant.session import AgentExchange, Exchange
+
+
+def warning(error: Exception) -> dict:
+    return {"role": "assistant", "content": f"⚠️ {error}"}
+
+
+def user_messages(exchange: Exchange) -> list[dict]:
+    """The user's turn as shown: each image, then its handle line and the text."""
+    shown = [{"role": "user", "content": {"path": u.path, "alt_text": f"{u.handle} {u.name}"}}
+             for u in exchange.uploads]
+    lines = ["  ".join(f"**{u.handle}** `{u.name}`" for u in exchange.uploads),
+             exchange.user.text]
+    shown.append({"role": "user", "content": "\n\n".join(line for line in lines if line)})
+    return shown
+
+
+def usage_line(exchange: Exchange | AgentExchange) -> str:
+    if isinstance(exchange, AgentExchange):
+        calls = ", ".join(s.tool for s in exchange.steps) or "none"
+        return (f"Last answer: {len(exchange.steps)} tool call(s) ({calls}) in "
+                f"{time.monotonic() - exchange.started:.1f} s; finished: "
+                f"{'cancelled' if exchange.cancelled else 'done'}.")
+    u = exchange.usage
+    return (f"Last answer: {u.completion_tokens} tokens in {u.seconds:.1f} s "
+            f"({u.tokens_per_second:.1f} tok/s); prompt {u.prompt_tokens} tokens, "
+            f"{u.image_tokens} of them for images; finished: {u.finish_reason}.")
+
+
+def step_title(step: Step) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
+    return f"Tool: {step.tool}({args})"
+
+
+def step_message(step: Step) -> dict:
+    """A tool step as a collapsible message: pending while it runs, then its observation."""
+    if step.status == "running":
+        return {"role": "assistant", "content": "running…",
+                "metadata": {"title": step_title(step), "status": "pending"}}
+    title = step_title(step) + (" — failed" if step.status == "error" else "")
+    return {"role": "assistant", "content": step.observation or "(no output)",
+            "metadata": {"title": title, "status": "done", "duration": round(step.seconds, 2)}}
+
+
+IMAGES = tempfile.mkdtemp(prefix="assistant-images-")  # images the tools make, to show them
+
+
+def image_messages(exchange: AgentExchange, step: Step) -> list[dict]:
+    """Each image a tool made, inline, with its handle and name."""
+    out = []
+    for handle in step.images:
+        ref = exchange.image(handle)
+        with tempfile.NamedTemporaryFile(dir=IMAGES, suffix=".png", delete=False) as f:
+            ref.image.save(f, format="PNG")
+        out += [{"role": "assistant", "content": {"path": f.name, "alt_text": f"{handle} {ref.name}"}},
+                {"role": "assistant", "content": f"**{handle}** `{ref.name}`"}]
+    return out
+
+
+def gallery_items(history: list) -> list:
+    """(path, caption) of every image shown in the chat so far, in handle order."""
+    items = []
+    for message in history:
+        content = message.get("content")
+        if isinstance(content, dict) and content.get("path"):
+            items.append((content["path"], content.get("alt_text", "")))
+    return items
+
+
+def last_user_block(history: list) -> int:
+    """Where the last user message begins in the shown history (len(history) if none)."""
+    i = len(history)
+    while i > 0 and history[i - 1]["role"] != "user":
+        i -= 1
+    while i > 0 and history[i - 1]["role"] == "user":
+        i -= 1
+    return i if any(m["role"] == "user" for m in history[i:]) else len(history)
+
+
+def model_line(engine: Engine) -> str:
+    return (f"Model: `{engine.name}` · device: {engine.loaded.device} · quantization: "
+            f"{engine.loaded.quant}")
