@@ -86,6 +86,7 @@ def grammar_names(grammar):
     '<tool_call>\n{"name": "ocr", "arguments": {"image": "#1\n',  # raw newline in a string
     '<tool_call>\n{"name": "ocr", "arguments": {"image": "\\q',  # no such escape
     '<tool_call>\n{"name": "classify", "arguments": {"image": "#1", "top_k": 007',
+    '<tool_call>\n{"name": "classify", "arguments": {"image": "#1", "top_k": 3\u00b2',  # not ASCII
     tagged("ocr", {"image": "#1"}) + " and more",  # text after the call
     '<tool_call>\n{"name": "ocr", "arguments": {"image": "#1"}}          ',  # endless space
     '{"name": "ocr", "arguments": {"image": "#1"}} and more',

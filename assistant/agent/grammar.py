@@ -150,7 +150,7 @@ class _Parser:
         if c == "[":
             want("array")
             return self.array(i, schema)
-        if c == "-" or c.isdigit():
+        if c in "-0123456789":
             want("number", "integer")
             return self.number(i, integer=kinds == {"integer"})
         for word, name in (("true", "boolean"), ("false", "boolean"), ("null", "null")):
@@ -231,31 +231,27 @@ class _Parser:
                                         for v in enum):
             raise _Bad
 
-    def number(self, i: int, integer: bool) -> int:
-        j = i + (self.s[i] == "-")
+    def digits(self, j: int) -> int:
+        """One or more digits from j: where they end."""
         start = j
-        while j < len(self.s) and self.s[j].isdigit():
+        while j < len(self.s) and self.s[j] in "0123456789":
             j += 1
         if j == start:
             raise _More if j >= len(self.s) else _Bad
+        return j
+
+    def number(self, i: int, integer: bool) -> int:
+        start = i + (self.s[i] == "-")
+        j = self.digits(start)
         if self.s[start] == "0" and j - start > 1:
             raise _Bad  # no leading zeros
         if not integer and j < len(self.s) and self.s[j] == ".":
-            j += 1
-            digits = j
-            while j < len(self.s) and self.s[j].isdigit():
-                j += 1
-            if j == digits:
-                raise _More if j >= len(self.s) else _Bad
+            j = self.digits(j + 1)
         if not integer and j < len(self.s) and self.s[j] in "eE":
             j += 1
             if j < len(self.s) and self.s[j] in "+-":
                 j += 1
-            digits = j
-            while j < len(self.s) and self.s[j].isdigit():
-                j += 1
-            if j == digits:
-                raise _More if j >= len(self.s) else _Bad
+            j = self.digits(j)
         if j - i > MAX_NUMBER:
             raise _Bad
         if j >= len(self.s):
