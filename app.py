@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import gradio as gr
@@ -69,6 +70,7 @@ def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = Tru
     tools, answers may go through the agent (a switch on the page, `agent_on` at first), with
     the tools the user leaves on."""
     current = Current(engine)
+    sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()  # this page's open chats
     # Tools backed by the chat model (vqa, caption "main") use whichever model is current.
     registry = build(settings, engine=lambda: current.engine) if with_tools else None
     tool_names = registry.names if registry is not None else []
@@ -82,7 +84,9 @@ def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = Tru
                   temperature: float, max_tokens: int) -> ChatSession:
         """This session as the settings panel says, before each answer."""
         engine = current.engine
-        session = session or ChatSession(engine, settings)
+        if session is None:
+            session = ChatSession(engine, settings)
+            sessions.add(session)
         session.engine = engine  # the chat goes on with a newly loaded model
         temperature, max_tokens = float(temperature), int(max_tokens)
         session.params = engine.default_params(temperature=temperature, max_new_tokens=max_tokens)
@@ -107,6 +111,8 @@ def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = Tru
                                f"({current.engine.name}) is still in use.") from None
             old, current.engine = current.engine, engine
             agent_for.cache_clear()
+            for chat in list(sessions):  # no chat keeps the old model alive
+                chat.engine, chat.agent = engine, None
             device = old.loaded.device
             del old
             free_memory(device)
@@ -125,7 +131,8 @@ def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = Tru
             yield history, gr.MultimodalTextbox(value=message), session, history, "", \
                 gallery_items(history)
             return
-        yield from stream_answer(exchange, session, [*history, *user_messages(exchange)])
+        yield from stream_answer(exchange, session, [*history, *user_messages(exchange)],
+                                 restore=message)
 
     def regenerate(use_tools: bool, tools_on: list[str], temperature: float, max_tokens: int,
                    session: ChatSession | None, history: list):
@@ -141,7 +148,9 @@ def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = Tru
         kept += [m for m in history[start:] if m["role"] == "user"]  # the message, not its answer
         yield from stream_answer(exchange, session, kept)
 
-    def stream_answer(exchange, session: ChatSession, history: list):
+    def stream_answer(exchange, session: ChatSession, history: list, restore: dict | None = None):
+        """Show the answer as it comes. If it fails, the chat is shown as it was kept: a new
+        message that failed leaves the chat and goes back into the box (`restore`)."""
         if exchange.notice:
             history.append({"role": "assistant", "content": exchange.notice,
                             "metadata": {"title": "Context trimmed"}})
@@ -169,8 +178,11 @@ def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = Tru
                 yield history, locked, session, history, "Answering…", gallery
                 shown = time.monotonic()
         except AssistantError as e:
-            history[-1] = warning(e)
-            yield history, gr.MultimodalTextbox(interactive=True), session, history, "", gallery
+            if restore is not None:
+                history = history[:last_user_block(history)]
+            history = [*history[:-1], warning(e)] if restore is None else [*history, warning(e)]
+            box = gr.MultimodalTextbox(value=restore, interactive=True)
+            yield history, box, session, history, "", gallery_items(history)
             return
         if exchange.discarded:
             yield [], gr.MultimodalTextbox(interactive=True), session, [], "", []
@@ -288,8 +300,7 @@ def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = Tru
                                    outputs, api_name="edit_last")
         buttons["Clear"].click(clear, [session], outputs, api_name="clear")
         export_btn.click(export, [session], [exported], api_name="export")
-        load_btn.click(load_model, [source, quant], [header, status], api_name="load_model",
-                       concurrency_limit=1)
+        load_btn.click(load_model, [source, quant], [header, status], api_name="load_model")
     return demo
 
 

@@ -6,7 +6,6 @@ Plain dicts and text, no gradio objects: app.py puts them on the page.
 from __future__ import annotations
 
 import tempfile
-import time
 
 from assistant.agent import Step
 from assistant.engine import Engine
@@ -31,7 +30,7 @@ def usage_line(exchange: Exchange | AgentExchange) -> str:
     if isinstance(exchange, AgentExchange):
         calls = ", ".join(s.tool for s in exchange.steps) or "none"
         return (f"Last answer: {len(exchange.steps)} tool call(s) ({calls}) in "
-                f"{time.monotonic() - exchange.started:.1f} s; finished: "
+                f"{exchange.seconds:.1f} s; finished: "
                 f"{'cancelled' if exchange.cancelled else 'done'}.")
     u = exchange.usage
     return (f"Last answer: {u.completion_tokens} tokens in {u.seconds:.1f} s "

@@ -154,6 +154,7 @@ class AgentExchange(_Exchange):
         self.new_images: list[str] = []
         self.final = None
         self.started = time.monotonic()
+        self.seconds = 0.0  # from send to the final answer
 
     @property
     def cancelled(self) -> bool:
@@ -163,7 +164,7 @@ class AgentExchange(_Exchange):
         self._stop.set()
 
     def _drain(self) -> None:
-        pass  # closing the run (as the reader leaves) already stopped its generation
+        self._events.close()  # the run ends where it is; its generation is cancelled
 
     def image(self, handle: str):
         """An image of this exchange's conversation (the tools' new ones included)."""
@@ -180,6 +181,7 @@ class AgentExchange(_Exchange):
                 self.new_images += event.images
             elif isinstance(event, Final):
                 self.final, self.text = event, event.text
+                self.seconds = time.monotonic() - self.started
             yield event
 
 

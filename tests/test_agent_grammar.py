@@ -46,7 +46,6 @@ VALID = [
            separators=(",", ":")),
     tagged("vqa", {"image": "#1", "question": "what colour is it? \u00e9\u4e2d"},
            ensure_ascii=True),
-    '{"name": "ocr", "arguments": {"image": "#1"}}',
 ]
 
 
@@ -89,15 +88,57 @@ def grammar_names(grammar):
     '<tool_call>\n{"name": "classify", "arguments": {"image": "#1", "top_k": 3\u00b2',  # not ASCII
     tagged("ocr", {"image": "#1"}) + " and more",  # text after the call
     '<tool_call>\n{"name": "ocr", "arguments": {"image": "#1"}}          ',  # endless space
-    '{"name": "ocr", "arguments": {"image": "#1"}} and more',
+    '<tool_call>\n{"name": "ocr", "arguments": {"image": "#1",',  # nothing may follow
+    '<tool_call>\n{"name": "edit_image", "arguments": {"image": "#1", "operation": "rotate", '
+    '"degrees": 12345678901234567890123.',  # no room left for the fraction's digits
 ])
 def test_what_cannot_become_a_valid_call_is_refused(grammar, text):
     assert grammar.check(text) == (False, False)
 
 
 def test_answer_text_is_free_and_may_end_anywhere(grammar):
-    for text in ["", "It is a cat.", "The sign says <b>OPEN</b>", "Let me look <tool"]:
+    for text in ["", "It is a cat.", "The sign says <b>OPEN</b>", "Let me look <tool",
+                 '{"name": "ocx", "as": "JSON the user asked for"']:
         assert grammar.check(text) == (True, True)
+    assert grammar.free("It is a cat.") and not grammar.free("It is <tool")
+    assert not grammar.free("<tool_call>{")
+
+
+SMALL = ToolCallGrammar({"t": {"type": "object", "additionalProperties": False,
+                               "required": ["s"],
+                               "properties": {"s": {"type": "string", "maxLength": 2},
+                                              "e": {"type": "string", "enum": ['a"b', "a\u00e9"]}}}})
+CHARS = [chr(c) for c in range(32, 127)] + ["\n", "\u00e9"]
+TURNS = '"\\{}[],:.-+eEu0 \n'  # characters where JSON changes state
+
+
+@pytest.mark.parametrize("text", [
+    *VALID,
+    '<tool_call>{"name": "t", "arguments": {"s": "ab"}}</tool_call>',
+    '<tool_call>{"name": "t", "arguments": {"e": "a\\"b", "s": "a\\u00e9"}}</tool_call>',
+    '<tool_call>{"name": "edit_image", "arguments": {"image": "#1", "operation": "rotate", '
+    '"degrees": 1234567890123456789012}}</tool_call>',
+])
+def test_no_accepted_beginning_is_a_dead_end(grammar, text):
+    """From every beginning the grammar accepts, some character goes on (or it may end), so
+    guided decoding is never forced to stop inside a call."""
+    g = SMALL if '"name": "t"' in text else grammar
+    for cut in range(len(text)):
+        begun = text[:cut]
+        assert g.check(begun)[0], begun
+        options = [begun + c for c in CHARS]
+        assert g.check(begun)[1] or any(g.check(o)[0] for o in options), f"dead end: {begun!r}"
+        for o in (begun + c for c in TURNS):  # one step further on the branches that turn
+            if g.check(o)[0] and not g.check(o)[1]:
+                assert any(g.check(o + c)[0] for c in CHARS), f"dead end: {o!r}"
+
+
+def test_strings_at_their_longest_and_escapes_in_enums_leave_no_dead_end():
+    assert SMALL.check('<tool_call>{"name": "t", "arguments": {"s": "ab\\')[0] is False
+    assert SMALL.check('<tool_call>{"name": "t", "arguments": {"e": "a\\')[0] is True
+    assert SMALL.check('<tool_call>{"name": "t", "arguments": {"e": "a\\u0')[0] is True
+    assert SMALL.check('<tool_call>{"name": "t", "arguments": {"e": "a\\u00e')[0] is True
+    assert SMALL.check('<tool_call>{"name": "t", "arguments": {"e": "a\\u002')[0] is False
 
 
 def test_a_call_begun_inside_an_answer_must_still_be_valid(grammar):

@@ -28,6 +28,7 @@ class ScriptedEngine:
         self.replies = list(replies)
         self.prompts: list[Conversation] = []
         self.params: list = []
+        self.streams: list[ScriptedStream] = []
 
     def default_params(self, **overrides):
         self.params.append(SimpleNamespace(constraint=None, **overrides))
@@ -37,7 +38,8 @@ class ScriptedEngine:
         self.prompts.append(conversation)
         reply = self.replies.pop(0)
         text = reply(conversation) if callable(reply) else reply
-        return SimpleNamespace(stream=ScriptedStream(text))
+        self.streams.append(ScriptedStream(text))
+        return SimpleNamespace(stream=self.streams[-1])
 
 
 class ScriptedStream:
@@ -347,3 +349,16 @@ def test_a_failing_agent_answer_leaves_the_session_as_it_was(registry, tmp_path)
         list(session.send("a very long message"))
     assert [(t.role, t.text) for t in session.conversation.turns] == before
     assert session.current.finished
+
+
+def test_a_reader_leaving_midway_stops_the_agents_generation(registry):
+    from assistant.session import ChatSession
+
+    engine = ScriptedEngine(["A long answer that goes on and on. " * 10])
+    session = ChatSession(engine, Settings(), agent=Agent(engine, registry))
+    exchange = session.send("Tell me a story")
+    events = iter(exchange)
+    next(events)
+    events.close()  # the tab was closed
+    assert engine.streams[-1].cancelled and exchange.finished
+    assert session.conversation.turns[-1].text == exchange.text == "A lon"  # what was shown

@@ -347,3 +347,46 @@ def test_app_loads_another_model_and_the_chat_goes_on(served, square, tmp_path):
     finally:
         client.predict(app.SETTINGS.model, "none", api_name="/load_model")  # as it was
         client.close()
+
+
+def test_app_an_answer_failing_midway_gives_the_message_back(served, square, monkeypatch):
+    from types import SimpleNamespace
+
+    from gradio_client import Client, handle_file
+
+    from assistant.engine import Usage
+    from assistant.errors import OutOfMemory
+
+    url = served[1]
+    real = Engine.stream  # on the class: the app may have loaded its model again
+
+    class Failing:
+        usage = Usage()
+
+        def __iter__(self):
+            yield "a beginning"
+            raise OutOfMemory("generating with", "the tiny model", "cpu")
+
+        def cancel(self):
+            pass
+
+    def stream(engine, conversation, params=None):
+        reply = real(engine, conversation, params)
+        reply.stream.wait()
+        return SimpleNamespace(stream=Failing(), fitted=reply.fitted)
+
+    client = Client(url, verbose=False)
+    try:
+        chat, _, _, _ = client.predict({"text": "first", "files": []}, api_name="/chat")
+        monkeypatch.setattr(Engine, "stream", stream)
+        failed, box, _, gallery = client.predict(
+            {"text": "second", "files": [handle_file(str(square))]}, api_name="/chat")
+        assert failed[:-1] == chat
+        assert texts(failed[-1]).startswith("⚠️ Out of cpu memory")
+        assert box["value"]["text"] == "second" and len(box["value"]["files"]) == 1
+        assert gallery == []  # the failed message's picture is not part of the chat
+        monkeypatch.setattr(Engine, "stream", real)
+        undone, _, _, _ = client.predict(api_name="/undo")  # takes back "first", not "second"
+        assert not any(m["role"] == "user" for m in undone)
+    finally:
+        client.close()

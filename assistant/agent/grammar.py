@@ -6,8 +6,8 @@ valid reply, and whether it may end here. A reply is either answer text (free, b
 `<tool_call>` begun inside it must be finished properly) or a call: `<tool_call>`, one JSON
 object `{"name": TOOL, "arguments": {...}}` whose arguments follow that tool's JSON schema
 (property names, types, enums, required properties, string and array lengths), then
-`</tool_call>` and the end. A bare JSON object at the start is read as a call too, as
-`protocol.read` does.
+`</tool_call>` and the end. (A bare JSON object is answer text here: the user may have asked
+for JSON; `protocol.read` still reads one with a "name" as a call, unguided.)
 
 The engine applies it token by token (`assistant.engine.guide`); this module knows only text.
 Written JSON is kept near canonical so a guided call stays short: at most 8 spaces between
@@ -71,17 +71,20 @@ class ToolCallGrammar:
         at = text.find(OPEN)
         if at < 0:
             head = text.lstrip()
-            space = len(text) - len(head)
-            if head.startswith("{"):
-                return self._call(head, tagged=False) if space <= MAX_SPACE else (False, False)
             if self.must_call:
-                return space <= MAX_SPACE and OPEN.startswith(head), False
+                return len(text) - len(head) <= MAX_SPACE and OPEN.startswith(head), False
             return True, True
         if self.must_call and (text[:at].strip() or at > MAX_SPACE):
             return False, False
-        return self._call(text[at + len(OPEN):], tagged=True)
+        return self._call(text[at + len(OPEN):])
 
-    def _call(self, body: str, tagged: bool) -> tuple[bool, bool]:
+    def free(self, text: str) -> bool:
+        """Whether `text` is answer text that any token may continue (no call begun, and not
+        ending in what may become `<tool_call>`)."""
+        return not self.must_call and OPEN not in text and \
+            not any(text.endswith(OPEN[:k]) for k in range(1, len(OPEN)))
+
+    def _call(self, body: str) -> tuple[bool, bool]:
         parser = _Parser(body)
         try:
             end = parser.value(parser.space(0), self.schema)
@@ -93,8 +96,6 @@ class ToolCallGrammar:
         tail = rest.lstrip()
         if len(rest) - len(tail) > MAX_SPACE:
             return False, False
-        if not tagged:
-            return tail == "", tail == ""
         if CLOSE.startswith(tail):
             return True, tail == CLOSE
         after = tail[len(CLOSE):] if tail.startswith(CLOSE) else None
@@ -179,8 +180,10 @@ class _Parser:
                     raise _Bad
                 return j + 1, value
             if c == "\\":
+                if len(out) >= longest:
+                    raise _Bad  # an escape is one more character: there is no room
                 if j + 1 >= len(self.s):
-                    self._escape_allowed("".join(out), enum, "")
+                    self._escape_allowed("".join(out), enum, None)
                     raise _More
                 e = self.s[j + 1]
                 if e == "u":
@@ -212,13 +215,14 @@ class _Parser:
             self._prefix_allowed("".join(out), enum)
 
     @staticmethod
-    def _escape_allowed(begun: str, enum: list | None, digits: str) -> None:
-        """An escape begun after `begun` (`digits`: of a \\u escape so far): some allowed value
-        must go on with a character written that way."""
+    def _escape_allowed(begun: str, enum: list | None, digits: str | None) -> None:
+        """An escape begun after `begun` (`digits`: of a \\u escape so far; None: only the
+        backslash yet): some allowed value must go on with a character written that way."""
         def fits(ch: str) -> bool:
-            if not digits and ch in '"\\':
-                return True
-            return not 0x20 <= ord(ch) <= 0x7E and f"{ord(ch):04x}".startswith(digits.lower())
+            printable = 0x20 <= ord(ch) <= 0x7E
+            if digits is None:
+                return ch in '"\\' or not printable
+            return not printable and f"{ord(ch):04x}".startswith(digits.lower())
 
         if enum is not None and not any(
                 isinstance(v, str) and len(v) > len(begun) and v.startswith(begun)
@@ -231,27 +235,31 @@ class _Parser:
                                         for v in enum):
             raise _Bad
 
-    def digits(self, j: int) -> int:
-        """One or more digits from j: where they end."""
+    def digits(self, j: int, i: int) -> int:
+        """One or more digits from j (of the number that begins at i): where they end."""
         start = j
         while j < len(self.s) and self.s[j] in "0123456789":
             j += 1
+        if j - i > MAX_NUMBER:
+            raise _Bad
         if j == start:
-            raise _More if j >= len(self.s) else _Bad
+            if j >= len(self.s) and j - i < MAX_NUMBER:
+                raise _More  # a digit can still come
+            raise _Bad
         return j
 
     def number(self, i: int, integer: bool) -> int:
         start = i + (self.s[i] == "-")
-        j = self.digits(start)
+        j = self.digits(start, i)
         if self.s[start] == "0" and j - start > 1:
             raise _Bad  # no leading zeros
         if not integer and j < len(self.s) and self.s[j] == ".":
-            j = self.digits(j + 1)
+            j = self.digits(j + 1, i)
         if not integer and j < len(self.s) and self.s[j] in "eE":
             j += 1
             if j < len(self.s) and self.s[j] in "+-":
                 j += 1
-            j = self.digits(j)
+            j = self.digits(j, i)
         if j - i > MAX_NUMBER:
             raise _Bad
         if j >= len(self.s):
@@ -288,6 +296,8 @@ class _Parser:
                 return j + 1
             if c != ",":
                 raise _Bad
+            if closed and not set(properties) - seen:
+                raise _Bad  # nothing may follow the comma
             j = self.space(j + 1)
 
     def array(self, i: int, schema: dict) -> int:
