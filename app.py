@@ -13,14 +13,15 @@ import argparse
 import functools
 import sys
 import tempfile
-import threading
 import time
 import weakref
 from pathlib import Path
 
 import gradio as gr
+import uvicorn
+from fastapi import FastAPI
 
-from assistant import config, embedded, examples
+from assistant import api, config, embedded, examples
 from assistant.agent import Delta, Final, Note, Step, for_settings
 from assistant.chat_view import (
     IMAGES,
@@ -33,8 +34,7 @@ from assistant.chat_view import (
     user_messages,
     warning,
 )
-from assistant.engine import Engine
-from assistant.engine.device import free_memory
+from assistant.engine import Current, Engine, LoadBusy
 from assistant.errors import AssistantError
 from assistant.export import to_json, to_markdown
 from assistant.session import AgentExchange, ChatSession, NothingToRedo
@@ -56,23 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class Current:
-    """The model every chat of this app answers with; the settings panel can load another."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self.loading = threading.Lock()  # one load at a time
-
-
-def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = True,
+def build_demo(current: Current, settings: config.Settings, registry=None,
                agent_on: bool = True) -> gr.Blocks:
-    """The page, starting with `engine`; every browser session gets its own ChatSession. With
-    tools, answers may go through the agent (a switch on the page, `agent_on` at first), with
-    the tools the user leaves on."""
-    current = Current(engine)
+    """The page, answering with `current`'s engine; every browser session gets its own
+    ChatSession. With a tool `registry`, answers may go through the agent (a switch on the
+    page, `agent_on` at first), with the tools the user leaves on."""
+    engine = current.engine
     sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()  # this page's open chats
-    # Tools backed by the chat model (vqa, caption "main") use whichever model is current.
-    registry = build(settings, engine=lambda: current.engine) if with_tools else None
     tool_names = registry.names if registry is not None else []
 
     @functools.lru_cache(maxsize=16)
@@ -100,25 +90,18 @@ def build_demo(engine: Engine, settings: config.Settings, with_tools: bool = Tru
         """Load another model for every chat of this app; on failure the current one stays."""
         source = (source or "").strip()
         what = source or "the embedded default"
-        if not current.loading.acquire(blocking=False):
-            raise gr.Error("Another model is loading; wait for it to finish.")
+        progress(0, desc=f"Loading {what}…")
         try:
-            progress(0, desc=f"Loading {what}…")
-            try:
-                engine = Engine.load(settings.replace(model=source, quant=quant))
-            except (AssistantError, ValueError, OSError) as e:
-                raise gr.Error(f"Could not load {what}: {e} The current model "
-                               f"({current.engine.name}) is still in use.") from None
-            old, current.engine = current.engine, engine
-            agent_for.cache_clear()
-            for chat in list(sessions):  # no chat keeps the old model alive
-                chat.engine, chat.agent = engine, None
-            device = old.loaded.device
-            del old
-            free_memory(device)
-        finally:
-            current.loading.release()
-        return model_line(current.engine), f"Loaded {current.engine.name}."
+            engine = current.load(settings.replace(model=source, quant=quant))
+        except LoadBusy as e:
+            raise gr.Error(str(e)) from None
+        except (AssistantError, ValueError, OSError) as e:
+            raise gr.Error(f"Could not load {what}: {e} The current model "
+                           f"({current.engine.name}) is still in use.") from None
+        agent_for.cache_clear()
+        for chat in list(sessions):  # no chat keeps the old model alive
+            chat.engine, chat.agent = engine, None
+        return model_line(engine), f"Loaded {engine.name}."
 
     def respond(message: dict | None, use_tools: bool, tools_on: list[str], temperature: float,
                 max_tokens: int, session: ChatSession | None, history: list):
@@ -311,14 +294,25 @@ def examples_messages() -> list[list[dict]]:
 if gr.NO_RELOAD:  # once per process, also under `gradio app.py` hot reload
     ARGS = parse_args()
     SETTINGS = config.from_args(ARGS)  # --host/--port land in Settings.host/.port
+    if SETTINGS.share:
+        sys.exit("share links are not offered: the app and its API serve this machine only "
+                 "(--host 0.0.0.0 serves your network).")
     print(f"Loading {SETTINGS.model or 'the embedded default model'} (the first start of the "
           "embedded default assembles it in the user cache, about a minute)…",
           file=sys.stderr, flush=True)
-    ENGINE = Engine.load(SETTINGS)
-demo = build_demo(ENGINE, SETTINGS, agent_on=ARGS.agent)
+    CURRENT = Current(Engine.load(SETTINGS))
+    # Tools backed by the chat model (vqa, caption "main") use whichever model is current.
+    TOOLS = build(SETTINGS, engine=lambda: CURRENT.engine)
+demo = build_demo(CURRENT, SETTINGS, TOOLS, agent_on=ARGS.agent)
+# One answer at a time per event (the model generates one at a time anyway); others wait in
+# the queue, and the page shows their place in it.
+demo.queue(default_concurrency_limit=1, max_size=64)
+# One server: the OpenAI-compatible API under /v1, the browser chat at /.
+server = FastAPI(title="multimodal-assistant", docs_url=None, redoc_url=None, openapi_url=None)
+api.mount(server, api.Api(CURRENT, TOOLS, SETTINGS))
+server = gr.mount_gradio_app(server, demo, path="/")
 
 if __name__ == "__main__":
-    # One answer at a time per event (the model generates one at a time anyway); others wait
-    # in the queue, and the page shows their place in it.
-    demo.queue(default_concurrency_limit=1, max_size=64).launch(
-        server_name=SETTINGS.host, server_port=SETTINGS.port, share=SETTINGS.share)
+    print(f"Serving on http://{SETTINGS.host}:{SETTINGS.port} (chat) and "
+          f"http://{SETTINGS.host}:{SETTINGS.port}/v1 (API)", file=sys.stderr, flush=True)
+    uvicorn.run(server, host=SETTINGS.host, port=SETTINGS.port, log_level="warning")

