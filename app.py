@@ -3,8 +3,9 @@ message to the session's `ChatSession` (assistant/session.py) and show what come
 
 `python app.py [--model DIR] [--quant 4bit] [--port N] [--host ADDR] [--no-agent]`. Private
 by default: binds 127.0.0.1, no share link, no analytics. The model loads once per process
-(under `gr.NO_RELOAD`); the settings panel can load another for every chat of the app.
-`build_demo(engine, settings)` builds the page for any loaded engine.
+(under `gr.NO_RELOAD`); the settings panel can load another for every chat of the app. One
+server (`server`, uvicorn) holds the page at / and the OpenAI-compatible API at /v1
+(assistant/api.py).
 """
 
 from __future__ import annotations
