@@ -1,6 +1,7 @@
 """A conversation written out for the user to keep: JSON (turns, and every image as PNG in
 base64 with its handle, name and sha256) or Markdown (turns, each image inline as a data URI
-where it is attached or first named, e.g. a tool's "#2"), so one file holds everything. Not here: reading them back (persistence is the store's)."""
+where it is attached or first named, e.g. a tool's "#2"), so one file holds everything; and
+the JSON read back (`from_json`, for import), every image checked as an upload is."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import base64
 import io
 import json
 
-from assistant.conversation import HANDLE, Conversation
+from assistant.conversation import HANDLE, Conversation, ImageRef, Turn
+from assistant.errors import AssistantError
+from assistant.images import digest, load_image
 
 FORMAT = "multimodal-assistant-chat"
 
@@ -46,3 +49,42 @@ def to_markdown(conversation: Conversation, title: str = "Chat") -> str:
                       f"*{handle}* `{ref.name}`", ""]
         lines += [turn.text, ""]
     return "\n".join(lines)
+
+
+class BadExport(AssistantError):
+    def __init__(self, reason: str):
+        super().__init__(f"Cannot import this chat: {reason}.")
+
+
+def from_json(text: str | bytes, max_image_bytes: int = 20 * 1024 * 1024,
+              max_image_pixels: int = 40_000_000) -> Conversation:
+    """A conversation from `to_json`'s output; anything else is a BadExport saying what."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadExport(f"it is not JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise BadExport(f"it is not a {FORMAT} file")
+    conv = Conversation()
+    numbers = []
+    for handle, ref in (data.get("images") or {}).items():
+        if not (isinstance(handle, str) and HANDLE.fullmatch(handle) and isinstance(ref, dict)):
+            raise BadExport(f"image {handle!r} is not a handle like #1 with its data")
+        try:
+            raw = base64.b64decode(ref.get("png_base64", ""), validate=True)
+        except (ValueError, TypeError):
+            raise BadExport(f"image {handle} is not valid base64") from None
+        image = load_image(raw, name=f"{handle} {ref.get('name', '')}".strip(),
+                           max_bytes=max_image_bytes, max_pixels=max_image_pixels)
+        conv.images[handle] = ImageRef(handle, image, str(ref.get("name", "")), digest(image))
+        numbers.append(int(handle[1:]))
+    conv._next = max(numbers, default=0) + 1
+    for i, turn in enumerate(data.get("turns") or []):
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+            raise BadExport(f"turn {i + 1} has no role user or assistant")
+        images = list(turn.get("images") or [])
+        unknown = [h for h in images if h not in conv.images]
+        if unknown:
+            raise BadExport(f"turn {i + 1} shows {', '.join(map(str, unknown))}, not in the file")
+        conv.turns.append(Turn(turn["role"], str(turn.get("text", "")), images))
+    return conv

@@ -39,3 +39,22 @@ def test_markdown_shows_each_image_where_it_first_appears():
     assert text.index("*#1* `red.png`") < text.index("What is in #1?")
     assert text.index("A red box") > text.index("*#2* `2_edit_image_1`") > \
         text.index("What is in #1?")
+
+
+def test_an_exported_chat_imports_back_and_a_bad_file_is_refused_clearly():
+    import pytest
+
+    from assistant.export import BadExport, from_json
+
+    conv = chat()
+    back = from_json(to_json(conv))
+    assert [(t.role, t.text, t.images) for t in back.turns] == \
+        [(t.role, t.text, t.images) for t in conv.turns]
+    assert back.next_number == 3
+    assert all(back.images[h].image.tobytes() == r.image.tobytes() for h, r in conv.images.items())
+    data = json.loads(to_json(conv))
+    data["turns"][0]["images"] = ["#7"]
+    for bad, says in [("not json", "not JSON"), ('{"format": "other"}', "not a multimodal"),
+                      (json.dumps(data), "shows #7, not in the file")]:
+        with pytest.raises(BadExport, match=says):
+            from_json(bad)

@@ -1,0 +1,186 @@
+"""Chats that survive restarts: SQLite (WAL) for chats, messages and the steps the tools took,
+and image blobs on disk as PNG files named by the sha256 of their pixels, shared by every chat
+that shows them.
+
+`Store(path)` opens (or creates) `path` and a `blobs/` folder beside it. `save(chat_id,
+conversation, steps)` writes a chat as it now is in one transaction, after its new blobs are
+safely on disk: a crash at any moment leaves the last saved state, never half a turn.
+`load(chat_id)` gives the conversation back, images included. `delete(chat_id)` removes a
+chat and the blobs no other chat uses. Sessions save after every finished answer.
+Not here: what a chat looks like on screen, and export files (assistant/export.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from PIL import Image
+
+from assistant.conversation import Conversation, ImageRef, Turn
+from assistant.errors import AssistantError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    next_image INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+    chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+    handle TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (chat_id, handle)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    text TEXT NOT NULL,
+    images TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    PRIMARY KEY (chat_id, seq)
+);
+CREATE INDEX IF NOT EXISTS images_by_blob ON images (sha256);
+"""
+
+
+class StoreError(AssistantError):
+    """The history could not be written or read (disk full, database locked, damaged)."""
+
+    def __init__(self, doing: str, error: Exception):
+        super().__init__(f"Could not {doing} the chat history ({error}). Nothing was half "
+                         "written: the chat as last saved is kept. Free disk space or check "
+                         "the history file's folder, then try again.")
+
+
+class Store:
+    def __init__(self, path: str | Path, timeout: float = 10.0):
+        """`timeout`: seconds to wait for another writer before giving up (StoreError)."""
+        self.path = Path(path)
+        self.blobs = self.path.parent / "blobs"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                   timeout=timeout)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a finished turn survives a power cut
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- blobs -----------------------------------------------------------------------------
+    def blob_path(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / f"{sha256}.png"
+
+    def _write_blob(self, ref: ImageRef) -> None:
+        path = self.blob_path(ref.sha256)
+        if path.exists():
+            return
+        path.parent.mkdir(exist_ok=True)
+        temporary = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        with open(temporary, "wb") as f:
+            ref.image.save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)  # whole or absent, never a torn file
+
+    # -- chats -----------------------------------------------------------------------------
+    def new_id(self) -> str:
+        return uuid.uuid4().hex
+
+    def save(self, chat_id: str, conversation: Conversation, steps: list[list[dict]] | None = None,
+             title: str = "") -> None:
+        """Write the chat as `conversation` now is; `steps[i]`: the tool steps of turn i."""
+        steps = steps or []
+        try:
+            for ref in conversation.images.values():
+                self._write_blob(ref)
+            first = next((t.text for t in conversation.turns if t.role == "user"), "")
+            title = title or " ".join(first.split())[:60] or "(pictures)"
+            now = time.time()
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute(
+                        "INSERT INTO chats (id, title, created, updated, next_image) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = "
+                        "excluded.title, updated = excluded.updated, next_image = "
+                        "excluded.next_image", (chat_id, title, now, now, conversation.next_number))
+                    self._db.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
+                    self._db.execute("DELETE FROM images WHERE chat_id = ?", (chat_id,))
+                    self._db.executemany(
+                        "INSERT INTO images VALUES (?, ?, ?, ?)",
+                        [(chat_id, h, r.sha256, r.name) for h, r in conversation.images.items()])
+                    self._db.executemany(
+                        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                        [(chat_id, i, t.role, t.text, json.dumps(t.images),
+                          json.dumps(steps[i] if i < len(steps) else []))
+                         for i, t in enumerate(conversation.turns)])
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError("save", e) from None
+
+    def chats(self) -> list[dict]:
+        """Every saved chat, the latest first: id, title, updated, messages."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, c.title, c.updated, COUNT(m.seq) FROM chats c LEFT JOIN messages m "
+                "ON m.chat_id = c.id GROUP BY c.id ORDER BY c.updated DESC").fetchall()
+        return [{"id": r[0], "title": r[1], "updated": r[2], "messages": r[3]} for r in rows]
+
+    def load(self, chat_id: str) -> tuple[Conversation, list[list[dict]]]:
+        """The conversation (images read back from their blobs) and each turn's steps."""
+        with self._lock:
+            chat = self._db.execute("SELECT next_image FROM chats WHERE id = ?",
+                                    (chat_id,)).fetchone()
+            if chat is None:
+                raise KeyError(chat_id)
+            images = self._db.execute("SELECT handle, sha256, name FROM images WHERE chat_id = ?",
+                                      (chat_id,)).fetchall()
+            messages = self._db.execute(
+                "SELECT role, text, images, steps FROM messages WHERE chat_id = ? ORDER BY seq",
+                (chat_id,)).fetchall()
+        conv = Conversation(_next=chat[0])
+        for handle, sha256, name in images:
+            try:
+                with Image.open(self.blob_path(sha256)) as image:
+                    conv.images[handle] = ImageRef(handle, image.convert("RGB"), name, sha256)
+            except OSError as e:
+                raise StoreError("read an image of", e) from None
+        conv.turns = [Turn(role, text, json.loads(handles)) for role, text, handles, _ in messages]
+        return conv, [json.loads(s) for *_, s in messages]
+
+    def delete(self, chat_id: str) -> int:
+        """Remove a chat; returns how many blobs went with it (those no other chat shows)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                mine = {r[0] for r in self._db.execute(
+                    "SELECT sha256 FROM images WHERE chat_id = ?", (chat_id,))}
+                self._db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+                still = {r[0] for r in self._db.execute(
+                    f"SELECT sha256 FROM images WHERE sha256 IN ({','.join('?' * len(mine))})",
+                    tuple(mine))} if mine else set()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        unused = mine - still
+        for sha256 in unused:
+            self.blob_path(sha256).unlink(missing_ok=True)
+        return len(unused)

@@ -1,0 +1,110 @@
+"""Chat history in SQLite: a chat comes back as it was saved, images included; blobs are
+shared and deleted when no chat shows them; a writer killed with SIGKILL mid-run leaves every
+finished turn; a locked database is a clear error that loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from PIL import Image
+
+from assistant.conversation import Conversation
+from assistant.store import Store, StoreError
+
+
+def chat(colour=(200, 10, 10)) -> Conversation:
+    conv = Conversation()
+    conv.add_user("What is in #1?", [Image.new("RGB", (8, 6), colour)], ["red.png"])
+    conv.add_image(Image.new("RGB", (6, 8), (10, 10, 200)), name="2_edit_image_1")
+    conv.add_assistant("A red box; rotated, #2.")
+    return conv
+
+
+def test_a_saved_chat_comes_back_as_it_was(tmp_path):
+    store = Store(tmp_path / "history.sqlite3")
+    conv = chat()
+    steps = [[], [{"tool": "edit_image", "arguments": {"image": "#1"}, "status": "done"}]]
+    store.save("c1", conv, steps)
+    again = Store(tmp_path / "history.sqlite3")  # as after a restart
+    back, back_steps = again.load("c1")
+    assert [(t.role, t.text, t.images) for t in back.turns] == \
+        [(t.role, t.text, t.images) for t in conv.turns]
+    assert back.next_number == 3 and back_steps == steps
+    for handle, ref in conv.images.items():
+        assert back.images[handle].image.tobytes() == ref.image.tobytes()
+        assert back.images[handle].name == ref.name and back.images[handle].sha256 == ref.sha256
+    assert [c["title"] for c in again.chats()] == ["What is in #1?"]
+    assert again.chats()[0]["messages"] == 2
+
+
+def test_undo_is_saved_by_saving_the_chat_as_it_now_is(tmp_path):
+    store = Store(tmp_path / "h.sqlite3")
+    conv = chat()
+    store.save("c1", conv)
+    conv.pop_last_exchange()
+    store.save("c1", conv)
+    assert store.load("c1")[0].turns == []
+
+
+def test_deleting_a_chat_deletes_only_the_blobs_no_other_chat_shows(tmp_path):
+    store = Store(tmp_path / "h.sqlite3")
+    store.save("a", chat())
+    store.save("b", chat(colour=(10, 200, 10)))  # shares the blue #2 with "a"
+    blobs = sorted(store.blobs.rglob("*.png"))
+    assert len(blobs) == 3
+    assert store.delete("a") == 1  # the red picture only
+    assert len(list(store.blobs.rglob("*.png"))) == 2
+    assert [c["id"] for c in store.chats()] == ["b"] and store.load("b")[0].images["#2"]
+    with pytest.raises(KeyError):
+        store.load("a")
+
+
+def test_a_locked_database_is_a_clear_error_and_the_saved_chat_stays(tmp_path):
+    store = Store(tmp_path / "h.sqlite3", timeout=0.2)
+    store.save("c1", chat())
+    other = sqlite3.connect(tmp_path / "h.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    longer = chat()
+    longer.add_user("and more?")
+    longer.add_assistant("nothing")
+    with pytest.raises(StoreError, match="Nothing was half written"):
+        store.save("c1", longer)
+    other.execute("ROLLBACK")
+    assert len(store.load("c1")[0].turns) == 2  # as last saved
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from PIL import Image
+    from assistant.conversation import Conversation
+    from assistant.store import Store
+
+    store, conv = Store(sys.argv[1]), Conversation()
+    for i in range(10_000):
+        conv.add_user(f"question {i}", [Image.new("RGB", (16, 16), (i % 256, 0, 0))])
+        conv.add_assistant(f"answer {i}")
+        store.save("chat", conv)
+        print(i, flush=True)
+""")
+
+
+def test_a_writer_killed_with_sigkill_leaves_every_finished_turn(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE,
+                            text=True, cwd=os.getcwd())
+    done = -1
+    while done < 20:  # let it finish 21 turns, then kill it wherever it is
+        done = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    conv, _ = Store(db).load("chat")
+    n = len(conv.turns) // 2
+    assert n >= 21 and len(conv.turns) == 2 * n  # whole exchanges, none torn
+    assert [t.text for t in conv.turns[-2:]] == [f"question {n - 1}", f"answer {n - 1}"]
+    assert conv.images[f"#{n}"].image.getpixel((0, 0)) == ((n - 1) % 256, 0, 0)
