@@ -90,6 +90,10 @@ class _Exchange(ABC):
     def _drain(self) -> None:
         """After the reader left: let the stopped work end."""
 
+    def step_records(self) -> list[dict]:
+        """The tool steps this answer took, as data (for the history)."""
+        return []
+
     def __iter__(self) -> Iterator:
         if self._started:
             raise RuntimeError("an Exchange can be iterated only once")
@@ -166,6 +170,11 @@ class AgentExchange(_Exchange):
     def _drain(self) -> None:
         self._events.close()  # the run ends where it is; its generation is cancelled
 
+    def step_records(self) -> list[dict]:
+        return [{"step": s.step, "tool": s.tool, "arguments": s.arguments, "status": s.status,
+                 "observation": s.observation, "seconds": round(s.seconds, 3),
+                 "images": list(s.images)} for s in self.steps]
+
     def image(self, handle: str):
         """An image of this exchange's conversation (the tools' new ones included)."""
         return self._trial.image(handle)
@@ -190,13 +199,18 @@ class ChatSession:
     between users; the engine is (it serializes generation itself)."""
 
     def __init__(self, engine: Engine, settings: Settings | None = None,
-                 params: GenerationParams | None = None, agent=None):
+                 params: GenerationParams | None = None, agent=None, store=None):
         self.engine = engine
         self.settings = settings or engine.settings
         self.params = params  # None: the engine's defaults from the settings
         self.agent = agent  # an Agent (assistant.agent): the model may call tools
         self.use_agent = agent is not None  # the user's switch; without an agent, off
         self.conversation = Conversation()
+        # With a Store (assistant/store.py), the chat is saved after every finished answer.
+        self.store = store
+        self.chat_id = store.new_id() if store is not None else ""
+        self.steps: list[list[dict]] = []  # the tool steps of each turn, for the history
+        self.store_error: AssistantError | None = None  # the last save that failed, if any
         self.current: _Exchange | None = None
         self._epoch = 0  # bumped by clear(): an answer from before a clear is not kept
         self._lock = threading.Lock()
@@ -242,7 +256,29 @@ class ChatSession:
             removed = self.conversation.pop_last_exchange()
             if not removed:
                 raise NothingToRedo("undo")
+            del self.steps[len(self.conversation.turns):]
+            self._save()
             return removed[0]
+
+    def open(self, chat_id: str) -> None:
+        """Continue a saved chat (an answer streaming now is stopped and not kept)."""
+        conversation, steps = self.store.load(chat_id)
+        with self._lock:
+            self.stop()
+            self._epoch += 1
+            self.conversation, self.steps, self.chat_id = conversation, steps, chat_id
+            self.current = None
+
+    def _save(self) -> None:
+        """Write the chat to the store, if any; a failure is kept in `store_error` (the chat
+        in memory goes on)."""
+        if self.store is None or not self.conversation.turns:
+            return
+        try:
+            self.store.save(self.chat_id, self.conversation, self.steps)
+            self.store_error = None
+        except AssistantError as e:
+            self.store_error = e
 
     def _settle(self) -> None:
         """Before a new answer: refuse while one streams; forget one sent but never read."""
@@ -274,6 +310,8 @@ class ChatSession:
             self.stop()
             self._epoch += 1
             self.conversation = Conversation()
+            self.steps = []
+            self.chat_id = self.store.new_id() if self.store is not None else ""
             self.current = None
 
     def _finish(self, exchange: _Exchange, keep: bool) -> None:
@@ -281,3 +319,6 @@ class ChatSession:
             if keep and exchange._epoch == self._epoch:
                 exchange._trial.add_assistant(exchange.text)
                 self.conversation = exchange._trial
+                n = len(self.conversation.turns)
+                self.steps = [*self.steps[:n - 2], [], exchange.step_records()]
+                self._save()

@@ -362,3 +362,34 @@ def test_a_reader_leaving_midway_stops_the_agents_generation(registry):
     events.close()  # the tab was closed
     assert engine.streams[-1].cancelled and exchange.finished
     assert session.conversation.turns[-1].text == exchange.text == "A lon"  # what was shown
+
+
+def test_a_session_with_a_store_saves_each_answer_with_its_steps_and_reopens(registry,
+                                                                             tmp_path):
+    from assistant.session import ChatSession
+    from assistant.store import Store
+
+    path = tmp_path / "sign.png"
+    sign().save(path)
+    store = Store(tmp_path / "history.sqlite3")
+    engine = ScriptedEngine([call("edit_image", image="#1", operation="rotate", degrees=90),
+                             "Rotated: see #2.", "Hello!"])
+    session = ChatSession(engine, Settings(), agent=Agent(engine, registry), store=store)
+    list(session.send("Turn it sideways", [path]))
+    saved, steps = store.load(session.chat_id)
+    assert [t.text for t in saved.turns] == ["Turn it sideways", "Rotated: see #2."]
+    assert steps[0] == [] and [(s["tool"], s["images"]) for s in steps[1]] == \
+        [("edit_image", ["#2"])]
+    assert saved.image("#2").image.size == (120, 480)
+
+    list(session.send("hi"))
+    session.undo()
+    assert len(store.load(session.chat_id)[0].turns) == 2  # the undo is saved too
+
+    first = session.chat_id
+    session.clear()
+    assert session.chat_id != first and session.conversation.turns == []
+    session.open(first)
+    assert [t.text for t in session.conversation.turns][-1] == "Rotated: see #2."
+    assert session.steps[1][0]["tool"] == "edit_image"
+    assert [c["id"] for c in store.chats()] == [first]  # an empty chat is not saved
