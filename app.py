@@ -30,6 +30,7 @@ from assistant.chat_view import (
     image_messages,
     last_user_block,
     model_line,
+    replay,
     step_message,
     usage_line,
     user_messages,
@@ -37,8 +38,9 @@ from assistant.chat_view import (
 )
 from assistant.engine import Current, Engine, LoadBusy
 from assistant.errors import AssistantError
-from assistant.export import to_json, to_markdown
+from assistant.export import from_json, to_json, to_markdown
 from assistant.session import AgentExchange, ChatSession, NothingToRedo
+from assistant.store import Store
 from tools.registry import build
 
 REFRESH = 0.05  # seconds between screen updates while an answer streams
@@ -58,10 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_demo(current: Current, settings: config.Settings, registry=None,
-               agent_on: bool = True) -> gr.Blocks:
+               agent_on: bool = True, store: Store | None = None) -> gr.Blocks:
     """The page, answering with `current`'s engine; every browser session gets its own
     ChatSession. With a tool `registry`, answers may go through the agent (a switch on the
-    page, `agent_on` at first), with the tools the user leaves on."""
+    page, `agent_on` at first), with the tools the user leaves on. With a `store`, chats are
+    saved after every answer and can be reopened, deleted and imported."""
     engine = current.engine
     sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()  # this page's open chats
     tool_names = registry.names if registry is not None else []
@@ -76,7 +79,7 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
         """This session as the settings panel says, before each answer."""
         engine = current.engine
         if session is None:
-            session = ChatSession(engine, settings)
+            session = ChatSession(engine, settings, store=store)
             sessions.add(session)
         session.engine = engine  # the chat goes on with a newly loaded model
         temperature, max_tokens = float(temperature), int(max_tokens)
@@ -176,8 +179,10 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
             answer["content"] = exchange.text + " *(stopped)*"
         elif not exchange.text:
             answer["content"] = "*(the model returned an empty answer)*"
-        yield history, gr.MultimodalTextbox(interactive=True), session, history, \
-            usage_line(exchange), gallery
+        status = usage_line(exchange)
+        if session.store_error is not None:
+            status += f" ⚠️ {session.store_error}"
+        yield history, gr.MultimodalTextbox(interactive=True), session, history, status, gallery
 
     def show_step(history: list, exchange: AgentExchange, step: Step) -> dict:
         """Put the step before the answer being written; a finished step replaces its pending
@@ -188,7 +193,7 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
             history.pop()
         history.append(step_message(step))
         if step.status != "running":
-            history += image_messages(exchange, step)
+            history += image_messages(exchange.image, step.images)
         answer = {"role": "assistant", "content": ""}
         history.append(answer)
         return answer
@@ -226,6 +231,53 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
         (folder / "chat.md").write_text(to_markdown(session.conversation), encoding="utf-8")
         (folder / "chat.json").write_text(to_json(session.conversation), encoding="utf-8")
         return [str(folder / "chat.md"), str(folder / "chat.json")]
+
+    def chat_choices() -> gr.Dropdown:
+        chats = store.chats() if store is not None else []
+        def label(c: dict) -> str:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["updated"]))
+            return f"{c['title']} · {when} · {c['messages']} messages"
+
+        return gr.Dropdown(choices=[(label(c), c["id"]) for c in chats], value=None)
+
+    def open_chat(chat_id: str | None, session: ChatSession | None):
+        if not chat_id:
+            raise gr.Error("Choose a chat to open first.")
+        session = configure(session, False, [], settings.temperature, settings.max_new_tokens)
+        try:
+            session.open(chat_id)
+        except KeyError:
+            raise gr.Error("That chat is no longer in the history.") from None
+        except AssistantError as e:
+            raise gr.Error(str(e)) from None
+        history = replay(session.conversation, session.steps)
+        return history, gr.MultimodalTextbox(value=None, interactive=True), session, history, \
+            f"Reopened: {len(session.conversation.turns)} messages.", gallery_items(history)
+
+    def delete_chat(chat_id: str | None, session: ChatSession | None):
+        if not chat_id:
+            raise gr.Error("Choose a chat to delete first.")
+        store.delete(chat_id)
+        if session is not None and session.chat_id == chat_id:
+            session.clear()
+            return [], gr.MultimodalTextbox(value=None), session, [], "Deleted.", []
+        return gr.skip(), gr.skip(), session, gr.skip(), "Deleted.", gr.skip()
+
+    def import_chat(path: str | None, session: ChatSession | None):
+        if not path:
+            raise gr.Error("Choose a chat file (JSON, as Export writes it).")
+        try:
+            conversation = from_json(Path(path).read_bytes(), settings.max_image_bytes,
+                                     settings.max_image_pixels)
+            chat_id = store.new_id()
+            store.save(chat_id, conversation)
+        except AssistantError as e:
+            raise gr.Error(str(e)) from None
+        return open_chat(chat_id, session)
+
+    def chat_ids() -> list[dict]:
+        """The saved chats, latest first (id, title, updated, messages)."""
+        return store.chats() if store is not None else []
 
     with gr.Blocks(title="Multimodal assistant", analytics_enabled=False) as demo:
         gr.Markdown("## Multimodal assistant")
@@ -266,6 +318,15 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
                     load_btn = gr.Button("Load model", size="sm")
                 gallery = gr.Gallery(label="Images in this chat", columns=2, height=260,
                                      elem_id="gallery")
+                with gr.Accordion("History", open=False, visible=store is not None):
+                    past = gr.Dropdown(label="Past chats (saved after every answer)",
+                                       choices=[], elem_id="past-chats",
+                                       allow_custom_value=True)  # chats saved after start
+                    with gr.Row():
+                        open_btn = gr.Button("Open", size="sm")
+                        delete_btn = gr.Button("Delete", size="sm", variant="stop")
+                    import_btn = gr.UploadButton("Import a chat (JSON)", size="sm",
+                                                 file_types=[".json"], type="filepath")
                 export_btn = gr.Button("Export chat (Markdown + JSON)", size="sm")
                 exported = gr.File(label="Exported", file_count="multiple", visible=True,
                                    elem_id="exported")
@@ -275,15 +336,26 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
 
         knobs = [use_tools, tools_on, temperature, max_tokens]
         outputs = [chatbot, box, session, history, status, gallery]
-        box.submit(respond, [box, *knobs, session, history], outputs, api_name="chat")
+        submitted = box.submit(respond, [box, *knobs, session, history], outputs,
+                               api_name="chat")
         buttons["Stop"].click(stop, [session], None, api_name="stop", queue=False)
-        buttons["Regenerate"].click(regenerate, [*knobs, session, history], outputs,
-                                    api_name="regenerate")
-        buttons["Undo"].click(undo, [session, history], outputs, api_name="undo")
-        buttons["Edit last"].click(functools.partial(undo, edit=True), [session, history],
-                                   outputs, api_name="edit_last")
-        buttons["Clear"].click(clear, [session], outputs, api_name="clear")
+        regenerated = buttons["Regenerate"].click(regenerate, [*knobs, session, history],
+                                                  outputs, api_name="regenerate")
+        undone = buttons["Undo"].click(undo, [session, history], outputs, api_name="undo")
+        edited = buttons["Edit last"].click(functools.partial(undo, edit=True),
+                                            [session, history], outputs, api_name="edit_last")
+        cleared = buttons["Clear"].click(clear, [session], outputs, api_name="clear")
         export_btn.click(export, [session], [exported], api_name="export")
+        if store is not None:
+            open_btn.click(open_chat, [past, session], outputs, api_name="open_chat")
+            delete_btn.click(delete_chat, [past, session], outputs, api_name="delete_chat") \
+                .then(chat_choices, None, past)
+            import_btn.upload(import_chat, [import_btn, session], outputs,
+                              api_name="import_chat").then(chat_choices, None, past)
+            gr.api(chat_ids, api_name="chats")
+            demo.load(chat_choices, None, past)
+            for event in (submitted, regenerated, undone, edited, cleared):
+                event.then(chat_choices, None, past)
         load_btn.click(load_model, [source, quant], [header, status], api_name="load_model")
     return demo
 
@@ -304,7 +376,8 @@ if gr.NO_RELOAD:  # once per process, also under `gradio app.py` hot reload
     CURRENT = Current(Engine.load(SETTINGS))
     # Tools backed by the chat model (vqa, caption "main") use whichever model is current.
     TOOLS = build(SETTINGS, engine=lambda: CURRENT.engine)
-demo = build_demo(CURRENT, SETTINGS, TOOLS, agent_on=ARGS.agent)
+    STORE = None if SETTINGS.history == "off" else Store(SETTINGS.history)
+demo = build_demo(CURRENT, SETTINGS, TOOLS, agent_on=ARGS.agent, store=STORE)
 # One answer at a time per event (the model generates one at a time anyway); others wait in
 # the queue, and the page shows their place in it.
 demo.queue(default_concurrency_limit=1, max_size=64)
@@ -316,4 +389,5 @@ server = gr.mount_gradio_app(server, demo, path="/")
 if __name__ == "__main__":
     print(f"Serving on http://{SETTINGS.host}:{SETTINGS.port} (chat) and "
           f"http://{SETTINGS.host}:{SETTINGS.port}/v1 (API)", file=sys.stderr, flush=True)
-    uvicorn.run(server, host=SETTINGS.host, port=SETTINGS.port, log_level="warning")
+    uvicorn.run(server, host=SETTINGS.host, port=SETTINGS.port, log_level="warning",
+                timeout_graceful_shutdown=3)  # open page connections do not hold a stop

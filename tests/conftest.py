@@ -22,6 +22,7 @@ def _quiet_machine(tmp_path_factory):
     torch.set_num_threads(1)  # two threads under contention on 2 cores is far slower
     cache = tmp_path_factory.mktemp("xdg-cache")
     os.environ["XDG_CACHE_HOME"] = str(cache)
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))  # chat history
     os.environ["HF_HOME"] = str(cache / "hf")
     yield
 

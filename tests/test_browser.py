@@ -41,6 +41,7 @@ def serve(tmp_path_factory, *args: str):
     """app.py with `args` in its own process on a free port: yields its URL."""
     port = free_port()
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path_factory.mktemp("app-cache")),
+               XDG_DATA_HOME=str(tmp_path_factory.mktemp("app-data")),
                ASSISTANT_MAX_NEW_TOKENS="48")
     log = open(tmp_path_factory.mktemp("app-log") / "app.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT,
