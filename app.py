@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     config.add_arguments(parser)
     parser.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, help="port to serve on (default 7860)")
+    parser.add_argument("--history", help="chat history file (SQLite), or 'off' (default: "
+                        "history.sqlite3 in the user data folder)")
     parser.add_argument("--agent", action=argparse.BooleanOptionalAction, default=True,
                         help="start chats with tools on: the model may call them (default)")
     config.add_tool_arguments(parser)
