@@ -49,6 +49,8 @@ class ApiError(Exception):
 
 
 def model_id(settings: Settings) -> str:
+    if settings.remote:
+        return settings.remote_model or "remote"
     return settings.model or "embedded-default"
 
 

@@ -33,6 +33,12 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class Settings:
+    # A remote backend: an OpenAI-compatible server's base URL (vLLM, TGI, Ollama, another
+    # instance of this app) that generates instead of a local model; its model name ("" =
+    # the server's first) and API key.
+    remote: str = ""
+    remote_model: str = ""
+    remote_key: str = ""
     # Model: a local checkpoint directory or a hub id. Empty means the embedded default.
     model: str = ""
     # Weight quantization at load time (bitsandbytes): none, 8bit or 4bit (nf4).
@@ -122,6 +128,8 @@ class Settings:
             raise ValueError(f"generate_steps must be at least 1, got {self.generate_steps}")
         if not self.cache_dir:
             self.cache_dir = str(default_cache_dir())
+        if self.remote and not self.remote.startswith(("http://", "https://")):
+            raise ValueError(f"remote must be an http(s) URL, got {self.remote!r}")
         if not self.history:
             self.history = str(default_data_dir() / "history.sqlite3")
 
@@ -167,6 +175,10 @@ def _parse(name: str, type_: str, raw: str):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The model and generation flags shared by the CLI and the app."""
     parser.add_argument("--model", help="checkpoint directory or hub id (default: embedded)")
+    parser.add_argument("--remote", help="generate on an OpenAI-compatible server instead, "
+                        "e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--remote-model", help="the model name at the remote server")
+    parser.add_argument("--remote-key", help="the remote server's API key")
     parser.add_argument("--quant", choices=QUANTS, help="load weights in 8-bit or 4-bit")
     parser.add_argument("--device", choices=DEVICES)
     parser.add_argument("--dtype", choices=DTYPES)

@@ -41,7 +41,12 @@ class Engine:
 
     @classmethod
     def load(cls, settings: Settings, source: str | None = None) -> Engine:
-        """Load `source`, or settings.model, or the embedded default."""
+        """Load `source`, or settings.model, or the embedded default; or connect to the
+        remote backend when settings.remote is set (assistant/engine/remote.py)."""
+        if source is None and settings.remote:
+            from assistant.engine.remote import RemoteEngine
+
+            return RemoteEngine.connect(settings)
         if source is None and not settings.model:
             from assistant import embedded
 

@@ -1,0 +1,107 @@
+"""A remote backend: instance A of the app generates on instance B (another `python app.py`,
+here with the embedded default) through B's OpenAI-compatible API, and answers an image
+question through its own API and its browser chat endpoint; a backend that is not there is
+a clear error at start."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def circle() -> Image.Image:
+    image = Image.new("RGB", (256, 256), "white")
+    ImageDraw.Draw(image).ellipse((90, 90, 160, 160), fill=(0, 0, 255))
+    return image
+
+
+def ask(text: str, image: Image.Image) -> list[dict]:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return [{"role": "user", "content": [{"type": "text", "text": text},
+                                         {"type": "image_url", "image_url": {"url": url}}]}]
+
+
+def start(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen, int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / f"{name}.log"
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / name), ASSISTANT_MAX_NEW_TOKENS="16")
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--no-agent", *args],
+                            cwd=ROOT, env=env, stdout=open(log, "w"),  # noqa: SIM115
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited:\n{log.read_text()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail(f"{name} did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_instance_a_answers_an_image_question_on_instance_b(tmp_path):
+    from gradio_client import Client, handle_file
+    from openai import OpenAI
+
+    b, b_port = start(tmp_path, "b")
+    try:
+        a, a_port = start(tmp_path, "a", "--remote", f"http://127.0.0.1:{b_port}/v1")
+        try:
+            with OpenAI(base_url=f"http://127.0.0.1:{a_port}/v1", api_key="-",
+                        max_retries=0) as client:
+                assert [m.id for m in client.models.list().data][0] == "embedded-default"
+                answer = client.chat.completions.create(
+                    model="embedded-default", messages=ask("What color is the shape?", circle()))
+            assert "blue" in answer.choices[0].message.content.lower()
+            picture = tmp_path / "circle.png"
+            circle().save(picture)
+            chat = Client(f"http://127.0.0.1:{a_port}/", verbose=False)
+            shown, _, status, _ = chat.predict(
+                {"text": "What color is the shape?", "files": [handle_file(str(picture))]},
+                api_name="/chat")
+            chat.close()
+            assert "blue" in str(shown[-1]["content"]).lower() and "finished" in status
+        finally:
+            stop(a)
+    finally:
+        stop(b)
+
+
+def test_a_remote_backend_that_is_not_there_is_a_clear_error():
+    from assistant.config import Settings
+    from assistant.engine import Engine
+    from assistant.engine.remote import RemoteError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here
+    with pytest.raises(RemoteError, match="cannot be reached"):
+        Engine.load(Settings(remote=f"http://127.0.0.1:{port}/v1"))
+    with pytest.raises(ValueError, match="http"):
+        Settings(remote="ftp://x")
