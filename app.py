@@ -87,6 +87,8 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
         temperature, max_tokens = float(temperature), int(max_tokens)
         session.params = engine.default_params(temperature=temperature, max_new_tokens=max_tokens)
         chosen = tuple(n for n in tool_names if n in (tools_on or []))
+        session.knobs = {"use_tools": bool(use_tools), "tools_on": list(chosen),
+                         "temperature": temperature, "max_tokens": max_tokens}
         session.use_agent = bool(use_tools) and bool(chosen)
         session.agent = agent_for(engine, chosen, temperature, max_tokens) \
             if session.use_agent else None
@@ -253,8 +255,11 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
         except AssistantError as e:
             raise gr.Error(str(e)) from None
         history = replay(session.conversation, session.steps)
-        return history, gr.MultimodalTextbox(value=None, interactive=True), session, history, \
-            f"Reopened: {len(session.conversation.turns)} messages.", gallery_items(history)
+        knobs = session.knobs  # the chat's own settings, as it was last answered with
+        return (history, gr.MultimodalTextbox(value=None, interactive=True), session, history,
+                f"Reopened: {len(session.conversation.turns)} messages.", gallery_items(history),
+                knobs.get("use_tools", gr.skip()), knobs.get("tools_on", gr.skip()),
+                knobs.get("temperature", gr.skip()), knobs.get("max_tokens", gr.skip()))
 
     def delete_chat(chat_id: str | None, session: ChatSession | None):
         if not chat_id:
@@ -349,10 +354,10 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
         cleared = buttons["Clear"].click(clear, [session], outputs, api_name="clear")
         export_btn.click(export, [session], [exported], api_name="export")
         if store is not None:
-            open_btn.click(open_chat, [past, session], outputs, api_name="open_chat")
+            open_btn.click(open_chat, [past, session], [*outputs, *knobs], api_name="open_chat")
             delete_btn.click(delete_chat, [past, session], outputs, api_name="delete_chat") \
                 .then(chat_choices, None, past)
-            import_btn.upload(import_chat, [import_btn, session], outputs,
+            import_btn.upload(import_chat, [import_btn, session], [*outputs, *knobs],
                               api_name="import_chat").then(chat_choices, None, past)
             gr.api(chat_ids, api_name="chats")
             demo.load(chat_choices, None, past)

@@ -211,6 +211,7 @@ class ChatSession:
         self.chat_id = store.new_id() if store is not None else ""
         self.steps: list[list[dict]] = []  # the tool steps of each turn, for the history
         self.store_error: AssistantError | None = None  # the last save that failed, if any
+        self.knobs: dict = {}  # the chat's own settings as the UI set them, saved with it
         self.current: _Exchange | None = None
         self._epoch = 0  # bumped by clear(): an answer from before a clear is not kept
         self._lock = threading.Lock()
@@ -263,10 +264,12 @@ class ChatSession:
     def open(self, chat_id: str) -> None:
         """Continue a saved chat (an answer streaming now is stopped and not kept)."""
         conversation, steps = self.store.load(chat_id)
+        knobs = self.store.settings(chat_id)
         with self._lock:
             self.stop()
             self._epoch += 1
             self.conversation, self.steps, self.chat_id = conversation, steps, chat_id
+            self.knobs = knobs
             self.current = None
 
     def _save(self) -> None:
@@ -275,7 +278,7 @@ class ChatSession:
         if self.store is None or not self.conversation.turns:
             return
         try:
-            self.store.save(self.chat_id, self.conversation, self.steps)
+            self.store.save(self.chat_id, self.conversation, self.steps, settings=self.knobs)
             self.store_error = None
         except AssistantError as e:
             self.store_error = e

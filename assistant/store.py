@@ -1,4 +1,4 @@
-"""Chats that survive restarts: SQLite (WAL) for chats, messages and the steps the tools took,
+"""Chats that survive restarts: SQLite (WAL) for chats (with their settings), messages and the steps the tools took,
 and image blobs on disk as PNG files named by the sha256 of their pixels, shared by every chat
 that shows them.
 
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS chats (
     title TEXT NOT NULL,
     created REAL NOT NULL,
     updated REAL NOT NULL,
-    next_image INTEGER NOT NULL
+    next_image INTEGER NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS images (
     chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
@@ -101,8 +102,9 @@ class Store:
         return uuid.uuid4().hex
 
     def save(self, chat_id: str, conversation: Conversation, steps: list[list[dict]] | None = None,
-             title: str = "") -> None:
-        """Write the chat as `conversation` now is; `steps[i]`: the tool steps of turn i."""
+             title: str = "", settings: dict | None = None) -> None:
+        """Write the chat as `conversation` now is; `steps[i]`: the tool steps of turn i;
+        `settings`: the chat's own (temperature, tools, ...), as JSON-able data."""
         steps = steps or []
         try:
             for ref in conversation.images.values():
@@ -114,10 +116,12 @@ class Store:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.execute(
-                        "INSERT INTO chats (id, title, created, updated, next_image) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = "
+                        "INSERT INTO chats (id, title, created, updated, next_image, settings) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = "
                         "excluded.title, updated = excluded.updated, next_image = "
-                        "excluded.next_image", (chat_id, title, now, now, conversation.next_number))
+                        "excluded.next_image, settings = excluded.settings",
+                        (chat_id, title, now, now, conversation.next_number,
+                         json.dumps(settings or {})))
                     self._db.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
                     self._db.execute("DELETE FROM images WHERE chat_id = ?", (chat_id,))
                     self._db.executemany(
@@ -164,6 +168,15 @@ class Store:
                 raise StoreError("read an image of", e) from None
         conv.turns = [Turn(role, text, json.loads(handles)) for role, text, handles, _ in messages]
         return conv, [json.loads(s) for *_, s in messages]
+
+    def settings(self, chat_id: str) -> dict:
+        """The settings saved with a chat ({} if none)."""
+        with self._lock:
+            row = self._db.execute("SELECT settings FROM chats WHERE id = ?",
+                                   (chat_id,)).fetchone()
+        if row is None:
+            raise KeyError(chat_id)
+        return json.loads(row[0])
 
     def delete(self, chat_id: str) -> int:
         """Remove a chat; returns how many blobs went with it (those no other chat shows)."""

@@ -59,8 +59,9 @@ def test_a_chat_survives_sigkill_and_can_be_deleted_and_imported(tmp_path):
     try:
         client = Client(url, verbose=False)
         chat, _, _, _ = client.predict({"text": "first", "files": [handle_file(str(picture))]},
-                                       api_name="/chat")
-        client.predict({"text": "second", "files": []}, api_name="/chat")
+                                       temperature=0.3, max_tokens=12, api_name="/chat")
+        client.predict({"text": "second", "files": []}, temperature=0.3, max_tokens=12,
+                       api_name="/chat")
         client.close()
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -71,7 +72,9 @@ def test_a_chat_survives_sigkill_and_can_be_deleted_and_imported(tmp_path):
         client = Client(url, verbose=False)
         chats = client.predict(api_name="/chats")
         assert [(c["title"], c["messages"]) for c in chats] == [("first", 4)]
-        shown, _, status, gallery = client.predict(chats[0]["id"], api_name="/open_chat")
+        shown, _, status, gallery, tools, _, temperature, tokens = client.predict(
+            chats[0]["id"], api_name="/open_chat")
+        assert (tools, temperature, tokens) == (False, 0.3, 12)  # the chat's own settings
         users = [texts(m) for m in shown if m["role"] == "user" and m["content"][0]["type"] == "text"]
         assert users[0].endswith("first") and "#1" in users[0] and users[1] == "second"
         assert [g["caption"] for g in gallery] == ["#1 square.png"] and "4 messages" in status

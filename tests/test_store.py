@@ -30,8 +30,9 @@ def test_a_saved_chat_comes_back_as_it_was(tmp_path):
     store = Store(tmp_path / "history.sqlite3")
     conv = chat()
     steps = [[], [{"tool": "edit_image", "arguments": {"image": "#1"}, "status": "done"}]]
-    store.save("c1", conv, steps)
+    store.save("c1", conv, steps, settings={"temperature": 0.5, "tools_on": ["ocr"]})
     again = Store(tmp_path / "history.sqlite3")  # as after a restart
+    assert again.settings("c1") == {"temperature": 0.5, "tools_on": ["ocr"]}
     back, back_steps = again.load("c1")
     assert [(t.role, t.text, t.images) for t in back.turns] == \
         [(t.role, t.text, t.images) for t in conv.turns]
