@@ -68,6 +68,7 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
     page, `agent_on` at first), with the tools the user leaves on. With a `store`, chats are
     saved after every answer and can be reopened, deleted and imported."""
     engine = current.engine
+    most_tokens = min(4096, max(16, engine.context_tokens - 64))  # room for a question
     sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()  # this page's open chats
     tool_names = registry.names if registry is not None else []
 
@@ -109,6 +110,8 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
         agent_for.cache_clear()
         for chat in list(sessions):  # no chat keeps the old model alive
             chat.engine, chat.agent = engine, None
+            if chat.current is not None and chat.current.finished:
+                chat.current = None  # its finished answer held the old model too
         return model_line(engine), f"Loaded {engine.name}."
 
     def respond(message: dict | None, use_tools: bool, tools_on: list[str], temperature: float,
@@ -256,10 +259,12 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
             raise gr.Error(str(e)) from None
         history = replay(session.conversation, session.steps)
         knobs = session.knobs  # the chat's own settings, as it was last answered with
+        tools = [n for n in knobs.get("tools_on", tool_names) if n in tool_names]
+        tokens = min(int(knobs.get("max_tokens", settings.max_new_tokens)), most_tokens)
         return (history, gr.MultimodalTextbox(value=None, interactive=True), session, history,
                 f"Reopened: {len(session.conversation.turns)} messages.", gallery_items(history),
-                knobs.get("use_tools", gr.skip()), knobs.get("tools_on", gr.skip()),
-                knobs.get("temperature", gr.skip()), knobs.get("max_tokens", gr.skip()))
+                bool(knobs.get("use_tools", agent_on)) and registry is not None, tools,
+                float(knobs.get("temperature", settings.temperature)), tokens)
 
     def delete_chat(chat_id: str | None, session: ChatSession | None):
         if not chat_id:
@@ -313,9 +318,8 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
                                             visible=registry is not None)
                 temperature = gr.Slider(0.0, 1.5, value=settings.temperature, step=0.05,
                                         label="Temperature (0: always the likeliest word)")
-                most = min(4096, max(16, engine.context_tokens - 64))  # room for a question
-                max_tokens = gr.Slider(1, most, value=min(settings.max_new_tokens, most), step=1,
-                                       label="Max tokens per answer")
+                max_tokens = gr.Slider(1, most_tokens, step=1, label="Max tokens per answer",
+                                       value=min(settings.max_new_tokens, most_tokens))
                 with gr.Accordion("Model", open=False):
                     source = gr.Textbox(label="Model: a hub id or a checkpoint directory",
                                         placeholder="empty: the embedded default",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import secrets
 import threading
 import time
@@ -33,6 +34,7 @@ from assistant.fetch import FetchRefused, fetch
 from assistant.images import load_image
 
 AGENT_MODEL = "assistant-agent"
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -48,10 +50,13 @@ class ApiError(Exception):
                             status_code=self.status)
 
 
-def model_id(settings: Settings) -> str:
-    if settings.remote:
-        return settings.remote_model or "remote"
-    return settings.model or "embedded-default"
+def model_id(engine, settings: Settings) -> str:
+    """The chat model's name in the API: the model now loaded (the settings' before one is)."""
+    if engine is None:
+        return settings.remote_model or settings.model or "embedded-default"
+    if getattr(engine, "model", None) and settings.remote:  # a remote backend's model
+        return engine.model
+    return "embedded-default" if engine.label else engine.loaded.source
 
 
 class Api:
@@ -148,27 +153,37 @@ class Api:
     def params(self, body: dict):
         engine = self.current.engine
         overrides = {}
-        for key, name in (("max_tokens", "max_new_tokens"),
-                          ("max_completion_tokens", "max_new_tokens"),
-                          ("temperature", "temperature"), ("top_p", "top_p"), ("seed", "seed")):
-            if body.get(key) is not None:
-                value = body[key]
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    raise ApiError(400, f"'{key}' must be a number", key)
-                overrides[name] = value
-        if "max_new_tokens" in overrides and overrides["max_new_tokens"] < 1:
-            raise ApiError(400, "'max_tokens' must be at least 1", "max_tokens")
-        if "temperature" in overrides and not 0 <= overrides["temperature"] <= 2:
-            raise ApiError(400, "'temperature' must be between 0 and 2", "temperature")
-        if body.get("stop") is not None:
-            stop = body["stop"]
-            overrides["stop"] = [stop] if isinstance(stop, str) else list(stop)
+        # (request key, parameter, integer?, lowest, highest)
+        for key, name, whole, low, high in (
+                ("max_tokens", "max_new_tokens", True, 1, 1_000_000),
+                ("max_completion_tokens", "max_new_tokens", True, 1, 1_000_000),
+                ("temperature", "temperature", False, 0, 2), ("top_p", "top_p", False, 0, 1),
+                ("seed", "seed", True, 0, 2**63 - 1)):
+            value = body.get(key)
+            if value is None:
+                continue
+            kinds = int if whole else int | float
+            if not isinstance(value, kinds) or isinstance(value, bool) or \
+                    not low <= value <= high or (key == "top_p" and value == 0):
+                kind = "an integer" if whole else "a number"
+                raise ApiError(400, f"'{key}' must be {kind} from {low} to {high}", key)
+            overrides[name] = value
+        stop = body.get("stop")
+        if stop is not None:
+            stop = [stop] if isinstance(stop, str) else stop
+            if not isinstance(stop, list) or len(stop) > 4 or \
+                    not all(isinstance(x, str) and x for x in stop):
+                raise ApiError(400, "'stop' must be a string or a list of up to 4 strings",
+                               "stop")
+            overrides["stop"] = stop
         return engine.default_params(**overrides)
 
     # -- answers -------------------------------------------------------------------------
     def models(self) -> dict:
         created = int(time.time())
-        ids = [model_id(self.settings)] + ([AGENT_MODEL] if self.registry is not None else [])
+        engine = self.current.engine if self.current is not None else None
+        ids = [model_id(engine, self.settings)] + \
+            ([AGENT_MODEL] if self.registry is not None else [])
         return {"object": "list", "data": [{"id": i, "object": "model", "created": created,
                                             "owned_by": "local"} for i in ids]}
 
@@ -291,6 +306,10 @@ def whole(events, ident: str, created: int, model: str):
         return ApiError(503, str(e), code="out_of_memory", kind="server_error").response()
     except AssistantError as e:
         return ApiError(400, str(e), code=type(e).__name__).response()
+    except Exception as e:  # noqa: BLE001 - a bug: still an OpenAI-style answer, and logged
+        log.exception("chat completion failed")
+        return ApiError(500, f"internal error ({type(e).__name__}: {e})", code="internal",
+                        kind="server_error").response()
     message = {"role": "assistant", "content": text.strip()}
     if steps:
         message["tool_steps"] = steps
@@ -315,7 +334,9 @@ def sse(events, ident: str, created: int, model: str) -> Iterator[str]:
                 yield chunk({}, tool_step=event[1])
             else:
                 yield chunk({}, event[1], usage=event[2])
-    except AssistantError as e:
+    except Exception as e:  # noqa: BLE001 - the stream ends with an error event, then [DONE]
+        if not isinstance(e, AssistantError):
+            log.exception("chat completion stream failed")
         error = {"message": str(e), "type": "server_error", "param": None,
                  "code": type(e).__name__}
         yield f"data: {json.dumps({'error': error})}\n\n"

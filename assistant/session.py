@@ -275,10 +275,13 @@ class ChatSession:
     def _save(self) -> None:
         """Write the chat to the store, if any; a failure is kept in `store_error` (the chat
         in memory goes on)."""
-        if self.store is None or not self.conversation.turns:
+        if self.store is None:
             return
         try:
-            self.store.save(self.chat_id, self.conversation, self.steps, settings=self.knobs)
+            if self.conversation.turns:
+                self.store.save(self.chat_id, self.conversation, self.steps, settings=self.knobs)
+            else:  # everything taken back: no chat left to keep
+                self.store.delete(self.chat_id)
             self.store_error = None
         except AssistantError as e:
             self.store_error = e

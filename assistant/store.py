@@ -106,13 +106,13 @@ class Store:
         """Write the chat as `conversation` now is; `steps[i]`: the tool steps of turn i;
         `settings`: the chat's own (temperature, tools, ...), as JSON-able data."""
         steps = steps or []
+        first = next((t.text for t in conversation.turns if t.role == "user"), "")
+        title = title or " ".join(first.split())[:60] or "(pictures)"
         try:
-            for ref in conversation.images.values():
-                self._write_blob(ref)
-            first = next((t.text for t in conversation.turns if t.role == "user"), "")
-            title = title or " ".join(first.split())[:60] or "(pictures)"
-            now = time.time()
-            with self._lock:
+            with self._lock:  # blobs and rows together: a delete cannot unlink a blob between
+                for ref in conversation.images.values():
+                    self._write_blob(ref)
+                now = time.time()
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.execute(
@@ -134,10 +134,14 @@ class Store:
                          for i, t in enumerate(conversation.turns)])
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
                     raise
         except (sqlite3.Error, OSError) as e:
             raise StoreError("save", e) from None
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def chats(self) -> list[dict]:
         """Every saved chat, the latest first: id, title, updated, messages."""
@@ -180,20 +184,24 @@ class Store:
 
     def delete(self, chat_id: str) -> int:
         """Remove a chat; returns how many blobs went with it (those no other chat shows)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                mine = {r[0] for r in self._db.execute(
-                    "SELECT sha256 FROM images WHERE chat_id = ?", (chat_id,))}
-                self._db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
-                still = {r[0] for r in self._db.execute(
-                    f"SELECT sha256 FROM images WHERE sha256 IN ({','.join('?' * len(mine))})",
-                    tuple(mine))} if mine else set()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        unused = mine - still
-        for sha256 in unused:
-            self.blob_path(sha256).unlink(missing_ok=True)
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    mine = {r[0] for r in self._db.execute(
+                        "SELECT sha256 FROM images WHERE chat_id = ?", (chat_id,))}
+                    self._db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+                    marks = ",".join("?" * len(mine))
+                    still = {r[0] for r in self._db.execute(
+                        f"SELECT sha256 FROM images WHERE sha256 IN ({marks})",
+                        tuple(mine))} if mine else set()
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+                unused = mine - still
+                for sha256 in unused:  # under the lock: no save of the same blob in between
+                    self.blob_path(sha256).unlink(missing_ok=True)
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError("delete from", e) from None
         return len(unused)

@@ -393,3 +393,5 @@ def test_a_session_with_a_store_saves_each_answer_with_its_steps_and_reopens(reg
     assert [t.text for t in session.conversation.turns][-1] == "Rotated: see #2."
     assert session.steps[1][0]["tool"] == "edit_image"
     assert [c["id"] for c in store.chats()] == [first]  # an empty chat is not saved
+    session.undo()  # everything taken back: the saved chat goes too
+    assert store.chats() == []

@@ -170,6 +170,10 @@ def big_png() -> str:
      "does not exist"),
     ("no user message last", {"messages": [{"role": "assistant", "content": "hi"}]}, 400,
      None, "last message must be the user's"),
+    ("stop not text", {"messages": ask("hi"), "stop": 5}, 400, None, "'stop' must be"),
+    ("fractional max_tokens", {"messages": ask("hi"), "max_tokens": 1.5}, 400, None,
+     "'max_tokens' must be an integer"),
+    ("top_p over 1", {"messages": ask("hi"), "top_p": 2}, 400, None, "'top_p' must be"),
 ])
 def test_bad_requests_get_openai_errors_and_the_server_goes_on(client, name, request_body,
                                                                status, code, says):
@@ -226,3 +230,42 @@ def test_with_an_api_key_set_only_clients_that_send_it_are_served():
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("address,ok", [
+    ("93.184.216.34", True), ("2606:2800:220:1:248:1893:25c8:1946", True),
+    ("127.0.0.1", False), ("10.1.2.3", False), ("169.254.169.254", False), ("::1", False),
+    ("fe80::1", False), ("::ffff:127.0.0.1", False), ("2002:7f00:1::", False),
+    ("64:ff9b::7f00:1", False), ("::127.0.0.1", False), ("2002:5db8:d822::", True),
+])
+def test_only_public_addresses_are_fetched_ipv4_inside_ipv6_included(address, ok):
+    from assistant.fetch import public
+
+    assert public(address) is ok
+
+
+def test_redirects_bad_urls_and_slow_answers_are_refused_with_the_reason():
+    from assistant.fetch import FetchRefused, fetch
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(FetchRefused, match="redirects are not followed"):
+            fetch(f"http://127.0.0.1:{httpd.server_address[1]}/x.png", 1000, 5,
+                  allow_private=True)
+    finally:
+        httpd.shutdown()
+    for url, says in [("http://127.0.0.1:99999/x.png", "cannot be read"),
+                      ("ftp://example.org/x.png", "only http"),
+                      ("http://" + "a" * 70 + ".example/x.png", "cannot resolve")]:
+        with pytest.raises(FetchRefused, match=says):
+            fetch(url, 1000, 5)

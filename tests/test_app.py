@@ -286,11 +286,20 @@ def test_app_answers_an_image_question_through_the_named_endpoint(served, square
 def test_app_stop_button_ends_the_answer_and_keeps_its_text(served, square, monkeypatch):
     from gradio_client import Client, handle_file
 
+    from assistant.engine import generate
+
     app, url = served
+    put = generate._Collect.put
+
+    def slowly(self, value):  # a slower model: 400 tokens take 4 s, time enough to press Stop
+        time.sleep(0.01)
+        put(self, value)
+
+    monkeypatch.setattr(generate._Collect, "put", slowly)
     client = Client(url, verbose=False)
     try:
         job = client.submit({"text": "Describe it", "files": [handle_file(str(square))]},
-                            max_tokens=400, api_name="/chat")  # long enough to stop
+                            max_tokens=400, api_name="/chat")
         deadline = time.monotonic() + 30
         while len(job.outputs()) < 3 and time.monotonic() < deadline:  # answer under way
             time.sleep(0.02)

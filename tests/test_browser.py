@@ -81,6 +81,9 @@ def babbling_app_url(tmp_path_factory):
     model = build("llava", tmp_path_factory.mktemp("tiny") / "llava")
     config = json.loads((model / "generation_config.json").read_text())
     (model / "generation_config.json").write_text(json.dumps({**config, "min_new_tokens": 4096}))
+    config = json.loads((model / "config.json").read_text())  # room for 4,000 tokens (~10 s)
+    config["text_config"]["max_position_embeddings"] = 4160
+    (model / "config.json").write_text(json.dumps(config))
     yield from serve(tmp_path_factory, "--model", str(model), "--no-agent")
 
 
@@ -232,7 +235,7 @@ def test_stop_halts_a_long_answer(babbling_app_url, browser, circle):
 
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(babbling_app_url)
-    page.get_by_label("Max tokens per answer").first.fill("448")
+    page.get_by_label("Max tokens per answer").first.fill("4000")
     ask(page, "Describe it at length.", circle)
     answer = page.locator(".message.bot").last
     expect(answer).to_contain_text(" ", timeout=60_000)  # it is writing

@@ -139,6 +139,7 @@ class RemoteStream:
         self.text, self.usage = "", Usage()
         self._max = max_new_tokens
         self._cancel = threading.Event()
+        self._response: httpx.Response | None = None
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._finished = False
@@ -152,6 +153,7 @@ class RemoteStream:
         try:
             with httpx.stream("POST", url, json=body, headers=headers,
                               timeout=httpx.Timeout(600, connect=10)) as response:
+                self._response = response
                 if response.status_code != 200:
                     response.read()
                     raise RemoteError(f"The remote backend refused the request "
@@ -160,11 +162,18 @@ class RemoteStream:
                     if self._cancel.is_set():
                         u.finish_reason = "cancelled"
                         return
-                    if not line.startswith("data: ") or line == "data: [DONE]":
+                    data = line[5:].strip() if line.startswith("data:") else ""
+                    if not data or data == "[DONE]":
                         continue
-                    chunk = json.loads(line[6:])
+                    try:
+                        chunk = json.loads(data)
+                    except json.JSONDecodeError:
+                        raise RemoteError(f"The remote backend sent what is not JSON: "
+                                          f"{data[:200]}") from None
                     if "error" in chunk:
-                        raise RemoteError(f"The remote backend failed: {chunk['error'].get('message')}")
+                        error = chunk["error"]
+                        message = error.get("message") if isinstance(error, dict) else error
+                        raise RemoteError(f"The remote backend failed: {message}")
                     for choice in chunk.get("choices", []):
                         delta = (choice.get("delta") or {}).get("content")
                         if delta:
@@ -178,8 +187,11 @@ class RemoteStream:
                         u.prompt_tokens = chunk["usage"].get("prompt_tokens", 0)
                         u.completion_tokens = chunk["usage"].get("completion_tokens",
                                                                  u.completion_tokens)
-        except httpx.HTTPError as e:
-            self._error = RemoteError(f"The remote backend connection failed ({e}).")
+        except (httpx.HTTPError, httpx.StreamError) as e:
+            if self._cancel.is_set():
+                u.finish_reason = "cancelled"
+            else:
+                self._error = RemoteError(f"The remote backend connection failed ({e}).")
         except BaseException as e:  # surfaced to the reader
             self._error = e
         finally:
@@ -201,7 +213,14 @@ class RemoteStream:
             raise self._error
 
     def cancel(self) -> None:
+        """Stop: the connection is closed, which ends the server's generation too."""
         self._cancel.set()
+        response = self._response
+        if response is not None:
+            try:
+                response.close()
+            except Exception:  # noqa: BLE001 - closing from this thread may race the reader
+                pass
 
     def wait(self) -> str:
         for _ in self:
