@@ -385,8 +385,6 @@ if gr.NO_RELOAD:  # once per process, also under `gradio app.py` hot reload
           "embedded default assembles it in the user cache, about a minute)…",
           file=sys.stderr, flush=True)
     CURRENT = Current(Engine.load(SETTINGS))
-    if SETTINGS.remote:  # the API offers the remote model under its own name
-        SETTINGS = SETTINGS.replace(remote_model=CURRENT.engine.model)
     # Tools backed by the chat model (vqa, caption "main") use whichever model is current.
     TOOLS = build(SETTINGS, engine=lambda: CURRENT.engine)
     STORE = None if SETTINGS.history == "off" else Store(SETTINGS.history)
