@@ -64,12 +64,7 @@ class Engine:
         return self.settings.context_tokens or self.loaded.context_tokens
 
     def default_params(self, **overrides) -> GenerationParams:
-        s = self.settings
-        params = GenerationParams(s.max_new_tokens, s.temperature, s.top_p, s.top_k,
-                                  s.repetition_penalty, list(s.stop), s.seed)
-        for k, v in overrides.items():
-            setattr(params, k, v)
-        return params
+        return GenerationParams.from_settings(self.settings, **overrides)
 
     def fit(self, conversation: Conversation, params: GenerationParams) -> Fitted:
         return self._fit(conversation, params)[0]

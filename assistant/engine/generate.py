@@ -38,6 +38,16 @@ class GenerationParams:
     # guided decoding: only answers this accepts can be written (see assistant/engine/guide.py)
     constraint: Constraint | None = None
 
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> GenerationParams:
+        """The settings' generation defaults, with `overrides` (field name -> value)."""
+        s = settings
+        params = cls(s.max_new_tokens, s.temperature, s.top_p, s.top_k, s.repetition_penalty,
+                     list(s.stop), s.seed)
+        for k, v in overrides.items():
+            setattr(params, k, v)
+        return params
+
     def generate_kwargs(self) -> dict:
         kw: dict = dict(max_new_tokens=self.max_new_tokens,
                         repetition_penalty=self.repetition_penalty)

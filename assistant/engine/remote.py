@@ -73,12 +73,7 @@ class RemoteEngine:
         return self.settings.context_tokens or 4096
 
     def default_params(self, **overrides) -> GenerationParams:
-        s = self.settings
-        params = GenerationParams(s.max_new_tokens, s.temperature, s.top_p, s.top_k,
-                                  s.repetition_penalty, list(s.stop), s.seed)
-        for k, v in overrides.items():
-            setattr(params, k, v)
-        return params
+        return GenerationParams.from_settings(self.settings, **overrides)
 
     def messages(self, conversation: Conversation) -> list[dict]:
         from assistant.export import png_base64
