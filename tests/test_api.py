@@ -8,35 +8,16 @@ import base64
 import http.server
 import importlib
 import io
-import socket
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw
 
+from tests.serving import in_thread
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(app_module) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app_module.server, host="127.0.0.1", port=port,
-                                           log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +30,8 @@ def url():
         mp.setenv("ASSISTANT_MAX_IMAGE_BYTES", "300000")
         sys.modules.pop("app", None)
         app = importlib.import_module("app")
-        server, thread, address = serve(app)
-        yield address
-        server.should_exit = True
-        thread.join(timeout=10)
+        with in_thread(app.server) as address:
+            yield address
         sys.modules.pop("app", None)
 
 
@@ -217,8 +196,7 @@ def test_with_an_api_key_set_only_clients_that_send_it_are_served():
 
     app = FastAPI()
     api.mount(app, api.Api(None, None, Settings(api_key="s3cret")))
-    server, thread, address = serve(type("M", (), {"server": app}))
-    try:
+    with in_thread(app) as address:
         with OpenAI(base_url=f"{address}/v1", api_key="wrong", max_retries=0) as c:
             with pytest.raises(openai.AuthenticationError) as caught:
                 c.models.list()
@@ -227,9 +205,6 @@ def test_with_an_api_key_set_only_clients_that_send_it_are_served():
                 c.chat.completions.create(model="embedded-default", messages=ask("hi"))
         with OpenAI(base_url=f"{address}/v1", api_key="s3cret", max_retries=0) as c:
             assert [m.id for m in c.models.list().data] == ["embedded-default"]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.mark.parametrize("address,ok", [

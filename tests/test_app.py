@@ -10,10 +10,8 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +21,6 @@ os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-test-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-import uvicorn  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
@@ -31,6 +28,7 @@ from assistant.engine import Engine  # noqa: E402
 from assistant.errors import BadImage, ContextOverflow  # noqa: E402
 from assistant.session import Busy, ChatSession, EmptyMessage  # noqa: E402
 from assistant.tinykit.checkpoints import build  # noqa: E402
+from tests.serving import in_thread  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -213,19 +211,8 @@ def served(tiny_llava, monkeypatch_module):
                                              "--max-new-tokens", "24", "--no-agent"])
     sys.modules.pop("app", None)
     app = importlib.import_module("app")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app.server, host="127.0.0.1", port=port,
-                                           log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield app, f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with in_thread(app.server) as url:
+        yield app, f"{url}/"
 
 
 @pytest.fixture(scope="module")

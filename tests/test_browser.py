@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
+
+from tests.serving import start_app, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -31,38 +29,14 @@ if not Path(CHROMIUM).exists():
     pytest.skip("chromium is not installed", allow_module_level=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve(tmp_path_factory, *args: str):
     """app.py with `args` in its own process on a free port: yields its URL."""
-    port = free_port()
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path_factory.mktemp("app-cache")),
-               XDG_DATA_HOME=str(tmp_path_factory.mktemp("app-data")),
-               ASSISTANT_MAX_NEW_TOKENS="48")
-    log = open(tmp_path_factory.mktemp("app-log") / "app.log", "w+")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT,
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read()[-3000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("app.py did not start listening within 180 s")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    proc, url = start_app(list(args), {
+        "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("app-cache")),
+        "XDG_DATA_HOME": str(tmp_path_factory.mktemp("app-data")),
+        "ASSISTANT_MAX_NEW_TOKENS": "48"}, tmp_path_factory.mktemp("app-log") / "app.log")
+    yield url
+    stop(proc)
 
 
 @pytest.fixture(scope="module")

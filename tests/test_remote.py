@@ -5,17 +5,13 @@ a clear error at start."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.serving import free_port, start_app, stop
 
 
 def circle() -> Image.Image:
@@ -35,45 +31,21 @@ def ask(text: str, image: Image.Image) -> list[dict]:
                                          {"type": "image_url", "image_url": {"url": url}}]}]
 
 
-def start(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path / f"{name}.log"
-    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / name), ASSISTANT_MAX_NEW_TOKENS="16")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--no-agent", *args],
-                            cwd=ROOT, env=env, stdout=open(log, "w"),  # noqa: SIM115
-                            stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{name} exited:\n{log.read_text()[-3000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail(f"{name} did not start")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def start(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen, str]:
+    return start_app(["--no-agent", *args], {"XDG_DATA_HOME": str(tmp_path / name),
+                                             "ASSISTANT_MAX_NEW_TOKENS": "16"},
+                     tmp_path / f"{name}.log")
 
 
 def test_instance_a_answers_an_image_question_on_instance_b(tmp_path):
     from gradio_client import Client, handle_file
     from openai import OpenAI
 
-    b, b_port = start(tmp_path, "b")
+    b, b_url = start(tmp_path, "b")
     try:
-        a, a_port = start(tmp_path, "a", "--remote", f"http://127.0.0.1:{b_port}/v1")
+        a, a_url = start(tmp_path, "a", "--remote", f"{b_url}/v1")
         try:
-            with OpenAI(base_url=f"http://127.0.0.1:{a_port}/v1", api_key="-",
+            with OpenAI(base_url=f"{a_url}/v1", api_key="-",
                         max_retries=0) as client:
                 assert [m.id for m in client.models.list().data][0] == "embedded-default"
                 answer = client.chat.completions.create(
@@ -81,7 +53,7 @@ def test_instance_a_answers_an_image_question_on_instance_b(tmp_path):
             assert "blue" in answer.choices[0].message.content.lower()
             picture = tmp_path / "circle.png"
             circle().save(picture)
-            chat = Client(f"http://127.0.0.1:{a_port}/", verbose=False)
+            chat = Client(f"{a_url}/", verbose=False)
             shown, _, status, _ = chat.predict(
                 {"text": "What color is the shape?", "files": [handle_file(str(picture))]},
                 api_name="/chat")
@@ -98,10 +70,7 @@ def test_a_remote_backend_that_is_not_there_is_a_clear_error():
     from assistant.engine import Engine
     from assistant.engine.remote import RemoteError
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here
-    with pytest.raises(RemoteError, match="cannot be reached"):
-        Engine.load(Settings(remote=f"http://127.0.0.1:{port}/v1"))
+    with pytest.raises(RemoteError, match="cannot be reached"):  # nothing listens there
+        Engine.load(Settings(remote=f"http://127.0.0.1:{free_port()}/v1"))
     with pytest.raises(ValueError, match="http"):
         Settings(remote="ftp://x")

@@ -4,39 +4,20 @@ up to its last finished answer, pictures included; a chat is then deleted, and i
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import pytest
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.serving import start_app, stop
 
 
 def start(model: Path, data: Path, cache: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, XDG_DATA_HOME=str(data), XDG_CACHE_HOME=str(cache),
-               ASSISTANT_MAX_NEW_TOKENS="8")
-    proc = subprocess.Popen([sys.executable, "app.py", "--model", str(model), "--no-agent",
-                             "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()[-3000:]
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, f"http://127.0.0.1:{port}/"
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail("app.py did not start")
+    proc, url = start_app(["--model", str(model), "--no-agent"],
+                          {"XDG_DATA_HOME": str(data), "XDG_CACHE_HOME": str(cache),
+                           "ASSISTANT_MAX_NEW_TOKENS": "8"}, log, wait=120)
+    return proc, f"{url}/"
 
 
 def texts(message: dict) -> str:
@@ -89,9 +70,4 @@ def test_a_chat_survives_sigkill_and_can_be_deleted_and_imported(tmp_path):
         assert [c["messages"] for c in client.predict(api_name="/chats")] == [4]
         client.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        stop(proc)
