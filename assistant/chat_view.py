@@ -18,14 +18,19 @@ def warning(error: Exception) -> dict:
     return {"role": "assistant", "content": f"⚠️ {error}"}
 
 
-def user_messages(exchange: Exchange) -> list[dict]:
-    """The user's turn as shown: each image, then its handle line and the text."""
-    shown = [{"role": "user", "content": {"path": u.path, "alt_text": f"{u.handle} {u.name}"}}
-             for u in exchange.uploads]
-    lines = ["  ".join(f"**{u.handle}** `{u.name}`" for u in exchange.uploads),
-             exchange.user.text]
+def user_turn(pictures: list[tuple[str, str, str]], text: str) -> list[dict]:
+    """A user's turn as shown: each picture (path, handle, name), then its handle line and
+    the text."""
+    shown = [{"role": "user", "content": {"path": path, "alt_text": f"{handle} {name}"}}
+             for path, handle, name in pictures]
+    lines = ["  ".join(f"**{handle}** `{name}`" for _, handle, name in pictures), text]
     shown.append({"role": "user", "content": "\n\n".join(line for line in lines if line)})
     return shown
+
+
+def user_messages(exchange: Exchange) -> list[dict]:
+    """The user's message just sent, its uploads shown from where they lie."""
+    return user_turn([(u.path, u.handle, u.name) for u in exchange.uploads], exchange.user.text)
 
 
 def usage_line(exchange: Exchange | AgentExchange) -> str:
@@ -65,15 +70,14 @@ def shown_file(ref: ImageRef) -> str:
     return f.name
 
 
-def image_messages(lookup: Callable[[str], ImageRef], handles: list[str],
-                   role: str = "assistant") -> list[dict]:
-    """Each image (a tool's new ones, or a reopened chat's), inline, with handle and name."""
+def image_messages(lookup: Callable[[str], ImageRef], handles: list[str]) -> list[dict]:
+    """Each image a tool made, inline, with its handle and name."""
     out = []
     for handle in handles:
         ref = lookup(handle)
-        out += [{"role": role, "content": {"path": shown_file(ref),
-                                           "alt_text": f"{handle} {ref.name}"}},
-                {"role": role, "content": f"**{handle}** `{ref.name}`"}]
+        out += [{"role": "assistant", "content": {"path": shown_file(ref),
+                                                "alt_text": f"{handle} {ref.name}"}},
+                {"role": "assistant", "content": f"**{handle}** `{ref.name}`"}]
     return out
 
 
@@ -82,11 +86,8 @@ def replay(conversation: Conversation, steps: list[list[dict]]) -> list[dict]:
     out: list[dict] = []
     for i, turn in enumerate(conversation.turns):
         if turn.role == "user":
-            pictures = [m for m in image_messages(conversation.image, turn.images, "user")
-                        if isinstance(m["content"], dict)]
-            names = "  ".join(f"**{h}** `{conversation.image(h).name}`" for h in turn.images)
-            text = "\n\n".join(line for line in (names, turn.text) if line)
-            out += [*pictures, {"role": "user", "content": text}]
+            refs = [conversation.image(h) for h in turn.images]
+            out += user_turn([(shown_file(r), r.handle, r.name) for r in refs], turn.text)
             continue
         for record in steps[i] if i < len(steps) else []:
             step = Step(**record)
