@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-QUANTS = ("none", "8bit", "4bit")
+QUANTS = ("none", "8bit", "4bit", "int8", "int4")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ENV_PREFIX = "ASSISTANT_"
@@ -41,12 +41,20 @@ class Settings:
     remote_key: str = ""
     # Model: a local checkpoint directory or a hub id. Empty means the embedded default.
     model: str = ""
-    # Weight quantization at load time (bitsandbytes): none, 8bit or 4bit (nf4).
+    # Weight quantization at load time: 8bit or 4bit (nf4) with bitsandbytes (GPU), or int8 /
+    # int4 weight-only on torch's packed kernels (CPU and GPU; fast under torch.compile).
     quant: str = "none"
     # Where to run: auto picks cuda, then mps, then cpu.
     device: str = "auto"
     # Compute dtype: auto is bfloat16 on cuda, float16 on mps, float32 on cpu.
     dtype: str = "auto"
+    # Speed: KV caches of earlier turns kept for follow-ups (0 = off), image features kept
+    # for prompts that see an image again (0 = off).
+    prefix_cache: int = 4
+    image_cache: int = 16
+    # A static KV cache of the whole context; on CUDA, transformers then compiles the decode
+    # step with torch.compile (CUDA graphs): the first answer waits for the compile.
+    compile: bool = False
     # A Jinja chat template file, for checkpoints whose processor has none (or to override it).
     chat_template: str = ""
     # Optional system prompt put before the conversation.
@@ -107,6 +115,8 @@ class Settings:
         _choice("quant", self.quant, QUANTS)
         _choice("device", self.device, DEVICES)
         _choice("dtype", self.dtype, DTYPES)
+        if self.prefix_cache < 0 or self.image_cache < 0:
+            raise ValueError("prefix_cache and image_cache must be >= 0 entries")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.temperature < 0:
@@ -179,9 +189,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--remote-model", help="the model name at the remote server")
     parser.add_argument("--remote-key", help="the remote server's API key")
-    parser.add_argument("--quant", choices=QUANTS, help="load weights in 8-bit or 4-bit")
+    parser.add_argument("--quant", choices=QUANTS, help="load weights in 8-bit or 4-bit "
+                        "(bitsandbytes), or int8/int4 weight-only (torch kernels, CPU too)")
     parser.add_argument("--device", choices=DEVICES)
     parser.add_argument("--dtype", choices=DTYPES)
+    parser.add_argument("--prefix-cache", type=int, help="earlier turns' KV caches kept "
+                        "for follow-ups (0: off)")
+    parser.add_argument("--image-cache", type=int, help="image features kept (0: off)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="static KV cache; on CUDA a compiled decode step")
     parser.add_argument("--chat-template", help="Jinja chat template file to use")
     parser.add_argument("--system-prompt")
     parser.add_argument("--max-new-tokens", type=int)

@@ -18,6 +18,7 @@ from assistant.engine.budget import Fitted, fit
 from assistant.engine.generate import GenerationParams, Stream, Usage
 from assistant.engine.loader import LoadedModel, load
 from assistant.engine.prompt import PromptBuilder
+from assistant.engine.reuse import ImageFeatureCache, PrefixCache, tagged_ids
 from assistant.errors import ImageRequired
 
 __all__ = ["Engine", "Current", "GenerationParams", "Stream", "Usage", "Fitted", "Reply"]
@@ -38,6 +39,8 @@ class Engine:
         self.prompt = PromptBuilder(loaded.processor, loaded.image_token_id,
                                     settings.chat_template, settings.system_prompt)
         self._lock = threading.Lock()  # one generate at a time on this model
+        self.prefixes = PrefixCache(settings.prefix_cache)
+        self.image_features = ImageFeatureCache(loaded.model, settings.image_cache)
 
     @classmethod
     def load(cls, settings: Settings, source: str | None = None) -> Engine:
@@ -85,18 +88,55 @@ class Engine:
         fitted, inputs = self._fit(conversation, params)
         if self.prompt.one_image_per_prompt and not any(t.images for t in fitted.turns):
             raise ImageRequired(self.name)
-        inputs = inputs.to(self.loaded.device)
+        inputs = dict(inputs.to(self.loaded.device))
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.loaded.dtype)
-        stream = Stream(self.loaded.model, self.prompt.tokenizer, dict(inputs), params,
+        cache, reused, keep = self._reuse(inputs)
+        stream = Stream(self.loaded.model, self.prompt.tokenizer, inputs, params,
                         image_tokens=fitted.image_tokens, device=self.loaded.device,
-                        source=self.loaded.source, lock=self._lock)
+                        source=self.loaded.source, lock=self._lock, cache=cache,
+                        reused_tokens=reused, keep=keep)
         return Reply(stream, fitted)
+
+    def _reuse(self, inputs: dict):
+        """The KV cache to start from (an earlier turn's, when this prompt begins like it) and
+        how to keep it afterwards; (None, 0, None) when prefix reuse is off or unsafe for
+        these inputs (models whose image inputs carry positions, e.g. Qwen2-VL's grids)."""
+        if self.settings.prefix_cache <= 0 or not set(inputs) <= _REUSABLE_INPUTS:
+            return self._new_cache() if self.settings.compile else None, 0, None
+        pixels = inputs.get("pixel_values")
+        key = tagged_ids(inputs["input_ids"], self.loaded.image_token_id, pixels)
+        first_image = next((i for i, t in enumerate(key) if isinstance(t, tuple)), None)
+        hit = self.prefixes.take(key, first_image)
+        if hit is None:
+            cache, reused = self._new_cache(), 0
+        else:
+            cache, reused = hit.cache, hit.length
+            if not any(isinstance(t, tuple) for t in key[reused:]):
+                for name in _REUSABLE_INPUTS - {"input_ids", "attention_mask"}:
+                    inputs.pop(name, None)  # every image is in the reused part
+
+        def keep(generated: list[int]) -> None:
+            self.prefixes.put(key + generated, cache)
+
+        return cache, reused, keep
+
+    def _new_cache(self):
+        """A dynamic KV cache, or with `compile` a static one of the whole context: given a
+        static cache, transformers compiles the decode step on CUDA (CUDA graphs)."""
+        from transformers import DynamicCache, StaticCache
+
+        config = self.loaded.model.config.get_text_config()
+        if self.settings.compile:
+            return StaticCache(config=config, max_cache_len=self.context_tokens)
+        return DynamicCache(config=config)
 
     def answer(self, conversation: Conversation, params: GenerationParams | None = None) -> str:
         """Non-streaming convenience: the whole answer as text."""
         return self.stream(conversation, params).stream.wait()
 
+
+_REUSABLE_INPUTS = {"input_ids", "attention_mask", "pixel_values", "image_sizes"}
 
 
 class Current:

@@ -66,6 +66,7 @@ class Usage:
     prompt_tokens: int = 0
     image_tokens: int = 0
     completion_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens whose KV came from an earlier turn (not prefilled)
     seconds: float = 0.0
     first_token_seconds: float | None = None
     finish_reason: str = ""  # stop (end of answer), length, stop_string, cancelled, error
@@ -109,11 +110,16 @@ class Stream:
 
     def __init__(self, model, tokenizer, inputs: dict, params: GenerationParams,
                  image_tokens: int = 0, device: str = "cpu", source: str = "",
-                 lock: threading.Lock | None = None):
+                 lock: threading.Lock | None = None, cache=None, reused_tokens: int = 0,
+                 keep=None):
+        """`cache`: a KV cache to generate with, holding the first `reused_tokens` prompt
+        tokens already; `keep(generated_ids)` is called with it filled once the answer ends
+        without an error (the engine's prefix cache keeps it for the next turn)."""
         self.model, self.tokenizer, self.params = model, tokenizer, params
         self.device, self.source = device, source
         self.usage = Usage(prompt_tokens=int(inputs["input_ids"].shape[-1]),
-                           image_tokens=image_tokens)
+                           image_tokens=image_tokens, reused_tokens=reused_tokens)
+        self._cache, self._keep = cache, keep
         self.text = ""  # the answer so far, as shown (stop strings removed)
         self._inputs = inputs
         self._ids: list[int] = []
@@ -137,6 +143,8 @@ class Stream:
             keep = 1 if self.params.temperature <= 0 else 8
             kwargs["logits_processor"] = LogitsProcessorList([Guide(
                 self.params.constraint, self.tokenizer, self._ids, self._eos, keep=keep)])
+        if self._cache is not None:
+            kwargs["past_key_values"] = self._cache
         try:
             with self._lock, torch.inference_mode():
                 if self.params.seed is not None:
@@ -146,13 +154,15 @@ class Stream:
                     stopping_criteria=StoppingCriteriaList([_Watch(self)]),
                     pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
                 )
+            if self._keep is not None:
+                self._keep(list(self._ids))
         except torch.OutOfMemoryError:
             free_memory(self.device)
             self._error = OutOfMemory("generating with", self.source, self.device)
         except BaseException as e:  # surfaced to the reader, never swallowed
             self._error = e
         finally:
-            self._inputs = None
+            self._inputs = self._cache = self._keep = None
             self._flush()
             self._queue.put(_DONE)
 

@@ -17,6 +17,7 @@ import torch
 from assistant.config import Settings
 from assistant.engine.device import free_memory, resolve_device, resolve_dtype
 from assistant.engine.quant import quantization_config
+from assistant.engine.weights import KINDS, quantize_weights
 from assistant.errors import ModelNotAvailable, OutOfMemory, UnsupportedCheckpoint
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ def load(settings: Settings, source: str) -> LoadedModel:
     if quant is None and "device_map" not in kwargs:
         model.to(device)
     model.eval()
+    if settings.quant in KINDS:
+        quantize_weights(model, settings.quant)
     return LoadedModel(
         model=model,
         processor=processor,

@@ -50,7 +50,7 @@ def full_precision_modules(config) -> list[str]:
 
 def quantization_config(quant: str, config, compute_dtype: torch.dtype):
     """The BitsAndBytesConfig for `quant`, or None for full precision."""
-    if quant == "none":
+    if quant in ("none", "int8", "int4"):  # int8/int4: torch weight-only (engine/weights.py)
         return None
     return bnb_config(quant, full_precision_modules(config), compute_dtype)
 

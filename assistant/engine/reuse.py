@@ -1,0 +1,230 @@
+"""Work a follow-up turn does not redo: the KV cache of earlier turns, and image features.
+
+- `PrefixCache`: after an answer, its KV cache is kept with the tokens it covers. A later
+  prompt that begins with the same tokens (the same images in the same places) starts from
+  that cache, so only the new tokens are prefilled: a follow-up question neither re-encodes
+  the image nor re-reads earlier turns. An entry is taken out while a generation uses it, so
+  two answers never share one cache.
+- `ImageFeatureCache`: the model's `get_image_features` remembers its last results by the
+  pixel values' digest, for prompts whose prefix cannot be reused (a trimmed history, another
+  system prompt) but whose images were seen.
+
+Both are plain LRU maps in the engine, sized by settings (`prefix_cache`, `image_cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+
+
+def digest(tensor: torch.Tensor) -> str:
+    t = tensor.detach().contiguous()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str((tuple(t.shape), t.dtype)).encode())
+    h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def tagged_ids(input_ids: torch.Tensor, image_token_id: int | None,
+               pixel_values: torch.Tensor | None) -> list:
+    """The prompt's tokens with each image placeholder tagged by the image it stands for, so
+    two prompts with the same text but other pictures never match past the first picture.
+
+    Placeholders come in one run per image; when the pixel values split evenly into as many
+    parts as there are runs, run k is tagged with part k's digest, otherwise every run with
+    the digest of all of them."""
+    ids = input_ids.reshape(-1).tolist()
+    if image_token_id is None or pixel_values is None or image_token_id not in ids:
+        return ids
+    runs: list[tuple[int, int]] = []
+    for i, t in enumerate(ids):
+        if t == image_token_id:
+            if runs and runs[-1][1] == i:
+                runs[-1] = (runs[-1][0], i + 1)
+            else:
+                runs.append((i, i + 1))
+    n = pixel_values.shape[0] if pixel_values.dim() > 0 else 0
+    if n and n % len(runs) == 0:
+        tags = [digest(part) for part in pixel_values.chunk(len(runs))]
+    else:
+        tags = [digest(pixel_values)] * len(runs)
+    for (start, end), tag in zip(runs, tags, strict=True):
+        for i in range(start, end):
+            ids[i] = (image_token_id, tag)
+    return ids
+
+
+def common_prefix(a: list, b: list) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def cache_length(cache) -> int:
+    length = cache.get_seq_length()
+    return int(length.item() if isinstance(length, torch.Tensor) else length)
+
+
+def truncate(cache, length: int) -> None:
+    """Keep the first `length` positions of a KV cache (dynamic or static)."""
+    for layer in cache.layers:
+        if hasattr(layer, "cumulative_length") and hasattr(layer, "max_cache_len"):
+            # static layer: later positions are overwritten, and masked until they are
+            if isinstance(layer.cumulative_length, torch.Tensor):
+                layer.cumulative_length.fill_(length)
+            else:
+                layer.cumulative_length = length
+        elif layer.is_initialized and layer.keys is not None:
+            layer.keys = layer.keys[..., :length, :]
+            layer.values = layer.values[..., :length, :]
+
+
+@dataclass
+class Hit:
+    cache: object  # a transformers Cache holding the first `length` positions
+    length: int
+
+
+class PrefixCache:
+    def __init__(self, entries: int):
+        self.entries = entries
+        self._items: OrderedDict[int, tuple[list, object]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._next = 0
+        self.hits = self.misses = 0
+        self.reused_tokens = 0
+
+    def take(self, key: list, first_image: int | None) -> Hit | None:
+        """A cache of the longest beginning `key` shares with an entry, cut to that length;
+        None when no entry shares anything.
+
+        At least the last token is left to prefill. When the tokens left over include image
+        placeholders, the reuse stops before the prompt's first image: the model takes either
+        all of a prompt's images or none. A dynamic cache is lent as a copy that shares the
+        entry's tensors (generation appends by concatenation, so the entry stays whole); a
+        static cache, written in place, leaves the map until it is put back."""
+        if self.entries <= 0:
+            return None
+        with self._lock:
+            best, length = None, 0
+            for slot, (ids, _) in self._items.items():
+                n = common_prefix(ids, key)
+                if n > length:
+                    best, length = slot, n
+            length = min(length, len(key) - 1)
+            if best is not None and any(isinstance(t, tuple) for t in key[length:]):
+                length = min(length, first_image if first_image is not None else length)
+            if best is None or length <= 0:
+                self.misses += 1
+                return None
+            cache = self._items[best][1]
+            if _is_static(cache):
+                del self._items[best]
+            else:
+                self._items.move_to_end(best)
+                cache = _lend(cache)
+            self.hits += 1
+            self.reused_tokens += length
+        truncate(cache, length)
+        return Hit(cache, length)
+
+    def put(self, key: list, cache) -> None:
+        """Keep `cache`, which holds the KV of `key[:its length]`."""
+        if self.entries <= 0:
+            return
+        length = cache_length(cache)
+        if length <= 0 or not reusable(cache):
+            return
+        with self._lock:
+            self._items[self._next] = (key[:length], cache)
+            self._next += 1
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def reusable(cache) -> bool:
+    """Full-attention caches only: a sliding window or a recurrent state cannot be cut back."""
+    from transformers.cache_utils import DynamicLayer, StaticLayer
+
+    return all(type(layer) in (DynamicLayer, StaticLayer) for layer in cache.layers)
+
+
+def _is_static(cache) -> bool:
+    return any(hasattr(layer, "max_cache_len") for layer in cache.layers)
+
+
+def _lend(cache):
+    """A cache object of its own whose layers start from the same tensors."""
+    import copy
+
+    lent = copy.copy(cache)
+    lent.layers = [copy.copy(layer) for layer in cache.layers]
+    return lent
+
+
+class ImageFeatureCache:
+    """Wraps each `get_image_features` of a loaded model with an LRU keyed by the pixel
+    values' digest and the call's other arguments."""
+
+    def __init__(self, model: torch.nn.Module, entries: int):
+        self.entries = entries
+        self.hits = self.misses = 0
+        self._items: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+        if entries <= 0:
+            return
+        seen: set[int] = set()
+        for module in model.modules():
+            method = getattr(module, "get_image_features", None)
+            if callable(method) and id(module) not in seen:
+                seen.add(id(module))
+                module.get_image_features = self._wrap(method)
+
+    def _wrap(self, method):
+        import functools
+
+        # the wrapper keeps the method's signature: generate reads it to pick the arguments
+        @functools.wraps(method)
+        def cached(pixel_values=None, *args, **kwargs):
+            if not isinstance(pixel_values, torch.Tensor) or torch.is_grad_enabled():
+                return method(pixel_values, *args, **kwargs)
+            key = digest(pixel_values) + repr([_fingerprint(a) for a in args]) + repr(
+                sorted((k, _fingerprint(v)) for k, v in kwargs.items()))
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    self.hits += 1
+                    return self._items[key]
+            value = method(pixel_values, *args, **kwargs)
+            with self._lock:
+                self.misses += 1
+                self._items[key] = value
+                while len(self._items) > self.entries:
+                    self._items.popitem(last=False)
+            return value
+
+        return cached
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def _fingerprint(value):
+    return digest(value) if isinstance(value, torch.Tensor) else repr(value)

@@ -1,0 +1,189 @@
+"""The engine's fast paths give the plain path's greedy answers: KV-prefix reuse across turns,
+the image-feature cache, the static cache, and weight-only int8/int4 layers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from assistant.conversation import Conversation
+from assistant.engine.reuse import PrefixCache, common_prefix, tagged_ids
+from assistant.engine.weights import Int4Linear, Int8Linear, quantize_weights, reference_linear
+
+FAMILIES = ("llava", "llava_next")
+FOLLOW_UPS = ("And what colour is it?", "Describe it again.")
+
+
+def dialogue(engine, first_images, new_image=None):
+    """Three greedy turns; the usage of each."""
+    conv = Conversation()
+    conv.add_user("What is in this picture?", first_images)
+    answers, usages = [], []
+    for i, question in enumerate((None, *FOLLOW_UPS)):
+        if question is not None:
+            conv.add_assistant(answers[-1])
+            conv.add_user(question, [new_image] if new_image is not None and i == 2 else None)
+        reply = engine.stream(conv, engine.default_params(max_new_tokens=8, min_new_tokens=8))
+        answers.append(reply.stream.wait())
+        usages.append(reply.stream.usage)
+    return answers, usages
+
+
+def encoder_calls(engine) -> list:
+    calls: list = []
+    model = engine.loaded.model
+    inner = getattr(model, "model", model)
+    original = inner.vision_tower.forward
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    inner.vision_tower.forward = counted
+    return calls
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_follow_ups_reuse_the_cache_and_answer_as_without(engines, family, red):
+    plain, _ = dialogue(engines(family, prefix_cache=0, image_cache=0), [red])
+    fast_engine = engines(family, prefix_cache=4, image_cache=0)
+    calls = encoder_calls(fast_engine)
+    fast, usages = dialogue(fast_engine, [red])
+    assert fast == plain
+    assert usages[0].reused_tokens == 0
+    for before, after in zip(usages, usages[1:], strict=False):
+        # everything up to the last answer came from the cache
+        assert after.reused_tokens >= before.prompt_tokens
+    assert len(calls) == 1  # the image was encoded once, for the first turn
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_new_image_in_a_follow_up_is_read(engines, family, red, blue):
+    plain, _ = dialogue(engines(family, prefix_cache=0, image_cache=0), [red], new_image=blue)
+    fast, usages = dialogue(engines(family, prefix_cache=4, image_cache=0), [red], new_image=blue)
+    assert fast == plain
+    assert usages[1].reused_tokens > 0
+    # the third prompt has a new image: reuse stops before the first picture
+    assert usages[2].reused_tokens < usages[1].reused_tokens
+
+
+def test_same_words_other_picture_never_reuses_the_picture(engines, red, blue):
+    engine = engines("llava", prefix_cache=4, image_cache=0)
+    conv_red, conv_blue = Conversation(), Conversation()
+    conv_red.add_user("What is in this picture?", [red])
+    conv_blue.add_user("What is in this picture?", [blue])
+    params = engine.default_params(max_new_tokens=6, min_new_tokens=6)
+    engine.stream(conv_red, params).stream.wait()
+    reply = engine.stream(conv_blue, params)
+    fast = reply.stream.wait()
+    plain_engine = engines("llava", prefix_cache=0, image_cache=0)
+    assert fast == plain_engine.stream(conv_blue, params).stream.wait()
+    first_image = next(i for i, t in enumerate(tagged_ids(
+        *_encoded(engine, conv_blue))) if isinstance(t, tuple))
+    assert reply.stream.usage.reused_tokens <= first_image
+
+
+def _encoded(engine, conv):
+    inputs = engine.prompt.encode(conv.turns, conv)
+    return inputs["input_ids"], engine.loaded.image_token_id, inputs["pixel_values"]
+
+
+def test_the_image_cache_answers_a_prompt_seen_again(engines, red):
+    engine = engines("llava", prefix_cache=0, image_cache=8)
+    calls = encoder_calls(engine)
+    conv = Conversation()
+    conv.add_user("What is in this picture?", [red])
+    params = engine.default_params(max_new_tokens=6, min_new_tokens=6)
+    first = engine.stream(conv, params).stream.wait()
+    again = engine.stream(conv, params).stream.wait()
+    assert first == again
+    assert len(calls) == 1 and engine.image_features.hits == 1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_static_cache_answers_as_the_dynamic_one(engines, family, red):
+    plain, _ = dialogue(engines(family, prefix_cache=0, image_cache=0), [red])
+    static, usages = dialogue(engines(family, prefix_cache=4, compile=True, context_tokens=256),
+                              [red])
+    assert static == plain
+    assert usages[2].reused_tokens > 0
+
+
+def test_an_answer_that_fails_is_not_kept(engines, red, monkeypatch):
+    engine = engines("llava", prefix_cache=4, image_cache=0)
+    engine.prefixes.clear()
+    conv = Conversation()
+    conv.add_user("What is in this picture?", [red])
+    params = engine.default_params(max_new_tokens=4)
+    engine.stream(conv, params).stream.wait()
+    assert len(engine.prefixes) == 1
+    engine.prefixes.clear()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(engine.loaded.model, "generate", broken)
+    with pytest.raises(RuntimeError, match="broken"):
+        engine.stream(conv, params).stream.wait()
+    assert len(engine.prefixes) == 0
+
+
+def test_prefix_cache_keeps_the_newest_entries_and_lends_copies():
+    from transformers import DynamicCache
+
+    def filled(n):
+        cache = DynamicCache()
+        cache.update(torch.zeros(1, 1, n, 2), torch.zeros(1, 1, n, 2), layer_idx=0)
+        return cache
+
+    cache = PrefixCache(entries=2)
+    for i in range(3):
+        cache.put([i, 1, 2, 3, 4], filled(4))
+    assert len(cache) == 2
+    assert cache.take([0, 1, 2, 3, 9], None) is None  # the oldest went
+    hit = cache.take([2, 1, 2, 9, 9], None)
+    assert hit.length == 3 and hit.cache.get_seq_length() == 3
+    # the entry itself is whole: a second prompt can start from all of it
+    assert cache.take([2, 1, 2, 3, 4, 5], None).length == 4
+    # at least one token is left to prefill, and nothing past a picture not yet in the cache
+    assert cache.take([2, 1, 2, 3], None).length == 3
+    assert cache.take([2, 1, 2, 3, ("img", "x")], 4).length == 4
+    assert cache.take([2, 1, ("img", "x"), 3, 4, 5], 2).length == 2
+    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
+
+
+@pytest.mark.parametrize("kind,tolerance", [(Int8Linear, 0.02), (Int4Linear, 0.02)])
+def test_weight_only_layers_compute_their_dequantized_weights(kind, tolerance):
+    torch.manual_seed(0)
+    linear = nn.Linear(128, 96, bias=True)
+    layer = kind(linear)
+    x = torch.randn(5, 128)
+    out, ref = layer(x), reference_linear(layer, x)
+    assert out.dtype == x.dtype and out.shape == (5, 96)
+    assert (out - ref).abs().max() <= tolerance * ref.abs().max()  # bf16 activations
+    error = (layer.dequantized() - linear.weight).abs().max() / linear.weight.abs().max()
+    assert error < (0.01 if kind is Int8Linear else 0.1)
+
+
+@pytest.mark.parametrize("kind", ["int8", "int4"])
+def test_weight_only_models_answer_like_their_dequantized_selves(engines, kind, red):
+    engine = engines("llava", quant=kind)
+    model = engine.loaded.model
+    layers = [m for m in model.modules() if isinstance(m, (Int8Linear, Int4Linear))]
+    assert layers and not any(isinstance(m, (Int8Linear, Int4Linear))
+                              for m in model.model.vision_tower.modules())
+    conv = Conversation()
+    conv.add_user("What is in this picture?", [red])
+    reply = engine.stream(conv, engine.default_params(max_new_tokens=6, min_new_tokens=6))
+    assert reply.stream.wait() is not None and reply.stream.usage.completion_tokens == 6
+
+
+def test_quantize_weights_replaces_the_decoder_and_head_only(tiny_dirs):
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_dirs["llava"])
+    linears = sum(isinstance(m, nn.Linear) for m in model.get_decoder().modules())
+    assert quantize_weights(model, "int8") == linears + 1
+    assert isinstance(model.get_output_embeddings(), Int8Linear)
+    assert any(isinstance(m, nn.Linear) for m in model.model.multi_modal_projector.modules())
