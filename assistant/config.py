@@ -52,6 +52,9 @@ class Settings:
     # for prompts that see an image again (0 = off).
     prefix_cache: int = 4
     image_cache: int = 16
+    # Answers asked while another is generated share the next generation, up to this many
+    # (1 = one at a time).
+    batch: int = 8
     # A static KV cache of the whole context; on CUDA, transformers then compiles the decode
     # step with torch.compile (CUDA graphs): the first answer waits for the compile.
     compile: bool = False
@@ -115,6 +118,8 @@ class Settings:
         _choice("quant", self.quant, QUANTS)
         _choice("device", self.device, DEVICES)
         _choice("dtype", self.dtype, DTYPES)
+        if self.batch < 1:
+            raise ValueError(f"batch must be at least 1, got {self.batch}")
         if self.prefix_cache < 0 or self.image_cache < 0:
             raise ValueError("prefix_cache and image_cache must be >= 0 entries")
         if self.max_new_tokens < 1:
@@ -196,6 +201,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix-cache", type=int, help="earlier turns' KV caches kept "
                         "for follow-ups (0: off)")
     parser.add_argument("--image-cache", type=int, help="image features kept (0: off)")
+    parser.add_argument("--batch", type=int, help="answers generated together at most "
+                        "(1: one at a time)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="static KV cache; on CUDA a compiled decode step")
     parser.add_argument("--chat-template", help="Jinja chat template file to use")

@@ -1,16 +1,18 @@
-"""`python -m bench tools ...` (bench/tools.py) | `python -m bench load ...` (bench/load.py)."""
+"""`python -m bench [--device cpu|cuda] [--small] ...` generation speed (bench/generation.py)
+| `python -m bench tools ...` (bench/tools.py) | `python -m bench load ...` (bench/load.py)."""
 
 import sys
 
-USAGE = ("usage: python -m bench tools [--runs N] [--threads N] [--out FILE]\n"
-         "       python -m bench load [--clients N] [--requests M] [--url URL] [--out FILE]")
-
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if not args or args[0] not in ("tools", "load"):
-        sys.exit(USAGE)
-    if args[0] == "tools":
+    if args and args[0] == "tools":
         from bench.tools import main
-    else:
+    elif args and args[0] == "load":
         from bench.load import main
+    elif args and args[0] == "generation":
+        from bench.generation import main
+    else:
+        from bench.generation import main
+
+        args = ["generation", *args]
     sys.exit(main(args[1:]))

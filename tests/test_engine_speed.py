@@ -187,3 +187,76 @@ def test_quantize_weights_replaces_the_decoder_and_head_only(tiny_dirs):
     assert quantize_weights(model, "int8") == linears + 1
     assert isinstance(model.get_output_embeddings(), Int8Linear)
     assert any(isinstance(m, nn.Linear) for m in model.model.multi_modal_projector.modules())
+
+
+def _concurrently(engine, convs, params_list):
+    import threading
+
+    answers: dict = {}
+    streams = [engine.stream(c, p).stream for c, p in zip(convs, params_list, strict=True)]
+
+    def read(i):
+        answers[i] = streams[i].wait()
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(len(streams))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [answers[i] for i in range(len(streams))], streams
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_answers_asked_together_are_batched_and_each_its_own(engines, family, red, blue):
+    from PIL import Image
+
+    pictures = [red, blue, Image.new("RGB", (40, 30), (20, 200, 20)), red, blue]
+    questions = ["What is in this picture?", "Describe it.", "Which colour?", "Describe it.",
+                 "Is it round? Say more about the edges."]
+    convs = []
+    for picture, question in zip(pictures, questions, strict=True):
+        conv = Conversation()
+        conv.add_user(question, [picture])
+        convs.append(conv)
+    plain = engines(family, batch=1, prefix_cache=0, image_cache=0)
+    lengths = [6, 9, 6, 4, 9]
+    alone = [plain.stream(c, plain.default_params(max_new_tokens=n)).stream.wait()
+             for c, n in zip(convs, lengths, strict=True)]
+    engine = engines(family, batch=8, prefix_cache=0, image_cache=0)
+    before = engine.batcher.batched_rows
+    # the first answer holds the model while the others are asked
+    together, streams = _concurrently(
+        engine, convs, [engine.default_params(max_new_tokens=n) for n in lengths])
+    assert together == alone
+    assert engine.batcher.batched_rows - before >= 2
+    for stream, n in zip(streams, lengths, strict=True):
+        assert stream.usage.completion_tokens <= n
+
+
+def test_a_cancelled_row_leaves_the_others_whole(engines, red, blue):
+    engine = engines("llava", batch=8, prefix_cache=0, image_cache=0)
+    convs = []
+    for picture in (red, blue, red):
+        conv = Conversation()
+        conv.add_user("What is in this picture?", [picture])
+        convs.append(conv)
+    params = engine.default_params(max_new_tokens=40, min_new_tokens=40)
+    streams = [engine.stream(c, params).stream for c in convs]
+    streams[1].cancel()
+    texts = [s.wait() for s in streams]
+    assert streams[1].usage.finish_reason == "cancelled"
+    assert streams[0].usage.completion_tokens == 40 and streams[2].usage.completion_tokens == 40
+    assert texts[0] == texts[2]  # same picture, same question
+
+
+def test_pad_batch_left_pads_and_stacks_images():
+    from assistant.engine.batch import pad_batch
+
+    rows = [{"input_ids": torch.tensor([[5, 6, 7]]), "attention_mask": torch.ones(1, 3),
+             "pixel_values": torch.zeros(1, 3, 4, 4)},
+            {"input_ids": torch.tensor([[8]]), "attention_mask": torch.ones(1, 1),
+             "pixel_values": torch.ones(2, 3, 4, 4)}]
+    out = pad_batch(rows, pad_id=0)
+    assert out["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert out["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
+    assert out["pixel_values"].shape == (3, 3, 4, 4)

@@ -4,7 +4,8 @@ an answer. `Engine.load(settings)` then `engine.stream(conversation)`.
 Parts, one file each: loader (checkpoint -> model + processor, typed errors), quant
 (BitsAndBytesConfig with full-precision vision parts), device, prompt (turns -> inputs through
 the chat template), budget (what to drop when over the context), generate (threaded streaming,
-cancel, stop strings, usage).
+cancel, stop strings, usage), reuse (KV prefixes and image features kept between turns), batch
+(answers asked together generated together), weights (weight-only int8/int4).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from assistant.config import Settings
 from assistant.conversation import Conversation
+from assistant.engine.batch import Batcher
 from assistant.engine.budget import Fitted, fit
 from assistant.engine.generate import GenerationParams, Stream, Usage
 from assistant.engine.loader import LoadedModel, load
@@ -41,6 +43,8 @@ class Engine:
         self._lock = threading.Lock()  # one generate at a time on this model
         self.prefixes = PrefixCache(settings.prefix_cache)
         self.image_features = ImageFeatureCache(loaded.model, settings.image_cache)
+        self.batcher = Batcher(loaded.model, self.prompt.tokenizer, self._lock, settings.batch,
+                               loaded.device, loaded.source) if settings.batch > 1 else None
 
     @classmethod
     def load(cls, settings: Settings, source: str | None = None) -> Engine:
@@ -95,7 +99,7 @@ class Engine:
         stream = Stream(self.loaded.model, self.prompt.tokenizer, inputs, params,
                         image_tokens=fitted.image_tokens, device=self.loaded.device,
                         source=self.loaded.source, lock=self._lock, cache=cache,
-                        reused_tokens=reused, keep=keep)
+                        reused_tokens=reused, keep=keep, batcher=self.batcher)
         return Reply(stream, fitted)
 
     def _reuse(self, inputs: dict):

@@ -78,12 +78,15 @@ class Usage:
 
 
 class _Watch(StoppingCriteria):
-    def __init__(self, stream: Stream):
-        self.stream = stream
+    """Per row: has its stream been cancelled, met a stop string, or (in a batch, where
+    rows ask for different lengths) written all it asked for?"""
+
+    def __init__(self, *streams: Stream):
+        self.streams = streams
 
     def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        done = self.stream._cancel.is_set() or self.stream._stop_hit
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+        done = [s._cancel.is_set() or s._stop_hit or s._ended_early() for s in self.streams]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 class _Collect(BaseStreamer):
@@ -111,10 +114,12 @@ class Stream:
     def __init__(self, model, tokenizer, inputs: dict, params: GenerationParams,
                  image_tokens: int = 0, device: str = "cpu", source: str = "",
                  lock: threading.Lock | None = None, cache=None, reused_tokens: int = 0,
-                 keep=None):
+                 keep=None, batcher=None):
         """`cache`: a KV cache to generate with, holding the first `reused_tokens` prompt
         tokens already; `keep(generated_ids)` is called with it filled once the answer ends
-        without an error (the engine's prefix cache keeps it for the next turn)."""
+        without an error (the engine's prefix cache keeps it for the next turn). With a
+        `batcher` (assistant/engine/batch.py) the answer is generated there, alone or in one
+        batch with other answers asked meanwhile; otherwise on a thread of its own."""
         self.model, self.tokenizer, self.params = model, tokenizer, params
         self.device, self.source = device, source
         self.usage = Usage(prompt_tokens=int(inputs["input_ids"].shape[-1]),
@@ -133,11 +138,15 @@ class Stream:
         self.tokens_at_cancel: int | None = None
         self._eos = _eos_ids(model, tokenizer)
         self._start = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, name="generate", daemon=True)
-        self._thread.start()
+        self._ended = threading.Event()
+        if batcher is not None:
+            batcher.submit(self)
+        else:
+            threading.Thread(target=self._run, name="generate", daemon=True).start()
 
     # -- worker thread -------------------------------------------------------------------
     def _run(self) -> None:
+        """Generate this answer alone (on its own thread, or the batcher's)."""
         kwargs = self.params.generate_kwargs()
         if self.params.constraint is not None:
             keep = 1 if self.params.temperature <= 0 else 8
@@ -162,9 +171,20 @@ class Stream:
         except BaseException as e:  # surfaced to the reader, never swallowed
             self._error = e
         finally:
-            self._inputs = self._cache = self._keep = None
-            self._flush()
-            self._queue.put(_DONE)
+            self._end()
+
+    def _end(self, error: BaseException | None = None) -> None:
+        if error is not None and self._error is None:
+            self._error = error
+        self._inputs = self._cache = self._keep = None
+        self._flush()
+        self._ended.set()
+        self._queue.put(_DONE)
+
+    def _ended_early(self) -> bool:
+        """Has it all it asked for (a batch runs to its longest row's length)?"""
+        return len(self._ids) >= self.params.max_new_tokens or bool(
+            self._ids and self._ids[-1] in self._eos)
 
     def _on_tokens(self, ids: list[int]) -> None:
         if self.usage.first_token_seconds is None:
@@ -203,7 +223,7 @@ class Stream:
                 break
             self.text += item
             yield item
-        self._thread.join()
+        self._ended.wait()
         self._finish()
         self._finished = True
         if self._error is not None:
@@ -215,7 +235,7 @@ class Stream:
 
     @property
     def done(self) -> bool:
-        return not self._thread.is_alive()
+        return self._ended.is_set()
 
     def cancel(self) -> None:
         """Stop generating; `generate` returns within one decode step."""

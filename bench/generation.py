@@ -1,0 +1,261 @@
+"""Generation speed: the plain transformers path and the engine's fast paths side by side.
+
+    python -m bench --device cpu                  # the offline default on this CPU
+    python -m bench --device cpu --small          # the same, small sizes (what CI runs)
+    python -m bench --device cuda                 # LLaVA-1.5-7B's shape, random weights
+
+Each configuration runs in its own process (its memory is its own) and is measured on the same
+prompt: one image and a short question, answers forced to `--new-tokens` with min_new_tokens.
+"plain" is `model.generate` with nothing kept between answers; the other rows add the engine's
+fast paths (assistant/engine: prefix reuse, image-feature cache, batching of concurrent
+answers, weight-only int8/int4, static cache with a compiled decode step). The JSON's "definitions" says how each figure is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+from bench.machine import describe
+
+# name -> settings overrides; "plain" rows keep nothing between answers.
+PLAIN = dict(prefix_cache=0, image_cache=0, batch=1)
+FAST = dict(prefix_cache=4, image_cache=16, batch=16)
+CONFIGS = {
+    "cpu": {
+        "plain fp32": dict(PLAIN, dtype="float32"),
+        "fast fp32": dict(FAST, dtype="float32"),
+        "fast int8": dict(FAST, dtype="float32", quant="int8"),
+    },
+    "cuda": {
+        "plain nf4": dict(PLAIN, quant="4bit", dtype="float16"),
+        "plain fp16": dict(PLAIN, dtype="float16"),
+        "fast nf4": dict(FAST, quant="4bit", dtype="float16"),
+        "fast int4 compiled": dict(FAST, quant="int4", dtype="bfloat16", compile=True),
+        "fast fp16 compiled": dict(FAST, dtype="float16", compile=True),
+    },
+}
+SMALL_CONFIGS = {"cpu": ("plain fp32", "fast fp32"), "cuda": ("plain nf4", "fast int4 compiled")}
+
+DEFINITIONS = {
+    "ttft_s": "median time from asking (prompt built, image processed) to the first new token, "
+              "one image, nothing cached: a first question",
+    "decode_tok_s": "median of (new tokens - 1) / time after the first token, one stream",
+    "followup_ttft_s": "median time to the first token of a follow-up question on the same "
+                       "image, after one answer (what prefix reuse saves)",
+    "aggregate_tok_s": "streams -> all new tokens / wall time, that many answers asked at once",
+    "peak_mib": "peak resident memory of the process (CPU) or peak CUDA memory allocated (GPU)",
+    "warmup_s": "the first, untimed answer (compiles, when the row compiles)",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--small", action="store_true", help="small sizes: fewer tokens, runs, rows")
+    p.add_argument("--model", help="a checkpoint directory (default: the embedded default on "
+                   "cpu, LLaVA-1.5-7B's shape with random weights on cuda)")
+    p.add_argument("--shape", help="build and use a random checkpoint of this shape "
+                   "(llava-1.5-7b, llava-small)")
+    p.add_argument("--configs", help="comma-separated rows to run (default: all for the device)")
+    p.add_argument("--new-tokens", type=int)
+    p.add_argument("--runs", type=int)
+    p.add_argument("--streams", help="comma-separated concurrent stream counts")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--out", help="JSON file to write")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one row, print its JSON
+    p.add_argument("--settings", help=argparse.SUPPRESS)  # internal: that row's settings
+    args = p.parse_args(argv)
+    new_tokens = args.new_tokens or (32 if args.small else 128 if args.device == "cpu" else 256)
+    runs = args.runs or (2 if args.small else 3)
+    streams = [int(s) for s in (args.streams or ("1,4" if args.small else "1,4,16")).split(",")]
+    if args.one:
+        row = measure(args.one, json.loads(args.settings), args.device, new_tokens, runs, streams,
+                      args.threads)
+        print("ROW " + json.dumps(row))
+        return 0
+
+    names = (args.configs.split(",") if args.configs else
+             SMALL_CONFIGS[args.device] if args.small else list(CONFIGS[args.device]))
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as scratch:
+        model, label = _model(args, scratch)
+        rows = []
+        for name in names:
+            settings = dict(CONFIGS[args.device][name], model=model, device=args.device)
+            print(f"{name} ...", file=sys.stderr, flush=True)
+            rows.append(_run_one(name, settings, args, new_tokens, runs, streams))
+    result = {
+        "benchmark": "generation", "date": date.today().isoformat(),
+        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": describe(), "device": args.device, "model": label,
+        "prompt": "one image and a short question; answers forced to new_tokens",
+        "new_tokens": new_tokens, "runs": runs, "streams": streams,
+        "definitions": DEFINITIONS, "rows": rows,
+    }
+    print(table(result))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+def _model(args, scratch: str) -> tuple[str, str]:
+    """(directory or "" for the embedded default, label for the results)."""
+    if args.model:
+        return args.model, args.model
+    shape = args.shape or ("llava-1.5-7b" if args.device == "cuda" and not args.small
+                           else "llava-small" if args.device == "cuda" else "")
+    if not shape:
+        return "", "embedded default (EfficientNet-Lite0 + SmolLM2-135M), real weights"
+    from bench.shapes import build
+
+    print(f"building a random {shape} checkpoint ...", file=sys.stderr, flush=True)
+    return str(build(shape, Path(scratch) / shape, args.device)), f"{shape} shape, random weights"
+
+
+def _run_one(name: str, settings: dict, args, new_tokens: int, runs: int,
+             streams: list[int]) -> dict:
+    cmd = [sys.executable, "-m", "bench", "--one", name, "--settings", json.dumps(settings),
+           "--device", args.device, "--new-tokens", str(new_tokens), "--runs", str(runs),
+           "--streams", ",".join(map(str, streams)), "--threads", str(args.threads)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("ROW "):
+            return json.loads(line[4:])
+    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    return {"config": name, "settings": settings, "error": " | ".join(tail) or "no result"}
+
+
+def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
+            streams: list[int], threads: int) -> dict:
+    import torch
+
+    from assistant.config import Settings
+    from assistant.engine import Engine
+
+    if threads:
+        torch.set_num_threads(threads)
+    settings = Settings(**overrides, max_new_tokens=new_tokens)
+    t0 = time.perf_counter()
+    engine = Engine.load(settings)
+    load_s = time.perf_counter() - t0
+    image = _picture()
+    t0 = time.perf_counter()
+    _answer(engine, _conversation(image), new_tokens)
+    warmup_s = time.perf_counter() - t0
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    ttft, decode, followup = [], [], []
+    for _ in range(runs):
+        _forget(engine)
+        conv = _conversation(image)
+        first, usage, text = _answer(engine, conv, new_tokens)
+        ttft.append(first)
+        decode.append(usage.tokens_per_second)
+        conv.add_assistant(text)
+        conv.add_user("And what shape is it?")
+        first, _, _ = _answer(engine, conv, new_tokens)
+        followup.append(first)
+    aggregate = {str(k): _aggregate(engine, image, k, new_tokens) for k in streams}
+    return {
+        "config": name, "settings": {k: v for k, v in overrides.items() if k != "model"},
+        "ttft_s": round(statistics.median(ttft), 4),
+        "decode_tok_s": round(statistics.median(decode), 1),
+        "followup_ttft_s": round(statistics.median(followup), 4),
+        "aggregate_tok_s": aggregate,
+        "peak_mib": round(_peak_mib(device)),
+        "load_s": round(load_s, 2), "warmup_s": round(warmup_s, 2),
+        "prompt_tokens": usage.prompt_tokens, "image_tokens": usage.image_tokens,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _picture():
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (336, 336), (240, 240, 240))
+    ImageDraw.Draw(image).ellipse((80, 80, 256, 256), fill=(200, 30, 30))
+    return image
+
+
+def _conversation(image):
+    from assistant.conversation import Conversation
+
+    conv = Conversation()
+    conv.add_user("What colour is the shape in this picture?", [image])
+    return conv
+
+
+def _answer(engine, conv, new_tokens: int):
+    """(seconds from asking to the first new token, usage, text)."""
+    asked = time.perf_counter()
+    reply = engine.stream(conv, engine.default_params(max_new_tokens=new_tokens,
+                                                      min_new_tokens=new_tokens))
+    stream = reply.stream
+    text = stream.wait()
+    usage = stream.usage
+    return (stream._start - asked) + (usage.first_token_seconds or 0.0), usage, text
+
+
+def _forget(engine) -> None:
+    engine.prefixes.clear()
+    engine.image_features.clear()
+
+
+def _aggregate(engine, image, k: int, new_tokens: int) -> float:
+    _forget(engine)
+    tokens: list[int] = []
+    errors: list[BaseException] = []
+
+    def one():
+        try:
+            _, usage, _ = _answer(engine, _conversation(image), new_tokens)
+            tokens.append(usage.completion_tokens)
+        except BaseException as e:  # noqa: BLE001 (reported with the row)
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(k)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return round(sum(tokens) / (time.perf_counter() - start), 1)
+
+
+def _peak_mib(device: str) -> float:
+    import resource
+
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def table(result: dict) -> str:
+    streams = result["streams"]
+    head = (["config", "TTFT ms", "decode tok/s", "follow-up TTFT ms"]
+            + [f"{k} streams tok/s" for k in streams] + ["peak MiB"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in result["rows"]:
+        if "error" in r:
+            lines.append(f"| {r['config']} | error: {r['error']} |")
+            continue
+        cells = [r["config"], f"{r['ttft_s'] * 1000:.0f}", f"{r['decode_tok_s']:.1f}",
+                 f"{r['followup_ttft_s'] * 1000:.0f}"]
+        cells += [f"{r['aggregate_tok_s'][str(k)]:.1f}" for k in streams]
+        cells.append(f"{r['peak_mib']:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
