@@ -167,7 +167,8 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
         followup.append(first)
     aggregate = {str(k): _aggregate(engine, image, k, new_tokens) for k in streams}
     return {
-        "config": name, "settings": {k: v for k, v in overrides.items() if k != "model"},
+        "config": name,
+        "settings": {k: v for k, v in overrides.items() if k not in ("model", "device")},
         "ttft_s": round(statistics.median(ttft), 4),
         "decode_tok_s": round(statistics.median(decode), 1),
         "followup_ttft_s": round(statistics.median(followup), 4),

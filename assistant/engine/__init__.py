@@ -43,8 +43,14 @@ class Engine:
         self._lock = threading.Lock()  # one generate at a time on this model
         self.prefixes = PrefixCache(settings.prefix_cache)
         self.image_features = ImageFeatureCache(loaded.model, settings.image_cache)
+        # Models with a generate of their own (BLIP-2, InstructBLIP: it embeds the image
+        # queries itself) take whole prompts one at a time: no prefix reuse, no batches.
+        from transformers import GenerationMixin
+
+        self.standard_generate = type(loaded.model).generate is GenerationMixin.generate
+        fast = self.standard_generate
         self.batcher = Batcher(loaded.model, self.prompt.tokenizer, self._lock, settings.batch,
-                               loaded.device, loaded.source) if settings.batch > 1 else None
+                               loaded.device, loaded.source) if fast and settings.batch > 1 else None
 
     @classmethod
     def load(cls, settings: Settings, source: str | None = None) -> Engine:
@@ -106,6 +112,8 @@ class Engine:
         """The KV cache to start from (an earlier turn's, when this prompt begins like it) and
         how to keep it afterwards; (None, 0, None) when prefix reuse is off or unsafe for
         these inputs (models whose image inputs carry positions, e.g. Qwen2-VL's grids)."""
+        if not self.standard_generate:
+            return None, 0, None
         if self.settings.prefix_cache <= 0 or not set(inputs) <= _REUSABLE_INPUTS:
             return self._new_cache() if self.settings.compile else None, 0, None
         pixels = inputs.get("pixel_values")

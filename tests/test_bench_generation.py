@@ -1,0 +1,48 @@
+"""`python -m bench` (generation speed) end to end on a tiny checkpoint: each row in its own
+process, the plain path beside the fast one, every figure a number, the table printed and the
+JSON written with how each figure is measured."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.generation import CONFIGS, DEFINITIONS, table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_generation_bench_measures_plain_and_fast_rows(tiny_dirs, tmp_path):
+    out = tmp_path / "generation.json"
+    child = subprocess.run(
+        [sys.executable, "-m", "bench", "--device", "cpu", "--model", tiny_dirs["llava"],
+         "--configs", "plain fp32,fast fp32", "--new-tokens", "6", "--runs", "1",
+         "--streams", "1,3", "--threads", "1", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr
+    report = json.loads(out.read_text())
+    assert report["device"] == "cpu" and report["definitions"] == DEFINITIONS
+    assert [r["config"] for r in report["rows"]] == ["plain fp32", "fast fp32"]
+    for row in report["rows"]:
+        assert row["settings"] == {k: v for k, v in CONFIGS["cpu"][row["config"]].items()}
+        for name in ("ttft_s", "decode_tok_s", "followup_ttft_s", "peak_mib"):
+            assert math.isfinite(row[name]) and row[name] > 0, name
+        assert set(row["aggregate_tok_s"]) == {"1", "3"}
+        assert row["torch_threads"] == 1 and row["image_tokens"] > 0
+    assert table(report) in child.stdout
+
+
+def test_a_row_that_fails_is_reported_not_hidden(tmp_path):
+    out = tmp_path / "generation.json"
+    child = subprocess.run(
+        [sys.executable, "-m", "bench", "--device", "cpu", "--model", str(tmp_path / "none"),
+         "--configs", "plain fp32", "--new-tokens", "2", "--runs", "1", "--streams", "1",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 1
+    row = json.loads(out.read_text())["rows"][0]
+    assert "error" in row and "none" in row["error"]
+    assert "error:" in child.stdout
