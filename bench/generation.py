@@ -34,6 +34,7 @@ CONFIGS = {
         "plain fp32": dict(PLAIN, dtype="float32"),
         "fast fp32": dict(FAST, dtype="float32"),
         "fast int8": dict(FAST, dtype="float32", quant="int8"),
+        "fast bf16": dict(FAST, dtype="bfloat16"),
     },
     "cuda": {
         "plain nf4": dict(PLAIN, quant="4bit", dtype="float16"),

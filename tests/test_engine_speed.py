@@ -260,3 +260,17 @@ def test_pad_batch_left_pads_and_stacks_images():
     assert out["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
     assert out["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
     assert out["pixel_values"].shape == (3, 3, 4, 4)
+
+
+def test_a_new_engine_on_the_same_model_forgets_old_image_features(engines, red):
+    """Training changes the weights between evaluations; features seen before must go."""
+    from assistant.engine import Engine
+
+    engine = engines("llava", prefix_cache=0, image_cache=8)
+    conv = Conversation()
+    conv.add_user("What is in this picture?", [red])
+    params = engine.default_params(max_new_tokens=4)
+    engine.stream(conv, params).stream.wait()
+    assert len(engine.image_features._items) >= 1
+    again = Engine(engine.loaded, engine.settings)
+    assert again.image_features is engine.image_features and not again.image_features._items

@@ -42,7 +42,7 @@ class Engine:
                                     settings.chat_template, settings.system_prompt)
         self._lock = threading.Lock()  # one generate at a time on this model
         self.prefixes = PrefixCache(settings.prefix_cache)
-        self.image_features = ImageFeatureCache(loaded.model, settings.image_cache)
+        self.image_features = ImageFeatureCache.attach(loaded.model, settings.image_cache)
         # Models with a generate of their own (BLIP-2, InstructBLIP: it embeds the image
         # queries itself) take whole prompts one at a time: no prefix reuse, no batches.
         from transformers import GenerationMixin

@@ -180,21 +180,31 @@ def _lend(cache):
 
 class ImageFeatureCache:
     """Wraps each `get_image_features` of a loaded model with an LRU keyed by the pixel
-    values' digest and the call's other arguments."""
+    values' digest and the call's other arguments. One per model: `attach` installs it, or
+    empties the one already there (its weights may have changed since, as in training)."""
 
-    def __init__(self, model: torch.nn.Module, entries: int):
+    def __init__(self, entries: int):
         self.entries = entries
         self.hits = self.misses = 0
         self._items: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
-        if entries <= 0:
-            return
+
+    @classmethod
+    def attach(cls, model: torch.nn.Module, entries: int) -> ImageFeatureCache:
+        cache = getattr(model, "_image_feature_cache", None)
+        if cache is not None:
+            cache.entries = entries
+            cache.clear()
+            return cache
+        cache = cls(entries)
         seen: set[int] = set()
         for module in model.modules():
             method = getattr(module, "get_image_features", None)
             if callable(method) and id(module) not in seen:
                 seen.add(id(module))
-                module.get_image_features = self._wrap(method)
+                module.get_image_features = cache._wrap(method)
+        model._image_feature_cache = cache
+        return cache
 
     def _wrap(self, method):
         import functools
@@ -202,7 +212,8 @@ class ImageFeatureCache:
         # the wrapper keeps the method's signature: generate reads it to pick the arguments
         @functools.wraps(method)
         def cached(pixel_values=None, *args, **kwargs):
-            if not isinstance(pixel_values, torch.Tensor) or torch.is_grad_enabled():
+            if (self.entries <= 0 or not isinstance(pixel_values, torch.Tensor)
+                    or torch.is_grad_enabled()):
                 return method(pixel_values, *args, **kwargs)
             key = digest(pixel_values) + repr([_fingerprint(a) for a in args]) + repr(
                 sorted((k, _fingerprint(v)) for k, v in kwargs.items()))
@@ -224,6 +235,7 @@ class ImageFeatureCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self.hits = self.misses = 0
 
 
 def _fingerprint(value):
