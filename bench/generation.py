@@ -51,7 +51,8 @@ DEFINITIONS = {
               "one image, nothing cached: a first question",
     "decode_tok_s": "median of (new tokens - 1) / time after the first token, one stream",
     "followup_ttft_s": "median time to the first token of a follow-up question on the same "
-                       "image, after one answer (what prefix reuse saves)",
+                       "image, after the model's own (unforced) first answer: what prefix "
+                       "reuse saves",
     "aggregate_tok_s": "streams -> all new tokens / wall time, that many answers asked at once",
     "peak_mib": "peak resident memory of the process (CPU) or peak CUDA memory allocated (GPU)",
     "warmup_s": "the first, untimed answer (compiles, when the row compiles)",
@@ -159,9 +160,13 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
     for _ in range(runs):
         _forget(engine)
         conv = _conversation(image)
-        first, usage, text = _answer(engine, conv, new_tokens)
+        first, usage, _ = _answer(engine, conv, new_tokens)
         ttft.append(first)
         decode.append(usage.tokens_per_second)
+        # the follow-up comes after the model's own answer, ended where the model ends it
+        # (a forced answer runs past the end of its turn, into text no chat would keep)
+        conv = _conversation(image)
+        _, _, text = _answer(engine, conv, new_tokens, forced=False)
         conv.add_assistant(text)
         conv.add_user("And what shape is it?")
         first, _, _ = _answer(engine, conv, new_tokens)
@@ -197,11 +202,12 @@ def _conversation(image):
     return conv
 
 
-def _answer(engine, conv, new_tokens: int):
-    """(seconds from asking to the first new token, usage, text)."""
+def _answer(engine, conv, new_tokens: int, forced: bool = True):
+    """(seconds from asking to the first new token, usage, text); `forced`: exactly
+    new_tokens long, otherwise up to that."""
     asked = time.perf_counter()
-    reply = engine.stream(conv, engine.default_params(max_new_tokens=new_tokens,
-                                                      min_new_tokens=new_tokens))
+    reply = engine.stream(conv, engine.default_params(
+        max_new_tokens=new_tokens, min_new_tokens=new_tokens if forced else 0))
     stream = reply.stream
     text = stream.wait()
     usage = stream.usage

@@ -193,7 +193,8 @@ def _concurrently(engine, convs, params_list):
     import threading
 
     answers: dict = {}
-    streams = [engine.stream(c, p).stream for c, p in zip(convs, params_list, strict=True)]
+    with engine._lock:  # the model is busy while all of them are asked: they gather
+        streams = [engine.stream(c, p).stream for c, p in zip(convs, params_list, strict=True)]
 
     def read(i):
         answers[i] = streams[i].wait()
@@ -224,7 +225,6 @@ def test_answers_asked_together_are_batched_and_each_its_own(engines, family, re
              for c, n in zip(convs, lengths, strict=True)]
     engine = engines(family, batch=8, prefix_cache=0, image_cache=0)
     before = engine.batcher.batched_rows
-    # the first answer holds the model while the others are asked
     together, streams = _concurrently(
         engine, convs, [engine.default_params(max_new_tokens=n) for n in lengths])
     assert together == alone
@@ -274,3 +274,21 @@ def test_a_new_engine_on_the_same_model_forgets_old_image_features(engines, red)
     assert len(engine.image_features._items) >= 1
     again = Engine(engine.loaded, engine.settings)
     assert again.image_features is engine.image_features and not again.image_features._items
+
+
+def test_answers_that_start_from_a_kept_prefix_run_alone(engines, red, blue):
+    """Such a prompt's images are in the kept cache (and its image inputs left out): it must
+    not go into a batch that starts from nothing."""
+    engine = engines("llava", batch=8, prefix_cache=4, image_cache=0)
+    plain = engines("llava", batch=1, prefix_cache=0, image_cache=0)
+    convs = []
+    for picture in (red, blue, red, blue):
+        conv = Conversation()
+        conv.add_user("What is in this picture?", [picture])
+        convs.append(conv)
+    params = plain.default_params(max_new_tokens=5)
+    alone = [plain.stream(c, params).stream.wait() for c in convs]
+    engine.stream(convs[0], params).stream.wait()  # red's prompt is now kept
+    together, streams = _concurrently(engine, convs, [params] * 4)
+    assert together == alone
+    assert streams[2].usage.reused_tokens > 0

@@ -5,9 +5,9 @@ A batch is one `model.generate` over the prompts left-padded to one length (thei
 stacked), with each row's tokens sent to its own stream as they come. Rows end on their own
 (end of answer, stop string, cancel, their own max_new_tokens); the batch runs until its
 longest row is done. Rows can share a batch when they decode the same way (sampling settings,
-forced length, no seed, no guided decoding) and their images have one size. An answer alone
-runs as without batching, with the prefix cache (assistant/engine/reuse.py); in a batch it
-starts from nothing and keeps nothing.
+forced length, no seed, no guided decoding) and their images have one size. An answer that
+starts from a kept prefix (assistant/engine/reuse.py) runs alone, as does an answer with
+nothing to share a batch with; in a batch an answer starts from nothing and keeps nothing.
 
 On a GPU the decode step of a 7B model reads the same weights for 1 row or 16, so a batch of
 16 writes nearly 16 times the tokens per second; on a few CPU cores the gain is smaller but
@@ -105,6 +105,8 @@ def batch_key(stream):
     """Streams with equal keys can share a batch; None: this one runs alone."""
     p = stream.params
     if p.constraint is not None or p.seed is not None or stream._inputs is None:
+        return None
+    if stream.usage.reused_tokens:  # starts from a kept prefix (its images already read)
         return None
     inputs = stream._inputs
     pixels = inputs.get("pixel_values")
