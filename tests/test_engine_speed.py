@@ -3,6 +3,8 @@ the image-feature cache, the static cache, and weight-only int8/int4 layers."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -292,3 +294,16 @@ def test_answers_that_start_from_a_kept_prefix_run_alone(engines, red, blue):
     together, streams = _concurrently(engine, convs, [params] * 4)
     assert together == alone
     assert streams[2].usage.reused_tokens > 0
+
+
+def test_an_idle_batcher_holds_no_thread(engines, red):
+    """A replaced engine must not keep its model alive through a waiting thread."""
+    engine = engines("llava", batch=8, prefix_cache=0, image_cache=0)
+    conv = Conversation()
+    conv.add_user("What is in this picture?", [red])
+    engine.stream(conv, engine.default_params(max_new_tokens=3)).stream.wait()
+    for _ in range(100):
+        if engine.batcher._thread is None:
+            break
+        time.sleep(0.01)
+    assert engine.batcher._thread is None

@@ -32,23 +32,25 @@ class Batcher:
         self.model, self.tokenizer, self.lock = model, tokenizer, lock
         self.max_batch, self.device, self.source = max_batch, device, source
         self._pending: list = []
-        self._wake = threading.Condition()
+        self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self.batches = self.batched_rows = 0  # how many batches of 2+ ran, and their rows
 
     def submit(self, stream) -> None:
-        with self._wake:
+        with self._guard:
             self._pending.append(stream)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="batcher", daemon=True)
                 self._thread.start()
-            self._wake.notify()
 
     def _loop(self) -> None:
+        """Runs while answers are waiting, then ends (a new one starts with the next answer),
+        so an engine replaced by another leaves no thread holding its model."""
         while True:
-            with self._wake:
-                while not self._pending:
-                    self._wake.wait()
+            with self._guard:
+                if not self._pending:
+                    self._thread = None
+                    return
             with self.lock:  # whatever runs now ends first; then take what has gathered
                 pass
             group = self._take()
@@ -58,7 +60,7 @@ class Batcher:
                 self._generate(group)
 
     def _take(self) -> list:
-        with self._wake:
+        with self._guard:
             first = self._pending.pop(0)
             key = batch_key(first)
             group = [first]
