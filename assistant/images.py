@@ -43,6 +43,9 @@ def load_image(
             w, h = probe.size
     except UnidentifiedImageError:
         raise BadImage(name, f"not an image in a known format ({', '.join(FORMATS)})") from None
+    except Image.DecompressionBombError:
+        raise BadImage(name, f"its header claims far more pixels than allowed; the limit is "
+                             f"{max_pixels:,} pixels") from None
     except Exception as e:  # PIL raises many types for malformed headers
         raise BadImage(name, f"unreadable image header ({e})") from None
     if fmt not in FORMATS:

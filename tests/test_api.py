@@ -244,3 +244,32 @@ def test_redirects_bad_urls_and_slow_answers_are_refused_with_the_reason():
                       ("http://" + "a" * 70 + ".example/x.png", "cannot resolve")]:
         with pytest.raises(FetchRefused, match=says):
             fetch(url, 1000, 5)
+
+
+def _bad_file_cases():
+    from tests.bad_files import refused
+
+    return refused()
+
+
+@pytest.mark.parametrize("name,data,says", _bad_file_cases(),
+                         ids=[c[0] for c in _bad_file_cases()])
+def test_each_file_of_the_bad_corpus_gets_a_400_with_its_reason(client, name, data, says):
+    import openai
+
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="embedded-default", messages=part(url))
+    error = caught.value
+    assert error.status_code == 400 and error.body["code"] == "invalid_image", error
+    assert says in error.body["message"]
+
+
+def test_odd_but_valid_files_are_answered(client):
+    from tests.bad_files import accepted
+
+    for name, data, _ in accepted():
+        url = "data:image/png;base64," + base64.b64encode(data).decode()
+        answer = client.chat.completions.create(model="embedded-default", messages=part(url),
+                                                max_tokens=4)
+        assert answer.choices[0].message.content is not None, name
