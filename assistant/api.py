@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import secrets
 import threading
 import time
@@ -31,6 +32,7 @@ from assistant.engine import Current
 from assistant.errors import AssistantError, OutOfMemory
 from assistant.export import png_base64
 from assistant.fetch import FetchRefused, fetch
+from assistant.admission import Admission, Refused
 from assistant.images import load_image
 
 AGENT_MODEL = "assistant-agent"
@@ -64,6 +66,7 @@ class Api:
 
     def __init__(self, current: Current, registry, settings: Settings):
         self.current, self.registry, self.settings = current, registry, settings
+        self.admission = Admission(settings.api_rate_limit, settings.api_max_in_flight)
 
     # -- requests -> conversations -------------------------------------------------------
     def conversation(self, messages) -> Conversation:
@@ -274,22 +277,48 @@ def mount(app: FastAPI, api: Api) -> None:
     async def chat(request: Request):
         try:
             authorized(request)
+            api.admission.enter(request.client.host if request.client else "unknown")
+        except ApiError as e:
+            return e.response()
+        except Refused as e:
+            response = ApiError(429, str(e), code="rate_limit_exceeded",
+                                kind="rate_limit_error").response()
+            response.headers["Retry-After"] = str(max(1, math.ceil(e.retry_after)))
+            return response
+        streaming = False
+        try:
+            response = await _chat(request)
+            streaming = isinstance(response, StreamingResponse)
+            return response
+        finally:
+            if not streaming:  # a stream leaves when its last chunk is sent
+                api.admission.leave()
+
+    async def _chat(request: Request):
+        from starlette.concurrency import run_in_threadpool
+
+        try:
             try:
                 body = json.loads(await request.body())
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise ApiError(400, f"the request body is not JSON ({e})") from None
             if not isinstance(body, dict):
                 raise ApiError(400, "the request body must be a JSON object")
-            from starlette.concurrency import run_in_threadpool
-
             events, model = await run_in_threadpool(api.complete, body)
         except ApiError as e:
             return e.response()
         ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if body.get("stream"):
-            return StreamingResponse(sse(events, ident, created, model),
+            return StreamingResponse(_leaving(sse(events, ident, created, model), api.admission),
                                      media_type="text/event-stream")
         return await run_in_threadpool(whole, events, ident, created, model)
+
+
+def _leaving(chunks: Iterator[str], admission: Admission) -> Iterator[str]:
+    try:
+        yield from chunks
+    finally:
+        admission.leave()
 
 
 def whole(events, ident: str, created: int, model: str):

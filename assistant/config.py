@@ -86,6 +86,10 @@ class Settings:
     api_max_images: int = 8
     api_fetch_timeout: float = 10.0
     api_allow_private_urls: bool = False
+    # Requests a minute each client (address) may make, and requests answered or waiting at
+    # once over all clients; past either a request gets a 429 (0 = no limit).
+    api_rate_limit: int = 0
+    api_max_in_flight: int = 64
     # The browser chat's history (SQLite, images beside it): a file, "" for the default
     # ($XDG_DATA_HOME/multimodal-assistant/history.sqlite3), or "off" to keep nothing.
     history: str = ""
@@ -137,6 +141,8 @@ class Settings:
         _choice("agent_prompt", self.agent_prompt, ("auto", "full", "compact"))
         if self.agent_max_steps < 1 or self.agent_deadline <= 0:
             raise ValueError("agent_max_steps must be >= 1 and agent_deadline > 0")
+        if self.api_rate_limit < 0 or self.api_max_in_flight < 0:
+            raise ValueError("api_rate_limit and api_max_in_flight must be >= 0 (0: no limit)")
         if self.api_max_images < 1 or self.api_fetch_timeout <= 0:
             raise ValueError("api_max_images must be >= 1 and api_fetch_timeout > 0")
         if self.generate_steps < 1:

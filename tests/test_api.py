@@ -273,3 +273,54 @@ def test_odd_but_valid_files_are_answered(client):
         answer = client.chat.completions.create(model="embedded-default", messages=part(url),
                                                 max_tokens=4)
         assert answer.choices[0].message.content is not None, name
+
+
+def test_a_client_over_its_rate_gets_a_429_with_the_wait_and_others_go_on():
+    import openai
+    from fastapi import FastAPI
+    from openai import OpenAI
+
+    from assistant import api
+    from assistant.config import Settings
+
+    app = FastAPI()
+    served = api.Api(None, None, Settings(api_rate_limit=2))
+    api.mount(app, served)
+    with in_thread(app) as address:
+        with OpenAI(base_url=f"{address}/v1", api_key="x", max_retries=0) as c:
+            for _ in range(2):  # admitted (and refused for having no messages)
+                with pytest.raises(openai.BadRequestError):
+                    c.chat.completions.create(model="embedded-default", messages=[])
+            with pytest.raises(openai.RateLimitError) as caught:
+                c.chat.completions.create(model="embedded-default", messages=[])
+            error = caught.value
+            assert error.body["code"] == "rate_limit_exceeded"
+            assert "at most 2 requests a minute" in error.body["message"]
+            assert int(error.response.headers["retry-after"]) >= 1
+    assert served.admission.in_flight == 0  # every admitted request left
+
+
+def test_admission_limits_each_client_and_the_requests_in_flight():
+    from assistant.admission import Admission, Refused
+
+    now = [0.0]
+    gate = Admission(per_minute=2, max_in_flight=3, clock=lambda: now[0])
+    gate.enter("a")
+    gate.enter("a")
+    with pytest.raises(Refused) as caught:
+        gate.enter("a")
+    assert caught.value.retry_after == pytest.approx(30.0)
+    gate.enter("b")  # another client has its own bucket
+    with pytest.raises(Refused, match="busy: 3 requests"):
+        gate.enter("c")  # three in flight already
+    gate.leave()
+    gate.enter("c")
+    now[0] = 30.0  # half a minute refills one request
+    for _ in range(3):
+        gate.leave()
+    gate.enter("a")
+    with pytest.raises(Refused):
+        gate.enter("a")
+    off = Admission(per_minute=0, max_in_flight=0)
+    for _ in range(1000):
+        off.enter("a")
