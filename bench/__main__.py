@@ -1,5 +1,6 @@
 """`python -m bench [--device cpu|cuda] [--small] ...` generation speed (bench/generation.py)
-| `python -m bench tools ...` (bench/tools.py) | `python -m bench load ...` (bench/load.py)."""
+| `python -m bench tools ...` (bench/tools.py) | `python -m bench load ...` (bench/load.py)
+| `python -m bench soak ...` (bench/soak.py)."""
 
 import sys
 
@@ -9,6 +10,8 @@ if __name__ == "__main__":
         from bench.tools import main
     elif args and args[0] == "load":
         from bench.load import main
+    elif args and args[0] == "soak":
+        from bench.soak import main
     elif args and args[0] == "generation":
         from bench.generation import main
     else:

@@ -28,6 +28,8 @@ from pathlib import Path
 from bench.machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 def cases(n: int = 4) -> list[dict]:
     """n colour questions about easy-VQA test pictures, one colour each."""
     from assistant.train.data import easy_vqa
@@ -50,13 +52,14 @@ def cases(n: int = 4) -> list[dict]:
     return out
 
 
-def start_app() -> tuple[subprocess.Popen, str]:
+def start_app(history: str = "off") -> tuple[subprocess.Popen, str]:
+    """`python app.py` (embedded default, tools off) on a free port; (process, API URL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, ASSISTANT_MAX_NEW_TOKENS="16")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--no-agent",
-                             "--history", "off"], cwd=ROOT, env=env,
+                             "--history", history], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
