@@ -79,6 +79,10 @@ class Api:
                 raise ApiError(400, f"messages[{i}] must be an object", f"messages[{i}]")
             role = message.get("role")
             text, images = self._content(message.get("content"), i)
+            if len(text) > self.settings.max_message_chars:
+                raise ApiError(400, f"messages[{i}] has {len(text):,} characters; the limit is "
+                               f"{self.settings.max_message_chars:,}", f"messages[{i}].content",
+                               "message_too_long")
             count += len(images)
             if count > self.settings.api_max_images:
                 raise ApiError(400, f"too many images: at most {self.settings.api_max_images} "

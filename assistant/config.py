@@ -72,6 +72,11 @@ class Settings:
     seed: int | None = None
     # Context budget in tokens (prompt + answer). 0 means the model's own maximum.
     context_tokens: int = 0
+    # Longest message (characters) and most pictures in one message and in one chat; more
+    # is refused with a message, and nothing of it is added.
+    max_message_chars: int = 16_000
+    max_images_per_message: int = 8
+    max_images_per_chat: int = 32
     # Largest image accepted (bytes and pixels); bigger uploads are refused with a message.
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
@@ -141,6 +146,8 @@ class Settings:
         _choice("agent_prompt", self.agent_prompt, ("auto", "full", "compact"))
         if self.agent_max_steps < 1 or self.agent_deadline <= 0:
             raise ValueError("agent_max_steps must be >= 1 and agent_deadline > 0")
+        if min(self.max_message_chars, self.max_images_per_message, self.max_images_per_chat) < 1:
+            raise ValueError("max_message_chars and the image limits must be at least 1")
         if self.api_rate_limit < 0 or self.api_max_in_flight < 0:
             raise ValueError("api_rate_limit and api_max_in_flight must be >= 0 (0: no limit)")
         if self.api_max_images < 1 or self.api_fetch_timeout <= 0:

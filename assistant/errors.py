@@ -81,6 +81,15 @@ class BadImage(AssistantError):
         super().__init__(f"Cannot use {name!r} as an image: {reason}.")
 
 
+class OverLimit(AssistantError):
+    """A message longer, or with more pictures, than the settings allow."""
+
+    def __init__(self, what: str, count: int, limit: int, setting: str):
+        self.what, self.count, self.limit, self.setting = what, count, limit, setting
+        super().__init__(f"Too much in one go: {what} is {count:,}; the limit is {limit:,} "
+                         f"(the setting {setting}). Nothing was added to the chat.")
+
+
 class UnknownImage(AssistantError):
     """A reference to an image handle that does not exist in the conversation."""
 

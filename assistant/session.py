@@ -22,7 +22,7 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.conversation import Conversation, Turn
 from assistant.engine import Engine, GenerationParams, Reply, Usage
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, OverLimit
 from assistant.images import load_image
 
 
@@ -225,6 +225,7 @@ class ChatSession:
         with self._lock:
             self._settle()
             s = self.settings
+            check_limits(s, text, len(image_paths), len(self.conversation.images))
             images = [load_image(p, max_bytes=s.max_image_bytes, max_pixels=s.max_image_pixels)
                       for p in image_paths]
             names = [Path(p).name for p in image_paths]
@@ -328,3 +329,16 @@ class ChatSession:
                 n = len(self.conversation.turns)
                 self.steps = [*self.steps[:n - 2], [], exchange.step_records()]
                 self._save()
+
+
+def check_limits(settings: Settings, text: str, new_images: int, chat_images: int) -> None:
+    """Refuse a message over the settings' limits (OverLimit) before anything is read."""
+    if len(text) > settings.max_message_chars:
+        raise OverLimit("the message's length in characters", len(text),
+                        settings.max_message_chars, "max_message_chars")
+    if new_images > settings.max_images_per_message:
+        raise OverLimit("the number of pictures in the message", new_images,
+                        settings.max_images_per_message, "max_images_per_message")
+    if chat_images + new_images > settings.max_images_per_chat:
+        raise OverLimit("the number of pictures in the chat with these", chat_images + new_images,
+                        settings.max_images_per_chat, "max_images_per_chat")

@@ -324,3 +324,13 @@ def test_admission_limits_each_client_and_the_requests_in_flight():
     off = Admission(per_minute=0, max_in_flight=0)
     for _ in range(1000):
         off.enter("a")
+
+
+def test_a_message_over_the_length_limit_is_refused(client):
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="embedded-default",
+                                       messages=[{"role": "user", "content": "x" * 16_001}])
+    assert caught.value.body["code"] == "message_too_long"
+    assert "16,001 characters; the limit is 16,000" in caught.value.body["message"]

@@ -60,3 +60,30 @@ def test_an_odd_but_valid_file_becomes_a_picture_with_its_name_as_a_label(sessio
     assert ref.image.mode == "RGB" and ref.image.size == size
     assert ref.name == path.name
     assert set(p for p in tmp_path.rglob("*")) == before  # nothing written beside the upload
+
+
+def test_messages_over_the_limits_are_refused_and_nothing_is_added(engines, tmp_path):
+    from PIL import Image
+
+    from assistant.config import Settings
+    from assistant.errors import OverLimit
+
+    engine = engines("llava")
+    settings = Settings(max_message_chars=50, max_images_per_message=2, max_images_per_chat=3)
+    chat = ChatSession(engine, settings, params=engine.default_params(max_new_tokens=2))
+    pictures = []
+    for i in range(4):
+        path = tmp_path / f"p{i}.png"
+        Image.new("RGB", (30, 30), (60 * i, 90, 90)).save(path)
+        pictures.append(path)
+    with pytest.raises(OverLimit, match="length in characters is 51; the limit is 50"):
+        chat.send("x" * 51)
+    with pytest.raises(OverLimit, match="pictures in the message is 3; the limit is 2"):
+        chat.send("compare", pictures[:3])
+    list(chat.send("these two", pictures[:2]))
+    before = _state(chat)
+    with pytest.raises(OverLimit, match="pictures in the chat with these is 4; the limit is 3"):
+        chat.send("two more", pictures[2:4])
+    assert _state(chat) == before
+    list(chat.send("one more", pictures[2:3]))  # exactly at the limit
+    assert len(chat.conversation.images) == 3
