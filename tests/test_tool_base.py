@@ -246,3 +246,14 @@ def test_the_instruct_model_loads_before_the_timed_edit():
     assert instruct.loaded_in == ["MainThread"] and instruct.ran_in == ["tool-edit_image"]
     assert conv.image(out.handles[0]).image.getpixel((0, 0)) == (0, 255, 255)
     assert not tool.busy and not instruct.busy
+
+
+@pytest.mark.parametrize("handle", ["../../etc/passwd", "/etc/passwd", "#1/../../x",
+                                    "file:///etc/passwd", "~/.ssh/id_rsa", "#0", "#-1",
+                                    "#1\x00.png", "C:\\Windows\\win.ini", "#" + "9" * 40])
+def test_an_image_argument_is_only_ever_a_handle_of_this_chat(handle, tmp_path):
+    conv = _chat()
+    out = call(Flip(), {"image": handle}, conv, MemoryBudget({}))
+    assert out.error, out.text
+    assert "in this conversation" in out.text or "handle" in out.text, out.text
+    assert list(conv.images) == ["#1", "#2"]
