@@ -11,6 +11,7 @@ server (`server`, uvicorn) holds the page at / and the OpenAI-compatible API at 
 from __future__ import annotations
 
 import argparse
+import html
 import functools
 import sys
 import tempfile
@@ -62,11 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_demo(current: Current, settings: config.Settings, registry=None,
-               agent_on: bool = True, store: Store | None = None) -> gr.Blocks:
+               agent_on: bool = True, store: Store | None = None,
+               notice: str = "") -> gr.Blocks:
     """The page, answering with `current`'s engine; every browser session gets its own
     ChatSession. With a tool `registry`, answers may go through the agent (a switch on the
     page, `agent_on` at first), with the tools the user leaves on. With a `store`, chats are
-    saved after every answer and can be reopened, deleted and imported."""
+    saved after every answer and can be reopened, deleted and imported. A `notice` (why the
+    model asked for did not load) is shown above the chat."""
     engine = current.engine
     most_tokens = min(4096, max(16, engine.context_tokens - 64))  # room for a question
     sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()  # this page's open chats
@@ -294,7 +297,9 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
     with gr.Blocks(title="Multimodal assistant", analytics_enabled=False) as demo:
         gr.Markdown("## Multimodal assistant")
         header = gr.Markdown(model_line(engine), elem_id="model-line")
-        if embedded.is_embedded(settings):
+        if notice:
+            gr.HTML(f'<div id="load-error" style="{NOTICE_STYLE}">⚠️ {html.escape(notice)}</div>')
+        if embedded.is_embedded(settings) or notice:
             gr.HTML(f'<div style="{NOTICE_STYLE}">⚠️ {embedded.NOTICE}</div>')
         with gr.Row():
             with gr.Column(scale=4):
@@ -375,6 +380,22 @@ def examples_messages() -> list[list[dict]]:
     return [[m] for m in examples.messages(Path(IMAGES) / "examples")]
 
 
+def start_engine(settings: config.Settings) -> tuple[Current, str]:
+    """The model asked for; if it cannot load, the embedded default and the reason, shown on
+    the page (the Model panel loads another). Without a fallback, the reason and exit."""
+    try:
+        return Current(Engine.load(settings)), ""
+    except AssistantError as e:
+        if not (settings.model or settings.remote):
+            sys.exit(f"The embedded default model could not load: {e}")
+        wanted = settings.remote or settings.model
+        reason = (f"{wanted} could not be loaded: {e} The embedded default answers instead; "
+                  "load another model in the Model panel.")
+        print(reason, file=sys.stderr, flush=True)
+        fallback = settings.replace(model="", remote="", quant="none")
+        return Current(Engine.load(fallback)), reason
+
+
 if gr.NO_RELOAD:  # once per process, also under `gradio app.py` hot reload
     ARGS = parse_args()
     SETTINGS = config.from_args(ARGS)  # --host/--port land in Settings.host/.port
@@ -384,11 +405,12 @@ if gr.NO_RELOAD:  # once per process, also under `gradio app.py` hot reload
     print(f"Loading {SETTINGS.model or 'the embedded default model'} (the first start of the "
           "embedded default assembles it in the user cache, about a minute)…",
           file=sys.stderr, flush=True)
-    CURRENT = Current(Engine.load(SETTINGS))
+    CURRENT, LOAD_ERROR = start_engine(SETTINGS)
     # Tools backed by the chat model (vqa, caption "main") use whichever model is current.
     TOOLS = build(SETTINGS, engine=lambda: CURRENT.engine)
     STORE = None if SETTINGS.history == "off" else Store(SETTINGS.history)
-demo = build_demo(CURRENT, SETTINGS, TOOLS, agent_on=ARGS.agent, store=STORE)
+demo = build_demo(CURRENT, SETTINGS, TOOLS, agent_on=ARGS.agent, store=STORE,
+                  notice=LOAD_ERROR)
 # One answer at a time per event (the model generates one at a time anyway); others wait in
 # the queue, and the page shows their place in it.
 demo.queue(default_concurrency_limit=1, max_size=64)

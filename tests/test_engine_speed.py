@@ -307,3 +307,37 @@ def test_an_idle_batcher_holds_no_thread(engines, red):
             break
         time.sleep(0.01)
     assert engine.batcher._thread is None
+
+
+def test_out_of_memory_in_a_batch_reaches_every_row_and_the_engine_goes_on(engines, red, blue,
+                                                                           monkeypatch):
+    from assistant.errors import OutOfMemory
+
+    engine = engines("llava", batch=8, prefix_cache=0, image_cache=0)
+    convs = []
+    for picture in (red, blue, red):
+        conv = Conversation()
+        conv.add_user("What is in this picture?", [picture])
+        convs.append(conv)
+    params = engine.default_params(max_new_tokens=4)
+    real = engine.loaded.model.generate
+
+    def short_of_memory(*args, **kwargs):
+        if kwargs["input_ids"].shape[0] > 1:  # only the batch runs out
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.loaded.model, "generate", short_of_memory)
+    with engine._lock:
+        streams = [engine.stream(c, params).stream for c in convs]
+    outcomes = []
+    for stream in streams:
+        try:
+            stream.wait()
+            outcomes.append("answered")
+        except OutOfMemory as e:
+            assert "Out of cpu memory" in str(e) and "--quant 4bit" in str(e)
+            outcomes.append("oom")
+    assert outcomes.count("oom") >= 2  # the batched rows; a row alone may be answered
+    monkeypatch.setattr(engine.loaded.model, "generate", real)
+    assert engine.stream(convs[0], params).stream.wait() is not None
