@@ -190,6 +190,9 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
         elif not exchange.text:
             answer["content"] = "*(the model returned an empty answer)*"
         status = usage_line(exchange)
+        for upload in exchange.uploads:
+            if upload.note:
+                status += f" ℹ️ {upload.note}"
         if session.store_error is not None:
             status += f" ⚠️ {session.store_error}"
         yield history, gr.MultimodalTextbox(interactive=True), session, history, status, gallery

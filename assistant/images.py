@@ -1,5 +1,6 @@
 """Turning user uploads into RGB PIL images: format sniffed from the bytes, size limits,
-EXIF orientation, mode conversion. Every refusal is a `BadImage` naming the file and reason.
+EXIF orientation, mode conversion, the first frame of an animation (with a note in
+`image.info["note"]`). Every refusal is a `BadImage` naming the file and reason.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def load_image(
         raise BadImage(name, f"it is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
     try:
         img = Image.open(io.BytesIO(data))
+        frames = getattr(img, "n_frames", 1)
         img.seek(0)
         img.load()
         img = ImageOps.exif_transpose(img)
@@ -61,6 +63,8 @@ def load_image(
         raise BadImage(name, f"the image data is truncated or corrupt ({e})") from None
     if img.mode != "RGB":
         img = _to_rgb(img)
+    if frames > 1:  # said to the user with the upload (assistant/session.py)
+        img.info["note"] = f"{name} is animated ({frames} frames); only the first frame is used."
     return img
 
 

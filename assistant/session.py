@@ -55,6 +55,7 @@ class Upload:
     handle: str  # "#1"
     path: str  # where the upload lies on disk (shown back to the user)
     name: str  # its file name
+    note: str = ""  # what the user should know of it (an animation's first frame was taken)
 
 
 class _Exchange(ABC):
@@ -232,8 +233,9 @@ class ChatSession:
             # A copy to try the turn on: the real conversation changes only when the answer ends.
             trial = self.conversation.fork()
             user = trial.add_user(text, images=images, names=names)
-            uploads = [Upload(h, str(p), n)
-                       for h, p, n in zip(user.images, image_paths, names, strict=True)]
+            uploads = [Upload(h, str(p), n, im.info.get("note", ""))
+                       for h, p, n, im in zip(user.images, image_paths, names, images,
+                                              strict=True)]
             return self._start(trial, user, uploads)
 
     def regenerate(self) -> _Exchange:

@@ -60,6 +60,11 @@ def test_an_odd_but_valid_file_becomes_a_picture_with_its_name_as_a_label(sessio
     assert ref.image.mode == "RGB" and ref.image.size == size
     assert ref.name == path.name
     assert set(p for p in tmp_path.rglob("*")) == before  # nothing written beside the upload
+    note = exchange.uploads[0].note
+    if name == "animated.gif":
+        assert note == "animated.gif is animated (2 frames); only the first frame is used."
+    else:
+        assert note == ""
 
 
 def test_messages_over_the_limits_are_refused_and_nothing_is_added(engines, tmp_path):
