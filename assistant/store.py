@@ -91,11 +91,15 @@ class Store:
             return
         path.parent.mkdir(exist_ok=True)
         temporary = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
-        with open(temporary, "wb") as f:
-            ref.image.save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)  # whole or absent, never a torn file
+        try:
+            with open(temporary, "wb") as f:
+                ref.image.save(f, format="PNG")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, path)  # whole or absent, never a torn file
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # a full disk leaves no partial file behind
+            raise
 
     # -- chats -----------------------------------------------------------------------------
     def new_id(self) -> str:

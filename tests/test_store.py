@@ -109,3 +109,44 @@ def test_a_writer_killed_with_sigkill_leaves_every_finished_turn(tmp_path):
     assert n >= 21 and len(conv.turns) == 2 * n  # whole exchanges, none torn
     assert [t.text for t in conv.turns[-2:]] == [f"question {n - 1}", f"answer {n - 1}"]
     assert conv.images[f"#{n}"].image.getpixel((0, 0)) == ((n - 1) % 256, 0, 0)
+
+
+def test_a_full_database_is_a_clear_error_and_the_saved_chat_stays(tmp_path):
+    store = Store(tmp_path / "h.sqlite3")
+    store.save("c1", chat())
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")  # the database cannot grow: full
+    longer = chat()
+    longer.add_user("and a long question " * 2000)
+    longer.add_assistant("a long answer " * 2000)
+    with pytest.raises(StoreError, match="full") as caught:
+        store.save("c1", longer)
+    assert "Nothing was half written" in str(caught.value)
+    assert len(store.load("c1")[0].turns) == 2  # as last saved
+    store._db.execute("PRAGMA max_page_count = 1073741823")  # space again: saving works
+    store.save("c1", longer)
+    assert len(store.load("c1")[0].turns) == 4
+
+
+def test_a_full_disk_while_writing_a_picture_leaves_no_partial_file(tmp_path, monkeypatch):
+    import errno
+
+    from PIL import Image
+
+    store = Store(tmp_path / "h.sqlite3")
+    store.save("c1", chat())
+    before = sorted(p.name for p in store.blobs.rglob("*") if p.is_file())
+    real_save = Image.Image.save
+
+    def no_space(self, fp, *args, **kwargs):
+        fp.write(b"\x89PNG partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", no_space)
+    more = chat()
+    more.add_user("a new picture", [Image.new("RGB", (8, 8), (1, 2, 3))])
+    with pytest.raises(StoreError, match="No space left on device"):
+        store.save("c1", more)
+    monkeypatch.setattr(Image.Image, "save", real_save)
+    assert sorted(p.name for p in store.blobs.rglob("*") if p.is_file()) == before  # no .tmp
+    assert len(store.load("c1")[0].turns) == 2
