@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -54,11 +55,13 @@ def load_image(
     if w * h > max_pixels:
         raise BadImage(name, f"it is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
     try:
-        img = Image.open(io.BytesIO(data))
-        frames = getattr(img, "n_frames", 1)
-        img.seek(0)
-        img.load()
-        img = ImageOps.exif_transpose(img)
+        with warnings.catch_warnings():  # damaged files: the refusal says it, not a warning
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+            frames = getattr(img, "n_frames", 1)
+            img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
     except Exception as e:
         raise BadImage(name, f"the image data is truncated or corrupt ({e})") from None
     if img.mode != "RGB":

@@ -17,18 +17,6 @@ import torch
 
 SHAPES = ("llava-1.5-7b", "llava-small")
 
-_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
-    "{{ '<image>\n' }}{% endfor %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
-    "{{ content['text'] + ' ' }}{% endfor %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
-
-
 def _sizes(shape: str) -> tuple[dict, dict, int]:
     if shape == "llava-1.5-7b":
         vision = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
@@ -58,6 +46,7 @@ def build(shape: str, out_dir: str | Path, device: str = "cpu") -> Path:
     )
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
+    from assistant.tinykit.checkpoints import LLAVA_TEMPLATE
     from assistant.tinykit.train_tokenizers import train_bpe
 
     out = Path(out_dir)
@@ -80,7 +69,7 @@ def build(shape: str, out_dir: str | Path, device: str = "cpu") -> Path:
     model.generation_config.pad_token_id = tok.pad_token_id
     images = CLIPImageProcessorPil(size={"shortest_edge": pixels},
                                    crop_size={"height": pixels, "width": pixels})
-    processor = LlavaProcessor(images, tok, chat_template=_TEMPLATE, patch_size=14,
+    processor = LlavaProcessor(images, tok, chat_template=LLAVA_TEMPLATE, patch_size=14,
                                vision_feature_select_strategy="default",
                                num_additional_image_tokens=1)
     out.mkdir(parents=True, exist_ok=True)

@@ -46,3 +46,18 @@ def test_a_row_that_fails_is_reported_not_hidden(tmp_path):
     row = json.loads(out.read_text())["rows"][0]
     assert "error" in row and "none" in row["error"]
     assert "error:" in child.stdout
+
+
+def test_a_random_checkpoint_of_a_real_shape_is_built_and_benched(tmp_path):
+    """What `--device cuda` does with LLaVA-1.5-7B's shape, at the small shape on a CPU."""
+    out = tmp_path / "generation.json"
+    child = subprocess.run(
+        [sys.executable, "-m", "bench", "--device", "cpu", "--shape", "llava-small",
+         "--configs", "fast fp32", "--new-tokens", "4", "--runs", "1", "--streams", "2",
+         "--threads", "1", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr
+    report = json.loads(out.read_text())
+    assert report["model"] == "llava-small shape, random weights"
+    row = report["rows"][0]
+    assert row["image_tokens"] == 16 and row["decode_tok_s"] > 0
