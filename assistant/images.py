@@ -40,9 +40,11 @@ def load_image(
     if len(data) > max_bytes:
         raise BadImage(name, f"it is {len(data):,} bytes; the limit is {max_bytes:,}")
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            fmt = probe.format
-            w, h = probe.size
+        with warnings.catch_warnings():  # damaged files: the refusal says it, not a warning
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as probe:
+                fmt = probe.format
+                w, h = probe.size
     except UnidentifiedImageError:
         raise BadImage(name, f"not an image in a known format ({', '.join(FORMATS)})") from None
     except Image.DecompressionBombError:
@@ -55,7 +57,7 @@ def load_image(
     if w * h > max_pixels:
         raise BadImage(name, f"it is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
     try:
-        with warnings.catch_warnings():  # damaged files: the refusal says it, not a warning
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img = Image.open(io.BytesIO(data))
             frames = getattr(img, "n_frames", 1)
