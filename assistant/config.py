@@ -93,7 +93,7 @@ class Settings:
     api_allow_private_urls: bool = False
     # Requests a minute each client (address) may make, and requests answered or waiting at
     # once over all clients; past either a request gets a 429 (0 = no limit).
-    api_rate_limit: int = 0
+    api_rate_limit: int = 600
     api_max_in_flight: int = 64
     # The browser chat's history (SQLite, images beside it): a file, "" for the default
     # ($XDG_DATA_HOME/multimodal-assistant/history.sqlite3), or "off" to keep nothing.
