@@ -57,7 +57,8 @@ def start_app(history: str = "off") -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, ASSISTANT_MAX_NEW_TOKENS="16")
+    # one address sends every request here: no per-client rate limit
+    env = dict(os.environ, ASSISTANT_MAX_NEW_TOKENS="16", ASSISTANT_API_RATE_LIMIT="0")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--no-agent",
                              "--history", history], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
