@@ -17,6 +17,13 @@ FAMILIES = ("llava", "llava_next")
 FOLLOW_UPS = ("And what colour is it?", "Describe it again.")
 
 
+def asking(picture, question: str = "What is in this picture?") -> Conversation:
+    """A conversation of one user message: `question` about `picture`."""
+    conv = Conversation()
+    conv.add_user(question, [picture])
+    return conv
+
+
 def dialogue(engine, first_images, new_image=None):
     """Three greedy turns; the usage of each."""
     conv = Conversation()
@@ -72,9 +79,7 @@ def test_a_new_image_in_a_follow_up_is_read(engines, family, red, blue):
 
 def test_same_words_other_picture_never_reuses_the_picture(engines, red, blue):
     engine = engines("llava", prefix_cache=4, image_cache=0)
-    conv_red, conv_blue = Conversation(), Conversation()
-    conv_red.add_user("What is in this picture?", [red])
-    conv_blue.add_user("What is in this picture?", [blue])
+    conv_red, conv_blue = asking(red), asking(blue)
     params = engine.default_params(max_new_tokens=6, min_new_tokens=6)
     engine.stream(conv_red, params).stream.wait()
     reply = engine.stream(conv_blue, params)
@@ -94,8 +99,7 @@ def _encoded(engine, conv):
 def test_the_image_cache_answers_a_prompt_seen_again(engines, red):
     engine = engines("llava", prefix_cache=0, image_cache=8)
     calls = encoder_calls(engine)
-    conv = Conversation()
-    conv.add_user("What is in this picture?", [red])
+    conv = asking(red)
     params = engine.default_params(max_new_tokens=6, min_new_tokens=6)
     first = engine.stream(conv, params).stream.wait()
     again = engine.stream(conv, params).stream.wait()
@@ -115,8 +119,7 @@ def test_the_static_cache_answers_as_the_dynamic_one(engines, family, red):
 def test_an_answer_that_fails_is_not_kept(engines, red, monkeypatch):
     engine = engines("llava", prefix_cache=4, image_cache=0)
     engine.prefixes.clear()
-    conv = Conversation()
-    conv.add_user("What is in this picture?", [red])
+    conv = asking(red)
     params = engine.default_params(max_new_tokens=4)
     engine.stream(conv, params).stream.wait()
     assert len(engine.prefixes) == 1
@@ -143,15 +146,15 @@ def test_prefix_cache_keeps_the_newest_entries_and_lends_copies():
     for i in range(3):
         cache.put([i, 1, 2, 3, 4], filled(4))
     assert len(cache) == 2
-    assert cache.take([0, 1, 2, 3, 9], None) is None  # the oldest went
-    hit = cache.take([2, 1, 2, 9, 9], None)
+    assert cache.take([0, 1, 2, 3, 9]) is None  # the oldest went
+    hit = cache.take([2, 1, 2, 9, 9])
     assert hit.length == 3 and hit.cache.get_seq_length() == 3
     # the entry itself is whole: a second prompt can start from all of it
-    assert cache.take([2, 1, 2, 3, 4, 5], None).length == 4
+    assert cache.take([2, 1, 2, 3, 4, 5]).length == 4
     # at least one token is left to prefill, and nothing past a picture not yet in the cache
-    assert cache.take([2, 1, 2, 3], None).length == 3
-    assert cache.take([2, 1, 2, 3, ("img", "x")], 4).length == 4
-    assert cache.take([2, 1, ("img", "x"), 3, 4, 5], 2).length == 2
+    assert cache.take([2, 1, 2, 3]).length == 3
+    assert cache.take([2, 1, 2, 3, ("img", "x")]).length == 4
+    assert cache.take([2, 1, ("img", "x"), 3, 4, 5]).length == 2
     assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
 
 
@@ -175,8 +178,7 @@ def test_weight_only_models_answer_like_their_dequantized_selves(engines, kind, 
     layers = [m for m in model.modules() if isinstance(m, (Int8Linear, Int4Linear))]
     assert layers and not any(isinstance(m, (Int8Linear, Int4Linear))
                               for m in model.model.vision_tower.modules())
-    conv = Conversation()
-    conv.add_user("What is in this picture?", [red])
+    conv = asking(red)
     reply = engine.stream(conv, engine.default_params(max_new_tokens=6, min_new_tokens=6))
     assert reply.stream.wait() is not None and reply.stream.usage.completion_tokens == 6
 
@@ -216,11 +218,7 @@ def test_answers_asked_together_are_batched_and_each_its_own(engines, family, re
     pictures = [red, blue, Image.new("RGB", (40, 30), (20, 200, 20)), red, blue]
     questions = ["What is in this picture?", "Describe it.", "Which colour?", "Describe it.",
                  "Is it round? Say more about the edges."]
-    convs = []
-    for picture, question in zip(pictures, questions, strict=True):
-        conv = Conversation()
-        conv.add_user(question, [picture])
-        convs.append(conv)
+    convs = [asking(p, q) for p, q in zip(pictures, questions, strict=True)]
     plain = engines(family, batch=1, prefix_cache=0, image_cache=0)
     lengths = [6, 9, 6, 4, 9]
     alone = [plain.stream(c, plain.default_params(max_new_tokens=n)).stream.wait()
@@ -237,11 +235,7 @@ def test_answers_asked_together_are_batched_and_each_its_own(engines, family, re
 
 def test_a_cancelled_row_leaves_the_others_whole(engines, red, blue):
     engine = engines("llava", batch=8, prefix_cache=0, image_cache=0)
-    convs = []
-    for picture in (red, blue, red):
-        conv = Conversation()
-        conv.add_user("What is in this picture?", [picture])
-        convs.append(conv)
+    convs = [asking(picture) for picture in (red, blue, red)]
     params = engine.default_params(max_new_tokens=40, min_new_tokens=40)
     streams = [engine.stream(c, params).stream for c in convs]
     streams[1].cancel()
@@ -269,8 +263,7 @@ def test_a_new_engine_on_the_same_model_forgets_old_image_features(engines, red)
     from assistant.engine import Engine
 
     engine = engines("llava", prefix_cache=0, image_cache=8)
-    conv = Conversation()
-    conv.add_user("What is in this picture?", [red])
+    conv = asking(red)
     params = engine.default_params(max_new_tokens=4)
     engine.stream(conv, params).stream.wait()
     assert len(engine.image_features._items) >= 1
@@ -283,11 +276,7 @@ def test_answers_that_start_from_a_kept_prefix_run_alone(engines, red, blue):
     not go into a batch that starts from nothing."""
     engine = engines("llava", batch=8, prefix_cache=4, image_cache=0)
     plain = engines("llava", batch=1, prefix_cache=0, image_cache=0)
-    convs = []
-    for picture in (red, blue, red, blue):
-        conv = Conversation()
-        conv.add_user("What is in this picture?", [picture])
-        convs.append(conv)
+    convs = [asking(picture) for picture in (red, blue, red, blue)]
     params = plain.default_params(max_new_tokens=5)
     alone = [plain.stream(c, params).stream.wait() for c in convs]
     engine.stream(convs[0], params).stream.wait()  # red's prompt is now kept
@@ -299,8 +288,7 @@ def test_answers_that_start_from_a_kept_prefix_run_alone(engines, red, blue):
 def test_an_idle_batcher_holds_no_thread(engines, red):
     """A replaced engine must not keep its model alive through a waiting thread."""
     engine = engines("llava", batch=8, prefix_cache=0, image_cache=0)
-    conv = Conversation()
-    conv.add_user("What is in this picture?", [red])
+    conv = asking(red)
     engine.stream(conv, engine.default_params(max_new_tokens=3)).stream.wait()
     for _ in range(100):
         if engine.batcher._thread is None:
@@ -314,11 +302,7 @@ def test_out_of_memory_in_a_batch_reaches_every_row_and_the_engine_goes_on(engin
     from assistant.errors import OutOfMemory
 
     engine = engines("llava", batch=8, prefix_cache=0, image_cache=0)
-    convs = []
-    for picture in (red, blue, red):
-        conv = Conversation()
-        conv.add_user("What is in this picture?", [picture])
-        convs.append(conv)
+    convs = [asking(picture) for picture in (red, blue, red)]
     params = engine.default_params(max_new_tokens=4)
     real = engine.loaded.model.generate
 

@@ -48,9 +48,9 @@ class Engine:
         from transformers import GenerationMixin
 
         self.standard_generate = type(loaded.model).generate is GenerationMixin.generate
-        fast = self.standard_generate
         self.batcher = Batcher(loaded.model, self.prompt.tokenizer, self._lock, settings.batch,
-                               loaded.device, loaded.source) if fast and settings.batch > 1 else None
+                               loaded.device, loaded.source) \
+            if self.standard_generate and settings.batch > 1 else None
 
     @classmethod
     def load(cls, settings: Settings, source: str | None = None) -> Engine:
@@ -118,13 +118,12 @@ class Engine:
             return self._new_cache() if self.settings.compile else None, 0, None
         pixels = inputs.get("pixel_values")
         key = tagged_ids(inputs["input_ids"], self.loaded.image_token_id, pixels)
-        first_image = next((i for i, t in enumerate(key) if isinstance(t, tuple)), None)
-        hit = self.prefixes.take(key, first_image)
+        hit = self.prefixes.take(key)
         if hit is None:
             cache, reused = self._new_cache(), 0
         else:
             cache, reused = hit.cache, hit.length
-            if not any(isinstance(t, tuple) for t in key[reused:]):
+            if hit.images_reused:
                 for name in _REUSABLE_INPUTS - {"input_ids", "attention_mask"}:
                     inputs.pop(name, None)  # every image is in the reused part
 

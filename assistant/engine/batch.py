@@ -23,6 +23,7 @@ from transformers import StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from assistant.engine.device import free_memory
+from assistant.engine.generate import _Watch, pad_id
 from assistant.errors import OutOfMemory
 
 
@@ -34,7 +35,7 @@ class Batcher:
         self._pending: list = []
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.batches = self.batched_rows = 0  # how many batches of 2+ ran, and their rows
+        self.batched_rows = 0  # answers that were generated in a batch of 2 or more
 
     def submit(self, stream) -> None:
         with self._guard:
@@ -74,21 +75,19 @@ class Batcher:
             return group
 
     def _generate(self, group: list) -> None:
-        from assistant.engine.generate import _Watch
-
-        self.batches += 1
         self.batched_rows += len(group)
         params = group[0].params
         kwargs = params.generate_kwargs()
         kwargs["max_new_tokens"] = max(s.params.max_new_tokens for s in group)
         error: BaseException | None = None
         try:
-            inputs = pad_batch([s._inputs for s in group], self._pad_id())
+            pad = pad_id(self.tokenizer)
+            inputs = pad_batch([s._inputs for s in group], pad)
             with self.lock, torch.inference_mode():
                 self.model.generate(
                     **inputs, **kwargs, streamer=_Rows(group),
                     stopping_criteria=StoppingCriteriaList([_Watch(*group)]),
-                    pad_token_id=self._pad_id(),
+                    pad_token_id=pad,
                 )
         except torch.OutOfMemoryError:
             free_memory(self.device)
@@ -97,10 +96,6 @@ class Batcher:
             error = e
         for stream in group:
             stream._end(error)
-
-    def _pad_id(self) -> int:
-        pad = self.tokenizer.pad_token_id
-        return pad if pad is not None else self.tokenizer.eos_token_id
 
 
 def batch_key(stream):

@@ -161,7 +161,7 @@ class Stream:
                 self.model.generate(
                     **self._inputs, **kwargs, streamer=_Collect(self),
                     stopping_criteria=StoppingCriteriaList([_Watch(self)]),
-                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                    pad_token_id=pad_id(self.tokenizer),
                 )
             if self._keep is not None:
                 self._keep(list(self._ids))
@@ -275,6 +275,12 @@ def _hold_back(text: str, stops: list[str]) -> str:
                 cut = min(cut, len(text) - k)
                 break
     return text[:cut]
+
+
+def pad_id(tokenizer) -> int | None:
+    """What generate fills ended rows with: the tokenizer's pad token, else its end token."""
+    pad = tokenizer.pad_token_id
+    return pad if pad is not None else tokenizer.eos_token_id
 
 
 def _eos_ids(model, tokenizer) -> set[int]:

@@ -77,12 +77,9 @@ def cache_length(cache) -> int:
 def truncate(cache, length: int) -> None:
     """Keep the first `length` positions of a KV cache (dynamic or static)."""
     for layer in cache.layers:
-        if hasattr(layer, "cumulative_length") and hasattr(layer, "max_cache_len"):
-            # static layer: later positions are overwritten, and masked until they are
-            if isinstance(layer.cumulative_length, torch.Tensor):
-                layer.cumulative_length.fill_(length)
-            else:
-                layer.cumulative_length = length
+        if _is_static(layer):
+            # later positions are overwritten, and masked until they are
+            layer.cumulative_length.fill_(length)
         elif layer.is_initialized and layer.keys is not None:
             layer.keys = layer.keys[..., :length, :]
             layer.values = layer.values[..., :length, :]
@@ -92,6 +89,7 @@ def truncate(cache, length: int) -> None:
 class Hit:
     cache: object  # a transformers Cache holding the first `length` positions
     length: int
+    images_reused: bool  # every image of the prompt is in those positions
 
 
 class PrefixCache:
@@ -100,12 +98,10 @@ class PrefixCache:
         self._items: OrderedDict[int, tuple[list, object]] = OrderedDict()
         self._lock = threading.Lock()
         self._next = 0
-        self.hits = self.misses = 0
-        self.reused_tokens = 0
 
-    def take(self, key: list, first_image: int | None) -> Hit | None:
-        """A cache of the longest beginning `key` shares with an entry, cut to that length;
-        None when no entry shares anything.
+    def take(self, key: list) -> Hit | None:
+        """A cache of the longest beginning `key` (see `tagged_ids`) shares with an entry,
+        cut to that length; None when no entry shares anything.
 
         At least the last token is left to prefill. When the tokens left over include image
         placeholders, the reuse stops before the prompt's first image: the model takes either
@@ -121,21 +117,19 @@ class PrefixCache:
                 if n > length:
                     best, length = slot, n
             length = min(length, len(key) - 1)
-            if best is not None and any(isinstance(t, tuple) for t in key[length:]):
-                length = min(length, first_image if first_image is not None else length)
+            images_reused = not any(isinstance(t, tuple) for t in key[length:])
+            if not images_reused:
+                length = min(length, next(i for i, t in enumerate(key) if isinstance(t, tuple)))
             if best is None or length <= 0:
-                self.misses += 1
                 return None
             cache = self._items[best][1]
-            if _is_static(cache):
+            if any(_is_static(layer) for layer in cache.layers):
                 del self._items[best]
             else:
                 self._items.move_to_end(best)
                 cache = _lend(cache)
-            self.hits += 1
-            self.reused_tokens += length
         truncate(cache, length)
-        return Hit(cache, length)
+        return Hit(cache, length, images_reused)
 
     def put(self, key: list, cache) -> None:
         """Keep `cache`, which holds the KV of `key[:its length]`."""
@@ -165,8 +159,10 @@ def reusable(cache) -> bool:
     return all(type(layer) in (DynamicLayer, StaticLayer) for layer in cache.layers)
 
 
-def _is_static(cache) -> bool:
-    return any(hasattr(layer, "max_cache_len") for layer in cache.layers)
+def _is_static(layer) -> bool:
+    from transformers.cache_utils import StaticLayer
+
+    return isinstance(layer, StaticLayer)
 
 
 def _lend(cache):
