@@ -11,8 +11,8 @@ server (`server`, uvicorn) holds the page at / and the OpenAI-compatible API at 
 from __future__ import annotations
 
 import argparse
-import html
 import functools
+import html
 import sys
 import tempfile
 import time

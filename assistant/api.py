@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from assistant.admission import Admission, Refused
 from assistant.agent import Delta, Final, Step, for_settings
 from assistant.config import Settings
 from assistant.conversation import Conversation
@@ -32,7 +33,6 @@ from assistant.engine import Current
 from assistant.errors import AssistantError, OutOfMemory
 from assistant.export import png_base64
 from assistant.fetch import FetchRefused, fetch
-from assistant.admission import Admission, Refused
 from assistant.images import load_image
 
 AGENT_MODEL = "assistant-agent"
