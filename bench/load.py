@@ -23,6 +23,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.machine import describe
@@ -137,16 +139,30 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--url", help="an API base URL (default: start app.py here)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
-    proc, url = (None, args.url) if args.url else start_app()
-    try:
+    with serving(args.url) as url:
         report = {"bench": "load", "machine": describe(), "url": url,
                   **run(url, args.clients, args.requests)}
+    emit(report, args.out)
+    return 0 if report["errors"] == 0 and report["lost"] == 0 else 1
+
+
+@contextmanager
+def serving(url: str | None, history: str = "off") -> Iterator[str]:
+    """`url` as given, or the API URL of `python app.py` started here for the block."""
+    if url:
+        yield url
+        return
+    proc, started = start_app(history)
+    try:
+        yield started
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def emit(report: dict, out: str | None) -> None:
+    """The report as JSON on stdout, and in `out` when given."""
     text = json.dumps(report, indent=1)
     print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-    return 0 if report["errors"] == 0 and report["lost"] == 0 else 1
+    if out:
+        Path(out).write_text(text + "\n", encoding="utf-8")

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.load import cases, start_app
+from bench.load import cases, emit, serving
 from bench.machine import describe
 
 FOLLOW_UPS = ("What color is the shape?", "What shape is in the image?")
@@ -174,20 +174,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--url", help="an API base URL (default: start app.py here)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="soak-history-") as folder:
-        history = str(Path(folder) / "history.sqlite3")
-        proc, url = (None, args.url) if args.url else start_app(history=history)
-        try:
-            report = {"bench": "soak", "machine": describe(), "url": url,
-                      **run(url, args.sessions, args.turns, args.ui_sessions, args.ui_turns)}
-        finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="soak-history-") as folder, \
+            serving(args.url, str(Path(folder) / "history.sqlite3")) as url:
+        report = {"bench": "soak", "machine": describe(), "url": url,
+                  **run(url, args.sessions, args.turns, args.ui_sessions, args.ui_turns)}
+    emit(report, args.out)
     fine = all(report[k]["errors"] == 0 and report[k]["lost"] == 0 for k in ("api", "ui"))
     kept = report["ui"]["messages_saved"] in (None, report["ui"]["messages_expected"])
     return 0 if fine and kept else 1
