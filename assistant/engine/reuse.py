@@ -3,8 +3,8 @@
 - `PrefixCache`: after an answer, its KV cache is kept with the tokens it covers. A later
   prompt that begins with the same tokens (the same images in the same places) starts from
   that cache, so only the new tokens are prefilled: a follow-up question neither re-encodes
-  the image nor re-reads earlier turns. An entry is taken out while a generation uses it, so
-  two answers never share one cache.
+  the image nor re-reads earlier turns. Two answers never write into one cache: a dynamic
+  cache is lent as a copy, a static one leaves the map while it is used.
 - `ImageFeatureCache`: the model's `get_image_features` remembers its last results by the
   pixel values' digest, for prompts whose prefix cannot be reused (a trimmed history, another
   system prompt) but whose images were seen.
