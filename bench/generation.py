@@ -8,7 +8,8 @@ Each configuration runs in its own process (its memory is its own) and is measur
 prompt: one image and a short question, answers forced to `--new-tokens` with min_new_tokens.
 "plain" is `model.generate` with nothing kept between answers; the other rows add the engine's
 fast paths (assistant/engine: prefix reuse, image-feature cache, batching of concurrent
-answers, weight-only int8/int4, static cache with a compiled decode step). The JSON's "definitions" says how each figure is measured.
+answers, the fused CPU decode step, weight-only int8/int4, static cache with a compiled decode
+step). The JSON's "definitions" says how each figure is measured.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ from pathlib import Path
 
 from bench.machine import describe
 
-# name -> settings overrides; "plain" rows keep nothing between answers.
-PLAIN = dict(prefix_cache=0, image_cache=0, batch=1)
+# name -> settings overrides; "plain" rows keep nothing between answers and decode through
+# transformers' own layers.
+PLAIN = dict(prefix_cache=0, image_cache=0, batch=1, fused_decode=False)
 FAST = dict(prefix_cache=4, image_cache=16, batch=16)
 CONFIGS = {
     "cpu": {
         "plain fp32": dict(PLAIN, dtype="float32"),
         "fast fp32": dict(FAST, dtype="float32"),
         "fast int8": dict(FAST, dtype="float32", quant="int8"),
+        "fast int8 unfused": dict(FAST, dtype="float32", quant="int8", fused_decode=False),
         "fast bf16": dict(FAST, dtype="bfloat16"),
     },
     "cuda": {

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from assistant.config import Settings
+from assistant.engine import fused
 from assistant.engine.device import free_memory, resolve_device, resolve_dtype
 from assistant.engine.quant import quantization_config
 from assistant.engine.weights import KINDS, quantize_weights
@@ -114,6 +115,8 @@ def load(settings: Settings, source: str) -> LoadedModel:
     model.eval()
     if settings.quant in KINDS:
         quantize_weights(model, settings.quant)
+    if settings.fused_decode and device == "cpu":
+        fused.install(model)
     return LoadedModel(
         model=model,
         processor=processor,

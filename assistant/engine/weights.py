@@ -48,8 +48,9 @@ class Int4Linear(nn.Module):
     def __init__(self, linear: nn.Linear, group: int = GROUP):
         super().__init__()
         n, k = linear.out_features, linear.in_features
-        if k % group:
-            raise ValueError(f"int4 needs input sizes divisible by {group}; this layer has {k}")
+        if k % group or n % 16:
+            raise ValueError(f"int4 needs input sizes divisible by {group} and output sizes by "
+                             f"16; this layer is {k} -> {n}")
         self.in_features, self.out_features, self.group = k, n, group
         w = linear.weight.detach().float().reshape(n, k // group, group)
         low, high = w.amin(-1, keepdim=True), w.amax(-1, keepdim=True)

@@ -1,0 +1,226 @@
+"""A fused decode step for Llama-family decoders (Llama, Mistral, Qwen2, Qwen3) on a CPU.
+
+Decoding one token of a small model on a few cores is bound less by arithmetic than by the
+work around it: a 30-layer decoder runs some 1,400 small tensor operations per token through
+transformers' general layers (masks, hooks, shape checks, one projection at a time). This step
+computes the same thing with a third of them:
+
+- q, k and v come out of one matrix multiply, and so do gate and up. The fused weight is one
+  tensor and the original `nn.Linear` / `Int8Linear` modules are given views into it, so memory
+  is not doubled and prefill, training and state dicts see the same numbers;
+- RMSNorm is torch's own fused op, attention is SDPA over the cache with grouped heads, as
+  transformers does for a one-token query without a mask;
+- the key and value go through the model's own `DynamicCache.update`, so prefix reuse, crops
+  and copies work on the cache as before.
+
+`install(model)` wraps the decoder's `forward`; the wrapper takes the fused step only where it
+gives the same numbers: one row, one new token, a dynamic cache that already holds the prompt,
+no padding, no gradients, no outputs asked beyond the last hidden state, and projections that
+are still the ones that were fused. Anything else (prefill, batches, static caches, LoRA
+wrappers put in later) goes through the decoder's own forward.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import DynamicCache
+from transformers.modeling_outputs import BaseModelOutputWithPast
+
+from assistant.engine.weights import COMPUTE, Int8Linear
+
+MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+
+
+class _Projection:
+    """Several linear layers that read the same input, multiplied as one."""
+
+    def __init__(self, modules: list[nn.Module]):
+        self.modules = modules
+        self.sizes = [m.out_features for m in modules]
+        self.kind = type(modules[0])
+        if self.kind is nn.Linear:
+            self.weight = _fuse([m.weight for m in modules], modules, "weight", nn.Parameter)
+            self.scale = None
+        else:  # Int8Linear
+            self.weight = _fuse([m.weight_int8 for m in modules], modules, "weight_int8")
+            self.scale = _fuse([m.scale for m in modules], modules, "scale")
+        biases = [m.bias for m in modules]
+        self.bias = None if biases[0] is None else _fuse(biases, modules, "bias", nn.Parameter)
+        self.pointers = self._pointers()
+
+    def _pointers(self) -> list[int]:
+        name = "weight" if self.kind is nn.Linear else "weight_int8"
+        return [getattr(m, name).data_ptr() for m in self.modules]
+
+    def current(self, modules: list[nn.Module]) -> bool:
+        """Still the modules and weights that were fused (not replaced or re-loaded since)."""
+        return all(a is b for a, b in zip(modules, self.modules, strict=True)) and \
+            self._pointers() == self.pointers
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.scale is None:
+            y = F.linear(x, self.weight, self.bias)
+        else:
+            flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
+            y = torch._weight_int8pack_mm(flat, self.weight, self.scale).to(x.dtype)
+            y = y.view(*x.shape[:-1], y.shape[-1])
+            if self.bias is not None:
+                y = y + self.bias.to(x.dtype)
+        return list(y.split(self.sizes, dim=-1)) if len(self.sizes) > 1 else [y]
+
+
+def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str, wrap=None):
+    """One tensor of `parts` stacked along the output; each module's `name` becomes a view."""
+    whole = torch.cat([p.detach() for p in parts]).contiguous()
+    start = 0
+    for module, part in zip(modules, parts, strict=True):
+        view = whole[start:start + part.shape[0]]
+        start += part.shape[0]
+        if wrap is not None:
+            setattr(module, name, wrap(view, requires_grad=part.requires_grad))
+        else:
+            module.register_buffer(name, view)
+    return whole
+
+
+class _Layer:
+    def __init__(self, layer: nn.Module):
+        attn, mlp = layer.self_attn, layer.mlp
+        self.layer = layer
+        self.qkv = _Projection([attn.q_proj, attn.k_proj, attn.v_proj])
+        self.o = _Projection([attn.o_proj])
+        self.gate_up = _Projection([mlp.gate_proj, mlp.up_proj])
+        self.down = _Projection([mlp.down_proj])
+        self.index = attn.layer_idx
+        self.head_dim = attn.head_dim
+        self.scaling = attn.scaling
+        self.q_norm, self.k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
+
+    def groups(self) -> list[tuple[_Projection, list[nn.Module]]]:
+        attn, mlp = self.layer.self_attn, self.layer.mlp
+        return [(self.qkv, [attn.q_proj, attn.k_proj, attn.v_proj]), (self.o, [attn.o_proj]),
+                (self.gate_up, [mlp.gate_proj, mlp.up_proj]), (self.down, [mlp.down_proj])]
+
+
+class FusedDecoder:
+    def __init__(self, decoder: nn.Module):
+        self.decoder = decoder
+        self.config = decoder.config
+        self.layers = [_Layer(layer) for layer in decoder.layers[:self.config.num_hidden_layers]]
+        self.window = getattr(self.config, "sliding_window", None) \
+            if getattr(self.config, "use_sliding_window", True) else None
+
+    def current(self) -> bool:
+        return all(p.current(m) for layer in self.layers for p, m in layer.groups())
+
+    def takes(self, inputs: torch.Tensor, cache, attention_mask, kwargs: dict) -> bool:
+        if torch.is_grad_enabled() or inputs.shape[0] != 1 or inputs.shape[1] != 1:
+            return False
+        if type(cache) is not DynamicCache or cache.get_seq_length() == 0:
+            return False
+        if any(kwargs.get(k) for k in ("output_attentions", "output_hidden_states")):
+            return False
+        if attention_mask is not None and (attention_mask.dim() != 2 or not bool(attention_mask.all())):
+            return False
+        if self.window is not None and cache.get_seq_length() >= self.window:
+            return False
+        return self.current()
+
+    def step(self, hidden: torch.Tensor, cache: DynamicCache, position_ids) -> torch.Tensor:
+        """One token through every layer; `hidden` is [1, 1, hidden]."""
+        if position_ids is None:
+            position_ids = torch.tensor([[cache.get_seq_length()]], device=hidden.device)
+        cos, sin = self.decoder.rotary_emb(hidden, position_ids=position_ids)
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        for layer in self.layers:
+            module = layer.layer
+            x = _norm(module.input_layernorm, hidden)
+            q, k, v = layer.qkv(x)
+            d = layer.head_dim
+            q, k = q.view(1, 1, -1, d), k.view(1, 1, -1, d)
+            if layer.q_norm is not None:  # Qwen3 normalises each head before rotating it
+                q, k = _norm(layer.q_norm, q), _norm(layer.k_norm, k)
+            q = _rotate(q.transpose(1, 2), cos, sin)
+            k = _rotate(k.transpose(1, 2), cos, sin)
+            keys, values = cache.update(k, v.view(1, 1, -1, d).transpose(1, 2), layer.index)
+            out = F.scaled_dot_product_attention(q, keys, values, scale=layer.scaling,
+                                                 enable_gqa=keys.shape[1] != q.shape[1])
+            hidden = hidden + layer.o(out.transpose(1, 2).reshape(1, 1, -1))[0]
+            x = _norm(module.post_attention_layernorm, hidden)
+            gate, up = layer.gate_up(x)
+            hidden = hidden + layer.down(F.silu(gate) * up)[0]
+        return _norm(self.decoder.norm, hidden)
+
+
+def _norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """torch's fused RMSNorm in float32; in lower precisions the module itself, which rounds
+    before it scales."""
+    if x.dtype != torch.float32:
+        return norm(x)
+    return F.rms_norm(x, (x.shape[-1],), norm.weight, norm.variance_epsilon)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def supported(model: nn.Module) -> str | None:
+    """None when the fused step fits this model's decoder, else why not."""
+    decoder = model.get_decoder()
+    config = getattr(decoder, "config", None)
+    if config is None or config.model_type not in MODEL_TYPES:
+        return f"decoder type {getattr(config, 'model_type', '?')} is not one of {MODEL_TYPES}"
+    if getattr(config, "hidden_act", "silu") != "silu":
+        return f"activation {config.hidden_act}"
+    if not hasattr(decoder, "rotary_emb") or not hasattr(decoder, "norm"):
+        return "no rotary embedding or final norm"
+    for layer in decoder.layers:
+        attn, mlp = layer.self_attn, layer.mlp
+        projections = [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj,
+                       mlp.gate_proj, mlp.up_proj, mlp.down_proj]
+        kinds = {type(p) for p in projections}
+        if len(kinds) != 1 or kinds.pop() not in (nn.Linear, Int8Linear):
+            return "projections are not all plain or int8 linear layers"
+        if any(p.weight_int8.device.type != "cpu" if isinstance(p, Int8Linear)
+               else p.weight.device.type != "cpu" for p in projections):
+            return "not on the CPU"
+        for group in ([attn.q_proj, attn.k_proj, attn.v_proj], [mlp.gate_proj, mlp.up_proj]):
+            if len({p.bias is None for p in group}) != 1:
+                return "some projections of a group have biases and some do not"
+    for norm in (decoder.norm, decoder.layers[0].input_layernorm):
+        if not hasattr(norm, "variance_epsilon") or norm.weight.shape[-1] != config.hidden_size:
+            return "norms are not RMSNorm"
+    return None
+
+
+def install(model: nn.Module) -> bool:
+    """Give the model's decoder the fused decode step; False (and nothing changed) when the
+    model is not one it fits."""
+    if supported(model) is not None:
+        return False
+    decoder = model.get_decoder()
+    fused = FusedDecoder(decoder)
+    original = decoder.forward
+
+    @functools.wraps(original)
+    def forward(input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                inputs_embeds=None, use_cache=None, **kwargs):
+        one = inputs_embeds if inputs_embeds is not None else input_ids
+        if one is not None and one.shape[:2] == (1, 1) and use_cache is not False and \
+                fused.takes(one, past_key_values, attention_mask, kwargs):
+            hidden = inputs_embeds if inputs_embeds is not None else decoder.embed_tokens(one)
+            return BaseModelOutputWithPast(
+                last_hidden_state=fused.step(hidden, past_key_values, position_ids),
+                past_key_values=past_key_values)
+        return original(input_ids=input_ids, attention_mask=attention_mask,
+                        position_ids=position_ids, past_key_values=past_key_values,
+                        inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
+
+    decoder.forward = forward
+    decoder.fused_decode = fused
+    return True

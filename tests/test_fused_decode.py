@@ -1,0 +1,163 @@
+"""The fused CPU decode step (assistant/engine/fused.py) gives the decoder's own answers, shares
+the decoder's weights, and steps aside wherever it would not give the same numbers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from assistant.engine import fused
+from assistant.engine.weights import quantize_weights
+from tests.test_engine_speed import dialogue
+
+SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+             num_key_value_heads=2, vocab_size=320, max_position_embeddings=256)
+
+
+def causal_lm(model_type: str, dtype=torch.float32, **extra):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    config = AutoConfig.for_model(model_type, **SMALL, **extra)
+    return AutoModelForCausalLM.from_config(config).to(dtype).eval()
+
+
+def greedy(model, n: int = 16) -> list[int]:
+    prompt = torch.tensor([[5, 17, 42, 99, 7, 3, 250, 11]])
+    with torch.inference_mode():
+        out = model.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                             pad_token_id=0)
+    return out[0, prompt.shape[1]:].tolist()
+
+
+def steps_taken(model) -> list:
+    calls: list = []
+    decoder = model.get_decoder().fused_decode
+    original = decoder.step
+
+    def counted(*args):
+        calls.append(1)
+        return original(*args)
+
+    decoder.step = counted
+    return calls
+
+
+@pytest.mark.parametrize("model_type,dtype,extra", [
+    ("llama", torch.float32, {}),
+    ("llama", torch.bfloat16, {}),
+    ("mistral", torch.float32, {"sliding_window": None}),
+    ("qwen2", torch.float32, {}),  # q, k and v have biases
+    ("qwen3", torch.float32, {"head_dim": 16}),  # each head normalised before rotary
+])
+def test_the_fused_step_gives_the_decoders_own_tokens(model_type, dtype, extra):
+    plain = greedy(causal_lm(model_type, dtype, **extra))
+    model = causal_lm(model_type, dtype, **extra)
+    assert fused.install(model)
+    calls = steps_taken(model)
+    assert greedy(model) == plain
+    assert len(calls) == 15  # every token after the first came from the fused step
+
+
+def test_the_fused_step_gives_the_same_logits():
+    model = causal_lm("llama")
+    prompt = torch.tensor([[5, 17, 42, 99]])
+    with torch.inference_mode():
+        before = model(prompt, use_cache=True)
+        after_plain = model(torch.tensor([[8]]), past_key_values=before.past_key_values).logits
+        fused.install(model)
+        again = model(prompt, use_cache=True)
+        after_fused = model(torch.tensor([[8]]), past_key_values=again.past_key_values).logits
+    torch.testing.assert_close(after_fused, after_plain, rtol=1e-5, atol=1e-5)
+
+
+def test_int8_layers_are_fused_too():
+    model = causal_lm("llama")
+    quantize_weights(model, "int8")
+    plain = greedy(model)
+    assert fused.install(model)
+    calls = steps_taken(model)
+    assert greedy(model) == plain and calls
+
+
+def test_the_fused_weights_are_the_modules_own():
+    model = causal_lm("llama")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fused.install(model)
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    attn = model.get_decoder().layers[0].self_attn
+    whole = model.get_decoder().fused_decode.layers[0].qkv.weight
+    # q, k and v are views into the one fused tensor: no second copy of the weights
+    assert attn.q_proj.weight.untyped_storage().data_ptr() == whole.untyped_storage().data_ptr()
+    assert attn.v_proj.weight.data_ptr() == whole[-attn.v_proj.out_features:].data_ptr()
+
+
+def test_a_projection_replaced_later_is_used_not_the_fused_copy():
+    model = causal_lm("llama")
+    fused.install(model)
+    calls = steps_taken(model)
+    layer = model.get_decoder().layers[1].mlp
+    replacement = nn.Linear(layer.up_proj.in_features, layer.up_proj.out_features, bias=False)
+    nn.init.normal_(replacement.weight, std=0.5)
+    layer.up_proj = replacement  # as a LoRA wrapper would be put in
+    reference = causal_lm("llama")
+    reference.get_decoder().layers[1].mlp.up_proj = replacement
+    assert greedy(model) == greedy(reference)
+    assert not calls
+
+
+def test_batches_and_padding_go_through_the_decoders_own_forward():
+    model = causal_lm("llama")
+    reference = causal_lm("llama")
+    fused.install(model)
+    calls = steps_taken(model)
+    prompt = torch.tensor([[0, 0, 5, 17, 42], [9, 8, 7, 6, 5]])
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    with torch.inference_mode():
+        kwargs = dict(attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0)
+        assert torch.equal(model.generate(prompt, **kwargs), reference.generate(prompt, **kwargs))
+        one = dict(kwargs, attention_mask=mask[:1])
+        assert torch.equal(model.generate(prompt[:1], **one), reference.generate(prompt[:1], **one))
+    assert not calls  # two rows, then a padded row: never the fused step
+
+
+def test_gradients_go_through_the_decoders_own_forward():
+    model = causal_lm("llama")
+    fused.install(model)
+    calls = steps_taken(model)
+    with torch.no_grad():
+        cache = model(torch.tensor([[5, 17, 42]]), use_cache=True).past_key_values
+    out = model(torch.tensor([[8]]), past_key_values=cache)
+    out.logits.sum().backward()
+    assert not calls
+    assert model.get_decoder().layers[0].self_attn.q_proj.weight.grad is not None
+
+
+def test_decoders_it_does_not_fit_are_left_alone():
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model("gpt2", n_embd=32, n_layer=2, n_head=2, vocab_size=100)
+    model = AutoModelForCausalLM.from_config(config)
+    assert "not one of" in fused.supported(model)
+    forward = model.get_decoder().forward
+    assert not fused.install(model)
+    assert model.get_decoder().forward == forward
+
+
+def test_int4_layers_are_left_alone():
+    model = causal_lm("llama")
+    quantize_weights(model, "int4")
+    assert "int8" in fused.supported(model)
+
+
+@pytest.mark.parametrize("family", ["llava", "llava_next"])
+def test_engine_answers_alike_with_and_without_the_fused_step(engines, family, red, blue):
+    plain, _ = dialogue(engines(family, fused_decode=False), [red], new_image=blue)
+    engine = engines(family)
+    calls = steps_taken(engine.loaded.model)
+    fast, _ = dialogue(engine, [red], new_image=blue)
+    assert fast == plain
+    assert len(calls) >= 3 * 7  # three turns of 8 tokens, all but the first of each fused
