@@ -355,11 +355,14 @@ def build_demo(current: Current, settings: config.Settings, registry=None,
 
         knobs = [use_tools, tools_on, temperature, max_tokens]
         outputs = [chatbot, box, session, history, status, gallery]
+        # Answers from different browser sessions run at once, up to the engine's batch size,
+        # so that the engine can generate them together; everything else runs one at a time.
+        answering = dict(concurrency_id="answer", concurrency_limit=max(1, settings.batch))
         submitted = box.submit(respond, [box, *knobs, session, history], outputs,
-                               api_name="chat")
+                               api_name="chat", **answering)
         buttons["Stop"].click(stop, [session], None, api_name="stop", queue=False)
         regenerated = buttons["Regenerate"].click(regenerate, [*knobs, session, history],
-                                                  outputs, api_name="regenerate")
+                                                  outputs, api_name="regenerate", **answering)
         undone = buttons["Undo"].click(undo, [session, history], outputs, api_name="undo")
         edited = buttons["Edit last"].click(functools.partial(undo, edit=True),
                                             [session, history], outputs, api_name="edit_last")
@@ -395,7 +398,7 @@ def start_engine(settings: config.Settings) -> tuple[Current, str]:
         reason = (f"{wanted} could not be loaded: {e} The embedded default answers instead; "
                   "load another model in the Model panel.")
         print(reason, file=sys.stderr, flush=True)
-        fallback = settings.replace(model="", remote="", quant="none")
+        fallback = settings.replace(model="", remote="", quant="auto")
         return Current(Engine.load(fallback)), reason
 
 
@@ -414,8 +417,8 @@ if gr.NO_RELOAD:  # once per process, also under `gradio app.py` hot reload
     STORE = None if SETTINGS.history == "off" else Store(SETTINGS.history)
 demo = build_demo(CURRENT, SETTINGS, TOOLS, agent_on=ARGS.agent, store=STORE,
                   notice=LOAD_ERROR)
-# One answer at a time per event (the model generates one at a time anyway); others wait in
-# the queue, and the page shows their place in it.
+# One event at a time per listener but answers (see build_demo); others wait in the queue,
+# and the page shows their place in it.
 demo.queue(default_concurrency_limit=1, max_size=64)
 # One server: the OpenAI-compatible API under /v1, the browser chat at /.
 server = FastAPI(title="multimodal-assistant", docs_url=None, redoc_url=None, openapi_url=None)

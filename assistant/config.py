@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-QUANTS = ("none", "8bit", "4bit", "int8", "int4")
+QUANTS = ("auto", "none", "8bit", "4bit", "int8", "int4")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ENV_PREFIX = "ASSISTANT_"
@@ -43,7 +43,9 @@ class Settings:
     model: str = ""
     # Weight quantization at load time: 8bit or 4bit (nf4) with bitsandbytes (GPU), or int8 /
     # int4 weight-only on torch's packed kernels (CPU and GPU; fast under torch.compile).
-    quant: str = "none"
+    # auto is int8 on a CPU (a third faster to decode, the same answers on our evals) and
+    # none elsewhere.
+    quant: str = "auto"
     # Where to run: auto picks cuda, then mps, then cpu.
     device: str = "auto"
     # Compute dtype: auto is bfloat16 on cuda, float16 on mps, float32 on cpu.
@@ -211,7 +213,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remote-model", help="the model name at the remote server")
     parser.add_argument("--remote-key", help="the remote server's API key")
     parser.add_argument("--quant", choices=QUANTS, help="load weights in 8-bit or 4-bit "
-                        "(bitsandbytes), or int8/int4 weight-only (torch kernels, CPU too)")
+                        "(bitsandbytes), or int8/int4 weight-only (torch kernels, CPU too); "
+                        "auto (default): int8 on a CPU, none elsewhere")
     parser.add_argument("--device", choices=DEVICES)
     parser.add_argument("--dtype", choices=DTYPES)
     parser.add_argument("--prefix-cache", type=int, help="earlier turns' KV caches kept "

@@ -29,15 +29,15 @@ from bench.machine import describe
 
 # name -> settings overrides; "plain" rows keep nothing between answers and decode through
 # transformers' own layers.
-PLAIN = dict(prefix_cache=0, image_cache=0, batch=1, fused_decode=False)
+PLAIN = dict(prefix_cache=0, image_cache=0, batch=1, fused_decode=False, quant="none")
 FAST = dict(prefix_cache=4, image_cache=16, batch=16)
 CONFIGS = {
     "cpu": {
         "plain fp32": dict(PLAIN, dtype="float32"),
-        "fast fp32": dict(FAST, dtype="float32"),
+        "fast fp32": dict(FAST, dtype="float32", quant="none"),
         "fast int8": dict(FAST, dtype="float32", quant="int8"),
         "fast int8 unfused": dict(FAST, dtype="float32", quant="int8", fused_decode=False),
-        "fast bf16": dict(FAST, dtype="bfloat16"),
+        "fast bf16": dict(FAST, dtype="bfloat16", quant="none"),
     },
     "cuda": {
         "plain nf4": dict(PLAIN, quant="4bit", dtype="float16"),
@@ -47,7 +47,7 @@ CONFIGS = {
         "fast fp16 compiled": dict(FAST, dtype="float16", compile=True),
     },
 }
-SMALL_CONFIGS = {"cpu": ("plain fp32", "fast fp32"), "cuda": ("plain nf4", "fast int4 compiled")}
+SMALL_CONFIGS = {"cpu": ("plain fp32", "fast int8"), "cuda": ("plain nf4", "fast int4 compiled")}
 
 DEFINITIONS = {
     "ttft_s": "median time from asking (prompt built, image processed) to the first new token, "

@@ -298,6 +298,41 @@ def test_app_stop_button_ends_the_answer_and_keeps_its_text(served, square, monk
         client.close()
 
 
+def test_app_answers_of_other_sessions_are_generated_together(served, monkeypatch):
+    """Browser sessions asking while an answer is generated wait in the engine, not in the
+    page's queue, so that the engine generates them as one batch."""
+    from gradio_client import Client
+
+    from assistant.engine import generate
+
+    app, url = served
+    put = generate._Collect.put
+
+    def slowly(self, value):  # a slower model: the first answer runs for seconds
+        time.sleep(0.01)
+        put(self, value)
+
+    monkeypatch.setattr(generate._Collect, "put", slowly)
+    batcher = app.CURRENT.engine.batcher
+    before = batcher.batched_rows
+    clients = [Client(url, verbose=False) for _ in range(3)]
+    try:
+        first = clients[0].submit({"text": "Tell a long story", "files": []}, max_tokens=300,
+                                  api_name="/chat")
+        deadline = time.monotonic() + 30
+        while len(first.outputs()) < 3 and time.monotonic() < deadline:  # answer under way
+            time.sleep(0.02)
+        others = [c.submit({"text": f"Question {i}", "files": []}, max_tokens=300,
+                           api_name="/chat") for i, c in enumerate(clients[1:])]
+        chats = [job.result(timeout=60)[0] for job in (first, *others)]
+        assert [texts(chat[0]) for chat in chats[1:]] == ["Question 0", "Question 1"]
+        assert all(chat[-1]["role"] == "assistant" for chat in chats)
+        assert batcher.batched_rows - before == 2  # the two that waited shared one generate
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_app_regenerate_edit_undo_and_export(served, square):
     import json
 

@@ -109,6 +109,21 @@ def test_a_projection_replaced_later_is_used_not_the_fused_copy():
     assert not calls
 
 
+def test_a_weight_re_pointed_between_answers_is_used_not_the_fused_copy():
+    model = causal_lm("llama")
+    fused.install(model)
+    greedy(model)  # answered once with the fused step, addresses checked
+    calls = steps_taken(model)
+    attn = model.get_decoder().layers[0].self_attn
+    torch.manual_seed(1)
+    new = torch.randn_like(attn.k_proj.weight)
+    attn.k_proj.weight.data = new  # same Parameter, other storage: as some loaders do
+    reference = causal_lm("llama")
+    reference.get_decoder().layers[0].self_attn.k_proj.weight.data = new.clone()
+    assert greedy(model) == greedy(reference)
+    assert not calls
+
+
 def test_batches_and_padding_go_through_the_decoders_own_forward():
     model = causal_lm("llama")
     reference = causal_lm("llama")

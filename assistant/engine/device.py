@@ -29,6 +29,14 @@ def resolve_dtype(requested: str, device: str) -> torch.dtype:
     return torch.float32
 
 
+def resolve_quant(requested: str, device: str) -> str:
+    """auto: int8 weight-only on a CPU, where decoding is bound by reading the weights; full
+    precision elsewhere."""
+    if requested != "auto":
+        return requested
+    return "int8" if device == "cpu" else "none"
+
+
 def free_memory(device: str) -> None:
     """Give cached blocks back after an out-of-memory error, so the session can go on."""
     import gc

@@ -39,7 +39,6 @@ class _Projection:
     """Several linear layers that read the same input, multiplied as one."""
 
     def __init__(self, modules: list[nn.Module]):
-        self.modules = modules
         self.sizes = [m.out_features for m in modules]
         self.kind = type(modules[0])
         if self.kind is nn.Linear:
@@ -50,16 +49,6 @@ class _Projection:
             self.scale = _fuse([m.scale for m in modules], modules, "scale")
         biases = [m.bias for m in modules]
         self.bias = None if biases[0] is None else _fuse(biases, modules, "bias", nn.Parameter)
-        self.pointers = self._pointers()
-
-    def _pointers(self) -> list[int]:
-        name = "weight" if self.kind is nn.Linear else "weight_int8"
-        return [getattr(m, name).data_ptr() for m in self.modules]
-
-    def current(self, modules: list[nn.Module]) -> bool:
-        """Still the modules and weights that were fused (not replaced or re-loaded since)."""
-        return all(a is b for a, b in zip(modules, self.modules, strict=True)) and \
-            self._pointers() == self.pointers
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.scale is None:
@@ -87,23 +76,31 @@ def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str, wrap=N
     return whole
 
 
+# (block, projections multiplied as one) in each layer, in the order the step uses them
+GROUPS = (("self_attn", ("q_proj", "k_proj", "v_proj")), ("self_attn", ("o_proj",)),
+          ("mlp", ("gate_proj", "up_proj")), ("mlp", ("down_proj",)))
+
+
 class _Layer:
     def __init__(self, layer: nn.Module):
-        attn, mlp = layer.self_attn, layer.mlp
+        attn = layer.self_attn
         self.layer = layer
-        self.qkv = _Projection([attn.q_proj, attn.k_proj, attn.v_proj])
-        self.o = _Projection([attn.o_proj])
-        self.gate_up = _Projection([mlp.gate_proj, mlp.up_proj])
-        self.down = _Projection([mlp.down_proj])
+        self.qkv, self.o, self.gate_up, self.down = (
+            _Projection([getattr(getattr(layer, block), n) for n in names])
+            for block, names in GROUPS)
         self.index = attn.layer_idx
         self.head_dim = attn.head_dim
         self.scaling = attn.scaling
         self.q_norm, self.k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
 
-    def groups(self) -> list[tuple[_Projection, list[nn.Module]]]:
-        attn, mlp = self.layer.self_attn, self.layer.mlp
-        return [(self.qkv, [attn.q_proj, attn.k_proj, attn.v_proj]), (self.o, [attn.o_proj]),
-                (self.gate_up, [mlp.gate_proj, mlp.up_proj]), (self.down, [mlp.down_proj])]
+
+
+def _slot(block: nn.Module, name: str) -> tuple:
+    """Where a fused projection lives, what it is and its weight's address, for checks."""
+    module = block._modules[name]
+    tensors, key = ((module._parameters, "weight") if type(module) is nn.Linear
+                    else (module._buffers, "weight_int8"))
+    return block._modules, name, module, tensors, key, tensors[key], tensors[key].data_ptr()
 
 
 class FusedDecoder:
@@ -113,9 +110,20 @@ class FusedDecoder:
         self.layers = [_Layer(layer) for layer in decoder.layers[:self.config.num_hidden_layers]]
         self.window = getattr(self.config, "sliding_window", None) \
             if getattr(self.config, "use_sliding_window", True) else None
+        self._slots = [_slot(getattr(layer.layer, block), name)
+                       for layer in self.layers for block, names in GROUPS for name in names]
+        self.verified = False  # weights' addresses checked since the last unfused forward
+
+    def same_modules(self) -> bool:
+        """The fused projections are still in place, with the same weight tensors."""
+        return all(modules[name] is module and tensors[key] is tensor
+                   for modules, name, module, tensors, key, tensor, _ in self._slots)
 
     def current(self) -> bool:
-        return all(p.current(m) for layer in self.layers for p, m in layer.groups())
+        """The same modules, and their weights still at the fused tensors' addresses (not
+        re-pointed by `.data =`)."""
+        return self.same_modules() and all(
+            slot[5].data_ptr() == slot[6] for slot in self._slots)
 
     def takes(self, inputs: torch.Tensor, cache, attention_mask, kwargs: dict) -> bool:
         if torch.is_grad_enabled() or inputs.shape[0] != 1 or inputs.shape[1] != 1:
@@ -128,7 +136,13 @@ class FusedDecoder:
             return False
         if self.window is not None and cache.get_seq_length() >= self.window:
             return False
-        return self.current()
+        # every step: the modules are the fused ones (a LoRA wrapper put in shows at once);
+        # the weights' addresses once per answer, after its prefill (they change only when
+        # someone re-points `.data`, which no generation does)
+        if not self.verified:
+            self.verified = self.current()
+            return self.verified
+        return self.same_modules()
 
     def step(self, hidden: torch.Tensor, cache: DynamicCache, position_ids) -> torch.Tensor:
         """One token through every layer; `hidden` is [1, 1, hidden]."""
@@ -217,6 +231,7 @@ def install(model: nn.Module) -> bool:
             return BaseModelOutputWithPast(
                 last_hidden_state=fused.step(hidden, past_key_values, position_ids),
                 past_key_values=past_key_values)
+        fused.verified = False
         return original(input_ids=input_ids, attention_mask=attention_mask,
                         position_ids=position_ids, past_key_values=past_key_values,
                         inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)

@@ -16,7 +16,7 @@ import torch
 
 from assistant.config import Settings
 from assistant.engine import fused
-from assistant.engine.device import free_memory, resolve_device, resolve_dtype
+from assistant.engine.device import free_memory, resolve_device, resolve_dtype, resolve_quant
 from assistant.engine.quant import quantization_config
 from assistant.engine.weights import KINDS, quantize_weights
 from assistant.errors import ModelNotAvailable, OutOfMemory, UnsupportedCheckpoint
@@ -93,7 +93,8 @@ def load(settings: Settings, source: str) -> LoadedModel:
     check_supported(source, config)
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
-    quant = quantization_config(settings.quant, config, dtype)
+    kind = resolve_quant(settings.quant, device)
+    quant = quantization_config(kind, config, dtype)
     if quant is not None and device == "mps":
         raise ValueError("bitsandbytes quantization does not run on mps; use --device cpu or cuda")
     kwargs: dict = dict(dtype=dtype, local_files_only=local_only)
@@ -113,8 +114,8 @@ def load(settings: Settings, source: str) -> LoadedModel:
     if quant is None and "device_map" not in kwargs:
         model.to(device)
     model.eval()
-    if settings.quant in KINDS:
-        quantize_weights(model, settings.quant)
+    if kind in KINDS:
+        quantize_weights(model, kind)
     if settings.fused_decode and device == "cpu":
         fused.install(model)
     return LoadedModel(
@@ -123,7 +124,7 @@ def load(settings: Settings, source: str) -> LoadedModel:
         source=source,
         device=device,
         dtype=dtype,
-        quant=settings.quant,
+        quant=kind,
         context_tokens=_max_positions(config),
         image_token_id=getattr(config, "image_token_id", None),
     )

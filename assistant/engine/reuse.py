@@ -10,6 +10,9 @@
   system prompt) but whose images were seen.
 
 Both are plain LRU maps in the engine, sized by settings (`prefix_cache`, `image_cache`).
+An answer that starts from a kept prefix is generated alone (assistant/engine/batch.py), so a
+shared beginning shorter than `MIN_REUSE` tokens (a chat template's preamble, a short system
+prompt) is read again instead: that costs little and leaves the answer free to be batched.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
+
+MIN_REUSE = 32
 
 
 def digest(tensor: torch.Tensor) -> str:
@@ -101,7 +106,7 @@ class PrefixCache:
 
     def take(self, key: list) -> Hit | None:
         """A cache of the longest beginning `key` (see `tagged_ids`) shares with an entry,
-        cut to that length; None when no entry shares anything.
+        cut to that length; None when no entry shares `MIN_REUSE` tokens or more.
 
         At least the last token is left to prefill. When the tokens left over include image
         placeholders, the reuse stops before the prompt's first image: the model takes either
@@ -120,7 +125,7 @@ class PrefixCache:
             images_reused = not any(isinstance(t, tuple) for t in key[length:])
             if not images_reused:
                 length = min(length, next(i for i, t in enumerate(key) if isinstance(t, tuple)))
-            if best is None or length <= 0:
+            if best is None or length < MIN_REUSE:
                 return None
             cache = self._items[best][1]
             if any(_is_static(layer) for layer in cache.layers):

@@ -20,6 +20,10 @@ from torch.nn import functional as F
 
 GROUP = 64  # int4 group size along the input dimension
 COMPUTE = torch.bfloat16
+# On a CPU, from this many rows (a prompt being read, a large batch) an int8 layer widens its
+# weight to bfloat16 and makes one oneDNN matmul (AMX where the CPU has it): 4 times faster
+# than the packed kernel at 512 rows, as fast at 32; fewer rows (decoding) use the kernel.
+WIDEN_ROWS = 32
 
 
 class Int8Linear(nn.Module):
@@ -39,7 +43,10 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
-        y = torch._weight_int8pack_mm(flat, self.weight_int8, self.scale).to(x.dtype)
+        if flat.shape[0] >= WIDEN_ROWS and flat.device.type == "cpu":
+            y = F.linear(flat, self.weight_int8.to(COMPUTE) * self.scale[:, None]).to(x.dtype)
+        else:
+            y = torch._weight_int8pack_mm(flat, self.weight_int8, self.scale).to(x.dtype)
         y = y.reshape(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias.to(x.dtype)
 
