@@ -83,6 +83,7 @@ def test_int8_layers_are_fused_too():
 
 def test_the_fused_weights_are_the_modules_own():
     model = causal_lm("llama")
+    quantize_weights(model, "int8")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fused.install(model)
     after = model.state_dict()
@@ -91,8 +92,17 @@ def test_the_fused_weights_are_the_modules_own():
     attn = model.get_decoder().layers[0].self_attn
     whole = model.get_decoder().fused_decode.layers[0].qkv.weight
     # q, k and v are views into the one fused tensor: no second copy of the weights
-    assert attn.q_proj.weight.untyped_storage().data_ptr() == whole.untyped_storage().data_ptr()
-    assert attn.v_proj.weight.data_ptr() == whole[-attn.v_proj.out_features:].data_ptr()
+    assert attn.q_proj.weight_int8.untyped_storage().data_ptr() == \
+        whole.untyped_storage().data_ptr()
+    assert attn.v_proj.weight_int8.data_ptr() == whole[-attn.v_proj.out_features:].data_ptr()
+
+
+def test_plain_weights_are_left_as_they_are():
+    model = causal_lm("llama")
+    attn = model.get_decoder().layers[0].self_attn
+    weight, pointer = attn.q_proj.weight, attn.q_proj.weight.data_ptr()
+    fused.install(model)
+    assert attn.q_proj.weight is weight and weight.data_ptr() == pointer
 
 
 def test_a_projection_replaced_later_is_used_not_the_fused_copy():
@@ -137,6 +147,29 @@ def test_batches_and_padding_go_through_the_decoders_own_forward():
         one = dict(kwargs, attention_mask=mask[:1])
         assert torch.equal(model.generate(prompt[:1], **one), reference.generate(prompt[:1], **one))
     assert not calls  # two rows, then a padded row: never the fused step
+
+
+def test_hidden_states_asked_in_the_config_go_through_the_decoders_own_forward():
+    model = causal_lm("llama")
+    fused.install(model)
+    calls = steps_taken(model)
+    model.config.output_hidden_states = True
+    model.get_decoder().config.output_hidden_states = True
+    greedy(model, n=4)
+    assert not calls
+
+
+def test_auto_quant_is_int8_on_a_cpu_for_decoder_only_models():
+    from transformers import AutoConfig
+
+    from assistant.engine.device import resolve_quant
+
+    llama = AutoConfig.for_model("llama", **SMALL)
+    t5 = AutoConfig.for_model("t5", d_model=32, num_layers=1, num_heads=2, d_ff=64)
+    assert resolve_quant("auto", "cpu", llama) == "int8"
+    assert resolve_quant("auto", "cuda", llama) == "none"
+    assert resolve_quant("auto", "cpu", t5) == "none"  # T5's layers read their weights' dtype
+    assert resolve_quant("int4", "cpu", t5) == "int4"
 
 
 def test_gradients_go_through_the_decoders_own_forward():

@@ -29,11 +29,15 @@ def resolve_dtype(requested: str, device: str) -> torch.dtype:
     return torch.float32
 
 
-def resolve_quant(requested: str, device: str) -> str:
-    """auto: int8 weight-only on a CPU, where decoding is bound by reading the weights; full
-    precision elsewhere."""
+def resolve_quant(requested: str, device: str, config=None) -> str:
+    """auto: int8 weight-only on a CPU, where decoding is bound by reading the weights, for
+    decoder-only language models (an encoder-decoder such as BLIP-2's Flan-T5 reads its
+    layers' weight dtypes); full precision elsewhere."""
     if requested != "auto":
         return requested
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    if getattr(text, "is_encoder_decoder", False):
+        return "none"
     return "int8" if device == "cpu" else "none"
 
 

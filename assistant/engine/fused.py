@@ -5,9 +5,10 @@ work around it: a 30-layer decoder runs some 1,400 small tensor operations per t
 transformers' general layers (masks, hooks, shape checks, one projection at a time). This step
 computes the same thing with a third of them:
 
-- q, k and v come out of one matrix multiply, and so do gate and up. The fused weight is one
-  tensor and the original `nn.Linear` / `Int8Linear` modules are given views into it, so memory
-  is not doubled and prefill, training and state dicts see the same numbers;
+- with int8 weights (the CPU default), q, k and v come out of one matrix multiply, and so do
+  gate and up: the fused weight is one tensor and the `Int8Linear` modules are given views
+  into it, so memory is not doubled and prefill and state dicts see the same numbers. Plain
+  `nn.Linear` weights are left as they are and multiplied one by one;
 - RMSNorm is torch's own fused op, attention is SDPA over the cache with grouped heads, as
   transformers does for a one-token query without a mask;
 - the key and value go through the model's own `DynamicCache.update`, so prefix reuse, crops
@@ -23,6 +24,7 @@ wrappers put in later) goes through the decoder's own forward.
 from __future__ import annotations
 
 import functools
+import weakref
 
 import torch
 from torch import nn
@@ -36,41 +38,44 @@ MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 
 
 class _Projection:
-    """Several linear layers that read the same input, multiplied as one."""
+    """Linear layers that read the same input. Int8 layers are multiplied as one: their
+    buffers become views into one fused tensor. Plain layers keep their own parameters (a
+    fused copy would not make fp32 decoding faster, it being bound by reading the weights,
+    and would hold a second copy while the loaded file stays mapped) and are multiplied one
+    by one, without the layers around them."""
 
     def __init__(self, modules: list[nn.Module]):
         self.sizes = [m.out_features for m in modules]
-        self.kind = type(modules[0])
-        if self.kind is nn.Linear:
-            self.weight = _fuse([m.weight for m in modules], modules, "weight", nn.Parameter)
-            self.scale = None
-        else:  # Int8Linear
+        self.int8 = type(modules[0]) is Int8Linear
+        if self.int8:
             self.weight = _fuse([m.weight_int8 for m in modules], modules, "weight_int8")
             self.scale = _fuse([m.scale for m in modules], modules, "scale")
-        biases = [m.bias for m in modules]
-        self.bias = None if biases[0] is None else _fuse(biases, modules, "bias", nn.Parameter)
+            biases = [m.bias for m in modules]
+            self.bias = None if biases[0] is None else _fuse(biases, modules, "bias")
+        else:
+            self.plain = [(m.weight, m.bias) for m in modules]
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if self.scale is None:
-            y = F.linear(x, self.weight, self.bias)
-        else:
-            flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
-            y = torch._weight_int8pack_mm(flat, self.weight, self.scale).to(x.dtype)
-            y = y.view(*x.shape[:-1], y.shape[-1])
-            if self.bias is not None:
-                y = y + self.bias.to(x.dtype)
+        if not self.int8:
+            return [F.linear(x, w, b) for w, b in self.plain]
+        flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
+        y = torch._weight_int8pack_mm(flat, self.weight, self.scale).to(x.dtype)
+        y = y.view(*x.shape[:-1], y.shape[-1])
+        if self.bias is not None:
+            y = y + self.bias.to(x.dtype)
         return list(y.split(self.sizes, dim=-1)) if len(self.sizes) > 1 else [y]
 
 
-def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str, wrap=None):
-    """One tensor of `parts` stacked along the output; each module's `name` becomes a view."""
+def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str) -> torch.Tensor:
+    """One tensor of `parts` stacked along the output; each module's `name` becomes a view
+    (a parameter stays a parameter)."""
     whole = torch.cat([p.detach() for p in parts]).contiguous()
     start = 0
     for module, part in zip(modules, parts, strict=True):
         view = whole[start:start + part.shape[0]]
         start += part.shape[0]
-        if wrap is not None:
-            setattr(module, name, wrap(view, requires_grad=part.requires_grad))
+        if isinstance(part, nn.Parameter):
+            setattr(module, name, nn.Parameter(view, requires_grad=part.requires_grad))
         else:
             module.register_buffer(name, view)
     return whole
@@ -91,16 +96,21 @@ class _Layer:
         self.index = attn.layer_idx
         self.head_dim = attn.head_dim
         self.scaling = attn.scaling
-        self.q_norm, self.k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
 
 
 
 def _slot(block: nn.Module, name: str) -> tuple:
-    """Where a fused projection lives, what it is and its weight's address, for checks."""
+    """Where a fused projection lives, what it is, the tensors it got views of, and its
+    weight's address, for checks."""
     module = block._modules[name]
-    tensors, key = ((module._parameters, "weight") if type(module) is nn.Linear
-                    else (module._buffers, "weight_int8"))
-    return block._modules, name, module, tensors, key, tensors[key], tensors[key].data_ptr()
+    if type(module) is nn.Linear:
+        weight, owned = module.weight, [(module._parameters, "weight"), (module._parameters, "bias")]
+    else:  # Int8Linear
+        weight = module.weight_int8
+        owned = [(module._buffers, "weight_int8"), (module._buffers, "scale"),
+                 (module._parameters, "bias")]
+    held = tuple((store, key, store.get(key)) for store, key in owned)
+    return block._modules, name, module, held, weight, weight.data_ptr()
 
 
 class FusedDecoder:
@@ -112,36 +122,45 @@ class FusedDecoder:
             if getattr(self.config, "use_sliding_window", True) else None
         self._slots = [_slot(getattr(layer.layer, block), name)
                        for layer in self.layers for block, names in GROUPS for name in names]
-        self.verified = False  # weights' addresses checked since the last unfused forward
+        self._answer = None  # the cache of the answer whose weights' addresses were checked
 
     def same_modules(self) -> bool:
-        """The fused projections are still in place, with the same weight tensors."""
-        return all(modules[name] is module and tensors[key] is tensor
-                   for modules, name, module, tensors, key, tensor, _ in self._slots)
+        """The fused projections are still in place, holding the same tensors."""
+        return all(modules.get(name) is module and
+                   all(store.get(key) is tensor for store, key, tensor in held)
+                   for modules, name, module, held, _, _ in self._slots)
 
     def current(self) -> bool:
         """The same modules, and their weights still at the fused tensors' addresses (not
         re-pointed by `.data =`)."""
         return self.same_modules() and all(
-            slot[5].data_ptr() == slot[6] for slot in self._slots)
+            weight.data_ptr() == address for *_, weight, address in self._slots)
 
     def takes(self, inputs: torch.Tensor, cache, attention_mask, kwargs: dict) -> bool:
-        if torch.is_grad_enabled() or inputs.shape[0] != 1 or inputs.shape[1] != 1:
+        if torch.is_grad_enabled() or self.decoder.training:
+            return False
+        if inputs.shape[0] != 1 or inputs.shape[1] != 1:
             return False
         if type(cache) is not DynamicCache or cache.get_seq_length() == 0:
             return False
-        if any(kwargs.get(k) for k in ("output_attentions", "output_hidden_states")):
+        for name in ("output_attentions", "output_hidden_states"):
+            asked = kwargs.get(name, getattr(self.config, name, False))
+            if asked is not None and asked is not False:
+                return False
+        if kwargs.get("return_dict", getattr(self.config, "return_dict", True)) is False:
             return False
         if attention_mask is not None and (attention_mask.dim() != 2 or not bool(attention_mask.all())):
             return False
         if self.window is not None and cache.get_seq_length() >= self.window:
             return False
         # every step: the modules are the fused ones (a LoRA wrapper put in shows at once);
-        # the weights' addresses once per answer, after its prefill (they change only when
+        # the weights' addresses once per answer, i.e. per cache (they change only when
         # someone re-points `.data`, which no generation does)
-        if not self.verified:
-            self.verified = self.current()
-            return self.verified
+        answer = self._answer() if self._answer is not None else None
+        if answer is not cache:
+            if not self.current():
+                return False
+            self._answer = weakref.ref(cache)
         return self.same_modules()
 
     def step(self, hidden: torch.Tensor, cache: DynamicCache, position_ids) -> torch.Tensor:
@@ -156,8 +175,9 @@ class FusedDecoder:
             q, k, v = layer.qkv(x)
             d = layer.head_dim
             q, k = q.view(1, 1, -1, d), k.view(1, 1, -1, d)
-            if layer.q_norm is not None:  # Qwen3 normalises each head before rotating it
-                q, k = _norm(layer.q_norm, q), _norm(layer.k_norm, k)
+            attn = module.self_attn
+            if hasattr(attn, "q_norm"):  # Qwen3 normalises each head before rotating it
+                q, k = _norm(attn.q_norm, q), _norm(attn.k_norm, k)
             q = _rotate(q.transpose(1, 2), cos, sin)
             k = _rotate(k.transpose(1, 2), cos, sin)
             keys, values = cache.update(k, v.view(1, 1, -1, d).transpose(1, 2), layer.index)
@@ -218,6 +238,8 @@ def install(model: nn.Module) -> bool:
     if supported(model) is not None:
         return False
     decoder = model.get_decoder()
+    if hasattr(decoder, "fused_decode"):
+        return True
     fused = FusedDecoder(decoder)
     original = decoder.forward
 
@@ -231,7 +253,6 @@ def install(model: nn.Module) -> bool:
             return BaseModelOutputWithPast(
                 last_hidden_state=fused.step(hidden, past_key_values, position_ids),
                 past_key_values=past_key_values)
-        fused.verified = False
         return original(input_ids=input_ids, attention_mask=attention_mask,
                         position_ids=position_ids, past_key_values=past_key_values,
                         inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)

@@ -93,7 +93,7 @@ def load(settings: Settings, source: str) -> LoadedModel:
     check_supported(source, config)
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
-    kind = resolve_quant(settings.quant, device)
+    kind = resolve_quant(settings.quant, device, config)
     quant = quantization_config(kind, config, dtype)
     if quant is not None and device == "mps":
         raise ValueError("bitsandbytes quantization does not run on mps; use --device cpu or cuda")
