@@ -72,8 +72,10 @@ def test_the_fused_step_gives_the_same_logits():
     torch.testing.assert_close(after_fused, after_plain, rtol=1e-5, atol=1e-5)
 
 
-def test_int8_layers_are_fused_too():
-    model = causal_lm("llama")
+@pytest.mark.parametrize("model_type,extra", [("llama", {}), ("qwen2", {}),
+                                              ("qwen3", {"head_dim": 16})])
+def test_int8_layers_are_fused_too(model_type, extra):
+    model = causal_lm(model_type, **extra)
     quantize_weights(model, "int8")
     plain = greedy(model)
     assert fused.install(model)

@@ -58,12 +58,15 @@ class _Projection:
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         if not self.int8:
             return [F.linear(x, w, b) for w, b in self.plain]
+        y = self.whole(x)
+        return list(y.split(self.sizes, dim=-1)) if len(self.sizes) > 1 else [y]
+
+    def whole(self, x: torch.Tensor) -> torch.Tensor:
+        """The int8 layers' outputs side by side, as one tensor."""
         flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
         y = torch._weight_int8pack_mm(flat, self.weight, self.scale).to(x.dtype)
         y = y.view(*x.shape[:-1], y.shape[-1])
-        if self.bias is not None:
-            y = y + self.bias.to(x.dtype)
-        return list(y.split(self.sizes, dim=-1)) if len(self.sizes) > 1 else [y]
+        return y if self.bias is None else y + self.bias.to(x.dtype)
 
 
 def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str) -> torch.Tensor:
@@ -172,14 +175,20 @@ class FusedDecoder:
         for layer in self.layers:
             module = layer.layer
             x = _norm(module.input_layernorm, hidden)
-            q, k, v = layer.qkv(x)
-            d = layer.head_dim
-            q, k = q.view(1, 1, -1, d), k.view(1, 1, -1, d)
-            attn = module.self_attn
-            if hasattr(attn, "q_norm"):  # Qwen3 normalises each head before rotating it
-                q, k = _norm(attn.q_norm, q), _norm(attn.k_norm, k)
-            q = _rotate(q.transpose(1, 2), cos, sin)
-            k = _rotate(k.transpose(1, 2), cos, sin)
+            d, attn = layer.head_dim, module.self_attn
+            if layer.qkv.int8 and not hasattr(attn, "q_norm"):
+                # q and k lie side by side in the fused output: rotated as one
+                y = layer.qkv.whole(x)
+                n, heads = layer.qkv.sizes[0] + layer.qkv.sizes[1], layer.qkv.sizes[0] // d
+                qk = _rotate(y[..., :n].view(1, 1, -1, d).transpose(1, 2), cos, sin)
+                q, k, v = qk[:, :heads], qk[:, heads:], y[..., n:]
+            else:
+                q, k, v = layer.qkv(x)
+                q, k = q.view(1, 1, -1, d), k.view(1, 1, -1, d)
+                if hasattr(attn, "q_norm"):  # Qwen3 normalises each head before rotating it
+                    q, k = _norm(attn.q_norm, q), _norm(attn.k_norm, k)
+                q = _rotate(q.transpose(1, 2), cos, sin)
+                k = _rotate(k.transpose(1, 2), cos, sin)
             keys, values = cache.update(k, v.view(1, 1, -1, d).transpose(1, 2), layer.index)
             out = F.scaled_dot_product_attention(q, keys, values, scale=layer.scaling,
                                                  enable_gqa=keys.shape[1] != q.shape[1])
