@@ -179,14 +179,15 @@ def test_prefix_cache_keeps_the_newest_entries_and_lends_copies():
     assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
 
 
+@pytest.mark.parametrize("rows", [5, 40])  # 40: int8 widens to bfloat16 (WIDEN_ROWS)
 @pytest.mark.parametrize("kind,tolerance", [(Int8Linear, 0.02), (Int4Linear, 0.02)])
-def test_weight_only_layers_compute_their_dequantized_weights(kind, tolerance):
+def test_weight_only_layers_compute_their_dequantized_weights(kind, tolerance, rows):
     torch.manual_seed(0)
     linear = nn.Linear(128, 96, bias=True)
     layer = kind(linear)
-    x = torch.randn(5, 128)
+    x = torch.randn(rows, 128)
     out, ref = layer(x), reference_linear(layer, x)
-    assert out.dtype == x.dtype and out.shape == (5, 96)
+    assert out.dtype == x.dtype and out.shape == (rows, 96)
     assert (out - ref).abs().max() <= tolerance * ref.abs().max()  # bf16 activations
     error = (layer.dequantized() - linear.weight).abs().max() / linear.weight.abs().max()
     assert error < (0.01 if kind is Int8Linear else 0.1)

@@ -29,7 +29,7 @@ def resolve_dtype(requested: str, device: str) -> torch.dtype:
     return torch.float32
 
 
-def resolve_quant(requested: str, device: str, config=None) -> str:
+def resolve_quant(requested: str, device: str, config) -> str:
     """auto: int8 weight-only on a CPU, where decoding is bound by reading the weights, for
     decoder-only language models (an encoder-decoder such as BLIP-2's Flan-T5 reads its
     layers' weight dtypes); full precision elsewhere."""

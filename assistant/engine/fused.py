@@ -32,7 +32,7 @@ from torch.nn import functional as F
 from transformers import DynamicCache
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
-from assistant.engine.weights import COMPUTE, Int8Linear
+from assistant.engine.weights import Int8Linear, packed_int8
 
 MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 
@@ -63,10 +63,7 @@ class _Projection:
 
     def whole(self, x: torch.Tensor) -> torch.Tensor:
         """The int8 layers' outputs side by side, as one tensor."""
-        flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
-        y = torch._weight_int8pack_mm(flat, self.weight, self.scale).to(x.dtype)
-        y = y.view(*x.shape[:-1], y.shape[-1])
-        return y if self.bias is None else y + self.bias.to(x.dtype)
+        return packed_int8(x, self.weight, self.scale, self.bias)
 
 
 def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str) -> torch.Tensor:
@@ -99,7 +96,6 @@ class _Layer:
         self.index = attn.layer_idx
         self.head_dim = attn.head_dim
         self.scaling = attn.scaling
-
 
 
 def _slot(block: nn.Module, name: str) -> tuple:
@@ -160,11 +156,12 @@ class FusedDecoder:
         # the weights' addresses once per answer, i.e. per cache (they change only when
         # someone re-points `.data`, which no generation does)
         answer = self._answer() if self._answer is not None else None
-        if answer is not cache:
-            if not self.current():
-                return False
-            self._answer = weakref.ref(cache)
-        return self.same_modules()
+        if answer is cache:
+            return self.same_modules()
+        if not self.current():
+            return False
+        self._answer = weakref.ref(cache)
+        return True
 
     def step(self, hidden: torch.Tensor, cache: DynamicCache, position_ids) -> torch.Tensor:
         """One token through every layer; `hidden` is [1, 1, hidden]."""

@@ -42,13 +42,22 @@ class Int8Linear(nn.Module):
         return self.weight_int8.float() * self.scale.float()[:, None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.numel() // x.shape[-1] < WIDEN_ROWS or x.device.type != "cpu":
+            return packed_int8(x, self.weight_int8, self.scale, self.bias)
         flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
-        if flat.shape[0] >= WIDEN_ROWS and flat.device.type == "cpu":
-            y = F.linear(flat, self.weight_int8.to(COMPUTE) * self.scale[:, None]).to(x.dtype)
-        else:
-            y = torch._weight_int8pack_mm(flat, self.weight_int8, self.scale).to(x.dtype)
+        y = F.linear(flat, self.weight_int8.to(COMPUTE) * self.scale[:, None]).to(x.dtype)
         y = y.reshape(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias.to(x.dtype)
+
+
+def packed_int8(x: torch.Tensor, weight_int8: torch.Tensor, scale: torch.Tensor,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+    """`x` times int8 weights with one scale per output row, on torch's packed kernel: in
+    bfloat16, back in `x`'s dtype (also the fused decode step's multiply)."""
+    flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
+    y = torch._weight_int8pack_mm(flat, weight_int8, scale).to(x.dtype)
+    y = y.reshape(*x.shape[:-1], weight_int8.shape[0])
+    return y if bias is None else y + bias.to(x.dtype)
 
 
 class Int4Linear(nn.Module):
