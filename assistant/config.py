@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-QUANTS = ("auto", "none", "8bit", "4bit", "int8", "int4")
+QUANTS = ("auto", "none", "8bit", "4bit", "int8", "int4", "int4-mlp")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ENV_PREFIX = "ASSISTANT_"
@@ -42,9 +42,9 @@ class Settings:
     # Model: a local checkpoint directory or a hub id. Empty means the embedded default.
     model: str = ""
     # Weight quantization at load time: 8bit or 4bit (nf4) with bitsandbytes (GPU), or int8 /
-    # int4 weight-only on torch's packed kernels (CPU and GPU; fast under torch.compile).
-    # auto is int8 on a CPU (a third faster to decode, the same answers on our evals) and
-    # none elsewhere.
+    # int4 weight-only on torch's packed kernels (CPU and GPU; fast under torch.compile);
+    # int4-mlp: int4 feed-forward layers, int8 attention and head. auto is int4-mlp on a CPU
+    # (decoding reads a sixth of fp32's bytes; easy-VQA as fp32) and none elsewhere.
     quant: str = "auto"
     # Where to run: auto picks cuda, then mps, then cpu.
     device: str = "auto"
@@ -213,8 +213,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remote-model", help="the model name at the remote server")
     parser.add_argument("--remote-key", help="the remote server's API key")
     parser.add_argument("--quant", choices=QUANTS, help="load weights in 8-bit or 4-bit "
-                        "(bitsandbytes), or int8/int4 weight-only (torch kernels, CPU too); "
-                        "auto (default): int8 on a CPU, none elsewhere")
+                        "(bitsandbytes), or int8/int4 weight-only (torch kernels, CPU too; "
+                        "int4-mlp: int4 feed-forward, int8 attention and head); auto "
+                        "(default): int4-mlp on a CPU, none elsewhere")
     parser.add_argument("--device", choices=DEVICES)
     parser.add_argument("--dtype", choices=DTYPES)
     parser.add_argument("--prefix-cache", type=int, help="earlier turns' KV caches kept "

@@ -36,7 +36,10 @@ CONFIGS = {
         "plain fp32": dict(PLAIN, dtype="float32"),
         "fast fp32": dict(FAST, dtype="float32", quant="none"),
         "fast int8": dict(FAST, dtype="float32", quant="int8"),
-        "fast int8 unfused": dict(FAST, dtype="float32", quant="int8", fused_decode=False),
+        "fast int4-mlp": dict(FAST, dtype="float32", quant="int4-mlp"),  # the CPU default (auto)
+        "fast int4-mlp unfused": dict(FAST, dtype="float32", quant="int4-mlp",
+                                      fused_decode=False),
+        "fast int4": dict(FAST, dtype="float32", quant="int4"),
         "fast bf16": dict(FAST, dtype="bfloat16", quant="none"),
     },
     "cuda": {
@@ -47,7 +50,7 @@ CONFIGS = {
         "fast fp16 compiled": dict(FAST, dtype="float16", compile=True),
     },
 }
-SMALL_CONFIGS = {"cpu": ("plain fp32", "fast int8"), "cuda": ("plain nf4", "fast int4 compiled")}
+SMALL_CONFIGS = {"cpu": ("plain fp32", "fast int4-mlp"), "cuda": ("plain nf4", "fast int4 compiled")}
 
 DEFINITIONS = {
     "ttft_s": "median time from asking (prompt built, image processed) to the first new token, "

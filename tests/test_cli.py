@@ -73,7 +73,7 @@ def test_interactive_session_attaches_typed_paths(tiny_dirs, png, capsys):
 def test_module_entry_point_help():
     done = subprocess.run([sys.executable, "-m", "assistant", "chat", "--help"],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "--quant {auto,none,8bit,4bit,int8,int4}" in done.stdout
+    assert done.returncode == 0 and "--quant {auto,none,8bit,4bit,int8,int4,int4-mlp}" in done.stdout
 
 
 def test_split_images_with_apostrophes_and_similar_names(tmp_path, monkeypatch):

@@ -12,7 +12,13 @@ from torch import nn
 from assistant.conversation import Conversation
 from assistant.engine import reuse
 from assistant.engine.reuse import PrefixCache, common_prefix, tagged_ids
-from assistant.engine.weights import Int4Linear, Int8Linear, quantize_weights, reference_linear
+from assistant.engine.weights import (
+    Int4Linear,
+    Int8Linear,
+    packed_int4,
+    quantize_weights,
+    reference_linear,
+)
 
 FAMILIES = ("llava", "llava_next")
 FOLLOW_UPS = ("And what colour is it?", "Describe it again.")
@@ -193,7 +199,7 @@ def test_weight_only_layers_compute_their_dequantized_weights(kind, tolerance, r
     assert error < (0.01 if kind is Int8Linear else 0.1)
 
 
-@pytest.mark.parametrize("kind", ["int8", "int4"])
+@pytest.mark.parametrize("kind", ["int8", "int4", "int4-mlp"])
 def test_weight_only_models_answer_like_their_dequantized_selves(engines, kind, red):
     engine = engines("llava", quant=kind)
     model = engine.loaded.model
@@ -213,6 +219,53 @@ def test_quantize_weights_replaces_the_decoder_and_head_only(tiny_dirs):
     assert quantize_weights(model, "int8") == linears + 1
     assert isinstance(model.get_output_embeddings(), Int8Linear)
     assert any(isinstance(m, nn.Linear) for m in model.model.multi_modal_projector.modules())
+
+
+@pytest.mark.parametrize("kind", ["int4", "int4-mlp"])
+def test_int4_on_a_cpu_keeps_the_head_int8(tiny_dirs, kind):
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_dirs["llava"])
+    quantize_weights(model, kind)
+    assert isinstance(model.get_output_embeddings(), Int8Linear)
+    layer = model.get_decoder().layers[0]
+
+    def projections(block):
+        return [m for m in block.children() if isinstance(m, (nn.Linear, Int8Linear, Int4Linear))]
+
+    assert [type(m) for m in projections(layer.mlp)] == [Int4Linear] * 3
+    attention = Int4Linear if kind == "int4" else Int8Linear
+    assert [type(m) for m in projections(layer.self_attn)] == [attention] * 4
+
+
+@pytest.mark.parametrize("rows", [5, 70])  # 70: unpacked to bfloat16 (INT4_WIDEN_ROWS)
+def test_int4_layers_read_their_packed_values_back(rows):
+    torch.manual_seed(0)
+    linear = nn.Linear(96, 128, bias=True)  # 128 outputs: whole blocks of the CPU layout
+    layer = Int4Linear(linear)
+    assert layer.unpacks and layer.group == 32
+    kept = layer.values().clone()
+    layer.drop_reference()
+    assert torch.equal(layer.values().int(), kept)  # read back from the packed tensor
+    x = torch.randn(rows, 96)
+    kernel = packed_int4(x, layer.packed, layer.group, layer.scales_zeros, layer.bias)
+    out, ref = layer(x), reference_linear(layer, x)
+    assert (out - kernel).abs().max() <= 0.02 * kernel.abs().max()
+    assert (out - ref).abs().max() <= 0.02 * ref.abs().max()
+
+
+def test_int4_keeps_weights_that_are_already_4_bit_blocks():
+    """Weights stored as 4-bit blocks of 32 with a scale and a minimum (llama.cpp's Q4_1, the
+    offline default's file) come back as they were, up to bfloat16 scales."""
+    torch.manual_seed(0)
+    q = torch.randint(0, 16, (64, 4, 32)).float()
+    q[..., 0], q[..., 1] = 0, 15  # every block spans its whole range, as Q4_1 quantizes
+    scale = torch.rand(64, 4, 1) * 0.01 + 1e-3
+    low = -scale * (7.5 + torch.randn(64, 4, 1))  # blocks lie around zero
+    linear = nn.Linear(128, 64, bias=False)
+    linear.weight.data = (q * scale + low).reshape(64, 128)
+    error = (Int4Linear(linear).dequantized() - linear.weight).reshape(64, 4, 32).abs() / scale
+    assert error.max() < 0.05  # of each block's own step
 
 
 def _concurrently(engine, convs, params_list):

@@ -70,5 +70,5 @@ def test_out_of_memory_while_loading_gives_advice(tiny_dirs, monkeypatch):
 
 
 def test_bad_settings_name_the_field():
-    with pytest.raises(ValueError, match="quant must be one of auto, none, 8bit, 4bit, int8, int4; got '3bit'"):
+    with pytest.raises(ValueError, match="quant must be one of auto, none, 8bit, 4bit, int8, int4, int4-mlp; got '3bit'"):
         Settings(quant="3bit")

@@ -19,7 +19,7 @@ def causal_lm(model_type: str, dtype=torch.float32, **extra):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     torch.manual_seed(0)
-    config = AutoConfig.for_model(model_type, **SMALL, **extra)
+    config = AutoConfig.for_model(model_type, **{**SMALL, **extra})
     return AutoModelForCausalLM.from_config(config).to(dtype).eval()
 
 
@@ -72,15 +72,23 @@ def test_the_fused_step_gives_the_same_logits():
     torch.testing.assert_close(after_fused, after_plain, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("model_type,extra", [("llama", {}), ("qwen2", {}),
-                                              ("qwen3", {"head_dim": 16})])
-def test_int8_layers_are_fused_too(model_type, extra):
+@pytest.mark.parametrize("kind", ["int8", "int4", "int4-mlp"])
+@pytest.mark.parametrize("model_type,extra", [
+    ("llama", {}), ("qwen2", {}), ("qwen3", {"head_dim": 16}),
+    ("llama", {"num_key_value_heads": 4}),  # int4: k and v in whole blocks, q/k/v stacked
+    ("qwen3", {"head_dim": 16, "num_key_value_heads": 4}),
+])
+def test_quantized_layers_are_fused_too(model_type, extra, kind):
     model = causal_lm(model_type, **extra)
-    quantize_weights(model, "int8")
+    quantize_weights(model, kind)
     plain = greedy(model)
     assert fused.install(model)
     calls = steps_taken(model)
-    assert greedy(model) == plain and calls
+    assert greedy(model) == plain and len(calls) == 15
+    layer = model.get_decoder().fused_decode.layers[0]
+    # int4 layouts stack in blocks of 64 outputs: a 32-wide k and v are multiplied apart
+    stacked = kind != "int4" or extra.get("num_key_value_heads") == 4
+    assert layer.gate_up.fused and layer.qkv.fused == stacked
 
 
 def test_the_fused_weights_are_the_modules_own():
@@ -161,14 +169,16 @@ def test_hidden_states_asked_in_the_config_go_through_the_decoders_own_forward()
     assert not calls
 
 
-def test_auto_quant_is_int8_on_a_cpu_for_decoder_only_models():
+def test_auto_quant_is_int4_mlp_on_a_cpu_for_decoder_only_models():
     from transformers import AutoConfig
 
     from assistant.engine.device import resolve_quant
 
     llama = AutoConfig.for_model("llama", **SMALL)
+    odd = AutoConfig.for_model("llama", **{**SMALL, "hidden_size": 48})  # 48: not in 32s
     t5 = AutoConfig.for_model("t5", d_model=32, num_layers=1, num_heads=2, d_ff=64)
-    assert resolve_quant("auto", "cpu", llama) == "int8"
+    assert resolve_quant("auto", "cpu", llama) == "int4-mlp"
+    assert resolve_quant("auto", "cpu", odd) == "int8"
     assert resolve_quant("auto", "cuda", llama) == "none"
     assert resolve_quant("auto", "cpu", t5) == "none"  # T5's layers read their weights' dtype
     assert resolve_quant("int4", "cpu", t5) == "int4"
@@ -197,10 +207,21 @@ def test_decoders_it_does_not_fit_are_left_alone():
     assert model.get_decoder().forward == forward
 
 
-def test_int4_layers_are_left_alone():
-    model = causal_lm("llama")
+def test_the_fused_int4_weights_are_the_modules_own():
+    model = causal_lm("llama", num_key_value_heads=4)
     quantize_weights(model, "int4")
-    assert "int8" in fused.supported(model)
+    x = torch.randn(3, SMALL["hidden_size"])
+    attn = model.get_decoder().layers[0].self_attn
+    before = [p(x) for p in (attn.q_proj, attn.k_proj, attn.v_proj)]
+    fused.install(model)
+    qkv = model.get_decoder().fused_decode.layers[0].qkv
+    assert attn.k_proj.packed.data_ptr() == qkv.weight[SMALL["hidden_size"]:].data_ptr()
+    assert attn.v_proj.scales_zeros.untyped_storage().data_ptr() == \
+        qkv.scales_zeros.untyped_storage().data_ptr()
+    assert not attn.v_proj.scales_zeros.is_contiguous()  # a view across the fused outputs
+    after = [p(x) for p in (attn.q_proj, attn.k_proj, attn.v_proj)]
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    torch.testing.assert_close(torch.cat(after, -1), qkv.whole(x))
 
 
 @pytest.mark.parametrize("family", ["llava", "llava_next"])

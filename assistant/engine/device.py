@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from assistant.engine.weights import int4_fits
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -30,15 +32,17 @@ def resolve_dtype(requested: str, device: str) -> torch.dtype:
 
 
 def resolve_quant(requested: str, device: str, config) -> str:
-    """auto: int8 weight-only on a CPU, where decoding is bound by reading the weights, for
-    decoder-only language models (an encoder-decoder such as BLIP-2's Flan-T5 reads its
-    layers' weight dtypes); full precision elsewhere."""
+    """auto: on a CPU, where decoding is bound by reading the weights, weight-only int4 for
+    the feed-forward layers and int8 for attention and the head of decoder-only language
+    models (int8 throughout where the layer sizes do not fit int4); an encoder-decoder such as
+    BLIP-2's Flan-T5 reads its layers' weight dtypes and stays as loaded. Full precision
+    elsewhere."""
     if requested != "auto":
         return requested
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    if getattr(text, "is_encoder_decoder", False):
+    if getattr(text, "is_encoder_decoder", False) or device != "cpu":
         return "none"
-    return "int8" if device == "cpu" else "none"
+    return "int4-mlp" if int4_fits(text) else "int8"
 
 
 def free_memory(device: str) -> None:

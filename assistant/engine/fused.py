@@ -5,10 +5,11 @@ work around it: a 30-layer decoder runs some 1,400 small tensor operations per t
 transformers' general layers (masks, hooks, shape checks, one projection at a time). This step
 computes the same thing with a third of them:
 
-- with int8 weights (the CPU default), q, k and v come out of one matrix multiply, and so do
-  gate and up: the fused weight is one tensor and the `Int8Linear` modules are given views
-  into it, so memory is not doubled and prefill and state dicts see the same numbers. Plain
-  `nn.Linear` weights are left as they are and multiplied one by one;
+- with int4 or int8 weights (the CPU default is int4), q, k and v come out of one matrix
+  multiply, and so do gate and up: the fused weight is one tensor and the `Int4Linear` /
+  `Int8Linear` modules are given views into it, so memory is not doubled and prefill and
+  state dicts see the same numbers. Plain `nn.Linear` weights are left as they are and
+  multiplied one by one;
 - RMSNorm is torch's own fused op, attention is SDPA over the cache with grouped heads, as
   transformers does for a one-token query without a mask;
 - the key and value go through the model's own `DynamicCache.update`, so prefix reuse, crops
@@ -32,48 +33,62 @@ from torch.nn import functional as F
 from transformers import DynamicCache
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
-from assistant.engine.weights import Int8Linear, packed_int8
+from assistant.engine.weights import Int4Linear, Int8Linear, packed_int4, packed_int8
 
 MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 
 
 class _Projection:
-    """Linear layers that read the same input. Int8 layers are multiplied as one: their
-    buffers become views into one fused tensor. Plain layers keep their own parameters (a
-    fused copy would not make fp32 decoding faster, it being bound by reading the weights,
+    """Linear layers that read the same input. Int8 and int4 layers are multiplied as one:
+    their buffers become views into one fused tensor. Plain layers keep their own parameters
+    (a fused copy would not make fp32 decoding faster, it being bound by reading the weights,
     and would hold a second copy while the loaded file stays mapped) and are multiplied one
-    by one, without the layers around them."""
+    by one, without the layers around them, and so are int4 layers whose packed layout cannot
+    be stacked (sizes not in whole blocks of 64 outputs)."""
 
     def __init__(self, modules: list[nn.Module]):
         self.sizes = [m.out_features for m in modules]
-        self.int8 = type(modules[0]) is Int8Linear
+        kind = type(modules[0])
+        self.int8 = kind is Int8Linear
+        self.int4 = kind is Int4Linear and all(m.unpacks for m in modules)
+        self.fused = self.int8 or self.int4
+        self.bias = None
+        if self.fused and modules[0].bias is not None:
+            self.bias = _fuse([m.bias for m in modules], modules, "bias")
         if self.int8:
             self.weight = _fuse([m.weight_int8 for m in modules], modules, "weight_int8")
             self.scale = _fuse([m.scale for m in modules], modules, "scale")
-            biases = [m.bias for m in modules]
-            self.bias = None if biases[0] is None else _fuse(biases, modules, "bias")
+        elif self.int4:
+            self.group = modules[0].group
+            self.weight = _fuse([m.packed for m in modules], modules, "packed")
+            self.scales_zeros = _fuse([m.scales_zeros for m in modules], modules,
+                                      "scales_zeros", dim=1)
         else:
-            self.plain = [(m.weight, m.bias) for m in modules]
+            self.each = [functools.partial(F.linear, weight=m.weight, bias=m.bias)
+                         if kind is nn.Linear else m.forward for m in modules]
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if not self.int8:
-            return [F.linear(x, w, b) for w, b in self.plain]
+        if not self.fused:
+            return [multiply(x) for multiply in self.each]
         y = self.whole(x)
         return list(y.split(self.sizes, dim=-1)) if len(self.sizes) > 1 else [y]
 
     def whole(self, x: torch.Tensor) -> torch.Tensor:
-        """The int8 layers' outputs side by side, as one tensor."""
-        return packed_int8(x, self.weight, self.scale, self.bias)
+        """The fused layers' outputs side by side, as one tensor."""
+        if self.int8:
+            return packed_int8(x, self.weight, self.scale, self.bias)
+        return packed_int4(x, self.weight, self.group, self.scales_zeros, self.bias)
 
 
-def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str) -> torch.Tensor:
-    """One tensor of `parts` stacked along the output; each module's `name` becomes a view
-    (a parameter stays a parameter)."""
-    whole = torch.cat([p.detach() for p in parts]).contiguous()
+def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str,
+          dim: int = 0) -> torch.Tensor:
+    """One tensor of `parts` stacked along the output (`dim`); each module's `name` becomes a
+    view (a parameter stays a parameter)."""
+    whole = torch.cat([p.detach() for p in parts], dim=dim).contiguous()
     start = 0
     for module, part in zip(modules, parts, strict=True):
-        view = whole[start:start + part.shape[0]]
-        start += part.shape[0]
+        view = whole.narrow(dim, start, part.shape[dim])
+        start += part.shape[dim]
         if isinstance(part, nn.Parameter):
             setattr(module, name, nn.Parameter(view, requires_grad=part.requires_grad))
         else:
@@ -102,12 +117,11 @@ def _slot(block: nn.Module, name: str) -> tuple:
     """Where a fused projection lives, what it is, the tensors it got views of, and its
     weight's address, for checks."""
     module = block._modules[name]
-    if type(module) is nn.Linear:
-        weight, owned = module.weight, [(module._parameters, "weight"), (module._parameters, "bias")]
-    else:  # Int8Linear
-        weight = module.weight_int8
-        owned = [(module._buffers, "weight_int8"), (module._buffers, "scale"),
-                 (module._parameters, "bias")]
+    tensors = {nn.Linear: ("weight",), Int8Linear: ("weight_int8", "scale"),
+               Int4Linear: ("packed", "scales_zeros")}[type(module)]
+    owned = [(module._parameters if key in module._parameters else module._buffers, key)
+             for key in tensors] + [(module._parameters, "bias")]
+    weight = owned[0][0][tensors[0]]
     held = tuple((store, key, store.get(key)) for store, key in owned)
     return block._modules, name, module, held, weight, weight.data_ptr()
 
@@ -173,7 +187,7 @@ class FusedDecoder:
             module = layer.layer
             x = _norm(module.input_layernorm, hidden)
             d, attn = layer.head_dim, module.self_attn
-            if layer.qkv.int8 and not hasattr(attn, "q_norm"):
+            if layer.qkv.fused and not hasattr(attn, "q_norm"):
                 # q and k lie side by side in the fused output: rotated as one
                 y = layer.qkv.whole(x)
                 n, heads = layer.qkv.sizes[0] + layer.qkv.sizes[1], layer.qkv.sizes[0] // d
@@ -223,15 +237,14 @@ def supported(model: nn.Module) -> str | None:
         attn, mlp = layer.self_attn, layer.mlp
         projections = [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj,
                        mlp.gate_proj, mlp.up_proj, mlp.down_proj]
-        kinds = {type(p) for p in projections}
-        if len(kinds) != 1 or kinds.pop() not in (nn.Linear, Int8Linear):
-            return "projections are not all plain or int8 linear layers"
-        if any(p.weight_int8.device.type != "cpu" if isinstance(p, Int8Linear)
-               else p.weight.device.type != "cpu" for p in projections):
+        if any(type(p) not in (nn.Linear, Int8Linear, Int4Linear) for p in projections):
+            return "projections are not all plain, int8 or int4 linear layers"
+        if any((p.weight if type(p) is nn.Linear else next(p.buffers())).device.type != "cpu"
+               for p in projections):
             return "not on the CPU"
         for group in ([attn.q_proj, attn.k_proj, attn.v_proj], [mlp.gate_proj, mlp.up_proj]):
-            if len({p.bias is None for p in group}) != 1:
-                return "some projections of a group have biases and some do not"
+            if len({p.bias is None for p in group}) != 1 or len({type(p) for p in group}) != 1:
+                return "the projections of a group (q/k/v, gate/up) differ in kind or biases"
     for norm in (decoder.norm, decoder.layers[0].input_layernorm):
         if not hasattr(norm, "variance_epsilon") or norm.weight.shape[-1] != config.hidden_size:
             return "norms are not RMSNorm"

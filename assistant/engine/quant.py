@@ -13,6 +13,7 @@ import logging
 
 import torch
 
+from assistant.engine.weights import KINDS
 from assistant.errors import MissingDependency
 
 
@@ -50,7 +51,7 @@ def full_precision_modules(config) -> list[str]:
 
 def quantization_config(quant: str, config, compute_dtype: torch.dtype):
     """The BitsAndBytesConfig for `quant`, or None for full precision."""
-    if quant in ("none", "int8", "int4"):  # int8/int4: torch weight-only (engine/weights.py)
+    if quant == "none" or quant in KINDS:  # torch weight-only (engine/weights.py)
         return None
     return bnb_config(quant, full_precision_modules(config), compute_dtype)
 
@@ -58,6 +59,8 @@ def quantization_config(quant: str, config, compute_dtype: torch.dtype):
 def bnb_config(quant: str, skip: list[str], compute_dtype: torch.dtype):
     """BitsAndBytesConfig for "8bit" or "4bit" (nf4, double quantization), `skip` kept in
     full precision; also what QLoRA training loads a language model with."""
+    if quant not in ("8bit", "4bit"):
+        raise ValueError(f"bitsandbytes quantization is 8bit or 4bit; got {quant!r}")
     require_bitsandbytes(quant)
     from transformers import BitsAndBytesConfig
 

@@ -1,15 +1,15 @@
 """Weight-only int8 and int4 for the language model, on torch's own packed kernels.
 
 `--quant int8 | int4` replaces the decoder's linear layers and the output head with modules
-that keep int8 weights (one scale per output channel) or int4 weights (groups of 64 along
-the input, a scale and a zero each) and multiply with `torch._weight_int8pack_mm` /
-`_weight_int4pack_mm` (tinygemm; `_for_cpu` on a CPU). The activations go through the matmul
-in bfloat16 and come back in the model's dtype. The vision tower and the projector or
-Q-Former stay as loaded, as with bitsandbytes (assistant/engine/quant.py).
+that keep int8 weights (one scale per output channel) or int4 weights (groups of 32 on a CPU
+and 64 on a GPU along the input, a scale and a zero each) and multiply with
+`torch._weight_int8pack_mm` / `_weight_int4pack_mm` (tinygemm; `_for_cpu` on a CPU). The
+activations go through the matmul in bfloat16 and come back in the model's dtype. The vision
+tower and the projector or Q-Former stay as loaded, as with bitsandbytes (assistant/engine/quant.py).
 
 Unlike bitsandbytes these are plain tensor ops, so they also run on a CPU (int8 there reads a
-quarter of fp32's bytes per token, which is what bounds decoding on a few cores) and stay
-fast under torch.compile on a GPU.
+quarter of fp32's bytes per token and int4 an eighth, which is what bounds decoding on a few
+cores) and stay fast under torch.compile on a GPU.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-GROUP = 64  # int4 group size along the input dimension
+GROUP = 64  # int4 group size along the input dimension on a GPU
+# On a CPU the kernel is as fast with groups of 32, llama.cpp's Q4 block: weights that come from
+# such a file (the offline default's) keep their exact values
+CPU_GROUP = 32
 COMPUTE = torch.bfloat16
 # On a CPU, from this many rows (a prompt being read, a large batch) an int8 layer widens its
 # weight to bfloat16 and makes one oneDNN matmul (AMX where the CPU has it): 4 times faster
 # than the packed kernel at 512 rows, as fast at 32; fewer rows (decoding) use the kernel.
 WIDEN_ROWS = 32
+INT4_WIDEN_ROWS = 64  # int4 unpacks its weight (1 ms per million) for a oneDNN matmul from here
 
 
 class Int8Linear(nn.Module):
@@ -61,9 +65,11 @@ def packed_int8(x: torch.Tensor, weight_int8: torch.Tensor, scale: torch.Tensor,
 
 
 class Int4Linear(nn.Module):
-    def __init__(self, linear: nn.Linear, group: int = GROUP):
+    def __init__(self, linear: nn.Linear, group: int | None = None):
         super().__init__()
         n, k = linear.out_features, linear.in_features
+        self._cpu = linear.weight.device.type == "cpu"
+        group = group or (CPU_GROUP if self._cpu else GROUP)
         if k % group or n % 16:
             raise ValueError(f"int4 needs input sizes divisible by {group} and output sizes by "
                              f"16; this layer is {k} -> {n}")
@@ -76,26 +82,56 @@ class Int4Linear(nn.Module):
         self.register_buffer("scales_zeros", torch.stack(
             [scale.squeeze(-1), zero.squeeze(-1)], dim=-1).transpose(0, 1).contiguous().to(COMPUTE))
         self.register_buffer("packed", _pack_int4(q.to(linear.weight.device)))
-        self._cpu = linear.weight.device.type == "cpu"
+        # a CPU's packed layout is read back to widen for many rows: checked here against the
+        # values themselves (a torch that packs otherwise only loses the widening)
+        self.unpacks = self._cpu and n % 64 == 0 and torch.equal(
+            _unpack_int4_cpu(self.packed, n, k), q.to(torch.uint8))
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach(),
                                                                   requires_grad=False)
         self._q = q  # the unpacked values, for dequantized(); drop_reference frees them
 
-    def dequantized(self) -> torch.Tensor:
-        sz = self.scales_zeros.float()  # [k/group, n, 2]
-        q = self._q.float().reshape(self.out_features, -1, self.group)
-        scale, zero = sz[..., 0].T[..., None], sz[..., 1].T[..., None]
-        return ((q - 8) * scale + zero).reshape(self.out_features, self.in_features)
+    def values(self) -> torch.Tensor:
+        """The 4-bit values, [out, in], 0 to 15."""
+        if self._q is not None:
+            return self._q
+        if not self.unpacks:
+            raise RuntimeError("this int4 layer kept no unpacked values")
+        return _unpack_int4_cpu(self.packed, self.out_features, self.in_features)
+
+    def dequantized(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        sz = _contiguous(self.scales_zeros).to(dtype).transpose(0, 1)  # [out, in/group, 2]
+        q = self.values().to(dtype).reshape(self.out_features, -1, self.group)
+        # (q - 8) * scale + zero, as tinygemm computes it
+        weight = torch.addcmul((sz[..., 1] - 8 * sz[..., 0])[..., None], q, sz[..., 0:1])
+        return weight.reshape(self.out_features, self.in_features)
 
     def drop_reference(self) -> None:
         self._q = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
-        mm = torch._weight_int4pack_mm_for_cpu if self._cpu else torch._weight_int4pack_mm
-        y = mm(flat, self.packed, self.group, self.scales_zeros).to(x.dtype)
-        y = y.reshape(*x.shape[:-1], self.out_features)
-        return y if self.bias is None else y + self.bias.to(x.dtype)
+        if self.unpacks and x.numel() // x.shape[-1] >= INT4_WIDEN_ROWS:
+            flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
+            y = F.linear(flat, self.dequantized(COMPUTE)).to(x.dtype)
+            y = y.reshape(*x.shape[:-1], self.out_features)
+            return y if self.bias is None else y + self.bias.to(x.dtype)
+        return packed_int4(x, self.packed, self.group, self.scales_zeros, self.bias)
+
+
+def packed_int4(x: torch.Tensor, packed: torch.Tensor, group: int, scales_zeros: torch.Tensor,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+    """`x` times tinygemm-packed int4 weights, in bfloat16, back in `x`'s dtype (also the
+    fused decode step's multiply)."""
+    flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
+    mm = torch._weight_int4pack_mm_for_cpu if packed.device.type == "cpu" \
+        else torch._weight_int4pack_mm
+    y = mm(flat, packed, group, _contiguous(scales_zeros)).to(x.dtype)
+    y = y.reshape(*x.shape[:-1], scales_zeros.shape[1])
+    return y if bias is None else y + bias.to(x.dtype)
+
+
+def _contiguous(t: torch.Tensor) -> torch.Tensor:
+    # the kernel reads scales and zeros as laid out in memory (a fused layer's are views)
+    return t if t.is_contiguous() else t.contiguous()
 
 
 def _pack_int4(q: torch.Tensor) -> torch.Tensor:
@@ -106,24 +142,59 @@ def _pack_int4(q: torch.Tensor) -> torch.Tensor:
     return torch._convert_weight_to_int4pack(pairs.contiguous(), 8)
 
 
-KINDS = {"int8": Int8Linear, "int4": Int4Linear}
+def _unpack_int4_cpu(packed: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """The values back from a CPU-packed tensor: blocks of 64 rows, each byte holding row r
+    of its block in the low nibble and row r + 32 in the high one, for each input in turn."""
+    blocks = packed.reshape(n // 64, k, 32)
+    both = torch.cat([blocks & 0xF, blocks >> 4], dim=-1)  # [n / 64, k, 64]
+    return both.transpose(1, 2).reshape(n, k)
+
+
+def int4_fits(config) -> bool:
+    """Whether a decoder's feed-forward layers take int4 on a CPU: inputs a multiple of the
+    group, outputs of 16."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    hidden, inner = getattr(text, "hidden_size", None), getattr(text, "intermediate_size", None)
+    if not isinstance(hidden, int) or not isinstance(inner, int):
+        return False
+    return hidden % CPU_GROUP == 0 and inner % CPU_GROUP == 0
+
+
+KINDS = ("int8", "int4", "int4-mlp")
+# the blocks whose linear layers `int4-mlp` makes int4 (transformers' names for a decoder
+# layer's feed-forward block)
+MLP_BLOCKS = ("mlp", "feed_forward", "ffn")
 
 
 def quantize_weights(model: nn.Module, kind: str, keep_reference: bool = False) -> int:
     """Replace the language decoder's linear layers and the output head in place; returns how
-    many were replaced. `keep_reference` keeps int4's unpacked values for `dequantized()`
-    (tests compare against it)."""
-    make = KINDS[kind]
-    targets: list[nn.Module] = [model.get_decoder()]
-    head = model.get_output_embeddings()
+    many were replaced.
+
+    - int8 / int4: every one of them (but with int4 on a CPU the head is int8: every logit
+      goes through it, and llama.cpp keeps it wider too; on the offline default it costs
+      0.3 ms a token more than int4, against some 20 ms. GPUs keep it int4, torch's int8
+      kernel being CPU-first);
+    - int4-mlp: the feed-forward blocks int4, attention and the head int8. On the offline
+      default int4 attention moved the last hidden state by 24 % (the merged adapter's
+      deltas do not survive 4 bits) and int4 feed-forward layers by 0.6 %, int8 everywhere
+      by 2.9 %.
+
+    `keep_reference` keeps int4's unpacked values for `dequantized()` (tests compare
+    against it)."""
+    if kind not in KINDS:
+        raise ValueError(f"weight-only quantization is one of {', '.join(KINDS)}; got {kind!r}")
     replaced = 0
-    for root in targets:
-        for parent in list(root.modules()):
-            for name, child in list(parent.named_children()):
-                if isinstance(child, nn.Linear):
-                    setattr(parent, name, _make(make, child, keep_reference))
-                    replaced += 1
+    for path, parent in list(model.get_decoder().named_modules()):
+        in_mlp = path.rsplit(".", 1)[-1] in MLP_BLOCKS
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Linear):
+                four = kind == "int4" or kind == "int4-mlp" and in_mlp
+                setattr(parent, name, _make(Int4Linear if four else Int8Linear, child,
+                                            keep_reference))
+                replaced += 1
+    head = model.get_output_embeddings()
     if isinstance(head, nn.Linear):
+        make = Int4Linear if kind == "int4" and head.weight.device.type != "cpu" else Int8Linear
         for parent in model.modules():
             for name, child in list(parent.named_children()):
                 if child is head:
