@@ -44,7 +44,7 @@ class Settings:
     # Weight quantization at load time: 8bit or 4bit (nf4) with bitsandbytes (GPU), or int8 /
     # int4 weight-only on torch's packed kernels (CPU and GPU; fast under torch.compile);
     # int4-mlp: int4 feed-forward layers, int8 attention and head. auto is int4-mlp on a CPU
-    # (decoding reads a sixth of fp32's bytes; easy-VQA as fp32) and none elsewhere.
+    # (decoding reads a fifth of fp32's bytes; easy-VQA as fp32) and none elsewhere.
     quant: str = "auto"
     # Where to run: auto picks cuda, then mps, then cpu.
     device: str = "auto"
