@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,27 @@ def test_a_random_checkpoint_of_a_real_shape_is_built_and_benched(tmp_path):
     assert report["model"] == "llava-small shape, random weights"
     row = report["rows"][0]
     assert row["image_tokens"] == 16 and row["decode_tok_s"] > 0
+
+
+def test_configurations_take_turns_in_one_process(tiny_dirs, tmp_path):
+    from bench.turns import DEFINITIONS as TURNS
+    from bench.turns import table as turns_table
+
+    out = tmp_path / "turns.json"
+    child = subprocess.run(
+        [sys.executable, "-m", "bench", "turns", "--model", tiny_dirs["llava"],
+         "--configs", "plain fp32,fast int4-mlp", "--rounds", "2", "--new-tokens", "5",
+         "--threads", "1", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr
+    report = json.loads(out.read_text())
+    assert report["definitions"] == TURNS and report["rounds"] == 2
+    assert [r["config"] for r in report["rows"]] == ["plain fp32", "fast int4-mlp"]
+    assert report["rows"][0]["relative"] == 1.0
+    for row in report["rows"]:
+        assert len(row["each_round"]) == 2 and all(x > 0 for x in row["each_round"])
+        assert row["decode_tok_s"] == round(statistics.median(row["each_round"]), 1)
+    assert turns_table(report) in child.stdout
+    bad = subprocess.run([sys.executable, "-m", "bench", "turns", "--configs", "fast int9"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown configs ['fast int9']" in bad.stderr
