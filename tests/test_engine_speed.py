@@ -402,3 +402,16 @@ def test_out_of_memory_in_a_batch_reaches_every_row_and_the_engine_goes_on(engin
     assert outcomes.count("oom") >= 2  # the batched rows; a row alone may be answered
     monkeypatch.setattr(engine.loaded.model, "generate", real)
     assert engine.stream(convs[0], params).stream.wait() is not None
+
+
+def test_int4_mlp_keeps_a_layer_int4_cannot_take_at_int8():
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model("llama", hidden_size=64, intermediate_size=80,  # 80: not in 32s
+                                  num_hidden_layers=1, num_attention_heads=4, vocab_size=64)
+    model = AutoModelForCausalLM.from_config(config)
+    quantize_weights(model, "int4-mlp")
+    mlp = model.get_decoder().layers[0].mlp
+    assert type(mlp.gate_proj) is Int4Linear and type(mlp.down_proj) is Int8Linear
+    with pytest.raises(ValueError, match="int4 needs input sizes divisible by 32"):
+        quantize_weights(AutoModelForCausalLM.from_config(config), "int4")

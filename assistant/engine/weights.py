@@ -5,7 +5,8 @@ that keep int8 weights (one scale per output channel) or int4 weights (groups of
 and 64 on a GPU along the input, a scale and a zero each) and multiply with
 `torch._weight_int8pack_mm` / `_weight_int4pack_mm` (tinygemm; `_for_cpu` on a CPU). The
 activations go through the matmul in bfloat16 and come back in the model's dtype. The vision
-tower and the projector or Q-Former stay as loaded, as with bitsandbytes (assistant/engine/quant.py).
+tower and the projector or Q-Former stay as loaded, as with bitsandbytes
+(assistant/engine/quant.py). `--quant int4-mlp` mixes them: see `quantize_weights`.
 
 Unlike bitsandbytes these are plain tensor ops, so they also run on a CPU (int8 there reads a
 quarter of fp32's bytes per token and int4 an eighth, which is what bounds decoding on a few
@@ -150,6 +151,11 @@ def _unpack_int4_cpu(packed: torch.Tensor, n: int, k: int) -> torch.Tensor:
     return both.transpose(1, 2).reshape(n, k)
 
 
+def _takes_int4(linear: nn.Linear) -> bool:
+    group = CPU_GROUP if linear.weight.device.type == "cpu" else GROUP
+    return linear.in_features % group == 0 and linear.out_features % 16 == 0
+
+
 def int4_fits(config) -> bool:
     """Whether a decoder's feed-forward layers take int4 on a CPU: inputs a multiple of the
     group, outputs of 16."""
@@ -174,10 +180,10 @@ def quantize_weights(model: nn.Module, kind: str, keep_reference: bool = False) 
       goes through it, and llama.cpp keeps it wider too; on the offline default it costs
       0.3 ms a token more than int4, against some 20 ms. GPUs keep it int4, torch's int8
       kernel being CPU-first);
-    - int4-mlp: the feed-forward blocks int4, attention and the head int8. On the offline
-      default int4 attention moved the last hidden state by 24 % (the merged adapter's
-      deltas do not survive 4 bits) and int4 feed-forward layers by 0.6 %, int8 everywhere
-      by 2.9 %.
+    - int4-mlp: the feed-forward blocks int4 (a layer whose sizes int4 cannot take stays
+      int8), attention and the head int8. On the offline default int4 attention moved the
+      last hidden state by 24 % (the merged adapter's deltas do not survive 4 bits), int4
+      feed-forward layers by 0.6 %, int8 everywhere by 3.1 %.
 
     `keep_reference` keeps int4's unpacked values for `dequantized()` (tests compare
     against it)."""
@@ -188,7 +194,7 @@ def quantize_weights(model: nn.Module, kind: str, keep_reference: bool = False) 
         in_mlp = path.rsplit(".", 1)[-1] in MLP_BLOCKS
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.Linear):
-                four = kind == "int4" or kind == "int4-mlp" and in_mlp
+                four = kind == "int4" or kind == "int4-mlp" and in_mlp and _takes_int4(child)
                 setattr(parent, name, _make(Int4Linear if four else Int8Linear, child,
                                             keep_reference))
                 replaced += 1
