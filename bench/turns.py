@@ -4,8 +4,8 @@
 
 `python -m bench` runs each configuration in its own process, one after the other, so on a
 shared machine a busy minute lands on one row and not on the others. Here every configuration
-is loaded at once and they answer in turn, round after round, so whatever slows the machine
-slows all of them alike: the ratios between them hold even when the absolute figures do not.
+is loaded at once and they answer in turn, round after round (each round starting with the
+next one), so whatever slows the machine slows all of them alike: the ratios between them hold even when the absolute figures do not.
 Only decoding is measured (memory would be the sum of all engines; see `python -m bench` for
 memory, time to first token and concurrent streams).
 """
@@ -66,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     taken: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(args.rounds):
         print(f"round {round_ + 1} of {args.rounds}", file=sys.stderr, flush=True)
-        for name, engine in engines.items():
-            _forget(engine)
-            _, usage, _ = _answer(engine, _conversation(image), args.new_tokens)
+        shift = round_ % len(names)  # each round starts with the next one: no fixed order
+        for name in names[shift:] + names[:shift]:
+            _forget(engines[name])
+            _, usage, _ = _answer(engines[name], _conversation(image), args.new_tokens)
             taken[name].append(round(usage.tokens_per_second, 1))
     first = statistics.median(taken[names[0]])
     rows = [{"config": name,
-             "settings": {k: v for k, v in CONFIGS[args.device][name].items()},
+             "settings": dict(CONFIGS[args.device][name]),
              "decode_tok_s": round(statistics.median(taken[name]), 1),
              "relative": round(statistics.median(taken[name]) / first, 2),
              "each_round": taken[name]} for name in names]

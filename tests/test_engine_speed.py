@@ -415,3 +415,35 @@ def test_int4_mlp_keeps_a_layer_int4_cannot_take_at_int8():
     assert type(mlp.gate_proj) is Int4Linear and type(mlp.down_proj) is Int8Linear
     with pytest.raises(ValueError, match="int4 needs input sizes divisible by 32"):
         quantize_weights(AutoModelForCausalLM.from_config(config), "int4")
+
+
+def test_int4_mlp_leaves_routers_at_int8_and_auto_leaves_mixtures_at_int8():
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from assistant.engine.device import resolve_quant
+
+    config = AutoConfig.for_model(
+        "qwen2_moe", hidden_size=64, intermediate_size=128, moe_intermediate_size=64,
+        shared_expert_intermediate_size=128, num_hidden_layers=1, num_attention_heads=4,
+        num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, vocab_size=64)
+    model = AutoModelForCausalLM.from_config(config)
+    quantize_weights(model, "int4-mlp")
+    mlp = model.get_decoder().layers[0].mlp
+    assert type(mlp.shared_expert.up_proj) is Int4Linear
+    assert type(mlp.shared_expert_gate) is Int8Linear  # one output: picks, not a projection
+    assert resolve_quant("auto", "cpu", config) == "int8"  # its experts are no linear layers
+
+
+def test_linear_subclasses_keep_their_own_forward():
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    class Scaled(nn.Linear):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    config = AutoConfig.for_model("llama", hidden_size=64, intermediate_size=128,
+                                  num_hidden_layers=1, num_attention_heads=4, vocab_size=64)
+    model = AutoModelForCausalLM.from_config(config)
+    model.get_decoder().layers[0].mlp.up_proj = Scaled(64, 128, bias=False)
+    quantize_weights(model, "int8")
+    assert type(model.get_decoder().layers[0].mlp.up_proj) is Scaled

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from assistant.engine import fused
-from assistant.engine.weights import quantize_weights
+from assistant.engine.weights import cpu_layout, quantize_weights
 from tests.test_engine_speed import dialogue
 
 SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
@@ -75,7 +75,7 @@ def test_the_fused_step_gives_the_same_logits():
 @pytest.mark.parametrize("kind", ["int8", "int4", "int4-mlp"])
 @pytest.mark.parametrize("model_type,extra", [
     ("llama", {}), ("qwen2", {}), ("qwen3", {"head_dim": 16}),
-    ("llama", {"num_key_value_heads": 4}),  # int4: k and v in whole blocks, q/k/v stacked
+    ("llama", {"num_key_value_heads": 4}),  # int4: k and v in whole 64-row blocks: stacked
     ("qwen3", {"head_dim": 16, "num_key_value_heads": 4}),
 ])
 def test_quantized_layers_are_fused_too(model_type, extra, kind):
@@ -86,8 +86,9 @@ def test_quantized_layers_are_fused_too(model_type, extra, kind):
     calls = steps_taken(model)
     assert greedy(model) == plain and len(calls) == 15
     layer = model.get_decoder().fused_decode.layers[0]
-    # int4 layouts stack in blocks of 64 outputs: a 32-wide k and v are multiplied apart
-    stacked = kind != "int4" or extra.get("num_key_value_heads") == 4
+    # int4 layouts stack in whole blocks of outputs (64 with AVX-512, 32 with AVX2)
+    kv_size = 16 * extra.get("num_key_value_heads", SMALL["num_key_value_heads"])
+    stacked = kind != "int4" or kv_size % cpu_layout()[0] == 0
     assert layer.gate_up.fused and layer.qkv.fused == stacked
 
 
@@ -210,18 +211,39 @@ def test_decoders_it_does_not_fit_are_left_alone():
 def test_the_fused_int4_weights_are_the_modules_own():
     model = causal_lm("llama", num_key_value_heads=4)
     quantize_weights(model, "int4")
-    x = torch.randn(3, SMALL["hidden_size"])
+    xs = [torch.randn(rows, SMALL["hidden_size"]) for rows in (3, 70)]  # 70: widened
     attn = model.get_decoder().layers[0].self_attn
-    before = [p(x) for p in (attn.q_proj, attn.k_proj, attn.v_proj)]
+    projections = (attn.q_proj, attn.k_proj, attn.v_proj)
+    before = [[p(x) for p in projections] for x in xs]
     fused.install(model)
     qkv = model.get_decoder().fused_decode.layers[0].qkv
     assert attn.k_proj.packed.data_ptr() == qkv.weight[SMALL["hidden_size"]:].data_ptr()
-    assert attn.v_proj.scales_zeros.untyped_storage().data_ptr() == \
-        qkv.scales_zeros.untyped_storage().data_ptr()
-    assert not attn.v_proj.scales_zeros.is_contiguous()  # a view across the fused outputs
-    after = [p(x) for p in (attn.q_proj, attn.k_proj, attn.v_proj)]
-    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
-    torch.testing.assert_close(torch.cat(after, -1), qkv.whole(x))
+    # the kernel reads scales as laid out: the modules keep theirs, the fused step a copy
+    assert all(p.scales_zeros.is_contiguous() for p in projections)
+    assert torch.equal(qkv.scales_zeros, torch.cat([p.scales_zeros for p in projections], 1))
+    after = [[p(x) for p in projections] for x in xs]
+    assert all(torch.equal(a, b) for x, y in zip(before, after, strict=True)
+               for a, b in zip(x, y, strict=True))
+    torch.testing.assert_close(torch.cat(after[0], -1), qkv.whole(xs[0]))
+
+
+def test_int4_scales_written_to_are_copied_again():
+    def scaled(model):
+        for layer in model.get_decoder().layers:
+            with torch.no_grad():  # in place: the fused step's copy is stale
+                layer.mlp.up_proj.scales_zeros[..., 0].mul_(-1.5)
+
+    model, plain = causal_lm("llama"), causal_lm("llama")
+    quantize_weights(model, "int4")
+    quantize_weights(plain, "int4")
+    fused.install(model)
+    calls = steps_taken(model)
+    first = greedy(model)
+    scaled(model)
+    scaled(plain)
+    changed = greedy(model)
+    assert len(calls) == 30  # both answers through the fused step
+    assert changed == greedy(plain) and changed != first
 
 
 @pytest.mark.parametrize("family", ["llava", "llava_next"])

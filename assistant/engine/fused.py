@@ -5,10 +5,10 @@ work around it: a 30-layer decoder runs some 1,400 small tensor operations per t
 transformers' general layers (masks, hooks, shape checks, one projection at a time). This step
 computes the same thing with a third of them:
 
-- with int4 or int8 weights (the CPU default is int4), q, k and v come out of one matrix
-  multiply, and so do gate and up: the fused weight is one tensor and the `Int4Linear` /
-  `Int8Linear` modules are given views into it, so memory is not doubled and prefill and
-  state dicts see the same numbers. Plain `nn.Linear` weights are left as they are and
+- with int8 or int4 weights (the CPU default: int8 attention, int4 feed-forward), q, k and v
+  come out of one matrix multiply, and so do gate and up: the fused weight is one tensor and
+  the `Int8Linear` / `Int4Linear` modules are given views into it, so memory is not doubled
+  and prefill and state dicts see the same numbers. Plain `nn.Linear` weights are left as they are and
   multiplied one by one;
 - RMSNorm is torch's own fused op, attention is SDPA over the cache with grouped heads, as
   transformers does for a one-token query without a mask;
@@ -43,15 +43,18 @@ class _Projection:
     their buffers become views into one fused tensor. Plain layers keep their own parameters
     (a fused copy would not make fp32 decoding faster, it being bound by reading the weights,
     and would hold a second copy while the loaded file stays mapped) and are multiplied one
-    by one, without the layers around them, and so are int4 layers whose packed layout cannot
-    be stacked (sizes not in whole blocks of 64 outputs)."""
+    by one, without the layers around them, and so are int4 layers whose packed tensors cannot
+    be stacked: sizes not in whole blocks of the CPU's layout (64 outputs with AVX-512, 32
+    with AVX2), a layout not known, or different groups."""
 
     def __init__(self, modules: list[nn.Module]):
         self.sizes = [m.out_features for m in modules]
         kind = type(modules[0])
         self.int8 = kind is Int8Linear
-        self.int4 = kind is Int4Linear and all(m.unpacks for m in modules)
+        self.int4 = kind is Int4Linear and all(m.unpacks for m in modules) and \
+            len({m.group for m in modules}) == 1
         self.fused = self.int8 or self.int4
+        self.copied: list[tuple[torch.Tensor, int | None]] = []
         self.bias = None
         if self.fused and modules[0].bias is not None:
             self.bias = _fuse([m.bias for m in modules], modules, "bias")
@@ -61,8 +64,11 @@ class _Projection:
         elif self.int4:
             self.group = modules[0].group
             self.weight = _fuse([m.packed for m in modules], modules, "packed")
-            self.scales_zeros = _fuse([m.scales_zeros for m in modules], modules,
-                                      "scales_zeros", dim=1)
+            # the kernel reads scales and zeros as laid out in memory, and views across the
+            # outputs would not be: the modules keep theirs, the step a copy (a quarter of the
+            # packed bytes), made again should theirs be written to
+            self.copied = [(m.scales_zeros, _version(m.scales_zeros)) for m in modules]
+            self.scales_zeros = torch.cat([m.scales_zeros for m in modules], dim=1)
         else:
             self.each = [functools.partial(F.linear, weight=m.weight, bias=m.bias)
                          if kind is nn.Linear else m.forward for m in modules]
@@ -73,6 +79,12 @@ class _Projection:
         y = self.whole(x)
         return list(y.split(self.sizes, dim=-1)) if len(self.sizes) > 1 else [y]
 
+    def refresh(self) -> None:
+        """Copy the scales again where a module's were written to since."""
+        if any(_version(tensor) != version for tensor, version in self.copied):
+            self.scales_zeros = torch.cat([tensor for tensor, _ in self.copied], dim=1)
+            self.copied = [(tensor, _version(tensor)) for tensor, _ in self.copied]
+
     def whole(self, x: torch.Tensor) -> torch.Tensor:
         """The fused layers' outputs side by side, as one tensor."""
         if self.int8:
@@ -80,15 +92,23 @@ class _Projection:
         return packed_int4(x, self.weight, self.group, self.scales_zeros, self.bias)
 
 
-def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str,
-          dim: int = 0) -> torch.Tensor:
-    """One tensor of `parts` stacked along the output (`dim`); each module's `name` becomes a
-    view (a parameter stays a parameter)."""
-    whole = torch.cat([p.detach() for p in parts], dim=dim).contiguous()
+def _version(tensor: torch.Tensor) -> int | None:
+    """How many times `tensor` was written to in place (None for tensors made under
+    `torch.inference_mode`, which keep no count)."""
+    try:
+        return tensor._version
+    except RuntimeError:
+        return None
+
+
+def _fuse(parts: list[torch.Tensor], modules: list[nn.Module], name: str) -> torch.Tensor:
+    """One tensor of `parts` stacked along the output; each module's `name` becomes a view
+    (a parameter stays a parameter)."""
+    whole = torch.cat([p.detach() for p in parts]).contiguous()
     start = 0
     for module, part in zip(modules, parts, strict=True):
-        view = whole.narrow(dim, start, part.shape[dim])
-        start += part.shape[dim]
+        view = whole[start:start + part.shape[0]]
+        start += part.shape[0]
         if isinstance(part, nn.Parameter):
             setattr(module, name, nn.Parameter(view, requires_grad=part.requires_grad))
         else:
@@ -145,9 +165,14 @@ class FusedDecoder:
 
     def current(self) -> bool:
         """The same modules, and their weights still at the fused tensors' addresses (not
-        re-pointed by `.data =`)."""
-        return self.same_modules() and all(
-            weight.data_ptr() == address for *_, weight, address in self._slots)
+        re-pointed by `.data =`); int4 scales copied again if written to since."""
+        if not self.same_modules() or any(
+                weight.data_ptr() != address for *_, weight, address in self._slots):
+            return False
+        for layer in self.layers:
+            layer.qkv.refresh()
+            layer.gate_up.refresh()
+        return True
 
     def takes(self, inputs: torch.Tensor, cache, attention_mask, kwargs: dict) -> bool:
         if torch.is_grad_enabled() or self.decoder.training:

@@ -9,11 +9,13 @@ tower and the projector or Q-Former stay as loaded, as with bitsandbytes
 (assistant/engine/quant.py). `--quant int4-mlp` mixes them: see `quantize_weights`.
 
 Unlike bitsandbytes these are plain tensor ops, so they also run on a CPU (int8 there reads a
-quarter of fp32's bytes per token and int4 an eighth, which is what bounds decoding on a few
-cores) and stay fast under torch.compile on a GPU.
+quarter of fp32's bytes per token and int4 about a sixth (4 bits a weight and, in groups of
+32, 1 more for its scale and zero), which is what bounds decoding on a few cores) and stay fast under torch.compile on a GPU.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
@@ -21,7 +23,8 @@ from torch.nn import functional as F
 
 GROUP = 64  # int4 group size along the input dimension on a GPU
 # On a CPU the kernel is as fast with groups of 32, llama.cpp's Q4 block: weights that come from
-# such a file (the offline default's) keep their exact values
+# such a file (the offline default's feed-forward layers) keep their values, up to bfloat16
+# scales and zeros
 CPU_GROUP = 32
 COMPUTE = torch.bfloat16
 # On a CPU, from this many rows (a prompt being read, a large batch) an int8 layer widens its
@@ -84,8 +87,9 @@ class Int4Linear(nn.Module):
             [scale.squeeze(-1), zero.squeeze(-1)], dim=-1).transpose(0, 1).contiguous().to(COMPUTE))
         self.register_buffer("packed", _pack_int4(q.to(linear.weight.device)))
         # a CPU's packed layout is read back to widen for many rows: checked here against the
-        # values themselves (a torch that packs otherwise only loses the widening)
-        self.unpacks = self._cpu and n % 64 == 0 and torch.equal(
+        # values themselves (a layout not known only loses the widening and the stacking)
+        layout = cpu_layout() if self._cpu else None
+        self.unpacks = layout is not None and n % layout[0] == 0 and torch.equal(
             _unpack_int4_cpu(self.packed, n, k), q.to(torch.uint8))
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach(),
                                                                   requires_grad=False)
@@ -100,11 +104,12 @@ class Int4Linear(nn.Module):
         return _unpack_int4_cpu(self.packed, self.out_features, self.in_features)
 
     def dequantized(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        sz = _contiguous(self.scales_zeros).to(dtype).transpose(0, 1)  # [out, in/group, 2]
-        q = self.values().to(dtype).reshape(self.out_features, -1, self.group)
-        # (q - 8) * scale + zero, as tinygemm computes it
-        weight = torch.addcmul((sz[..., 1] - 8 * sz[..., 0])[..., None], q, sz[..., 0:1])
-        return weight.reshape(self.out_features, self.in_features)
+        """The weight, [out, in]: (q - 8) * scale + zero in float32 as tinygemm computes it,
+        rounded once to `dtype`."""
+        sz = self.scales_zeros.float().transpose(0, 1)  # [out, in / group, 2]
+        q = self.values().float().reshape(self.out_features, -1, self.group)
+        weight = (q - 8) * sz[..., 0:1] + sz[..., 1:2]
+        return weight.reshape(self.out_features, self.in_features).to(dtype)
 
     def drop_reference(self) -> None:
         self._q = None
@@ -125,14 +130,9 @@ def packed_int4(x: torch.Tensor, packed: torch.Tensor, group: int, scales_zeros:
     flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
     mm = torch._weight_int4pack_mm_for_cpu if packed.device.type == "cpu" \
         else torch._weight_int4pack_mm
-    y = mm(flat, packed, group, _contiguous(scales_zeros)).to(x.dtype)
+    y = mm(flat, packed, group, scales_zeros).to(x.dtype)
     y = y.reshape(*x.shape[:-1], scales_zeros.shape[1])
     return y if bias is None else y + bias.to(x.dtype)
-
-
-def _contiguous(t: torch.Tensor) -> torch.Tensor:
-    # the kernel reads scales and zeros as laid out in memory (a fused layer's are views)
-    return t if t.is_contiguous() else t.contiguous()
 
 
 def _pack_int4(q: torch.Tensor) -> torch.Tensor:
@@ -143,11 +143,35 @@ def _pack_int4(q: torch.Tensor) -> torch.Tensor:
     return torch._convert_weight_to_int4pack(pairs.contiguous(), 8)
 
 
+# How torch packs int4 on a CPU depends on the instruction set it picked: blocks of `rows`
+# rows, input by input, each byte holding two rows of its block: row r and r + rows / 2
+# ("halves": 64 with AVX-512, 32 with AVX2) or rows 2r and 2r + 1 ("pairs": no SIMD). So
+# packed weights belong to the machine that packed them: they are made at load, never saved.
+LAYOUTS = ((64, "halves"), (32, "halves"), (32, "pairs"))
+
+
+@functools.cache
+def cpu_layout() -> tuple[int, str] | None:
+    """This torch's CPU int4 layout, found by packing a probe; None if none of LAYOUTS."""
+    probe = torch.randint(0, 16, (128, 64), generator=torch.Generator().manual_seed(0),
+                          dtype=torch.int32)
+    packed = torch._convert_weight_to_int4pack_for_cpu(probe, 1)
+    for layout in LAYOUTS:
+        if torch.equal(_unpack(packed, 128, 64, *layout), probe.to(torch.uint8)):
+            return layout
+    return None
+
+
 def _unpack_int4_cpu(packed: torch.Tensor, n: int, k: int) -> torch.Tensor:
-    """The values back from a CPU-packed tensor: blocks of 64 rows, each byte holding row r
-    of its block in the low nibble and row r + 32 in the high one, for each input in turn."""
-    blocks = packed.reshape(n // 64, k, 32)
-    both = torch.cat([blocks & 0xF, blocks >> 4], dim=-1)  # [n / 64, k, 64]
+    """The values, [n, k], back from a CPU-packed tensor."""
+    return _unpack(packed, n, k, *cpu_layout())
+
+
+def _unpack(packed: torch.Tensor, n: int, k: int, rows: int, pairing: str) -> torch.Tensor:
+    blocks = packed.reshape(n // rows, k, rows // 2)
+    low, high = blocks & 0xF, blocks >> 4
+    both = torch.cat([low, high], dim=-1) if pairing == "halves" else \
+        torch.stack([low, high], dim=-1).reshape(n // rows, k, rows)
     return both.transpose(1, 2).reshape(n, k)
 
 
@@ -157,9 +181,11 @@ def _takes_int4(linear: nn.Linear) -> bool:
 
 
 def int4_fits(config) -> bool:
-    """Whether a decoder's feed-forward layers take int4 on a CPU: inputs a multiple of the
-    group, outputs of 16."""
+    """Whether a decoder's feed-forward layers take int4 on a CPU: a dense feed-forward block
+    (experts are not linear layers) with both sizes in whole groups."""
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    if getattr(text, "num_experts", None) or getattr(text, "num_local_experts", None):
+        return False
     hidden, inner = getattr(text, "hidden_size", None), getattr(text, "intermediate_size", None)
     if not isinstance(hidden, int) or not isinstance(inner, int):
         return False
@@ -167,9 +193,10 @@ def int4_fits(config) -> bool:
 
 
 KINDS = ("int8", "int4", "int4-mlp")
-# the blocks whose linear layers `int4-mlp` makes int4 (transformers' names for a decoder
-# layer's feed-forward block)
-MLP_BLOCKS = ("mlp", "feed_forward", "ffn")
+# the layers `int4-mlp` makes int4: transformers' names for the projections of a decoder
+# layer's feed-forward block (not a mixture's router, which picks experts)
+FEED_FORWARD = ("gate_proj", "up_proj", "down_proj", "gate_up_proj", "fc1", "fc2", "w1", "w2",
+                "w3")
 
 
 def quantize_weights(model: nn.Module, kind: str, keep_reference: bool = False) -> int:
@@ -180,26 +207,27 @@ def quantize_weights(model: nn.Module, kind: str, keep_reference: bool = False) 
       goes through it, and llama.cpp keeps it wider too; on the offline default it costs
       0.3 ms a token more than int4, against some 20 ms. GPUs keep it int4, torch's int8
       kernel being CPU-first);
-    - int4-mlp: the feed-forward blocks int4 (a layer whose sizes int4 cannot take stays
-      int8), attention and the head int8. On the offline default int4 attention moved the
+    - int4-mlp: the feed-forward projections (FEED_FORWARD) int4 (one whose sizes int4
+      cannot take stays int8), everything else and the head int8. On the offline default int4 attention moved the
       last hidden state by 24 % (the merged adapter's deltas do not survive 4 bits), int4
       feed-forward layers by 0.6 %, int8 everywhere by 3.1 %.
 
+    Only plain `nn.Linear` layers are replaced (a subclass has a forward of its own).
     `keep_reference` keeps int4's unpacked values for `dequantized()` (tests compare
     against it)."""
     if kind not in KINDS:
         raise ValueError(f"weight-only quantization is one of {', '.join(KINDS)}; got {kind!r}")
     replaced = 0
-    for path, parent in list(model.get_decoder().named_modules()):
-        in_mlp = path.rsplit(".", 1)[-1] in MLP_BLOCKS
+    for parent in list(model.get_decoder().modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Linear):
-                four = kind == "int4" or kind == "int4-mlp" and in_mlp and _takes_int4(child)
+            if type(child) is nn.Linear:
+                four = kind == "int4" or (kind == "int4-mlp" and name in FEED_FORWARD
+                                          and _takes_int4(child))
                 setattr(parent, name, _make(Int4Linear if four else Int8Linear, child,
                                             keep_reference))
                 replaced += 1
     head = model.get_output_embeddings()
-    if isinstance(head, nn.Linear):
+    if type(head) is nn.Linear:
         make = Int4Linear if kind == "int4" and head.weight.device.type != "cpu" else Int8Linear
         for parent in model.modules():
             for name, child in list(parent.named_children()):
