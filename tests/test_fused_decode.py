@@ -254,3 +254,43 @@ def test_engine_answers_alike_with_and_without_the_fused_step(engines, family, r
     fast, _ = dialogue(engine, [red], new_image=blue)
     assert fast == plain
     assert len(calls) >= 3 * 7  # three turns of 8 tokens, all but the first of each fused
+
+
+LAYOUT_CHECK = """
+import torch
+from torch import nn
+from assistant.engine import fused
+from assistant.engine.weights import Int4Linear, cpu_layout, packed_int4, quantize_weights
+from tests.test_fused_decode import causal_lm, greedy, steps_taken
+
+torch.manual_seed(0)
+layer = Int4Linear(nn.Linear(96, 128))
+assert layer.unpacks, cpu_layout()
+x = torch.randn(70, 96)
+kernel = packed_int4(x, layer.packed, layer.group, layer.scales_zeros, layer.bias)
+assert (layer(x) - kernel).abs().max() <= 0.02 * kernel.abs().max()  # widened
+model = causal_lm("llama", num_key_value_heads=4)
+quantize_weights(model, "int4")
+plain = greedy(model)
+fused.install(model)
+calls = steps_taken(model)
+assert model.get_decoder().fused_decode.layers[0].qkv.fused
+assert greedy(model) == plain and len(calls) == 15
+print(torch.backends.cpu.get_cpu_capability(), cpu_layout())
+"""
+
+
+@pytest.mark.parametrize("capability", ["avx2", "default"])
+def test_int4_reads_back_and_stacks_with_other_instruction_sets(capability):
+    """torch packs int4 for the instruction set it runs with; the layout is found, not
+    assumed (this machine may have AVX-512, others not)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
+    child = subprocess.run([sys.executable, "-c", LAYOUT_CHECK], env=env, capture_output=True,
+                           text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.split()[0] == capability.upper()
