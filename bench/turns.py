@@ -5,8 +5,8 @@
 `python -m bench` runs each configuration in its own process, one after the other, so on a
 shared machine a busy minute lands on one row and not on the others. Here every configuration
 is loaded at once and they answer in turn, round after round (each round starting with the
-next one), so whatever slows the machine slows all of them alike: the ratios between them hold even when the absolute figures do not.
-Only decoding is measured (memory would be the sum of all engines; see `python -m bench` for
+next one), so whatever slows the machine slows all of them alike: the ratios between them
+hold even when the absolute figures do not. Only decoding is measured (memory would be the sum of all engines; see `python -m bench` for
 memory, time to first token and concurrent streams).
 """
 

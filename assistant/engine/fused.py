@@ -8,8 +8,8 @@ computes the same thing with a third of them:
 - with int8 or int4 weights (the CPU default: int8 attention, int4 feed-forward), q, k and v
   come out of one matrix multiply, and so do gate and up: the fused weight is one tensor and
   the `Int8Linear` / `Int4Linear` modules are given views into it, so memory is not doubled
-  and prefill and state dicts see the same numbers. Plain `nn.Linear` weights are left as they are and
-  multiplied one by one;
+  and prefill and state dicts see the same numbers. Plain `nn.Linear` weights are left as
+  they are and multiplied one by one;
 - RMSNorm is torch's own fused op, attention is SDPA over the cache with grouped heads, as
   transformers does for a one-token query without a mask;
 - the key and value go through the model's own `DynamicCache.update`, so prefix reuse, crops

@@ -10,7 +10,8 @@ tower and the projector or Q-Former stay as loaded, as with bitsandbytes
 
 Unlike bitsandbytes these are plain tensor ops, so they also run on a CPU (int8 there reads a
 quarter of fp32's bytes per token and int4 about a sixth (4 bits a weight and, in groups of
-32, 1 more for its scale and zero), which is what bounds decoding on a few cores) and stay fast under torch.compile on a GPU.
+32, 1 more for its scale and zero), which is what bounds decoding on a few cores) and stay
+fast under torch.compile on a GPU.
 """
 
 from __future__ import annotations
@@ -53,9 +54,8 @@ class Int8Linear(nn.Module):
         if x.numel() // x.shape[-1] < WIDEN_ROWS or x.device.type != "cpu":
             return packed_int8(x, self.weight_int8, self.scale, self.bias)
         flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
-        y = F.linear(flat, self.weight_int8.to(COMPUTE) * self.scale[:, None]).to(x.dtype)
-        y = y.reshape(*x.shape[:-1], self.out_features)
-        return y if self.bias is None else y + self.bias.to(x.dtype)
+        return _output(x, F.linear(flat, self.weight_int8.to(COMPUTE) * self.scale[:, None]),
+                       self.bias)
 
 
 def packed_int8(x: torch.Tensor, weight_int8: torch.Tensor, scale: torch.Tensor,
@@ -63,8 +63,12 @@ def packed_int8(x: torch.Tensor, weight_int8: torch.Tensor, scale: torch.Tensor,
     """`x` times int8 weights with one scale per output row, on torch's packed kernel: in
     bfloat16, back in `x`'s dtype (also the fused decode step's multiply)."""
     flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
-    y = torch._weight_int8pack_mm(flat, weight_int8, scale).to(x.dtype)
-    y = y.reshape(*x.shape[:-1], weight_int8.shape[0])
+    return _output(x, torch._weight_int8pack_mm(flat, weight_int8, scale), bias)
+
+
+def _output(x: torch.Tensor, y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """A multiply's flat output `y` back in `x`'s dtype and leading shape, plus the bias."""
+    y = y.to(x.dtype).reshape(*x.shape[:-1], y.shape[-1])
     return y if bias is None else y + bias.to(x.dtype)
 
 
@@ -73,8 +77,8 @@ class Int4Linear(nn.Module):
         super().__init__()
         n, k = linear.out_features, linear.in_features
         self._cpu = linear.weight.device.type == "cpu"
-        group = group or (CPU_GROUP if self._cpu else GROUP)
-        if k % group or n % 16:
+        group = group or _int4_group(linear)
+        if not _takes_int4(linear, group):
             raise ValueError(f"int4 needs input sizes divisible by {group} and output sizes by "
                              f"16; this layer is {k} -> {n}")
         self.in_features, self.out_features, self.group = k, n, group
@@ -117,9 +121,7 @@ class Int4Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.unpacks and x.numel() // x.shape[-1] >= INT4_WIDEN_ROWS:
             flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
-            y = F.linear(flat, self.dequantized(COMPUTE)).to(x.dtype)
-            y = y.reshape(*x.shape[:-1], self.out_features)
-            return y if self.bias is None else y + self.bias.to(x.dtype)
+            return _output(x, F.linear(flat, self.dequantized(COMPUTE)), self.bias)
         return packed_int4(x, self.packed, self.group, self.scales_zeros, self.bias)
 
 
@@ -130,9 +132,7 @@ def packed_int4(x: torch.Tensor, packed: torch.Tensor, group: int, scales_zeros:
     flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
     mm = torch._weight_int4pack_mm_for_cpu if packed.device.type == "cpu" \
         else torch._weight_int4pack_mm
-    y = mm(flat, packed, group, scales_zeros).to(x.dtype)
-    y = y.reshape(*x.shape[:-1], scales_zeros.shape[1])
-    return y if bias is None else y + bias.to(x.dtype)
+    return _output(x, mm(flat, packed, group, scales_zeros), bias)
 
 
 def _pack_int4(q: torch.Tensor) -> torch.Tensor:
@@ -175,15 +175,19 @@ def _unpack(packed: torch.Tensor, n: int, k: int, rows: int, pairing: str) -> to
     return both.transpose(1, 2).reshape(n, k)
 
 
-def _takes_int4(linear: nn.Linear) -> bool:
-    group = CPU_GROUP if linear.weight.device.type == "cpu" else GROUP
+def _int4_group(linear: nn.Linear) -> int:
+    return CPU_GROUP if linear.weight.device.type == "cpu" else GROUP
+
+
+def _takes_int4(linear: nn.Linear, group: int) -> bool:
+    """The kernels take inputs in whole groups and outputs in sixteens."""
     return linear.in_features % group == 0 and linear.out_features % 16 == 0
 
 
-def int4_fits(config) -> bool:
-    """Whether a decoder's feed-forward layers take int4 on a CPU: a dense feed-forward block
-    (experts are not linear layers) with both sizes in whole groups."""
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+def int4_fits(text) -> bool:
+    """Whether the feed-forward layers of a language model's config (`text`) take int4 on a
+    CPU: a dense feed-forward block (experts are not linear layers) with both sizes in whole
+    groups."""
     if getattr(text, "num_experts", None) or getattr(text, "num_local_experts", None):
         return False
     hidden, inner = getattr(text, "hidden_size", None), getattr(text, "intermediate_size", None)
@@ -208,9 +212,9 @@ def quantize_weights(model: nn.Module, kind: str, keep_reference: bool = False) 
       0.3 ms a token more than int4, against some 20 ms. GPUs keep it int4, torch's int8
       kernel being CPU-first);
     - int4-mlp: the feed-forward projections (FEED_FORWARD) int4 (one whose sizes int4
-      cannot take stays int8), everything else and the head int8. On the offline default int4 attention moved the
-      last hidden state by 24 % (the merged adapter's deltas do not survive 4 bits), int4
-      feed-forward layers by 0.6 %, int8 everywhere by 3.1 %.
+      cannot take stays int8), everything else and the head int8. On the offline default
+      int4 attention moved the last hidden state by 24 % (the merged adapter's deltas do not
+      survive 4 bits), int4 feed-forward layers by 0.6 %, int8 everywhere by 3.1 %.
 
     Only plain `nn.Linear` layers are replaced (a subclass has a forward of its own).
     `keep_reference` keeps int4's unpacked values for `dequantized()` (tests compare
@@ -222,7 +226,7 @@ def quantize_weights(model: nn.Module, kind: str, keep_reference: bool = False) 
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear:
                 four = kind == "int4" or (kind == "int4-mlp" and name in FEED_FORWARD
-                                          and _takes_int4(child))
+                                          and _takes_int4(child, _int4_group(child)))
                 setattr(parent, name, _make(Int4Linear if four else Int8Linear, child,
                                             keep_reference))
                 replaced += 1
