@@ -57,8 +57,10 @@ class Settings:
     # Answers asked while another is generated share the next generation, up to this many
     # (1 = one at a time).
     batch: int = 8
-    # A static KV cache of the whole context; on CUDA, transformers then compiles the decode
-    # step with torch.compile (CUDA graphs): the first answer waits for the compile.
+    # The engine's own decode loop (assistant/engine/decode.py): a static KV cache, one decode
+    # step compiled with torch.compile (CUDA graphs on a GPU), tokens read back a few at a
+    # time. The first answer and the first batch wait for a compile. Guided, seeded and
+    # repetition-penalised answers still go through generate.
     compile: bool = False
     # On a CPU, decode one token of a Llama-family decoder with fused projections and torch's
     # fused ops (assistant/engine/fused.py): same answers, about a third faster.
@@ -224,7 +226,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, help="answers generated together at most "
                         "(1: one at a time)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="static KV cache; on CUDA a compiled decode step")
+                        help="a compiled decode loop over a static KV cache (CUDA graphs "
+                        "on a GPU)")
     parser.add_argument("--fused-decode", action=argparse.BooleanOptionalAction, default=None,
                         help="on a CPU, a fused decode step for Llama-family decoders "
                         "(default: on)")

@@ -1,5 +1,6 @@
 """The engine's fast paths give the plain path's greedy answers: KV-prefix reuse across turns,
-the image-feature cache, the static cache, and weight-only int8/int4 layers."""
+the image-feature cache, batches, and weight-only int8/int4 layers (the compiled decode loop:
+tests/test_decode.py)."""
 
 from __future__ import annotations
 
@@ -119,15 +120,6 @@ def test_the_image_cache_answers_a_prompt_seen_again(engines, red):
     again = engine.stream(conv, params).stream.wait()
     assert first == again
     assert len(calls) == 1 and engine.image_features.hits == 1
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_the_static_cache_answers_as_the_dynamic_one(engines, family, red):
-    plain, _ = dialogue(engines(family, prefix_cache=0, image_cache=0), [red])
-    static, usages = dialogue(engines(family, prefix_cache=4, compile=True, context_tokens=256),
-                              [red])
-    assert static == plain
-    assert usages[2].reused_tokens > 0
 
 
 def test_an_answer_that_fails_is_not_kept(engines, red, monkeypatch):

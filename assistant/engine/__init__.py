@@ -5,7 +5,8 @@ Parts, one file each: loader (checkpoint -> model + processor, typed errors), qu
 (BitsAndBytesConfig with full-precision vision parts), device, prompt (turns -> inputs through
 the chat template), budget (what to drop when over the context), generate (threaded streaming,
 cancel, stop strings, usage), reuse (KV prefixes and image features kept between turns), batch
-(answers asked together generated together), weights (weight-only int8/int4).
+(answers asked together generated together), weights (weight-only int8/int4), fused (a CPU
+decode step), decode (`--compile`: a decode loop of its own, compiled, over a static cache).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.engine.batch import Batcher
 from assistant.engine.budget import Fitted, fit
-from assistant.engine.generate import GenerationParams, Stream, Usage
+from assistant.engine.decode import Decoder
+from assistant.engine.generate import GenerationParams, Stream, Usage, eos_ids
 from assistant.engine.loader import LoadedModel, load
 from assistant.engine.prompt import PromptBuilder
 from assistant.engine.reuse import ImageFeatureCache, PrefixCache, tagged_ids
@@ -48,8 +50,12 @@ class Engine:
         from transformers import GenerationMixin
 
         self.standard_generate = type(loaded.model).generate is GenerationMixin.generate
+        self.decoder = None
+        if settings.compile and self.standard_generate and Decoder.supports(loaded.model):
+            self.decoder = Decoder(loaded.model, eos_ids(loaded.model, self.prompt.tokenizer),
+                                   self.context_tokens)
         self.batcher = Batcher(loaded.model, self.prompt.tokenizer, self._lock, settings.batch,
-                               loaded.device, loaded.source) \
+                               loaded.device, loaded.source, self.decoder) \
             if self.standard_generate and settings.batch > 1 else None
 
     @classmethod
@@ -105,7 +111,8 @@ class Engine:
         stream = Stream(self.loaded.model, self.prompt.tokenizer, inputs, params,
                         image_tokens=fitted.image_tokens, device=self.loaded.device,
                         source=self.loaded.source, lock=self._lock, cache=cache,
-                        reused_tokens=reused, keep=keep, batcher=self.batcher)
+                        reused_tokens=reused, keep=keep, batcher=self.batcher,
+                        decoder=self.decoder)
         return Reply(stream, fitted)
 
     def _reuse(self, inputs: dict):
@@ -115,7 +122,7 @@ class Engine:
         if not self.standard_generate:
             return None, 0, None
         if self.settings.prefix_cache <= 0 or not set(inputs) <= _REUSABLE_INPUTS:
-            return self._new_cache() if self.settings.compile else None, 0, None
+            return None, 0, None
         pixels = inputs.get("pixel_values")
         key = tagged_ids(inputs["input_ids"], self.loaded.image_token_id, pixels)
         hit = self.prefixes.take(key)
@@ -133,14 +140,10 @@ class Engine:
         return cache, reused, keep
 
     def _new_cache(self):
-        """A dynamic KV cache, or with `compile` a static one of the whole context: given a
-        static cache, transformers compiles the decode step on CUDA (CUDA graphs)."""
-        from transformers import DynamicCache, StaticCache
+        """An empty dynamic KV cache (the decode loop copies a static one into it)."""
+        from transformers import DynamicCache
 
-        config = self.loaded.model.config.get_text_config()
-        if self.settings.compile:
-            return StaticCache(config=config, max_cache_len=self.context_tokens)
-        return DynamicCache(config=config)
+        return DynamicCache(config=self.loaded.model.config.get_text_config())
 
     def answer(self, conversation: Conversation, params: GenerationParams | None = None) -> str:
         """Non-streaming convenience: the whole answer as text."""

@@ -29,9 +29,12 @@ from assistant.errors import OutOfMemory
 
 class Batcher:
     def __init__(self, model, tokenizer, lock: threading.Lock, max_batch: int,
-                 device: str = "cpu", source: str = ""):
+                 device: str = "cpu", source: str = "", decoder=None):
+        """`decoder`: the engine's decode loop (assistant/engine/decode.py), for the batches
+        it takes; None: every batch is one `model.generate`."""
         self.model, self.tokenizer, self.lock = model, tokenizer, lock
         self.max_batch, self.device, self.source = max_batch, device, source
+        self.decoder = decoder
         self._pending: list = []
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -84,11 +87,14 @@ class Batcher:
             pad = pad_id(self.tokenizer)
             inputs = pad_batch([s._inputs for s in group], pad)
             with self.lock, torch.inference_mode():
-                self.model.generate(
-                    **inputs, **kwargs, streamer=_Rows(group),
-                    stopping_criteria=StoppingCriteriaList([_Watch(*group)]),
-                    pad_token_id=pad,
-                )
+                if self.decoder is not None and self.decoder.takes(params, inputs):
+                    self.decoder.run(group, inputs)
+                else:
+                    self.model.generate(
+                        **inputs, **kwargs, streamer=_Rows(group),
+                        stopping_criteria=StoppingCriteriaList([_Watch(*group)]),
+                        pad_token_id=pad,
+                    )
         except torch.OutOfMemoryError:
             free_memory(self.device)
             error = OutOfMemory("generating with", self.source, self.device)

@@ -114,17 +114,19 @@ class Stream:
     def __init__(self, model, tokenizer, inputs: dict, params: GenerationParams,
                  image_tokens: int = 0, device: str = "cpu", source: str = "",
                  lock: threading.Lock | None = None, cache=None, reused_tokens: int = 0,
-                 keep=None, batcher=None):
+                 keep=None, batcher=None, decoder=None):
         """`cache`: a KV cache to generate with, holding the first `reused_tokens` prompt
         tokens already; `keep(generated_ids)` is called with it filled once the answer ends
         without an error (the engine's prefix cache keeps it for the next turn). With a
         `batcher` (assistant/engine/batch.py) the answer is generated there, alone or in one
-        batch with other answers asked meanwhile; otherwise on a thread of its own."""
+        batch with other answers asked meanwhile; otherwise on a thread of its own. With a
+        `decoder` (assistant/engine/decode.py) the answers it takes are decoded there, the
+        others by `model.generate`."""
         self.model, self.tokenizer, self.params = model, tokenizer, params
         self.device, self.source = device, source
         self.usage = Usage(prompt_tokens=int(inputs["input_ids"].shape[-1]),
                            image_tokens=image_tokens, reused_tokens=reused_tokens)
-        self._cache, self._keep = cache, keep
+        self._cache, self._keep, self._decoder = cache, keep, decoder
         self.text = ""  # the answer so far, as shown (stop strings removed)
         self._inputs = inputs
         self._ids: list[int] = []
@@ -136,7 +138,7 @@ class Stream:
         self._finished = False
         self._lock = lock or threading.Lock()
         self.tokens_at_cancel: int | None = None
-        self._eos = _eos_ids(model, tokenizer)
+        self._eos = eos_ids(model, tokenizer)
         self._start = time.perf_counter()
         self._ended = threading.Event()
         if batcher is not None:
@@ -147,22 +149,12 @@ class Stream:
     # -- worker thread -------------------------------------------------------------------
     def _run(self) -> None:
         """Generate this answer alone (on its own thread, or the batcher's)."""
-        kwargs = self.params.generate_kwargs()
-        if self.params.constraint is not None:
-            keep = 1 if self.params.temperature <= 0 else 8
-            kwargs["logits_processor"] = LogitsProcessorList([Guide(
-                self.params.constraint, self.tokenizer, self._ids, self._eos, keep=keep)])
-        if self._cache is not None:
-            kwargs["past_key_values"] = self._cache
         try:
             with self._lock, torch.inference_mode():
-                if self.params.seed is not None:
-                    torch.manual_seed(self.params.seed)
-                self.model.generate(
-                    **self._inputs, **kwargs, streamer=_Collect(self),
-                    stopping_criteria=StoppingCriteriaList([_Watch(self)]),
-                    pad_token_id=pad_id(self.tokenizer),
-                )
+                if self._decoder is not None and self._decoder.takes(self.params, self._inputs):
+                    self._decoder.run([self], self._inputs)
+                else:
+                    self._generate()
             if self._keep is not None:
                 self._keep(list(self._ids))
         except torch.OutOfMemoryError:
@@ -172,6 +164,22 @@ class Stream:
             self._error = e
         finally:
             self._end()
+
+    def _generate(self) -> None:
+        kwargs = self.params.generate_kwargs()
+        if self.params.constraint is not None:
+            keep = 1 if self.params.temperature <= 0 else 8
+            kwargs["logits_processor"] = LogitsProcessorList([Guide(
+                self.params.constraint, self.tokenizer, self._ids, self._eos, keep=keep)])
+        if self._cache is not None:
+            kwargs["past_key_values"] = self._cache
+        if self.params.seed is not None:
+            torch.manual_seed(self.params.seed)
+        self.model.generate(
+            **self._inputs, **kwargs, streamer=_Collect(self),
+            stopping_criteria=StoppingCriteriaList([_Watch(self)]),
+            pad_token_id=pad_id(self.tokenizer),
+        )
 
     def _end(self, error: BaseException | None = None) -> None:
         if error is not None and self._error is None:
@@ -283,7 +291,7 @@ def pad_id(tokenizer) -> int | None:
     return pad if pad is not None else tokenizer.eos_token_id
 
 
-def _eos_ids(model, tokenizer) -> set[int]:
+def eos_ids(model, tokenizer) -> set[int]:
     ids = getattr(model.generation_config, "eos_token_id", None)
     if ids is None:
         ids = tokenizer.eos_token_id

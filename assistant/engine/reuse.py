@@ -3,8 +3,9 @@
 - `PrefixCache`: after an answer, its KV cache is kept with the tokens it covers. A later
   prompt that begins with the same tokens (the same images in the same places) starts from
   that cache, so only the new tokens are prefilled: a follow-up question neither re-encodes
-  the image nor re-reads earlier turns. Two answers never write into one cache: a dynamic
-  cache is lent as a copy, a static one leaves the map while it is used.
+  the image nor re-reads earlier turns. Two answers never write into one cache: an entry
+  is lent as a copy. Entries are dynamic caches (the compiled decode loop copies its static
+  cache into one, assistant/engine/decode.py).
 - `ImageFeatureCache`: the model's `get_image_features` remembers its last results by the
   pixel values' digest, for prompts whose prefix cannot be reused (a trimmed history, another
   system prompt) but whose images were seen.
@@ -80,12 +81,9 @@ def cache_length(cache) -> int:
 
 
 def truncate(cache, length: int) -> None:
-    """Keep the first `length` positions of a KV cache (dynamic or static)."""
+    """Keep the first `length` positions of a dynamic KV cache."""
     for layer in cache.layers:
-        if _is_static(layer):
-            # later positions are overwritten, and masked until they are
-            layer.cumulative_length.fill_(length)
-        elif layer.is_initialized and layer.keys is not None:
+        if layer.is_initialized and layer.keys is not None:
             layer.keys = layer.keys[..., :length, :]
             layer.values = layer.values[..., :length, :]
 
@@ -110,9 +108,8 @@ class PrefixCache:
 
         At least the last token is left to prefill. When the tokens left over include image
         placeholders, the reuse stops before the prompt's first image: the model takes either
-        all of a prompt's images or none. A dynamic cache is lent as a copy that shares the
-        entry's tensors (generation appends by concatenation, so the entry stays whole); a
-        static cache, written in place, leaves the map until it is put back."""
+        all of a prompt's images or none. The cache is lent as a copy that shares the entry's
+        tensors (generation appends by concatenation, so the entry stays whole)."""
         if self.entries <= 0:
             return None
         with self._lock:
@@ -127,12 +124,8 @@ class PrefixCache:
                 length = min(length, next(i for i, t in enumerate(key) if isinstance(t, tuple)))
             if best is None or length < MIN_REUSE:
                 return None
-            cache = self._items[best][1]
-            if any(_is_static(layer) for layer in cache.layers):
-                del self._items[best]
-            else:
-                self._items.move_to_end(best)
-                cache = _lend(cache)
+            self._items.move_to_end(best)
+            cache = _lend(self._items[best][1])
         truncate(cache, length)
         return Hit(cache, length, images_reused)
 
@@ -159,15 +152,9 @@ class PrefixCache:
 
 def reusable(cache) -> bool:
     """Full-attention caches only: a sliding window or a recurrent state cannot be cut back."""
-    from transformers.cache_utils import DynamicLayer, StaticLayer
+    from transformers.cache_utils import DynamicLayer
 
-    return all(type(layer) in (DynamicLayer, StaticLayer) for layer in cache.layers)
-
-
-def _is_static(layer) -> bool:
-    from transformers.cache_utils import StaticLayer
-
-    return isinstance(layer, StaticLayer)
+    return all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
 def _lend(cache):

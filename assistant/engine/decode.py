@@ -1,0 +1,268 @@
+"""The engine's own decode loop (`--compile`): a static KV cache, one compiled step per token,
+the tokens picked on the device and read back a few steps at a time.
+
+`model.generate` waits for the device after every token (to stream it, to check the stopping
+criteria) and runs some hundred small host operations around each step. On a GPU a 7B model's
+4-bit decode step takes a few milliseconds, so that host work, not the arithmetic, bounds the
+speed. Here instead:
+
+- prefill: the prompt (what a kept prefix does not already hold) goes through the model as
+  usual, into a static cache; its last logits give the first token, read back at once (time
+  to first token);
+- decode: `_step` runs the model on one token per row and picks the next one on the device
+  (greedy, or sampled with temperature, top-k and top-p; end of answer blocked while the
+  answer is shorter than min_new_tokens). It is compiled once with torch.compile in mode
+  "reduce-overhead" (CUDA graphs on a GPU) and dynamic shapes, so any batch size and cache
+  length reuse it (one compile for one row, one for batches: a size of 1 is its own case);
+- the host reads tokens back every `CHUNK` steps and hands them to the streams one at a time,
+  as generate would; a row that ended (end of answer, stop string, cancel, its own length)
+  takes no more. Up to CHUNK - 1 steps past the last row's end are computed and dropped.
+
+The static cache is a set of views into one `Arena` per decoder: every cache, whatever its rows
+and length, starts at the same addresses, so the CUDA graphs recorded for a shape stay valid
+(they are recorded once per shape and replayed, never recorded again for moved buffers). A kept
+prefix (assistant/engine/reuse.py) is a dynamic cache: copied into the arena before an answer
+and out of it after (an answer that starts from nothing keeps its prompt and answer the same
+way), so a follow-up prefills only its new tokens.
+
+`takes` says which answers the loop decodes: inputs of the LLaVA kind (token ids, images,
+image sizes), no repetition penalty, guided decoding or seed; the rest go through generate.
+The model must have full attention in every layer (`supports`). One answer or batch at a time:
+the engine's lock is held around `run`.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+
+import torch
+from transformers.cache_utils import Cache, StaticLayer
+
+CHUNK = 8  # decode steps between two reads of the tokens on the host
+ALIGN = 512  # static cache lengths are rounded up to a multiple of this
+INPUTS = frozenset({"input_ids", "attention_mask", "pixel_values", "image_sizes"})
+
+
+def _compile(step):
+    return torch.compile(step, mode="reduce-overhead", dynamic=True)
+
+
+class Decoder:
+    def __init__(self, model, eos: set[int], context_tokens: int):
+        self.model, self.eos, self.context_tokens = model, sorted(eos), context_tokens
+        self.arena = Arena(model.config.get_text_config(),
+                           model.get_input_embeddings().weight.dtype)
+        # torch.compile keeps its graphs per code object, a few of them at most: each
+        # decoder's model gets a copy of the step of its own
+        self._step = _compile(types.FunctionType(_step.__code__.replace(), _step.__globals__,
+                                                 "_step"))
+        self.answers = self.batched_rows = 0  # how much went through the loop (tests, bench)
+
+    @staticmethod
+    def supports(model) -> bool:
+        """Full attention in every layer (no sliding windows, no recurrent states): a static
+        cache of plain layers, which can be cut back and copied."""
+        from transformers import StaticCache
+
+        try:
+            cache = StaticCache(config=model.config.get_text_config(), max_cache_len=1)
+        except (ValueError, TypeError, AttributeError):
+            return False
+        return all(type(layer) is StaticLayer for layer in cache.layers)
+
+    def takes(self, params, inputs: dict) -> bool:
+        return (params.constraint is None and params.seed is None
+                and params.repetition_penalty == 1.0 and set(inputs) <= INPUTS)
+
+    def run(self, streams: list, inputs: dict) -> None:
+        """Answer `streams` (one, or a batch whose `inputs` are left-padded rows); each gets
+        its tokens through `_on_tokens`. A single stream's `_cache` (a dynamic cache holding
+        its first `usage.reused_tokens` prompt tokens, or empty) is filled with the prompt and
+        answer afterwards, for the engine to keep."""
+        params = streams[0].params
+        ids = inputs["input_ids"]  # [rows, prompt]
+        rows, prompt = ids.shape
+        kept = streams[0]._cache if rows == 1 else None
+        reused = streams[0].usage.reused_tokens if kept is not None else 0
+        max_new = max(s.params.max_new_tokens for s in streams)
+        need = prompt + max_new
+        length = max(need, min(ALIGN * math.ceil(need / ALIGN), self.context_tokens))
+        device = ids.device
+        cache = self.arena.cache(rows, length, device)
+        if reused:
+            self.arena.load(kept, reused)
+        mask = torch.ones(rows, length, dtype=torch.long, device=device)
+        if "attention_mask" in inputs:
+            mask[:, :prompt] = inputs["attention_mask"]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # [rows, length]
+        extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+        logits = self.model(input_ids=ids[:, reused:], attention_mask=mask,
+                            position_ids=positions[:, reused:prompt], past_key_values=cache,
+                            use_cache=True, logits_to_keep=1, **extra).logits[:, -1]
+        vocab = logits.shape[-1]
+        blocked = torch.zeros(vocab, device=device)
+        blocked[[i for i in self.eos if i < vocab]] = -math.inf
+        free = torch.zeros(vocab, device=device)
+        sampling = _sampling(params, vocab, device)
+
+        def suppress(n: int) -> torch.Tensor:  # n: tokens written before this one
+            return blocked if n < params.min_new_tokens else free
+
+        token = pick(logits, suppress(0), sampling)  # [rows, 1]
+        position = positions[:, prompt:prompt + 1]
+        done = [False] * rows
+        written = 0  # tokens each row has been given (or would have been)
+        pending = [token]
+        while True:
+            self._hand_out(streams, torch.cat(pending, dim=1).tolist(), done)
+            written += len(pending)
+            if all(done) or written >= max_new:
+                break
+            pending = []
+            for _ in range(min(CHUNK, max_new - written)):
+                torch.compiler.cudagraph_mark_step_begin()
+                token, position = self._step(self.model, cache, token, position, mask,
+                                             suppress(written + len(pending)), sampling)
+                # the outputs live in the graph's memory until its next replay
+                token, position = token.clone(), position.clone()
+                pending.append(token)
+        self.answers += 1
+        if rows > 1:
+            self.batched_rows += rows
+        if kept is not None:
+            # the cache holds the prompt and every token fed back: all but the last given
+            self.arena.save(kept, prompt + max(len(streams[0]._ids) - 1, 0))
+
+    @staticmethod
+    def _hand_out(streams: list, tokens: list[list[int]], done: list[bool]) -> None:
+        """Give each row its new tokens one at a time, until it ends (as generate's streamer
+        and stopping criteria would)."""
+        for i, (stream, row) in enumerate(zip(streams, tokens, strict=True)):
+            for token in row:
+                if done[i] or stream._cancel.is_set() or stream._stop_hit:
+                    done[i] = True
+                    break
+                stream._on_tokens([token])
+                if stream._ended_early() or stream._stop_hit:
+                    done[i] = True
+
+
+def _step(model, cache, token, position, mask, suppress, sampling):
+    """One token per row: [rows, 1] ids and positions in, the next ids and positions out."""
+    logits = model(input_ids=token, attention_mask=mask, position_ids=position,
+                   past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+    return pick(logits, suppress, sampling), position + 1
+
+
+def pick(logits: torch.Tensor, suppress: torch.Tensor, sampling) -> torch.Tensor:
+    """The next token of each row, [rows, 1], from [rows, vocab] logits plus `suppress` (0, or
+    -inf for tokens not allowed yet). `sampling`: None for greedy, else (temperature, top_k,
+    top_p) as tensors, applied in that order as transformers does."""
+    logits = logits.float() + suppress
+    if sampling is None:
+        return logits.argmax(-1, keepdim=True)
+    temperature, top_k, top_p = sampling
+    ordered, order = (logits / temperature).sort(-1, descending=True)
+    rank = torch.arange(ordered.shape[-1], device=ordered.device)
+    ordered = ordered.masked_fill(rank >= top_k, -math.inf)
+    probs = ordered.softmax(-1)
+    before = probs.cumsum(-1) - probs  # the mass of the likelier tokens
+    ordered = ordered.masked_fill((before >= top_p) & (top_p < 1), -math.inf)
+    probs = ordered.softmax(-1)
+    # a draw from `probs`: the largest p / E with E exponential (an exponential race)
+    choice = (probs / torch.empty_like(probs).exponential_()).argmax(-1, keepdim=True)
+    return order.gather(-1, choice)
+
+
+def _sampling(params, vocab: int, device):
+    if params.temperature <= 0:
+        return None
+    top_k = params.top_k if params.top_k and params.top_k > 0 else vocab
+    return (torch.tensor(float(params.temperature), device=device),
+            torch.tensor(min(top_k, vocab), device=device),
+            torch.tensor(float(params.top_p), device=device))
+
+
+class Arena:
+    """The decoder's KV memory: per layer one keys and one values buffer, and one length.
+
+    `cache(rows, length)` views them as a static cache of that shape, from their first
+    element, so every cache the decoder makes has the same addresses. The buffers grow (to
+    twice what was asked, at least) when a cache needs more than they hold, and never
+    shrink; they are freed with the decoder."""
+
+    def __init__(self, text_config, dtype: torch.dtype):
+        self.config, self.dtype = text_config, dtype
+        self.buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.lengths: list[torch.Tensor] = []
+        self.current: Cache | None = None
+
+    def cache(self, rows: int, length: int, device) -> Cache:
+        """A static cache of `rows` x `length`, empty (written from position 0)."""
+        dtype, device = self.dtype, torch.device(device)
+        layers = self.config.num_hidden_layers
+        heads = self.config.num_key_value_heads or self.config.num_attention_heads
+        head_dim = getattr(self.config, "head_dim", None) or \
+            self.config.hidden_size // self.config.num_attention_heads
+        shape = (rows, heads, length, head_dim)
+        size = math.prod(shape)
+        if (not self.buffers or self.buffers[0][0].numel() < size
+                or self.buffers[0][0].dtype != dtype or self.buffers[0][0].device != device):
+            self.buffers = []  # the old buffers go before the new ones are made
+            self.current = None
+            self.buffers = [(_static(torch.zeros(2 * size, dtype=dtype, device=device)),
+                             _static(torch.zeros(2 * size, dtype=dtype, device=device)))
+                            for _ in range(layers)]
+            self.lengths = [_static(torch.zeros((), dtype=torch.long, device=device))
+                            for _ in range(layers)]
+        for length_ in self.lengths:
+            length_.zero_()
+        self.current = Cache(layers=[
+            _ArenaLayer(_static(k[:size].view(shape)), _static(v[:size].view(shape)), n)
+            for (k, v), n in zip(self.buffers, self.lengths, strict=True)])
+        return self.current
+
+    def load(self, kept: Cache, length: int) -> None:
+        """Copy the first `length` positions of a dynamic cache into the current cache."""
+        for layer, source, n in zip(self.current.layers, kept.layers, self.lengths,
+                                    strict=True):
+            layer.keys[:, :, :length] = source.keys[:, :, :length]
+            layer.values[:, :, :length] = source.values[:, :, :length]
+            n.fill_(length)
+
+    def save(self, kept: Cache, length: int) -> None:
+        """Make `kept` (a dynamic cache) hold copies of the current cache's first `length`
+        positions."""
+        from transformers import DynamicCache
+
+        fresh = DynamicCache(config=self.config)
+        for i, layer in enumerate(self.current.layers):
+            fresh.update(layer.keys[:, :, :length].clone(), layer.values[:, :, :length].clone(),
+                         i)
+        kept.layers = fresh.layers
+
+
+class _ArenaLayer(StaticLayer):
+    """A static layer over given tensors; its length is read off them (a symbolic size
+    under torch.compile, so caches of every length share one compiled step)."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: torch.Tensor):
+        super().__init__(max_cache_len=keys.shape[2])
+        self.keys, self.values, self.cumulative_length = keys, values, length
+        self.dtype, self.device = keys.dtype, keys.device
+        self.batch_size, self.num_heads = keys.shape[:2]
+        self.k_head_dim, self.v_head_dim = keys.shape[-1], values.shape[-1]
+        self.is_initialized = True
+
+    def get_mask_sizes(self, query_length: int, *args) -> tuple[int, int]:
+        return self.keys.shape[2], 0
+
+    def get_max_length(self) -> int:
+        return self.keys.shape[2]
+
+
+def _static(tensor: torch.Tensor) -> torch.Tensor:
+    """Tell torch.compile the tensor keeps its address (CUDA graphs write it in place)."""
+    torch._dynamo.mark_static_address(tensor)
+    return tensor

@@ -1,0 +1,287 @@
+"""The engine's own decode loop (`compile`, assistant/engine/decode.py) gives generate's
+answers: greedy tokens, follow-ups from kept prefixes, batches, end of answer, forced
+lengths, stop strings and cancel; what it does not take goes through generate. The step runs
+eagerly here (compiling takes seconds per model); one test compiles it for real."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from assistant.config import Settings
+from assistant.engine import Engine, decode, reuse
+from assistant.engine.decode import Arena, Decoder, pick
+from tests.test_engine_speed import _concurrently, asking, dialogue, encoder_calls
+
+FAMILIES = ("llava", "llava_next")
+
+
+@pytest.fixture(autouse=True)
+def eager_steps(monkeypatch):
+    monkeypatch.setattr(decode, "_compile", lambda step: step)
+    monkeypatch.setattr(reuse, "MIN_REUSE", 1)  # the tiny prompts are short
+
+
+def twins(engines, **settings):
+    """(plain, looped): engines on one loaded model, generate's and the decode loop's."""
+    loaded = engines("llava").loaded
+    plain = Engine(loaded, Settings(prefix_cache=0, image_cache=0, batch=1, **settings))
+    looped = Engine(loaded, Settings(compile=True, prefix_cache=4, image_cache=0, batch=8,
+                                     **settings))
+    return plain, looped
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_loop_answers_a_dialogue_as_generate_and_reads_the_image_once(engines, family,
+                                                                          red):
+    plain, _ = dialogue(engines(family, prefix_cache=0, image_cache=0), [red])
+    engine = engines(family, prefix_cache=4, image_cache=0, compile=True)
+    assert engine.decoder is not None
+    before = engine.decoder.answers
+    calls = encoder_calls(engine)
+    looped, usages = dialogue(engine, [red])
+    assert looped == plain
+    assert engine.decoder.answers - before == 3
+    assert usages[1].reused_tokens >= usages[0].prompt_tokens  # the kept prefix was used
+    assert usages[2].reused_tokens >= usages[1].prompt_tokens
+    assert len(calls) == 1
+
+
+def test_a_new_image_in_a_follow_up_is_read(engines, red, blue):
+    plain, _ = dialogue(engines("llava", prefix_cache=0, image_cache=0), [red], new_image=blue)
+    looped, usages = dialogue(engines("llava", prefix_cache=4, image_cache=0, compile=True),
+                              [red], new_image=blue)
+    assert looped == plain
+    assert 0 < usages[2].reused_tokens < usages[1].reused_tokens + usages[1].prompt_tokens
+
+
+def test_an_answer_ends_at_its_end_token_inside_a_chunk(engines, red):
+    """A token the model writes at step 4 is made the end token: both paths stop there,
+    though the loop computed further."""
+    conv = asking(red)
+    loaded = engines("llava").loaded
+    config = loaded.model.generation_config
+    original = config.eos_token_id
+    free, _ = twins(engines)
+    tokens = _tokens(free, conv, 12)
+    k = next(i for i in range(3, 12) if tokens[i] not in tokens[:i])
+    try:
+        config.eos_token_id = tokens[k]
+        plain, looped = twins(engines)
+        params = plain.default_params(max_new_tokens=12)
+        want, got = plain.stream(conv, params).stream, looped.stream(conv, params).stream
+        assert got.wait() == want.wait()
+        assert got._ids == want._ids == tokens[:k + 1]
+        assert got.usage.finish_reason == want.usage.finish_reason == "stop"
+        # forced past it: the end token is blocked for the first min_new_tokens
+        forced = plain.default_params(max_new_tokens=12, min_new_tokens=12)
+        want, got = plain.stream(conv, forced).stream, looped.stream(conv, forced).stream
+        assert got.wait() == want.wait()
+        assert got.usage.completion_tokens == 12 and tokens[k] not in got._ids
+    finally:
+        config.eos_token_id = original
+
+
+def _tokens(engine, conv, n: int) -> list[int]:
+    stream = engine.stream(conv, engine.default_params(max_new_tokens=n,
+                                                       min_new_tokens=n)).stream
+    stream.wait()
+    return list(stream._ids)
+
+
+def test_a_stop_string_ends_the_answer_as_with_generate(engines, red):
+    plain, looped = twins(engines)
+    conv = asking(red)
+    text = plain.answer(conv, plain.default_params(max_new_tokens=12, min_new_tokens=12))
+    stop = text.strip()[4:7]
+    params = plain.default_params(max_new_tokens=12, stop=[stop])
+    want, got = plain.stream(conv, params).stream, looped.stream(conv, params).stream
+    assert got.wait() == want.wait() and stop not in got.text
+    assert got.usage.finish_reason == want.usage.finish_reason == "stop_string"
+    # generate notices the stop string one step late and writes one token more
+    assert got.usage.completion_tokens in (want.usage.completion_tokens,
+                                           want.usage.completion_tokens - 1)
+
+
+def test_cancel_stops_the_loop_within_a_chunk(engines, red):
+    _, looped = twins(engines)
+    stream = looped.stream(asking(red), looped.default_params(
+        max_new_tokens=400, min_new_tokens=400)).stream
+    for _ in stream:
+        stream.cancel()
+        break
+    stream.wait()
+    assert stream.usage.finish_reason == "cancelled"
+    assert stream.usage.completion_tokens <= stream.tokens_at_cancel + decode.CHUNK
+
+
+def test_answers_asked_together_are_one_batch_in_the_loop(engines, red, blue):
+    from PIL import Image
+
+    plain, looped = twins(engines)
+    pictures = [red, blue, Image.new("RGB", (40, 30), (20, 200, 20)), red]
+    questions = ["What is in this picture?", "Describe it.", "Which colour?",
+                 "Is it round? Say more about the edges."]
+    convs = [asking(p, q) for p, q in zip(pictures, questions, strict=True)]
+    lengths = [6, 11, 3, 9]
+    alone = [plain.answer(c, plain.default_params(max_new_tokens=n))
+             for c, n in zip(convs, lengths, strict=True)]
+    before = looped.decoder.batched_rows
+    together, streams = _concurrently(
+        looped, convs, [looped.default_params(max_new_tokens=n) for n in lengths])
+    assert together == alone
+    assert looped.decoder.batched_rows - before == 4
+    assert [s.usage.completion_tokens for s in streams] == lengths
+
+
+def test_what_the_loop_does_not_take_goes_through_generate(engines, red):
+    plain, looped = twins(engines)
+    conv = asking(red)
+    for overrides in (dict(seed=3, temperature=0.8), dict(repetition_penalty=1.3)):
+        params = plain.default_params(max_new_tokens=6, **overrides)
+        before = looped.decoder.answers
+        assert looped.answer(conv, params) == plain.answer(conv, params)
+        assert looped.decoder.answers == before
+
+
+def test_sampled_answers_come_from_the_loop(engines, red):
+    _, looped = twins(engines)
+    before = looped.decoder.answers
+    stream = looped.stream(asking(red), looped.default_params(
+        max_new_tokens=10, min_new_tokens=10, temperature=0.9, top_p=0.9, top_k=20)).stream
+    stream.wait()
+    assert stream.usage.completion_tokens == 10 and looped.decoder.answers == before + 1
+
+
+def test_pick_is_greedy_or_samples_within_top_k_and_top_p():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 50)
+    free = torch.zeros(50)
+    assert torch.equal(pick(logits, free, None), logits.argmax(-1, keepdim=True))
+    blocked = free.clone()
+    blocked[logits[0].argmax()] = -float("inf")
+    assert pick(logits, blocked, None)[0, 0] != logits[0].argmax()
+
+    def sampling(temperature, top_k, top_p):
+        return torch.tensor(temperature), torch.tensor(top_k), torch.tensor(top_p)
+
+    assert torch.equal(pick(logits, free, sampling(1.0, 1, 1.0)), logits.argmax(-1, keepdim=True))
+    assert torch.equal(pick(logits, free, sampling(1.0, 50, 1e-6)),
+                       logits.argmax(-1, keepdim=True))
+    top3 = logits.topk(3).indices
+    for _ in range(50):
+        drawn = pick(logits, free, sampling(2.0, 3, 1.0))
+        assert (drawn == top3).any(-1).all()
+
+
+def test_pick_draws_in_proportion_to_the_probabilities():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[1.0, 3.0]])).expand(4000, 2)
+    draws = pick(logits, torch.zeros(2), (torch.tensor(1.0), torch.tensor(2), torch.tensor(1.0)))
+    assert abs(draws.float().mean().item() - 0.75) < 0.03
+    # temperature 0.5 squares the odds: 1:9
+    draws = pick(logits, torch.zeros(2), (torch.tensor(0.5), torch.tensor(2), torch.tensor(1.0)))
+    assert abs(draws.float().mean().item() - 0.9) < 0.03
+
+
+def test_every_cache_of_the_arena_starts_at_the_same_address(engines):
+    model = engines("llava").loaded.model
+    arena = Arena(model.config.get_text_config(), torch.float32)
+    small = arena.cache(1, 64, "cpu")
+    address = small.layers[0].keys.data_ptr()
+    assert small.layers[0].keys.shape[:3] == (1, 2, 64)
+    for rows, length in ((2, 32), (1, 128)):  # within what it holds
+        cache = arena.cache(rows, length, "cpu")
+        assert cache.layers[0].keys.data_ptr() == address
+        assert cache.layers[0].keys.shape[0] == rows and cache.layers[0].get_max_length() == length
+    grown = arena.cache(4, 128, "cpu")  # more than it holds: new buffers, twice the size
+    assert arena.buffers[0][0].numel() == 2 * grown.layers[0].keys.numel()
+    assert arena.cache(1, 64, "cpu").layers[0].keys.data_ptr() == grown.layers[0].keys.data_ptr()
+
+
+def test_the_arena_copies_a_kept_prefix_in_and_out(engines):
+    from transformers import DynamicCache
+
+    model = engines("llava").loaded.model
+    config = model.config.get_text_config()
+    kept = DynamicCache(config=config)
+    torch.manual_seed(0)
+    for i in range(config.num_hidden_layers):
+        kept.update(torch.randn(1, 2, 10, 16), torch.randn(1, 2, 10, 16), i)
+    arena = Arena(config, torch.float32)
+    cache = arena.cache(1, 64, "cpu")
+    arena.load(kept, 7)
+    assert int(cache.get_seq_length()) == 7
+    assert torch.equal(cache.layers[1].values[:, :, :7], kept.layers[1].values[:, :, :7])
+    out = DynamicCache(config=config)
+    arena.save(out, 5)
+    assert out.get_seq_length() == 5
+    assert torch.equal(out.layers[0].keys, kept.layers[0].keys[:, :, :5])
+    assert out.layers[0].keys.data_ptr() != cache.layers[0].keys.data_ptr()  # a copy
+
+
+def test_only_full_attention_models_are_looped():
+    from types import SimpleNamespace
+
+    from transformers import LlamaConfig, MistralConfig
+
+    def model(text):
+        return SimpleNamespace(config=SimpleNamespace(get_text_config=lambda: text))
+
+    small = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, vocab_size=100)
+    assert Decoder.supports(model(LlamaConfig(**small)))
+    assert not Decoder.supports(model(MistralConfig(**small, sliding_window=16)))
+
+
+def test_the_compiled_step_answers_as_generate(tiny_dirs, red, monkeypatch):
+    """torch.compile for real (inductor on this CPU; CUDA graphs need a GPU): a first answer,
+    a follow-up of another cache length and a batch."""
+    monkeypatch.undo()
+    monkeypatch.setattr(reuse, "MIN_REUSE", 1)
+    plain = Engine.load(Settings(prefix_cache=0, image_cache=0, batch=1), tiny_dirs["llava"])
+    engine = Engine(plain.loaded, Settings(compile=True, prefix_cache=4, image_cache=0))
+    assert engine.decoder._step is not decode._step  # compiled
+    want, _ = dialogue(plain, [red])
+    got, usages = dialogue(engine, [red])
+    assert got == want and usages[1].reused_tokens > 0
+    assert engine.decoder.answers == 3
+
+
+def test_a_loop_that_fails_keeps_nothing_and_the_engine_goes_on(engines, red, monkeypatch):
+    _, looped = twins(engines)
+    conv = asking(red)
+    params = looped.default_params(max_new_tokens=4)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken step")
+
+    monkeypatch.setattr(looped.decoder, "_step", broken)
+    looped.prefixes.clear()
+    with pytest.raises(RuntimeError, match="broken step"):
+        looped.answer(conv, params)
+    assert len(looped.prefixes) == 0
+    monkeypatch.undo()
+    assert looped.answer(conv, params)
+    assert len(looped.prefixes) == 1
+
+
+def test_two_loops_on_one_engine_take_turns(engines, red, blue):
+    """The engine's lock holds one generation at a time: the arena is never shared."""
+    plain, looped = twins(engines)
+    convs = [asking(red), asking(blue)]
+    params = plain.default_params(max_new_tokens=8, min_new_tokens=8)
+    want = [plain.answer(c, params) for c in convs]
+    got: dict = {}
+
+    def ask(i):
+        got[i] = looped.answer(convs[i], params)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [got[0], got[1]] == want
