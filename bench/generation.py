@@ -3,13 +3,15 @@
     python -m bench --device cpu                  # the offline default on this CPU
     python -m bench --device cpu --small          # the same, small sizes (what CI runs)
     python -m bench --device cuda                 # LLaVA-1.5-7B's shape, random weights
+    bench/gpu.sh                                  # the GPU run, sized for a short lease
 
 Each configuration runs in its own process (its memory is its own) and is measured on the same
 prompt: one image and a short question, answers forced to `--new-tokens` with min_new_tokens.
 "plain" is `model.generate` with nothing kept between answers; the other rows add the engine's
 fast paths (assistant/engine: prefix reuse, image-feature cache, batching of concurrent
-answers, the fused CPU decode step, weight-only int8/int4, static cache with a compiled decode
-step). The JSON's "definitions" says how each figure is measured.
+answers, the fused CPU decode step, weight-only int8/int4, the compiled decode loop). The JSON's
+"definitions" says how each figure is measured; it is written again after every row, so a run
+cut short keeps the rows it finished.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ CONFIGS = {
                                       fused_decode=False),
         "fast int4": dict(FAST, dtype="float32", quant="int4"),
         "fast bf16": dict(FAST, dtype="bfloat16", quant="none"),
+        # the GPU's compiled decode loop, on a CPU (inductor, no CUDA graphs)
+        "fast fp32 compiled": dict(FAST, dtype="float32", quant="none", compile=True),
     },
     "cuda": {
         "plain nf4": dict(PLAIN, quant="4bit", dtype="float16"),
@@ -48,6 +52,7 @@ CONFIGS = {
         "fast nf4": dict(FAST, quant="4bit", dtype="float16"),
         "fast int4 compiled": dict(FAST, quant="int4", dtype="bfloat16", compile=True),
         "fast fp16 compiled": dict(FAST, dtype="float16", compile=True),
+        "fast nf4 compiled": dict(FAST, quant="4bit", dtype="float16", compile=True),
     },
 }
 SMALL_CONFIGS = {"cpu": ("plain fp32", "fast int4-mlp"), "cuda": ("plain nf4", "fast int4 compiled")}
@@ -60,8 +65,14 @@ DEFINITIONS = {
                        "image, after the model's own (unforced) first answer: what prefix "
                        "reuse saves",
     "aggregate_tok_s": "streams -> all new tokens / wall time, that many answers asked at once",
-    "peak_mib": "peak resident memory of the process (CPU) or peak CUDA memory allocated (GPU)",
-    "warmup_s": "the first, untimed answer (compiles, when the row compiles)",
+    "peak_mib": "peak resident memory of the process (CPU) or peak CUDA memory allocated (GPU) "
+                "while answering one stream at a time (first questions and follow-ups)",
+    "peak_streams_mib": "the same peak, the concurrent streams included (a batch's KV cache)",
+    "warmup_s": "the untimed answers before measuring: a first one and, when the row compiles, "
+                "a follow-up and a batch of two (each compiles or records what it needs)",
+    "looped_answers": "answers (single or batched) the compiled decode loop took in the row",
+    "compile": "torch.compile's counts in the row's process: graphs compiled, graph breaks, "
+               "and graphs that could not run as CUDA graphs",
 }
 
 
@@ -77,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--new-tokens", type=int)
     p.add_argument("--runs", type=int)
     p.add_argument("--streams", help="comma-separated concurrent stream counts")
+    p.add_argument("--plain-streams", help="stream counts for rows that answer one at a time "
+                   "(batch 1: their aggregate is their one-stream rate; default: --streams)")
+    p.add_argument("--row-timeout", type=float, default=0,
+                   help="seconds a row may take (0: no limit); a row past it is reported")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--out", help="JSON file to write")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one row, print its JSON
@@ -85,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     new_tokens = args.new_tokens or (32 if args.small else 128 if args.device == "cpu" else 256)
     runs = args.runs or (2 if args.small else 3)
     streams = [int(s) for s in (args.streams or ("1,4" if args.small else "1,4,16")).split(",")]
+    plain_streams = [int(s) for s in args.plain_streams.split(",")] if args.plain_streams \
+        else streams
     if args.one:
         row = measure(args.one, json.loads(args.settings), args.device, new_tokens, runs, streams,
                       args.threads)
@@ -93,26 +110,37 @@ def main(argv: list[str] | None = None) -> int:
 
     names = (args.configs.split(",") if args.configs else
              SMALL_CONFIGS[args.device] if args.small else list(CONFIGS[args.device]))
-    with tempfile.TemporaryDirectory(prefix="bench-model-") as scratch:
-        model, label = _model(args, scratch)
-        rows = []
-        for name in names:
-            settings = dict(CONFIGS[args.device][name], model=model, device=args.device)
-            print(f"{name} ...", file=sys.stderr, flush=True)
-            rows.append(_run_one(name, settings, args, new_tokens, runs, streams))
+    unknown = [n for n in names if n not in CONFIGS[args.device]]
+    if unknown:
+        p.error(f"unknown configs {unknown}; known: {', '.join(CONFIGS[args.device])}")
+    rows: list[dict] = []
     result = {
         "benchmark": "generation", "date": date.today().isoformat(),
         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": describe(), "device": args.device, "model": label,
+        "machine": describe(), "device": args.device, "model": "",
         "prompt": "one image and a short question; answers forced to new_tokens",
         "new_tokens": new_tokens, "runs": runs, "streams": streams,
         "definitions": DEFINITIONS, "rows": rows,
     }
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as scratch:
+        started = time.perf_counter()
+        model, result["model"] = _model(args, scratch)
+        result["build_s"] = round(time.perf_counter() - started, 1)
+        for name in names:
+            settings = dict(CONFIGS[args.device][name], model=model, device=args.device)
+            print(f"{name} ...", file=sys.stderr, flush=True)
+            counts = plain_streams if settings.get("batch", 8) == 1 else streams
+            rows.append(_run_one(name, settings, args, new_tokens, runs, counts))
+            _write(result, args.out)
     print(table(result))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    _write(result, args.out)
     return 0 if all("error" not in r for r in rows) else 1
+
+
+def _write(result: dict, out: str | None) -> None:
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 def _model(args, scratch: str) -> tuple[str, str]:
@@ -134,12 +162,24 @@ def _run_one(name: str, settings: dict, args, new_tokens: int, runs: int,
     cmd = [sys.executable, "-m", "bench", "--one", name, "--settings", json.dumps(settings),
            "--device", args.device, "--new-tokens", str(new_tokens), "--runs", str(runs),
            "--streams", ",".join(map(str, streams)), "--threads", str(args.threads)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=args.row_timeout or None)
+    except subprocess.TimeoutExpired as e:
+        tail = _text(e.stderr).strip().splitlines()[-3:]
+        return {"config": name, "settings": settings,
+                "error": f"timed out after {args.row_timeout:g} s | " + " | ".join(tail)}
+    print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     for line in done.stdout.splitlines():
         if line.startswith("ROW "):
             return json.loads(line[4:])
     tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
     return {"config": name, "settings": settings, "error": " | ".join(tail) or "no result"}
+
+
+def _text(output) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
 
 
 def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
@@ -158,6 +198,10 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
     image = _picture()
     t0 = time.perf_counter()
     _answer(engine, _conversation(image), new_tokens)
+    if settings.compile:  # what the measured answers will need compiled, compiled now
+        _follow_up(engine, image, new_tokens)
+        if engine.batcher is not None and max(streams) > 1:
+            _batch_of_two(engine, image, new_tokens)
     warmup_s = time.perf_counter() - t0
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -169,15 +213,10 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
         first, usage, _ = _answer(engine, conv, new_tokens)
         ttft.append(first)
         decode.append(usage.tokens_per_second)
-        # the follow-up comes after the model's own answer, ended where the model ends it
-        # (a forced answer runs past the end of its turn, into text no chat would keep)
-        conv = _conversation(image)
-        _, _, text = _answer(engine, conv, new_tokens, forced=False)
-        conv.add_assistant(text)
-        conv.add_user("And what shape is it?")
-        first, _, _ = _answer(engine, conv, new_tokens)
-        followup.append(first)
+        followup.append(_follow_up(engine, image, new_tokens))
+    peak = _peak_mib(device)
     aggregate = {str(k): _aggregate(engine, image, k, new_tokens) for k in streams}
+    decoder = getattr(engine, "decoder", None)
     return {
         "config": name,
         "settings": {k: v for k, v in overrides.items() if k not in ("model", "device")},
@@ -185,11 +224,43 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
         "decode_tok_s": round(statistics.median(decode), 1),
         "followup_ttft_s": round(statistics.median(followup), 4),
         "aggregate_tok_s": aggregate,
-        "peak_mib": round(_peak_mib(device)),
+        "peak_mib": round(peak), "peak_streams_mib": round(_peak_mib(device)),
         "load_s": round(load_s, 2), "warmup_s": round(warmup_s, 2),
+        "looped_answers": decoder.answers if decoder is not None else 0,
+        "compile": _compile_counts(),
         "prompt_tokens": usage.prompt_tokens, "image_tokens": usage.image_tokens,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def _follow_up(engine, image, new_tokens: int) -> float:
+    """Seconds to the first token of a follow-up question. It comes after the model's own
+    answer, ended where the model ends it (a forced answer runs past the end of its turn,
+    into text no chat would keep)."""
+    conv = _conversation(image)
+    _, _, text = _answer(engine, conv, new_tokens, forced=False)
+    conv.add_assistant(text)
+    conv.add_user("And what shape is it?")
+    return _answer(engine, conv, new_tokens)[0]
+
+
+def _batch_of_two(engine, image, new_tokens: int) -> None:
+    """Two answers asked while the model is held, so that they surely share one batch (and
+    with nothing kept: an answer that starts from a kept prefix runs alone)."""
+    _forget(engine)
+    params = engine.default_params(max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+    with engine._lock:
+        streams = [engine.stream(_conversation(image), params).stream for _ in range(2)]
+    for stream in streams:
+        stream.wait()
+
+
+def _compile_counts() -> dict:
+    from torch._dynamo.utils import counters
+
+    return {"graphs": counters["stats"].get("unique_graphs", 0),
+            "graph_breaks": sum(counters["graph_break"].values()),
+            "cudagraph_skips": counters["inductor"].get("cudagraph_skips", 0)}
 
 
 def _picture():
@@ -261,7 +332,7 @@ def _peak_mib(device: str) -> float:
 def table(result: dict) -> str:
     streams = result["streams"]
     head = (["config", "TTFT ms", "decode tok/s", "follow-up TTFT ms"]
-            + [f"{k} streams tok/s" for k in streams] + ["peak MiB"])
+            + [f"{k} streams tok/s" for k in streams] + ["peak MiB", "peak with streams MiB"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result["rows"]:
         if "error" in r:
@@ -269,7 +340,8 @@ def table(result: dict) -> str:
             continue
         cells = [r["config"], f"{r['ttft_s'] * 1000:.0f}", f"{r['decode_tok_s']:.1f}",
                  f"{r['followup_ttft_s'] * 1000:.0f}"]
-        cells += [f"{r['aggregate_tok_s'][str(k)]:.1f}" for k in streams]
-        cells.append(f"{r['peak_mib']:.0f}")
+        cells += [f"{r['aggregate_tok_s'][str(k)]:.1f}" if str(k) in r["aggregate_tok_s"]
+                  else "-" for k in streams]
+        cells += [f"{r['peak_mib']:.0f}", f"{r.get('peak_streams_mib', r['peak_mib']):.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

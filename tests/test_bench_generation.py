@@ -86,3 +86,36 @@ def test_configurations_take_turns_in_one_process(tiny_dirs, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "bench", "turns", "--configs", "fast int9"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown configs ['fast int9']" in bad.stderr
+
+
+def test_the_compiled_loop_row_compiles_in_its_warm_up(tmp_path):
+    """The GPU's headline row, at the small shape on a CPU (inductor, no CUDA graphs): the
+    loop takes the answers, and the warm-up compiles what the measured ones need (one graph
+    for one row, one for batches; no graph breaks). A row answering one at a time measures
+    only the stream counts given for such rows."""
+    out = tmp_path / "generation.json"
+    child = subprocess.run(
+        [sys.executable, "-m", "bench", "--device", "cpu", "--shape", "llava-small",
+         "--configs", "plain fp32,fast fp32 compiled", "--new-tokens", "6", "--runs", "1",
+         "--streams", "1,3", "--plain-streams", "1", "--threads", "1", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr
+    plain, looped = json.loads(out.read_text())["rows"]
+    assert set(plain["aggregate_tok_s"]) == {"1"} and plain["looped_answers"] == 0
+    assert set(looped["aggregate_tok_s"]) == {"1", "3"}
+    assert looped["looped_answers"] >= 8
+    assert looped["compile"]["graphs"] == 2 and looped["compile"]["graph_breaks"] == 0
+    assert looped["peak_streams_mib"] >= looped["peak_mib"] > 0
+    assert "| - |" in child.stdout  # the plain row's 3-stream cell
+
+
+def test_a_row_past_its_time_is_stopped_and_reported(tiny_dirs, tmp_path):
+    out = tmp_path / "generation.json"
+    child = subprocess.run(
+        [sys.executable, "-m", "bench", "--device", "cpu", "--model", tiny_dirs["llava"],
+         "--configs", "plain fp32", "--new-tokens", "2", "--runs", "1", "--streams", "1",
+         "--row-timeout", "0.5", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 1
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["error"].startswith("timed out after 0.5 s")

@@ -236,18 +236,31 @@ def test_only_full_attention_models_are_looped():
     assert not Decoder.supports(model(MistralConfig(**small, sliding_window=16)))
 
 
-def test_the_compiled_step_answers_as_generate(tiny_dirs, red, monkeypatch):
-    """torch.compile for real (inductor on this CPU; CUDA graphs need a GPU): a first answer,
-    a follow-up of another cache length and a batch."""
+def test_the_compiled_step_answers_as_generate_and_compiles_twice(tiny_dirs, red, blue,
+                                                                   monkeypatch):
+    """torch.compile for real (inductor on this CPU; CUDA graphs need a GPU): a dialogue, a
+    long answer (another cache length) and a batch answer as generate does, with two compiles
+    in all: one for one row, one for any batch (every length shares them)."""
+    from torch._dynamo.utils import counters
+
     monkeypatch.undo()
     monkeypatch.setattr(reuse, "MIN_REUSE", 1)
     plain = Engine.load(Settings(prefix_cache=0, image_cache=0, batch=1), tiny_dirs["llava"])
     engine = Engine(plain.loaded, Settings(compile=True, prefix_cache=4, image_cache=0))
     assert engine.decoder._step is not decode._step  # compiled
+    graphs = counters["stats"]["unique_graphs"]
     want, _ = dialogue(plain, [red])
     got, usages = dialogue(engine, [red])
     assert got == want and usages[1].reused_tokens > 0
-    assert engine.decoder.answers == 3
+    long = plain.default_params(max_new_tokens=300, min_new_tokens=300)
+    assert engine.answer(asking(blue), long) == plain.answer(asking(blue), long)
+    engine.prefixes.clear()
+    convs = [asking(red, "Describe it."), asking(blue, "Which colour?")]
+    params = plain.default_params(max_new_tokens=10, min_new_tokens=10)
+    together, _ = _concurrently(engine, convs, [params] * 2)
+    assert together == [plain.answer(c, params) for c in convs]
+    assert engine.decoder.answers == 5 and engine.decoder.batched_rows == 2
+    assert counters["stats"]["unique_graphs"] - graphs == 2
 
 
 def test_a_loop_that_fails_keeps_nothing_and_the_engine_goes_on(engines, red, monkeypatch):

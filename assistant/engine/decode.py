@@ -40,7 +40,7 @@ import torch
 from transformers.cache_utils import Cache, StaticLayer
 
 CHUNK = 8  # decode steps between two reads of the tokens on the host
-ALIGN = 512  # static cache lengths are rounded up to a multiple of this
+ALIGN = 256  # static cache lengths are rounded up to a multiple of this
 INPUTS = frozenset({"input_ids", "attention_mask", "pixel_values", "image_sizes"})
 
 
@@ -110,7 +110,7 @@ class Decoder:
             return blocked if n < params.min_new_tokens else free
 
         token = pick(logits, suppress(0), sampling)  # [rows, 1]
-        position = positions[:, prompt:prompt + 1]
+        position = mask[:, :prompt].sum(-1, keepdim=True)  # [rows, 1]: the next position
         done = [False] * rows
         written = 0  # tokens each row has been given (or would have been)
         pending = [token]
