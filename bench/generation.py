@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                    "cpu, LLaVA-1.5-7B's shape with random weights on cuda)")
     p.add_argument("--shape", help="build and use a random checkpoint of this shape "
                    "(llava-1.5-7b, llava-small)")
+    p.add_argument("--shape-dir", help="build the shape's checkpoint here and keep it (a later "
+                   "run with the same directory reuses it; default: a temporary directory)")
     p.add_argument("--configs", help="comma-separated rows to run (default: all for the device)")
     p.add_argument("--new-tokens", type=int)
     p.add_argument("--runs", type=int)
@@ -154,7 +156,8 @@ def _model(args, scratch: str) -> tuple[str, str]:
     from bench.shapes import build
 
     print(f"building a random {shape} checkpoint ...", file=sys.stderr, flush=True)
-    return str(build(shape, Path(scratch) / shape, args.device)), f"{shape} shape, random weights"
+    where = Path(args.shape_dir) if args.shape_dir else Path(scratch) / shape
+    return str(build(shape, where, args.device)), f"{shape} shape, random weights"
 
 
 def _run_one(name: str, settings: dict, args, new_tokens: int, runs: int,

@@ -439,3 +439,13 @@ def test_linear_subclasses_keep_their_own_forward():
     model.get_decoder().layers[0].mlp.up_proj = Scaled(64, 128, bias=False)
     quantize_weights(model, "int8")
     assert type(model.get_decoder().layers[0].mlp.up_proj) is Scaled
+
+
+@pytest.mark.parametrize("kind", ["int8", "int4-mlp"])
+def test_int8_layers_on_a_gpu_are_refused_with_what_to_use(tiny_dirs, kind, monkeypatch):
+    from assistant.config import Settings
+    from assistant.engine import loader
+
+    monkeypatch.setattr(loader, "resolve_device", lambda requested: "cuda")
+    with pytest.raises(ValueError, match=f"--quant {kind} runs on a CPU.*--quant int4"):
+        loader.load(Settings(quant=kind), tiny_dirs["llava"])

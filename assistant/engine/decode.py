@@ -33,6 +33,7 @@ the engine's lock is held around `run`.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import types
 
@@ -47,6 +48,10 @@ INPUTS = frozenset({"input_ids", "attention_mask", "pixel_values", "image_sizes"
 def _compile(step):
     return torch.compile(step, mode="reduce-overhead", dynamic=True)
 
+
+# Every compiled step runs on this one thread: torch 2.11 crashed compiling on a thread after
+# an earlier compile on a thread that had ended (answers run on threads of their own)
+_WORKER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
 
 class Decoder:
     def __init__(self, model, eos: set[int], context_tokens: int):
@@ -79,7 +84,15 @@ class Decoder:
         """Answer `streams` (one, or a batch whose `inputs` are left-padded rows); each gets
         its tokens through `_on_tokens`. A single stream's `_cache` (a dynamic cache holding
         its first `usage.reused_tokens` prompt tokens, or empty) is filled with the prompt and
-        answer afterwards, for the engine to keep."""
+        answer afterwards, for the engine to keep. Runs on the decode thread (`_WORKER`)
+        while the caller waits."""
+        _WORKER.submit(self._run, streams, inputs).result()
+
+    def _run(self, streams: list, inputs: dict) -> None:
+        with torch.inference_mode():
+            self._decode(streams, inputs)
+
+    def _decode(self, streams: list, inputs: dict) -> None:
         params = streams[0].params
         ids = inputs["input_ids"]  # [rows, prompt]
         rows, prompt = ids.shape

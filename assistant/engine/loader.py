@@ -18,7 +18,7 @@ from assistant.config import Settings
 from assistant.engine import fused
 from assistant.engine.device import free_memory, resolve_device, resolve_dtype, resolve_quant
 from assistant.engine.quant import quantization_config
-from assistant.engine.weights import KINDS, quantize_weights
+from assistant.engine.weights import CPU_KINDS, KINDS, quantize_weights
 from assistant.errors import ModelNotAvailable, OutOfMemory, UnsupportedCheckpoint
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,9 @@ def load(settings: Settings, source: str) -> LoadedModel:
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     kind = resolve_quant(settings.quant, device, config)
+    if kind in CPU_KINDS and device != "cpu":
+        raise ValueError(f"--quant {kind} runs on a CPU (torch's int8 kernel has no fast GPU "
+                         "version); on a GPU use --quant int4, 4bit or 8bit")
     quant = quantization_config(kind, config, dtype)
     if quant is not None and device == "mps":
         raise ValueError("bitsandbytes quantization does not run on mps; use --device cpu or cuda")

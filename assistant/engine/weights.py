@@ -136,11 +136,14 @@ def packed_int4(x: torch.Tensor, packed: torch.Tensor, group: int, scales_zeros:
 
 
 def _pack_int4(q: torch.Tensor) -> torch.Tensor:
-    """tinygemm's layout: on a CPU from int32 values, on CUDA from bytes of two values."""
+    """tinygemm's layout: on a CPU from int32 values, on CUDA from bytes of two values, in
+    tiles of 16 inputs, 8 tiles at a time where the input size allows (gpt-fast's choice),
+    else 4 or 2."""
     if q.device.type == "cpu":
         return torch._convert_weight_to_int4pack_for_cpu(q.contiguous(), 1)
     pairs = (q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8)
-    return torch._convert_weight_to_int4pack(pairs.contiguous(), 8)
+    tiles = next(t for t in (8, 4, 2) if q.shape[1] % (16 * t) == 0)
+    return torch._convert_weight_to_int4pack(pairs.contiguous(), tiles)
 
 
 # How torch packs int4 on a CPU depends on the instruction set it picked: blocks of `rows`
@@ -197,6 +200,7 @@ def int4_fits(text) -> bool:
 
 
 KINDS = ("int8", "int4", "int4-mlp")
+CPU_KINDS = ("int8", "int4-mlp")  # with int8 layers, whose kernel is fast on a CPU only
 # the layers `int4-mlp` makes int4: transformers' names for the projections of a decoder
 # layer's feed-forward block (not a mixture's router, which picks experts)
 FEED_FORWARD = ("gate_proj", "up_proj", "down_proj", "gate_up_proj", "fc1", "fc2", "w1", "w2",

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The GPU run, sized for a short lease of one H100 or H200: correctness on the GPU first, then
+# LLaVA-1.5-7B's shape with random weights (bench/generation.py), in parts that each fit in a
+# few minutes, so that a part that fails can be run again. Run from the repository root:
+#
+#   bench/gpu.sh wheels          # here, where PyPI is reachable: what the GPU machine lacks,
+#                                # as wheels in .whl/ (bitsandbytes; this project's transformers)
+#   bench/gpu.sh check int4      # on the GPU: tests/test_gpu.py, then the headline row
+#   bench/gpu.sh nf4 fp16        # on the GPU: the baselines and the other rows
+#
+# Parts, in the order given:
+#   check  tests/test_gpu.py: int4 on CUDA, the compiled loop in CUDA graphs (1-2 min)
+#   int4   fast int4 compiled, the engine's fastest 4-bit path
+# (the first bench part builds the 7B checkpoint in /tmp/bench-llava-1.5-7b; the others reuse it)
+#   nf4    plain nf4 (transformers' generate on bitsandbytes 4-bit, the baseline) and fast nf4
+#   fp16   fast fp16 compiled and plain fp16
+# Each bench part writes $OUT/generation-<part>.json (OUT defaults to bench/results), again
+# after every row, and its log beside it. Rows that answer one at a time measure one stream
+# only (their aggregate is their one-stream rate); every row runs twice (--runs 2).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/results}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+PIP_TARGET=/tmp/gpu-site
+
+wheels() {
+    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+    local transformers
+    transformers=$(grep -i '^transformers==' constraints.txt)
+    "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d .whl "$(grep -i '^bitsandbytes==' constraints.txt)"
+    "$PY" -m pip download --no-deps --only-binary=:all: -d .whl "$transformers"
+    ls -la .whl
+}
+
+setup() {
+    if compgen -G ".whl/*.whl" >/dev/null; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target "$PIP_TARGET" .whl/*.whl || exit 1
+        export PYTHONPATH="$PIP_TARGET${PYTHONPATH:+:$PYTHONPATH}"
+    fi
+    export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem \
+        --format=csv | tee "$OUT/gpu.txt"
+    "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'transformers',
+transformers.__version__, 'cuda', torch.version.cuda)" | tee -a "$OUT/gpu.txt"
+}
+
+rows() {  # part name, then comma-separated rows
+    local part=$1 configs=$2 start=$SECONDS
+    "$PY" -m bench --device cuda --configs "$configs" --runs 2 --plain-streams 1 \
+        --shape-dir /tmp/bench-llava-1.5-7b --row-timeout 300 \
+        --out "$OUT/generation-$part.json" 2>&1 | tee "$OUT/generation-$part.log"
+    echo "part $part: $((SECONDS - start)) s"
+}
+
+[ $# -gt 0 ] || { sed -n '2,20p' "$0"; exit 2; }
+[ "$1" = wheels ] && { wheels; exit; }
+setup
+status=0
+for part in "$@"; do
+    case $part in
+        check) "$PY" -m pytest tests/test_gpu.py -q -p no:cacheprovider 2>&1 \
+                   | tee "$OUT/test_gpu.log" || status=1 ;;
+        int4) rows int4 "fast int4 compiled" || status=1 ;;
+        nf4) rows nf4 "plain nf4,fast nf4" || status=1 ;;
+        fp16) rows fp16 "fast fp16 compiled,plain fp16" || status=1 ;;
+        *) echo "unknown part $part (check, int4, nf4, fp16, wheels)"; exit 2 ;;
+    esac
+done
+exit $status
