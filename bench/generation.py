@@ -56,6 +56,11 @@ CONFIGS = {
     },
 }
 SMALL_CONFIGS = {"cpu": ("plain fp32", "fast int4-mlp"), "cuda": ("plain nf4", "fast int4 compiled")}
+# every row by name, whatever device it is listed for: a GPU's rows run on a CPU too (slowly;
+# bench/gpu.sh's dry run)
+ROWS = {name: row for rows in CONFIGS.values() for name, row in rows.items()}
+
+LOG_LINES = 40  # of each row's own messages, passed on to stderr
 
 DEFINITIONS = {
     "ttft_s": "median time from asking (prompt built, image processed) to the first new token, "
@@ -112,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 
     names = (args.configs.split(",") if args.configs else
              SMALL_CONFIGS[args.device] if args.small else list(CONFIGS[args.device]))
-    unknown = [n for n in names if n not in CONFIGS[args.device]]
+    unknown = [n for n in names if n not in ROWS]
     if unknown:
-        p.error(f"unknown configs {unknown}; known: {', '.join(CONFIGS[args.device])}")
+        p.error(f"unknown configs {unknown}; known: {', '.join(ROWS)}")
     rows: list[dict] = []
     result = {
         "benchmark": "generation", "date": date.today().isoformat(),
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         model, result["model"] = _model(args, scratch)
         result["build_s"] = round(time.perf_counter() - started, 1)
         for name in names:
-            settings = dict(CONFIGS[args.device][name], model=model, device=args.device)
+            settings = dict(ROWS[name], model=model, device=args.device)
             print(f"{name} ...", file=sys.stderr, flush=True)
             counts = plain_streams if settings.get("batch", 8) == 1 else streams
             rows.append(_run_one(name, settings, args, new_tokens, runs, counts))
@@ -155,30 +160,45 @@ def _model(args, scratch: str) -> tuple[str, str]:
         return "", "embedded default (EfficientNet-Lite0 + SmolLM2-135M), real weights"
     from bench.shapes import build
 
-    print(f"building a random {shape} checkpoint ...", file=sys.stderr, flush=True)
     where = Path(args.shape_dir) if args.shape_dir else Path(scratch) / shape
+    done = (where / "config.json").is_file()
+    print(f"{'reusing' if done else 'building'} a random {shape} checkpoint in {where} ...",
+          file=sys.stderr, flush=True)
     return str(build(shape, where, args.device)), f"{shape} shape, random weights"
 
 
 def _run_one(name: str, settings: dict, args, new_tokens: int, runs: int,
              streams: list[int]) -> dict:
+    """One row in a process of its own: its figures, or what went wrong. A row stopped at
+    --row-timeout keeps the figures it had printed by then (one stream's, before the
+    concurrent streams). The row's own messages (warnings, compile notices) are passed on to
+    stderr."""
     cmd = [sys.executable, "-m", "bench", "--one", name, "--settings", json.dumps(settings),
            "--device", args.device, "--new-tokens", str(new_tokens), "--runs", str(runs),
            "--streams", ",".join(map(str, streams)), "--threads", str(args.threads)]
     started = time.perf_counter()
+    error = None
     try:
         done = subprocess.run(cmd, capture_output=True, text=True,
                               timeout=args.row_timeout or None)
+        out, err = done.stdout, done.stderr
     except subprocess.TimeoutExpired as e:
-        tail = _text(e.stderr).strip().splitlines()[-3:]
-        return {"config": name, "settings": settings,
-                "error": f"timed out after {args.row_timeout:g} s | " + " | ".join(tail)}
+        out, err = _text(e.stdout), _text(e.stderr)
+        error = f"timed out after {args.row_timeout:g} s"
+    messages = [line for line in err.splitlines() if line.strip() and "it/s]" not in line]
+    for line in messages[-LOG_LINES:]:
+        print(f"  [{name}] {line}", file=sys.stderr)
     print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    for line in done.stdout.splitlines():
-        if line.startswith("ROW "):
-            return json.loads(line[4:])
-    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-    return {"config": name, "settings": settings, "error": " | ".join(tail) or "no result"}
+    found = {}
+    for line in out.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind in ("ROW", "PART"):
+            found[kind] = json.loads(rest)
+    if error is None and "ROW" in found:
+        return found["ROW"]
+    row = found.get("PART", {"config": name, "settings": settings})
+    row["error"] = error or " | ".join((err or out).strip().splitlines()[-3:]) or "no result"
+    return row
 
 
 def _text(output) -> str:
@@ -218,17 +238,22 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
         decode.append(usage.tokens_per_second)
         followup.append(_follow_up(engine, image, new_tokens))
     peak = _peak_mib(device)
-    aggregate = {str(k): _aggregate(engine, image, k, new_tokens) for k in streams}
-    decoder = getattr(engine, "decoder", None)
-    return {
+    row = {
         "config": name,
         "settings": {k: v for k, v in overrides.items() if k not in ("model", "device")},
         "ttft_s": round(statistics.median(ttft), 4),
         "decode_tok_s": round(statistics.median(decode), 1),
         "followup_ttft_s": round(statistics.median(followup), 4),
-        "aggregate_tok_s": aggregate,
-        "peak_mib": round(peak), "peak_streams_mib": round(_peak_mib(device)),
+        "peak_mib": round(peak),
         "load_s": round(load_s, 2), "warmup_s": round(warmup_s, 2),
+    }
+    print("PART " + json.dumps(row), flush=True)  # kept should the streams run out of time
+    aggregate = {str(k): _aggregate(engine, image, k, new_tokens) for k in streams}
+    decoder = getattr(engine, "decoder", None)
+    return {
+        **row,
+        "aggregate_tok_s": aggregate,
+        "peak_streams_mib": round(_peak_mib(device)),
         "looped_answers": decoder.answers if decoder is not None else 0,
         "compile": _compile_counts(),
         "prompt_tokens": usage.prompt_tokens, "image_tokens": usage.image_tokens,

@@ -11,15 +11,19 @@
 # Parts, in the order given:
 #   check  tests/test_gpu.py: int4 on CUDA, the compiled loop in CUDA graphs (1-2 min)
 #   int4   fast int4 compiled, the engine's fastest 4-bit path
-# (the first bench part builds the 7B checkpoint in /tmp/bench-llava-1.5-7b; the others reuse it)
 #   nf4    plain nf4 (transformers' generate on bitsandbytes 4-bit, the baseline) and fast nf4
 #   fp16   fast fp16 compiled and plain fp16
+# The first bench part builds the 7B checkpoint in /tmp/bench-llava-1.5-7b; the others reuse it.
 # Each bench part writes $OUT/generation-<part>.json (OUT defaults to bench/results), again
-# after every row, and its log beside it. Rows that answer one at a time measure one stream
+# after every row; everything printed also goes to $OUT/gpu.log. Rows that answer one at a time measure one stream
 # only (their aggregate is their one-stream rate); every row runs twice (--runs 2).
+# A dry run of the whole script on a CPU, before a lease: DEVICE=cpu SHAPE=llava-small
+# bench/gpu.sh check int4 nf4 fp16 (the GPU tests skip; the rows run at the small shape).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results}
+DEVICE=${DEVICE:-cuda}
+SHAPE=${SHAPE:-llava-1.5-7b}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 PIP_TARGET=/tmp/gpu-site
@@ -43,31 +47,33 @@ setup() {
     fi
     export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem \
-        --format=csv | tee "$OUT/gpu.txt"
+        --format=csv 2>&1
     "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'transformers',
-transformers.__version__, 'cuda', torch.version.cuda)" | tee -a "$OUT/gpu.txt"
+transformers.__version__, 'cuda', torch.version.cuda)"
 }
 
 rows() {  # part name, then comma-separated rows
     local part=$1 configs=$2 start=$SECONDS
-    "$PY" -m bench --device cuda --configs "$configs" --runs 2 --plain-streams 1 \
-        --shape-dir /tmp/bench-llava-1.5-7b --row-timeout 300 \
-        --out "$OUT/generation-$part.json" 2>&1 | tee "$OUT/generation-$part.log"
+    "$PY" -m bench --device "$DEVICE" --shape "$SHAPE" --configs "$configs" --runs 2 \
+        --plain-streams 1 --shape-dir "/tmp/bench-$SHAPE" --row-timeout 300 \
+        --out "$OUT/generation-$part.json"
     echo "part $part: $((SECONDS - start)) s"
 }
 
-[ $# -gt 0 ] || { sed -n '2,20p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,21p' "$0"; exit 2; }
 [ "$1" = wheels ] && { wheels; exit; }
-setup
-status=0
-for part in "$@"; do
-    case $part in
-        check) "$PY" -m pytest tests/test_gpu.py -q -p no:cacheprovider 2>&1 \
-                   | tee "$OUT/test_gpu.log" || status=1 ;;
-        int4) rows int4 "fast int4 compiled" || status=1 ;;
-        nf4) rows nf4 "plain nf4,fast nf4" || status=1 ;;
-        fp16) rows fp16 "fast fp16 compiled,plain fp16" || status=1 ;;
-        *) echo "unknown part $part (check, int4, nf4, fp16, wheels)"; exit 2 ;;
-    esac
-done
-exit $status
+main() {
+    setup
+    local status=0
+    for part in "$@"; do
+        case $part in
+            check) "$PY" -m pytest tests/test_gpu.py -q -p no:cacheprovider || status=1 ;;
+            int4) rows int4 "fast int4 compiled" || status=1 ;;
+            nf4) rows nf4 "plain nf4,fast nf4" || status=1 ;;
+            fp16) rows fp16 "fast fp16 compiled,plain fp16" || status=1 ;;
+            *) echo "unknown part $part (check, int4, nf4, fp16, wheels)"; return 2 ;;
+        esac
+    done
+    return $status
+}
+main "$@" 2>&1 | tee -a "$OUT/gpu.log"
