@@ -449,3 +449,17 @@ def test_int8_layers_on_a_gpu_are_refused_with_what_to_use(tiny_dirs, kind, monk
     monkeypatch.setattr(loader, "resolve_device", lambda requested: "cuda")
     with pytest.raises(ValueError, match=f"--quant {kind} runs on a CPU.*--quant int4"):
         loader.load(Settings(quant=kind), tiny_dirs["llava"])
+
+
+def test_a_batch_waits_for_an_answer_still_being_prepared(engines, red, blue):
+    """Answers asked together arrive some milliseconds apart: the first does not start
+    alone while another is being prepared (here held open by hand for 50 ms)."""
+    engine = engines("llava", batch=8, prefix_cache=0, image_cache=0)
+    before = engine.batcher.batched_rows
+    params = engine.default_params(max_new_tokens=4)
+    with engine.batcher.preparing():
+        first = engine.stream(asking(red), params).stream
+        time.sleep(0.05)
+        second = engine.stream(asking(blue), params).stream
+    first.wait(), second.wait()
+    assert engine.batcher.batched_rows - before == 2

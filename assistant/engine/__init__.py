@@ -12,6 +12,7 @@ decode step), decode (`--compile`: a decode loop of its own, compiled, over a st
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from assistant.config import Settings
@@ -101,18 +102,19 @@ class Engine:
         if not conversation.turns or conversation.turns[-1].role != "user":
             raise ValueError("the conversation must end with a user turn to answer")
         params = params or self.default_params()
-        fitted, inputs = self._fit(conversation, params)
-        if self.prompt.one_image_per_prompt and not any(t.images for t in fitted.turns):
-            raise ImageRequired(self.name)
-        inputs = dict(inputs.to(self.loaded.device))
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.loaded.dtype)
-        cache, reused, keep = self._reuse(inputs)
-        stream = Stream(self.loaded.model, self.prompt.tokenizer, inputs, params,
-                        image_tokens=fitted.image_tokens, device=self.loaded.device,
-                        source=self.loaded.source, lock=self._lock, cache=cache,
-                        reused_tokens=reused, keep=keep, batcher=self.batcher,
-                        decoder=self.decoder)
+        with self.batcher.preparing() if self.batcher is not None else nullcontext():
+            fitted, inputs = self._fit(conversation, params)
+            if self.prompt.one_image_per_prompt and not any(t.images for t in fitted.turns):
+                raise ImageRequired(self.name)
+            inputs = dict(inputs.to(self.loaded.device))
+            if "pixel_values" in inputs:
+                inputs["pixel_values"] = inputs["pixel_values"].to(self.loaded.dtype)
+            cache, reused, keep = self._reuse(inputs)
+            stream = Stream(self.loaded.model, self.prompt.tokenizer, inputs, params,
+                            image_tokens=fitted.image_tokens, device=self.loaded.device,
+                            source=self.loaded.source, lock=self._lock, cache=cache,
+                            reused_tokens=reused, keep=keep, batcher=self.batcher,
+                            decoder=self.decoder)
         return Reply(stream, fitted)
 
     def _reuse(self, inputs: dict):

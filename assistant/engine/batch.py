@@ -1,13 +1,19 @@
 """Batching of concurrent answers: while one generation runs, the answers asked meanwhile wait,
 and the next generation takes all of them that can share it as one batch.
 
-A batch is one `model.generate` over the prompts left-padded to one length (their images
-stacked), with each row's tokens sent to its own stream as they come. Rows end on their own
-(end of answer, stop string, cancel, their own max_new_tokens); the batch runs until its
-longest row is done. Rows can share a batch when they decode the same way (sampling settings,
-forced length, no seed, no guided decoding) and their images have one size. An answer that
-starts from a kept prefix (assistant/engine/reuse.py) runs alone, as does an answer with
-nothing to share a batch with; in a batch an answer starts from nothing and keeps nothing.
+A batch is one `model.generate` (or one run of the compiled decode loop, decode.py) over the
+prompts left-padded to one length (their images stacked), with each row's tokens sent to its
+own stream as they come. Rows end on their own (end of answer, stop string, cancel, their own
+max_new_tokens); the batch runs until its longest row is done. Rows can share a batch when
+they decode the same way (sampling settings, forced length, no seed, no guided decoding) and
+their images have one size. An answer that starts from a kept prefix (assistant/engine/
+reuse.py) runs alone, as does an answer with nothing to share a batch with; in a batch an
+answer starts from nothing and keeps nothing.
+
+Answers asked at the same moment arrive some milliseconds apart (each prompt is built and its
+images read first): a batch about to start waits for the answers being prepared, up to
+`GATHER_S`, so that they join it instead of waiting for it to end. A lone answer waits for
+nothing.
 
 On a GPU the decode step of a 7B model reads the same weights for 1 row or 16, so a batch of
 16 writes nearly 16 times the tokens per second; on a few CPU cores the gain is smaller but
@@ -17,6 +23,7 @@ real for the same reason.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 import torch
 from transformers import StoppingCriteriaList
@@ -25,6 +32,8 @@ from transformers.generation.streamers import BaseStreamer
 from assistant.engine.device import free_memory
 from assistant.engine.generate import _Watch, pad_id
 from assistant.errors import OutOfMemory
+
+GATHER_S = 0.1  # at most this long a batch waits for answers still being prepared
 
 
 class Batcher:
@@ -37,8 +46,22 @@ class Batcher:
         self.decoder = decoder
         self._pending: list = []
         self._guard = threading.Lock()
+        self._settled = threading.Condition(self._guard)
+        self._preparing = 0  # answers asked whose streams are not submitted yet
         self._thread: threading.Thread | None = None
         self.batched_rows = 0  # answers that were generated in a batch of 2 or more
+
+    @contextmanager
+    def preparing(self):
+        """Around an answer's preparation up to its `submit` (or its failure)."""
+        with self._guard:
+            self._preparing += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._preparing -= 1
+                self._settled.notify_all()
 
     def submit(self, stream) -> None:
         with self._guard:
@@ -57,6 +80,8 @@ class Batcher:
                     return
             with self.lock:  # whatever runs now ends first; then take what has gathered
                 pass
+            with self._guard:  # and what is about to
+                self._settled.wait_for(lambda: self._preparing == 0, timeout=GATHER_S)
             group = self._take()
             if len(group) == 1:
                 group[0]._run()
