@@ -19,7 +19,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bench.generation import CONFIGS, _answer, _conversation, _forget, _picture
+from bench.generation import ROWS, _answer, _conversation, _forget, _picture
 from bench.machine import describe
 
 DEFAULT = {"cpu": ("plain fp32", "fast int8", "fast int4-mlp", "fast int4-mlp unfused"),
@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="JSON file to write")
     args = p.parse_args(argv)
     names = args.configs.split(",") if args.configs else list(DEFAULT[args.device])
-    unknown = [n for n in names if n not in CONFIGS[args.device]]
+    unknown = [n for n in names if n not in ROWS]
     if unknown:
-        p.error(f"unknown configs {unknown}; known: {', '.join(CONFIGS[args.device])}")
+        p.error(f"unknown configs {unknown}; known: {', '.join(ROWS)}")
 
     import torch
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     engines = {}
     for name in names:
         print(f"loading {name} ...", file=sys.stderr, flush=True)
-        overrides = dict(CONFIGS[args.device][name], model=args.model or "", device=args.device)
+        overrides = dict(ROWS[name], model=args.model or "", device=args.device)
         engines[name] = Engine.load(Settings(**overrides, max_new_tokens=args.new_tokens))
     image = _picture()
     for engine in engines.values():  # warm up (and compile, where a row compiles)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             taken[name].append(round(usage.tokens_per_second, 1))
     first = statistics.median(taken[names[0]])
     rows = [{"config": name,
-             "settings": dict(CONFIGS[args.device][name]),
+             "settings": dict(ROWS[name]),
              "decode_tok_s": round(statistics.median(taken[name]), 1),
              "relative": round(statistics.median(taken[name]) / first, 2),
              "each_round": taken[name]} for name in names]

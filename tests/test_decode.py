@@ -298,3 +298,13 @@ def test_two_loops_on_one_engine_take_turns(engines, red, blue):
     for t in threads:
         t.join()
     assert [got[0], got[1]] == want
+
+
+def test_a_model_the_loop_cannot_take_decodes_with_generate_and_says_so(engines, red, caplog):
+    """BLIP-2 embeds its image queries in a generate of its own."""
+    loaded = engines("blip2").loaded
+    with caplog.at_level("WARNING", logger="assistant.engine"):
+        engine = Engine(loaded, Settings(compile=True))
+    assert engine.decoder is None
+    assert "decodes with generate" in caplog.text
+    assert engine.answer(asking(red), engine.default_params(max_new_tokens=4)) is not None

@@ -11,6 +11,7 @@ decode step), decode (`--compile`: a decode loop of its own, compiled, over a st
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from assistant.engine.loader import LoadedModel, load
 from assistant.engine.prompt import PromptBuilder
 from assistant.engine.reuse import ImageFeatureCache, PrefixCache, tagged_ids
 from assistant.errors import ImageRequired
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Engine", "Current", "GenerationParams", "Stream", "Usage", "Fitted", "Reply"]
 
@@ -55,6 +58,9 @@ class Engine:
         if settings.compile and self.standard_generate and Decoder.supports(loaded.model):
             self.decoder = Decoder(loaded.model, eos_ids(loaded.model, self.prompt.tokenizer),
                                    self.context_tokens)
+        elif settings.compile:
+            log.warning("--compile: %s has no standard generate or not full attention in every "
+                        "layer; it decodes with generate", self.name)
         self.batcher = Batcher(loaded.model, self.prompt.tokenizer, self._lock, settings.batch,
                                loaded.device, loaded.source, self.decoder) \
             if self.standard_generate and settings.batch > 1 else None
