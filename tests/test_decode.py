@@ -249,18 +249,25 @@ def test_the_compiled_step_answers_as_generate_and_compiles_twice(tiny_dirs, red
     engine = Engine(plain.loaded, Settings(compile=True, prefix_cache=4, image_cache=0))
     assert engine.decoder._step is not decode._step  # compiled
     graphs = counters["stats"]["unique_graphs"]
+    answers_alike(plain, engine, red, blue)
+    assert counters["stats"]["unique_graphs"] - graphs == 2
+
+
+def answers_alike(plain, engine, red, blue) -> None:
+    """A dialogue from kept prefixes, a long answer (another cache length) and a batch of two:
+    `engine`'s loop answers as `plain`'s generate does (also tests/test_gpu.py's check)."""
     want, _ = dialogue(plain, [red])
     got, usages = dialogue(engine, [red])
-    assert got == want and usages[1].reused_tokens > 0
+    assert got == want and usages[2].reused_tokens > 0
     long = plain.default_params(max_new_tokens=300, min_new_tokens=300)
     assert engine.answer(asking(blue), long) == plain.answer(asking(blue), long)
     engine.prefixes.clear()
     convs = [asking(red, "Describe it."), asking(blue, "Which colour?")]
-    params = plain.default_params(max_new_tokens=10, min_new_tokens=10)
+    params = plain.default_params(max_new_tokens=12, min_new_tokens=12)
+    before = engine.decoder.answers
     together, _ = _concurrently(engine, convs, [params] * 2)
     assert together == [plain.answer(c, params) for c in convs]
-    assert engine.decoder.answers == 5 and engine.decoder.batched_rows == 2
-    assert counters["stats"]["unique_graphs"] - graphs == 2
+    assert engine.decoder.answers == before + 1 and engine.decoder.batched_rows == 2
 
 
 def test_a_loop_that_fails_keeps_nothing_and_the_engine_goes_on(engines, red, monkeypatch):

@@ -11,7 +11,8 @@ from torch import nn
 from assistant.config import Settings
 from assistant.engine import Engine
 from assistant.engine.weights import Int4Linear, reference_linear
-from tests.test_engine_speed import _concurrently, asking, dialogue
+from tests.test_decode import answers_alike
+from tests.test_engine_speed import asking
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -45,17 +46,7 @@ def test_the_compiled_loop_on_cuda_answers_as_generate_in_cuda_graphs(tiny_dirs,
     engine = Engine(plain.loaded, Settings(device="cuda", dtype="float32", compile=True,
                                            prefix_cache=4, image_cache=0, batch=8))
     before = _counts()
-    want, _ = dialogue(plain, [red])
-    got, usages = dialogue(engine, [red])
-    assert got == want and usages[2].reused_tokens > 0
-    long = plain.default_params(max_new_tokens=300, min_new_tokens=300)
-    assert engine.answer(asking(blue), long) == plain.answer(asking(blue), long)
-    engine.prefixes.clear()
-    convs = [asking(red, "Describe it."), asking(blue, "Which colour?")]
-    params = plain.default_params(max_new_tokens=12, min_new_tokens=12)
-    together, _ = _concurrently(engine, convs, [params] * 2)
-    assert together == [plain.answer(c, params) for c in convs]
-    assert engine.decoder.answers == 5 and engine.decoder.batched_rows == 2
+    answers_alike(plain, engine, red, blue)
     assert _since(before) == {"graphs": 2, "breaks": 0, "skips": 0}
 
 
