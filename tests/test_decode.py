@@ -315,3 +315,22 @@ def test_a_model_the_loop_cannot_take_decodes_with_generate_and_says_so(engines,
     assert engine.decoder is None
     assert "decodes with generate" in caplog.text
     assert engine.answer(asking(red), engine.default_params(max_new_tokens=4)) is not None
+
+
+def test_decodes_run_on_one_daemon_thread(engines, red):
+    """One thread for every compiled step (torch 2.11 crashed compiling on a second thread),
+    and a daemon one: a pool's worker, joined at exit, made the interpreter abort now and
+    then as it exited."""
+    _, looped = twins(engines)
+    seen: list = []
+    original = looped.decoder._decode
+
+    def watched(streams, inputs):
+        seen.append(threading.current_thread())
+        return original(streams, inputs)
+
+    looped.decoder._decode = watched
+    for _ in range(2):
+        looped.answer(asking(red), looped.default_params(max_new_tokens=3))
+    assert len(seen) == 2 and seen[0] is seen[1] is decode._WORKER._thread
+    assert seen[0].daemon and seen[0] is not threading.current_thread()

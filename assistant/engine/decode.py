@@ -33,8 +33,9 @@ the engine's lock is held around `run`.
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
+import queue
+import threading
 import types
 
 import torch
@@ -54,9 +55,41 @@ def _compile(step):
 # model's step on a CPU)
 _FLOATS_AS_CONSTANTS = torch._dynamo.config.patch(specialize_float=True)
 
-# Every compiled step runs on this one thread: torch 2.11 crashed compiling on a thread after
-# an earlier compile on a thread that had ended (answers run on threads of their own)
-_WORKER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
+
+class _Worker:
+    """The one thread every decode runs on, while its caller waits: torch 2.11 crashed
+    compiling on a thread after an earlier compile on a thread that had ended (answers run on
+    threads of their own). A daemon thread, as those are: a thread pool's worker, joined at
+    exit, made the interpreter abort at exit now and then."""
+
+    def __init__(self):
+        self._jobs: queue.Queue = queue.Queue()
+        self._start = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, work, *args) -> None:
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="decode", daemon=True)
+                self._thread.start()
+        job = {"done": threading.Event()}
+        self._jobs.put((work, args, job))
+        job["done"].wait()
+        if "error" in job:
+            raise job["error"]
+
+    def _serve(self) -> None:
+        while True:
+            work, args, job = self._jobs.get()
+            try:
+                work(*args)
+            except BaseException as e:  # raised again in the caller's thread
+                job["error"] = e
+            finally:
+                job["done"].set()
+
+
+_WORKER = _Worker()
 
 
 class Decoder:
@@ -90,9 +123,9 @@ class Decoder:
         """Answer `streams` (one, or a batch whose `inputs` are left-padded rows); each gets
         its tokens through `_on_tokens`. A single stream's `_cache` (a dynamic cache holding
         its first `usage.reused_tokens` prompt tokens, or empty) is filled with the prompt and
-        answer afterwards, for the engine to keep. Runs on the decode thread (`_WORKER`)
+        answer afterwards, for the engine to keep. Runs on the decode thread (`_Worker`)
         while the caller waits."""
-        _WORKER.submit(self._run, streams, inputs).result()
+        _WORKER.run(self._run, streams, inputs)
 
     def _run(self, streams: list, inputs: dict) -> None:
         with torch.inference_mode():
