@@ -236,11 +236,12 @@ def test_only_full_attention_models_are_looped():
     assert not Decoder.supports(model(MistralConfig(**small, sliding_window=16)))
 
 
-def test_the_compiled_step_answers_as_generate_and_compiles_twice(tiny_dirs, red, blue,
-                                                                   monkeypatch):
+def test_the_compiled_step_answers_as_generate_and_compiles_three_times(tiny_dirs, red,
+                                                                         blue, monkeypatch):
     """torch.compile for real (inductor on this CPU; CUDA graphs need a GPU): a dialogue, a
-    long answer (another cache length) and a batch answer as generate does, with two compiles
-    in all: one for one row, one for any batch (every length shares them)."""
+    long answer (another cache length) and a batch answer as generate does, with three
+    compiles in all: one row, a batch, a follow-up's short prompt (every length shares
+    them)."""
     from torch._dynamo.utils import counters
 
     monkeypatch.undo()
@@ -250,7 +251,7 @@ def test_the_compiled_step_answers_as_generate_and_compiles_twice(tiny_dirs, red
     assert engine.decoder._step is not decode._step  # compiled
     graphs = counters["stats"]["unique_graphs"]
     answers_alike(plain, engine, red, blue)
-    assert counters["stats"]["unique_graphs"] - graphs == 2
+    assert counters["stats"]["unique_graphs"] - graphs == 3
 
 
 def answers_alike(plain, engine, red, blue) -> None:

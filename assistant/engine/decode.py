@@ -8,12 +8,14 @@ speed. Here instead:
 
 - prefill: the prompt (what a kept prefix does not already hold) goes through the model as
   usual, into a static cache; its last logits give the first token, read back at once (time
-  to first token);
+  to first token). A short prompt without images (a follow-up's question) goes through the
+  compiled step instead;
 - decode: `_step` runs the model on one token per row and picks the next one on the device
   (greedy, or sampled with temperature, top-k and top-p; end of answer blocked while the
-  answer is shorter than min_new_tokens). It is compiled once with torch.compile in mode
-  "reduce-overhead" (CUDA graphs on a GPU) and dynamic shapes, so any batch size and cache
-  length reuse it (one compile for one row, one for batches: a size of 1 is its own case);
+  answer is shorter than min_new_tokens). It is compiled with torch.compile in mode
+  "reduce-overhead" (CUDA graphs on a GPU) and dynamic shapes, so every cache length shares
+  a compile: one for one row, one for batches and one for short prompts (a size of 1 is its
+  own case);
 - the host reads tokens back every `CHUNK` steps and hands them to the streams one at a time,
   as generate would; a row that ended (end of answer, stop string, cancel, its own length)
   takes no more. Up to CHUNK - 1 steps past the last row's end are computed and dropped.
@@ -42,6 +44,9 @@ import torch
 from transformers.cache_utils import Cache, StaticLayer
 
 CHUNK = 8  # decode steps between two reads of the tokens on the host
+# prompts of at most this many new tokens and no images (a follow-up's question after a kept
+# prefix) are read by the compiled step too: eager, 32 layers cost some thousand launches
+SHORT_PROMPT = 64
 ALIGN = 256  # static cache lengths are rounded up to a multiple of this
 INPUTS = frozenset({"input_ids", "attention_mask", "pixel_values", "image_sizes"})
 
@@ -149,10 +154,8 @@ class Decoder:
             mask[:, :prompt] = inputs["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # [rows, length]
         extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
-        logits = self.model(input_ids=ids[:, reused:], attention_mask=mask,
-                            position_ids=positions[:, reused:prompt], past_key_values=cache,
-                            use_cache=True, logits_to_keep=1, **extra).logits[:, -1]
-        vocab = logits.shape[-1]
+        vocab = getattr(self.model.get_output_embeddings(), "out_features", None) or \
+            self.model.config.get_text_config().vocab_size
         blocked = torch.zeros(vocab, device=device)
         blocked[[i for i in self.eos if i < vocab]] = -math.inf
         free = torch.zeros(vocab, device=device)
@@ -161,8 +164,19 @@ class Decoder:
         def suppress(n: int) -> torch.Tensor:  # n: tokens written before this one
             return blocked if n < params.min_new_tokens else free
 
-        token = pick(logits, suppress(0), sampling)  # [rows, 1]
-        position = mask[:, :prompt].sum(-1, keepdim=True)  # [rows, 1]: the next position
+        if rows == 1 and not extra and prompt - reused <= SHORT_PROMPT:
+            # a follow-up's few new words: through the compiled step too, as tensors made
+            # here (in inference mode, laid out afresh) like those the step makes
+            fresh = torch.contiguous_format
+            token, position = self._call(cache, ids[:, reused:].clone(memory_format=fresh),
+                                         positions[:, reused:prompt].clone(memory_format=fresh),
+                                         mask, suppress(0), sampling)
+        else:
+            logits = self.model(input_ids=ids[:, reused:], attention_mask=mask,
+                                position_ids=positions[:, reused:prompt], past_key_values=cache,
+                                use_cache=True, logits_to_keep=1, **extra).logits[:, -1]
+            token = pick(logits, suppress(0), sampling)  # [rows, 1]
+            position = mask[:, :prompt].sum(-1, keepdim=True)  # [rows, 1]: the next position
         done = [False] * rows
         written = 0  # tokens each row has been given (or would have been)
         pending = [token]
@@ -173,12 +187,8 @@ class Decoder:
                 break
             pending = []
             for _ in range(min(CHUNK, max_new - written)):
-                torch.compiler.cudagraph_mark_step_begin()
-                with _FLOATS_AS_CONSTANTS:
-                    token, position = self._step(self.model, cache, token, position, mask,
-                                                 suppress(written + len(pending)), sampling)
-                # the outputs live in the graph's memory until its next replay
-                token, position = token.clone(), position.clone()
+                token, position = self._call(cache, token, position, mask,
+                                             suppress(written + len(pending)), sampling)
                 pending.append(token)
         self.answers += 1
         if rows > 1:
@@ -186,6 +196,15 @@ class Decoder:
         if kept is not None:
             # the cache holds the prompt and every token fed back: all but the last given
             self.arena.save(kept, prompt + max(len(streams[0]._ids) - 1, 0))
+
+    def _call(self, cache, tokens, positions, mask, suppress, sampling):
+        """The compiled step on [rows, n] tokens: the next token and position, [rows, 1]."""
+        torch.compiler.cudagraph_mark_step_begin()
+        with _FLOATS_AS_CONSTANTS:
+            token, position = self._step(self.model, cache, tokens, positions, mask, suppress,
+                                         sampling)
+        # the outputs live in the graph's memory until its next replay
+        return token.clone(), position.clone()
 
     @staticmethod
     def _hand_out(streams: list, tokens: list[list[int]], done: list[bool]) -> None:
@@ -201,11 +220,12 @@ class Decoder:
                     done[i] = True
 
 
-def _step(model, cache, token, position, mask, suppress, sampling):
-    """One token per row: [rows, 1] ids and positions in, the next ids and positions out."""
-    logits = model(input_ids=token, attention_mask=mask, position_ids=position,
+def _step(model, cache, tokens, positions, mask, suppress, sampling):
+    """[rows, n] token ids and their positions in (n = 1 when decoding), the next token and
+    its position out, [rows, 1] each."""
+    logits = model(input_ids=tokens, attention_mask=mask, position_ids=positions,
                    past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
-    return pick(logits, suppress, sampling), position + 1
+    return pick(logits, suppress, sampling), positions[:, -1:] + 1
 
 
 def pick(logits: torch.Tensor, suppress: torch.Tensor, sampling) -> torch.Tensor:
