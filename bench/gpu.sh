@@ -4,7 +4,8 @@
 # few minutes, so that a part that fails can be run again. Run from the repository root:
 #
 #   bench/gpu.sh wheels          # here, where PyPI is reachable: what the GPU machine lacks,
-#                                # as wheels in .whl/ (bitsandbytes; this project's transformers)
+#                                # as wheels in .whl/ (bitsandbytes; this project's transformers
+#                                # and the regex it needs)
 #   bench/gpu.sh check int4      # on the GPU: tests/test_gpu.py, then the headline row
 #   bench/gpu.sh nf4 fp16        # on the GPU: the baselines and the other rows
 #
@@ -28,23 +29,26 @@ mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 PIP_TARGET=/tmp/gpu-site
 
-wheels() {
+wheels() {  # the GPU machine's Python is 3.12; regex: transformers checks its version
     grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
-    local transformers
-    transformers=$(grep -i '^transformers==' constraints.txt)
-    "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-        --implementation cp --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
-        --platform manylinux2014_x86_64 -d .whl "$(grep -i '^bitsandbytes==' constraints.txt)"
-    "$PY" -m pip download --no-deps --only-binary=:all: -d .whl "$transformers"
+    local name
+    for name in bitsandbytes transformers regex; do
+        "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+            --implementation cp --platform manylinux_2_28_x86_64 \
+            --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
+            --platform manylinux2014_x86_64 -d .whl "$(grep -i "^$name==" constraints.txt)"
+    done
     ls -la .whl
 }
 
 setup() {
-    if compgen -G ".whl/*.whl" >/dev/null; then
+    local wheel
+    for wheel in .whl/*.whl; do  # one at a time: a wheel for another Python is left out
+        [ -e "$wheel" ] || continue
         "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target "$PIP_TARGET" .whl/*.whl || exit 1
-        export PYTHONPATH="$PIP_TARGET${PYTHONPATH:+:$PYTHONPATH}"
-    fi
+            --target "$PIP_TARGET" "$wheel" 2>/dev/null || echo "not installed: $wheel"
+    done
+    [ -d "$PIP_TARGET" ] && export PYTHONPATH="$PIP_TARGET${PYTHONPATH:+:$PYTHONPATH}"
     export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem \
         --format=csv 2>&1
