@@ -177,6 +177,25 @@ def test_prefix_cache_keeps_the_newest_entries_and_lends_copies():
     assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
 
 
+def test_a_chat_keeps_its_latest_turn_not_every_turn_before_it():
+    from transformers import DynamicCache
+
+    def filled(n):
+        cache = DynamicCache()
+        cache.update(torch.zeros(1, 1, n, 2), torch.zeros(1, 1, n, 2), layer_idx=0)
+        return cache
+
+    cache = PrefixCache(entries=4)
+    cache.put([1, 2, 3], filled(3))
+    cache.put([1, 2, 3, 4, 5], filled(5))  # the next turn: begins with the first
+    assert len(cache) == 1
+    cache.put([1, 2], filled(2))  # all of it already in the kept turn
+    cache.put([1, 2, 7, 8], filled(4))  # another answer to the first question: both kept
+    assert len(cache) == 2
+    assert cache.take([1, 2, 3, 4, 5, 6]).length == 5
+    assert cache.take([1, 2, 7, 8, 9]).length == 4
+
+
 @pytest.mark.parametrize("rows", [5, 40])  # 40: int8 widens to bfloat16 (WIDEN_ROWS)
 @pytest.mark.parametrize("kind,tolerance", [(Int8Linear, 0.02), (Int4Linear, 0.02)])
 def test_weight_only_layers_compute_their_dequantized_weights(kind, tolerance, rows):

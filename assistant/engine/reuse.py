@@ -130,14 +130,24 @@ class PrefixCache:
         return Hit(cache, length, images_reused)
 
     def put(self, key: list, cache) -> None:
-        """Keep `cache`, which holds the KV of `key[:its length]`."""
+        """Keep `cache`, which holds the KV of `key[:its length]`. An entry whose tokens
+        begin the new one's goes (every prompt that shares a beginning with it shares as
+        much with the new one: a chat keeps its latest turn, not every turn before it), and
+        the new one is not kept if an entry begins with all of its tokens."""
         if self.entries <= 0:
             return
         length = cache_length(cache)
         if length <= 0 or not reusable(cache):
             return
+        ids = key[:length]
         with self._lock:
-            self._items[self._next] = (key[:length], cache)
+            if any(len(old) >= length and old[:length] == ids for old, _ in
+                   self._items.values()):
+                return
+            for slot in [slot for slot, (old, _) in self._items.items()
+                         if ids[:len(old)] == old]:
+                del self._items[slot]
+            self._items[self._next] = (ids, cache)
             self._next += 1
             while len(self._items) > self.entries:
                 self._items.popitem(last=False)
