@@ -20,7 +20,7 @@ FAMILIES = ("llava", "llava_next")
 
 @pytest.fixture(autouse=True)
 def eager_steps(monkeypatch):
-    monkeypatch.setattr(decode, "_compile", lambda step: step)
+    monkeypatch.setattr(decode, "_compile", lambda step, mode: step)
     monkeypatch.setattr(reuse, "MIN_REUSE", 1)  # the tiny prompts are short
 
 
@@ -335,3 +335,57 @@ def test_decodes_run_on_one_daemon_thread(engines, red):
         looped.answer(asking(red), looped.default_params(max_new_tokens=3))
     assert len(seen) == 2 and seen[0] is seen[1] is decode._WORKER._thread
     assert seen[0].daemon and seen[0] is not threading.current_thread()
+
+
+def test_what_the_checkpoint_asks_of_generate_sends_the_answer_there(engines, red):
+    """A generation config that asks for something the loop does not do (here: no repeated
+    word pairs) is honoured by sending the answer through generate."""
+    plain, looped = twins(engines)
+    config = looped.loaded.model.generation_config
+    assert decode.departures(config) == []
+    config.no_repeat_ngram_size = 2
+    try:
+        params = plain.default_params(max_new_tokens=16, min_new_tokens=16)
+        before = looped.decoder.answers
+        assert looped.answer(asking(red), params) == plain.answer(asking(red), params)
+        assert looped.decoder.answers == before
+        assert decode.departures(config) == ["no_repeat_ngram_size"]
+    finally:
+        config.no_repeat_ngram_size = None
+
+
+def test_the_decode_thread_keeps_nothing_of_an_answer(engines, red, monkeypatch):
+    """Neither the streams of the last answer nor, after a failure, the tensors of the frames
+    that failed (out of memory is why one may fail): the stack trace stays."""
+    import gc
+    import weakref
+
+    _, looped = twins(engines)
+    stream = looped.stream(asking(red), looped.default_params(max_new_tokens=3)).stream
+    stream.wait()
+    gone = weakref.ref(stream)
+    del stream
+    gc.collect()
+    assert gone() is None
+    held: list = []
+
+    def failing(streams, inputs):
+        big = torch.zeros(1000)
+        held.append(weakref.ref(big))
+        raise RuntimeError("failed midway")
+
+    monkeypatch.setattr(looped.decoder, "_decode", failing)
+    with pytest.raises(RuntimeError, match="failed midway") as raised:
+        looped.answer(asking(red), looped.default_params(max_new_tokens=3))
+    assert "failing" in str(raised.traceback[-1].name)
+    gc.collect()
+    assert held[0]() is None
+
+
+def test_a_batch_gives_its_cache_back(engines, red, blue):
+    _, looped = twins(engines)
+    params = looped.default_params(max_new_tokens=4)
+    _concurrently(looped, [asking(red), asking(blue)], [params] * 2)
+    assert looped.decoder.arena.buffers == []
+    looped.answer(asking(red), params)
+    assert looped.decoder.arena.buffers  # one answer's cache stays for the next

@@ -482,3 +482,40 @@ def test_a_batch_waits_for_an_answer_still_being_prepared(engines, red, blue):
         second = engine.stream(asking(blue), params).stream
     first.wait(), second.wait()
     assert engine.batcher.batched_rows - before == 2
+
+
+def test_a_covered_turn_refreshes_the_entry_that_covers_it():
+    from transformers import DynamicCache
+
+    def filled(n):
+        cache = DynamicCache()
+        cache.update(torch.zeros(1, 1, n, 2), torch.zeros(1, 1, n, 2), layer_idx=0)
+        return cache
+
+    cache = PrefixCache(entries=2)
+    cache.put([1, 2, 3, 4, 5], filled(5))
+    cache.put([9, 9, 9], filled(3))
+    cache.put([1, 2, 3], filled(3))  # covered by the first: which is now the newest
+    cache.put([7, 7, 7], filled(3))  # so the second goes
+    assert cache.take([1, 2, 3, 4, 5, 6]).length == 5
+    assert cache.take([9, 9, 9, 9]) is None
+
+
+def test_answers_asked_after_a_batch_began_waiting_do_not_lengthen_its_wait(engines,
+                                                                           monkeypatch):
+    import threading
+
+    from assistant.engine import batch
+
+    monkeypatch.setattr(batch, "GATHER_S", 5.0)
+    batcher = engines("llava", batch=8, prefix_cache=0, image_cache=0).batcher
+    earlier = batcher.preparing()
+    earlier.__enter__()
+    waiting = threading.Thread(target=batcher._gather)
+    waiting.start()
+    while not batcher._settled._waiters:  # until it waits
+        time.sleep(0.001)
+    with batcher.preparing():  # asked after the wait began, still being prepared
+        earlier.__exit__(None, None, None)
+        waiting.join(timeout=2.0)
+        assert not waiting.is_alive()

@@ -47,7 +47,8 @@ class Batcher:
         self._pending: list = []
         self._guard = threading.Lock()
         self._settled = threading.Condition(self._guard)
-        self._preparing = 0  # answers asked whose streams are not submitted yet
+        self._preparing: set[int] = set()  # tickets of answers asked, not yet submitted
+        self._tickets = 0
         self._thread: threading.Thread | None = None
         self.batched_rows = 0  # answers that were generated in a batch of 2 or more
 
@@ -55,13 +56,25 @@ class Batcher:
     def preparing(self):
         """Around an answer's preparation up to its `submit` (or its failure)."""
         with self._guard:
-            self._preparing += 1
+            ticket = self._tickets
+            self._tickets += 1
+            self._preparing.add(ticket)
         try:
             yield
         finally:
             with self._guard:
-                self._preparing -= 1
+                self._preparing.discard(ticket)
                 self._settled.notify_all()
+
+    def _gather(self) -> None:
+        """Wait (up to GATHER_S) for the answers being prepared now, unless the next batch is
+        full already; answers asked later do not lengthen the wait."""
+        with self._guard:
+            if len(self._pending) >= self.max_batch:
+                return
+            now = self._tickets
+            self._settled.wait_for(lambda: not any(t < now for t in self._preparing),
+                                   timeout=GATHER_S)
 
     def submit(self, stream) -> None:
         with self._guard:
@@ -80,8 +93,7 @@ class Batcher:
                     return
             with self.lock:  # whatever runs now ends first; then take what has gathered
                 pass
-            with self._guard:  # and what is about to
-                self._settled.wait_for(lambda: self._preparing == 0, timeout=GATHER_S)
+            self._gather()  # and what is about to
             group = self._take()
             if len(group) == 1:
                 group[0]._run()

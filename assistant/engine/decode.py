@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
+import traceback
 import types
 
 import torch
@@ -51,8 +52,15 @@ ALIGN = 256  # static cache lengths are rounded up to a multiple of this
 INPUTS = frozenset({"input_ids", "attention_mask", "pixel_values", "image_sizes"})
 
 
-def _compile(step):
-    return torch.compile(step, mode="reduce-overhead", dynamic=True)
+def _compile(step, mode: str):
+    return torch.compile(step, mode=mode, dynamic=True)
+
+
+def _own(function):
+    """A copy with a code object of its own: torch.compile keeps its graphs per code object,
+    a few of them at most, and each decoder's model and use needs its own."""
+    return types.FunctionType(function.__code__.replace(), function.__globals__,
+                              function.__name__)
 
 
 # The model's float attributes (norm epsilons, attention scales: some 65 in a 7B model) are
@@ -74,14 +82,16 @@ class _Worker:
 
     def run(self, work, *args) -> None:
         with self._start:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._serve, name="decode", daemon=True)
                 self._thread.start()
         job = {"done": threading.Event()}
         self._jobs.put((work, args, job))
         job["done"].wait()
-        if "error" in job:
-            raise job["error"]
+        error = job.pop("error", None)
+        del job
+        if error is not None:
+            raise error
 
     def _serve(self) -> None:
         while True:
@@ -89,9 +99,14 @@ class _Worker:
             try:
                 work(*args)
             except BaseException as e:  # raised again in the caller's thread
+                # the frames' locals go (activations, logits: out of memory is why one may
+                # have failed); the stack trace stays
+                traceback.clear_frames(e.__traceback__)
                 job["error"] = e
             finally:
-                job["done"].set()
+                done = job["done"]
+                del work, args, job  # nothing of the answer stays with the idle thread
+                done.set()
 
 
 _WORKER = _Worker()
@@ -104,8 +119,10 @@ class Decoder:
                            model.get_input_embeddings().weight.dtype)
         # torch.compile keeps its graphs per code object, a few of them at most: each
         # decoder's model gets a copy of the step of its own
-        self._step = _compile(types.FunctionType(_step.__code__.replace(), _step.__globals__,
-                                                 "_step"))
+        self._step = _compile(_own(_step), mode="reduce-overhead")
+        # a follow-up's question: compiled, but not as CUDA graphs (one would be recorded for
+        # every length of question)
+        self._read = _compile(_own(_step), mode="default")
         self.answers = self.batched_rows = 0  # how much went through the loop (tests, bench)
 
     @staticmethod
@@ -122,7 +139,8 @@ class Decoder:
 
     def takes(self, params, inputs: dict) -> bool:
         return (params.constraint is None and params.seed is None
-                and params.repetition_penalty == 1.0 and set(inputs) <= INPUTS)
+                and params.repetition_penalty == 1.0 and set(inputs) <= INPUTS
+                and not departures(self.model.generation_config))
 
     def run(self, streams: list, inputs: dict) -> None:
         """Answer `streams` (one, or a batch whose `inputs` are left-padded rows); each gets
@@ -168,7 +186,9 @@ class Decoder:
             # a follow-up's few new words: through the compiled step too, as tensors made
             # here (in inference mode, laid out afresh) like those the step makes
             fresh = torch.contiguous_format
-            token, position = self._call(cache, ids[:, reused:].clone(memory_format=fresh),
+            step = self._step if prompt - reused == 1 else self._read  # one token: a step
+            token, position = self._call(step, cache,
+                                         ids[:, reused:].clone(memory_format=fresh),
                                          positions[:, reused:prompt].clone(memory_format=fresh),
                                          mask, suppress(0), sampling)
         else:
@@ -187,22 +207,23 @@ class Decoder:
                 break
             pending = []
             for _ in range(min(CHUNK, max_new - written)):
-                token, position = self._call(cache, token, position, mask,
+                token, position = self._call(self._step, cache, token, position, mask,
                                              suppress(written + len(pending)), sampling)
                 pending.append(token)
         self.answers += 1
         if rows > 1:
             self.batched_rows += rows
+            self.arena.release()  # a batch's cache is rows times one answer's: not kept
         if kept is not None:
             # the cache holds the prompt and every token fed back: all but the last given
             self.arena.save(kept, prompt + max(len(streams[0]._ids) - 1, 0))
 
-    def _call(self, cache, tokens, positions, mask, suppress, sampling):
-        """The compiled step on [rows, n] tokens: the next token and position, [rows, 1]."""
+    def _call(self, step, cache, tokens, positions, mask, suppress, sampling):
+        """A compiled step on [rows, n] tokens: the next token and position, [rows, 1]."""
         torch.compiler.cudagraph_mark_step_begin()
         with _FLOATS_AS_CONSTANTS:
-            token, position = self._step(self.model, cache, tokens, positions, mask, suppress,
-                                         sampling)
+            token, position = step(self.model, cache, tokens, positions, mask, suppress,
+                                   sampling)
         # the outputs live in the graph's memory until its next replay
         return token.clone(), position.clone()
 
@@ -218,6 +239,28 @@ class Decoder:
                 stream._on_tokens([token])
                 if stream._ended_early() or stream._stop_hit:
                     done[i] = True
+
+
+# What a checkpoint's generation config may ask of generate that the loop does not do, each
+# with the values that ask nothing
+NEUTRAL = {
+    "num_beams": (None, 1), "num_beam_groups": (None, 1), "penalty_alpha": (None, 0),
+    "no_repeat_ngram_size": (None, 0), "encoder_no_repeat_ngram_size": (None, 0),
+    "bad_words_ids": (None, []), "suppress_tokens": (None, []),
+    "begin_suppress_tokens": (None, []), "forced_bos_token_id": (None,),
+    "forced_eos_token_id": (None,), "min_length": (None, 0), "min_p": (None, 0),
+    "typical_p": (None, 1), "epsilon_cutoff": (None, 0), "eta_cutoff": (None, 0),
+    "sequence_bias": (None, {}), "exponential_decay_length_penalty": (None,),
+    "renormalize_logits": (None, False), "guidance_scale": (None, 1),
+    "watermarking_config": (None,),
+}
+
+
+def departures(generation_config) -> list[str]:
+    """The settings of `generation_config` that make generate do what the loop does not (an
+    answer with any of them goes through generate)."""
+    return [name for name, neutral in NEUTRAL.items()
+            if getattr(generation_config, name, None) not in neutral]
 
 
 def _step(model, cache, tokens, positions, mask, suppress, sampling):
@@ -263,7 +306,8 @@ class Arena:
     `cache(rows, length)` views them as a static cache of that shape, from their first
     element, so every cache the decoder makes has the same addresses. The buffers are made
     again, to the size asked, when a cache needs more than they hold (CUDA graphs are then
-    recorded again, once per shape), and never shrink; they are freed with the decoder."""
+    recorded again, once per shape); the decoder releases them after a batch, whose cache is
+    rows times an answer's, so that it does not stay held."""
 
     def __init__(self, text_config, dtype: torch.dtype):
         self.config, self.dtype = text_config, dtype
@@ -295,6 +339,11 @@ class Arena:
             _ArenaLayer(_static(k[:size].view(shape)), _static(v[:size].view(shape)), n)
             for (k, v), n in zip(self.buffers, self.lengths, strict=True)])
         return self.current
+
+    def release(self) -> None:
+        """Free the buffers (the next cache makes new ones, and CUDA graphs are recorded again
+        for them)."""
+        self.buffers, self.lengths, self.current = [], [], None
 
     def load(self, kept: Cache, length: int) -> None:
         """Copy the first `length` positions of a dynamic cache into the current cache."""

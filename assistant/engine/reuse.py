@@ -141,8 +141,10 @@ class PrefixCache:
             return
         ids = key[:length]
         with self._lock:
-            if any(len(old) >= length and old[:length] == ids for old, _ in
-                   self._items.values()):
+            covering = [slot for slot, (old, _) in self._items.items()
+                        if len(old) >= length and old[:length] == ids]
+            if covering:  # in use again: the newest
+                self._items.move_to_end(covering[0])
                 return
             for slot in [slot for slot, (old, _) in self._items.items()
                          if ids[:len(old)] == old]:
