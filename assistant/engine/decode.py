@@ -14,21 +14,24 @@ speed. Here instead:
   (greedy, or sampled with temperature, top-k and top-p; end of answer blocked while the
   answer is shorter than min_new_tokens). It is compiled with torch.compile in mode
   "reduce-overhead" (CUDA graphs on a GPU) and dynamic shapes, so every cache length shares
-  a compile: one for one row, one for batches and one for short prompts (a size of 1 is its
-  own case);
+  a compile: one for one row, one for batches (a size of 1 is its own case) and one for
+  short prompts (without CUDA graphs: one would be recorded per prompt length); sampled
+  answers compile apart from greedy ones;
 - the host reads tokens back every `CHUNK` steps and hands them to the streams one at a time,
   as generate would; a row that ended (end of answer, stop string, cancel, its own length)
   takes no more. Up to CHUNK - 1 steps past the last row's end are computed and dropped.
 
 The static cache is a set of views into one `Arena` per decoder: every cache, whatever its rows
 and length, starts at the same addresses, so the CUDA graphs recorded for a shape stay valid
-(they are recorded once per shape and replayed, never recorded again for moved buffers). A kept
+(recorded once per shape, and again only when the buffers are made anew: when a cache needs
+more than they hold, and after a batch, which gives its large cache back). A kept
 prefix (assistant/engine/reuse.py) is a dynamic cache: copied into the arena before an answer
 and out of it after (an answer that starts from nothing keeps its prompt and answer the same
 way), so a follow-up prefills only its new tokens.
 
 `takes` says which answers the loop decodes: inputs of the LLaVA kind (token ids, images,
-image sizes), no repetition penalty, guided decoding or seed; the rest go through generate.
+image sizes), no repetition penalty, guided decoding or seed, and nothing the checkpoint's
+generation config asks of generate beyond that (`departures`); the rest go through generate.
 The model must have full attention in every layer (`supports`). One answer or batch at a time:
 the engine's lock is held around `run`.
 """
