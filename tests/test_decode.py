@@ -12,7 +12,8 @@ import torch
 
 from assistant.config import Settings
 from assistant.engine import Engine, decode, reuse
-from assistant.engine.decode import Arena, Decoder, pick
+from assistant.engine.arena import Arena
+from assistant.engine.decode import Decoder, pick
 from tests.test_engine_speed import _concurrently, asking, dialogue, encoder_calls
 
 FAMILIES = ("llava", "llava_next")

@@ -6,7 +6,8 @@ Parts, one file each: loader (checkpoint -> model + processor, typed errors), qu
 the chat template), budget (what to drop when over the context), generate (threaded streaming,
 cancel, stop strings, usage), reuse (KV prefixes and image features kept between turns), batch
 (answers asked together generated together), weights (weight-only int8/int4), fused (a CPU
-decode step), decode (`--compile`: a decode loop of its own, compiled, over a static cache).
+decode step), decode (`--compile`: a decode loop of its own, compiled, over a static cache)
+and arena (that loop's KV memory).
 """
 
 from __future__ import annotations
