@@ -501,21 +501,20 @@ def test_a_covered_turn_refreshes_the_entry_that_covers_it():
     assert cache.take([9, 9, 9, 9]) is None
 
 
-def test_answers_asked_after_a_batch_began_waiting_do_not_lengthen_its_wait(engines,
-                                                                           monkeypatch):
+def test_a_full_batch_does_not_wait_for_answers_being_prepared(engines, red, monkeypatch):
     import threading
 
     from assistant.engine import batch
 
     monkeypatch.setattr(batch, "GATHER_S", 5.0)
-    batcher = engines("llava", batch=8, prefix_cache=0, image_cache=0).batcher
-    earlier = batcher.preparing()
-    earlier.__enter__()
-    waiting = threading.Thread(target=batcher._gather)
-    waiting.start()
-    while not batcher._settled._waiters:  # until it waits
-        time.sleep(0.001)
-    with batcher.preparing():  # asked after the wait began, still being prepared
-        earlier.__exit__(None, None, None)
+    engine = engines("llava", batch=2, prefix_cache=0, image_cache=0)
+    batcher = engine.batcher
+    params = engine.default_params(max_new_tokens=2)
+    with engine._lock, batcher.preparing():  # one more being prepared all along
+        streams = [engine.stream(asking(red), params).stream for _ in range(2)]
+        waiting = threading.Thread(target=batcher._gather)
+        waiting.start()
         waiting.join(timeout=2.0)
-        assert not waiting.is_alive()
+        assert not waiting.is_alive()  # two are waiting: the batch of two is full
+    for stream in streams:
+        stream.wait()

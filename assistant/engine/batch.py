@@ -47,8 +47,7 @@ class Batcher:
         self._pending: list = []
         self._guard = threading.Lock()
         self._settled = threading.Condition(self._guard)
-        self._preparing: set[int] = set()  # tickets of answers asked, not yet submitted
-        self._tickets = 0
+        self._preparing = 0  # answers asked whose streams are not submitted yet
         self._thread: threading.Thread | None = None
         self.batched_rows = 0  # answers that were generated in a batch of 2 or more
 
@@ -56,25 +55,22 @@ class Batcher:
     def preparing(self):
         """Around an answer's preparation up to its `submit` (or its failure)."""
         with self._guard:
-            ticket = self._tickets
-            self._tickets += 1
-            self._preparing.add(ticket)
+            self._preparing += 1
         try:
             yield
         finally:
             with self._guard:
-                self._preparing.discard(ticket)
+                self._preparing -= 1
                 self._settled.notify_all()
 
     def _gather(self) -> None:
-        """Wait (up to GATHER_S) for the answers being prepared now, unless the next batch is
-        full already; answers asked later do not lengthen the wait."""
+        """Wait (up to GATHER_S) while answers are being prepared, unless the next batch is
+        full already. Those that begin during the wait count too: answers asked together
+        begin some milliseconds apart. Under steady load a batch may wait the whole GATHER_S,
+        and it is the bigger for it."""
         with self._guard:
-            if len(self._pending) >= self.max_batch:
-                return
-            now = self._tickets
-            self._settled.wait_for(lambda: not any(t < now for t in self._preparing),
-                                   timeout=GATHER_S)
+            self._settled.wait_for(lambda: self._preparing == 0
+                                   or len(self._pending) >= self.max_batch, timeout=GATHER_S)
 
     def submit(self, stream) -> None:
         with self._guard:
