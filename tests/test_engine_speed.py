@@ -153,14 +153,16 @@ def test_a_short_shared_beginning_is_read_again_and_leaves_the_answer_free_to_ba
     assert engine.batcher.batched_rows - before == 2
 
 
-def test_prefix_cache_keeps_the_newest_entries_and_lends_copies():
+def filled(n: int):
+    """A one-layer dynamic cache holding `n` positions."""
     from transformers import DynamicCache
 
-    def filled(n):
-        cache = DynamicCache()
-        cache.update(torch.zeros(1, 1, n, 2), torch.zeros(1, 1, n, 2), layer_idx=0)
-        return cache
+    cache = DynamicCache()
+    cache.update(torch.zeros(1, 1, n, 2), torch.zeros(1, 1, n, 2), layer_idx=0)
+    return cache
 
+
+def test_prefix_cache_keeps_the_newest_entries_and_lends_copies():
     cache = PrefixCache(entries=2)
     for i in range(3):
         cache.put([i, 1, 2, 3, 4], filled(4))
@@ -178,13 +180,6 @@ def test_prefix_cache_keeps_the_newest_entries_and_lends_copies():
 
 
 def test_a_chat_keeps_its_latest_turn_not_every_turn_before_it():
-    from transformers import DynamicCache
-
-    def filled(n):
-        cache = DynamicCache()
-        cache.update(torch.zeros(1, 1, n, 2), torch.zeros(1, 1, n, 2), layer_idx=0)
-        return cache
-
     cache = PrefixCache(entries=4)
     cache.put([1, 2, 3], filled(3))
     cache.put([1, 2, 3, 4, 5], filled(5))  # the next turn: begins with the first
@@ -485,13 +480,6 @@ def test_a_batch_waits_for_an_answer_still_being_prepared(engines, red, blue):
 
 
 def test_a_covered_turn_refreshes_the_entry_that_covers_it():
-    from transformers import DynamicCache
-
-    def filled(n):
-        cache = DynamicCache()
-        cache.update(torch.zeros(1, 1, n, 2), torch.zeros(1, 1, n, 2), layer_idx=0)
-        return cache
-
     cache = PrefixCache(entries=2)
     cache.put([1, 2, 3, 4, 5], filled(5))
     cache.put([9, 9, 9], filled(3))
