@@ -59,8 +59,8 @@ class Settings:
     batch: int = 8
     # The engine's own decode loop (assistant/engine/decode.py): a static KV cache, one decode
     # step compiled with torch.compile (CUDA graphs on a GPU), tokens read back a few at a
-    # time. The first answer and the first batch wait for a compile. Guided, seeded and
-    # repetition-penalised answers still go through generate.
+    # time. The first answer, the first batch and the first follow-up wait for a compile.
+    # Guided, seeded and repetition-penalised answers still go through generate.
     compile: bool = False
     # On a CPU, decode one token of a Llama-family decoder with fused projections and torch's
     # fused ops (assistant/engine/fused.py): same answers, about a third faster.

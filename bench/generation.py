@@ -259,7 +259,7 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
         "aggregate_tok_s": aggregate,
         "peak_streams_mib": round(_peak_mib(device)),
         "looped_answers": decoder.answers if decoder is not None else 0,
-        "compile": _compile_counts(),
+        "compile": compile_counts(),
         "prompt_tokens": usage.prompt_tokens, "image_tokens": usage.image_tokens,
         "torch_threads": torch.get_num_threads(),
     }
@@ -287,7 +287,9 @@ def _batch_of_two(engine, image, new_tokens: int) -> None:
         stream.wait()
 
 
-def _compile_counts() -> dict:
+def compile_counts() -> dict:
+    """torch.compile's counts in this process: graphs, graph breaks, graphs not run as CUDA
+    graphs."""
     from torch._dynamo.utils import counters
 
     return {"graphs": counters["stats"].get("unique_graphs", 0),

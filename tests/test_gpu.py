@@ -12,6 +12,7 @@ from torch import nn
 from assistant.config import Settings
 from assistant.engine import Engine
 from assistant.engine.weights import Int4Linear, reference_linear
+from bench.generation import compile_counts
 from tests.test_decode import answers_alike
 from tests.test_engine_speed import asking
 
@@ -29,16 +30,8 @@ def test_int4_on_cuda_computes_its_dequantized_weight(rows):
     assert ((out - ref).norm() / ref.norm()).item() < 1e-2
 
 
-def _counts() -> dict:
-    from torch._dynamo.utils import counters
-
-    return {"graphs": counters["stats"].get("unique_graphs", 0),
-            "breaks": sum(counters["graph_break"].values()),
-            "skips": counters["inductor"].get("cudagraph_skips", 0)}
-
-
 def _since(before: dict) -> dict:
-    return {k: v - before[k] for k, v in _counts().items()}
+    return {k: v - before[k] for k, v in compile_counts().items()}
 
 
 def test_the_compiled_loop_on_cuda_answers_as_generate_in_cuda_graphs(tiny_dirs, red, blue):
@@ -46,9 +39,9 @@ def test_the_compiled_loop_on_cuda_answers_as_generate_in_cuda_graphs(tiny_dirs,
                                  batch=1), tiny_dirs["llava"])
     engine = Engine(plain.loaded, Settings(device="cuda", dtype="float32", compile=True,
                                            prefix_cache=4, image_cache=0, batch=8))
-    before = _counts()
+    before = compile_counts()
     answers_alike(plain, engine, red, blue)
-    assert _since(before) == {"graphs": 3, "breaks": 0, "skips": 0}
+    assert _since(before) == {"graphs": 3, "graph_breaks": 0, "cudagraph_skips": 0}
 
 
 def test_int4_weights_in_the_compiled_loop_on_cuda(tiny_dirs, red):
@@ -59,11 +52,11 @@ def test_int4_weights_in_the_compiled_loop_on_cuda(tiny_dirs, red):
                                  image_cache=0, batch=1), tiny_dirs["llava"])
     engine = Engine(plain.loaded, Settings(device="cuda", dtype="bfloat16", quant="int4",
                                            compile=True, prefix_cache=0, image_cache=0))
-    before = _counts()
+    before = compile_counts()
     params = plain.default_params(max_new_tokens=40, min_new_tokens=40)
     want = plain.stream(asking(red), params).stream
     got = engine.stream(asking(red), params).stream
     want.wait(), got.wait()
     assert got._ids[:4] == want._ids[:4]
     assert got.usage.completion_tokens == 40 and engine.decoder.answers == 1
-    assert _since(before)["skips"] == 0
+    assert _since(before)["cudagraph_skips"] == 0

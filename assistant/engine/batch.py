@@ -183,12 +183,7 @@ class _Rows(BaseStreamer):
             return
         tokens = value.reshape(-1).tolist()
         for i, (stream, token) in enumerate(zip(self.streams, tokens, strict=True)):
-            if self.done[i] or stream._cancel.is_set() or stream._stop_hit:
-                self.done[i] = True
-                continue
-            stream._on_tokens([token])
-            if stream._ended_early() or stream._stop_hit:
-                self.done[i] = True
+            self.done[i] = self.done[i] or stream._offer(token)
 
     def end(self) -> None:
         pass

@@ -238,12 +238,7 @@ class Decoder:
         and stopping criteria would)."""
         for i, (stream, row) in enumerate(zip(streams, tokens, strict=True)):
             for token in row:
-                if done[i] or stream._cancel.is_set() or stream._stop_hit:
-                    done[i] = True
-                    break
-                stream._on_tokens([token])
-                if stream._ended_early() or stream._stop_hit:
-                    done[i] = True
+                done[i] = done[i] or stream._offer(token)
 
 
 # What a checkpoint's generation config may ask of generate that the loop does not do, each

@@ -194,6 +194,14 @@ class Stream:
         return len(self._ids) >= self.params.max_new_tokens or bool(
             self._ids and self._ids[-1] in self._eos)
 
+    def _offer(self, token: int) -> bool:
+        """One row's next token in a batch: taken unless the answer has ended (cancel, stop
+        string); whether it has ended now (those, its end token or its own length)."""
+        if self._cancel.is_set() or self._stop_hit:
+            return True
+        self._on_tokens([token])
+        return self._ended_early() or self._stop_hit
+
     def _on_tokens(self, ids: list[int]) -> None:
         if self.usage.first_token_seconds is None:
             self.usage.first_token_seconds = time.perf_counter() - self._start
