@@ -12,7 +12,6 @@ import torch
 
 from assistant.config import Settings
 from assistant.engine import Engine, decode, reuse
-from assistant.engine.arena import Arena
 from assistant.engine.decode import Decoder, pick
 from tests.test_engine_speed import _concurrently, asking, dialogue, encoder_calls
 
@@ -187,40 +186,31 @@ def test_pick_draws_in_proportion_to_the_probabilities():
     assert abs(draws.float().mean().item() - 0.9) < 0.03
 
 
-def test_every_cache_of_the_arena_starts_at_the_same_address(engines):
-    model = engines("llava").loaded.model
-    arena = Arena(model.config.get_text_config(), torch.float32)
-    big = arena.cache(2, 128, "cpu")
-    address = big.layers[0].keys.data_ptr()
-    assert big.layers[0].keys.shape[:3] == (2, 2, 128)
-    for rows, length in ((1, 256), (4, 64), (1, 32)):  # within what it holds
-        cache = arena.cache(rows, length, "cpu")
-        assert cache.layers[0].keys.data_ptr() == address
-        assert cache.layers[0].keys.shape[0] == rows and cache.layers[0].get_max_length() == length
-    grown = arena.cache(4, 128, "cpu")  # more than it holds: new buffers of that size
-    assert arena.buffers[0][0].numel() == grown.layers[0].keys.numel()
-    assert arena.cache(1, 64, "cpu").layers[0].keys.data_ptr() == grown.layers[0].keys.data_ptr()
+def test_two_chats_taking_turns_each_follow_up_from_their_own_kept_prefix(engines, red, blue):
+    """A chat's answer stays in the loop's buffers (no copy) until the other chat's answer
+    needs them: it is copied out first, and each follow-up starts from its own chat's."""
+    plain, looped = twins(engines)
+    looped.prefixes.clear()
 
+    def take_turns(engine):
+        chats = [asking(red), asking(blue, "Describe it.")]
+        params = engine.default_params(max_new_tokens=8, min_new_tokens=8)
+        answers, usages = [], []
+        for i in (0, 1, 0, 1, 0):
+            if answers and chats[i].turns[-1].role == "assistant":
+                chats[i].add_user("And then?")
+            stream = engine.stream(chats[i], params).stream
+            answers.append(stream.wait())
+            usages.append(stream.usage)
+            chats[i].add_assistant(answers[-1])
+        return answers, usages
 
-def test_the_arena_copies_a_kept_prefix_in_and_out(engines):
-    from transformers import DynamicCache
-
-    model = engines("llava").loaded.model
-    config = model.config.get_text_config()
-    kept = DynamicCache(config=config)
-    torch.manual_seed(0)
-    for i in range(config.num_hidden_layers):
-        kept.update(torch.randn(1, 2, 10, 16), torch.randn(1, 2, 10, 16), i)
-    arena = Arena(config, torch.float32)
-    cache = arena.cache(1, 64, "cpu")
-    arena.load(kept, 7)
-    assert int(cache.get_seq_length()) == 7
-    assert torch.equal(cache.layers[1].values[:, :, :7], kept.layers[1].values[:, :, :7])
-    out = DynamicCache(config=config)
-    arena.save(out, 5)
-    assert out.get_seq_length() == 5
-    assert torch.equal(out.layers[0].keys, kept.layers[0].keys[:, :, :5])
-    assert out.layers[0].keys.data_ptr() != cache.layers[0].keys.data_ptr()  # a copy
+    want, _ = take_turns(plain)
+    got, usages = take_turns(looped)
+    assert got == want
+    assert all(u.reused_tokens > u.image_tokens for u in usages[2:])
+    newest = next(reversed(looped.prefixes._items.values()))[1]
+    assert looped.decoder.arena.views(newest)  # the last answer: where it was written
 
 
 def test_only_full_attention_models_are_looped():

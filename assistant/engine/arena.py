@@ -1,14 +1,47 @@
 """The decode loop's KV memory (assistant/engine/decode.py): static caches of any rows and
 length as views into one set of buffers, so that every cache starts at the same addresses
-(CUDA graphs recorded for a shape stay valid), and the copies in and out of the dynamic caches
-that kept prefixes are (assistant/engine/reuse.py)."""
+(CUDA graphs recorded for a shape stay valid), and the kept prefixes of its answers
+(assistant/engine/reuse.py), which stay in those buffers.
+
+A single answer's prompt and answer are kept as a dynamic cache whose tensors are views of
+the buffers, not copies (a copy is half a GB per thousand tokens at a 7B shape, as much as the
+buffers themselves). The next answer that continues it (a follow-up) starts from those
+positions where they are. Any other answer first copies out every kept view it would
+overwrite: kept prefixes and the copies lent of them are registered (`Holders`), so none is
+ever read after being written over.
+"""
 
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 
 import torch
-from transformers.cache_utils import Cache, StaticLayer
+from transformers.cache_utils import Cache, DynamicLayer, StaticLayer
+
+
+class Holders:
+    """The dynamic caches whose tensors may be views of an arena's buffers: the kept prefixes
+    it saved, and the copies lent of them (reuse.PrefixCache registers those, under `lock`,
+    which the arena holds while it moves or copies views)."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self._caches: weakref.WeakSet = weakref.WeakSet()
+
+    def add(self, cache) -> None:
+        cache.holders = self
+        self._caches.add(cache)
+
+    def discard(self, cache) -> None:
+        self._caches.discard(cache)
+
+    def __iter__(self):
+        return iter(list(self._caches))
+
+    def __len__(self) -> int:
+        return len(self._caches)
 
 
 class Arena:
@@ -17,46 +50,95 @@ class Arena:
     `cache(rows, length)` views them as a static cache of that shape, from their first
     element, so every cache the decoder makes has the same addresses. The buffers are made
     again, to the size asked, when a cache needs more than they hold (CUDA graphs are then
-    recorded again, once per shape); the decoder releases them after a batch, whose cache is
-    rows times an answer's, so that it does not stay held."""
+    recorded again, once per shape), one layer at a time, so that the old and the new are
+    never held whole together; the decoder releases them after a batch, whose cache is rows
+    times an answer's, so that it does not stay held."""
 
     def __init__(self, text_config, dtype: torch.dtype):
         self.config, self.dtype = text_config, dtype
         self.buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.lengths: list[torch.Tensor] = []
         self.current: Cache | None = None
+        self.holders = Holders()
 
-    def cache(self, rows: int, length: int, device) -> Cache:
-        """A static cache of `rows` x `length`, empty (written from position 0)."""
-        dtype, device = self.dtype, torch.device(device)
+    def cache(self, rows: int, length: int, device, kept: Cache | None = None,
+              reused: int = 0) -> Cache:
+        """A static cache of `rows` x `length`, written from position `reused`: its first
+        `reused` positions hold `kept`'s (a dynamic cache of one row), left where they are
+        when `kept` views these buffers (the last answer's, kept), copied in otherwise.
+        Kept views reaching past those positions are copied out first."""
+        device = torch.device(device)
         layers = self.config.num_hidden_layers
         heads = self.config.num_key_value_heads or self.config.num_attention_heads
         head_dim = getattr(self.config, "head_dim", None) or \
             self.config.hidden_size // self.config.num_attention_heads
         shape = (rows, heads, length, head_dim)
         size = math.prod(shape)
-        if (not self.buffers or self.buffers[0][0].numel() < size
-                or self.buffers[0][0].dtype != dtype or self.buffers[0][0].device != device):
-            self.buffers = []  # the old buffers go before the new ones are made
+        with self.holders.lock:
+            stay = reused if rows == 1 and reused and kept is not None and self.views(kept) \
+                and self.buffers[0][0].device == device else 0
+            self._copy_out(longer_than=stay)
+            olds = list(self.current.layers) if stay else []
             self.current = None
-            self.buffers = [(_static(torch.zeros(size, dtype=dtype, device=device)),
-                             _static(torch.zeros(size, dtype=dtype, device=device)))
-                            for _ in range(layers)]
-            self.lengths = [_static(torch.zeros((), dtype=torch.long, device=device))
-                            for _ in range(layers)]
-        for length_ in self.lengths:
-            length_.zero_()
-        self.current = Cache(layers=[
-            _ArenaLayer(_static(k[:size].view(shape)), _static(v[:size].view(shape)), n)
-            for (k, v), n in zip(self.buffers, self.lengths, strict=True)])
+            fits = bool(self.buffers) and self.buffers[0][0].numel() >= size and \
+                self.buffers[0][0].dtype == self.dtype and self.buffers[0][0].device == device
+            if not fits and not stay:
+                self.buffers = []  # the old buffers go before the new ones are made
+            if not self.lengths or self.lengths[0].device != device:
+                self.lengths = [_static(torch.zeros((), dtype=torch.long, device=device))
+                                for _ in range(layers)]
+            made = []
+            for i in range(layers):
+                if fits:
+                    k, v = self.buffers[i]
+                else:
+                    k, v = (_static(torch.zeros(size, dtype=self.dtype, device=device))
+                            for _ in range(2))
+                layer = _ArenaLayer(_static(k[:size].view(shape)), _static(v[:size].view(shape)),
+                                    self.lengths[i])
+                if stay:
+                    self._move(olds[i], layer, stay, i)
+                    olds[i] = None  # a regrown layer's old buffers go now
+                if not fits:
+                    if i < len(self.buffers):
+                        self.buffers[i] = (k, v)
+                    else:
+                        self.buffers.append((k, v))
+                self.lengths[i].fill_(stay)
+                made.append(layer)
+            self.current = Cache(layers=made)
+        if reused and not stay:
+            self._load(kept, reused)
         return self.current
+
+    def views(self, cache: Cache) -> bool:
+        """Does `cache` view these buffers (a kept prefix of the last answer, or a copy lent of
+        one)?"""
+        return bool(self.buffers) and bool(cache.layers) and _aliases(
+            getattr(cache.layers[0], "keys", None), self.buffers[0][0])
 
     def release(self) -> None:
         """Free the buffers (the next cache makes new ones, and CUDA graphs are recorded again
-        for them)."""
-        self.buffers, self.lengths, self.current = [], [], None
+        for them). Kept views are copied out first."""
+        with self.holders.lock:
+            self._copy_out(longer_than=0)
+            self.buffers, self.lengths, self.current = [], [], None
 
-    def load(self, kept: Cache, length: int) -> None:
+    def save(self, kept: Cache, length: int) -> None:
+        """Make `kept` (a dynamic cache) hold the current cache's first `length` positions, as
+        views of the buffers."""
+        with self.holders.lock:
+            layers = []
+            for layer in self.current.layers:
+                view = DynamicLayer()
+                keys, values = layer.keys[:, :, :length], layer.values[:, :, :length]
+                view.lazy_initialization(keys, values)
+                view.keys, view.values = keys, values
+                layers.append(view)
+            kept.layers = layers
+            self.holders.add(kept)
+
+    def _load(self, kept: Cache, length: int) -> None:
         """Copy the first `length` positions of a dynamic cache into the current cache."""
         for layer, source, n in zip(self.current.layers, kept.layers, self.lengths,
                                     strict=True):
@@ -64,16 +146,54 @@ class Arena:
             layer.values[:, :, :length] = source.values[:, :, :length]
             n.fill_(length)
 
-    def save(self, kept: Cache, length: int) -> None:
-        """Make `kept` (a dynamic cache) hold copies of the current cache's first `length`
-        positions."""
-        from transformers import DynamicCache
+    def _copy_out(self, longer_than: int) -> None:
+        """Kept caches that view the buffers past `longer_than` positions get copies of their
+        own (a view shared by a kept prefix and a copy lent of it is copied once)."""
+        if not self.buffers:
+            return
+        copies: dict = {}
 
-        fresh = DynamicCache(config=self.config)
-        for i, layer in enumerate(self.current.layers):
-            fresh.update(layer.keys[:, :, :length].clone(), layer.values[:, :, :length].clone(),
-                         i)
-        kept.layers = fresh.layers
+        def own(tensor: torch.Tensor) -> torch.Tensor:
+            if not any(_aliases(tensor, b) for pair in self.buffers for b in pair):
+                return tensor
+            key = (tensor.data_ptr(), tuple(tensor.shape), tensor.stride())
+            if key not in copies:
+                copies[key] = tensor.clone()
+            return copies[key]
+
+        for held in self.holders:
+            if _length(held) <= longer_than:
+                continue
+            for layer in held.layers:
+                if getattr(layer, "keys", None) is not None:
+                    layer.keys, layer.values = own(layer.keys), own(layer.values)
+            self.holders.discard(held)
+
+    def _move(self, old: _ArenaLayer, new: _ArenaLayer, stay: int, i: int) -> None:
+        """Layer `i`'s first `stay` positions from the last cache's layout into the new one
+        (nothing to do when both are alike), and every kept view of them pointed there."""
+        if old.keys.shape != new.keys.shape or old.keys.data_ptr() != new.keys.data_ptr():
+            for before, after in ((old.keys, new.keys), (old.values, new.values)):
+                part = before[:, :, :stay]
+                if _aliases(before, after):
+                    part = part.clone()  # the two layouts overlap in one buffer
+                after[:, :, :stay] = part
+        for held in self.holders:
+            layer = held.layers[i]
+            if _aliases(getattr(layer, "keys", None), old.keys):
+                n = layer.keys.shape[2]
+                layer.keys, layer.values = new.keys[:, :, :n], new.values[:, :, :n]
+
+
+def _aliases(tensor: torch.Tensor | None, other: torch.Tensor) -> bool:
+    return tensor is not None and tensor.numel() > 0 and \
+        tensor.untyped_storage().data_ptr() == other.untyped_storage().data_ptr()
+
+
+def _length(cache: Cache) -> int:
+    layer = cache.layers[0] if cache.layers else None
+    keys = getattr(layer, "keys", None)
+    return 0 if keys is None or keys.numel() == 0 else keys.shape[-2]
 
 
 class _ArenaLayer(StaticLayer):

@@ -24,10 +24,10 @@ speed. Here instead:
 The static cache is a set of views into one `Arena` per decoder: every cache, whatever its rows
 and length, starts at the same addresses, so the CUDA graphs recorded for a shape stay valid
 (recorded once per shape, and again only when the buffers are made anew: when a cache needs
-more than they hold, and after a batch, which gives its large cache back). A kept
-prefix (assistant/engine/reuse.py) is a dynamic cache: copied into the arena before an answer
-and out of it after (an answer that starts from nothing keeps its prompt and answer the same
-way), so a follow-up prefills only its new tokens.
+more than they hold, and after a batch, which gives its large cache back). An answer's
+prompt and answer are kept (assistant/engine/reuse.py) as a dynamic cache viewing the arena,
+so a follow-up prefills only its new tokens and finds the rest where it was; a prefix kept
+from elsewhere is copied in.
 
 `takes` says which answers the loop decodes: inputs of the LLaVA kind (token ids, images,
 image sizes), no repetition penalty, guided decoding or seed, and nothing the checkpoint's
@@ -169,9 +169,7 @@ class Decoder:
         need = prompt + max_new
         length = max(need, min(ALIGN * math.ceil(need / ALIGN), self.context_tokens))
         device = ids.device
-        cache = self.arena.cache(rows, length, device)
-        if reused:
-            self.arena.load(kept, reused)
+        cache = self.arena.cache(rows, length, device, kept, reused)
         mask = torch.ones(rows, length, dtype=torch.long, device=device)
         if "attention_mask" in inputs:
             mask[:, :prompt] = inputs["attention_mask"]

@@ -4,8 +4,8 @@
   prompt that begins with the same tokens (the same images in the same places) starts from
   that cache, so only the new tokens are prefilled: a follow-up question neither re-encodes
   the image nor re-reads earlier turns. Two answers never write into one cache: an entry
-  is lent as a copy. Entries are dynamic caches (the compiled decode loop copies its static
-  cache into one, assistant/engine/decode.py).
+  is lent as a copy. Entries are dynamic caches (those of the compiled decode loop view its
+  buffers until it needs them for another answer, assistant/engine/arena.py).
 - `ImageFeatureCache`: the model's `get_image_features` remembers its last results by the
   pixel values' digest, for prompts whose prefix cannot be reused (a trimmed history, another
   system prompt) but whose images were seen.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -125,8 +126,7 @@ class PrefixCache:
             if best is None or length < MIN_REUSE:
                 return None
             self._items.move_to_end(best)
-            cache = _lend(self._items[best][1])
-        truncate(cache, length)
+            cache = _lend(self._items[best][1], length)
         return Hit(cache, length, images_reused)
 
     def put(self, key: list, cache) -> None:
@@ -169,12 +169,19 @@ def reusable(cache) -> bool:
     return all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
-def _lend(cache):
-    """A cache object of its own whose layers start from the same tensors."""
+def _lend(cache, length: int):
+    """A cache object of its own whose layers start from the same tensors, cut to `length`.
+    A copy of a kept view of the decode loop's buffers is registered with them, so that it is
+    copied out before they are written over (assistant/engine/arena.py)."""
     import copy
 
-    lent = copy.copy(cache)
-    lent.layers = [copy.copy(layer) for layer in cache.layers]
+    holders = getattr(cache, "holders", None)
+    with holders.lock if holders is not None else nullcontext():
+        lent = copy.copy(cache)
+        lent.layers = [copy.copy(layer) for layer in cache.layers]
+        truncate(lent, length)
+        if holders is not None:
+            holders.add(lent)
     return lent
 
 
