@@ -1,7 +1,7 @@
 """What only a CUDA GPU can check (skipped without one; bench/gpu.sh runs these first on a
-GPU): torch's int4 kernel and its packing on CUDA, and the compiled decode loop with CUDA
-graphs, answering as generate does with three compiles and no graph left out of CUDA
-graphs."""
+GPU): torch's int4 kernel and its packing on CUDA (read back to widen for many rows), and
+the compiled decode loop with CUDA graphs, answering as generate does with three compiles and
+no graph left out of CUDA graphs."""
 
 from __future__ import annotations
 
@@ -11,23 +11,36 @@ from torch import nn
 
 from assistant.config import Settings
 from assistant.engine import Engine
-from assistant.engine.weights import Int4Linear, reference_linear
+from assistant.engine.weights import Int4Linear, packed_int4, reference_linear
 from bench.generation import compile_counts
 from tests.test_decode import answers_alike
 from tests.test_engine_speed import asking
+from tests.test_int4_layout import cuda_layout, values
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.mark.parametrize("rows", [1, 16, 600])
+@pytest.mark.parametrize("rows", [1, 16, 600])  # 600: widened to bfloat16 (CUDA_WIDEN_ROWS)
 def test_int4_on_cuda_computes_its_dequantized_weight(rows):
     torch.manual_seed(0)
     linear = nn.Linear(512, 1024, bias=True).to("cuda", torch.bfloat16)
     layer = Int4Linear(linear)
+    assert layer.unpacks  # the CUDA layout read back
     x = torch.randn(rows, 512, device="cuda", dtype=torch.bfloat16)
     out, ref = layer(x).float(), reference_linear(layer, x)
     assert out.shape == (rows, 1024)
     assert ((out - ref).norm() / ref.norm()).item() < 1e-2
+    packed = packed_int4(x, layer.packed, layer.group, layer.scales_zeros, layer.bias).float()
+    assert ((out - packed).norm() / packed.norm()).item() < 1e-2  # widened or not, alike
+
+
+@pytest.mark.parametrize("tiles", [2, 4, 8])
+def test_the_cuda_packing_is_the_one_read_back(tiles):
+    """tests/test_int4_layout.py's packing, written out from torch's kernel, is the kernel's."""
+    q = values(64, 512)
+    pairs = (q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8).cuda()
+    packed = torch._convert_weight_to_int4pack(pairs.contiguous(), tiles)
+    assert torch.equal(packed.cpu(), cuda_layout(q, tiles))
 
 
 def _since(before: dict) -> dict:

@@ -11,7 +11,10 @@ tower and the projector or Q-Former stay as loaded, as with bitsandbytes
 Unlike bitsandbytes these are plain tensor ops, so they also run on a CPU (int8 there reads a
 quarter of fp32's bytes per token and int4 about a sixth (4 bits a weight and, in groups of
 32, 1 more for its scale and zero), which is what bounds decoding on a few cores) and stay
-fast under torch.compile on a GPU.
+fast under torch.compile on a GPU. Both kernels are made for few rows (decoding): for many (a
+prompt being read) a layer widens its weight to bfloat16 and makes one plain matmul (oneDNN,
+cuBLAS); int4 reads its packed layout back for that, a CPU's or a GPU's, checked at load
+against the layer's own values.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ COMPUTE = torch.bfloat16
 # than the packed kernel at 512 rows, as fast at 32; fewer rows (decoding) use the kernel.
 WIDEN_ROWS = 32
 INT4_WIDEN_ROWS = 64  # int4 unpacks its weight (1 ms per million) for a oneDNN matmul from here
+# On a GPU tinygemm is a decode kernel: at 512 rows some ten times slower than a bfloat16 matmul
+# (an image's prompt is 600 rows), as fast at 16 to 64. From here int4 widens its weight to
+# bfloat16 for a cuBLAS matmul; a follow-up's question, decode steps and batches stay packed.
+CUDA_WIDEN_ROWS = 128
 
 
 class Int8Linear(nn.Module):
@@ -90,11 +97,14 @@ class Int4Linear(nn.Module):
         self.register_buffer("scales_zeros", torch.stack(
             [scale.squeeze(-1), zero.squeeze(-1)], dim=-1).transpose(0, 1).contiguous().to(COMPUTE))
         self.register_buffer("packed", _pack_int4(q.to(linear.weight.device)))
-        # a CPU's packed layout is read back to widen for many rows: checked here against the
-        # values themselves (a layout not known only loses the widening and the stacking)
+        # the packed layout is read back to widen for many rows: checked here against the
+        # values themselves (a layout not known only loses the widening and, on a CPU, the
+        # stacking)
         layout = cpu_layout() if self._cpu else None
-        self.unpacks = layout is not None and n % layout[0] == 0 and torch.equal(
-            _unpack_int4_cpu(self.packed, n, k), q.to(torch.uint8))
+        self.unpacks = torch.equal(_unpack_int4_cuda(self.packed, n, k), q.to(torch.uint8)) \
+            if self.packed.device.type == "cuda" else \
+            layout is not None and n % layout[0] == 0 and \
+            torch.equal(_unpack_int4_cpu(self.packed, n, k), q.to(torch.uint8))
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach(),
                                                                   requires_grad=False)
         self._q = q  # the unpacked values, for dequantized(); drop_reference frees them
@@ -105,7 +115,8 @@ class Int4Linear(nn.Module):
             return self._q
         if not self.unpacks:
             raise RuntimeError("this int4 layer kept no unpacked values")
-        return _unpack_int4_cpu(self.packed, self.out_features, self.in_features)
+        unpack = _unpack_int4_cpu if self._cpu else _unpack_int4_cuda
+        return unpack(self.packed, self.out_features, self.in_features)
 
     def dequantized(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The weight, [out, in]: (q - 8) * scale + zero in float32 as tinygemm computes it,
@@ -118,10 +129,24 @@ class Int4Linear(nn.Module):
     def drop_reference(self) -> None:
         self._q = None
 
+    def widened(self) -> torch.Tensor:
+        """The weight in bfloat16, [out, in], as tinygemm computes it (one rounding). On a GPU
+        made in place in one tensor (a 7B model's largest layer: 135 MB while it is made,
+        90 MB after); on a CPU through dequantized()."""
+        if self._cpu:
+            return self.dequantized(COMPUTE)
+        n, k, group = self.out_features, self.in_features, self.group
+        weight = _unpack_int4_cuda(self.packed, n, k, COMPUTE)
+        grouped = weight.view(n, k // group, group).sub_(8)
+        scale, zero = (self.scales_zeros[..., i].t().unsqueeze(-1) for i in (0, 1))
+        torch.addcmul(zero, grouped, scale, out=grouped)
+        return weight
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.unpacks and x.numel() // x.shape[-1] >= INT4_WIDEN_ROWS:
+        if self.unpacks and x.numel() // x.shape[-1] >= (INT4_WIDEN_ROWS if self._cpu
+                                                         else CUDA_WIDEN_ROWS):
             flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
-            return _output(x, F.linear(flat, self.dequantized(COMPUTE)), self.bias)
+            return _output(x, F.linear(flat, self.widened()), self.bias)
         return packed_int4(x, self.packed, self.group, self.scales_zeros, self.bias)
 
 
@@ -176,6 +201,24 @@ def _unpack(packed: torch.Tensor, n: int, k: int, rows: int, pairing: str) -> to
     both = torch.cat([low, high], dim=-1) if pairing == "halves" else \
         torch.stack([low, high], dim=-1).reshape(n // rows, k, rows)
     return both.transpose(1, 2).reshape(n, k)
+
+
+def _unpack_int4_cuda(packed: torch.Tensor, n: int, k: int,
+                      dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    """The values, [n, k] in `dtype`, back from tinygemm's CUDA layout:
+    [n / 8][k / (16 t)][32][t / 2] int32, t tiles of 16 inputs at a time. Lane l of the 32
+    holds row l // 4 of its 8 rows and, of each 16 inputs, those at 2 (l % 4) + 8 i0 + h
+    (i0, h: 0 or 1); each int32 holds two tiles (i1), its nibble 4 h + 2 i1 + i0 that value."""
+    tiles = packed.shape[-1] * 2
+    data = packed.contiguous().view(torch.uint8)  # 4 bytes an int32, the lowest first
+    nibbles = torch.stack((data & 0xF, data >> 4), dim=-1)  # nibble 2m and 2m+1 of byte m
+    # [row tile, k tile, lane: (row, column), int32: (h, i1, i0)] to [row, k: (tile, i1, i0,
+    # column, h)]
+    nibbles = nibbles.view(n // 8, k // (16 * tiles), 8, 4, tiles // 2, 2, 2, 2)
+    out = torch.empty(n, k, dtype=dtype, device=packed.device)
+    out.view(n // 8, 8, k // (16 * tiles), tiles // 2, 2, 2, 4, 2).copy_(
+        nibbles.permute(0, 2, 1, 4, 6, 7, 3, 5))
+    return out
 
 
 def _int4_group(linear: nn.Linear) -> int:
