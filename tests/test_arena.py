@@ -135,8 +135,49 @@ def test_growing_the_buffers_moves_a_follow_ups_prefix_and_frees_the_old_ones():
     assert old() is None
 
 
-def test_releasing_the_buffers_copies_kept_views_out():
+def test_a_view_shared_by_a_kept_answer_and_shorter_copies_is_copied_once():
+    arena, prefixes, values = kept_answer(20)
+    entry = next(iter(prefixes._items.values()))[1]
+    shorter = prefixes.take(list(range(12)) + [77]).cache
+    written(arena.cache(1, 64, "cpu"), 64, seed=1)
+    assert same(held(entry, 20), values) and same(held(shorter, 12), held(entry, 12))
+    for a, b in zip(held(entry, 1), held(shorter, 1), strict=True):
+        assert a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def test_releasing_the_buffers_leaves_kept_views_valid():
     arena, prefixes, values = kept_answer(20)
     entry = next(iter(prefixes._items.values()))[1]
     arena.release()
     assert arena.buffers == [] and same(held(entry, 20), values)
+    written(arena.cache(1, 64, "cpu"), 64, seed=1)  # new buffers: the old stay the view's
+    assert same(held(entry, 20), values)
+
+
+@pytest.mark.parametrize("follow_up", [True, False])
+def test_running_out_of_memory_while_the_buffers_grow_loses_nothing(monkeypatch, follow_up):
+    """Out of memory halfway through making the buffers: the kept answer keeps its values,
+    and the next cache is made afresh (a follow-up's prefix then copied in)."""
+    from assistant.engine import arena as module
+
+    arena, prefixes, values = kept_answer(20, length=64)
+    real, made = torch.zeros, []
+
+    def zeros(*args, **kwargs):
+        if args and args[0] > 1000:
+            made.append(args[0])
+            if len(made) == 3:
+                raise torch.OutOfMemoryError("out of memory (as if)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module.torch, "zeros", zeros)
+    hit = prefixes.take(list(range(20)) + [90]) if follow_up else None
+    with pytest.raises(torch.OutOfMemoryError):
+        arena.cache(1, 512, "cpu", hit.cache if hit else None, 20 if hit else 0)
+    monkeypatch.setattr(module.torch, "zeros", real)
+    entry = next(iter(prefixes._items.values()))[1]
+    assert same(held(entry, 20), values)
+    hit = prefixes.take(list(range(20)) + [90])
+    cache = arena.cache(1, 512, "cpu", hit.cache, 20)
+    assert same(held(cache, 20), values) and len(arena.buffers) == CONFIG.num_hidden_layers
+    assert not views(arena, entry)

@@ -149,7 +149,7 @@ class Engine:
         return cache, reused, keep
 
     def _new_cache(self):
-        """An empty dynamic KV cache (the decode loop copies a static one into it)."""
+        """An empty dynamic KV cache (the decode loop makes it view its own buffers)."""
         from transformers import DynamicCache
 
         return DynamicCache(config=self.loaded.model.config.get_text_config())

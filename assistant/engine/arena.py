@@ -66,50 +66,62 @@ class Arena:
         """A static cache of `rows` x `length`, written from position `reused`: its first
         `reused` positions hold `kept`'s (a dynamic cache of one row), left where they are
         when `kept` views these buffers (the last answer's, kept), copied in otherwise.
-        Kept views reaching past those positions are copied out first."""
+        Kept views reaching past those positions are copied out first. Should anything fail
+        (out of memory), the arena forgets its buffers: the views left keep theirs, which
+        nothing writes again, and the next cache starts afresh."""
         device = torch.device(device)
+        with self.holders.lock:
+            stay = reused if (rows == 1 and reused and kept is not None
+                              and self.current is not None and self.views(kept)
+                              and self.buffers[0][0].device == device) else 0
+            try:
+                self._copy_out(longer_than=stay)
+                self._make(rows, length, device, stay)
+            except BaseException:
+                self._forget()
+                raise
+        if reused and not stay:
+            self._load(kept, reused)
+        return self.current
+
+    def _make(self, rows: int, length: int, device: torch.device, stay: int) -> None:
+        """`self.current`, the views of a cache of that shape, the first `stay` positions
+        moved there from the last cache's (regrowing layer by layer when it needs more than
+        the buffers hold)."""
         layers = self.config.num_hidden_layers
         heads = self.config.num_key_value_heads or self.config.num_attention_heads
         head_dim = getattr(self.config, "head_dim", None) or \
             self.config.hidden_size // self.config.num_attention_heads
         shape = (rows, heads, length, head_dim)
         size = math.prod(shape)
-        with self.holders.lock:
-            stay = reused if rows == 1 and reused and kept is not None and self.views(kept) \
-                and self.buffers[0][0].device == device else 0
-            self._copy_out(longer_than=stay)
-            olds = list(self.current.layers) if stay else []
-            self.current = None
-            fits = bool(self.buffers) and self.buffers[0][0].numel() >= size and \
-                self.buffers[0][0].dtype == self.dtype and self.buffers[0][0].device == device
-            if not fits and not stay:
-                self.buffers = []  # the old buffers go before the new ones are made
-            if not self.lengths or self.lengths[0].device != device:
-                self.lengths = [_static(torch.zeros((), dtype=torch.long, device=device))
-                                for _ in range(layers)]
-            made = []
-            for i in range(layers):
-                if fits:
-                    k, v = self.buffers[i]
-                else:
-                    k, v = (_static(torch.zeros(size, dtype=self.dtype, device=device))
-                            for _ in range(2))
-                layer = _ArenaLayer(_static(k[:size].view(shape)), _static(v[:size].view(shape)),
-                                    self.lengths[i])
-                if stay:
-                    self._move(olds[i], layer, stay, i)
-                    olds[i] = None  # a regrown layer's old buffers go now
-                if not fits:
-                    if i < len(self.buffers):
-                        self.buffers[i] = (k, v)
-                    else:
-                        self.buffers.append((k, v))
-                self.lengths[i].fill_(stay)
-                made.append(layer)
-            self.current = Cache(layers=made)
-        if reused and not stay:
-            self._load(kept, reused)
-        return self.current
+        olds = list(self.current.layers) if stay else []
+        self.current = None
+        fits = len(self.buffers) == layers and self.buffers[0][0].numel() >= size and \
+            self.buffers[0][0].dtype == self.dtype and self.buffers[0][0].device == device
+        if not fits and not stay:
+            self.buffers = []  # the old buffers go before the new ones are made
+        if len(self.lengths) != layers or self.lengths[0].device != device:
+            self.lengths = [_static(torch.zeros((), dtype=torch.long, device=device))
+                            for _ in range(layers)]
+        made = []
+        for i in range(layers):
+            if fits:
+                k, v = self.buffers[i]
+            else:
+                k, v = (_static(torch.zeros(size, dtype=self.dtype, device=device))
+                        for _ in range(2))
+            layer = _ArenaLayer(_static(k[:size].view(shape)), _static(v[:size].view(shape)),
+                                self.lengths[i])
+            if stay:
+                self._move(olds[i], layer, stay, i)
+                olds[i] = None
+            if not fits and stay:
+                self.buffers[i] = (k, v)  # a regrown layer's old buffers go now
+            elif not fits:
+                self.buffers.append((k, v))
+            self.lengths[i].fill_(stay)
+            made.append(layer)
+        self.current = Cache(layers=made)
 
     def views(self, cache: Cache) -> bool:
         """Does `cache` view these buffers (a kept prefix of the last answer, or a copy lent of
@@ -119,10 +131,16 @@ class Arena:
 
     def release(self) -> None:
         """Free the buffers (the next cache makes new ones, and CUDA graphs are recorded again
-        for them). Kept views are copied out first."""
+        for them)."""
         with self.holders.lock:
-            self._copy_out(longer_than=0)
-            self.buffers, self.lengths, self.current = [], [], None
+            self._forget()
+
+    def _forget(self) -> None:
+        """Let go of the buffers. A view left of them keeps its buffer alive, and valid:
+        nothing writes there again."""
+        self.buffers, self.lengths, self.current = [], [], None
+        for held in self.holders:
+            self.holders.discard(held)
 
     def save(self, kept: Cache, length: int) -> None:
         """Make `kept` (a dynamic cache) hold the current cache's first `length` positions, as
@@ -148,25 +166,36 @@ class Arena:
 
     def _copy_out(self, longer_than: int) -> None:
         """Kept caches that view the buffers past `longer_than` positions get copies of their
-        own (a view shared by a kept prefix and a copy lent of it is copied once)."""
+        own: one per buffer, as long as the longest view of it, the shorter views parts of
+        it (views all begin at a buffer's start). Every copy is made before any view is
+        changed."""
         if not self.buffers:
             return
-        copies: dict = {}
+        buffers = {b.untyped_storage().data_ptr() for pair in self.buffers for b in pair}
+        leaving = [held for held in self.holders if _length(held) > longer_than]
 
-        def own(tensor: torch.Tensor) -> torch.Tensor:
-            if not any(_aliases(tensor, b) for pair in self.buffers for b in pair):
-                return tensor
-            key = (tensor.data_ptr(), tuple(tensor.shape), tensor.stride())
-            if key not in copies:
-                copies[key] = tensor.clone()
-            return copies[key]
+        def where(tensor):
+            if tensor is None or tensor.numel() == 0:
+                return None
+            storage = tensor.untyped_storage().data_ptr()
+            return (storage, tensor.stride()) if storage in buffers else None
 
-        for held in self.holders:
-            if _length(held) <= longer_than:
-                continue
+        longest: dict = {}
+        for held in leaving:
             for layer in held.layers:
-                if getattr(layer, "keys", None) is not None:
-                    layer.keys, layer.values = own(layer.keys), own(layer.values)
+                for tensor in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+                    key = where(tensor)
+                    if key is not None and (key not in longest
+                                            or tensor.shape[2] > longest[key].shape[2]):
+                        longest[key] = tensor
+        copies = {key: tensor.clone() for key, tensor in longest.items()}
+        for held in leaving:
+            for layer in held.layers:
+                for name in ("keys", "values"):
+                    tensor = getattr(layer, name, None)
+                    key = where(tensor)
+                    if key is not None:
+                        setattr(layer, name, copies[key][:, :, :tensor.shape[2]])
             self.holders.discard(held)
 
     def _move(self, old: _ArenaLayer, new: _ArenaLayer, stay: int, i: int) -> None:

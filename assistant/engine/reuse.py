@@ -110,7 +110,9 @@ class PrefixCache:
         At least the last token is left to prefill. When the tokens left over include image
         placeholders, the reuse stops before the prompt's first image: the model takes either
         all of a prompt's images or none. The cache is lent as a copy that shares the entry's
-        tensors (generation appends by concatenation, so the entry stays whole)."""
+        tensors (generation appends by concatenation, so the entry stays whole). Those may
+        be views of the decode loop's buffers, which it moves or copies out under their
+        holders' lock: read them while holding the engine's lock, as generation does."""
         if self.entries <= 0:
             return None
         with self._lock:

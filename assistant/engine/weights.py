@@ -137,9 +137,11 @@ class Int4Linear(nn.Module):
             return self.dequantized(COMPUTE)
         n, k, group = self.out_features, self.in_features, self.group
         weight = _unpack_int4_cuda(self.packed, n, k, COMPUTE)
-        grouped = weight.view(n, k // group, group).sub_(8)
-        scale, zero = (self.scales_zeros[..., i].t().unsqueeze(-1) for i in (0, 1))
-        torch.addcmul(zero, grouped, scale, out=grouped)
+        scale = self.scales_zeros[..., 0].t().unsqueeze(-1)  # [out, in / group, 1]
+        # (q - 8) * scale + zero as q * scale + (zero - 8 scale): that, small, in float32
+        zero = (self.scales_zeros[..., 1].t().float() - 8 * scale[..., 0].float()).unsqueeze(-1)
+        grouped = weight.view(n, k // group, group)
+        torch.addcmul(zero, grouped, scale, out=grouped)  # in float32, rounded once
         return weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
