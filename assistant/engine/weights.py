@@ -139,7 +139,8 @@ class Int4Linear(nn.Module):
         weight = _unpack_int4_cuda(self.packed, n, k, COMPUTE)
         scale = self.scales_zeros[..., 0].t().unsqueeze(-1)  # [out, in / group, 1]
         # (q - 8) * scale + zero as q * scale + (zero - 8 scale): that, small, in float32
-        zero = (self.scales_zeros[..., 1].t().float() - 8 * scale[..., 0].float()).unsqueeze(-1)
+        zero = torch.add(self.scales_zeros[..., 1].t().float(), scale[..., 0],
+                         alpha=-8).unsqueeze(-1)
         grouped = weight.view(n, k // group, group)
         torch.addcmul(zero, grouped, scale, out=grouped)  # in float32, rounded once
         return weight
