@@ -79,6 +79,10 @@ DEFINITIONS = {
     "peak_streams_mib": "the same peak, the concurrent streams included (a batch's KV cache)",
     "warmup_s": "the untimed answers before measuring: a first one and, when the row compiles, "
                 "a follow-up and a batch of two (each compiles or records what it needs)",
+    "weights_mib": "the model's parameters and buffers (each storage once)",
+    "kv_mib": "KV memory held after the one-stream answers: the decode loop's buffers and the "
+              "kept prefixes (each storage once: a kept answer viewing the loop's buffers "
+              "adds nothing)",
     "looped_answers": "answers (single or batched) the compiled decode loop took in the row",
     "compile": "torch.compile's counts in the row's process: graphs compiled, graph breaks, "
                "and graphs that could not run as CUDA graphs",
@@ -248,7 +252,7 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
         "ttft_s": round(statistics.median(ttft), 4),
         "decode_tok_s": round(statistics.median(decode), 1),
         "followup_ttft_s": round(statistics.median(followup), 4),
-        "peak_mib": round(peak),
+        "peak_mib": round(peak), **held_mib(engine),
         "load_s": round(load_s, 2), "warmup_s": round(warmup_s, 2),
     }
     print("PART " + json.dumps(row), flush=True)  # kept should the streams run out of time
@@ -351,6 +355,25 @@ def _aggregate(engine, image, k: int, new_tokens: int) -> float:
     if errors:
         raise errors[0]
     return round(sum(tokens) / (time.perf_counter() - start), 1)
+
+
+def held_mib(engine) -> dict:
+    """What the engine holds now, each storage counted once: weights, and KV (the decode
+    loop's buffers and the kept prefixes)."""
+    model = engine.loaded.model
+    kv = [b for pair in engine.decoder.arena.buffers for b in pair] \
+        if getattr(engine, "decoder", None) is not None else []
+    for cache in engine.prefixes.caches():
+        kv += [t for layer in cache.layers for t in (getattr(layer, "keys", None),
+                                                       getattr(layer, "values", None))
+               if t is not None]
+    return {"weights_mib": _mib([*model.parameters(), *model.buffers()]), "kv_mib": _mib(kv)}
+
+
+def _mib(tensors) -> float:
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors
+                if t.device.type != "meta"}
+    return round(sum(storages.values()) / 2**20, 1)
 
 
 def _peak_mib(device: str) -> float:

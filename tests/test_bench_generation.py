@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.generation import CONFIGS, DEFINITIONS, table
+from bench.generation import CONFIGS, DEFINITIONS, held_mib, table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,6 +106,7 @@ def test_the_compiled_loop_row_compiles_in_its_warm_up(tmp_path):
     assert looped["looped_answers"] >= 8
     assert looped["compile"]["graphs"] == 3 and looped["compile"]["graph_breaks"] == 0
     assert looped["peak_streams_mib"] >= looped["peak_mib"] > 0
+    assert looped["weights_mib"] > 0 and looped["kv_mib"] > 0 and plain["kv_mib"] == 0
     assert "| - |" in child.stdout  # the plain row's 3-stream cell
 
 
@@ -122,3 +123,23 @@ def test_a_row_past_its_time_is_stopped_and_keeps_its_one_stream_figures(tiny_di
     row = json.loads(out.read_text())["rows"][0]
     assert row["error"] == "timed out after 20 s"
     assert row["decode_tok_s"] > 0 and row["ttft_s"] > 0 and "aggregate_tok_s" not in row
+
+
+def test_a_kept_answer_viewing_the_loops_buffers_is_not_counted_twice(engines, red,
+                                                                      monkeypatch):
+    from assistant.config import Settings
+    from assistant.engine import Engine, decode
+    from tests.test_engine_speed import asking
+
+    monkeypatch.setattr(decode, "_compile", lambda step, mode: step)
+    engine = Engine(engines("llava").loaded, Settings(compile=True, prefix_cache=4,
+                                                      image_cache=0, batch=1))
+    engine.answer(asking(red), engine.default_params(max_new_tokens=4))
+    buffers = [b for pair in engine.decoder.arena.buffers for b in pair]
+    held = held_mib(engine)
+    assert len(engine.prefixes) == 1
+    assert held["kv_mib"] == round(sum(b.untyped_storage().nbytes() for b in buffers) / 2**20, 1)
+    weights = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()
+               for t in engine.loaded.model.state_dict().values()}
+    saved = sum(weights.values()) / 2**20  # the state dict: all but unsaved buffers
+    assert saved - 0.1 <= held["weights_mib"] <= saved + 1

@@ -160,6 +160,11 @@ class PrefixCache:
         with self._lock:
             self._items.clear()
 
+    def caches(self) -> list:
+        """The kept caches, oldest first."""
+        with self._lock:
+            return [cache for _, cache in self._items.values()]
+
     def __len__(self) -> int:
         return len(self._items)
 
