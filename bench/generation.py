@@ -79,7 +79,8 @@ DEFINITIONS = {
     "peak_streams_mib": "the same peak, the concurrent streams included (a batch's KV cache)",
     "warmup_s": "the untimed answers before measuring: a first one and, when the row compiles, "
                 "a follow-up and a batch of two (each compiles or records what it needs)",
-    "weights_mib": "the model's parameters and buffers (each storage once)",
+    "weights_mib": "the model's parameters and buffers (each storage once; not the fused CPU "
+                   "step's own copies of int4 scales)",
     "kv_mib": "KV memory held after the one-stream answers: the decode loop's buffers and the "
               "kept prefixes (each storage once: a kept answer viewing the loop's buffers "
               "adds nothing)",

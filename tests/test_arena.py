@@ -49,10 +49,10 @@ def views(arena: Arena, cache) -> bool:
     return all(t.untyped_storage().data_ptr() in buffers for t in held(cache, 1))
 
 
-def kept_answer(n: int = 20, length: int = 64):
+def kept_answer(n: int = 20, length: int = 64, config=CONFIG):
     """An arena after one answer of `n` positions, kept in a prefix cache under tokens
     0..n-1: (arena, prefix cache, what the answer wrote)."""
-    arena, prefixes = Arena(CONFIG, torch.float32), PrefixCache(entries=4)
+    arena, prefixes = Arena(config, torch.float32), PrefixCache(entries=4)
     values = written(arena.cache(1, length, "cpu"), n, seed=0)
     kept = DynamicCache()
     arena.save(kept, n)
@@ -181,3 +181,50 @@ def test_running_out_of_memory_while_the_buffers_grow_loses_nothing(monkeypatch,
     cache = arena.cache(1, 512, "cpu", hit.cache, 20)
     assert same(held(cache, 20), values) and len(arena.buffers) == CONFIG.num_hidden_layers
     assert not views(arena, entry)
+
+
+def test_kept_answers_left_viewing_forgotten_buffers_are_handed_back(monkeypatch):
+    """The engine gives the prefix cache's `drop`: their memory is wanted back."""
+    from assistant.engine import arena as module
+
+    arena, prefixes, _ = kept_answer(20, length=64)
+    arena.on_forget = prefixes.drop
+    other = DynamicCache()
+    other.update(torch.zeros(1, 2, 40, 16), torch.zeros(1, 2, 40, 16), 0)
+    prefixes.put(list(range(100, 140)), other)  # a copy of its own: stays
+    hit = prefixes.take(list(range(20)) + [90])
+    real = torch.zeros
+
+    def zeros(*args, **kwargs):
+        if args and args[0] > 1000:
+            raise torch.OutOfMemoryError("out of memory (as if)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module.torch, "zeros", zeros)
+    with pytest.raises(torch.OutOfMemoryError):
+        arena.cache(1, 512, "cpu", hit.cache, 20)
+    assert prefixes.caches() == [other]
+
+
+def test_running_out_of_memory_while_moving_a_follow_ups_prefix_loses_nothing(monkeypatch):
+    """Within the same buffers, from one length's layout to another's (they overlap with
+    more heads): both parts are copied before either is written."""
+    from assistant.engine import arena as module
+
+    config = LlamaConfig(hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, vocab_size=50)
+    arena, prefixes, values = kept_answer(20, length=64, config=config)
+    entry = next(iter(prefixes._items.values()))[1]
+    hit = prefixes.take(list(range(20)) + [90])
+    old_values = arena.current.layers[0].values
+    real = module._aliases
+
+    def aliases(tensor, other):
+        if tensor is old_values and other.shape[2] == 32:  # the values' part of layer 0
+            raise torch.OutOfMemoryError("out of memory (as if)")
+        return real(tensor, other)
+
+    monkeypatch.setattr(module, "_aliases", aliases)
+    with pytest.raises(torch.OutOfMemoryError):
+        arena.cache(1, 32, "cpu", hit.cache, 20)
+    assert same(held(entry, 20), values) and same(held(hit.cache, 20), values)

@@ -59,6 +59,8 @@ class Engine:
         if settings.compile and self.standard_generate and Decoder.supports(loaded.model):
             self.decoder = Decoder(loaded.model, eos_ids(loaded.model, self.prompt.tokenizer),
                                    self.context_tokens)
+            # kept answers left viewing buffers the loop let go of (out of memory) go too
+            self.decoder.arena.on_forget = self.prefixes.drop
         elif settings.compile:
             log.warning("--compile: %s has no standard generate or not full attention in every "
                         "layer; it decodes with generate", self.name)

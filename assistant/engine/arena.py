@@ -60,6 +60,7 @@ class Arena:
         self.lengths: list[torch.Tensor] = []
         self.current: Cache | None = None
         self.holders = Holders()
+        self.on_forget = None  # called with the kept caches still viewing forgotten buffers
 
     def cache(self, rows: int, length: int, device, kept: Cache | None = None,
               reused: int = 0) -> Cache:
@@ -67,19 +68,25 @@ class Arena:
         `reused` positions hold `kept`'s (a dynamic cache of one row), left where they are
         when `kept` views these buffers (the last answer's, kept), copied in otherwise.
         Kept views reaching past those positions are copied out first. Should anything fail
-        (out of memory), the arena forgets its buffers: the views left keep theirs, which
-        nothing writes again, and the next cache starts afresh."""
+        (out of memory), the arena forgets its buffers and starts afresh with the next cache:
+        the views left keep theirs, which nothing writes again, and the kept caches they
+        belong to are handed to `on_forget` (the engine's prefix cache drops them, to give
+        their memory back)."""
         device = torch.device(device)
-        with self.holders.lock:
-            stay = reused if (rows == 1 and reused and kept is not None
-                              and self.current is not None and self.views(kept)
-                              and self.buffers[0][0].device == device) else 0
-            try:
+        try:
+            with self.holders.lock:
+                stay = reused if (rows == 1 and reused and kept is not None
+                                  and self.current is not None and self.views(kept)
+                                  and self.buffers[0][0].device == device) else 0
                 self._copy_out(longer_than=stay)
                 self._make(rows, length, device, stay)
-            except BaseException:
+        except BaseException:
+            with self.holders.lock:
+                pinned = [held for held in self.holders if self._pins(held)]
                 self._forget()
-                raise
+            if self.on_forget is not None:  # outside the lock: the prefix cache takes its own
+                self.on_forget(pinned)
+            raise
         if reused and not stay:
             self._load(kept, reused)
         return self.current
@@ -131,9 +138,17 @@ class Arena:
 
     def release(self) -> None:
         """Free the buffers (the next cache makes new ones, and CUDA graphs are recorded again
-        for them)."""
+        for them). Kept views are copied out first (after a batch there are none: its cache
+        copied them out)."""
         with self.holders.lock:
+            self._copy_out(longer_than=0)
             self._forget()
+
+    def _pins(self, held: Cache) -> bool:
+        """Does a kept cache view any of the buffers (and keep it alive once forgotten)?"""
+        buffers = [b for pair in self.buffers for b in pair]
+        return any(_aliases(getattr(layer, name, None), b) for layer in held.layers
+                   for name in ("keys", "values") for b in buffers)
 
     def _forget(self) -> None:
         """Let go of the buffers. A view left of them keeps its buffer alive, and valid:
@@ -202,10 +217,12 @@ class Arena:
         """Layer `i`'s first `stay` positions from the last cache's layout into the new one
         (nothing to do when both are alike), and every kept view of them pointed there."""
         if old.keys.shape != new.keys.shape or old.keys.data_ptr() != new.keys.data_ptr():
-            for before, after in ((old.keys, new.keys), (old.values, new.values)):
-                part = before[:, :, :stay]
-                if _aliases(before, after):
-                    part = part.clone()  # the two layouts overlap in one buffer
+            pairs = ((old.keys, new.keys), (old.values, new.values))
+            # where the two layouts overlap in one buffer, both parts are copied before
+            # either is written (running out of memory then changes nothing)
+            parts = [before[:, :, :stay].clone() if _aliases(before, after)
+                     else before[:, :, :stay] for before, after in pairs]
+            for (_, after), part in zip(pairs, parts, strict=True):
                 after[:, :, :stay] = part
         for held in self.holders:
             layer = held.layers[i]

@@ -160,6 +160,13 @@ class PrefixCache:
         with self._lock:
             self._items.clear()
 
+    def drop(self, caches: list) -> None:
+        """Forget the entries whose caches are among `caches` (their memory is wanted back)."""
+        ids = {id(cache) for cache in caches}
+        with self._lock:
+            for slot in [slot for slot, (_, cache) in self._items.items() if id(cache) in ids]:
+                del self._items[slot]
+
     def caches(self) -> list:
         """The kept caches, oldest first."""
         with self._lock:

@@ -131,18 +131,19 @@ class Int4Linear(nn.Module):
 
     def widened(self) -> torch.Tensor:
         """The weight in bfloat16, [out, in], as tinygemm computes it (one rounding). On a GPU
-        made in place in one tensor (90 MB for a 7B model's largest layer) in three passes,
-        6.5 bytes a value moved; on a CPU through dequantized()."""
+        in three passes (5 bytes moved a value; a 7B model's largest layer holds 135 MB while
+        it is made, 90 MB after); on a CPU through dequantized()."""
         if self._cpu:
             return self.dequantized(COMPUTE)
         n, k, group = self.out_features, self.in_features, self.group
-        weight = _unpack_int4_cuda(self.packed, n, k, COMPUTE)
+        values = _unpack_int4_cuda(self.packed, n, k).view(n, k // group, group)
         scale = self.scales_zeros[..., 0].t().unsqueeze(-1)  # [out, in / group, 1]
         # (q - 8) * scale + zero as q * scale + (zero - 8 scale): that, small, in float32
         zero = torch.add(self.scales_zeros[..., 1].t().float(), scale[..., 0],
                          alpha=-8).unsqueeze(-1)
-        grouped = weight.view(n, k // group, group)
-        torch.addcmul(zero, grouped, scale, out=grouped)  # in float32, rounded once
+        weight = torch.empty(n, k, dtype=COMPUTE, device=values.device)
+        # in float32 (the bytes and the scales widened as they are read), rounded once
+        torch.addcmul(zero, values, scale, out=weight.view(n, k // group, group))
         return weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -206,20 +207,18 @@ def _unpack(packed: torch.Tensor, n: int, k: int, rows: int, pairing: str) -> to
     return both.transpose(1, 2).reshape(n, k)
 
 
-def _unpack_int4_cuda(packed: torch.Tensor, n: int, k: int,
-                      dtype: torch.dtype = torch.uint8) -> torch.Tensor:
-    """The values, [n, k] in `dtype`, back from tinygemm's CUDA layout:
+def _unpack_int4_cuda(packed: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """The values, [n, k] uint8, back from tinygemm's CUDA layout:
     [n / 8][k / (16 t)][32][t / 2] int32, t tiles of 16 inputs at a time. Lane l of the 32
     holds row l // 4 of its 8 rows and, of each 16 inputs, those at 2 (l % 4) + 8 i0 + h
     (i0, h: 0 or 1); each int32 holds two tiles (i1), its nibble 4 h + 2 i1 + i0 that value:
-    byte 2 h + i1, the low nibble for i0 = 0. Two passes, each writing its nibbles in place
-    (for a bfloat16 weight, 2.5 bytes a value moved in all)."""
+    byte 2 h + i1, the low nibble for i0 = 0. Two passes, each writing its nibbles in place."""
     tiles = packed.shape[-1] * 2
     # [row tile, k tile, lane: (row, column), int32's bytes: (h, i1)], lowest byte first
     data = packed.contiguous().view(torch.uint8).view(
         n // 8, k // (16 * tiles), 8, 4, tiles // 2, 2, 2)
     source = data.permute(0, 2, 1, 4, 6, 3, 5)  # as [row, k: (tile, i1, column, h)]
-    out = torch.empty(n, k, dtype=dtype, device=packed.device)
+    out = torch.empty(n, k, dtype=torch.uint8, device=packed.device)
     target = out.view(n // 8, 8, k // (16 * tiles), tiles // 2, 2, 2, 4, 2)  # i0 after i1
     torch.bitwise_and(source, 0xF, out=target[:, :, :, :, :, 0])
     torch.bitwise_right_shift(source, 4, out=target[:, :, :, :, :, 1])
