@@ -130,9 +130,9 @@ class Int4Linear(nn.Module):
         self._q = None
 
     def widened(self) -> torch.Tensor:
-        """The weight in bfloat16, [out, in], as tinygemm computes it (one rounding). On a GPU
-        in three passes (5 bytes moved a value; a 7B model's largest layer holds 135 MB while
-        it is made, 90 MB after); on a CPU through dequantized()."""
+        """The weight in bfloat16, [out, in], as tinygemm computes it. On a GPU in three
+        passes (5 bytes moved a value; a 7B model's largest layer holds 135 MB while it is
+        made, 90 MB after); on a CPU through dequantized()."""
         if self._cpu:
             return self.dequantized(COMPUTE)
         n, k, group = self.out_features, self.in_features, self.group
@@ -142,7 +142,8 @@ class Int4Linear(nn.Module):
         zero = torch.add(self.scales_zeros[..., 1].t().float(), scale[..., 0],
                          alpha=-8).unsqueeze(-1)
         weight = torch.empty(n, k, dtype=COMPUTE, device=values.device)
-        # in float32 (the bytes and the scales widened as they are read), rounded once
+        # products in float32, the sum rounded to bfloat16 (a kernel that reads its inputs in
+        # the output's type rounds the zero first: one bfloat16 step at most)
         torch.addcmul(zero, values, scale, out=weight.view(n, k // group, group))
         return weight
 
