@@ -25,7 +25,7 @@ from assistant.engine.decode import Decoder
 from assistant.engine.generate import GenerationParams, Stream, Usage, eos_ids
 from assistant.engine.loader import LoadedModel, load
 from assistant.engine.prompt import PromptBuilder
-from assistant.engine.reuse import ImageFeatureCache, PrefixCache, tagged_ids
+from assistant.engine.reuse import ImageFeatureCache, PrefixCache, ProcessedImages, tagged_ids
 from assistant.errors import ImageRequired
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Engine:
     def __init__(self, loaded: LoadedModel, settings: Settings, label: str = ""):
         self.loaded, self.settings = loaded, settings
         self.label = label  # shown instead of the source (e.g. for the embedded default)
+        ProcessedImages.install(loaded.processor)  # a follow-up's pictures processed once
         self.prompt = PromptBuilder(loaded.processor, loaded.image_token_id,
                                     settings.chat_template, settings.system_prompt)
         self._lock = threading.Lock()  # one generate at a time on this model
@@ -115,10 +116,11 @@ class Engine:
             fitted, inputs = self._fit(conversation, params)
             if self.prompt.one_image_per_prompt and not any(t.images for t in fitted.turns):
                 raise ImageRequired(self.name)
+            key = self._key(inputs)  # on the host: the pictures' digests are remembered
             inputs = dict(inputs.to(self.loaded.device))
             if "pixel_values" in inputs:
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.loaded.dtype)
-            cache, reused, keep = self._reuse(inputs)
+            cache, reused, keep = self._reuse(inputs, key)
             stream = Stream(self.loaded.model, self.prompt.tokenizer, inputs, params,
                             image_tokens=fitted.image_tokens, device=self.loaded.device,
                             source=self.loaded.source, lock=self._lock, cache=cache,
@@ -126,16 +128,21 @@ class Engine:
                             decoder=self.decoder)
         return Reply(stream, fitted)
 
-    def _reuse(self, inputs: dict):
+    def _key(self, inputs) -> list | None:
+        """The prompt's tokens with its pictures tagged (reuse.tagged_ids), None when prefix
+        reuse is off or unsafe for these inputs (models whose image inputs carry positions,
+        e.g. Qwen2-VL's grids)."""
+        if not self.standard_generate or self.settings.prefix_cache <= 0 \
+                or not set(inputs) <= _REUSABLE_INPUTS:
+            return None
+        return tagged_ids(inputs["input_ids"], self.loaded.image_token_id,
+                          inputs.get("pixel_values"))
+
+    def _reuse(self, inputs: dict, key: list | None):
         """The KV cache to start from (an earlier turn's, when this prompt begins like it) and
-        how to keep it afterwards; (None, 0, None) when prefix reuse is off or unsafe for
-        these inputs (models whose image inputs carry positions, e.g. Qwen2-VL's grids)."""
-        if not self.standard_generate:
+        how to keep it afterwards; (None, 0, None) without a key (`_key`)."""
+        if key is None:
             return None, 0, None
-        if self.settings.prefix_cache <= 0 or not set(inputs) <= _REUSABLE_INPUTS:
-            return None, 0, None
-        pixels = inputs.get("pixel_values")
-        key = tagged_ids(inputs["input_ids"], self.loaded.image_token_id, pixels)
         hit = self.prefixes.take(key)
         if hit is None:
             cache, reused = self._new_cache(), 0

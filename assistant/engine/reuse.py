@@ -1,4 +1,5 @@
-"""Work a follow-up turn does not redo: the KV cache of earlier turns, and image features.
+"""Work a follow-up turn does not redo: the KV cache of earlier turns, image features, and
+the processing of its pictures.
 
 - `PrefixCache`: after an answer, its KV cache is kept with the tokens it covers. A later
   prompt that begins with the same tokens (the same images in the same places) starts from
@@ -9,9 +10,11 @@
 - `ImageFeatureCache`: the model's `get_image_features` remembers its last results by the
   pixel values' digest, for prompts whose prefix cannot be reused (a trimmed history, another
   system prompt) but whose images were seen.
+- `ProcessedImages`: the processor's resized and normalised pictures, kept for the same
+  picture objects, so that a follow-up neither processes nor digests its pictures again.
 
-Both are plain LRU maps in the engine, sized by settings (`prefix_cache`, `image_cache`).
-An answer that starts from a kept prefix is generated alone (assistant/engine/batch.py), so a
+The first two are plain LRU maps in the engine, sized by settings (`prefix_cache`,
+`image_cache`). An answer that starts from a kept prefix is generated alone (assistant/engine/batch.py), so a
 shared beginning shorter than `MIN_REUSE` tokens (a chat template's preamble, a short system
 prompt) is read again instead: that costs little and leaves the answer free to be batched.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -27,6 +31,25 @@ from dataclasses import dataclass
 import torch
 
 MIN_REUSE = 32
+
+
+def freeze(tensor: torch.Tensor) -> torch.Tensor:
+    """Mark `tensor` as never written in place (a processor's pixel values): `digests`
+    remembers its digests."""
+    tensor._digests = {}
+    return tensor
+
+
+def digests(tensor: torch.Tensor, parts: int = 1) -> list[str]:
+    """The digests of `tensor` split into `parts` along its first dimension, remembered on
+    a frozen tensor (a follow-up's pictures are not read again)."""
+    memo = getattr(tensor, "_digests", None)
+    if memo is not None and parts in memo:
+        return memo[parts]
+    found = [digest(part) for part in tensor.chunk(parts)] if parts > 1 else [digest(tensor)]
+    if memo is not None:
+        memo[parts] = found
+    return found
 
 
 def digest(tensor: torch.Tensor) -> str:
@@ -59,9 +82,9 @@ def tagged_ids(input_ids: torch.Tensor, image_token_id: int | None,
                 runs.append((i, i + 1))
     n = pixel_values.shape[0] if pixel_values.dim() > 0 else 0
     if n and n % len(runs) == 0:
-        tags = [digest(part) for part in pixel_values.chunk(len(runs))]
+        tags = digests(pixel_values, len(runs))
     else:
-        tags = [digest(pixel_values)] * len(runs)
+        tags = digests(pixel_values) * len(runs)
     for (start, end), tag in zip(runs, tags, strict=True):
         for i in range(start, end):
             ids[i] = (image_token_id, tag)
@@ -197,6 +220,55 @@ def _lend(cache, length: int):
         if holders is not None:
             holders.add(lent)
     return lent
+
+
+class ProcessedImages:
+    """A processor's image processor that remembers its last outputs by the pictures it was
+    given (the same picture objects, as a chat's turns keep them), so that a follow-up does
+    not resize and normalise them again. Its tensors are frozen (`freeze`): their digests are
+    worked out once. `install(processor)` puts one in the processor's place; everything else
+    is the image processor's own."""
+
+    ENTRIES = 4
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def install(cls, processor) -> None:
+        inner = getattr(processor, "image_processor", None)
+        if inner is not None and not isinstance(inner, cls):
+            processor.image_processor = cls(inner)
+
+    def __call__(self, images, *args, **kwargs):
+        from PIL import Image
+
+        pictures = list(images) if isinstance(images, (list, tuple)) else [images]
+        if not pictures or not all(isinstance(p, Image.Image) for p in pictures):
+            return self._inner(images, *args, **kwargs)
+        key = (tuple(id(p) for p in pictures), repr(args), repr(sorted(kwargs.items())))
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and all(ref() is p for ref, p in zip(hit[0], pictures,
+                                                                    strict=True)):
+                self._items.move_to_end(key)
+                return hit[1].copy()  # a dictionary of its own: callers may pop from it
+        out = self._inner(images, *args, **kwargs)
+        for value in out.values():
+            if isinstance(value, torch.Tensor):
+                freeze(value)
+        with self._lock:
+            self._items[key] = ([weakref.ref(p) for p in pictures], out)
+            while len(self._items) > self.ENTRIES:
+                self._items.popitem(last=False)
+        return out.copy()
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("_inner", "_items", "_lock"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
 
 
 class ImageFeatureCache:
