@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="a checkpoint directory (default: the embedded default on "
                    "cpu, LLaVA-1.5-7B's shape with random weights on cuda)")
     p.add_argument("--shape", help="build and use a random checkpoint of this shape "
-                   "(llava-1.5-7b, llava-small)")
+                   "(llava-1.5-7b, llava-small, llava-small-336)")
     p.add_argument("--shape-dir", help="build the shape's checkpoint here and keep it (a later "
                    "run with the same directory reuses it; default: a temporary directory)")
     p.add_argument("--configs", help="comma-separated rows to run (default: all for the device)")

@@ -5,6 +5,8 @@ weights' values, and answers are forced to a length with min_new_tokens.
 - `llava-1.5-7b`: LLaVA-1.5-7B's shape: CLIP ViT-L/14 at 336 px (576 image tokens), a
   2-layer GELU projector, Llama-2-7B (32 layers, 4096 wide, vocabulary 32,064), fp16.
 - `llava-small`: the same architecture at a size a CPU builds in a second (for CI).
+- `llava-small-336`: llava-small seeing 336 px pictures as LLaVA-1.5 does (576 image tokens):
+  the host's work around a prompt (processing the picture, tokenizing) at its real size.
 
 The tokenizer is a small trained BPE: ids beyond it decode to nothing, which changes no timing.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-SHAPES = ("llava-1.5-7b", "llava-small")
+SHAPES = ("llava-1.5-7b", "llava-small", "llava-small-336")
 
 def _sizes(shape: str) -> tuple[dict, dict, int]:
     if shape == "llava-1.5-7b":
@@ -25,13 +27,14 @@ def _sizes(shape: str) -> tuple[dict, dict, int]:
                     num_attention_heads=32, num_key_value_heads=32,
                     max_position_embeddings=4096, vocab_size=32064)
         return vision, text, 336
-    if shape == "llava-small":
+    if shape in ("llava-small", "llava-small-336"):
+        pixels = 336 if shape == "llava-small-336" else 56
         vision = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, image_size=56, patch_size=14)
+                      num_attention_heads=4, image_size=pixels, patch_size=14)
         text = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4,
                     num_attention_heads=4, num_key_value_heads=4,
-                    max_position_embeddings=1024, vocab_size=2048)
-        return vision, text, 56
+                    max_position_embeddings=2048 if pixels == 336 else 1024, vocab_size=2048)
+        return vision, text, pixels
     raise ValueError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
 
 
