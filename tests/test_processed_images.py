@@ -57,6 +57,7 @@ def test_a_picture_gone_is_never_mistaken_for_a_new_one_at_its_address():
             break
     processed([other])
     assert inner.calls == 2
+    assert len(processed._items) == 1  # the gone picture's output went with it
 
 
 def test_a_frozen_tensors_digests_are_worked_out_once(monkeypatch):

@@ -260,6 +260,9 @@ class ProcessedImages:
             if isinstance(value, torch.Tensor):
                 freeze(value)
         with self._lock:
+            for gone in [k for k, (refs, _) in self._items.items()
+                         if any(ref() is None for ref in refs)]:
+                del self._items[gone]  # pictures no chat holds any more
             self._items[key] = ([weakref.ref(p) for p in pictures], out)
             while len(self._items) > self.ENTRIES:
                 self._items.popitem(last=False)
