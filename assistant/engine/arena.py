@@ -20,6 +20,8 @@ import weakref
 import torch
 from transformers.cache_utils import Cache, DynamicLayer, StaticLayer
 
+from assistant.engine.reuse import cache_length
+
 
 class Holders:
     """The dynamic caches whose tensors may be views of an arena's buffers: the kept prefixes
@@ -39,9 +41,6 @@ class Holders:
 
     def __iter__(self):
         return iter(list(self._caches))
-
-    def __len__(self) -> int:
-        return len(self._caches)
 
 
 class Arena:
@@ -144,11 +143,17 @@ class Arena:
             self._copy_out(longer_than=0)
             self._forget()
 
+    def _storages(self) -> set[int]:
+        """The addresses of the buffers' storages (a view of one shares its address)."""
+        return {b.untyped_storage().data_ptr() for pair in self.buffers for b in pair}
+
     def _pins(self, held: Cache) -> bool:
         """Does a kept cache view any of the buffers (and keep it alive once forgotten)?"""
-        buffers = [b for pair in self.buffers for b in pair]
-        return any(_aliases(getattr(layer, name, None), b) for layer in held.layers
-                   for name in ("keys", "values") for b in buffers)
+        storages = self._storages()
+        return any(tensor is not None and tensor.numel() > 0
+                   and tensor.untyped_storage().data_ptr() in storages
+                   for layer in held.layers
+                   for tensor in (getattr(layer, "keys", None), getattr(layer, "values", None)))
 
     def _forget(self) -> None:
         """Let go of the buffers. A view left of them keeps its buffer alive, and valid:
@@ -186,8 +191,8 @@ class Arena:
         changed."""
         if not self.buffers:
             return
-        buffers = {b.untyped_storage().data_ptr() for pair in self.buffers for b in pair}
-        leaving = [held for held in self.holders if _length(held) > longer_than]
+        buffers = self._storages()
+        leaving = [held for held in self.holders if cache_length(held) > longer_than]
 
         def where(tensor):
             if tensor is None or tensor.numel() == 0:
@@ -234,12 +239,6 @@ class Arena:
 def _aliases(tensor: torch.Tensor | None, other: torch.Tensor) -> bool:
     return tensor is not None and tensor.numel() > 0 and \
         tensor.untyped_storage().data_ptr() == other.untyped_storage().data_ptr()
-
-
-def _length(cache: Cache) -> int:
-    layer = cache.layers[0] if cache.layers else None
-    keys = getattr(layer, "keys", None)
-    return 0 if keys is None or keys.numel() == 0 else keys.shape[-2]
 
 
 class _ArenaLayer(StaticLayer):

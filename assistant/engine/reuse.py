@@ -14,9 +14,10 @@ the processing of its pictures.
   picture objects, so that a follow-up neither processes nor digests its pictures again.
 
 The first two are plain LRU maps in the engine, sized by settings (`prefix_cache`,
-`image_cache`). An answer that starts from a kept prefix is generated alone (assistant/engine/batch.py), so a
-shared beginning shorter than `MIN_REUSE` tokens (a chat template's preamble, a short system
-prompt) is read again instead: that costs little and leaves the answer free to be batched.
+`image_cache`). An answer that starts from a kept prefix is generated alone
+(assistant/engine/batch.py), so a shared beginning shorter than `MIN_REUSE` tokens (a chat
+template's preamble, a short system prompt) is read again instead: that costs little and
+leaves the answer free to be batched.
 """
 
 from __future__ import annotations

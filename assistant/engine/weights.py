@@ -101,10 +101,9 @@ class Int4Linear(nn.Module):
         # values themselves (a layout not known only loses the widening and, on a CPU, the
         # stacking)
         layout = cpu_layout() if self._cpu else None
-        self.unpacks = torch.equal(_unpack_int4_cuda(self.packed, n, k), q.to(torch.uint8)) \
-            if self.packed.device.type == "cuda" else \
-            layout is not None and n % layout[0] == 0 and \
-            torch.equal(_unpack_int4_cpu(self.packed, n, k), q.to(torch.uint8))
+        readable = n % layout[0] == 0 if layout is not None else \
+            self.packed.device.type == "cuda"
+        self.unpacks = readable and torch.equal(self._read_back(), q.to(torch.uint8))
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach(),
                                                                   requires_grad=False)
         self._q = q  # the unpacked values, for dequantized(); drop_reference frees them
@@ -115,6 +114,10 @@ class Int4Linear(nn.Module):
             return self._q
         if not self.unpacks:
             raise RuntimeError("this int4 layer kept no unpacked values")
+        return self._read_back()
+
+    def _read_back(self) -> torch.Tensor:
+        """The values from the packed tensor, in the CPU's layout or CUDA's."""
         unpack = _unpack_int4_cpu if self._cpu else _unpack_int4_cuda
         return unpack(self.packed, self.out_features, self.in_features)
 
