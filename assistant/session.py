@@ -24,6 +24,7 @@ from assistant.conversation import Conversation, Turn
 from assistant.engine import Engine, GenerationParams, Reply, Usage
 from assistant.errors import AssistantError, OverLimit
 from assistant.images import load_image
+from assistant.store import LOCAL, NoSuchChat
 
 
 class EmptyMessage(AssistantError):
@@ -197,10 +198,12 @@ class AgentExchange(_Exchange):
 
 class ChatSession:
     """The chat of one user: a Conversation plus the engine that answers it. Never shared
-    between users; the engine is (it serializes generation itself)."""
+    between users; the engine is (it serializes generation itself). With a store, the chat
+    is saved as `owner`'s, and only `owner`'s chats can be opened."""
 
     def __init__(self, engine: Engine, settings: Settings | None = None,
-                 params: GenerationParams | None = None, agent=None, store=None):
+                 params: GenerationParams | None = None, agent=None, store=None,
+                 owner: str = LOCAL):
         self.engine = engine
         self.settings = settings or engine.settings
         self.params = params  # None: the engine's defaults from the settings
@@ -208,7 +211,7 @@ class ChatSession:
         self.use_agent = agent is not None  # the user's switch; without an agent, off
         self.conversation = Conversation()
         # With a Store (assistant/store.py), the chat is saved after every finished answer.
-        self.store = store
+        self.store, self.owner = store, owner
         self.chat_id = store.new_id() if store is not None else ""
         self.steps: list[list[dict]] = []  # the tool steps of each turn, for the history
         self.store_error: AssistantError | None = None  # the last save that failed, if any
@@ -265,9 +268,10 @@ class ChatSession:
             return removed[0]
 
     def open(self, chat_id: str) -> None:
-        """Continue a saved chat (an answer streaming now is stopped and not kept)."""
-        conversation, steps = self.store.load(chat_id)
-        knobs = self.store.settings(chat_id)
+        """Continue one of the owner's saved chats (an answer streaming now is stopped and not
+        kept); another owner's, or a missing one, is NoSuchChat and changes nothing."""
+        conversation, steps = self.store.load(chat_id, owner=self.owner)
+        knobs = self.store.settings(chat_id, owner=self.owner)
         with self._lock:
             self.stop()
             self._epoch += 1
@@ -282,9 +286,13 @@ class ChatSession:
             return
         try:
             if self.conversation.turns:
-                self.store.save(self.chat_id, self.conversation, self.steps, settings=self.knobs)
+                self.store.save(self.chat_id, self.conversation, self.steps, settings=self.knobs,
+                                owner=self.owner)
             else:  # everything taken back: no chat left to keep
-                self.store.delete(self.chat_id)
+                try:
+                    self.store.delete(self.chat_id, owner=self.owner)
+                except NoSuchChat:  # never saved (or deleted meanwhile): nothing to remove
+                    pass
             self.store_error = None
         except AssistantError as e:
             self.store_error = e

@@ -1,12 +1,14 @@
-"""Chats that survive restarts: SQLite (WAL) for chats (with their settings), messages and the steps the tools took,
-and image blobs on disk as PNG files named by the sha256 of their pixels, shared by every chat
-that shows them.
+"""Chats that survive restarts: SQLite (WAL) for chats (with their owner and settings), messages
+and the steps the tools took, and image blobs on disk as PNG files named by the sha256 of their
+pixels, shared by every chat that shows them.
 
-`Store(path)` opens (or creates) `path` and a `blobs/` folder beside it. `save(chat_id,
-conversation, steps)` writes a chat as it now is in one transaction, after its new blobs are
-safely on disk: a crash at any moment leaves the last saved state, never half a turn.
-`load(chat_id)` gives the conversation back, images included. `delete(chat_id)` removes a
-chat and the blobs no other chat uses. Sessions save after every finished answer.
+`Store(path)` opens (or creates) `path` and a `blobs/` folder beside it, brings an older
+database up to this schema, and removes pictures half written by a process that died.
+`save(chat_id, conversation, steps, owner=...)` writes a chat as it now is in one transaction,
+after its new blobs are safely on disk: a crash at any moment leaves the last saved state,
+never half a turn. `load`, `settings`, `delete` and `chats` see only the chats of the `owner`
+they are given: another owner's chat is a KeyError, as a missing one is, and `save` never
+writes over it. Sessions save after every finished answer.
 Not here: what a chat looks like on screen, and export files (assistant/export.py).
 """
 
@@ -25,14 +27,16 @@ from PIL import Image
 from assistant.conversation import Conversation, ImageRef, Turn
 from assistant.errors import AssistantError
 
-SCHEMA = """
+LOCAL = "local"  # the owner of chats saved without accounts (and of those from before them)
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS chats (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
     created REAL NOT NULL,
     updated REAL NOT NULL,
     next_image INTEGER NOT NULL,
-    settings TEXT NOT NULL DEFAULT '{}'
+    settings TEXT NOT NULL DEFAULT '{{}}',
+    owner TEXT NOT NULL DEFAULT '{LOCAL}'
 );
 CREATE TABLE IF NOT EXISTS images (
     chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
@@ -52,6 +56,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS images_by_blob ON images (sha256);
 """
+INDEXES = "CREATE INDEX IF NOT EXISTS chats_by_owner ON chats (owner, updated);"
 
 
 class StoreError(AssistantError):
@@ -61,6 +66,17 @@ class StoreError(AssistantError):
         super().__init__(f"Could not {doing} the chat history ({error}). Nothing was half "
                          "written: the chat as last saved is kept. Free disk space or check "
                          "the history file's folder, then try again.")
+
+
+class NoSuchChat(AssistantError, KeyError):
+    """No chat of this owner has that id (whether another owner's has is not said)."""
+
+    def __init__(self, chat_id: str):
+        super().__init__("That chat is not in your history (it may have been deleted).")
+        self.chat_id = chat_id
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
 
 
 class Store:
@@ -76,6 +92,12 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")  # a finished turn survives a power cut
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(chats)")}
+        if "owner" not in columns:  # a history from before accounts: its chats are LOCAL's
+            self._db.execute(f"ALTER TABLE chats ADD COLUMN owner TEXT NOT NULL DEFAULT "
+                             f"'{LOCAL}'")
+        self._db.execute(INDEXES)
+        self._remove_torn_blobs()
 
     def close(self) -> None:
         with self._lock:
@@ -85,12 +107,21 @@ class Store:
     def blob_path(self, sha256: str) -> Path:
         return self.blobs / sha256[:2] / f"{sha256}.png"
 
+    def _remove_torn_blobs(self) -> None:
+        """Pictures being written are `SHA.PID-RANDOM.tmp` until whole: those of a process
+        that is gone (killed mid-write) are removed."""
+        for temporary in self.blobs.glob("*/*.tmp"):
+            writer = temporary.suffixes[-2].lstrip(".").partition("-")[0] \
+                if len(temporary.suffixes) >= 2 else ""
+            if not (writer.isdigit() and len(writer) < 10 and _alive(int(writer))):
+                temporary.unlink(missing_ok=True)
+
     def _write_blob(self, ref: ImageRef) -> None:
         path = self.blob_path(ref.sha256)
         if path.exists():
             return
         path.parent.mkdir(exist_ok=True)
-        temporary = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        temporary = path.with_suffix(f".{os.getpid()}-{uuid.uuid4().hex}.tmp")
         try:
             with open(temporary, "wb") as f:
                 ref.image.save(f, format="PNG")
@@ -106,9 +137,10 @@ class Store:
         return uuid.uuid4().hex
 
     def save(self, chat_id: str, conversation: Conversation, steps: list[list[dict]] | None = None,
-             title: str = "", settings: dict | None = None) -> None:
-        """Write the chat as `conversation` now is; `steps[i]`: the tool steps of turn i;
-        `settings`: the chat's own (temperature, tools, ...), as JSON-able data."""
+             title: str = "", settings: dict | None = None, owner: str = LOCAL) -> None:
+        """Write `owner`'s chat as `conversation` now is; `steps[i]`: the tool steps of turn i;
+        `settings`: the chat's own (temperature, tools, ...), as JSON-able data. A chat of
+        another owner under this id is NoSuchChat (a KeyError), and stays as it was."""
         steps = steps or []
         first = next((t.text for t in conversation.turns if t.role == "user"), "")
         title = title or " ".join(first.split())[:60] or "(pictures)"
@@ -119,13 +151,17 @@ class Store:
                 now = time.time()
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    row = self._db.execute("SELECT owner FROM chats WHERE id = ?",
+                                           (chat_id,)).fetchone()
+                    if row is not None and row[0] != owner:
+                        raise NoSuchChat(chat_id)
                     self._db.execute(
-                        "INSERT INTO chats (id, title, created, updated, next_image, settings) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = "
-                        "excluded.title, updated = excluded.updated, next_image = "
+                        "INSERT INTO chats (id, title, created, updated, next_image, settings, "
+                        "owner) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                        "title = excluded.title, updated = excluded.updated, next_image = "
                         "excluded.next_image, settings = excluded.settings",
                         (chat_id, title, now, now, conversation.next_number,
-                         json.dumps(settings or {})))
+                         json.dumps(settings or {}), owner))
                     self._db.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
                     self._db.execute("DELETE FROM images WHERE chat_id = ?", (chat_id,))
                     self._db.executemany(
@@ -147,21 +183,22 @@ class Store:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 
-    def chats(self) -> list[dict]:
-        """Every saved chat, the latest first: id, title, updated, messages."""
+    def chats(self, owner: str = LOCAL) -> list[dict]:
+        """`owner`'s saved chats, the latest first: id, title, updated, messages."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT c.id, c.title, c.updated, COUNT(m.seq) FROM chats c LEFT JOIN messages m "
-                "ON m.chat_id = c.id GROUP BY c.id ORDER BY c.updated DESC").fetchall()
+                "ON m.chat_id = c.id WHERE c.owner = ? GROUP BY c.id ORDER BY c.updated DESC",
+                (owner,)).fetchall()
         return [{"id": r[0], "title": r[1], "updated": r[2], "messages": r[3]} for r in rows]
 
-    def load(self, chat_id: str) -> tuple[Conversation, list[list[dict]]]:
+    def load(self, chat_id: str, owner: str = LOCAL) -> tuple[Conversation, list[list[dict]]]:
         """The conversation (images read back from their blobs) and each turn's steps."""
         with self._lock:
-            chat = self._db.execute("SELECT next_image FROM chats WHERE id = ?",
-                                    (chat_id,)).fetchone()
+            chat = self._db.execute("SELECT next_image FROM chats WHERE id = ? AND owner = ?",
+                                    (chat_id, owner)).fetchone()
             if chat is None:
-                raise KeyError(chat_id)
+                raise NoSuchChat(chat_id)
             images = self._db.execute("SELECT handle, sha256, name FROM images WHERE chat_id = ?",
                                       (chat_id,)).fetchall()
             messages = self._db.execute(
@@ -177,24 +214,28 @@ class Store:
         conv.turns = [Turn(role, text, json.loads(handles)) for role, text, handles, _ in messages]
         return conv, [json.loads(s) for *_, s in messages]
 
-    def settings(self, chat_id: str) -> dict:
+    def settings(self, chat_id: str, owner: str = LOCAL) -> dict:
         """The settings saved with a chat ({} if none)."""
         with self._lock:
-            row = self._db.execute("SELECT settings FROM chats WHERE id = ?",
-                                   (chat_id,)).fetchone()
+            row = self._db.execute("SELECT settings FROM chats WHERE id = ? AND owner = ?",
+                                   (chat_id, owner)).fetchone()
         if row is None:
-            raise KeyError(chat_id)
+            raise NoSuchChat(chat_id)
         return json.loads(row[0])
 
-    def delete(self, chat_id: str) -> int:
-        """Remove a chat; returns how many blobs went with it (those no other chat shows)."""
+    def delete(self, chat_id: str, owner: str = LOCAL) -> int:
+        """Remove `owner`'s chat; returns how many blobs went with it (those no other chat
+        shows). Not `owner`'s (or not there): NoSuchChat, and nothing is touched."""
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     mine = {r[0] for r in self._db.execute(
-                        "SELECT sha256 FROM images WHERE chat_id = ?", (chat_id,))}
-                    self._db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+                        "SELECT i.sha256 FROM images i JOIN chats c ON c.id = i.chat_id "
+                        "WHERE c.id = ? AND c.owner = ?", (chat_id, owner))}
+                    if not self._db.execute("DELETE FROM chats WHERE id = ? AND owner = ?",
+                                            (chat_id, owner)).rowcount:
+                        raise NoSuchChat(chat_id)
                     marks = ",".join("?" * len(mine))
                     still = {r[0] for r in self._db.execute(
                         f"SELECT sha256 FROM images WHERE sha256 IN ({marks})",
@@ -209,3 +250,13 @@ class Store:
         except (sqlite3.Error, OSError) as e:
             raise StoreError("delete from", e) from None
         return len(unused)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -150,3 +150,82 @@ def test_a_full_disk_while_writing_a_picture_leaves_no_partial_file(tmp_path, mo
     monkeypatch.setattr(Image.Image, "save", real_save)
     assert sorted(p.name for p in store.blobs.rglob("*") if p.is_file()) == before  # no .tmp
     assert len(store.load("c1")[0].turns) == 2
+
+
+STUCK = textwrap.dedent("""
+    import sys, time
+    from PIL import Image
+    from assistant.conversation import Conversation
+    from assistant.store import Store
+
+    store, conv = Store(sys.argv[1]), Conversation()
+    def stuck(self, fp, *args, **kwargs):  # half a picture written, then the process is killed
+        fp.write(b"\\x89PNG half")
+        fp.flush()
+        print("writing", flush=True)
+        time.sleep(60)
+    Image.Image.save = stuck
+    conv.add_user("a new picture", [Image.new("RGB", (8, 8), (1, 2, 3))])
+    store.save("chat", conv)
+""")
+
+
+def test_a_picture_half_written_by_a_killed_process_is_removed_at_the_next_open(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    Store(db).save("kept", chat())
+    proc = subprocess.Popen([sys.executable, "-c", STUCK, str(db)], stdout=subprocess.PIPE,
+                            text=True, cwd=os.getcwd())
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    torn = list((tmp_path / "blobs").rglob("*.tmp"))
+    assert len(torn) == 1
+    busy = torn[0].parent / f"{'0' * 64}.{os.getpid()}-{'a' * 32}.tmp"  # a live writer's
+    busy.write_bytes(b"being written")
+    store = Store(db)
+    assert list((tmp_path / "blobs").rglob("*.tmp")) == [busy]
+    assert [c["id"] for c in store.chats()] == ["kept"] and len(store.load("kept")[0].turns) == 2
+
+
+def test_each_owner_sees_and_changes_only_their_own_chats(tmp_path):
+    from assistant.store import NoSuchChat
+
+    store = Store(tmp_path / "h.sqlite3")
+    store.save("victim-chat", chat(), owner="victim")
+    store.save("attacker-chat", chat(colour=(1, 2, 3)), owner="attacker")
+    assert [c["id"] for c in store.chats(owner="attacker")] == ["attacker-chat"]
+    for doing in (lambda: store.load("victim-chat", owner="attacker"),
+                  lambda: store.settings("victim-chat", owner="attacker"),
+                  lambda: store.delete("victim-chat", owner="attacker"),
+                  lambda: store.save("victim-chat", Conversation(), owner="attacker")):
+        with pytest.raises(NoSuchChat, match="not in your history") as caught:
+            doing()
+        assert isinstance(caught.value, KeyError)
+    with pytest.raises(NoSuchChat):  # a missing chat reads the same
+        store.load("no-such-chat", owner="attacker")
+    back, _ = store.load("victim-chat", owner="victim")
+    assert len(back.turns) == 2 and [c["id"] for c in store.chats("victim")] == ["victim-chat"]
+    assert len(list(store.blobs.rglob("*.png"))) == 3  # the victim's pictures are all there
+
+
+def test_a_history_from_before_owners_is_the_local_users(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    old = sqlite3.connect(db)
+    old.executescript("""
+        CREATE TABLE chats (id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL,
+            updated REAL NOT NULL, next_image INTEGER NOT NULL, settings TEXT NOT NULL
+            DEFAULT '{}');
+        CREATE TABLE messages (chat_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL,
+            text TEXT NOT NULL, images TEXT NOT NULL, steps TEXT NOT NULL,
+            PRIMARY KEY (chat_id, seq));
+        INSERT INTO chats VALUES ('old', 'an old chat', 1, 2, 1, '{}');
+        INSERT INTO messages VALUES ('old', 0, 'user', 'hello', '[]', '[]');
+        INSERT INTO messages VALUES ('old', 1, 'assistant', 'hi', '[]', '[]');
+    """)
+    old.close()
+    store = Store(db)
+    assert [(c["id"], c["messages"]) for c in store.chats()] == [("old", 2)]  # local's
+    assert store.chats(owner="someone") == []
+    assert [t.text for t in store.load("old")[0].turns] == ["hello", "hi"]
+    store.save("new", chat(), owner="someone")
+    assert [c["id"] for c in Store(db).chats("someone")] == ["new"]  # opened again: as is
