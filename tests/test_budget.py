@@ -91,3 +91,90 @@ def test_engine_refuses_a_turn_that_cannot_fit(engines, red):
     conv.add_user("describe " * 80, [red])
     with pytest.raises(ContextOverflow, match=r"budget is 44 \(context 60 minus 16 reserved"):
         engine.stream(conv, engine.default_params(max_new_tokens=16))
+
+
+def fit_one_exchange_at_a_time(turns, measure, budget):
+    """The rule, spelled out the slow way: drop the oldest exchange until the prompt fits
+    (history only; what fit returns must agree with it)."""
+    history, current, carried, dropped = list(turns[:-1]), turns[-1], [], 0
+    while measure([*_with_carried(history, current, carried)])[0] > budget and history:
+        end = 1
+        while end < len(history) and history[end].role != "user":
+            end += 1
+        carried += [h for t in history[:end] for h in t.images]
+        history, dropped = history[end:], dropped + end
+    return dropped, _with_carried(history, current, carried)
+
+
+def _with_carried(history, current, carried):
+    from assistant.engine.budget import _assemble
+
+    return _assemble(history, current, carried)
+
+
+def random_chat(rng, exchanges):
+    turns, number = [], 1
+    if rng.random() < 0.2:
+        turns.append(Turn("assistant", "hello " * rng.randint(0, 5)))
+    for _ in range(exchanges):
+        images = [f"#{number + i}" for i in range(rng.choice((0, 0, 0, 1, 2)))]
+        number += len(images)
+        turns.append(Turn("user", "word " * rng.randint(0, 30), images))
+        for _ in range(rng.choice((0, 1, 1, 2))):
+            turns.append(Turn("assistant", "reply " * rng.randint(1, 40)))
+    turns.append(Turn("user", "and now " * rng.randint(1, 5)))
+    return turns
+
+
+def test_fit_drops_exactly_what_dropping_one_exchange_at_a_time_would():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(400):
+        turns = random_chat(rng, rng.randint(0, 30))
+        budget = rng.randint(5, 900)
+        dropped, expected = fit_one_exchange_at_a_time(turns, measure, budget)
+        try:
+            fitted = fit(turns, measure, budget=budget, context=budget + 10, reserved=10)
+        except ContextOverflow:
+            assert measure(expected)[0] > budget  # even with all history gone
+            continue
+        if measure(expected)[0] <= budget:
+            assert fitted.dropped_turns == dropped and fitted.turns == expected
+            assert fitted.prompt_tokens == measure(expected)[0]
+
+
+def test_a_long_chat_is_fitted_with_a_few_measurements_of_about_what_is_kept():
+    # 10,000 messages: measuring the chat again for each exchange dropped was quadratic
+    # (20 minutes of a core for a 0.5 MB request); now the turns measured stay near the kept
+    # part's size, however long the chat.
+    turns = []
+    for i in range(5_000):
+        turns += [Turn("user", f"question {i} about the shape in the picture"),
+                  Turn("assistant", f"answer {i}: it is a blue circle, I think")]
+    turns.append(Turn("user", "and now?"))
+    calls = []
+
+    def counting(ts):
+        calls.append(len(ts))
+        return measure(ts)
+
+    fitted = fit(turns, counting, budget=4_000, context=4_256, reserved=256)
+    kept = len(fitted.turns)
+    assert fitted.prompt_tokens <= 4_000 and kept > 400
+    assert measure([*turns[-kept - 1:-1], turns[-1]])[0] > 4_000  # one exchange more: over
+    assert len(calls) <= 20 and sum(calls) <= 8 * kept, calls
+
+
+def test_measuring_the_last_prompt_is_what_generation_reuses():
+    # the engine reuses the encoding of the last measurement when it is the prompt kept
+    seen = []
+
+    def remembering(ts):
+        seen.append(list(ts))
+        return measure(ts)
+
+    for budget in (23, 25, 30, 45, 100):
+        seen.clear()
+        fitted = fit(chat(), remembering, budget=budget, context=budget + 10, reserved=10)
+        assert seen[-1] == fitted.turns
