@@ -116,16 +116,32 @@ class EngineChatModel(BaseChatModel):
 
     def _stream(self, messages, stop=None, run_manager=None, tool_schemas=None, **kwargs):
         """Answer text streams as it comes; a reply that begins like a tool call is held back
-        and read whole."""
+        and read whole, and so is everything from a call's tag on, should the model begin
+        one inside its answer (the call is then what the reply was). The end of the text
+        that may be the beginning of a tag waits for the next piece."""
         tool_names = list(tool_schemas or {})
-        held, streaming = "", not tool_names
+        held, streaming, shown = "", not tool_names, 0
         for piece in self._tokens(messages, tool_schemas or {}):
-            if streaming:
-                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
-                continue
             held += piece
-            if held.strip() and not protocol.looks_like_call(held):
-                streaming = True
-                yield ChatGenerationChunk(message=AIMessageChunk(content=held.lstrip()))
+            if not streaming:
+                if held.strip() and not protocol.looks_like_call(held):
+                    streaming, held = True, held.lstrip()
+                else:
+                    continue
+            if protocol.OPEN in held:
+                continue  # a call begun inside the answer: read it whole at the end
+            safe = len(held) - protocol.partial_tag(held)
+            if safe > shown:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=held[shown:safe]))
+                shown = safe
         if not streaming:
             yield ChatGenerationChunk(message=self._reply(held, tool_names))
+            return
+        if protocol.OPEN in held and tool_names:
+            reply = self._reply(held[held.index(protocol.OPEN):], tool_names)
+            if reply.tool_call_chunks or reply.additional_kwargs.get("malformed"):
+                yield ChatGenerationChunk(message=reply)
+                return
+        rest = protocol.strip_tags(held)[shown:]
+        if rest:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=rest))

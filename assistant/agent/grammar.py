@@ -14,9 +14,16 @@ Written JSON is kept near canonical so a guided call stays short: at most 8 spac
 tokens, numbers of at most 24 characters, and no \\u escapes of printable ASCII.
 Limits on values (minimum, maximum) are not checked here: the tool's own validation reports
 them as an error observation the model can recover from.
+
+`completion(text)` is the shortest text that finishes a call begun in `text` (closing its
+strings, arrays and objects, with the least value for each required argument still missing):
+the guide writes it when the answer's token budget is about to run out, so a call the model
+begins always ends in time.
 """
 
 from __future__ import annotations
+
+import json
 
 from assistant.agent.protocol import CLOSE, OPEN
 
@@ -26,7 +33,16 @@ MAX_STRING = 2000  # characters in a string without its own maxLength
 
 
 class _More(Exception):
-    """The text ended where more must follow: a viable beginning."""
+    """The text ended where more must follow: a viable beginning. `rest`: the shortest text
+    that finishes what was begun (None: not known, as inside a \\u escape)."""
+
+    def __init__(self, rest: str | None = ""):
+        super().__init__(rest)
+        self.rest = rest
+
+    def then(self, more: str) -> _More:
+        """The same, with what the enclosing value needs after it."""
+        return _More(None if self.rest is None else self.rest + more)
 
 
 class _Bad(Exception):
@@ -78,6 +94,28 @@ class ToolCallGrammar:
             return False, False
         return self._call(text[at + len(OPEN):])
 
+    def completion(self, text: str) -> str | None:
+        """The shortest text after `text` that makes a whole reply of it ("" when it may end
+        already); None when no ending is known (not viable, or inside an escape)."""
+        viable, may_end = self.check(text)
+        if not viable:
+            return None
+        if may_end:
+            return ""
+        at = text.find(OPEN)
+        if at < 0:  # the beginning of the tag, where a call must come
+            return OPEN[len(text.lstrip()):] + "\n" + least(self.schema) + "\n" + CLOSE
+        body = text[at + len(OPEN):]
+        parser = _Parser(body)
+        try:
+            end = parser.value(parser.space(0), self.schema)
+        except _More as more:
+            return None if more.rest is None else more.rest + "\n" + CLOSE
+        except _Bad:
+            return None
+        tail = body[end:].lstrip()
+        return CLOSE[len(tail):] if CLOSE.startswith(tail) else None
+
     def free(self, text: str) -> bool:
         """Whether `text` is answer text that any token may continue (no call begun, and not
         ending in what may become `<tool_call>`)."""
@@ -103,8 +141,48 @@ class ToolCallGrammar:
         return ok, ok
 
 
+def least(schema: dict) -> str:
+    """The shortest JSON text that fits `schema` (what a missing required value gets)."""
+    if "enum" in schema:
+        return min((json.dumps(v) for v in schema["enum"]), key=len)
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    if "anyOf" in schema:
+        return min((least(option) for option in schema["anyOf"]), key=len)
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) and kind else kind
+    if kind == "string":
+        return json.dumps("a" * schema.get("minLength", 0))
+    if kind in ("integer", "number"):
+        value = schema.get("minimum", schema.get("exclusiveMinimum", 0) + (
+            1 if "exclusiveMinimum" in schema else 0))
+        value = min(max(value, 0), schema.get("maximum", max(value, 0)))
+        step = schema.get("multipleOf")
+        if step and value % step:
+            value = (value // step + 1) * step
+        return json.dumps(int(value) if float(value).is_integer() else value)
+    if kind == "boolean":
+        return "false"
+    if kind == "array":
+        items = least(schema.get("items", {}))
+        return "[" + ", ".join([items] * schema.get("minItems", 0)) + "]"
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return "{" + ", ".join(f"{json.dumps(k)}: {least(properties.get(k, {}))}"
+                               for k in schema.get("required", [])) + "}"
+    return "null"
+
+
+def _members(keys: list[str], properties: dict, first: bool) -> str:
+    """The text of object members `keys` with their least values, after `first` (no comma
+    before the first member) or after members already written."""
+    text = ", ".join(f"{json.dumps(k)}: {least(properties.get(k, {}))}" for k in keys)
+    return text if first or not text else ", " + text
+
+
 class _Parser:
-    """A JSON parser over a possibly unfinished text, checking a schema as it goes."""
+    """A JSON parser over a possibly unfinished text, checking a schema as it goes. Where the
+    text ends early it raises _More with the shortest text that finishes it."""
 
     def __init__(self, text: str):
         self.s = text
@@ -117,23 +195,26 @@ class _Parser:
             raise _Bad
         return j
 
-    def peek(self, i: int) -> str:
+    def peek(self, i: int, rest: str | None = "") -> str:
         if i >= len(self.s):
-            raise _More
+            raise _More(rest)
         return self.s[i]
 
     def value(self, i: int, schema: dict) -> int:
         """Parse one value at i; return where it ends."""
         if "anyOf" in schema:
-            more = False
+            rests: list[str | None] = []
             for option in schema["anyOf"]:
                 try:
                     return self.value(i, option)
-                except _More:
-                    more = True
+                except _More as more:
+                    rests.append(more.rest)
                 except _Bad:
                     pass
-            raise _More if more else _Bad
+            if not rests:
+                raise _Bad
+            known = [r for r in rests if r is not None]
+            raise _More(min(known, key=len) if known else None)
         kind = schema.get("type")
         kinds = set(kind) if isinstance(kind, list) else {kind} if kind else None
 
@@ -141,10 +222,11 @@ class _Parser:
             if kinds is not None and not kinds & set(names):
                 raise _Bad
 
-        c = self.peek(i)
+        c = self.peek(i, least(schema))
         if c == '"':
             want("string")
-            return self.string(i, schema.get("enum"), schema.get("maxLength", MAX_STRING))[0]
+            return self.string(i, schema.get("enum"), schema.get("maxLength", MAX_STRING),
+                               schema.get("minLength", 0))[0]
         if c == "{":
             want("object")
             return self.object(i, schema)
@@ -161,22 +243,26 @@ class _Parser:
                 if not word.startswith(got):
                     raise _Bad
                 if len(got) < len(word):
-                    raise _More
+                    raise _More(word[len(got):])
                 return i + len(word)
         raise _Bad
 
-    def string(self, i: int, enum: list | None, longest: int) -> tuple[int, str]:
+    def string(self, i: int, enum: list | None, longest: int,
+               shortest: int = 0) -> tuple[int, str]:
         """A string at i (the opening quote): (end, its value). An unfinished one must be
         the beginning of an allowed value."""
         out, j = [], i + 1
         while True:
             if j >= len(self.s):
-                self._prefix_allowed("".join(out), enum)
-                raise _More
+                begun = "".join(out)
+                self._prefix_allowed(begun, enum)
+                raise _More(self._finish(begun, enum, shortest))
             c = self.s[j]
             if c == '"':
                 value = "".join(out)
                 if enum is not None and value not in enum:
+                    raise _Bad
+                if len(value) < shortest:
                     raise _Bad
                 return j + 1, value
             if c == "\\":
@@ -184,7 +270,8 @@ class _Parser:
                     raise _Bad  # an escape is one more character: there is no room
                 if j + 1 >= len(self.s):
                     self._escape_allowed("".join(out), enum, None)
-                    raise _More
+                    raise _More(None if enum is not None else
+                                "n" + self._finish("".join(out) + "\n", None, shortest))
                 e = self.s[j + 1]
                 if e == "u":
                     digits = self.s[j + 2:j + 6]
@@ -195,7 +282,8 @@ class _Parser:
                         raise _Bad  # printable ASCII is written as itself (canonical JSON)
                     if len(digits) < 4:
                         self._escape_allowed("".join(out), enum, digits)
-                        raise _More
+                        raise _More(None if enum is not None else
+                                    self._finish_escape("".join(out), digits, shortest))
                     out.append(chr(int(digits, 16)))
                     j += 6
                     continue
@@ -213,6 +301,25 @@ class _Parser:
             if len(out) > longest:
                 raise _Bad
             self._prefix_allowed("".join(out), enum)
+
+    @staticmethod
+    def _finish(begun: str, enum: list | None, shortest: int) -> str:
+        """What closes a string begun as `begun`: the rest of the shortest allowed value."""
+        if enum is not None:
+            value = min((v for v in enum if isinstance(v, str) and v.startswith(begun)),
+                        key=len)
+            return json.dumps(value)[1 + len(json.dumps(begun)) - 2:]
+        return "a" * max(0, shortest - len(begun)) + '"'
+
+    @classmethod
+    def _finish_escape(cls, begun: str, digits: str, shortest: int) -> str | None:
+        """The rest of a \\u escape begun with `digits`, as a character JSON must escape,
+        then the string's end."""
+        for pad in "0f":
+            code = int(digits + pad * (4 - len(digits)), 16)
+            if not 0x20 <= code <= 0x7E and not 0xD800 <= code <= 0xDFFF:
+                return pad * (4 - len(digits)) + cls._finish(begun + chr(code), None, shortest)
+        return None
 
     @staticmethod
     def _escape_allowed(begun: str, enum: list | None, digits: str | None) -> None:
@@ -244,7 +351,7 @@ class _Parser:
             raise _Bad
         if j == start:
             if j >= len(self.s) and j - i < MAX_NUMBER:
-                raise _More  # a digit can still come
+                raise _More("0")  # a digit can still come
             raise _Bad
         return j
 
@@ -263,35 +370,56 @@ class _Parser:
         if j - i > MAX_NUMBER:
             raise _Bad
         if j >= len(self.s):
-            raise _More  # more digits may follow
+            raise _More("")  # more digits may follow; it is whole already
         return j
 
     def object(self, i: int, schema: dict) -> int:
         properties = schema.get("properties", {})
         closed = schema.get("additionalProperties", True) is False
-        required = set(schema.get("required", []))
+        required = list(schema.get("required", []))
         seen: set[str] = set()
+
+        def closing(first: bool) -> str:
+            """Members still required, then the brace."""
+            return _members([k for k in required if k not in seen], properties, first) + "}"
+
         j = self.space(i + 1)
-        if self.peek(j) == "}":
-            if required - seen:
+        if self.peek(j, closing(True)) == "}":
+            if set(required) - seen:
                 raise _Bad
             return j + 1
         while True:
-            if self.peek(j) != '"':
-                raise _Bad
             allowed = [k for k in properties if k not in seen] if closed else None
-            j, key = self.string(j, allowed, MAX_STRING)
+            if j >= len(self.s):  # after a comma: some member must come
+                missing = [k for k in required if k not in seen]
+                if not missing:
+                    missing = (allowed or list(properties) or ["a"])[:1]
+                    raise _More(_members(missing, properties, True) + "}")
+                raise _More(closing(True))
+            if self.s[j] != '"':
+                raise _Bad
+            try:
+                j, key = self.string(j, allowed, MAX_STRING)
+            except _More as more:
+                if more.rest is None:
+                    raise
+                raise _More(self._key_rest(j, allowed, [k for k in required if k not in seen],
+                                           properties, closing)) from None
             if key in seen:
                 raise _Bad
             seen.add(key)
             j = self.space(j)
-            if self.peek(j) != ":":
+            value_schema = properties.get(key, {})
+            if self.peek(j, f": {least(value_schema)}" + closing(False)) != ":":
                 raise _Bad
-            j = self.value(self.space(j + 1), properties.get(key, {}))
+            try:
+                j = self.value(self.space(j + 1), value_schema)
+            except _More as more:
+                raise more.then(closing(False)) from None
             j = self.space(j)
-            c = self.peek(j)
+            c = self.peek(j, closing(False))
             if c == "}":
-                if required - seen:
+                if set(required) - seen:
                     raise _Bad
                 return j + 1
             if c != ",":
@@ -300,23 +428,48 @@ class _Parser:
                 raise _Bad  # nothing may follow the comma
             j = self.space(j + 1)
 
+    def _key_rest(self, j: int, allowed: list[str] | None, missing: list[str],
+                  properties: dict, closing) -> str:
+        """What finishes an object whose member name begun at j (its quote) is unfinished:
+        the rest of the name (a required one first), its least value, then the closing."""
+        begun = json.loads(self.s[j:] + '"')
+        options = [k for k in missing if k.startswith(begun)] or \
+            [k for k in (allowed if allowed is not None else [begun]) if k.startswith(begun)]
+        key = min(options, key=len)
+        rest = [k for k in missing if k != key]
+        written = len(json.dumps(begun)) - 1  # the quote and the name so far, escaped
+        return (json.dumps(key)[written:] + f": {least(properties.get(key, {}))}"
+                + _members(rest, properties, False) + "}")
+
     def array(self, i: int, schema: dict) -> int:
         items = schema.get("items", {})
-        most, least = schema.get("maxItems"), schema.get("minItems", 0)
+        most, least_count = schema.get("maxItems"), schema.get("minItems", 0)
         count = 0
+
+        def closing(first: bool) -> str:
+            """Items still needed, then the bracket."""
+            needed = max(0, least_count - count)
+            text = ", ".join([least(items)] * needed)
+            return (text if first or not text else ", " + text) + "]"
+
         j = self.space(i + 1)
-        if self.peek(j) == "]":
-            if least > 0:
+        if self.peek(j, closing(True)) == "]":
+            if least_count > 0:
                 raise _Bad
             return j + 1
         while True:
             count += 1
             if most is not None and count > most:
                 raise _Bad
-            j = self.space(self.value(j, items))
-            c = self.peek(j)
+            if j >= len(self.s):  # after a comma: an item must come
+                raise _More(least(items) + closing(False))
+            try:
+                j = self.space(self.value(j, items))
+            except _More as more:
+                raise more.then(closing(False)) from None
+            c = self.peek(j, closing(False))
             if c == "]":
-                if count < least:
+                if count < least_count:
                     raise _Bad
                 return j + 1
             if c != ",":

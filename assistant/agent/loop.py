@@ -1,11 +1,23 @@
 """The agent loop: each turn the model either answers (streamed) or calls a tool; the tool's
 observation goes back fenced as data; repeat until an answer, the step limit or the deadline.
 A call that cannot be read gets one retry with the reason; after that, and at any limit, the
-user gets an honest answer saying what was done."""
+user gets an honest answer saying what was done.
+
+Rules that hold whatever the model writes:
+- the model reads a short view of the chat (assistant/agent/view.py), not all of it;
+- tools that need a picture are not offered in a chat that has none, and an image argument
+  can only name a picture of the chat; when the message names or brings pictures, only those
+  (and the ones this answer made);
+- a message naming a picture that does not exist is answered with the pictures there are;
+- an answer never names a picture that does not exist, and after a failed call never claims
+  a result: the model is asked once more, then the loop says itself what failed;
+- no call text reaches the user (assistant/agent/chat_model.py holds it back).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -14,11 +26,15 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import StructuredTool
 
 import prompts
-from assistant.agent import handles, protocol
+from assistant.agent import handles, protocol, view
 from assistant.agent.chat_model import EngineChatModel
 from assistant.agent.trace import Delta, Event, Final, Note, Step
 from assistant.conversation import Conversation
 from assistant.errors import UnknownImage
+
+# Words with which an answer admits that something did not work.
+ADMITS = re.compile(r"\b(?:could ?n[o']t|can ?n[o']t|can't|unable|fail(?:ed|s)?|error|not able|"
+                    r"sorry|unfortunately|did ?n[o']t work|not possible|no such|only)\b", re.I)
 
 
 def _arguments(schema: dict) -> list[dict]:
@@ -36,6 +52,13 @@ def _arguments(schema: dict) -> list[dict]:
 PROMPTS = {"full": "agent_system", "compact": "agent_system_compact"}
 
 
+def offered(registry, conversation: Conversation):
+    """The tools the model may call now: those that need a picture only when there is one."""
+    if conversation.images:
+        return registry
+    return registry.only([n for n, t in registry.tools.items() if not t.image_args])
+
+
 def system_prompt(registry, conversation: Conversation, style: str = "full") -> str:
     """The tools and images, in the full prompt or the compact one small models train on."""
     tools = [{"name": s["name"], "description": s["description"],
@@ -45,17 +68,33 @@ def system_prompt(registry, conversation: Conversation, style: str = "full") -> 
     return prompts.render(PROMPTS[style], tools=tools, images=images)
 
 
-def langchain_tools(registry) -> list[StructuredTool]:
+def _only_handles(schema: dict, names: tuple[str, ...], allowed: list[str]) -> dict:
+    """The tool's argument schema with its image arguments limited to `allowed` handles."""
+    properties = dict(schema.get("properties", {}))
+    for name in names:
+        if name in properties:
+            spec = {k: v for k, v in properties[name].items() if k not in ("type", "anyOf")}
+            properties[name] = {**spec, "type": "string", "enum": list(allowed)}
+    return {**schema, "properties": properties}
+
+
+def langchain_tools(registry, allowed: list[str] | None = None) -> list[StructuredTool]:
     """The registry's tools as langchain tools (their schemas are what the model is offered;
-    the loop runs the calls itself, through the registry)."""
-    return [StructuredTool.from_function(func=lambda **kw: "", name=t.name,
-                                         description=t.description, args_schema=t.Args)
-            for t in registry.tools.values()]
+    the loop runs the calls itself, through the registry). `allowed`: the handles an image
+    argument may name (None: any text, as the tools' own schemas say)."""
+    out = []
+    for t in registry.tools.values():
+        schema = t.Args.model_json_schema()
+        if allowed is not None and t.image_args:
+            schema = _only_handles(schema, t.image_args, allowed)
+        out.append(StructuredTool.from_function(func=lambda **kw: "", name=t.name,
+                                                description=t.description, args_schema=schema))
+    return out
 
 
-def history(conversation: Conversation) -> list[BaseMessage]:
+def history(turns) -> list[BaseMessage]:
     out: list[BaseMessage] = []
-    for turn in conversation.turns:
+    for turn in turns:
         if turn.role == "user":
             out.append(HumanMessage(turn.text, additional_kwargs={"images": list(turn.images)}))
         else:
@@ -76,6 +115,29 @@ def for_settings(engine, registry, settings) -> Agent:
                  prompt=style, guided=settings.agent_guided, temperature=settings.temperature)
 
 
+def claim_problem(answer: str, conversation: Conversation, failed: str | None,
+                  made: list[str], quoted: str = "") -> str | None:
+    """What is wrong with an answer that claims too much, or None. `failed`: the error of the
+    run's last call, if it failed; `made`: the pictures this run made; `quoted`: text the
+    answer may quote (the message, the tools' results), whose "#12" is no claim."""
+    missing = [h for h in dict.fromkeys(view.HANDLE.findall(answer))
+               if f"#{h}" not in conversation.images and f"#{h}" not in quoted]
+    if missing:
+        have = ", ".join(conversation.images) or "none"
+        return (f"it names #{', #'.join(missing)}, but there is no such picture (the pictures "
+                f"are: {have}).")
+    if failed is not None and not made and not ADMITS.search(answer):
+        return f"the last call failed ({failed}) and nothing was made, but the answer does " \
+               "not say so."
+    return None
+
+
+def _reason(observation_text: str) -> str:
+    """A tool's error without its "Error from TOOL:" label."""
+    first = observation_text.strip()
+    return re.sub(r"^Error(?: from [\w-]+)?:\s*", "", first)
+
+
 class Agent:
     def __init__(self, engine, registry, max_steps: int = 5, deadline: float = 300.0,
                  max_new_tokens: int = 256, prompt: str = "full", guided: bool = True,
@@ -87,21 +149,31 @@ class Agent:
         self.guided = guided  # tool calls decoded to fit their schemas (assistant/agent/grammar.py)
         self.temperature = temperature  # None: the engine's setting
 
-    def _start(self, conversation: Conversation, max_new_tokens: int | None = None,
-               cancel: threading.Event | None = None):
+    def _model(self, conversation: Conversation, made: list[str],
+               max_new_tokens: int | None = None, cancel: threading.Event | None = None):
+        """The chat model with the tools it may call now bound to it, and its system prompt."""
+        tools = offered(self.registry, conversation)
+        explicit = list(view.focus(conversation).explicit)
+        allowed = list(dict.fromkeys(explicit + made)) if explicit else list(conversation.images)
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 guided=self.guided, cancel=cancel,
                                 temperature=self.temperature)
-        model = model.bind_tools(langchain_tools(self.registry))
-        return model, [SystemMessage(system_prompt(self.registry, conversation, self.prompt)),
-                       *history(conversation)]
+        model = model.bind_tools(langchain_tools(tools, allowed))
+        return model, SystemMessage(system_prompt(tools, conversation, self.prompt)), tools.names
+
+    def _messages(self, conversation: Conversation) -> list[BaseMessage]:
+        return history(view.turns(conversation))
 
     def first_action(self, conversation: Conversation) -> tuple[str, str]:
         """What the model does first with the last user turn: a tool's name, "direct" (it
         answers) or "malformed"; and its raw reply. (For the routing evaluation.)"""
-        model, messages = self._start(conversation, max_new_tokens=64)
-        reply = model.invoke(messages)
+        try:
+            view.focus(conversation)
+        except UnknownImage as e:
+            return "direct", str(e)
+        model, system, _ = self._model(conversation, [], max_new_tokens=64)
+        reply = model.invoke([system, *self._messages(conversation)])
         if reply.additional_kwargs.get("malformed"):
             return "malformed", reply.content
         if reply.tool_calls:
@@ -115,26 +187,35 @@ class Agent:
         `cancel` stops the answer being written (within one token) or the tool being waited
         for, and ends the run with what was written so far."""
         started = time.monotonic()
-        names = self.registry.names
-        model, messages = self._start(conversation, cancel=cancel)
+        try:
+            view.focus(conversation)
+        except UnknownImage as e:  # no model can do better than say which pictures there are
+            yield Final(str(e), 0)
+            return
+        messages = self._messages(conversation)
+        quoted = view.last_user(conversation).text  # and every result that was no error
         stopped = cancel.is_set if cancel is not None else (lambda: False)
         done: list[str] = []
-        retried = False
+        made: list[str] = []
+        failed: tuple[str, str] | None = None  # (tool, error) of the last call, if it failed
+        retried = checked = False
         for step in range(1, self.max_steps + 1):
             left = self.deadline - (time.monotonic() - started)
             if left <= 0:
                 yield Note(step, "deadline", f"stopped after {self.deadline:g} s")
                 yield self._give_up(f"it took longer than {self.deadline:g} seconds", done, step)
                 return
+            model, system, names = self._model(conversation, made, cancel=cancel)
             reply, written = None, ""
-            for chunk in model.stream(messages):
+            for chunk in model.stream([system, *messages]):
                 reply = chunk if reply is None else reply + chunk
                 if chunk.content and not chunk.additional_kwargs.get("malformed"):
                     written += chunk.content
                     yield Delta(chunk.content)
             if stopped():
                 yield Note(step, "stopped", "stopped by the user")
-                yield Final(written.strip(), step, finished=False, stopped=True)
+                yield Final(protocol.strip_tags(written).strip(), step, finished=False,
+                            stopped=True)
                 return
             malformed = reply.additional_kwargs.get("malformed")
             if malformed:
@@ -149,8 +230,21 @@ class Agent:
                                                          tools=names))]
                 continue
             if not reply.tool_calls:
-                yield Final(reply.content.strip(), step)
-                return
+                answer = protocol.strip_tags(reply.content).strip()
+                problem = claim_problem(answer, conversation, failed and failed[1], made,
+                                        quoted)
+                if problem is None:
+                    yield Final(answer or self._empty(failed), step)
+                    return
+                if checked or step == self.max_steps:
+                    yield Note(step, "check", problem)
+                    yield Final(self._honest(failed, conversation), step)
+                    return
+                checked = True
+                yield Note(step, "check", problem)
+                messages += [AIMessage(answer),
+                             HumanMessage(prompts.render("agent_check", problem=problem))]
+                continue
             call = reply.tool_calls[0]
             arguments = self._resolve(call["name"], dict(call["args"]), conversation)
             yield Step(step, call["name"], arguments)
@@ -164,6 +258,9 @@ class Agent:
                 yield Note(step, "stopped", "stopped by the user")
                 yield Final("", step, finished=False, stopped=True)
                 return
+            made += observation.handles
+            failed = (call["name"], _reason(observation.text)) if observation.error else None
+            quoted += "" if observation.error else "\n" + observation.text
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
             messages += [
                 AIMessage("", tool_calls=[{**call, "args": arguments}]),
@@ -174,6 +271,21 @@ class Agent:
             ]
         yield Note(self.max_steps, "limit", f"reached {self.max_steps} steps")
         yield self._give_up(f"it needed more than {self.max_steps} steps", done, self.max_steps)
+
+    @staticmethod
+    def _honest(failed: tuple[str, str] | None, conversation: Conversation) -> str:
+        """What the loop says itself when the model's answer claimed too much."""
+        if failed is not None:
+            return prompts.render("agent_failed", tool=failed[0], reason=failed[1])
+        have = ", ".join(conversation.images) or "none yet"
+        return f"I could not answer that properly. The pictures in this chat are: {have}."
+
+    @staticmethod
+    def _empty(failed: tuple[str, str] | None) -> str:
+        """An answer for a model that wrote nothing."""
+        if failed is not None:
+            return prompts.render("agent_failed", tool=failed[0], reason=failed[1])
+        return "I have no answer to that; could you say it another way?"
 
     def _resolve(self, name: str, arguments: dict, conversation: Conversation) -> dict:
         """Image arguments as handles ("the second image" -> "#2"); an unknown one is left for

@@ -72,6 +72,25 @@ def read(text: str, tools: list[str]) -> Call | Malformed | str:
     return Call(name, arguments)
 
 
+_TAGS = re.compile(re.escape(OPEN) + r".*?(?:" + re.escape(CLOSE) + r"|$)"
+                   r"|</?tool_call>?|<observation\b.*?(?:</observation>|$)|</observation>",
+                   re.S)
+
+
+def strip_tags(text: str) -> str:
+    """Answer text without any call or observation markup in it (a model that wrote a call
+    inside its answer, or echoed an observation): what may be shown to the user."""
+    text = _TAGS.sub("", text)
+    cut = partial_tag(text)  # a tag cut off at the very end
+    return text[:-cut] if cut else text
+
+
+def partial_tag(text: str) -> int:
+    """How many characters at the end of `text` may be the beginning of a call's tag (held
+    back while streaming until the next piece says)."""
+    return next((k for k in range(len(OPEN) - 1, 0, -1) if text.endswith(OPEN[:k])), 0)
+
+
 def write(call: Call) -> str:
     """A call as the model would have written it (for the assistant's turn in the history)."""
     return f"{OPEN}\n{json.dumps({'name': call.name, 'arguments': call.arguments})}\n{CLOSE}"

@@ -170,7 +170,8 @@ class Stream:
         if self.params.constraint is not None:
             keep = 1 if self.params.temperature <= 0 else 8
             kwargs["logits_processor"] = LogitsProcessorList([Guide(
-                self.params.constraint, self.tokenizer, self._ids, self._eos, keep=keep)])
+                self.params.constraint, self.tokenizer, self._ids, self._eos, keep=keep,
+                budget=self.params.max_new_tokens)])
         if self._cache is not None:
             kwargs["past_key_values"] = self._cache
         if self.params.seed is not None:

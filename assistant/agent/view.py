@@ -1,0 +1,121 @@
+"""What the model reads at each step of the agent: kept short and about the message at hand.
+
+A small model loses the thread in a long chat: it copies an earlier answer, or calls a tool
+on a picture the user has moved on from. So the agent never shows it the whole chat:
+
+- the last `WINDOW` exchanges before the message, as text (pictures left out, long texts cut);
+  older ones are dropped;
+- the message itself with the pictures it is about (`focus`): the ones it names ("#2", "the
+  first picture", "image 3", a file name), else the ones it brings, else the chat's latest
+  picture (what "it" and "this" mean).
+
+The same view is what the default model is trained on (assistant/train/agent_data.py), so it
+reads at run time exactly the kind of text it learned from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistant.conversation import Conversation, Turn
+from assistant.errors import UnknownImage
+
+WINDOW = 2  # earlier exchanges the model reads
+MOST_SHOWN = 3  # pictures shown with one message
+LONGEST = 300  # characters of an earlier turn's text
+
+HANDLE = re.compile(r"#(\d+)\b")
+_NUMBERED = re.compile(r"\b(?:image|picture|photo|pic|img)\s*(?:no\.?|number)?\s*#?(\d+)\b",
+                       re.I)
+ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
+            "4th": 4, "fifth": 5, "5th": 5}
+_NOUN = r"(?:image|picture|photo|pic|one|img|drawing)s?"
+_ORDINAL = re.compile(rf"\b({'|'.join(ORDINALS)})\s+(?:\w+\s+)?{_NOUN}\b", re.I)
+_LATEST = re.compile(rf"\b(?:last|latest|newest|new|most recent|recent)\s+{_NOUN}\b", re.I)
+_BOTH = re.compile(rf"\b(?:both|the two|these two|those two)(?:\s+{_NOUN})?\b", re.I)
+
+
+@dataclass(frozen=True)
+class Focus:
+    named: tuple[str, ...]  # pictures the message refers to
+    brought: tuple[str, ...]  # pictures attached to the message
+
+    @property
+    def explicit(self) -> tuple[str, ...]:
+        """Pictures the message is about for sure: named or brought."""
+        return tuple(dict.fromkeys(self.named + self.brought))
+
+
+def named(text: str, conversation: Conversation) -> list[str]:
+    """Handles the text refers to, in order. A handle that does not exist but could ("#3" in
+    a chat of two pictures) raises UnknownImage, which lists the ones there are; a number
+    far beyond them ("room #12", "image 90 degrees") is not taken for one."""
+    handles = list(conversation.images)
+    found: list[tuple[int, str]] = []
+    for m in HANDLE.finditer(text):
+        n = int(m.group(1))
+        if f"#{n}" in conversation.images:
+            found.append((m.start(), f"#{n}"))
+        elif 0 < n <= conversation.next_number + 1:
+            raise UnknownImage(f"#{n}", handles)
+    for m in _NUMBERED.finditer(text):
+        if f"#{m.group(1)}" in conversation.images:
+            found.append((m.start(), f"#{m.group(1)}"))
+    for m in _ORDINAL.finditer(text):
+        n = ORDINALS[m.group(1).lower()]
+        if n <= len(handles):
+            found.append((m.start(), handles[n - 1]))
+    if handles:
+        for m in _LATEST.finditer(text):
+            found.append((m.start(), handles[-1]))
+        for m in _BOTH.finditer(text):
+            found += [(m.start(), h) for h in handles[-2:]]
+    lowered = text.lower()
+    for handle, ref in conversation.images.items():
+        name = ref.name.lower()
+        stem = name.rsplit(".", 1)[0]
+        at = lowered.find(name) if name else -1
+        if at < 0 and len(stem) > 3:
+            at = lowered.find(stem)
+        if at >= 0:
+            found.append((at, handle))
+    return list(dict.fromkeys(h for _, h in sorted(found, key=lambda f: f[0])))
+
+
+def focus(conversation: Conversation) -> Focus:
+    """The pictures the last user message is about (see the module's docstring)."""
+    turn = last_user(conversation)
+    if turn is None:
+        return Focus((), ())
+    return Focus(tuple(named(turn.text, conversation)), tuple(turn.images))
+
+
+def shown(conversation: Conversation) -> list[str]:
+    """The pictures shown to the model with the last user message."""
+    f = focus(conversation)
+    handles = list(f.explicit) or list(conversation.images)[-1:]
+    return handles[-MOST_SHOWN:]
+
+
+def last_user(conversation: Conversation) -> Turn | None:
+    return next((t for t in reversed(conversation.turns) if t.role == "user"), None)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= LONGEST else text[:LONGEST].rstrip() + "…"
+
+
+def turns(conversation: Conversation) -> list[Turn]:
+    """The turns the model reads: a window of earlier exchanges as text, then the last user
+    message with the pictures it is about."""
+    at = max((i for i, t in enumerate(conversation.turns) if t.role == "user"), default=-1)
+    if at < 0:
+        return []
+    earlier = conversation.turns[:at]
+    starts = [i for i, t in enumerate(earlier) if t.role == "user"]
+    if len(starts) > WINDOW:
+        earlier = earlier[starts[-WINDOW]:]
+    out = [Turn(t.role, _cut(t.text)) for t in earlier if t.text.strip()]
+    out.append(Turn("user", conversation.turns[at].text, shown(conversation)))
+    return out
