@@ -91,6 +91,12 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False
+    # Who may use the server (assistant/web/gate.py): a users file of accounts ("" = none;
+    # python -m assistant.web.accounts FILE NAME adds one), how long a login lasts, and
+    # no_auth: serve an address beyond this machine with no authentication at all.
+    auth: str = ""
+    login_hours: float = 24.0
+    no_auth: bool = False
     # The OpenAI-compatible API: a key clients must send ("" = none), images per request,
     # and image URLs: fetched within this time; private, loopback and link-local addresses
     # are refused unless allowed.
@@ -102,6 +108,10 @@ class Settings:
     # once over all clients; past either a request gets a 429 (0 = no limit).
     api_rate_limit: int = 600
     api_max_in_flight: int = 64
+    # Largest request body (bytes; refused with a 413 as soon as it is over, before the rest
+    # is read: a picture in base64 is 4/3 of its size) and most messages in one request.
+    api_max_body_bytes: int = 32 * 1024 * 1024
+    api_max_messages: int = 1000
     # The browser chat's history (SQLite, images beside it): a file, "" for the default
     # ($XDG_DATA_HOME/multimodal-assistant/history.sqlite3), or "off" to keep nothing.
     history: str = ""
@@ -159,6 +169,10 @@ class Settings:
             raise ValueError("api_rate_limit and api_max_in_flight must be >= 0 (0: no limit)")
         if self.api_max_images < 1 or self.api_fetch_timeout <= 0:
             raise ValueError("api_max_images must be >= 1 and api_fetch_timeout > 0")
+        if self.api_max_body_bytes < 1 or self.api_max_messages < 1:
+            raise ValueError("api_max_body_bytes and api_max_messages must be at least 1")
+        if self.login_hours <= 0:
+            raise ValueError(f"login_hours must be > 0, got {self.login_hours}")
         if self.generate_steps < 1:
             raise ValueError(f"generate_steps must be at least 1, got {self.generate_steps}")
         if not self.cache_dir:

@@ -1,5 +1,6 @@
-"""Tests of the chat session (assistant/session.py) on a real tiny LLaVA, and of the gradio app
-(app.py) served in-process and driven through gradio_client, as a browser session would be.
+"""Tests of the chat session (assistant/session.py) on a real tiny LLaVA, and of the server
+(assistant/web: `create_app`) served in-process and driven through gradio_client, as a browser
+session would be.
 
 No downloads and no GPU: the checkpoint is a tiny random LLaVA built into a temp dir, so
 answers are noise; the tests assert behaviour (handles, streaming, stop, errors, state).
@@ -7,10 +8,8 @@ answers are noise; the tests assert behaviour (handles, streaming, stop, errors,
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -203,22 +202,14 @@ def test_undo_takes_back_the_last_message_and_keeps_handles_unique(engine, squar
 # -- the gradio app through gradio_client ----------------------------------------------------
 
 @pytest.fixture(scope="module")
-def served(tiny_llava, monkeypatch_module):
-    """app.py imported the way `python app.py --model DIR` runs it, served on a free port;
-    yields (the app module, its URL)."""
-    monkeypatch_module.syspath_prepend(str(ROOT))
-    monkeypatch_module.setattr(sys, "argv", ["app.py", "--model", str(tiny_llava),
-                                             "--max-new-tokens", "24", "--no-agent"])
-    sys.modules.pop("app", None)
-    app = importlib.import_module("app")
-    with in_thread(app.server) as url:
-        yield app, f"{url}/"
+def served(tiny_llava):
+    """The server as `python app.py --model DIR --no-agent` builds it, on a free port;
+    yields (its Context, its URL)."""
+    from assistant.web.server import create_app
 
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
+    server = create_app(Settings(model=str(tiny_llava), max_new_tokens=24), agent_on=False)
+    with in_thread(server) as url:
+        yield server.state.context, f"{url}/"
 
 
 def texts(message: dict) -> str:
@@ -275,7 +266,7 @@ def test_app_stop_button_ends_the_answer_and_keeps_its_text(served, square, monk
 
     from assistant.engine import generate
 
-    app, url = served
+    url = served[1]
     put = generate._Collect.put
 
     def slowly(self, value):  # a slower model: 400 tokens take 4 s, time enough to press Stop
@@ -305,7 +296,7 @@ def test_app_answers_of_other_sessions_are_generated_together(served, monkeypatc
 
     from assistant.engine import generate
 
-    app, url = served
+    ctx, url = served
     put = generate._Collect.put
 
     def slowly(self, value):  # a slower model: the first answer runs for seconds
@@ -313,7 +304,7 @@ def test_app_answers_of_other_sessions_are_generated_together(served, monkeypatc
         put(self, value)
 
     monkeypatch.setattr(generate._Collect, "put", slowly)
-    batcher = app.CURRENT.engine.batcher
+    batcher = ctx.current.engine.batcher
     before = batcher.batched_rows
     clients = [Client(url, verbose=False) for _ in range(3)]
     try:
@@ -368,15 +359,17 @@ def test_app_regenerate_edit_undo_and_export(served, square):
 def test_app_loads_another_model_and_the_chat_goes_on(served, square, tmp_path):
     from gradio_client import Client, handle_file
 
-    app, url = served
+    ctx, url = served
     other = build("llava_next", tmp_path / "next")
     client = Client(url, verbose=False)
     try:
         chat, _, before, _ = client.predict(
             {"text": "What is it?", "files": [handle_file(str(square))]}, api_name="/chat")
-        with pytest.raises(Exception, match="still in use"):  # a bad source changes nothing
-            client.predict(str(tmp_path / "missing"), "none", api_name="/load_model")
-        line, said = client.predict(str(other), "none", api_name="/load_model")
+        bad = (tmp_path / "missing", tmp_path)  # no such directory; one with no checkpoint
+        said = [client.predict(str(path), "none", api_name="/load_model")[1] for path in bad]
+        assert all("Could not load" in s and "still in use" in s for s in said)
+        assert said[0].replace(str(bad[0]), "X") == said[1].replace(str(bad[1]), "X")  # no hint
+        line, said, _ = client.predict(str(other), "none", api_name="/load_model")
         assert "next" in line and said.startswith("Loaded")
         chat2, _, status, _ = client.predict({"text": "And now?", "files": []}, api_name="/chat")
         assert chat2[:len(chat)] == chat and "finished" in status  # same chat, new model
@@ -384,7 +377,7 @@ def test_app_loads_another_model_and_the_chat_goes_on(served, square, tmp_path):
                         for s in (before, status)]
         assert image_tokens[0] != image_tokens[1]  # #1 seen through the other model's tower
     finally:
-        client.predict(app.SETTINGS.model, "none", api_name="/load_model")  # as it was
+        client.predict(ctx.settings.model, "none", api_name="/load_model")  # as it was
         client.close()
 
 

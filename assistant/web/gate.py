@@ -1,0 +1,294 @@
+"""One gate in front of everything the port serves: the browser page, every gradio route (the
+page's config, the queue, uploads, files, each function) and the API under /v1.
+
+Open (no users file, no API key): every request is the single user `local`; assistant/web/
+server.py allows this only on a loopback address, or with --no-auth. Closed: a request passes
+with `Authorization: Bearer KEY` (the API key: user `local`), `Authorization: Basic` (an
+account of the users file), or the session cookie that /login sets (a form for the browser;
+gradio_client's `auth=` posts to it too). Anything else gets a 401 (OpenAI's error body under
+/v1); a browser asking for a page is sent to /login. The user that passed is put in the
+request's state (`request.state.user`) for gradio and the page's callbacks.
+
+Sessions live in memory (a restart logs everyone out) for `login_hours`; cookies are HttpOnly
+and SameSite=Strict, so another site's page cannot act with them. Ten failed logins a minute
+from one address lock that address out for the rest of the minute. Not here: what each user
+may do once in (assistant/web/chat.py, history.py, models.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import html
+import json
+import secrets
+import time
+from collections import OrderedDict
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+
+from assistant.web.accounts import Accounts, User
+
+COOKIE = "assistant-session"
+MAX_SESSIONS = 10_000
+MAX_FAILURES = 10  # failed logins a minute from one address
+LOGIN_BODY = 8 * 1024  # bytes a login form may have
+
+
+class Gate:
+    """Lets a request through to an app only as a known user (`Gated` puts it in front)."""
+
+    def __init__(self, accounts: Accounts | None, api_key: str, local: User,
+                 login_hours: float = 24.0, clock=time.monotonic):
+        self.accounts, self.api_key, self.local = accounts, api_key, local
+        self.login_seconds = login_hours * 3600
+        self._clock = clock
+        self._sessions: OrderedDict[str, tuple[User, float]] = OrderedDict()  # token -> until
+        self._basic: OrderedDict[bytes, User] = OrderedDict()  # checked Basic credentials
+        self._failures: dict[str, list[float]] = {}  # address -> times of failed logins
+        self._secret = secrets.token_bytes(32)
+
+    @property
+    def closed(self) -> bool:
+        """Whether anyone must say who they are."""
+        return self.accounts is not None or bool(self.api_key)
+
+    def user(self, name: str | None) -> User | None:
+        """The user under `name`, as the gate let them in (None: nobody of that name)."""
+        if name == self.local.name:
+            return self.local
+        if self.accounts is not None and name in self.accounts:
+            return self.accounts.user(name)
+        return None
+
+    # -- a request ---------------------------------------------------------------------------
+    async def serve(self, app, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await app(scope, receive, send)
+        if self.closed and scope["type"] == "http" and scope["path"] in ("/login", "/logout"):
+            return await (self._login if scope["path"] == "/login" else self._logout)(
+                scope, receive, send)
+        user = await self._identify(scope) if self.closed else self.local
+        if user is None:
+            return await self._refuse(scope, send)
+        scope.setdefault("state", {})["user"] = user
+        await app(scope, receive, send)
+
+    async def _identify(self, scope) -> User | None:
+        headers = _headers(scope)
+        given = headers.get("authorization", "")
+        scheme, _, credential = given.partition(" ")
+        if scheme.lower() == "bearer":
+            if self.api_key and hmac.compare_digest(credential.encode(), self.api_key.encode()):
+                return self.local
+            return None
+        if scheme.lower() == "basic":
+            return await self._basic_user(credential, _client(scope))
+        token = _cookie(headers.get("cookie", ""))
+        held = self._sessions.get(token) if token else None
+        if held is None:
+            return None
+        if held[1] < self._clock():
+            self._sessions.pop(token, None)
+            return None
+        return held[0]
+
+    async def _basic_user(self, credential: str, client: str) -> User | None:
+        key = hmac.new(self._secret, credential.encode(), hashlib.sha256).digest()
+        if key in self._basic:
+            return self._basic[key]
+        try:
+            name, _, password = base64.b64decode(credential, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user = await self._check(name, password, client)
+        if user is not None:
+            self._basic[key] = user
+            while len(self._basic) > 1024:
+                self._basic.popitem(last=False)
+        return user
+
+    async def _check(self, name: str, password: str, client: str) -> User | None:
+        """The user these credentials are, or None (counted against `client`)."""
+        if self._locked_out(client):
+            return None
+        if not name and self.api_key and \
+                hmac.compare_digest(password.encode(), self.api_key.encode()):
+            return self.local
+        user = None
+        if self.accounts is not None and name:  # scrypt takes ~50 ms: off the event loop
+            user = await anyio.to_thread.run_sync(self.accounts.check, name, password)
+        if user is None:
+            self._failures.setdefault(client, []).append(self._clock())
+        return user
+
+    def _locked_out(self, client: str) -> bool:
+        now = self._clock()
+        recent = [t for t in self._failures.get(client, []) if now - t < 60]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return len(recent) >= MAX_FAILURES
+
+    async def _refuse(self, scope, send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        path = scope["path"]
+        headers = _headers(scope)
+        if path == "/v1" or path.startswith("/v1/"):
+            body = {"error": {"message": "missing or wrong API key (send 'Authorization: "
+                              "Bearer KEY')", "type": "invalid_request_error", "param": None,
+                              "code": "invalid_api_key"}}
+            return await _send(send, 401, json.dumps(body), "application/json")
+        if scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
+            return await _send(send, 303, "", "text/plain", [("location", "/login")])
+        body = {"detail": "Not logged in: log in at /login, or send 'Authorization: Bearer "
+                          "KEY' or Basic credentials."}
+        await _send(send, 401, json.dumps(body), "application/json")
+
+    # -- /login and /logout ------------------------------------------------------------------
+    async def _login(self, scope, receive, send) -> None:
+        browser = "text/html" in _headers(scope).get("accept", "")
+        if scope["method"] == "GET":
+            return await _send(send, 200, self._page(), "text/html; charset=utf-8")
+        if scope["method"] != "POST":
+            return await _send(send, 405, "use GET or POST", "text/plain")
+        if not _same_origin(scope):
+            return await _send(send, 403, "a login from another site's page", "text/plain")
+        body = await _read(receive, LOGIN_BODY)
+        if body is None:
+            return await _send(send, 413, "the login form is too large", "text/plain")
+        form = parse_qs(body.decode("utf-8", "replace"))
+        name = form.get("username", [""])[0].strip()
+        password = form.get("password", [""])[0]
+        client = _client(scope)
+        if self._locked_out(client):
+            message = "Too many failed logins from this address: wait a minute."
+            return await self._answer(send, browser, 429, message)
+        user = await self._check(name, password, client)
+        if user is None:
+            return await self._answer(send, browser, 401, "Wrong name or password.")
+        token = self._open_session(user)
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        cookie = (f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; "
+                  f"Max-Age={int(self.login_seconds)}{secure}")
+        if browser:
+            return await _send(send, 303, "", "text/plain", [("location", "/"),
+                                                             ("set-cookie", cookie)])
+        await _send(send, 200, json.dumps({"success": True}), "application/json",
+                    [("set-cookie", cookie)])
+
+    async def _answer(self, send, browser: bool, status: int, message: str) -> None:
+        if browser:
+            return await _send(send, status, self._page(message), "text/html; charset=utf-8")
+        await _send(send, status, json.dumps({"detail": message}), "application/json")
+
+    def _open_session(self, user: User) -> str:
+        now = self._clock()
+        for token, (_, until) in list(self._sessions.items()):
+            if until < now:
+                del self._sessions[token]
+        while len(self._sessions) >= MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        token = secrets.token_urlsafe(32)
+        self._sessions[token] = (user, now + self.login_seconds)
+        return token
+
+    async def _logout(self, scope, receive, send) -> None:
+        token = _cookie(_headers(scope).get("cookie", ""))
+        if token:
+            self._sessions.pop(token, None)
+        gone = f"{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        await _send(send, 303, "", "text/plain", [("location", "/login"), ("set-cookie", gone)])
+
+    def _page(self, message: str = "") -> str:
+        accounts, key = self.accounts is not None, bool(self.api_key)
+        hint = ("Your name and password." if accounts and not key else
+                "The API key as the password, no name." if not accounts else
+                "Your name and password, or the API key as the password with no name.")
+        error = f'<p class="error">{html.escape(message)}</p>' if message else ""
+        return LOGIN_PAGE.format(hint=hint, error=error,
+                                 name_style="" if accounts else "display:none")
+
+
+class Gated:
+    """ASGI middleware: `gate` in front of `app`."""
+
+    def __init__(self, app, gate: Gate):
+        self.app, self.gate = app, gate
+
+    async def __call__(self, scope, receive, send):
+        await self.gate.serve(self.app, scope, receive, send)
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Log in: Multimodal assistant</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:22rem;margin:15vh auto;padding:0 1rem}}
+label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.5rem;box-sizing:border-box}}
+button{{margin-top:1rem;padding:.5rem 1.2rem}}.error{{color:#b00020}}</style></head>
+<body><h1>Multimodal assistant</h1><p>{hint}</p>{error}
+<form method="post" action="/login">
+<div style="{name_style}"><label for="username">Name</label>
+<input id="username" name="username" autocomplete="username"></div>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Log in</button></form></body></html>
+"""
+
+
+def _headers(scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _client(scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def _cookie(header: str) -> str:
+    try:
+        morsel = SimpleCookie(header).get(COOKIE)
+    except CookieError:
+        return ""
+    return morsel.value if morsel is not None else ""
+
+
+def _same_origin(scope) -> bool:
+    """A form posted from a page of this server (or from no page: a script)."""
+    headers = _headers(scope)
+    origin = headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == headers.get("host", "")
+
+
+async def _read(receive, limit: int) -> bytes | None:
+    """The request body, or None past `limit` bytes (read no further)."""
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return body
+        body += message.get("body", b"")
+        if len(body) > limit:
+            return None
+        if not message.get("more_body"):
+            return body
+
+
+async def _send(send, status: int, body: str, kind: str,
+                headers: list[tuple[str, str]] = ()) -> None:
+    data = body.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", kind.encode()),
+                            (b"content-length", str(len(data)).encode()),
+                            (b"cache-control", b"no-store"),
+                            *((k.encode(), v.encode()) for k, v in headers)]})
+    await send({"type": "http.response.body", "body": data})

@@ -1,0 +1,109 @@
+"""Which files a user's message may use: only files in gradio's upload folder whose content this
+user uploaded, or the server showed this user (a reopened chat's pictures, the examples).
+
+A client names a file by its path, so the path is only a name: a file is used if it lies in
+the upload folder and the sha256 of its bytes is one this user was granted. `RecordUploads`
+(ASGI middleware, after the gate) grants each file of an upload that ends well to the user
+who sent it, before the client hears of it. Gradio itself refuses, before copying anything,
+a path outside the upload folder (assistant/web/server.py turns that check on). Not here:
+who the user is (assistant/web/gate.py), reading the pictures (assistant/images.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import anyio
+
+from assistant.errors import AssistantError
+
+UPLOAD_PATH = "/gradio_api/upload"
+PER_USER = 4096  # contents remembered for each user, the oldest forgotten first
+
+
+class NotUploaded(AssistantError):
+    def __init__(self, name: str):
+        super().__init__(f"'{name}' is not a file uploaded in this chat: attach it again.")
+
+
+class Uploads:
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder).resolve()
+        self._granted: dict[str, OrderedDict[str, None]] = {}
+        self._everyone: set[str] = set()
+        self._lock = threading.Lock()
+
+    def grant(self, user: str | None, path: str | Path) -> None:
+        """`user` (None: everyone) may send this file's content back."""
+        digest = _digest(Path(path))
+        with self._lock:
+            if user is None:
+                self._everyone.add(digest)
+                return
+            mine = self._granted.setdefault(user, OrderedDict())
+            mine[digest] = None
+            mine.move_to_end(digest)
+            while len(mine) > PER_USER:
+                mine.popitem(last=False)
+
+    def check(self, user: str, path: str | Path) -> str:
+        """`path` if `user` may use it; else NotUploaded, nothing read outside the folder."""
+        name = Path(str(path)).name
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.folder) or not resolved.is_file():
+            raise NotUploaded(name)
+        digest = _digest(resolved)
+        with self._lock:
+            if digest in self._everyone or digest in self._granted.get(user, ()):
+                return str(resolved)
+        raise NotUploaded(name)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class RecordUploads:
+    """ASGI middleware: grants the files of each finished upload to the user who sent it."""
+
+    def __init__(self, app, uploads: Uploads):
+        self.app, self.uploads = app, uploads
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != UPLOAD_PATH:
+            return await self.app(scope, receive, send)
+        held: list[dict] = []
+
+        async def hold(message):  # the answer waits until its files are granted
+            held.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                await self._grant(scope, held)
+                for m in held:
+                    await send(m)
+
+        await self.app(scope, receive, hold)
+
+    async def _grant(self, scope, held: list[dict]) -> None:
+        start = held[0]
+        if start.get("status") != 200:
+            return
+        user = scope["state"]["user"].name
+        try:
+            paths = json.loads(b"".join(m.get("body", b"") for m in held[1:]))
+        except ValueError:
+            return
+        for path in paths if isinstance(paths, list) else []:
+            try:
+                resolved = Path(str(path)).resolve()
+                if resolved.is_relative_to(self.uploads.folder):
+                    await anyio.to_thread.run_sync(self.uploads.grant, user, resolved)
+            except OSError:  # not there (yet): the message using it is refused, in words
+                continue
