@@ -1,0 +1,303 @@
+"""The server as someone on the network meets it: one gate in front of every route, each user's
+history their own, no file of the server's read through a message, the model switcher for
+administrators only. Everything through real HTTP on 127.0.0.1, with two accounts: a victim who
+chats with a picture, and an attacker who tries every route on the victim's chat.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-test-"))
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from assistant.config import Settings  # noqa: E402
+from assistant.web.accounts import Accounts, add  # noqa: E402
+from tests.serving import in_thread  # noqa: E402
+
+PASSWORDS = {"victim": "victim-password", "attacker": "attacker-password",
+             "boss": "boss-password"}
+KEY = "the-api-key"
+
+
+@pytest.fixture(scope="module")
+def users_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("accounts") / "users"
+    for name, password in PASSWORDS.items():
+        add(path, name, password, admin=name == "boss")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_llava(tmp_path_factory) -> Path:
+    from assistant.tinykit.checkpoints import build
+
+    return build("llava", tmp_path_factory.mktemp("tiny-llava"))
+
+
+@pytest.fixture(scope="module")
+def server(tiny_llava, users_file, tmp_path_factory):
+    """The server with accounts and an API key; yields (its Context, its URL)."""
+    from assistant.web.server import create_app
+
+    settings = Settings(model=str(tiny_llava), max_new_tokens=8, auth=str(users_file),
+                        api_key=KEY, history=str(tmp_path_factory.mktemp("h") / "h.sqlite3"))
+    app = create_app(settings, agent_on=False)
+    with in_thread(app) as url:
+        yield app.state.context, url
+
+
+@pytest.fixture(autouse=True)
+def _forgiven(server):
+    """Each test starts with no failed login counted against 127.0.0.1."""
+    yield
+    server[0].gate._failures.clear()
+
+
+@contextmanager
+def login(url: str, name: str) -> Iterator[httpx.Client]:
+    """A client logged in as `name` (the session cookie, as gradio_client's auth= gets it)."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        answer = client.post("/login", data={"username": name, "password": PASSWORDS[name]})
+        assert answer.status_code == 200, answer.text
+        yield client
+
+
+def call(client: httpx.Client, api_name: str, *data) -> tuple[str, list]:
+    """A named endpoint through gradio's REST route: ("complete" or "error", its data).
+    `data`: every input, the page's own state (None here: kept on the server) included."""
+    started = client.post(f"/gradio_api/call/{api_name}", json={"data": list(data)})
+    assert started.status_code == 200, started.text
+    event = data_ = None
+    with client.stream("GET", f"/gradio_api/call/{api_name}/{started.json()['event_id']}") as r:
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event in ("complete", "error"):
+                data_ = json.loads(line[6:])
+                break
+    return event, data_
+
+
+def ask(client: httpx.Client, text: str, *paths: str) -> tuple[str, list]:
+    """/chat with these files: the message, tools off, temperature 0, 8 tokens, the state."""
+    message = {"text": text, "files": [file_data(p) for p in paths]}
+    return call(client, "chat", message, False, [], 0.0, 8, None, None)
+
+
+def texts(message: dict) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else \
+        " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
+def picture(path: Path, colour=(220, 20, 20)) -> Path:
+    Image.new("RGB", (40, 30), colour).save(path)
+    return path
+
+
+def upload(client: httpx.Client, path: Path) -> str:
+    with open(path, "rb") as f:
+        answer = client.post("/gradio_api/upload", files={"files": (path.name, f, "image/png")})
+    assert answer.status_code == 200, answer.text
+    return answer.json()[0]
+
+
+def file_data(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": Path(path).name}
+
+
+# -- the gate --------------------------------------------------------------------------------
+
+ROUTES = [("GET", "/config"), ("GET", "/gradio_api/info"), ("GET", "/theme.css"),
+          ("POST", "/gradio_api/queue/join"), ("GET", "/gradio_api/queue/data?session_hash=x"),
+          ("POST", "/gradio_api/upload"), ("GET", "/gradio_api/file=/etc/hostname"),
+          ("POST", "/gradio_api/call/chats"), ("POST", "/gradio_api/run/chats"),
+          ("GET", "/gradio_api/startup-events"), ("GET", "/gradio_api/user"),
+          ("GET", "/v1/models"), ("POST", "/v1/chat/completions")]
+
+
+@pytest.mark.parametrize("credentials", [
+    {}, {"authorization": "Bearer wrong-key"},
+    {"authorization": "Basic dmljdGltOndyb25n"},  # victim:wrong
+    {"cookie": "assistant-session=made-up"}], ids=["none", "wrong key", "wrong password",
+                                                  "made-up cookie"])
+def test_every_route_refuses_a_stranger(server, credentials):
+    url = server[1]
+    for method, path in ROUTES:
+        answer = httpx.request(method, url + path, headers=credentials, json={}, timeout=30)
+        assert answer.status_code == 401, (method, path, answer.status_code, answer.text)
+        if path.startswith("/v1"):
+            assert answer.json()["error"]["code"] == "invalid_api_key"  # OpenAI's error body
+    page = httpx.get(url + "/", headers={**credentials, "accept": "text/html"}, timeout=30)
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    login_page = httpx.get(url + "/login", headers={"accept": "text/html"}, timeout=30)
+    assert login_page.status_code == 200 and 'name="password"' in login_page.text
+
+
+def test_the_key_an_account_or_a_login_opens_every_route(server):
+    url = server[1]
+    for headers in ({"authorization": f"Bearer {KEY}"},
+                    {"authorization": "Basic " + base64.b64encode(
+                        b"victim:victim-password").decode()}):
+        assert httpx.get(url + "/config", headers=headers, timeout=30).status_code == 200
+    assert httpx.get(url + "/v1/models", headers={"authorization": f"Bearer {KEY}"},
+                     timeout=30).status_code == 200
+    with login(url, "victim") as client:
+        assert client.get("/config").status_code == 200
+        assert client.get("/gradio_api/user").json() == "victim"
+        assert client.get("/logout").status_code == 303
+        assert client.get("/config").status_code == 401  # the session ended with the logout
+
+
+def test_a_browser_logs_in_with_the_form_and_a_wrong_password_says_so(server):
+    url = server[1]
+    html = {"accept": "text/html"}
+    wrong = httpx.post(url + "/login", headers=html, timeout=30,
+                       data={"username": "victim", "password": "guess"})
+    assert wrong.status_code == 401 and "Wrong name or password" in wrong.text
+    unknown = httpx.post(url + "/login", headers=html, timeout=30,
+                         data={"username": "nobody", "password": "guess"})
+    assert unknown.status_code == 401 and unknown.text == wrong.text  # no name is confirmed
+    elsewhere = httpx.post(url + "/login", timeout=30, headers={"origin": "http://evil.example"},
+                           data={"username": "victim", "password": PASSWORDS["victim"]})
+    assert elsewhere.status_code == 403 and "set-cookie" not in elsewhere.headers
+    right = httpx.post(url + "/login", headers=html, timeout=30,
+                       data={"username": "victim", "password": PASSWORDS["victim"]})
+    assert right.status_code == 303 and right.headers["location"] == "/"
+    cookie = right.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+def test_ten_failed_logins_lock_the_address_out_for_a_minute(server):
+    url = server[1]
+    for _ in range(10):
+        httpx.post(url + "/login", data={"username": "boss", "password": "x"}, timeout=30)
+    locked = httpx.post(url + "/login", timeout=30,
+                        data={"username": "boss", "password": PASSWORDS["boss"]})
+    assert locked.status_code == 429 and "wait a minute" in locked.text
+
+
+def test_a_users_file_with_a_bad_line_is_refused_naming_the_line(tmp_path):
+    path = tmp_path / "users"
+    add(path, "alice", "alice-password", admin=False)
+    assert Accounts.read(path).check("alice", "alice-password").name == "alice"
+    assert Accounts.read(path).check("alice", "wrong") is None
+    for line, reason in (("bob:plain-password", "not a hash"), ("local:x", "single user"),
+                         ("alice:x", "there twice"), ("bad name:x", "is not a name")):
+        path.write_text(path.read_text().splitlines()[0] + "\n" + line + "\n")
+        with pytest.raises(ValueError, match=f"line 2: .*{reason}"):
+            Accounts.read(path)
+    assert "scrypt$" in path.read_text() and "alice-password" not in path.read_text()
+
+
+def test_an_exposed_address_without_authentication_refuses_to_start(server):
+    from assistant.web.server import NotServed, create_app
+
+    ctx = server[0]
+    exposed = Settings(host="0.0.0.0", history="off")
+    with pytest.raises(NotServed, match="Refusing to serve 0.0.0.0 without authentication.*"
+                       "--no-auth"):
+        create_app(exposed, current=ctx.current, registry=None)
+    app = create_app(exposed.replace(no_auth=True), current=ctx.current)
+    assert app.state.context.exposed and not app.state.context.gate.closed
+
+
+# -- the attacker against the victim ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def victims_chat(server, tmp_path_factory):
+    """The victim's saved chat about a picture: (its id, where gradio keeps the upload)."""
+    url = server[1]
+    folder = tmp_path_factory.mktemp("victim")
+    with login(url, "victim") as client:
+        uploaded = upload(client, picture(folder / "victim.png"))
+        event, data = ask(client, "my bank PIN is 1234", uploaded)
+        assert event == "complete" and "finished" in data[4], data  # [2], [3]: the state
+        chats = call(client, "chats")[1][0]
+    assert [c["title"] for c in chats] == ["my bank PIN is 1234"]
+    return chats[0]["id"], uploaded
+
+
+def test_the_attacker_can_neither_list_open_nor_delete_the_victims_chat(server, victims_chat):
+    url = server[1]
+    chat_id, _ = victims_chat
+    with login(url, "attacker") as attacker:
+        assert call(attacker, "chats") == ("complete", [[]])
+        event, said = call(attacker, "open_chat", chat_id, None)
+        assert event == "error" and "not in your history" in json.dumps(said)
+        event, said = call(attacker, "delete_chat", chat_id, None)
+        assert event == "error" and "not in your history" in json.dumps(said)
+    with login(url, "victim") as victim:
+        chats = call(victim, "chats")[1][0]
+        assert [c["id"] for c in chats] == [chat_id] and chats[0]["messages"] == 2
+        event, opened = call(victim, "open_chat", chat_id, None)
+        assert event == "complete" and "my bank PIN" in json.dumps(opened[0])
+
+
+def test_a_message_naming_a_server_file_is_refused_before_anything_is_copied(server, tmp_path):
+    url = server[1]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = picture(outside / "secret-photo.png")
+    (outside / "passwd").write_text("root:x:0:0")
+    folder = Path(os.environ["GRADIO_TEMP_DIR"])
+    with login(url, "attacker") as attacker:
+        for path in (secret, outside / "passwd", Path("/etc/hostname")):
+            event, said = ask(attacker, "what is this?", str(path))
+            assert event == "error", said
+        event, said = call(attacker, "import_chat", file_data(str(outside / "passwd")), None)
+        assert event == "error"
+    copied = [p for p in folder.rglob("*") if p.name in ("secret-photo.png", "passwd",
+                                                          "hostname")]
+    assert copied == []
+
+
+def test_a_file_another_user_uploaded_is_refused(server, victims_chat, tmp_path):
+    url = server[1]
+    _, victims_upload = victims_chat
+    with login(url, "attacker") as attacker:
+        event, data = ask(attacker, "and this?", victims_upload)
+        assert event == "complete"
+        assert texts(data[0][-1]).startswith("⚠️ 'victim.png' is not a file uploaded in this")
+        mine = upload(attacker, picture(tmp_path / "mine.png", (20, 20, 220)))
+        event, data = ask(attacker, "what colour?", mine)
+        assert event == "complete" and "finished" in data[4]  # its own upload is fine
+
+
+def test_a_browser_session_of_the_victim_cannot_be_taken_over(server, victims_chat):
+    from gradio_client import Client
+
+    url = server[1]
+    victim = Client(url + "/", auth=("victim", PASSWORDS["victim"]), verbose=False)
+    attacker = Client(url + "/", auth=("attacker", PASSWORDS["attacker"]), verbose=False)
+    try:
+        victim.predict({"text": "a secret question", "files": []}, api_name="/chat")
+        attacker.session_hash = victim.session_hash  # the victim's page state, if it were known
+        for api_name in ("/undo", "/export", "/clear"):
+            with pytest.raises(Exception, match="belongs to another user"):
+                attacker.predict(api_name=api_name)
+        md, _ = victim.predict(api_name="/export")  # the victim's chat is as it was
+        assert "a secret question" in Path(md).read_text(encoding="utf-8")
+    finally:
+        victim.close()
+        attacker.close()
+
+
+def test_only_an_administrator_may_load_another_model(server, tmp_path):
+    ctx, url = server
+    with login(url, "attacker") as attacker:
+        event, said = call(attacker, "load_model", str(tmp_path / "anything"), "none")
+        assert event == "error" and "for an administrator" in json.dumps(said)
+    with login(url, "boss") as boss:
+        event, data = call(boss, "load_model", ctx.settings.model, "none")
+        assert event == "complete" and data[1].startswith("Loaded")
