@@ -422,3 +422,56 @@ def test_app_an_answer_failing_midway_gives_the_message_back(served, square, mon
         assert not any(m["role"] == "user" for m in undone)
     finally:
         client.close()
+
+
+def test_a_page_that_leaves_mid_answer_stops_it_within_a_second_and_frees_its_slot(
+        tiny_llava, monkeypatch):
+    """The page's event stream (gradio's /queue/data) dropped mid-answer, as a closed tab
+    drops it: the answer is cancelled within a second, and with one answer at a time
+    (--batch 1) the next one starts at once."""
+    import httpx
+    from gradio_client import Client
+
+    from assistant.engine import generate
+    from assistant.web.server import create_app
+
+    put = generate._Collect.put
+
+    def slowly(self, value):  # a slower model: 400 tokens take 4 s
+        time.sleep(0.01)
+        put(self, value)
+
+    monkeypatch.setattr(generate._Collect, "put", slowly)
+    server = create_app(Settings(model=str(tiny_llava), batch=1, history="off"), agent_on=False)
+    ctx = server.state.context
+    with in_thread(server) as url:
+        with httpx.Client(base_url=url, timeout=30) as page:
+            config = page.get("/config").json()
+            chat = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
+            message = {"text": "Tell a long story", "files": []}
+            joined = page.post("/gradio_api/queue/join", json={
+                "data": [message, False, [], 0.0, 400, None, None], "fn_index": chat,
+                "session_hash": "a-page-that-leaves", "trigger_id": None})
+            assert joined.status_code == 200, joined.text
+            shown = 0
+            with page.stream("GET", "/gradio_api/queue/data",
+                             params={"session_hash": "a-page-that-leaves"}) as events:
+                for line in events.iter_lines():
+                    shown += "process_generating" in line
+                    if shown == 3:  # the answer is being written
+                        break
+        left = time.monotonic()  # the connection is closed: the page is gone
+        (session,) = list(ctx.sessions)
+        while not session.current.finished and time.monotonic() - left < 10:
+            time.sleep(0.01)
+        stopped = time.monotonic() - left
+        assert session.current.cancelled and stopped < 1.0, stopped
+        assert session.current.usage.completion_tokens < 400
+        client = Client(f"{url}/", verbose=False)
+        try:
+            started = time.monotonic()
+            chat, _, status, _ = client.predict({"text": "hello", "files": []}, max_tokens=8,
+                                                api_name="/chat")
+            assert "finished" in status and time.monotonic() - started < 3  # no wait for a slot
+        finally:
+            client.close()
