@@ -1,12 +1,20 @@
-"""The OpenAI-compatible HTTP API, served beside the browser chat: `GET /v1/models` and
-`POST /v1/chat/completions` (a JSON answer, or server-sent events with `"stream": true`).
+"""The OpenAI-compatible HTTP API, served beside the browser chat: `GET /v1/models` (and one
+model by id) and `POST /v1/chat/completions` (a JSON answer, or server-sent events with
+`"stream": true`).
 
 Messages carry text and `image_url` parts (`data:` URLs, or http(s) URLs fetched by
 `assistant.fetch` within limits). Two models: the chat model under its id (tools off) and
 `assistant-agent` (the same model, deciding on tools; its steps come back in each answer's
-`tool_steps` and, streaming, as chunks with a `tool_step` field). Every refusal is a 4xx
-with OpenAI's error body, `{"error": {"message", "type", "param", "code"}}`, and the server
-goes on serving. Not here: persistence (each request carries its whole conversation).
+`tool_steps` and, streaming, as chunks with a `tool_step` field).
+
+Bounds: a body over `api_max_body_bytes` is refused (413) as soon as it is over, before the
+rest is read; what a request may hold is checked by its typed model (assistant/api_requests.py);
+an admitted request holds an in-flight slot (assistant/admission.py) until its answer ends or
+its client leaves, and a client that leaves, streaming or waiting for a whole answer, stops
+the answer within a decode step and frees its slot at once. Every refusal and every failure,
+a bug's 500 included, is OpenAI's error body, and the server goes on serving. Not here:
+persistence (each request carries its whole conversation), accounts and logins (the server's
+gate, assistant/web/gate.py).
 """
 
 from __future__ import annotations
@@ -20,13 +28,17 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse
 
 from assistant.admission import Admission, Refused
 from assistant.agent import Delta, Final, Step, for_settings
+from assistant.api_http import EventStream, Held, in_thread, openai_errors, read_body
+from assistant.api_requests import ApiError, ChatRequest, Limits, parse
 from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.engine import Current
@@ -37,19 +49,6 @@ from assistant.images import load_image
 
 AGENT_MODEL = "assistant-agent"
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None,
-                 code: str | None = None, kind: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.kind = (
-            status, message, param, code, kind)
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": {"message": self.message, "type": self.kind,
-                                       "param": self.param, "code": self.code}},
-                            status_code=self.status)
 
 
 def model_id(engine, settings: Settings) -> str:
@@ -67,66 +66,25 @@ class Api:
     def __init__(self, current: Current, registry, settings: Settings):
         self.current, self.registry, self.settings = current, registry, settings
         self.admission = Admission(settings.api_rate_limit, settings.api_max_in_flight)
+        self.limits = Limits.from_settings(settings)
 
     # -- requests -> conversations -------------------------------------------------------
-    def conversation(self, messages) -> Conversation:
-        if not isinstance(messages, list) or not messages:
-            raise ApiError(400, "'messages' must be a non-empty list", "messages")
+    def conversation(self, request: ChatRequest) -> Conversation:
+        """The request's messages as a conversation, their images decoded (or fetched)."""
         conv = Conversation()
-        count = 0
-        for i, message in enumerate(messages):
-            if not isinstance(message, dict):
-                raise ApiError(400, f"messages[{i}] must be an object", f"messages[{i}]")
-            role = message.get("role")
-            text, images = self._content(message.get("content"), i)
-            if len(text) > self.settings.max_message_chars:
-                raise ApiError(400, f"messages[{i}] has {len(text):,} characters; the limit is "
-                               f"{self.settings.max_message_chars:,}", f"messages[{i}].content",
-                               "message_too_long")
-            count += len(images)
-            if count > self.settings.api_max_images:
-                raise ApiError(400, f"too many images: at most {self.settings.api_max_images} "
-                               "per request", f"messages[{i}].content", "too_many_images")
-            if role in ("system", "developer"):
-                conv.system = f"{conv.system}\n{text}".strip()
-            elif role == "user":
-                conv.add_user(text, [im for im, _ in images], [n for _, n in images])
-            elif role == "assistant":
-                if images:
-                    raise ApiError(400, "assistant messages cannot carry images",
-                                   f"messages[{i}].content")
-                conv.add_assistant(text)
+        for i, message in enumerate(request.messages):
+            images = []
+            for j, part in enumerate(message.content):
+                if part.type == "image_url":
+                    images.append(self._image(part.image_url.url, f"messages[{i}].content[{j}]",
+                                              len(images) + 1))
+            if message.role in ("system", "developer"):
+                conv.system = f"{conv.system}\n{message.text}".strip()
+            elif message.role == "user":
+                conv.add_user(message.text, [im for im, _ in images], [n for _, n in images])
             else:
-                raise ApiError(400, f"messages[{i}].role {role!r} is not supported (system, "
-                               "developer, user, assistant)", f"messages[{i}].role")
-        if not conv.turns or conv.turns[-1].role != "user":
-            raise ApiError(400, "the last message must be the user's", "messages")
+                conv.add_assistant(message.text)
         return conv
-
-    def _content(self, content, i: int):
-        if isinstance(content, str):
-            return content, []
-        if content is None:
-            return "", []
-        if not isinstance(content, list):
-            raise ApiError(400, f"messages[{i}].content must be a string or a list of parts",
-                           f"messages[{i}].content")
-        texts, images = [], []
-        for j, part in enumerate(content):
-            where = f"messages[{i}].content[{j}]"
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "text":
-                texts.append(str(part.get("text", "")))
-            elif kind == "image_url":
-                url = part.get("image_url")
-                url = url.get("url") if isinstance(url, dict) else url
-                if not isinstance(url, str) or not url:
-                    raise ApiError(400, f"{where}.image_url.url is missing", where)
-                images.append(self._image(url, where, len(images) + 1))
-            else:
-                raise ApiError(400, f"{where}: unsupported content part type {kind!r} "
-                               "(text, image_url)", where, "unsupported_content")
-        return "\n".join(texts), images
 
     def _image(self, url: str, where: str, number: int):
         s = self.settings
@@ -157,33 +115,11 @@ class Api:
         except AssistantError as e:
             raise ApiError(400, f"{where}: {e}", where, "invalid_image") from None
 
-    def params(self, body: dict):
-        engine = self.current.engine
-        overrides = {}
-        # (request key, parameter, integer?, lowest, highest)
-        for key, name, whole, low, high in (
-                ("max_tokens", "max_new_tokens", True, 1, 1_000_000),
-                ("max_completion_tokens", "max_new_tokens", True, 1, 1_000_000),
-                ("temperature", "temperature", False, 0, 2), ("top_p", "top_p", False, 0, 1),
-                ("seed", "seed", True, 0, 2**63 - 1)):
-            value = body.get(key)
-            if value is None:
-                continue
-            kinds = int if whole else int | float
-            if not isinstance(value, kinds) or isinstance(value, bool) or \
-                    not low <= value <= high or (key == "top_p" and value == 0):
-                kind = "an integer" if whole else "a number"
-                raise ApiError(400, f"'{key}' must be {kind} from {low} to {high}", key)
-            overrides[name] = value
-        stop = body.get("stop")
-        if stop is not None:
-            stop = [stop] if isinstance(stop, str) else stop
-            if not isinstance(stop, list) or len(stop) > 4 or \
-                    not all(isinstance(x, str) and x for x in stop):
-                raise ApiError(400, "'stop' must be a string or a list of up to 4 strings",
-                               "stop")
-            overrides["stop"] = stop
-        return engine.default_params(**overrides)
+    def params(self, request: ChatRequest):
+        overrides = {"max_new_tokens": request.max_new_tokens, "temperature": request.temperature,
+                     "top_p": request.top_p, "seed": request.seed, "stop": request.stop}
+        return self.current.engine.default_params(
+            **{k: v for k, v in overrides.items() if v is not None})
 
     # -- answers -------------------------------------------------------------------------
     def models(self) -> dict:
@@ -194,44 +130,42 @@ class Api:
         return {"object": "list", "data": [{"id": i, "object": "model", "created": created,
                                             "owned_by": "local"} for i in ids]}
 
-    def complete(self, body: dict):
-        """(events, model): the answer as an iterator of ("text", str) / ("step", dict) /
-        ("end", finish_reason, usage)."""
-        model = body.get("model")
+    def complete(self, request: ChatRequest) -> Answer:
+        """Start answering `request` (its model must exist)."""
         names = [m["id"] for m in self.models()["data"]]
-        if model not in names:
-            raise ApiError(404, f"model {model!r} does not exist; the models are "
+        if request.model not in names:
+            raise ApiError(404, f"model {request.model!r} does not exist; the models are "
                            f"{', '.join(names)}", "model", "model_not_found")
-        conv = self.conversation(body.get("messages"))
-        params = self.params(body)
-        if model == AGENT_MODEL:
-            return self._agent(conv, params), model
-        engine = self.current.engine
+        conv = self.conversation(request)
+        params = self.params(request)
+        if request.model == AGENT_MODEL:
+            stop = threading.Event()
+            return Answer(self._agent(conv, params, stop), stop.set)
         try:
-            reply = engine.stream(conv, params)
+            reply = self.current.engine.stream(conv, params)
+        except OutOfMemory as e:
+            raise ApiError(503, str(e), code="out_of_memory", kind="server_error") from None
         except AssistantError as e:
             raise ApiError(400, str(e), "messages", type(e).__name__) from None
-        return self._plain(reply), model
+        return Answer(self._plain(reply.stream), reply.stream.cancel)
 
     @staticmethod
-    def _plain(reply) -> Iterator[tuple]:
-        stream = reply.stream
+    def _plain(stream) -> Iterator[tuple]:
         try:
             for delta in stream:
                 yield ("text", delta)
         finally:
-            stream.cancel()  # nothing after the end; stops generating if the client left
+            stream.cancel()  # nothing after the end; stops generating if the reader left
         u = stream.usage
         finish = "length" if u.finish_reason == "length" else "stop"
         yield ("end", finish, {"prompt_tokens": u.prompt_tokens,
                                "completion_tokens": u.completion_tokens,
                                "total_tokens": u.prompt_tokens + u.completion_tokens})
 
-    def _agent(self, conv: Conversation, params) -> Iterator[tuple]:
+    def _agent(self, conv: Conversation, params, stop: threading.Event) -> Iterator[tuple]:
         settings = self.settings.replace(max_new_tokens=params.max_new_tokens,
                                          temperature=params.temperature)
         agent = for_settings(self.current.engine, self.registry, settings)
-        stop = threading.Event()
         try:
             for event in agent.run(conv, cancel=stop):
                 if isinstance(event, Delta):
@@ -246,6 +180,15 @@ class Api:
         yield ("end", "stop", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
 
 
+@dataclass
+class Answer:
+    """An answer being written: ("text", str) / ("step", dict) / ("end", finish_reason,
+    usage) events, and how to stop writing it (from any thread)."""
+
+    events: Iterator[tuple]
+    cancel: Callable[[], None]
+
+
 def step_json(step: Step, conv: Conversation) -> dict:
     images = []
     for handle in step.images:
@@ -257,8 +200,12 @@ def step_json(step: Step, conv: Conversation) -> dict:
             "seconds": round(step.seconds, 3), "images": images}
 
 
+ROUTES = {"/v1/models": "GET", "/v1/chat/completions": "POST"}
+
+
 def mount(app: FastAPI, api: Api) -> None:
-    """Add the /v1 routes (and OpenAI-style errors) to `app`."""
+    """Add the /v1 routes to `app`; whatever else reaches /v1 gets a 404 or 405, and every
+    failure, a bug's included, OpenAI's error body."""
 
     def authorized(request: Request) -> None:
         key = api.settings.api_key
@@ -270,62 +217,69 @@ def mount(app: FastAPI, api: Api) -> None:
                            code="invalid_api_key")
 
     @app.get("/v1/models")
-    def models(request: Request):
-        try:
-            authorized(request)
-        except ApiError as e:
-            return e.response()
-        return api.models()
+    @openai_errors
+    async def models(request: Request):
+        authorized(request)
+        return JSONResponse(api.models())
+
+    @app.get("/v1/models/{name:path}")
+    @openai_errors
+    async def model(request: Request, name: str):
+        authorized(request)
+        for entry in api.models()["data"]:
+            if entry["id"] == name:
+                return JSONResponse(entry)
+        raise ApiError(404, f"model {name!r} does not exist", "model", "model_not_found")
 
     @app.post("/v1/chat/completions")
+    @openai_errors
     async def chat(request: Request):
+        authorized(request)
         try:
-            authorized(request)
             api.admission.enter(request.client.host if request.client else "unknown")
-        except ApiError as e:
-            return e.response()
         except Refused as e:
-            response = ApiError(429, str(e), code="rate_limit_exceeded",
-                                kind="rate_limit_error").response()
-            response.headers["Retry-After"] = str(max(1, math.ceil(e.retry_after)))
-            return response
+            raise ApiError(429, str(e), code="rate_limit_exceeded", kind="rate_limit_error",
+                           headers={"Retry-After": str(max(1, math.ceil(e.retry_after)))}) \
+                from None
+        held = Held(api.admission)
         streaming = False
         try:
-            response = await _chat(request)
-            streaming = isinstance(response, StreamingResponse)
-            return response
+            raw = await read_body(request, api.settings.api_max_body_bytes)
+            chat_request = parse(raw, api.limits)
+            answer = await in_thread(request.receive, held, partial(api.complete, chat_request))
+            held.stops(answer.cancel)
+            ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+            events = answer.events
+            if chat_request.stream:
+                streaming = True
+                usage = chat_request.stream_options is not None and \
+                    chat_request.stream_options.include_usage
+                return EventStream(sse(events, ident, created, chat_request.model, usage), held)
+            return await in_thread(request.receive, held,
+                                   partial(whole, events, ident, created, chat_request.model))
         finally:
-            if not streaming:  # a stream leaves when its last chunk is sent
-                api.admission.leave()
+            if not streaming:  # a stream lets go when it ends (EventStream)
+                held.end()
 
-    async def _chat(request: Request):
-        from starlette.concurrency import run_in_threadpool
-
-        try:
-            try:
-                body = json.loads(await request.body())
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise ApiError(400, f"the request body is not JSON ({e})") from None
-            if not isinstance(body, dict):
-                raise ApiError(400, "the request body must be a JSON object")
-            events, model = await run_in_threadpool(api.complete, body)
-        except ApiError as e:
-            return e.response()
-        ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        if body.get("stream"):
-            return StreamingResponse(_leaving(sse(events, ident, created, model), api.admission),
-                                     media_type="text/event-stream")
-        return await run_in_threadpool(whole, events, ident, created, model)
+    @app.api_route("/v1", methods=METHODS)
+    @app.api_route("/v1/{rest:path}", methods=METHODS)
+    @openai_errors
+    async def elsewhere(request: Request):
+        path, method = request.url.path.rstrip("/"), request.method
+        if path in ROUTES or path.startswith("/v1/models/"):
+            allowed = ROUTES.get(path, "GET")
+            raise ApiError(405, f"{path} takes {allowed}, not {method}", code="method_not_allowed",
+                           headers={"Allow": allowed})
+        raise ApiError(404, f"no such route: {method} {path} (this server answers "
+                       f"{', '.join(f'{m} {p}' for p, m in ROUTES.items())})",
+                       code="unknown_url")
 
 
-def _leaving(chunks: Iterator[str], admission: Admission) -> Iterator[str]:
-    try:
-        yield from chunks
-    finally:
-        admission.leave()
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 
 
 def whole(events, ident: str, created: int, model: str):
+    """The whole answer as one chat.completion (or the error that ended it)."""
     text, steps, finish, usage = "", [], "stop", {}
     try:
         for event in events:
@@ -335,23 +289,30 @@ def whole(events, ident: str, created: int, model: str):
                 steps.append(event[1])
             else:
                 finish, usage = event[1], event[2]
-    except OutOfMemory as e:
-        return ApiError(503, str(e), code="out_of_memory", kind="server_error").response()
-    except AssistantError as e:
-        return ApiError(400, str(e), code=type(e).__name__).response()
-    except Exception as e:  # noqa: BLE001 - a bug: still an OpenAI-style answer, and logged
-        log.exception("chat completion failed")
-        return ApiError(500, f"internal error ({type(e).__name__}: {e})", code="internal",
-                        kind="server_error").response()
+    except Exception as e:  # noqa: BLE001 - said in OpenAI's format, a bug logged
+        return failure(e).response()
     message = {"role": "assistant", "content": text.strip()}
     if steps:
         message["tool_steps"] = steps
-    return {"id": ident, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": usage}
+    return JSONResponse({"id": ident, "object": "chat.completion", "created": created,
+                         "model": model, "usage": usage,
+                         "choices": [{"index": 0, "message": message, "finish_reason": finish}]})
 
 
-def sse(events, ident: str, created: int, model: str) -> Iterator[str]:
+def failure(e: Exception) -> ApiError:
+    """What an answer that failed midway tells the client."""
+    if isinstance(e, OutOfMemory):
+        return ApiError(503, str(e), code="out_of_memory", kind="server_error")
+    if isinstance(e, AssistantError):
+        return ApiError(400, str(e), code=type(e).__name__)
+    log.exception("a chat completion failed")
+    return ApiError(500, f"internal error ({type(e).__name__}); the server's log has the "
+                    "details", code="internal_error", kind="server_error")
+
+
+def sse(events, ident: str, created: int, model: str, usage_chunk: bool) -> Iterator[str]:
+    """The answer as chunks; the last carries the usage (and with `usage_chunk`, as
+    stream_options.include_usage asks, a chunk of its own with no choices follows)."""
     def chunk(delta: dict, finish=None, **extra) -> str:
         data = {"id": ident, "object": "chat.completion.chunk", "created": created,
                 "model": model, "choices": [{"index": 0, "delta": delta,
@@ -367,10 +328,13 @@ def sse(events, ident: str, created: int, model: str) -> Iterator[str]:
                 yield chunk({}, tool_step=event[1])
             else:
                 yield chunk({}, event[1], usage=event[2])
+                if usage_chunk:
+                    yield "data: " + json.dumps({
+                        "id": ident, "object": "chat.completion.chunk", "created": created,
+                        "model": model, "choices": [], "usage": event[2]}) + "\n\n"
     except Exception as e:  # noqa: BLE001 - the stream ends with an error event, then [DONE]
-        if not isinstance(e, AssistantError):
-            log.exception("chat completion stream failed")
-        error = {"message": str(e), "type": "server_error", "param": None,
-                 "code": type(e).__name__}
-        yield f"data: {json.dumps({'error': error})}\n\n"
+        error = failure(e)
+        body = {"message": error.message, "type": error.kind, "param": None,
+                "code": error.code}
+        yield f"data: {json.dumps({'error': body})}\n\n"
     yield "data: [DONE]\n\n"

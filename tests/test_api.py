@@ -6,33 +6,26 @@ from __future__ import annotations
 
 import base64
 import http.server
-import importlib
 import io
-import sys
 import threading
-from pathlib import Path
+import time
 
 import pytest
 from PIL import Image, ImageDraw
 
 from tests.serving import in_thread
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def url():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(ROOT))
-        mp.setattr(sys, "argv", ["app.py"])
-        mp.setenv("ASSISTANT_MAX_NEW_TOKENS", "48")
-        mp.setenv("ASSISTANT_API_MAX_IMAGES", "2")
-        mp.setenv("ASSISTANT_MAX_IMAGE_BYTES", "300000")
-        sys.modules.pop("app", None)
-        app = importlib.import_module("app")
-        with in_thread(app.server) as address:
-            yield address
-        sys.modules.pop("app", None)
+    from assistant.config import Settings
+    from assistant.web.server import create_app
+
+    settings = Settings(max_new_tokens=48, api_max_images=2, max_image_bytes=300_000,
+                        api_max_in_flight=3,  # a slot a dropped client kept would show
+                        api_max_messages=20_000, history="off")
+    with in_thread(create_app(settings)) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +141,7 @@ def big_png() -> str:
     ("unknown model", {"model": "gpt-9", "messages": ask("hi")}, 404, "model_not_found",
      "does not exist"),
     ("no user message last", {"messages": [{"role": "assistant", "content": "hi"}]}, 400,
-     None, "last message must be the user's"),
+     "invalid_messages", "last message must be the user's"),
     ("stop not text", {"messages": ask("hi"), "stop": 5}, 400, None, "'stop' must be"),
     ("fractional max_tokens", {"messages": ask("hi"), "max_tokens": 1.5}, 400, None,
      "'max_tokens' must be an integer"),
@@ -334,3 +327,37 @@ def test_a_message_over_the_length_limit_is_refused(client):
                                        messages=[{"role": "user", "content": "x" * 16_001}])
     assert caught.value.body["code"] == "message_too_long"
     assert "16,001 characters; the limit is 16,000" in caught.value.body["message"]
+
+
+def test_a_chat_of_10000_messages_is_fitted_and_answered(client):
+    # the context fit once measured the whole chat again for each exchange it dropped:
+    # 20 minutes of a core for this request (bench/limits.py times it now)
+    messages = []
+    for i in range(5_000):
+        messages += [{"role": "user", "content": f"question {i}: what colour is the shape?"},
+                     {"role": "assistant", "content": f"answer {i}: blue, I think"}]
+    messages.append({"role": "user", "content": "and what shape is it?"})
+    # 8,000 of the model's 8,192 tokens kept for the answer: the prompt gets the rest (a
+    # short prompt is quick to read on a CPU), and the answer ends at its first space
+    answer = client.chat.completions.create(model="embedded-default", messages=messages,
+                                            max_tokens=8_000, stop=[" ", "\n"])
+    assert 150 < answer.usage.prompt_tokens <= 192 and answer.choices[0].message.content
+
+
+def test_forty_dropped_clients_stop_the_model_and_leave_no_slot_taken(url, client):
+    from tests.raw_http import drop_after_first_words, drop_while_answering
+
+    story = {"model": "embedded-default", "max_tokens": 400, "temperature": 2.0,
+             "messages": [{"role": "user", "content": "Tell me a long story about a cat."}]}
+    for i in range(40):  # three in flight at most (the fixture): one kept would show by now
+        if i % 4 == 3:
+            drop_while_answering(url, story, after=0.3)
+        else:
+            drop_after_first_words(url, story)
+    time.sleep(2)
+    cpu = time.process_time()
+    time.sleep(1)
+    assert time.process_time() - cpu < 0.2  # nothing is generating any more
+    ok = client.chat.completions.create(model="embedded-default",
+                                        messages=ask("What color is the shape?", circle()))
+    assert "blue" in ok.choices[0].message.content.lower()
