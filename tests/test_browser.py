@@ -1,6 +1,8 @@
 """The app as a user meets it: `python app.py` in its own process (what `make run` starts) on
-127.0.0.1, driven by a real Chromium through Playwright. Saves the README screenshot to
-tests/artifacts/screenshot.png.
+127.0.0.1, driven by a real Chromium through Playwright: answers, tool steps, Stop, and what a
+newcomer meets first (examples in the empty chat, Stop greyed while idle, the trash icon, the
+same picture attached again, the Tools boxes, a phone's screen, a model that fails to load, a
+tab closed mid-answer). Saves the README screenshot to tests/artifacts/screenshot.png.
 
 Needs Debian's chromium (`.ci/run` installs it). Without it the test skips, unless
 REQUIRE_BROWSER=1 (set by CI), where a missing browser is a failure.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -29,12 +32,15 @@ if not Path(CHROMIUM).exists():
     pytest.skip("chromium is not installed", allow_module_level=True)
 
 
-def serve(tmp_path_factory, *args: str):
-    """app.py with `args` in its own process on a free port: yields its URL."""
+def serve(tmp_path_factory, *args: str, log: Path | None = None):
+    """app.py with `args` in its own process on a free port, its output in `log`: yields its
+    URL."""
+    cache = tmp_path_factory.getbasetemp() / "app-cache"  # the embedded default built once
+    cache.mkdir(exist_ok=True)
     proc, url = start_app(list(args), {
-        "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("app-cache")),
+        "XDG_CACHE_HOME": str(cache),
         "XDG_DATA_HOME": str(tmp_path_factory.mktemp("app-data")),
-        "ASSISTANT_MAX_NEW_TOKENS": "48"}, tmp_path_factory.mktemp("app-log") / "app.log")
+        "ASSISTANT_MAX_NEW_TOKENS": "48"}, log or tmp_path_factory.mktemp("app-log") / "app.log")
     yield url
     stop(proc)
 
@@ -45,9 +51,8 @@ def app_url(tmp_path_factory):
     yield from serve(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def babbling_app_url(tmp_path_factory):
-    """The app on a tiny random checkpoint told never to end early: answers that run long."""
+def babbling_model(tmp_path_factory) -> Path:
+    """A tiny random checkpoint told never to end early: answers that run long."""
     import json
 
     from assistant.tinykit.checkpoints import build
@@ -58,7 +63,14 @@ def babbling_app_url(tmp_path_factory):
     config = json.loads((model / "config.json").read_text())  # room for 4,000 tokens (~10 s)
     config["text_config"]["max_position_embeddings"] = 4160
     (model / "config.json").write_text(json.dumps(config))
-    yield from serve(tmp_path_factory, "--model", str(model), "--no-agent")
+    return model
+
+
+@pytest.fixture(scope="module")
+def babbling_app_url(tmp_path_factory):
+    """The app on the babbling checkpoint, one answer at a time (--batch 1)."""
+    model = babbling_model(tmp_path_factory)
+    yield from serve(tmp_path_factory, "--model", str(model), "--no-agent", "--batch", "1")
 
 
 @pytest.fixture
@@ -209,13 +221,139 @@ def test_stop_halts_a_long_answer(babbling_app_url, browser, circle):
 
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(babbling_app_url)
+    stop_button = page.get_by_role("button", name="Stop")
+    expect(stop_button).to_be_disabled(timeout=30_000)  # nothing to stop yet
     page.get_by_label("Max tokens per answer").first.fill("4000")
     ask(page, "Describe it at length.", circle)
     answer = page.locator(".message.bot").last
     expect(answer).to_contain_text(" ", timeout=60_000)  # it is writing
     page.wait_for_timeout(300)
-    page.get_by_role("button", name="Stop").click()
+    stop_button.click()
     expect(page.get_by_text("finished: cancelled")).to_be_visible(timeout=30_000)
     stopped = answer.inner_text()
     page.wait_for_timeout(1500)
     assert answer.inner_text() == stopped and stopped.rstrip().endswith("(stopped)")
+    expect(stop_button).to_be_disabled()
+
+
+def test_a_tab_closed_mid_answer_stops_it_and_frees_its_place(babbling_app_url, browser):
+    """One answer at a time: a tab closed while its 4,000-token answer (~10 s) is written
+    must not make the next tab wait for it."""
+    from playwright.sync_api import expect
+
+    leaving = browser.new_page(viewport={"width": 1280, "height": 800})
+    leaving.goto(babbling_app_url)
+    leaving.get_by_label("Max tokens per answer").first.fill("4000")
+    ask(leaving, "Describe everything at length.")
+    expect(leaving.locator(".message.bot").last).to_contain_text(" ", timeout=60_000)
+    leaving.close()
+    staying = browser.new_page(viewport={"width": 1280, "height": 800})
+    staying.goto(babbling_app_url)
+    staying.get_by_label("Max tokens per answer").first.fill("8")
+    started = time.monotonic()
+    ask(staying, "Hello")
+    expect(staying.get_by_text("finished:")).to_be_visible(timeout=60_000)
+    assert time.monotonic() - started < 6, "the closed tab's answer went on"
+
+
+def test_an_empty_chat_shows_examples_and_one_click_fills_the_box(app_url, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    example = page.locator("#chat").get_by_text("What color is the shape?")
+    expect(example).to_be_visible(timeout=60_000)  # in the chat pane, not below the page
+    example.click()
+    box = page.get_by_placeholder("Ask about an image")
+    expect(box).to_have_value("What color is the shape?")
+    expect(page.locator("#box img")).to_have_count(1)  # its picture, attached
+    box.press("Enter")
+    expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    assert "blue" in page.locator(".message.bot").last.inner_text().lower()
+    expect(page.locator("#chat").get_by_text("Read the text in this image.")).to_have_count(0)
+
+
+def test_the_trash_icon_is_clear_and_the_same_picture_attaches_again(app_url, browser,
+                                                                      circle):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    page.get_by_label("Tools (agent)").uncheck()
+    ask(page, "What color is the shape?", circle)
+    expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    page.locator("#chat .icon-button[aria-label=Clear]").click()  # the chat pane's trash icon
+    expect(page.locator(".message")).to_have_count(0)
+    page.locator("#actions button", has_text="Undo").click()  # the model's chat is empty too
+    expect(page.get_by_text("Nothing to undo: the chat has no message yet")).to_be_visible()
+    page.locator("#actions button", has_text="Clear").click()
+    expect(page.locator(".message")).to_have_count(0)
+    page.locator("input[type=file]").first.set_input_files(str(circle))  # the same file
+    expect(page.locator("#box img")).to_have_count(1)
+    ask(page, "And now?")
+    expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    assert "#1" in page.locator(".message.user").last.inner_text()
+
+
+def test_the_tools_boxes_are_greyed_while_tools_are_off(app_url, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    ocr = page.get_by_label("ocr", exact=True)
+    expect(ocr).to_be_enabled(timeout=60_000)
+    page.get_by_label("Tools (agent)").uncheck()
+    expect(ocr).to_be_disabled()
+    page.get_by_label("Tools (agent)").check()
+    expect(ocr).to_be_enabled()
+
+
+def test_on_a_phone_the_box_and_one_row_of_buttons_are_on_the_first_screen(app_url, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(app_url)
+    expect(page.get_by_placeholder("Ask about an image")).to_be_visible(timeout=60_000)
+    box = page.locator("#box").bounding_box()
+    assert box["y"] + box["height"] <= 844, box
+    buttons = [b.bounding_box() for b in page.locator("#actions button").all()]
+    assert len(buttons) == 5 and len({round(b["y"]) for b in buttons}) == 1, buttons
+    assert all(b["height"] < 45 for b in buttons) and buttons[-1]["y"] + 45 <= 844, buttons
+
+
+def test_a_model_that_fails_to_load_says_so_and_a_good_one_clears_the_notice(
+        tmp_path_factory, browser):
+    """Started with a model that cannot load, then asked (in the Model panel) for another that
+    cannot, then for one that can: each failure said in words, no error badge left, and the
+    log has one line for each, no traceback (nor a warning about packages on start)."""
+    from playwright.sync_api import expect
+
+    from assistant.tinykit.checkpoints import build
+
+    good = build("llava", tmp_path_factory.mktemp("tiny") / "good")
+    log = tmp_path_factory.mktemp("failing-log") / "app.log"
+    served = serve(tmp_path_factory, "--model", "/no/such/model", "--no-agent", log=log)
+    url = next(served)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(url)
+        expect(page.locator("#load-error")).to_contain_text("could not be loaded",
+                                                            timeout=60_000)
+        page.get_by_text("Model", exact=True).click()
+        source = page.get_by_label("Model: a hub id or a checkpoint directory")
+        source.fill("/no/such/model/either")
+        page.get_by_role("button", name="Load model").click()
+        expect(page.get_by_text("Could not load /no/such/model/either")).to_be_visible(
+            timeout=60_000)
+        expect(page.locator(".toast-body")).to_have_count(0)  # said in the status line
+        expect(page.locator("#model-line")).not_to_contain_text("Error")
+        source.fill(str(good))
+        page.get_by_role("button", name="Load model").click()
+        expect(page.get_by_text("Loaded ")).to_be_visible(timeout=60_000)
+        expect(page.locator("#load-error")).to_be_hidden()
+        page.close()  # an open page's event stream would be cut at the stop, in the log
+    finally:
+        next(served, None)
+    said = log.read_text()
+    assert "could not be loaded" in said and "could not load /no/such/model/either" in said
+    assert "Traceback" not in said and "pip install kernels" not in said, said[-3000:]

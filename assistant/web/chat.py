@@ -194,6 +194,25 @@ class ChatEvents:
             gr.MultimodalTextbox()
         return history, box, session, history, "", gallery_items(history)
 
+    @staticmethod
+    def busy() -> gr.Button:
+        return gr.Button(interactive=True)  # Stop, while an answer is written
+
+    @staticmethod
+    def idle() -> gr.Button:
+        return gr.Button(interactive=False)
+
+    @staticmethod
+    def tools_usable(use_tools: bool) -> gr.CheckboxGroup:
+        return gr.CheckboxGroup(interactive=bool(use_tools))
+
+    @staticmethod
+    def example(chosen: gr.SelectData) -> gr.MultimodalTextbox:
+        """An example clicked in the empty chat: its request and picture in the box."""
+        files = [f["path"] if isinstance(f, dict) else str(f)
+                 for f in chosen.value.get("files") or []]
+        return gr.MultimodalTextbox(value={"text": chosen.value.get("text", ""), "files": files})
+
     def edit_last(self, session: ChatSession | None, history: list, request: gr.Request):
         return self.undo(session, history, request, edit=True)
 

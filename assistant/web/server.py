@@ -30,7 +30,7 @@ from assistant.store import LOCAL, Store
 from assistant.web.accounts import Accounts, User
 from assistant.web.context import Context
 from assistant.web.gate import Gate, Gated
-from assistant.web.page import build_page
+from assistant.web.page import CSS, HEAD, build_page
 from assistant.web.uploads import RecordUploads, Uploads
 
 CACHE_CLEANING = (3600, 6 * 3600)  # every hour, uploads and shown files older than 6 hours go
@@ -87,8 +87,8 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
     server = FastAPI(title="multimodal-assistant", docs_url=None, redoc_url=None,
                      openapi_url=None)
     api.mount(server, api.Api(current, registry, settings))
-    gr.mount_gradio_app(server, demo, path="/", footer_links=[], run_history=False,
-                        max_file_size=settings.max_image_bytes,
+    gr.mount_gradio_app(server, demo, path="/", run_history=False,
+                        max_file_size=settings.max_image_bytes, css=CSS, head=HEAD,
                         auth_dependency=lambda request: request.state.user.name)
     demo.has_launched = True  # gradio's check that a message's files were uploaded
     server.add_middleware(RecordUploads, uploads=ctx.uploads)

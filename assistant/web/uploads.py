@@ -1,8 +1,10 @@
 """Which files a user's message may use: only files in gradio's upload folder whose content this
-user uploaded, or the server showed this user (a reopened chat's pictures, the examples).
+user uploaded, or the server showed this user (a reopened chat's pictures), and the examples'
+pictures.
 
 A client names a file by its path, so the path is only a name: a file is used if it lies in
-the upload folder and the sha256 of its bytes is one this user was granted. `RecordUploads`
+the upload folder and the sha256 of its bytes is one this user was granted, or if it is one
+of the few files the server published for everyone (the examples). `RecordUploads`
 (ASGI middleware, after the gate) grants each file of an upload that ends well to the user
 who sent it, before the client hears of it. Gradio itself refuses, before copying anything,
 a path outside the upload folder (assistant/web/server.py turns that check on). Not here:
@@ -35,15 +37,20 @@ class Uploads:
         self.folder = Path(folder).resolve()
         self._granted: dict[str, OrderedDict[str, None]] = {}
         self._everyone: set[str] = set()
+        self._published: set[Path] = set()
         self._lock = threading.Lock()
 
-    def grant(self, user: str | None, path: str | Path) -> None:
-        """`user` (None: everyone) may send this file's content back."""
+    def publish(self, path: str | Path) -> None:
+        """Everyone may send this file (where it is, or a copy of it)."""
         digest = _digest(Path(path))
         with self._lock:
-            if user is None:
-                self._everyone.add(digest)
-                return
+            self._published.add(Path(path).resolve())
+            self._everyone.add(digest)
+
+    def grant(self, user: str, path: str | Path) -> None:
+        """`user` may send this file's content back."""
+        digest = _digest(Path(path))
+        with self._lock:
             mine = self._granted.setdefault(user, OrderedDict())
             mine[digest] = None
             mine.move_to_end(digest)
@@ -54,6 +61,8 @@ class Uploads:
         """`path` if `user` may use it; else NotUploaded, nothing read outside the folder."""
         name = Path(str(path)).name
         resolved = Path(path).resolve()
+        if resolved in self._published:
+            return str(resolved)
         if not resolved.is_relative_to(self.folder) or not resolved.is_file():
             raise NotUploaded(name)
         digest = _digest(resolved)
