@@ -157,6 +157,9 @@ def test_the_key_an_account_or_a_login_opens_every_route(server):
         assert client.get("/gradio_api/user").json() == "victim"
         assert client.get("/logout").status_code == 303
         assert client.get("/config").status_code == 401  # the session ended with the logout
+    with httpx.Client(base_url=url, timeout=30) as client:  # the key, typed into the form
+        assert client.post("/login", data={"username": "", "password": KEY}).status_code == 200
+        assert client.get("/gradio_api/user").json() == "local"
 
 
 def test_a_browser_logs_in_with_the_form_and_a_wrong_password_says_so(server):
@@ -209,7 +212,21 @@ def test_an_exposed_address_without_authentication_refuses_to_start(server):
                        "--no-auth"):
         create_app(exposed, current=ctx.current, registry=None)
     app = create_app(exposed.replace(no_auth=True), current=ctx.current)
-    assert app.state.context.exposed and not app.state.context.gate.closed
+    opened = app.state.context
+    assert opened.exposed and not opened.gate.closed
+    assert not opened.can_load_models(opened.gate.local)  # no model switcher when exposed
+
+
+def test_an_upload_over_the_image_limit_is_refused_and_not_kept(server, tmp_path):
+    ctx, url = server
+    folder = Path(os.environ["GRADIO_TEMP_DIR"])
+    big = tmp_path / "huge.png"
+    big.write_bytes(b"\x89PNG" + b"\0" * (ctx.settings.max_image_bytes + 1))
+    with login(url, "attacker") as attacker, open(big, "rb") as f:
+        answer = attacker.post("/gradio_api/upload", files={"files": ("huge.png", f)})
+    assert answer.status_code == 413
+    assert not [p for p in folder.rglob("*") if p.is_file() and
+                p.stat().st_size > ctx.settings.max_image_bytes]
 
 
 # -- the attacker against the victim ---------------------------------------------------------
