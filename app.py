@@ -50,17 +50,5 @@ def main(argv: list[str] | None = None) -> None:
                 timeout_graceful_shutdown=3)  # open page connections do not hold a stop
 
 
-def __getattr__(name: str):
-    """`app.server`: the server for sys.argv, built on first use. Only tests/test_api.py
-    still builds it this way; once it calls create_app itself, this goes."""
-    if name != "server":
-        raise AttributeError(name)
-    from assistant.web.server import create_app
-
-    args = parse_args()
-    globals()["server"] = create_app(config.from_args(args), agent_on=args.agent)
-    return globals()["server"]
-
-
 if __name__ == "__main__":
     main()

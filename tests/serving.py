@@ -1,5 +1,5 @@
 """Starting the app for tests, on a free port of 127.0.0.1: in this process on a thread
-(uvicorn, for an app module already imported), or as `python app.py` in its own process, as
+(uvicorn, for a server create_app built), or as `python app.py` in its own process, as
 `make run` starts it. Both give the base URL ("http://127.0.0.1:PORT")."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def free_port() -> int:
 
 @contextmanager
 def in_thread(asgi) -> Iterator[str]:
-    """Serve `asgi` (app.server, or any FastAPI app) until the block ends."""
+    """Serve `asgi` (create_app's server, or any ASGI app) until the block ends."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port,
                                            log_level="warning", timeout_graceful_shutdown=1))
