@@ -349,11 +349,12 @@ def test_forty_dropped_clients_stop_the_model_and_leave_no_slot_taken(url, clien
 
     story = {"model": "embedded-default", "max_tokens": 400, "temperature": 2.0,
              "messages": [{"role": "user", "content": "Tell me a long story about a cat."}]}
+    agent = {**story, "model": "assistant-agent"}
     for i in range(40):  # three in flight at most (the fixture): one kept would show by now
         if i % 4 == 3:
-            drop_while_answering(url, story, after=0.3)
+            drop_while_answering(url, agent if i % 8 == 7 else story, after=0.3)
         else:
-            drop_after_first_words(url, story)
+            drop_after_first_words(url, agent if i % 4 == 1 else story)
     time.sleep(2)
     cpu = time.process_time()
     time.sleep(1)
