@@ -130,6 +130,12 @@ class Api:
         return {"object": "list", "data": [{"id": i, "object": "model", "created": created,
                                             "owned_by": "local"} for i in ids]}
 
+    def start(self, raw: bytes) -> tuple[ChatRequest, Answer]:
+        """Read a request body and start answering it (off the event loop: a big body takes
+        a while to read)."""
+        request = parse(raw, self.limits)
+        return request, self.complete(request)
+
     def complete(self, request: ChatRequest) -> Answer:
         """Start answering `request` (its model must exist)."""
         names = [m["id"] for m in self.models()["data"]]
@@ -245,8 +251,8 @@ def mount(app: FastAPI, api: Api) -> None:
         streaming = False
         try:
             raw = await read_body(request, api.settings.api_max_body_bytes)
-            chat_request = parse(raw, api.limits)
-            answer = await in_thread(request.receive, held, partial(api.complete, chat_request))
+            chat_request, answer = await in_thread(request.receive, held,
+                                                   partial(api.start, raw))
             held.stops(answer.cancel)
             ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
             events = answer.events
