@@ -124,6 +124,8 @@ class Gate:
             user = await anyio.to_thread.run_sync(self.accounts.check, name, password)
         if user is None:
             self._failures.setdefault(client, []).append(self._clock())
+            while len(self._failures) > MAX_SESSIONS:  # addresses remembered, oldest first out
+                del self._failures[next(iter(self._failures))]
         return user
 
     def _locked_out(self, client: str) -> bool:

@@ -1,10 +1,9 @@
 """Which files a user's message may use: only files in gradio's upload folder whose content this
-user uploaded, or the server showed this user (a reopened chat's pictures), and the examples'
-pictures.
+user uploaded, or the server showed this user (a reopened chat's pictures) or everyone (the
+examples' pictures).
 
 A client names a file by its path, so the path is only a name: a file is used if it lies in
-the upload folder and the sha256 of its bytes is one this user was granted, or if it is one
-of the few files the server published for everyone (the examples). `RecordUploads`
+the upload folder and the sha256 of its bytes is one this user, or everyone, was granted. `RecordUploads`
 (ASGI middleware, after the gate) grants each file of an upload that ends well to the user
 who sent it, before the client hears of it. Gradio itself refuses, before copying anything,
 a path outside the upload folder (assistant/web/server.py turns that check on). Not here:
@@ -37,14 +36,12 @@ class Uploads:
         self.folder = Path(folder).resolve()
         self._granted: dict[str, OrderedDict[str, None]] = {}
         self._everyone: set[str] = set()
-        self._published: set[Path] = set()
         self._lock = threading.Lock()
 
     def publish(self, path: str | Path) -> None:
-        """Everyone may send this file (where it is, or a copy of it)."""
+        """Everyone may send this file's content back (the page's copy of it)."""
         digest = _digest(Path(path))
         with self._lock:
-            self._published.add(Path(path).resolve())
             self._everyone.add(digest)
 
     def grant(self, user: str, path: str | Path) -> None:
@@ -61,8 +58,6 @@ class Uploads:
         """`path` if `user` may use it; else NotUploaded, nothing read outside the folder."""
         name = Path(str(path)).name
         resolved = Path(path).resolve()
-        if resolved in self._published:
-            return str(resolved)
         if not resolved.is_relative_to(self.folder) or not resolved.is_file():
             raise NotUploaded(name)
         digest = _digest(resolved)
