@@ -97,7 +97,7 @@ def fetch(url: str, max_bytes: int, timeout: float, allow_private: bool = False)
                                "followed: give the final URL")
         if response.status != 200:
             raise FetchRefused(f"the image URL answered {response.status} {response.reason}")
-        data = b""
+        data = bytearray()  # grown in place: += on bytes would copy it all for each chunk
         while len(data) <= max_bytes:
             if time.monotonic() > deadline:
                 raise FetchRefused(f"the image URL took longer than {timeout:g} s")
@@ -113,4 +113,4 @@ def fetch(url: str, max_bytes: int, timeout: float, allow_private: bool = False)
         connection.close()
     if len(data) > max_bytes:
         raise FetchRefused(f"the image at the URL is over the limit of {max_bytes:,} bytes")
-    return data
+    return bytes(data)
