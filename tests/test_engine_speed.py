@@ -506,3 +506,23 @@ def test_a_full_batch_does_not_wait_for_answers_being_prepared(engines, red, mon
         assert not waiting.is_alive()  # two are waiting: the batch of two is full
     for stream in streams:
         stream.wait()
+
+
+def test_answers_cancelled_while_waiting_for_a_batch_are_never_generated(engines, red, blue):
+    """Readers that leave before their answer's turn (a burst of dropped API clients) cost
+    nothing: their answers end where they wait, never prefilled in a batch."""
+    engine = engines("llava", batch=8, prefix_cache=0, image_cache=0)
+    running = engine.stream(asking(red), engine.default_params(
+        max_new_tokens=40, min_new_tokens=40)).stream
+    while running.tokens_generated == 0:  # it holds the model now
+        time.sleep(0.005)
+    before = engine.batcher.batched_rows
+    waiting = [engine.stream(asking(p), engine.default_params(max_new_tokens=4)).stream
+               for p in (red, blue, red)]
+    waiting[0].cancel()
+    waiting[1].cancel()
+    running.wait()
+    texts = [s.wait() for s in waiting]
+    assert [s.usage.finish_reason for s in waiting[:2]] == ["cancelled", "cancelled"]
+    assert texts[:2] == ["", ""] and waiting[2].usage.completion_tokens == 4
+    assert engine.batcher.batched_rows == before  # the one left ran alone

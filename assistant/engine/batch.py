@@ -93,14 +93,17 @@ class Batcher:
             group = self._take()
             if len(group) == 1:
                 group[0]._run()
-            else:
+            elif group:
                 self._generate(group)
 
     def _take(self) -> list:
+        """The first answer waiting and those that can share its batch. Answers cancelled
+        while they waited (their reader left) end here, never prefilled."""
         with self._guard:
-            first = self._pending.pop(0)
-            key = batch_key(first)
-            group = [first]
+            gone = [s for s in self._pending if s._cancel.is_set()]
+            self._pending = [s for s in self._pending if not s._cancel.is_set()]
+            group = [self._pending.pop(0)] if self._pending else []
+            key = batch_key(group[0]) if group else None
             if key is not None:
                 for stream in list(self._pending):
                     if len(group) >= self.max_batch:
@@ -108,7 +111,9 @@ class Batcher:
                     if batch_key(stream) == key:
                         group.append(stream)
                         self._pending.remove(stream)
-            return group
+        for stream in gone:
+            stream._end()
+        return group
 
     def _generate(self, group: list) -> None:
         self.batched_rows += len(group)
