@@ -8,10 +8,11 @@
 - messages: 10,000 messages answered over HTTP (the prompt fitted into the 192 tokens that
   `max_tokens=8000` leaves), and 20,001 refused over the server's cap of 20,000.
 - dropped: 40 clients asking for a long answer (400 tokens at temperature 2) one after
-  another, each leaving after its first words (a stream) or 0.3 s (a whole answer); then 40
-  at once, all leaving after their first words. The server takes 40 in flight, so a slot kept
-  by a client gone would refuse the last ones (429). For each: the refusals, and the seconds
-  from the last client leaving until the server's CPU is idle (under 10% of a core for 0.5 s).
+  another, each leaving after its first words (a stream) or 0.3 s (a whole answer); 40 at
+  once, all leaving after their first words. The server takes 40 in flight, so a slot kept
+  by a client gone would refuse the last ones (429); then 40 at once leaving 0.05 s after
+  asking, before their answers' turn. For each: the refusals, and the seconds from the last
+  client leaving until the server's CPU is idle (under 10% of a core for 0.5 s).
 JSON on stdout (and in --out).
 """
 
@@ -177,14 +178,14 @@ def messages(server: Server) -> list[dict]:
     return rows
 
 
-def leave(url: str, whole: bool) -> int:
-    """Ask for STORY and leave (after 0.3 s, or after its first words streamed); the status
-    (200 when it was being answered)."""
+def leave(url: str, whole: bool, after: float | None = None) -> int:
+    """Ask for STORY and leave: `after` seconds (a whole answer: 0.3), or after its first
+    words streamed; the status (200 when it was being answered)."""
     raw = json.dumps({**STORY, "stream": not whole}).encode()
     with connect(url) as sock:
         sock.sendall(head(len(raw)) + raw)
-        if whole:
-            time.sleep(0.3)
+        if whole or after is not None:
+            time.sleep(0.3 if after is None else after)
             return 200
         seen = b""
         while b"\r\n" not in seen:
@@ -202,16 +203,18 @@ def dropped(server: Server) -> list[dict]:
     left = time.monotonic()
     rows.append({"clients": "40 one after another", "refused": sum(s != 200 for s in statuses),
                  "cpu_idle_after_s": server.idle_after(left)})
-    statuses = []
-    threads = [threading.Thread(target=lambda: statuses.append(leave(server.url, False)))
-               for _ in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    left = time.monotonic()
-    rows.append({"clients": "40 at once", "refused": sum(s != 200 for s in statuses),
-                 "cpu_idle_after_s": server.idle_after(left)})
+    for after, said in ((None, "after their first words"), (0.05, "0.05 s after asking")):
+        statuses: list[int] = []
+        threads = [threading.Thread(target=lambda a=after, into=statuses: into.append(
+            leave(server.url, False, a))) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        left = time.monotonic()
+        rows.append({"clients": f"40 at once, leaving {said}",
+                     "refused": sum(s != 200 for s in statuses),
+                     "cpu_idle_after_s": server.idle_after(left)})
     return rows
 
 
