@@ -214,8 +214,10 @@ def mount(app: FastAPI, api: Api) -> None:
     failure, a bug's included, OpenAI's error body."""
 
     def authorized(request: Request) -> None:
+        """Let in whom the server's gate let in (an account, the key); without a gate, only
+        clients sending the API key when there is one."""
         key = api.settings.api_key
-        if not key:
+        if not key or getattr(request.state, "user", None) is not None:
             return
         given = request.headers.get("authorization", "")
         if not secrets.compare_digest(given.encode(), f"Bearer {key}".encode()):

@@ -200,6 +200,27 @@ def test_with_an_api_key_set_only_clients_that_send_it_are_served():
             assert [m.id for m in c.models.list().data] == ["embedded-default"]
 
 
+def test_whom_the_servers_gate_let_in_needs_no_key():
+    # an account holder logged in with HTTP Basic passes the gate (assistant/web/gate.py),
+    # which leaves who it is in the request's state; /v1 takes the gate's word for it
+    from fastapi import FastAPI
+    from openai import OpenAI
+
+    from assistant import api
+    from assistant.config import Settings
+
+    app = FastAPI()
+    api.mount(app, api.Api(None, None, Settings(api_key="s3cret")))
+
+    async def gate(scope, receive, send):
+        scope.setdefault("state", {})["user"] = "an account holder"
+        await app(scope, receive, send)
+
+    with in_thread(gate) as address:
+        with OpenAI(base_url=f"{address}/v1", api_key="not the key", max_retries=0) as c:
+            assert [m.id for m in c.models.list().data] == ["embedded-default"]
+
+
 @pytest.mark.parametrize("address,ok", [
     ("93.184.216.34", True), ("2606:2800:220:1:248:1893:25c8:1946", True),
     ("127.0.0.1", False), ("10.1.2.3", False), ("169.254.169.254", False), ("::1", False),
