@@ -357,3 +357,43 @@ def test_a_model_that_fails_to_load_says_so_and_a_good_one_clears_the_notice(
     said = log.read_text()
     assert "could not be loaded" in said and "could not load /no/such/model/either" in said
     assert "Traceback" not in said and "pip install kernels" not in said, said[-3000:]
+
+
+def test_with_accounts_a_browser_logs_in_and_sees_only_its_own_chats(tmp_path_factory,
+                                                                     browser):
+    from playwright.sync_api import expect
+
+    from assistant.tinykit.checkpoints import build
+    from assistant.web.accounts import add
+
+    users = tmp_path_factory.mktemp("accounts") / "users"
+    add(users, "ann", "ann-password", admin=False)
+    add(users, "bob", "bob-password", admin=False)
+    model = build("llava", tmp_path_factory.mktemp("tiny") / "llava")
+    served = serve(tmp_path_factory, "--model", str(model), "--no-agent", "--auth", str(users))
+    url = next(served)
+    try:
+        pages = {}
+        for name in ("ann", "bob"):
+            page = browser.new_context().new_page()
+            page.goto(url)  # sent to the login form first
+            expect(page.get_by_label("Password")).to_be_visible(timeout=60_000)
+            page.get_by_label("Name").fill(name)
+            page.get_by_label("Password").fill(f"{name}-password")
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_placeholder("Ask about an image")).to_be_visible(timeout=60_000)
+            pages[name] = page
+        ask(pages["ann"], "ann's secret question")
+        expect(pages["ann"].get_by_text("finished:")).to_be_visible(timeout=60_000)
+        for name, expected in (("ann", 1), ("bob", 0)):
+            page = pages[name]
+            page.reload()
+            page.get_by_text("History", exact=True).click()
+            page.locator("#past-chats input").click()
+            expect(page.locator("#past-chats input")).to_have_attribute("aria-expanded", "true")
+            expect(page.get_by_role("option", name="ann's secret question")).to_have_count(
+                expected)
+            expect(page.get_by_text("Model", exact=True)).to_be_hidden()  # no admin here
+            page.close()
+    finally:
+        next(served, None)

@@ -318,3 +318,22 @@ def test_only_an_administrator_may_load_another_model(server, tmp_path):
     with login(url, "boss") as boss:
         event, data = call(boss, "load_model", ctx.settings.model, "none")
         assert event == "complete" and data[1].startswith("Loaded")
+
+
+def test_the_accounts_command_adds_an_account_and_sets_its_password(tmp_path, monkeypatch,
+                                                                    capsys):
+    from assistant.web import accounts
+
+    path = tmp_path / "users"
+    typed = iter(["first-password", "first-password", "short",
+                  "second-password", "second-password"])
+    monkeypatch.setattr(accounts.getpass, "getpass", lambda prompt: next(typed))
+    assert accounts.main([str(path), "alice", "--admin"]) == 0
+    assert accounts.main([str(path), "alice"]) == 1  # too short: nothing changes
+    assert "at least 8 characters" in capsys.readouterr().err
+    assert Accounts.read(path).check("alice", "first-password").admin
+    assert accounts.main([str(path), "alice"]) == 0  # a new password, no longer admin
+    read = Accounts.read(path)
+    assert read.check("alice", "first-password") is None
+    assert read.check("alice", "second-password") == accounts.User("alice", admin=False)
+    assert path.stat().st_mode & 0o077 == 0  # only its owner reads the hashes
