@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 def openai_errors(route):
     """Whatever `route` raises becomes OpenAI's error body: an ApiError as itself, a bug as
-    a 500 (logged, never a plain-text page). A client gone while its body was read gets
-    nothing (no one is there to read it)."""
+    a 500 (logged, never a plain-text page). A client gone while its body was read gets a
+    bare 400 (no one is there to read it)."""
 
     @wraps(route)
     async def answered(*args, **kwargs):

@@ -163,6 +163,24 @@ def test_bad_requests_get_openai_errors_and_the_server_goes_on(client, name, req
     assert ok.choices[0].message.content
 
 
+@pytest.mark.parametrize("raw,status,code", [
+    (b'{"model": "embedded-default", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     400, "invalid_json"),
+    (b'{"model": "embedded-default", "messages": [{"role": "user", "content": "\\ud800"}]}',
+     400, "invalid_text"),
+    (b'{"model": "embedded-default", "messages": [{"role": "user", "content": "hi"}], "n": 2}',
+     400, "unsupported_parameter"),
+    (b" " * 40_000_000, 413, "request_too_large"),
+], ids=["deeply nested", "lone surrogate", "n=2", "40 MB"])
+def test_the_whole_server_answers_what_once_was_a_plain_500_in_openai_format(url, raw, status,
+                                                                             code):
+    import httpx
+
+    answer = httpx.post(f"{url}/v1/chat/completions", content=raw, timeout=60,
+                        headers={"content-type": "application/json"})
+    assert answer.status_code == status and answer.json()["error"]["code"] == code
+
+
 def test_a_private_address_url_is_refused(client, private_image_url):
     import openai
 
