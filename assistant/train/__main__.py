@@ -29,10 +29,11 @@ DEFAULT = Recipe(
     stages=[StagePlan(1, steps=600, batch_size=64, lr=1e-3, objective="align",
                       checkpoint_every=200),
             StagePlan(1, steps=0, batch_size=16, lr=1e-3, objective="lm"),
-            StagePlan(2, steps=300, batch_size=16, lr=1.5e-3, bridge_lr=1e-4, batch_by="kind")],
+            StagePlan(2, steps=360, batch_size=16, lr=1.5e-3, bridge_lr=1e-4, batch_by="kind",
+                      bf16=True)],
     data={"1": ["easy-vqa-captions", "synthetic-captions:200"],
-          "2": ["easy-vqa", "synthetic-instructions:200", "agent:1000"]},
-    mix={"2": {"yes/no": 4.0, "shape": 1.0, "color": 1.0, "synthetic": 0.3, "agent": 2.5}},
+          "2": ["easy-vqa", "synthetic-instructions:200", "agent:2000"]},
+    mix={"2": {"yes/no": 4.0, "shape": 1.0, "color": 1.0, "synthetic": 0.3, "agent": 4.0}},
 )
 
 
@@ -65,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stage2-bridge-lr", type=float, default=instruct.bridge_lr)
     p.add_argument("--stage2-batch-by", choices=["sample", "kind"], default=instruct.batch_by,
                    help="kind: each batch is one kind of data (short samples stay short)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=instruct.bf16,
+                   help="stage 2 multiplies in bfloat16 (weights stay float32)")
     p.add_argument("--no-global-token", dest="global_token", action="store_false",
                    help="no whole-image token next to the pooled grid")
     p.add_argument("--image-words", action=argparse.BooleanOptionalAction, default=d.image_words,
@@ -100,7 +103,7 @@ def recipe_from(args) -> Recipe:
                           checkpoint_every=every),
                 StagePlan(2, args.stage2_steps, args.batch_size, args.stage2_lr,
                           checkpoint_every=every, bridge_lr=args.stage2_bridge_lr,
-                          batch_by=args.stage2_batch_by)],
+                          batch_by=args.stage2_batch_by, bf16=args.bf16)],
         data={"1": args.stage1_data, "2": args.stage2_data}, mix={"2": args.mix}, seed=args.seed,
         quant=args.quant)
 

@@ -1,15 +1,21 @@
-"""Training conversations for the agent: the model sees the picture and the request under the
-compact agent prompt and learns to call the right tool with the right arguments, to answer
-from the tool's observation, or to answer directly (easy-VQA questions).
+"""Training chats for the agent: whole conversations, seen turn by turn exactly as the agent
+shows them to the model (assistant/agent/view.py), with real tool results.
 
-    agent:N   N routing conversations, about a fifth of them continued with the real tool's
-              observation and an answer that uses it; plus N/3 direct easy-VQA answers
+    agent:N   about N training samples (one per turn of simulated chats)
 
-Requests are built from phrase parts (verbs, objects, places) so that no sentence of the
-routing dev set (assistant/agent/data/routing_dev.jsonl) is needed or used. Pictures: rendered
-text for OCR, scikit-image photos (cropped and flipped at random), easy-VQA and generated
-shape pictures for the rest; requests to draw come without a picture. Everything follows from
-`seed`.
+A simulated chat has one to five messages. People bring pictures mid-chat (one, sometimes
+two at once), ask about the newest one or an earlier one ("#2", "the first picture"), edit a
+picture a tool just made ("now make it black and white"), compare two pictures, make small
+talk and ask general questions in between. Each message becomes one sample: the view the
+model reads at that point (the compact agent prompt, the last exchanges as text, the message
+with its pictures) and what it should write: a tool call, and after the real tool's
+observation an answer that uses it (a time read off a departure board, a total off a
+receipt); or, after a tool fails, an answer that says so plainly; or a direct answer (a
+greeting, a general question, the colour or number of shapes it sees).
+
+Requests come from assistant/train/wording.py (many phrasings per request, typos and all);
+no sentence of the evaluation sets is ever used (they are read only to be left out).
+Pictures come from assistant/train/pictures.py. Everything follows from `seed`.
 """
 
 from __future__ import annotations
@@ -17,144 +23,67 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image
+from tqdm import tqdm
 
+from assistant.train import chitchat, pictures, wording
 from assistant.train.data import Loaded, Sample
 
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "cat", "immunohistochemistry")
-SIGN_WORDS = ("OPEN", "CLOSED", "EXIT", "SALE", "STOP", "PUSH", "PULL", "CAFE", "HOTEL", "BAR",
-              "TAXI", "BUS", "PARKING", "MENU", "PRICE", "TOTAL", "TICKET", "GATE", "ROOM",
-              "WELCOME", "DANGER", "NO ENTRY", "FREE", "NEW", "SOUP", "TEA", "BREAD", "MILK")
-COLOURS = ("red", "blue", "green", "yellow", "orange", "purple", "black", "white", "pink")
-SHAPES = ("circle", "square", "triangle", "star", "rectangle", "diamond", "ring", "line")
-
-REQUESTS: dict[str, list[str]] = {
-    "ocr": ["{please}read {the} {text} in {this} {picture}", "what does {the} {sign} say",
-            "what is written on {the} {sign}", "transcribe {this} {picture}",
-            "{please}tell me what {the} {sign} says", "what text is in {this} {picture}",
-            "can you read {the} {text}", "what do the letters say",
-            "which words are written here", "{please}copy out the {text}",
-            "what is the price on {the} {sign}", "read it out for me"],
-    "classify": ["what animal is this", "what kind of {thing} is this",
-                 "what is {this} {thing}", "{please}classify {this} {picture}",
-                 "which category does {this} {picture} belong to", "identify the {thing}",
-                 "what type of animal is in {this} {picture}", "name {this} {thing}",
-                 "is this a cat or a dog", "what species is this", "what animal do you see",
-                 "tell me what {thing} this is"],
-    "detect": ["{please}find the {targets} in {this} {picture}", "where are the {targets}",
-               "locate the {targets}", "detect {targets}", "mark the {targets} with boxes",
-               "draw boxes around the {targets}", "how many {targets} are there",
-               "show me where the {targets} are", "are there any {targets} here"],
-    "caption": ["{please}describe {this} {picture}", "write a caption for {this} {picture}",
-                "what is happening in {this} {picture}", "caption this",
-                "give me a short description of {this} {picture}",
-                "what does {this} {picture} show", "summarize {this} {picture}",
-                "caption this {picture}",
-                "tell me about {this} {picture}", "describe what you see"],
-    "generate_image": ["{please}draw {scene}", "generate an image of {scene}",
-                       "create a picture of {scene}", "make an image with {scene}",
-                       "paint {scene}", "can you draw {scene}", "{please}make a drawing of {scene}",
-                       "sketch {scene}", "produce an image showing {scene}"],
-}
-EDITS: list[tuple[str, dict]] = [
-    ("rotate {this} {picture} by {degrees} degrees", {"operation": "rotate"}),
-    ("turn {this} {picture} {degrees} degrees", {"operation": "rotate"}),
-    ("make {this} {picture} black and white", {"operation": "grayscale"}),
-    ("convert {this} {picture} to grayscale", {"operation": "grayscale"}),
-    ("remove the colours from {this} {picture}", {"operation": "grayscale"}),
-    ("flip {this} {picture} horizontally", {"operation": "flip", "direction": "horizontal"}),
-    ("mirror {this} {picture}", {"operation": "flip", "direction": "horizontal"}),
-    ("flip {this} {picture} vertically", {"operation": "flip", "direction": "vertical"}),
-    ("turn {this} {picture} upside down", {"operation": "flip", "direction": "vertical"}),
-    ("blur {this} {picture}", {"operation": "blur"}),
-    ("make {this} {picture} blurry", {"operation": "blur"}),
-    ("resize {this} {picture} to {w} by {h} pixels", {"operation": "resize"}),
-    ("scale {this} {picture} to {w}x{h}", {"operation": "resize"}),
-    ("crop the {region} of {this} {picture}", {"operation": "crop"}),
-    ("cut out the {region}", {"operation": "crop"}),
-]
-REGIONS = {"left half": (0, 0, 0.5, 1), "right half": (0.5, 0, 1, 1), "top half": (0, 0, 1, 0.5),
-           "bottom half": (0, 0.5, 1, 1), "top left quarter": (0, 0, 0.5, 0.5),
-           "top right quarter": (0.5, 0, 1, 0.5), "bottom left quarter": (0, 0.5, 0.5, 1),
-           "bottom right quarter": (0.5, 0.5, 1, 1), "center": (0.25, 0.25, 0.75, 0.75)}
 TARGETS = {"faces": ["face"], "people": ["person"], "persons": ["person"],
-           "human faces": ["face"], "cats": ["cat face"], "cat faces": ["cat face"]}
-SLOTS = {"please": ["", "", "please ", "could you "], "the": ["the", "the", "this"],
-         "text": ["text", "words", "writing", "letters"], "this": ["this", "the", "this"],
-         "picture": ["image", "picture", "photo", "pic"], "sign": ["sign", "label", "note",
-                                                                   "poster"],
-         "thing": ["thing", "object", "animal", "item"]}
+           "human faces": ["face"], "cat faces": ["cat face"], "person": ["person"]}
+UNSUPPORTED_TARGETS = ["cars", "dogs", "trees", "bottles", "birds", "chairs", "cups", "clouds"]
+UNDRAWABLE = ["a cat", "a dog", "a house", "a car", "a tree", "a sunset over the sea",
+              "my grandmother", "a mountain", "a horse", "a city at night", "a portrait",
+              "a banana", "a dragon", "a forest"]
+REGIONS = {"left half": (0, 0, 0.5, 1), "right half": (0.5, 0, 1, 1), "top half": (0, 0, 1, 0.5),
+           "bottom half": (0, 0.5, 1, 1), "top left corner": (0, 0, 0.5, 0.5),
+           "top right corner": (0.5, 0, 1, 0.5), "bottom left corner": (0, 0.5, 0.5, 1),
+           "bottom right corner": (0.5, 0.5, 1, 1), "center": (0.25, 0.25, 0.75, 0.75),
+           "middle": (0.25, 0.25, 0.75, 0.75)}
+DONE = ["Done: {h}.", "Here it is: {h}.", "Here you go: {h}.", "Done, the new picture is {h}."]
+ADMIT = ["Sorry, I could not do that: {r}", "I couldn't do that: {r}",
+         "That did not work: {r}", "Sorry, that failed: {r}"]
+# Turn kinds and how often a chat's message is each (given the pictures it has).
+KINDS = {"ocr": 1.3, "classify": 1.0, "caption": 1.0, "detect": 0.9, "edit": 1.3,
+         "generate": 1.0, "vision": 1.2, "compare": 0.5, "chat": 0.9, "general": 0.8,
+         "fail_detect": 0.35, "fail_generate": 0.35}
+NEEDS = {"ocr": "sign", "classify": "photo", "caption": "photo", "detect": "photo",
+         "fail_detect": "photo", "vision": "shapes", "edit": "any"}
 
 
-def _dev_texts() -> set[str]:
-    from assistant.agent.routing import DEV_SET, load_cases
-
-    return {_norm(c["text"]) for c in load_cases(DEV_SET)}
+@dataclass
+class Pic:
+    kind: str  # sign | photo | scene | easy | made
+    key: str  # feature key
+    load: Callable[[], Image.Image] = field(repr=False)
+    sign: pictures.Sign | None = None
+    scene: pictures.ShapeScene | None = None
+    qa: list[tuple[str, str]] = field(default_factory=list)  # true (question, answer) pairs
+    describe: str = ""  # "a red circle" (shape pictures)
 
 
 def _norm(text: str) -> str:
     return " ".join("".join(ch for ch in text.lower() if ch.isalnum() or ch == " ").split())
 
 
-_HELD_OUT: set[str] = set()
+def left_out() -> set[str]:
+    """Every request of the evaluation sets (routing and scenarios, dev and held out),
+    normalized: training never uses one."""
+    from pathlib import Path
 
+    from assistant.agent.routing import DEV_SET
 
-def _fill(templates: list[str], rng: random.Random, **values) -> str:
-    """A request from one of `templates`; never one of the dev set's sentences."""
-    if not _HELD_OUT:
-        _HELD_OUT.update(_dev_texts())
-    for _ in range(50):
-        template = rng.choice(templates)
-        slots = {k: rng.choice(v) for k, v in SLOTS.items()}
-        text = " ".join(template.format(**{**slots, **values}).split())
-        text = text[0].upper() + text[1:]
-        first = text.split()[0].lower()
-        text += "?" if first in ("what", "which", "where", "how", "is", "are", "can") else \
-            rng.choice([".", ""])
-        if _norm(text) not in _HELD_OUT:
-            return text
-    raise ValueError(f"no request outside the dev set from {templates[:2]}...")
-
-
-def _scene(rng: random.Random) -> str:
-    parts = []
-    for _ in range(rng.choice([1, 1, 2])):
-        count = rng.choice(["a", "a", "two", "three"])
-        shape = rng.choice(SHAPES) + ("s" if count != "a" else "")
-        parts.append(f"{count} {rng.choice(COLOURS)} {shape}")
-    scene = " and ".join(parts)
-    if rng.random() < 0.4:
-        scene += f" on a {rng.choice(COLOURS)} background"
-    if rng.random() < 0.15:
-        scene += f" with the text '{rng.choice(SIGN_WORDS)}'"
-    return scene
-
-
-def sign(text: str, rng: random.Random) -> Image.Image:
-    from tools.drawing import font
-
-    background = rng.choice([(255, 255, 255), (250, 240, 200), (220, 235, 255), (30, 30, 30)])
-    ink = (0, 0, 0) if sum(background) > 300 else (255, 255, 255)
-    size = rng.choice([28, 36, 44, 56])
-    image = Image.new("RGB", (max(160, int(size * 0.75 * len(text)) + 60), size * 3), background)
-    ImageDraw.Draw(image).text((rng.randint(10, 30), size), text, fill=ink, font=font(size))
-    return image
-
-
-def photo(name: str, seed: int) -> Callable[[], Image.Image]:
-    def load() -> Image.Image:
-        import skimage.data
-
-        rng = random.Random(seed)
-        image = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
-        w, h = image.size
-        cw, ch = int(w * rng.uniform(0.7, 1)), int(h * rng.uniform(0.7, 1))
-        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-        image = image.crop((x, y, x + cw, y + ch))
-        return ImageOps.mirror(image) if rng.random() < 0.5 else image
-
-    return load
+    out = set()
+    for path in sorted(Path(DEV_SET).parent.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            case = json.loads(line)
+            out.add(_norm(case.get("text", "")))
+            out |= {_norm(t.get("user", "")) for t in case.get("turns", [])}
+    return out - {""}
 
 
 def call_text(name: str, arguments: dict) -> str:
@@ -163,152 +92,346 @@ def call_text(name: str, arguments: dict) -> str:
     return protocol.write(protocol.Call(name, arguments))
 
 
-def system_text(images: list[Image.Image]) -> str:
-    import prompts
+def _observation(tool: str, step: int, observation) -> str:
+    from assistant.agent.loop import observation_text
 
-    tools = [{"name": n} for n in ("caption", "vqa", "ocr", "detect", "classify",
-                                   "generate_image", "edit_image")]
-    shown = [{"handle": f"#{i + 1}", "width": im.width, "height": im.height}
-             for i, im in enumerate(images)]
-    return prompts.render("agent_system_compact", tools=tools, images=shown)
+    return observation_text("compact", tool, step, observation.text, observation.error)
 
 
-def generate(n: int, seed: int = 0, with_observations: float = 0.2) -> Loaded:
+def _thumbnail(image: Image.Image) -> Callable[[], Image.Image]:
+    small = image.copy()
+    small.thumbnail((256, 256))
+    return lambda: small
+
+
+class Pools:
+    """Pictures shared by many chats, with their tool results worked out once."""
+
+    def __init__(self, rng: random.Random, registry, seed: int):
+        from assistant.train.data import easy_vqa
+
+        self.rng, self.registry, self.seed = rng, registry, seed
+        self.signs = [pictures.random_sign(rng) for _ in range(120)]
+        self.photos = [(name, seed * 7919 + i) for i, name in enumerate(
+            [rng.choice(pictures.PHOTOS) for _ in range(60)])]
+        easy: dict[str, dict] = {}
+        for s in easy_vqa("train").samples:
+            entry = easy.setdefault(s.image_key, {"load": s.load, "qa": []})
+            entry["qa"].append((s.turns[0][1], s.turns[1][1]))
+            if s.kind in ("shape", "color"):
+                entry[s.kind] = s.turns[1][1]
+        self.easy = [(k, v) for k, v in easy.items() if "shape" in v and "color" in v]
+        self.cache: dict[tuple, tuple[str, bool, dict]] = {}
+
+    def sign(self) -> Pic:
+        i = self.rng.randrange(len(self.signs))
+        sign = self.signs[i]
+        return Pic("sign", f"agent/sign/{self.seed}/{i}", sign.draw, sign=sign)
+
+    def photo(self, faces: bool = False) -> Pic:
+        choices = [(n, s) for n, s in self.photos if n in pictures.FACES] if faces else \
+            self.photos
+        name, seed = self.rng.choice(choices)
+        return Pic("photo", f"agent/photo/{name}/{seed}", pictures.photo(name, seed))
+
+    def shapes(self) -> Pic:
+        if self.rng.random() < 0.35:
+            key, entry = self.rng.choice(self.easy)
+            return Pic("easy", key, entry["load"], qa=entry["qa"],
+                       describe=f"a {entry['color']} {entry['shape']}")
+        scene = pictures.shape_scene(self.rng)
+        return Pic("scene", f"agent/scene/{self.seed}/{self.rng.randrange(2**40)}", scene.draw,
+                   scene=scene, qa=pictures.shape_questions(scene, self.rng),
+                   describe=scene.describe())
+
+    def any(self) -> Pic:
+        return self.rng.choice([self.sign, self.photo, self.shapes, self.shapes])()
+
+
+class Chat:
+    """One simulated chat: a real Conversation, the pictures in it, and its samples."""
+
+    def __init__(self, pools: Pools, rng: random.Random, number: int, avoid: set[str]):
+        from assistant.conversation import Conversation
+
+        self.pools, self.rng, self.number, self.avoid = pools, rng, number, avoid
+        self.conv = Conversation()
+        self.pics: dict[str, Pic] = {}
+        self.samples: list[Sample] = []
+
+    # -- what a message refers to ----------------------------------------------------------
+    def _of(self, kind: str) -> list[str]:
+        return [h for h, p in self.pics.items()
+                if kind == "any" or p.kind == kind or (kind == "shapes" and p.kind in
+                                                        ("scene", "easy"))]
+
+    def _reference(self, handle: str) -> str:
+        """How a message names an earlier picture."""
+        handles = list(self.conv.images)
+        index = handles.index(handle)
+        options = [handle, handle, f"image {handle[1:]}", f"picture {handle[1:]}"]
+        if index < 5:
+            ordinal = ["first", "second", "third", "fourth", "fifth"][index]
+            options += [f"the {ordinal} picture", f"the {ordinal} image", f"the {ordinal} one"]
+        if index == len(handles) - 1:
+            options += ["the last picture", "the latest image", "the new one"]
+        return self.rng.choice(options)
+
+    def _mention(self, text: str, handle: str) -> str:
+        ref = self._reference(handle)
+        return self.rng.choice([f"{ref}: {text}", f"{text} ({ref})", f"{text} - {ref}",
+                                f"for {ref}, {text}", f"{text} in {ref}"])
+
+    def _target(self, kind: str) -> tuple[list[Pic], str, bool] | None:
+        """(pictures to bring, handle targeted, named explicitly): a new picture of `kind`
+        (most often), or one the chat has."""
+        have = self._of(kind)
+        if have and self.rng.random() < 0.35:
+            handle = self.rng.choice(have)
+            latest = handle == list(self.conv.images)[-1]
+            return [], handle, not latest or self.rng.random() < 0.25
+        pool = {"sign": self.pools.sign, "photo": self.pools.photo,
+                "shapes": self.pools.shapes, "any": self.pools.any}[kind]
+        pic = pool()
+        return [pic], f"#{self.conv.next_number}", False
+
+    # -- a turn --------------------------------------------------------------------------
+    def _request(self, intent: str, handle: str | None, named: bool, **slots) -> str:
+        for _ in range(30):
+            text = wording.ask(intent, self.rng, **slots)
+            if named and handle:
+                text = self._mention(text, handle)
+            if _norm(text) not in self.avoid:
+                return text
+        raise ValueError(f"no request for {intent} outside the evaluation sets")
+
+    def turn(self, text: str, brought: list[Pic], tag: str,
+             act: Callable[[], list[tuple[str, str]]]) -> None:
+        """Add the user's message (bringing `brought`), record the sample the model learns
+        from, and let `act` write the assistant's side (calls, observations, answer)."""
+        from assistant.agent import loop, view
+
+        images = [p.load() for p in brought]
+        user = self.conv.add_user(text, images)
+        for handle, pic in zip(user.images, brought, strict=True):
+            self.pics[handle] = pic
+        shown = view.turns(self.conv)
+        system = loop.system_prompt(loop.offered(self.pools.registry, self.conv), self.conv,
+                                    "compact")
+        outputs = act()
+        turns = [(t.role, t.text) for t in shown] + outputs
+        keys = [(self.pics[h].key, self.pics[h].load) for h in shown[-1].images]
+        first_key, first_load = keys[0] if keys else ("", lambda: None)
+        self.samples.append(Sample(first_key, turns, first_load, kind="agent", tag=tag,
+                                   system=system, extra=keys[1:], image_turn=len(shown) - 1,
+                                   train_from=len(shown), handles=tuple(shown[-1].images)))
+        self.conv.add_assistant(outputs[-1][1])
+
+    def call(self, tool: str, arguments: dict):
+        """Run a tool on the chat for real (results of pool pictures worked out once)."""
+        pic = self.pics.get(arguments.get("image", ""))
+        cacheable = tool in ("ocr", "classify", "caption", "detect") and pic is not None and \
+            pic.kind != "made"
+        rest = {k: v for k, v in arguments.items() if k != "image"}
+        key = (tool, pic.key if pic else "", json.dumps(rest, sort_keys=True))
+        if cacheable and key in self.pools.cache:
+            text, error, data = self.pools.cache[key]
+            from tools.base import Observation
+
+            return Observation(text.replace("{H}", arguments["image"]), error=error,
+                               data=data)
+        observation = self.pools.registry.call(tool, arguments, self.conv)
+        if cacheable and not observation.handles:  # a result that made a picture runs again
+            self.pools.cache[key] = (observation.text.replace(arguments["image"], "{H}"),
+                                     observation.error, observation.data)
+        for handle in observation.handles:
+            self.pics[handle] = Pic("made", f"agent/made/{self.pools.seed}/{self.number}/"
+                                    f"{handle}", _thumbnail(self.conv.image(handle).image))
+        return observation
+
+
+def _answer(tool: str, observation, intent: str, rng: random.Random) -> str:
+    """What the assistant says after a tool's observation."""
+    from assistant.agent.loop import reason_of
+
+    if observation.error:
+        return rng.choice(ADMIT).format(r=reason_of(observation.text))
+    data, new = observation.data, (observation.handles or [""])[0]
+    if tool == "ocr":
+        lines = [x["text"] for x in data.get("lines", [])]
+        if not lines:
+            return "I can't find any text in it."
+        said = pictures.fact(intent, " ".join(lines))
+        return said or f'It says "{" / ".join(lines)}".'
+    if tool == "classify":
+        best = (data.get("groups") or data["labels"])[0]["label"]
+        a = "an" if best[:1].lower() in "aeiou" else "a"
+        return rng.choice([f"It looks like {a} {best}.", f"That's {a} {best}, most likely.",
+                           f"Most likely {a} {best}."])
+    if tool == "detect":
+        boxes = data.get("boxes", [])
+        what = (data.get("objects") or ["thing"])[0]
+        if not boxes:
+            return rng.choice([f"I found no {what}s.", f"I don't see any {what}s."])
+        n = len(boxes)
+        noun = what + ("s" if n > 1 else "")
+        return f"I found {n} {noun}, marked in {new}." if new else f"I found {n} {noun}."
+    if tool == "caption":
+        caption = data.get("caption", "")
+        return caption[:1].upper() + caption[1:] + ("" if caption.endswith(".") else ".")
+    return rng.choice(DONE).format(h=new)
+
+
+def generate(n: int, seed: int = 0, progress: bool = True) -> Loaded:
+    """About `n` samples from simulated chats (see the module's docstring)."""
+    from assistant.config import Settings
+    from tools.registry import build
+
     rng = random.Random(seed)
-    tools = ["ocr", "classify", "detect", "caption", "generate_image", "edit_image"]
-    samples = []
-    for i in range(n):
-        tool = tools[i % len(tools)]
-        samples.append(_routing_sample(tool, i, seed, rng))
-    _add_observations(samples, rng, with_observations)
-    samples += _direct(n // 3, rng)
+    registry = build(Settings(tool_memory_cpu_mb=2048), engine=lambda: None)
+    pools = Pools(rng, registry, seed)
+    avoid = left_out()
+    samples: list[Sample] = []
+    bar = tqdm(total=n, desc="Agent chats (real tools)", unit="turn", disable=not progress)
+    number = 0
+    while len(samples) < n:
+        chat = Chat(pools, rng, number, avoid)
+        for _ in range(rng.choice([1, 2, 2, 3, 3, 4, 5])):
+            _one_turn(chat, rng)
+        samples += chat.samples
+        bar.update(len(chat.samples))
+        number += 1
+    bar.close()
+    registry.unload_all()
     return Loaded(samples)
 
 
-def _picture(tool: str, i: int, seed: int, rng: random.Random) -> tuple[str, Callable, str]:
-    if tool == "ocr":
-        words = " ".join(rng.sample(SIGN_WORDS, rng.choice([1, 1, 2]))) + (
-            f" {rng.randint(1, 99)}" if rng.random() < 0.3 else "")
-        return f"agent/sign/{seed}/{i}", (lambda w=words, s=seed * 100003 + i: sign(
-            w, random.Random(s))), words
-    name = rng.choice(PHOTOS if tool != "detect" else ("astronaut", "astronaut", "chelsea",
-                                                        "cat", "camera"))
-    return f"agent/photo/{name}/{seed}/{i}", photo(name, seed * 100003 + i), name
+def _one_turn(chat: Chat, rng: random.Random) -> None:
+    made = [h for h, p in chat.pics.items() if p.kind == "made"]
+    latest_made = bool(made) and made[-1] == list(chat.conv.images)[-1]
+    if latest_made and rng.random() < 0.5:
+        return _edit(chat, rng, made[-1], brought=[], named=rng.random() < 0.2)
+    kinds = list(KINDS)
+    kind = rng.choices(kinds, [KINDS[k] for k in kinds])[0]
+    if kind == "compare":
+        return _compare(chat, rng)
+    if kind in ("chat", "general"):
+        text, answer = (chitchat.small_talk if kind == "chat" else chitchat.general)(rng)
+        text = wording.typed(text, rng)
+        if _norm(text) in chat.avoid:
+            return None
+        return chat.turn(text, [], kind, lambda: [("assistant", answer)])
+    if kind in ("generate", "fail_generate"):
+        return _generate(chat, rng, kind == "fail_generate")
+    brought, handle, named = chat._target(NEEDS[kind])
+    if kind == "edit":
+        return _edit(chat, rng, handle, brought, named)
+    if kind == "vision":
+        pic = brought[0] if brought else chat.pics[handle]
+        question, answer = rng.choice(pic.qa)
+        text = wording.typed(wording.wrap(question, rng), rng)
+        if named:
+            text = chat._mention(text, handle)
+        return chat.turn(text, brought, "vision", lambda: [("assistant", answer)])
+    if kind == "ocr":
+        pic = brought[0] if brought else chat.pics[handle]
+        intents = ["read"] + pictures.SIGN_QUESTIONS[pic.sign.kind] * 2
+        intent = rng.choice(intents)
+        text = chat._request(intent, handle, named)
+        return _tool_turn(chat, rng, text, brought, "ocr", "ocr", {"image": handle}, intent)
+    if kind in ("detect", "fail_detect"):
+        if kind == "detect":
+            target = rng.choice(list(TARGETS))
+            objects = TARGETS[target]
+        else:
+            target = rng.choice(UNSUPPORTED_TARGETS)
+            objects = [target.rstrip("s")]
+        one = target.rstrip("s") if target != "people" else "person"
+        text = chat._request("detect", handle, named, target=target, one=one)
+        return _tool_turn(chat, rng, text, brought, kind, "detect",
+                          {"image": handle, "objects": objects}, "detect")
+    text = chat._request(kind, handle, named)
+    return _tool_turn(chat, rng, text, brought, kind, kind, {"image": handle}, kind)
 
 
-def _size(load: Callable[[], Image.Image], cache: dict, key: str) -> tuple[int, int]:
-    if key not in cache:
-        cache[key] = load().size
-    return cache[key]
+def _tool_turn(chat: Chat, rng: random.Random, text: str, brought: list[Pic], tag: str,
+               tool: str, arguments: dict, intent: str) -> None:
+    def act() -> list[tuple[str, str]]:
+        observation = chat.call(tool, arguments)
+        out = [("assistant", call_text(tool, arguments)),
+               ("user", _observation(tool, 1, observation))]
+        if observation.error and tool == "detect" and rng.random() < 0.35:
+            retry = {"image": arguments["image"]}  # the error suggests classify
+            second = chat.call("classify", retry)
+            return out + [("assistant", call_text("classify", retry)),
+                          ("user", _observation("classify", 2, second)),
+                          ("assistant", _answer("classify", second, "classify", rng))]
+        return out + [("assistant", _answer(tool, observation, intent, rng))]
+
+    chat.turn(text, brought, tag, act)
 
 
-_SIZES: dict[str, tuple[int, int]] = {}
-
-
-def _routing_sample(tool: str, i: int, seed: int, rng: random.Random) -> Sample:
-    if tool == "generate_image":
-        scene = _scene(rng)
-        request = _fill(REQUESTS[tool], rng, scene=scene)
-        return Sample("", [("user", request), ("assistant", call_text(tool, {"prompt": scene}))],
-                      lambda: None, kind="agent", stratum=tool, system=system_text([]))
-    key, load, _ = _picture(tool, i, seed, rng)
-    w, h = _size(load, _SIZES, key)
-    args: dict = {"image": "#1"}
-    if tool == "edit_image":
-        operation = rng.choice(sorted({e["operation"] for _, e in EDITS}))
-        options = [(t, e) for t, e in EDITS if e["operation"] == operation]
-        template, extra = rng.choice(options)
-        values = {"degrees": rng.choice([90, 180, 270, 45, 30, 15]), "w": rng.choice([64, 128, 256]),
-                  "h": rng.choice([64, 128, 256]), "region": rng.choice(list(REGIONS))}
-        request = _fill([template], rng, **values)
-        args.update(extra)
-        if extra["operation"] == "rotate":
-            args["degrees"] = values["degrees"]
-        elif extra["operation"] == "resize":
-            args.update(width=values["w"], height=values["h"])
-        elif extra["operation"] == "crop":
-            x0, y0, x1, y1 = REGIONS[values["region"]]
-            args["box"] = [round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)]
-    elif tool == "detect":
-        target = rng.choice(list(TARGETS))
-        request = _fill(REQUESTS[tool], rng, targets=target)
-        args["objects"] = TARGETS[target]
+def _generate(chat: Chat, rng: random.Random, fail: bool) -> None:
+    if fail:
+        scene = rng.choice(UNDRAWABLE)
     else:
-        request = _fill(REQUESTS[tool], rng)
-    system = f"{system_text([Image.new('RGB', (w, h))])}"
-    return Sample(key, [("user", request), ("assistant", call_text(tool, args))], load,
-                  kind="agent", stratum=tool, system=system)
+        scene = pictures.shape_scene(rng).describe()
+        if rng.random() < 0.4:
+            scene += f" on a {rng.choice(pictures.BACKGROUNDS)} background"
+        if rng.random() < 0.1:
+            scene += f" with the text '{rng.choice(pictures.WORDS)}'"
+    text = chat._request("generate", None, False, scene=scene)
+    _tool_turn(chat, rng, text, [], "fail_generate" if fail else "generate", "generate_image",
+               {"prompt": scene}, "generate")
 
 
-def _add_observations(samples: list[Sample], rng: random.Random, share: float) -> None:
-    """Continue a share of the samples with the real tool's observation and an answer."""
-    from assistant.config import Settings
-    from assistant.conversation import Conversation
-    from tools.registry import build
-
-    registry = build(Settings(tool_memory_cpu_mb=2048), engine=lambda: None)
-    for sample in samples:
-        if rng.random() >= share:
-            continue
-        call = json.loads(sample.turns[1][1].split("\n")[1])
-        conv = Conversation()
-        image = sample.load() if sample.image_key else None
-        conv.add_user(sample.turns[0][1], [image] if image else [])
-        observation = registry.call(call["name"], call["arguments"], conv)
-        if observation.error:
-            continue
-        answer = _answer(call["name"], observation)
-        fenced = _fenced(call["name"], observation.text)
-        sample.turns += [("user", fenced), ("assistant", answer)]
-        sample.stratum += "+answer"
-    registry.unload_all()
-
-
-def _fenced(tool: str, text: str) -> str:
-    import prompts
-    from assistant.agent import protocol
-
-    return prompts.render("agent_observation", tool=tool, step=1, text=protocol.fence(text),
-                          error=False)
-
-
-def _answer(tool: str, observation) -> str:
-    data, new = observation.data, (observation.handles or ["#2"])[0]
-    if tool == "ocr":
-        return f'It says "{" ".join(x["text"] for x in data["lines"])}".'
-    if tool == "classify":
-        best = (data.get("groups") or data["labels"])[0]["label"]
-        return f"It looks like a {best}."
-    if tool == "detect":
-        boxes = data["boxes"]
-        if not boxes:
-            return "I found none."
-        return f"I found {len(boxes)}, marked in {new}."
-    if tool == "caption":
-        return data["caption"][0].upper() + data["caption"][1:] + "."
-    if tool == "generate_image":
-        return f"Here it is: {new}."
-    return f"Done: {new}."
+def _edit(chat: Chat, rng: random.Random, handle: str, brought: list[Pic],
+          named: bool) -> None:
+    pic = brought[0] if brought else chat.pics[handle]
+    w, h = pic.load().size if brought else chat.conv.image(handle).image.size
+    operation = rng.choice(["grayscale", "grayscale", "rotate", "rotate_named", "flip_h",
+                            "flip_v", "blur", "resize", "crop", "crop"])
+    args: dict = {"image": handle}
+    slots: dict = {}
+    if operation == "grayscale":
+        args["operation"] = "grayscale"
+    elif operation == "rotate":
+        slots["degrees"] = rng.choice([90, 180, 270, 45, 30, 15, 60, 120])
+        args.update(operation="rotate", degrees=slots["degrees"])
+    elif operation in ("flip_h", "flip_v"):
+        args.update(operation="flip",
+                    direction="horizontal" if operation == "flip_h" else "vertical")
+    elif operation == "blur":
+        args["operation"] = "blur"
+    elif operation == "resize":
+        slots.update(w=rng.choice([64, 128, 200, 256, 300, 512]),
+                     h=rng.choice([64, 128, 200, 256, 384, 512]))
+        args.update(operation="resize", width=slots["w"], height=slots["h"])
+    elif operation == "crop":
+        slots["region"] = rng.choice(list(REGIONS))
+        x0, y0, x1, y1 = REGIONS[slots["region"]]
+        args.update(operation="crop", box=[round(x0 * w), round(y0 * h), round(x1 * w),
+                                           round(y1 * h)])
+    text = chat._request(operation, handle, named, **slots)
+    if operation == "rotate_named":
+        clockwise = "right" in text.lower() or (
+            "clockwise" in text.lower() and "counter" not in text.lower())
+        args.update(operation="rotate", degrees=-90 if clockwise else 90)
+    _tool_turn(chat, rng, text, brought, "edit", "edit_image", args, "edit")
 
 
-CHAT = [("hi", "Hello! Send me a picture and ask about it, or ask me to draw something."),
-        ("hello there", "Hello! Send me a picture and ask about it, or ask me to draw something."),
-        ("good morning", "Good morning! What can I look at for you?"),
-        ("who are you", "I am an assistant that looks at images and uses tools on them."),
-        ("thank you", "You are welcome."), ("thanks a lot", "You are welcome."),
-        ("ok bye", "Goodbye!"), ("that is all for now", "All right. Goodbye!")]
-
-
-def _direct(n: int, rng: random.Random) -> list[Sample]:
-    """easy-VQA questions answered directly, under the agent prompt; and a little small talk
-    with no picture."""
-    from assistant.train.data import easy_vqa
-
-    pool = easy_vqa("train").samples
-    out = [Sample("", [("user", text.capitalize() + rng.choice(["", ".", "!"])),
-                       ("assistant", reply)], lambda: None, kind="agent", stratum="chat",
-                  system=system_text([])) for text, reply in CHAT for _ in range(3)]
-    for s in rng.sample(pool, min(n, len(pool))):
-        out.append(Sample(s.image_key, s.turns, s.load, kind="agent", stratum="direct",
-                          system=system_text([Image.new("RGB", (64, 64))])))
-    return out
+def _compare(chat: Chat, rng: random.Random) -> None:
+    have = chat._of("shapes")
+    if len(have) >= 2 and rng.random() < 0.5:
+        a, b = rng.sample(have, 2)
+        brought = []
+    else:
+        brought = [chat.pools.shapes(), chat.pools.shapes()]
+        a, b = f"#{chat.conv.next_number}", f"#{chat.conv.next_number + 1}"
+    pics = {a: (brought[0] if brought else chat.pics[a]),
+            b: (brought[1] if brought else chat.pics[b])}
+    text = wording.ask("compare", rng, a=a, b=b)
+    if not brought and a not in text:
+        text = f"{text} ({a} and {b})"
+    answer = f"{a} shows {pics[a].describe}; {b} shows {pics[b].describe}."
+    chat.turn(text, brought, "compare", lambda: [("assistant", answer)])

@@ -41,6 +41,18 @@ class Sample:
     # question form and answer, so the model cannot answer from the wording alone.
     stratum: str = ""
     system: str = ""  # a system prompt the conversation is seen under (the agent's)
+    # More pictures after the first (a comparison of two), and the turn that carries them all
+    # (a chat's later message); answers before `train_from` are context, not trained on.
+    extra: list[tuple[str, Callable[[], Image.Image]]] = field(default_factory=list,
+                                                                repr=False, compare=False)
+    image_turn: int = 0
+    train_from: int = 0
+    handles: tuple[str, ...] = ()  # the pictures' handles in the chat (default #1, #2, ...)
+    tag: str = ""  # what the sample teaches, for reports (not balanced over, unlike strata)
+
+    def pictures(self) -> list[tuple[str, Callable[[], Image.Image]]]:
+        """(feature key, loader) of every picture, in the order they are shown."""
+        return [(self.image_key, self.load), *self.extra] if self.image_key else []
 
 
 @dataclass

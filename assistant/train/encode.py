@@ -2,8 +2,9 @@
 
 Every conversation is rendered by the engine's `PromptBuilder` (the model's chat template,
 image labels, escaping), so the model trains on exactly the text it will see in the chat.
-Only the assistant's answers (and their end-of-turn token) carry labels; everything else is
--100. Each `<image>` placeholder becomes the model's number of image tokens.
+Only the assistant's answers (and their end-of-turn token) carry labels, and of those only the
+ones from the sample's `train_from` turn on (earlier ones are the chat so far); everything
+else is -100. Each `<image>` placeholder becomes the model's number of image tokens.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from assistant.conversation import Conversation
+from assistant.conversation import Conversation, ImageRef, Turn
 from assistant.engine.prompt import PromptBuilder
 from assistant.train.data import Sample
 
@@ -43,11 +44,11 @@ class Encoder:
 
     def __call__(self, sample: Sample) -> Encoded:
         conv = Conversation(system=sample.system)
+        handles = list(sample.handles) or [f"#{n}" for n in range(1, len(sample.pictures()) + 1)]
+        for handle in handles:
+            conv.images[handle] = ImageRef(handle, _BLANK)
         for i, (role, text) in enumerate(sample.turns):
-            if role == "user":
-                conv.add_user(text, [_BLANK] if i == 0 and sample.image_key else [])
-            else:
-                conv.add_assistant(text)
+            conv.turns.append(Turn(role, text, handles if i == sample.image_turn else []))
         ids: list[int] = []
         labels: list[int] = []
         done = ""
@@ -62,7 +63,8 @@ class Encoder:
             context = self._ids(prompt[len(done):], first=not done)
             answer = self._ids(full[len(prompt):])
             ids += context + answer
-            labels += [IGNORE] * len(context) + answer
+            trained = answer if i >= sample.train_from else [IGNORE] * len(answer)
+            labels += [IGNORE] * len(context) + trained
             done = full
         return Encoded(ids, labels)
 

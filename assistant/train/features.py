@@ -8,7 +8,10 @@ memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from assistant.train.data import Sample
@@ -22,10 +25,11 @@ class FeatureCache:
     @torch.no_grad()
     def ensure(self, samples: list[Sample], progress: bool = True) -> None:
         """Encode every picture of `samples` not encoded yet."""
-        todo: dict[str, Sample] = {}
+        todo: dict[str, Callable[[], Image.Image]] = {}
         for s in samples:
-            if s.image_key and s.image_key not in self.features:
-                todo.setdefault(s.image_key, s)
+            for key, load in s.pictures():
+                if key not in self.features:
+                    todo.setdefault(key, load)
         if not todo:
             return
         device = next(self.model.bridge.parameters()).device
@@ -34,7 +38,7 @@ class FeatureCache:
                    disable=not progress)
         for start in range(0, len(keys), self.batch_size):
             chunk = keys[start:start + self.batch_size]
-            images = [todo[k].load() for k in chunk]
+            images = [todo[k]() for k in chunk]
             pixels = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
             features = self.model.vision_features(pixels.to(device))
             features = self.model.bridge.reduce(features).to("cpu", torch.float16)
@@ -44,7 +48,7 @@ class FeatureCache:
         bar.close()
 
     def stack(self, keys: list[str]) -> torch.Tensor:
-        return torch.stack([self.features[k] for k in keys]).float()
+        return torch.stack([self.features[k].float() for k in keys])
 
     def all(self) -> torch.Tensor:
-        return torch.stack(list(self.features.values())).float()
+        return torch.stack([f.float() for f in self.features.values()])

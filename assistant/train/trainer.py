@@ -48,6 +48,9 @@ class StagePlan:
     # "sample": each sample of a batch draws its kind; "kind": a whole batch is one kind, so
     # short samples (easy-VQA) are not padded to the length of long ones (agent turns).
     batch_by: str = "sample"
+    # Matrix products in bfloat16 (weights and optimizer stay float32): some 2-3 times faster
+    # on a CPU with AVX-512 BF16, and on GPUs.
+    bf16: bool = False
 
     def __post_init__(self):
         if self.batch_by not in ("sample", "kind"):
@@ -222,10 +225,12 @@ class Trainer:
         started = time.monotonic()
         while step < plan.steps:
             indices = sampler.batch(plan.batch_size, plan.batch_by)
-            if plan.objective == "align":
-                loss = self._align_step(indices, samples, plan.negatives, step)
-            else:
-                loss = self._step(indices, samples)
+            device = next(model.bridge.parameters()).device.type
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=plan.bf16):
+                if plan.objective == "align":
+                    loss = self._align_step(indices, samples, plan.negatives, step)
+                else:
+                    loss = self._step(indices, samples)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -264,7 +269,7 @@ class Trainer:
             items.append(self._encoded[i])
         device = next(self.model.bridge.parameters()).device
         batch = {k: v.to(device) for k, v in collate(items, self.pad_id).items()}
-        keys = [samples[i].image_key for i in indices if samples[i].image_key]
+        keys = [key for i in indices for key, _ in samples[i].pictures()]
         image_embeds = None
         if keys:  # in batch order, as their placeholders come
             features = self.features.stack(keys).to(device)
