@@ -1,5 +1,8 @@
 """`python -m assistant.eval vqa --dataset easy-vqa --split test [--limit N] [--model DIR] --json`
-`python -m assistant.eval routing [--dataset FILE] [--model DIR] --json` (see agent/routing.py)
+`python -m assistant.eval routing [--dataset dev|heldout|FILE] [--model DIR] --json`
+(see agent/routing.py)
+`python -m assistant.eval scenarios [--dataset dev|heldout|FILE] [--model DIR] --json`
+(see agent/scenarios.py)
 
 Visual question answering, scored the VQA way: the model's generated answer (greedy, through
 the chat template, as in the chat) must equal the reference after normalisation (lower case,
@@ -118,24 +121,46 @@ def parser() -> argparse.ArgumentParser:
     vqa.add_argument("--json", action="store_true", help="print the result as JSON")
     add_arguments(vqa)
     routing = sub.add_parser("routing", help="does the agent pick the right tool first")
-    routing.add_argument("--dataset", default=None, help="JSONL cases (default: the dev set)")
+    routing.add_argument("--dataset", default="dev",
+                         help="dev, heldout or a JSONL file of cases (default: dev)")
     routing.add_argument("--json", action="store_true", help="print the result as JSON")
     add_arguments(routing)
     add_tool_arguments(routing)
+    scenarios = sub.add_parser("scenarios", help="scripted chats: every turn's first action "
+                               "and answer")
+    scenarios.add_argument("--dataset", default="dev",
+                           help="dev, heldout or a JSONL file of scenarios (default: dev)")
+    scenarios.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_arguments(scenarios)
+    add_tool_arguments(scenarios)
     return p
 
 
-def routing(args) -> dict:
+def _agent(args):
     from assistant.agent import for_settings
-    from assistant.agent.routing import DEV_SET, evaluate, load_cases
     from assistant.engine import Engine
     from tools.registry import build
 
     settings = from_args(args)
     engine = Engine.load(settings)
-    agent = for_settings(engine, build(settings, engine=lambda: engine), settings)
-    cases = load_cases(args.dataset or DEV_SET)
-    return {"dataset": args.dataset or "routing dev set", "model": engine.name,
+    return engine, for_settings(engine, build(settings, engine=lambda: engine), settings)
+
+
+def routing(args) -> dict:
+    from assistant.agent.routing import evaluate, load_cases
+
+    cases = load_cases(args.dataset)
+    engine, agent = _agent(args)
+    return {"dataset": args.dataset, "model": engine.name,
+            **evaluate(agent, cases, progress=not args.json)}
+
+
+def scenarios(args) -> dict:
+    from assistant.agent.scenarios import evaluate, load
+
+    cases = load(args.dataset)
+    engine, agent = _agent(args)
+    return {"dataset": args.dataset, "model": engine.name,
             **evaluate(agent, cases, progress=not args.json)}
 
 
@@ -143,18 +168,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from assistant.engine import Engine
 
-    if args.task == "routing":
+    if args.task in ("routing", "scenarios"):
         try:
-            result = routing(args)
+            result = (routing if args.task == "routing" else scenarios)(args)
         except (AssistantError, ValueError, OSError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         if args.json:
             print(json.dumps(result, indent=2))
-        else:
+        elif args.task == "routing":
             print(f"{result['model']}: routing accuracy {result['accuracy']:.1%} on {result['n']}")
             for label, r in result["by_expected"].items():
                 print(f"  {label:15} {r['accuracy']:.1%} ({r['n']}): {result['confusion'][label]}")
+        else:
+            print(f"{result['model']}: {result['turns_right']} of {result['turns']} turns right "
+                  f"({result['turn_accuracy']:.1%}), {result['scenarios_right']} of "
+                  f"{result['scenarios']} scenarios wholly right")
+            for m in result["mistakes"]:
+                print(f"  {m['scenario']} turn {m['turn']}: {'; '.join(m['wrong'])}")
         return 0
     try:
         settings: Settings = from_args(args)

@@ -3,10 +3,13 @@
     python -m assistant.eval routing [--dataset FILE] [--model DIR] --json
 
 A dataset is JSONL, one case per line: {"text": ..., "image": SPEC or null, "expected": TOOL or
-"direct"}. Images are made on the spot from a spec, so a dataset needs no files:
-"skimage:NAME" (scikit-image's sample photos), "sign:TEXT" (black text on white),
+"direct", or alternatives joined by "|"}. Images are made on the spot from a spec, so a dataset needs no files:
+"skimage:NAME" (scikit-image's sample photos), "sign:TEXT" (black text on white, "|" for a new
+line),
 "easyvqa:SPLIT:N" (an easy-VQA picture), "sketch:PROMPT" (the procedural drawing), or a path
-relative to the dataset file. The shipped dev set is data/routing_dev.jsonl.
+relative to the dataset file. The shipped sets: data/routing_dev.jsonl ("dev") and
+data/routing_heldout.jsonl ("heldout", written apart from the training data and never tuned
+on).
 
 Calling `vqa` when the vqa tool is the chat model itself counts as answering directly.
 """
@@ -23,10 +26,11 @@ from PIL import Image, ImageDraw
 from assistant.conversation import Conversation
 
 DEV_SET = Path(__file__).parent / "data" / "routing_dev.jsonl"
+SETS = {"dev": DEV_SET, "heldout": DEV_SET.with_name("routing_heldout.jsonl")}
 
 
 def load_cases(path: str | Path = DEV_SET) -> list[dict]:
-    path = Path(path)
+    path = SETS.get(str(path), Path(path))
     cases = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -49,11 +53,15 @@ def image_for(spec: str, where: Path = Path(".")) -> Image.Image:
         import skimage.data
 
         return Image.fromarray(getattr(skimage.data, rest)()).convert("RGB")
-    if kind == "sign":
+    if kind == "sign":  # "|" breaks a line
         from tools.drawing import font
 
-        image = Image.new("RGB", (max(200, 28 * len(rest) + 40), 120), "white")
-        ImageDraw.Draw(image).text((20, 30), rest, fill="black", font=font(44))
+        lines = rest.split("|")
+        image = Image.new("RGB", (max(200, 28 * max(map(len, lines)) + 40), 60 + 60 * len(lines)),
+                          "white")
+        draw = ImageDraw.Draw(image)
+        for i, line in enumerate(lines):
+            draw.text((20, 30 + 60 * i), line, fill="black", font=font(44))
         return image
     if kind == "easyvqa":
         from assistant.train.data import easy_vqa
@@ -89,9 +97,10 @@ def summarize(rows: list[dict]) -> dict:
     confusion: dict[str, Counter] = defaultdict(Counter)
     for r in rows:
         confusion[r["expected"]][r["chosen"]] += 1
-    per = {label: {"n": sum(c.values()), "accuracy": c[label] / sum(c.values())}
+    per = {label: {"n": sum(c.values()),
+                   "accuracy": sum(c[x] for x in label.split("|")) / sum(c.values())}
            for label, c in sorted(confusion.items())}
-    right = sum(r["expected"] == r["chosen"] for r in rows)
+    right = sum(r["chosen"] in r["expected"].split("|") for r in rows)
     return {"n": len(rows), "accuracy": right / max(1, len(rows)), "by_expected": per,
             "confusion": {k: dict(v) for k, v in sorted(confusion.items())},
-            "mistakes": [r for r in rows if r["expected"] != r["chosen"]]}
+            "mistakes": [r for r in rows if r["chosen"] not in r["expected"].split("|")]}
