@@ -83,6 +83,17 @@ class Conversation:
             self.image(h)
         return list(dict.fromkeys(found))
 
+    def forget_latest(self, handles: list[str]) -> None:
+        """Drop `handles`, the newest images (an answer's that is being answered again), so
+        that the next images take their numbers again. Images older than the newest ones
+        kept are never renumbered: a handle that is not among the newest is left alone."""
+        numbers = sorted((int(h[1:]) for h in handles if h in self.images), reverse=True)
+        for n in numbers:
+            if n != self._next - 1:
+                break
+            del self.images[f"#{n}"]
+            self._next = n
+
     def pop_last_exchange(self) -> list[Turn]:
         """Remove the last user turn and everything after it (undo). Its images stay known."""
         for i in range(len(self.turns) - 1, -1, -1):

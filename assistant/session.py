@@ -243,13 +243,18 @@ class ChatSession:
 
     def regenerate(self) -> _Exchange:
         """Answer the last user message again (its images included); the earlier answer is
-        replaced when the new one ends."""
+        replaced when the new one ends. The chat is as it was before that answer, pictures
+        its tools made included (they go, and their numbers are given again), so an answer
+        at temperature 0 comes out the same."""
         with self._lock:
             self._settle()
             trial = self.conversation.fork()
             removed = trial.pop_last_exchange()
             if not removed:
                 raise NothingToRedo("answer again")
+            made = [h for record in (self.steps[-1] if self.steps else [])
+                    for h in record.get("images", [])]
+            trial.forget_latest(made)
             last = removed[0]
             user = Turn("user", last.text, list(last.images))
             trial.turns.append(user)

@@ -526,3 +526,30 @@ def test_answers_cancelled_while_waiting_for_a_batch_are_never_generated(engines
     assert [s.usage.finish_reason for s in waiting[:2]] == ["cancelled", "cancelled"]
     assert texts[:2] == ["", ""] and waiting[2].usage.completion_tokens == 4
     assert engine.batcher.batched_rows == before  # the one left ran alone
+
+
+def test_the_last_prompt_token_is_always_read_alone(engines, red, monkeypatch):
+    """Whether the prefix cache holds a prompt or not, its last token is read by a forward of
+    its own (a product over one row rounds apart from one over many): the first token's
+    scores, and so an answer at temperature 0, do not depend on what the cache holds."""
+    engine = engines("llava")
+    engine.prefixes.clear()
+    model = engine.loaded.model
+    lengths: list[int] = []
+    forward = model.forward
+
+    def counting(*args, **kwargs):
+        ids = kwargs.get("input_ids")
+        if ids is not None:
+            lengths.append(int(ids.shape[-1]))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", counting)
+    conv = asking(red)
+    first = engine.answer(conv)
+    cold = list(lengths)
+    lengths.clear()
+    again = engine.answer(conv)  # the cache holds this very prompt now
+    assert again == first
+    assert cold[0] > 1 and cold[1] == 1, cold  # all but the last, then the last alone
+    assert lengths[0] == 1, lengths  # from the kept prefix: the last alone, as before

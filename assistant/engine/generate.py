@@ -24,6 +24,11 @@ from assistant.engine.device import free_memory
 from assistant.engine.guide import Constraint, Guide
 from assistant.errors import OutOfMemory
 
+# Where a tool call begins (assistant/agent/protocol.py). A plain answer never shows one: it
+# ends there (a model trained to call tools may begin one with tools off); the agent, which
+# reads calls, takes this stop away.
+CALL_OPEN = "<tool_call>"
+
 
 @dataclass
 class GenerationParams:
@@ -40,12 +45,14 @@ class GenerationParams:
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> GenerationParams:
-        """The settings' generation defaults, with `overrides` (field name -> value)."""
+        """The settings' generation defaults, with `overrides` (field name -> value). The
+        stop strings always end with `CALL_OPEN`."""
         s = settings
         params = cls(s.max_new_tokens, s.temperature, s.top_p, s.top_k, s.repetition_penalty,
                      list(s.stop), s.seed)
         for k, v in overrides.items():
             setattr(params, k, v)
+        params.stop = [x for x in params.stop if x != CALL_OPEN] + [CALL_OPEN]
         return params
 
     def generate_kwargs(self) -> dict:
@@ -165,7 +172,30 @@ class Stream:
         finally:
             self._end()
 
+    def _read_all_but_last(self) -> None:
+        """Put every prompt token but the last into the cache, so that the last one is read
+        alone, as generate reads it after a kept prefix that covers the rest. The first
+        token's scores then come from the same computation whether or not the prefix cache
+        held this prompt (a product over one row and over many round apart), so an answer at
+        temperature 0 does not depend on what the cache holds: Regenerate gives the first
+        answer again."""
+        from assistant.engine.reuse import cache_length
+
+        inputs = self._inputs
+        ids = inputs["input_ids"]
+        done = cache_length(self._cache)
+        if ids.shape[-1] - done < 2:
+            return
+        extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+        mask = inputs.get("attention_mask")
+        self.model(input_ids=ids[:, done:-1], past_key_values=self._cache, use_cache=True,
+                   attention_mask=None if mask is None else mask[:, :-1], **extra)
+        for name in extra:  # the pictures are in the cache now
+            inputs.pop(name)
+
     def _generate(self) -> None:
+        if self._cache is not None:
+            self._read_all_but_last()
         kwargs = self.params.generate_kwargs()
         if self.params.constraint is not None:
             keep = 1 if self.params.temperature <= 0 else 8

@@ -103,7 +103,7 @@ class RemoteEngine:
         if params.seed is not None:
             body["seed"] = params.seed
         if params.stop:
-            body["stop"] = params.stop
+            body["stop"] = params.stop[:4]  # OpenAI's most: the call tag goes first
         images = sum(len(t.images) for t in conversation.turns)
         fitted = Fitted(list(conversation.turns), prompt_tokens=0, image_tokens=images)
         return Reply(RemoteStream(f"{self.base}/chat/completions", body, _headers(self.settings),

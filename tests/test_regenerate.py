@@ -1,0 +1,46 @@
+"""Regenerate on the embedded default, through the session layer as the browser uses it: at
+temperature 0 the answer comes again as it was, whatever the caches kept from the first time
+and whatever pictures its tools made."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.agent import for_settings
+from assistant.agent.routing import image_for
+from assistant.config import Settings
+from assistant.session import ChatSession
+from tools.registry import build
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from assistant.engine import Engine
+
+    return Engine.load(Settings(temperature=0.0))
+
+
+@pytest.mark.parametrize("tools", [True, False])
+def test_regenerate_gives_the_first_answer_again(engine, tools, tmp_path):
+    settings = Settings(temperature=0.0)
+    agent = for_settings(engine, build(settings, engine=lambda: engine), settings)
+    session = ChatSession(engine, settings, agent=agent if tools else None)
+    picture = tmp_path / "shape.png"
+    image_for("easyvqa:test:5").save(picture)
+    script = [("What colour is the shape?", [picture]),
+              ("Draw two red circles on a yellow background", []),
+              ("Now make it black and white", []),
+              ("How do I convert Celsius to Fahrenheit?", [])]
+    for text, pictures in script:
+        first = session.send(text, pictures)
+        list(first)
+        again = session.regenerate()
+        list(again)
+        assert again.text == first.text, text
+        if tools:
+            assert [(s.tool, s.arguments, s.images) for s in again.steps] == \
+                [(s.tool, s.arguments, s.images) for s in first.steps], text
+    if tools:
+        made = [h for steps in session.steps for record in steps for h in record["images"]]
+        assert made == sorted(made, key=lambda h: int(h[1:]))  # numbers given again in order
+        assert list(session.conversation.images) == [f"#{n}" for n in range(1, len(made) + 2)]
