@@ -19,7 +19,11 @@ SAMPLES = {
                                                                "height": 3}])],
     "agent_observation": [dict(tool="ocr", step=1, text="x", error=False),
                           dict(tool="ocr", step=2, text="bad", error=True)],
+    "agent_observation_compact": [dict(tool="ocr", step=1, text="x", error=False),
+                                  dict(tool="ocr", step=2, text="bad", error=True)],
     "agent_retry": [dict(error="not JSON", tools=["ocr", "vqa"])],
+    "agent_check": [dict(problem="it names #5, but there is no such picture.")],
+    "agent_failed": [dict(tool="detect", reason="the detector finds only faces.")],
     "agent_give_up": [dict(reason="too long", steps=[]), dict(reason="x", steps=["ocr: read"])],
 }
 

@@ -83,6 +83,7 @@ class EngineChatModel(BaseChatModel):
         if self.temperature is not None:
             overrides["temperature"] = self.temperature
         params = self.engine.default_params(**overrides)
+        params.stop = [s for s in getattr(params, "stop", []) if s != protocol.OPEN]  # read here
         if schemas and self.guided:
             params.constraint = ToolCallGrammar(schemas)
         stream = self.engine.stream(self.to_conversation(messages), params).stream

@@ -50,6 +50,13 @@ def _arguments(schema: dict) -> list[dict]:
 
 
 PROMPTS = {"full": "agent_system", "compact": "agent_system_compact"}
+OBSERVATIONS = {"full": "agent_observation", "compact": "agent_observation_compact"}
+
+
+def observation_text(style: str, tool: str, step: int, text: str, error: bool) -> str:
+    """A tool's result as the model reads it: fenced as data."""
+    return prompts.render(OBSERVATIONS[style], tool=tool, step=step, text=protocol.fence(text),
+                          error=error)
 
 
 def offered(registry, conversation: Conversation):
@@ -132,7 +139,7 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     return None
 
 
-def _reason(observation_text: str) -> str:
+def reason_of(observation_text: str) -> str:
     """A tool's error without its "Error from TOOL:" label."""
     first = observation_text.strip()
     return re.sub(r"^Error(?: from [\w-]+)?:\s*", "", first)
@@ -149,21 +156,25 @@ class Agent:
         self.guided = guided  # tool calls decoded to fit their schemas (assistant/agent/grammar.py)
         self.temperature = temperature  # None: the engine's setting
 
-    def _model(self, conversation: Conversation, made: list[str],
+    def _model(self, conversation: Conversation, tools, made: list[str],
                max_new_tokens: int | None = None, cancel: threading.Event | None = None):
-        """The chat model with the tools it may call now bound to it, and its system prompt."""
-        tools = offered(self.registry, conversation)
+        """The chat model with `tools` bound to it, their image arguments limited to the
+        pictures the message is about (and those this answer made), else to any picture."""
         explicit = list(view.focus(conversation).explicit)
         allowed = list(dict.fromkeys(explicit + made)) if explicit else list(conversation.images)
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 guided=self.guided, cancel=cancel,
                                 temperature=self.temperature)
-        model = model.bind_tools(langchain_tools(tools, allowed))
-        return model, SystemMessage(system_prompt(tools, conversation, self.prompt)), tools.names
+        return model.bind_tools(langchain_tools(tools, allowed))
 
-    def _messages(self, conversation: Conversation) -> list[BaseMessage]:
-        return history(view.turns(conversation))
+    def _start(self, conversation: Conversation):
+        """The tools offered for this answer, its system prompt (the same for every step, so
+        that each step's prompt begins as the last one did, unless a tool made the chat's first
+        picture and more tools are offered) and the messages."""
+        tools = offered(self.registry, conversation)
+        system = SystemMessage(system_prompt(tools, conversation, self.prompt))
+        return tools, [system, *history(view.turns(conversation))]
 
     def first_action(self, conversation: Conversation) -> tuple[str, str]:
         """What the model does first with the last user turn: a tool's name, "direct" (it
@@ -172,8 +183,8 @@ class Agent:
             view.focus(conversation)
         except UnknownImage as e:
             return "direct", str(e)
-        model, system, _ = self._model(conversation, [], max_new_tokens=64)
-        reply = model.invoke([system, *self._messages(conversation)])
+        tools, messages = self._start(conversation)
+        reply = self._model(conversation, tools, [], max_new_tokens=64).invoke(messages)
         if reply.additional_kwargs.get("malformed"):
             return "malformed", reply.content
         if reply.tool_calls:
@@ -192,7 +203,7 @@ class Agent:
         except UnknownImage as e:  # no model can do better than say which pictures there are
             yield Final(str(e), 0)
             return
-        messages = self._messages(conversation)
+        tools, messages = self._start(conversation)
         quoted = view.last_user(conversation).text  # and every result that was no error
         stopped = cancel.is_set if cancel is not None else (lambda: False)
         done: list[str] = []
@@ -205,9 +216,12 @@ class Agent:
                 yield Note(step, "deadline", f"stopped after {self.deadline:g} s")
                 yield self._give_up(f"it took longer than {self.deadline:g} seconds", done, step)
                 return
-            model, system, names = self._model(conversation, made, cancel=cancel)
+            if set(offered(self.registry, conversation).names) != set(tools.names):
+                tools, fresh = self._start(conversation)  # a tool made the chat's first picture
+                messages[0] = fresh[0]
+            model = self._model(conversation, tools, made, cancel=cancel)
             reply, written = None, ""
-            for chunk in model.stream([system, *messages]):
+            for chunk in model.stream(messages):
                 reply = chunk if reply is None else reply + chunk
                 if chunk.content and not chunk.additional_kwargs.get("malformed"):
                     written += chunk.content
@@ -227,7 +241,7 @@ class Agent:
                 yield Note(step, "retry", malformed)
                 messages += [AIMessage(reply.content),
                              HumanMessage(prompts.render("agent_retry", error=malformed,
-                                                         tools=names))]
+                                                         tools=tools.names))]
                 continue
             if not reply.tool_calls:
                 answer = protocol.strip_tags(reply.content).strip()
@@ -259,14 +273,13 @@ class Agent:
                 yield Final("", step, finished=False, stopped=True)
                 return
             made += observation.handles
-            failed = (call["name"], _reason(observation.text)) if observation.error else None
+            failed = (call["name"], reason_of(observation.text)) if observation.error else None
             quoted += "" if observation.error else "\n" + observation.text
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
             messages += [
                 AIMessage("", tool_calls=[{**call, "args": arguments}]),
-                ToolMessage(prompts.render("agent_observation", tool=call["name"], step=step,
-                                           text=protocol.fence(observation.text),
-                                           error=observation.error),
+                ToolMessage(observation_text(self.prompt, call["name"], step,
+                                             observation.text, observation.error),
                             tool_call_id=call["id"]),
             ]
         yield Note(self.max_steps, "limit", f"reached {self.max_steps} steps")

@@ -18,7 +18,9 @@ import json
 import re
 from dataclasses import dataclass
 
-OPEN, CLOSE = "<tool_call>", "</tool_call>"
+from assistant.engine.generate import CALL_OPEN as OPEN
+
+CLOSE = "</tool_call>"
 _CALL = re.compile(re.escape(OPEN) + r"(.*?)(?:" + re.escape(CLOSE) + r"|$)", re.S)
 
 

@@ -76,7 +76,7 @@ def named(text: str, conversation: Conversation) -> list[str]:
         name = ref.name.lower()
         stem = name.rsplit(".", 1)[0]
         at = lowered.find(name) if name else -1
-        if at < 0 and len(stem) > 3:
+        if at < 0 and len(stem) > 3 and not stem.isalpha():  # "img_2031", "4_detect_2"
             at = lowered.find(stem)
         if at >= 0:
             found.append((at, handle))
