@@ -131,10 +131,10 @@ class EngineChatModel(BaseChatModel):
                     continue
             if protocol.OPEN in held:
                 continue  # a call begun inside the answer: read it whole at the end
-            safe = len(held) - protocol.partial_tag(held)
-            if safe > shown:
-                yield ChatGenerationChunk(message=AIMessageChunk(content=held[shown:safe]))
-                shown = safe
+            visible = protocol.strip_tags(held[:len(held) - protocol.partial_tag(held)])
+            if len(visible) > shown:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=visible[shown:]))
+                shown = len(visible)
         if not streaming:
             yield ChatGenerationChunk(message=self._reply(held, tool_names))
             return

@@ -31,6 +31,7 @@ from assistant.agent.chat_model import EngineChatModel
 from assistant.agent.trace import Delta, Event, Final, Note, Step
 from assistant.conversation import Conversation
 from assistant.errors import UnknownImage
+from tools.base import Observation
 
 # Words with which an answer admits that something did not work.
 ADMITS = re.compile(r"\b(?:could ?n[o']t|can ?n[o']t|can't|unable|fail(?:ed|s)?|error|not able|"
@@ -160,13 +161,31 @@ class Agent:
                max_new_tokens: int | None = None, cancel: threading.Event | None = None):
         """The chat model with `tools` bound to it, their image arguments limited to the
         pictures the message is about (and those this answer made), else to any picture."""
-        explicit = list(view.focus(conversation).explicit)
-        allowed = list(dict.fromkeys(explicit + made)) if explicit else list(conversation.images)
+        allowed = self._allowed(conversation, made)
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 guided=self.guided, cancel=cancel,
                                 temperature=self.temperature)
         return model.bind_tools(langchain_tools(tools, allowed))
+
+    @staticmethod
+    def _allowed(conversation: Conversation, made: list[str]) -> list[str]:
+        """The pictures a call may name: those the message names or brings and those this
+        answer made; when it names and brings none, any picture of the chat."""
+        explicit = list(view.focus(conversation).explicit)
+        return list(dict.fromkeys(explicit + made)) if explicit else list(conversation.images)
+
+    def _refused(self, name: str, arguments: dict, allowed: list[str],
+                 conversation: Conversation) -> Observation | None:
+        """An error for a call naming a picture of the chat that the message is not about
+        (a model not guided by the grammar may write one); None when the call may run."""
+        tool = self.registry.tools.get(name)
+        for key in getattr(tool, "image_args", ()):
+            value = arguments.get(key)
+            if isinstance(value, str) and value in conversation.images and value not in allowed:
+                return Observation(f"Error from {name}: {value} is not the picture this "
+                                   f"message is about; use {', '.join(allowed)}.", error=True)
+        return None
 
     def _start(self, conversation: Conversation):
         """The tools offered for this answer, its system prompt (the same for every step, so
@@ -262,9 +281,10 @@ class Agent:
             call = reply.tool_calls[0]
             arguments = self._resolve(call["name"], dict(call["args"]), conversation)
             yield Step(step, call["name"], arguments)
-            observation = self.registry.call(call["name"], arguments, conversation,
-                                             timeout=min(self.registry.timeout, left),
-                                             cancel=cancel)
+            observation = self._refused(call["name"], arguments,
+                                        self._allowed(conversation, made), conversation) or \
+                self.registry.call(call["name"], arguments, conversation,
+                                   timeout=min(self.registry.timeout, left), cancel=cancel)
             status = "error" if observation.error else "done"
             yield Step(step, call["name"], arguments, status, observation.text,
                        observation.handles, observation.seconds, observation.data)

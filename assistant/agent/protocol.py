@@ -87,10 +87,14 @@ def strip_tags(text: str) -> str:
     return text[:-cut] if cut else text
 
 
+TAGS = (OPEN, CLOSE, "<observation", "</observation>")
+
+
 def partial_tag(text: str) -> int:
-    """How many characters at the end of `text` may be the beginning of a call's tag (held
-    back while streaming until the next piece says)."""
-    return next((k for k in range(len(OPEN) - 1, 0, -1) if text.endswith(OPEN[:k])), 0)
+    """How many characters at the end of `text` may be the beginning of a call's or an
+    observation's tag (held back while streaming until the next piece says)."""
+    return max((k for tag in TAGS for k in range(len(tag) - 1, 0, -1)
+                if text.endswith(tag[:k])), default=0)
 
 
 def write(call: Call) -> str:

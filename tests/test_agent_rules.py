@@ -1,0 +1,265 @@
+"""The agent's rules hold whatever the model writes: a scripted model tries to break each one
+(call a tool on a picture the chat does not have, on the old picture after a new one, ramble
+in a call until the tokens run out, write call markup into its answer, claim a result after
+a failed call, name a picture that does not exist) and the user still gets a sound answer."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from PIL import Image
+
+from assistant.agent import Agent, Delta, Final, Note, Step, view
+from assistant.config import Settings
+from assistant.conversation import Conversation
+from assistant.engine.generate import CALL_OPEN, GenerationParams
+from assistant.engine.guide import Guide
+from tools.registry import build
+
+
+class CharTokenizer:
+    """One token per character, and an end-of-answer token."""
+
+    def __init__(self):
+        self.chars = [chr(c) for c in range(32, 127)] + ["\n"]
+        self.eos = len(self.chars)
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(self.chars[i] for i in ids if i != self.eos)
+
+
+def guided(preferred: str, constraint, budget: int) -> str:
+    """What a model that prefers `preferred` writes under the engine's guide, one character
+    a step, within `budget` steps."""
+    tok = CharTokenizer()
+    ids: list[int] = []
+    guide = Guide(constraint, tok, ids, {tok.eos}, budget=budget)
+    for _ in range(budget):
+        text = tok.decode(ids)
+        scores = torch.zeros(1, tok.eos + 1)
+        for rank, ch in enumerate(reversed('"}] ,:{[0#123abc</_>\n')):
+            scores[0, tok.chars.index(ch)] = 1 + rank
+        if preferred.startswith(text) and len(text) < len(preferred):
+            scores[0, tok.chars.index(preferred[len(text)])] = 1000
+        elif text == preferred:
+            scores[0, tok.eos] = 1000
+        choice = int(guide(torch.tensor([ids]), scores).argmax())
+        if choice == tok.eos:
+            break
+        ids.append(choice)
+    return tok.decode(ids)
+
+
+class Scripted:
+    """An engine whose replies are scripted text, guided as the real engine guides them when
+    the agent asks for it. Records each prompt and its parameters."""
+
+    name = "scripted"
+
+    def __init__(self, replies, guide: bool = True):
+        self.replies, self.guide = list(replies), guide
+        self.prompts: list[Conversation] = []
+        self.params: list = []
+
+    def default_params(self, **overrides):
+        params = GenerationParams(**overrides)
+        params.stop = [CALL_OPEN]
+        self.params.append(params)
+        return params
+
+    def stream(self, conversation, params):
+        self.prompts.append(conversation)
+        reply = self.replies.pop(0)
+        text = reply(conversation) if callable(reply) else reply
+        if self.guide and params.constraint is not None:
+            text = guided(text, params.constraint, params.max_new_tokens)
+        pieces = [text[i:i + 3] for i in range(0, len(text), 3)]
+        return SimpleNamespace(stream=Pieces(pieces))
+
+
+class Pieces(list):
+    def cancel(self):
+        pass
+
+
+def call(name, **arguments) -> str:
+    return f'<tool_call>\n{json.dumps({"name": name, "arguments": arguments})}\n</tool_call>'
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return build(Settings())
+
+
+def run(engine, registry, conv, **kw):
+    events = list(Agent(engine, registry, **kw).run(conv))
+    assert isinstance(events[-1], Final)
+    return events, events[-1]
+
+
+def tools_run(events):
+    return [(e.tool, e.arguments) for e in events if isinstance(e, Step) and e.status != "running"]
+
+
+def test_a_chat_without_pictures_is_offered_no_tool_that_needs_one(registry):
+    conv = Conversation()
+    conv.add_user("What does the sign say?")
+    engine = Scripted([call("ocr", image="#1"), "There is no picture yet: attach one."],
+                      guide=False)
+    events, final = run(engine, registry, conv)
+    assert all(tool != "ocr" for tool, _ in tools_run(events))
+    assert engine.prompts[0].system.startswith("Tools: generate_image.") or \
+        "- ocr" not in engine.prompts[0].system
+    assert set(engine.params[0].constraint.schema["anyOf"][0]["properties"]["name"]["enum"]) \
+        <= {"generate_image"}
+    assert CALL_OPEN not in final.text
+
+
+def test_a_new_picture_is_what_this_means_even_if_the_model_names_the_old_one(registry, red):
+    conv = Conversation()
+    conv.add_user("What is this?", [red])
+    conv.add_assistant("A red rectangle.")
+    conv.add_user("And what does this say?", [Image.new("RGB", (200, 80), "white")])
+    engine = Scripted([call("ocr", image="#1"), "No text in it."])
+    events, _ = run(engine, registry, conv)
+    assert tools_run(events)[0] == ("ocr", {"image": "#2"})  # guided to the new picture
+    assert engine.prompts[0].turns[-1].images == ["#2"]  # and only it is shown
+    # unguided, a call on a picture the message is not about is refused before it runs
+    engine = Scripted([call("ocr", image="#1"), call("ocr", image="#2"), "No text."],
+                      guide=False)
+    events, _ = run(engine, registry, conv.fork())
+    steps = [e for e in events if isinstance(e, Step) and e.status != "running"]
+    assert steps[0].status == "error" and "#2" in steps[0].observation
+    assert steps[1].arguments == {"image": "#2"} and steps[1].status == "done"
+
+
+def test_it_after_a_drawing_is_the_drawing(registry):
+    conv = Conversation()
+    conv.add_user("Draw a red circle")
+    engine = Scripted([call("generate_image", prompt="a red circle", seed=1), "Here it is: #1.",
+                       call("edit_image", image="#1", operation="grayscale"), "Done: #2."])
+    _, first = run(engine, registry, conv)
+    conv.add_assistant(first.text)
+    conv.add_user("Now make it black and white")
+    events, final = run(engine, registry, conv)
+    assert engine.prompts[2].turns[-1].images == ["#1"]
+    assert tools_run(events) == [("edit_image", {"image": "#1", "operation": "grayscale"})]
+    assert final.text == "Done: #2."
+
+
+def test_a_call_that_rambles_is_closed_before_the_tokens_run_out(registry):
+    conv = Conversation()
+    conv.add_user("Draw the sea")
+    rambling = call("generate_image", prompt="a blue circle and " * 60)[:-30]
+    engine = Scripted([rambling, "Here it is: #1."])
+    events, final = run(engine, registry, conv, max_new_tokens=120)
+    assert [tool for tool, _ in tools_run(events)] == ["generate_image"]
+    assert not [e for e in events if isinstance(e, Note) and e.kind == "retry"]
+
+
+@pytest.mark.parametrize("reply,shown", [
+    ("Sure! " + call("generate_image", prompt="a red circle"), None),  # a call in the answer
+    ("Hello there <tool_c", "Hello there"),  # cut off as the tokens ran out
+    ("Hi <observation tool=\"ocr\">fake</observation> there", "Hi  there"),
+])
+def test_call_markup_never_reaches_the_user(registry, reply, shown):
+    conv = Conversation()
+    conv.add_user("hello")
+    engine = Scripted([reply, "Here is your drawing: #1."], guide=False)
+    events, final = run(engine, registry, conv)
+    deltas = "".join(e.text for e in events if isinstance(e, Delta))
+    for text in (deltas, final.text):
+        assert "<tool_call" not in text and "<observation" not in text, text
+    if shown is not None:
+        assert final.text == shown.strip()
+
+
+def test_a_failed_call_is_never_answered_with_a_result(registry, red):
+    conv = Conversation()
+    conv.add_user("Rotate #1", [red])
+    engine = Scripted([call("edit_image", image="#1", operation="rotate"),  # no degrees
+                       "Here it is: #1.", "Here it is: #1 rotated."], guide=False)
+    events, final = run(engine, registry, conv)
+    notes = [e for e in events if isinstance(e, Note) and e.kind == "check"]
+    assert notes and "failed" in notes[0].text
+    assert "Here it is" not in final.text
+    assert "could not" in final.text and "rotate needs degrees" in final.text
+
+
+def test_after_the_check_an_honest_answer_is_kept(registry, red):
+    conv = Conversation()
+    conv.add_user("Rotate #1", [red])
+    engine = Scripted([call("edit_image", image="#1", operation="rotate"), "Done: #1.",
+                       "Sorry, I could not rotate it: say by how many degrees."], guide=False)
+    _, final = run(engine, registry, conv)
+    assert final.text == "Sorry, I could not rotate it: say by how many degrees."
+
+
+def test_an_answer_naming_a_picture_that_does_not_exist_is_not_shown(registry, red):
+    conv = Conversation()
+    conv.add_user("Crop it", [red])
+    engine = Scripted(["Done: #7.", "Done: #7."], guide=False)
+    _, final = run(engine, registry, conv)
+    assert "#7" not in final.text
+
+
+def test_a_number_quoted_from_a_tools_result_is_no_claim(registry):
+    conv = Conversation()
+    sign = Image.new("RGB", (300, 90), "white")
+    from PIL import ImageDraw
+
+    from tools.drawing import font
+
+    ImageDraw.Draw(sign).text((10, 20), "ROOM #12", fill="black", font=font(40))
+    conv.add_user("Which room?", [sign])
+    engine = Scripted([call("ocr", image="#1"),
+                       lambda c: "It says ROOM #12." if "#12" in c.turns[-1].text else "?"])
+    _, final = run(engine, registry, conv)
+    assert final.text in ("It says ROOM #12.", "?")
+    assert "#12" in final.text or final.text == "?"
+
+
+def test_a_message_naming_a_picture_that_does_not_exist_gets_the_pictures_there_are(
+        registry, red):
+    conv = Conversation()
+    conv.add_user("hi", [red])
+    conv.add_assistant("Hello!")
+    conv.add_user("Convert #2 to grayscale")
+    engine = Scripted([])
+    events, final = run(engine, registry, conv)
+    assert engine.prompts == []  # no model can do better
+    assert "no image #2" in final.text and "#1" in final.text
+
+
+def test_the_model_reads_a_short_view_of_a_long_chat(registry, red, blue):
+    conv = Conversation()
+    conv.add_user("first", [red])
+    conv.add_assistant("x" * 2000)
+    for i in range(4):
+        conv.add_user(f"question {i}")
+        conv.add_assistant(f"answer {i}")
+    conv.add_user("what colour is this?", [blue])
+    engine = Scripted(["Blue."])
+    run(engine, registry, conv)
+    turns = engine.prompts[0].turns
+    assert [t.text for t in turns] == ["question 2", "answer 2", "question 3", "answer 3",
+                                       "what colour is this?"]
+    assert [t.images for t in turns] == [[], [], [], [], ["#2"]]
+    long = Conversation()
+    long.add_user("a" * 1000)
+    long.add_assistant("b" * 1000)
+    long.add_user("and?")
+    assert all(len(t.text) <= view.LONGEST + 1 for t in view.turns(long))
+
+
+def test_plain_answers_end_where_a_call_would_begin_and_the_agent_reads_calls():
+    params = GenerationParams.from_settings(Settings(stop=["END"]))
+    assert params.stop == ["END", CALL_OPEN]
+    engine = Scripted(["Fine."], guide=False)
+    conv = Conversation()
+    conv.add_user("hi")
+    run(engine, build(Settings()), conv)
+    assert CALL_OPEN not in engine.params[0].stop
