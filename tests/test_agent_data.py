@@ -63,7 +63,8 @@ def test_no_request_is_a_sentence_of_an_evaluation_set(loaded):
 
 
 def test_answers_use_what_the_real_tool_said(loaded):
-    ocr = [s for s in loaded.samples if s.tag == "ocr"]
+    ocr = [s for s in loaded.samples if s.tag == "ocr" and s.turns[-2][0] == "user"
+           and s.turns[-2][1].startswith("<observation")]
     assert ocr
     for s in ocr:
         observation, answer = s.turns[-2][1], s.turns[-1][1]
@@ -71,6 +72,13 @@ def test_answers_use_what_the_real_tool_said(loaded):
         said = answer.removeprefix('It says "').removesuffix('".')
         facts = [w for w in said.replace("/", " ").split() if any(c.isdigit() for c in w)]
         assert all(f.rstrip(".") in observation for f in facts), (observation, answer)
+
+
+def test_some_tool_turns_are_trained_up_to_the_call_only(loaded):
+    tool_turns = [s for s in loaded.samples if calls(s) and
+                  isinstance(calls(s)[0], protocol.Call)]
+    ends = {s.turns[-1][1].startswith("<tool_call>") for s in tool_turns}
+    assert ends == {True, False}
 
 
 def test_a_failed_call_is_answered_plainly(loaded):

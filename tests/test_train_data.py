@@ -154,3 +154,18 @@ def test_synthetic_is_deterministic_and_true():
     qa = dict(synthetic.instructions(scene, __import__("random").Random(0)))
     assert qa["How many shapes are there?"] == "one"
     assert qa["Where is the red circle?"] == "top left"
+
+
+def test_a_batch_of_chats_is_drawn_from_one_length_bucket_and_every_chat_as_often():
+    samples = [Sample("", [("user", "x" * n), ("assistant", "a")], lambda: None, kind="agent")
+               for n in range(1, 401)]
+    sampler = MixSampler(samples, None, seed=3)
+    counts = [0] * len(samples)
+    for _ in range(2000):
+        batch = sampler.batch(16, by="kind")
+        lengths = [len(samples[i].turns[0][1]) for i in batch]
+        assert max(lengths) - min(lengths) < 100  # one quarter of the range
+        for i in batch:
+            counts[i] += 1
+    quarters = [sum(counts[q * 100:(q + 1) * 100]) for q in range(4)]
+    assert all(abs(q / sum(quarters) - 0.25) < 0.03 for q in quarters)

@@ -47,8 +47,9 @@ ADMIT = ["Sorry, I could not do that: {r}", "I couldn't do that: {r}",
          "That did not work: {r}", "Sorry, that failed: {r}"]
 # Turn kinds and how often a chat's message is each (given the pictures it has).
 KINDS = {"ocr": 1.3, "classify": 1.0, "caption": 1.0, "detect": 0.9, "edit": 1.3,
-         "generate": 1.0, "vision": 1.2, "compare": 0.5, "chat": 0.9, "general": 0.8,
+         "generate": 1.0, "vision": 1.2, "compare": 0.5, "chat": 1.4, "general": 1.2,
          "fail_detect": 0.35, "fail_generate": 0.35}
+FIRST_ONLY = 0.4  # tool turns trained up to the call only (shorter: more of them per hour)
 NEEDS = {"ocr": "sign", "classify": "photo", "caption": "photo", "detect": "photo",
          "fail_detect": "photo", "vision": "shapes", "edit": "any"}
 
@@ -206,9 +207,11 @@ class Chat:
         raise ValueError(f"no request for {intent} outside the evaluation sets")
 
     def turn(self, text: str, brought: list[Pic], tag: str,
-             act: Callable[[], list[tuple[str, str]]]) -> None:
+             act: Callable[[], list[tuple[str, str]]], first_only: bool = False) -> None:
         """Add the user's message (bringing `brought`), record the sample the model learns
-        from, and let `act` write the assistant's side (calls, observations, answer)."""
+        from, and let `act` write the assistant's side (calls, observations, answer). With
+        `first_only` the sample ends at the first call (the chat goes on as a whole): the
+        choice of tool is what is hard to learn, reading the answer off a result is not."""
         from assistant.agent import loop, view
 
         images = [p.load() for p in brought]
@@ -219,7 +222,7 @@ class Chat:
         system = loop.system_prompt(loop.offered(self.pools.registry, self.conv), self.conv,
                                     "compact")
         outputs = act()
-        turns = [(t.role, t.text) for t in shown] + outputs
+        turns = [(t.role, t.text) for t in shown] + (outputs[:1] if first_only else outputs)
         keys = [(self.pics[h].key, self.pics[h].load) for h in shown[-1].images]
         first_key, first_load = keys[0] if keys else ("", lambda: None)
         self.samples.append(Sample(first_key, turns, first_load, kind="agent", tag=tag,
@@ -360,15 +363,9 @@ def _tool_turn(chat: Chat, rng: random.Random, text: str, brought: list[Pic], ta
         observation = chat.call(tool, arguments)
         out = [("assistant", call_text(tool, arguments)),
                ("user", _observation(tool, 1, observation))]
-        if observation.error and tool == "detect" and rng.random() < 0.35:
-            retry = {"image": arguments["image"]}  # the error suggests classify
-            second = chat.call("classify", retry)
-            return out + [("assistant", call_text("classify", retry)),
-                          ("user", _observation("classify", 2, second)),
-                          ("assistant", _answer("classify", second, "classify", rng))]
         return out + [("assistant", _answer(tool, observation, intent, rng))]
 
-    chat.turn(text, brought, tag, act)
+    chat.turn(text, brought, tag, act, first_only=rng.random() < FIRST_ONLY)
 
 
 def _generate(chat: Chat, rng: random.Random, fail: bool) -> None:

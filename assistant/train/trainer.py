@@ -125,7 +125,14 @@ def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
 class MixSampler:
     """Batches drawn by kind weights (e.g. yes/no against colour questions), then uniformly
     over the kind's strata, then uniformly within one; its state is saved with the
-    checkpoint."""
+    checkpoint.
+
+    A batch of one kind (`by="kind"`) of a kind without strata (the agent's chats, whose
+    lengths vary fourfold) is drawn from one of `BUCKETS` length buckets, picked in
+    proportion to its size: every sample stays as likely as before, and a batch is padded
+    to a length near its samples' own."""
+
+    BUCKETS = 4
 
     def __init__(self, samples: list[Sample], mix: dict[str, float] | None, seed: int):
         by_kind: dict[str, dict[str, list[int]]] = {}
@@ -137,11 +144,24 @@ class MixSampler:
             raise ValueError(f"the mix {mix} gives no weight to any kind present: {kinds}")
         self.kinds, self.weights = kinds, weights
         self.strata = {k: [strata[s] for s in sorted(strata)] for k, strata in by_kind.items()}
+        self.buckets = {}
+        for kind, strata in by_kind.items():
+            if list(strata) == [""]:
+                ranked = sorted(strata[""], key=lambda i: sum(len(t) for _, t in
+                                                             samples[i].turns))
+                n = min(self.BUCKETS, len(ranked))
+                self.buckets[kind] = [ranked[len(ranked) * b // n:len(ranked) * (b + 1) // n]
+                                      for b in range(n)]
         self.rng = random.Random(seed)
 
     def batch(self, size: int, by: str = "sample") -> list[int]:
         if by == "kind":
-            kinds = self.rng.choices(self.kinds, self.weights, k=1) * size
+            kind = self.rng.choices(self.kinds, self.weights, k=1)[0]
+            if kind in self.buckets:
+                buckets = self.buckets[kind]
+                bucket = self.rng.choices(buckets, [len(b) for b in buckets], k=1)[0]
+                return [self.rng.choice(bucket) for _ in range(size)]
+            kinds = [kind] * size
         else:
             kinds = self.rng.choices(self.kinds, self.weights, k=size)
         return [self.rng.choice(self.rng.choice(self.strata[k])) for k in kinds]
