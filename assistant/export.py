@@ -8,6 +8,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import warnings
+
+from PIL import Image
 
 from assistant.conversation import HANDLE, Conversation, ImageRef, Turn
 from assistant.errors import AssistantError
@@ -57,8 +60,11 @@ class BadExport(AssistantError):
 
 
 def from_json(text: str | bytes, max_image_bytes: int = 20 * 1024 * 1024,
-              max_image_pixels: int = 40_000_000) -> Conversation:
-    """A conversation from `to_json`'s output; anything else is a BadExport saying what."""
+              max_image_pixels: int = 40_000_000,
+              max_pixels_in_all: int | None = None) -> Conversation:
+    """A conversation from `to_json`'s output; anything else is a BadExport saying what.
+    `max_pixels_in_all`: the most pixels its pictures may hold together, counted from their
+    headers before any is decoded (a small file can hold many big plain pictures)."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -67,6 +73,7 @@ def from_json(text: str | bytes, max_image_bytes: int = 20 * 1024 * 1024,
         raise BadExport(f"it is not a {FORMAT} file")
     conv = Conversation()
     numbers = []
+    pictures, pixels = [], 0
     for handle, ref in (data.get("images") or {}).items():
         if not (isinstance(handle, str) and HANDLE.fullmatch(handle) and isinstance(ref, dict)):
             raise BadExport(f"image {handle!r} is not a handle like #1 with its data")
@@ -74,6 +81,13 @@ def from_json(text: str | bytes, max_image_bytes: int = 20 * 1024 * 1024,
             raw = base64.b64decode(ref.get("png_base64", ""), validate=True)
         except (ValueError, TypeError):
             raise BadExport(f"image {handle} is not valid base64") from None
+        pixels += _pixels(raw)
+        if max_pixels_in_all is not None and pixels > max_pixels_in_all:
+            raise BadExport(f"its pictures hold over {max_pixels_in_all:,} pixels together, "
+                            "more than a chat may (max_images_per_chat pictures of "
+                            "max_image_pixels)")
+        pictures.append((handle, ref, raw))
+    for handle, ref, raw in pictures:  # none decoded before all were counted
         image = load_image(raw, name=f"{handle} {ref.get('name', '')}".strip(),
                            max_bytes=max_image_bytes, max_pixels=max_image_pixels)
         conv.images[handle] = ImageRef(handle, image, str(ref.get("name", "")), digest(image))
@@ -88,3 +102,14 @@ def from_json(text: str | bytes, max_image_bytes: int = 20 * 1024 * 1024,
             raise BadExport(f"turn {i + 1} shows {', '.join(map(str, unknown))}, not in the file")
         conv.turns.append(Turn(turn["role"], str(turn.get("text", "")), images))
     return conv
+
+
+def _pixels(raw: bytes) -> int:
+    """The pixels a picture's header claims (0 if it has none: load_image says why)."""
+    try:
+        with warnings.catch_warnings():  # a header claiming many pixels: counted, not warned
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(raw)) as probe:
+                return probe.width * probe.height
+    except Exception:  # noqa: BLE001 - PIL raises many types for a bad header
+        return 0

@@ -3,7 +3,9 @@ total time limit, no redirects (a redirect could lead anywhere), no proxies, and
 loopback, link-local or otherwise non-public address unless allowed (so a request cannot make
 this server reach into its own network). The host is resolved once, the address checked
 (IPv4 hidden in IPv6 forms included) and that very address connected to, so a second DNS
-answer cannot send the fetch elsewhere. Every refusal is a `FetchRefused` saying why.
+answer cannot send the fetch elsewhere. The time limit is the whole fetch's: a server that
+sends a byte now and then is cut off when it is over, not when it stops sending. Every refusal
+is a `FetchRefused` saying why.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -58,20 +61,30 @@ def _resolve(host: str, port: int, allow_private: bool) -> str:
 class _HTTP(http.client.HTTPConnection):
     def __init__(self, host: str, address: str, port: int, timeout: float):
         super().__init__(host, port, timeout=timeout)
-        self.address = address
+        self.address, self.raw = address, None
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.raw = socket.create_connection((self.address, self.port), self.timeout)
 
 
 class _HTTPS(http.client.HTTPSConnection):
     def __init__(self, host: str, address: str, port: int, timeout: float):
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self.address = address
+        self.address, self.raw = address, None
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.raw = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(self.raw, server_hostname=self.host)
+
+
+def _cut(connection: _HTTP | _HTTPS, late: threading.Event) -> None:
+    """At the deadline: whatever the fetch waits for ends at once (its socket is shut)."""
+    late.set()
+    if connection.raw is not None:
+        try:
+            connection.raw.shutdown(socket.SHUT_RDWR)
+        except OSError:  # closed meanwhile
+            pass
 
 
 def fetch(url: str, max_bytes: int, timeout: float, allow_private: bool = False) -> bytes:
@@ -88,8 +101,16 @@ def fetch(url: str, max_bytes: int, timeout: float, allow_private: bool = False)
     kind = _HTTPS if parts.scheme == "https" else _HTTP
     connection = kind(host, address, port, timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    late = threading.Event()
+    # Each read waits at most `timeout`, but a server that sends a byte now and then would
+    # keep the fetch (and a worker thread) for hours: the whole fetch is cut at the deadline.
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (connection, late))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("GET", path, headers={"User-Agent": "multimodal-assistant"})
+        if late.is_set():  # the deadline came while connecting, before there was a socket
+            raise FetchRefused(f"the image URL took longer than {timeout:g} s")
         response = connection.getresponse()
         if 300 <= response.status < 400:
             raise FetchRefused(f"the image URL redirects ({response.status} to "
@@ -108,9 +129,14 @@ def fetch(url: str, max_bytes: int, timeout: float, allow_private: bool = False)
     except FetchRefused:
         raise
     except (OSError, http.client.HTTPException, ValueError) as e:
+        if late.is_set():
+            raise FetchRefused(f"the image URL took longer than {timeout:g} s") from None
         raise FetchRefused(f"could not fetch the image URL ({e})") from None
     finally:
+        watchdog.cancel()
         connection.close()
+    if late.is_set():  # cut off mid-image: what came is not the image
+        raise FetchRefused(f"the image URL took longer than {timeout:g} s")
     if len(data) > max_bytes:
         raise FetchRefused(f"the image at the URL is over the limit of {max_bytes:,} bytes")
     return bytes(data)

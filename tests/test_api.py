@@ -278,6 +278,48 @@ def test_redirects_bad_urls_and_slow_answers_are_refused_with_the_reason():
             fetch(url, 1000, 5)
 
 
+def test_a_server_sending_a_byte_now_and_then_is_cut_off_at_the_time_limit():
+    """Each read waits at most the time limit, but the limit is the whole fetch's: a server
+    that drips its image would otherwise keep a worker thread for hours."""
+    import socket
+
+    from assistant.fetch import FetchRefused, fetch
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def drip() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+            while not done.wait(0.1):
+                try:
+                    connection.sendall(b"x")
+                except OSError:
+                    return
+
+    threading.Thread(target=drip, daemon=True).start()
+    outcome = []
+
+    def fetching() -> None:
+        try:
+            fetch(f"http://127.0.0.1:{listener.getsockname()[1]}/x.png", 2_000_000, 1,
+                  allow_private=True)
+        except FetchRefused as e:
+            outcome.append(str(e))
+
+    started = time.monotonic()
+    worker = threading.Thread(target=fetching, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    done.set()
+    listener.close()
+    assert not worker.is_alive(), "the fetch went on past its time limit"
+    assert time.monotonic() - started < 3
+    assert outcome and "took longer than 1 s" in outcome[0], outcome
+
+
 def _bad_file_cases():
     from tests.bad_files import refused
 

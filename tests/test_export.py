@@ -58,3 +58,20 @@ def test_an_exported_chat_imports_back_and_a_bad_file_is_refused_clearly():
                       (json.dumps(data), "shows #7, not in the file")]:
         with pytest.raises(BadExport, match=says):
             from_json(bad)
+
+
+def test_an_import_whose_pictures_hold_too_many_pixels_is_refused_before_any_is_decoded(
+        monkeypatch):
+    """A 20 MB file holds a hundred plain 40-megapixel pictures (15 GB decoded): the pixels
+    are counted from the headers first."""
+    import pytest
+
+    from assistant import export
+
+    conv = chat()  # 8x4 and 4x8: 64 pixels in all
+    monkeypatch.setattr(export, "load_image", lambda *a, **k: pytest.fail("decoded"))
+    with pytest.raises(export.BadExport, match="over 63 pixels together"):
+        export.from_json(export.to_json(conv), max_pixels_in_all=63)
+    monkeypatch.undo()
+    back = export.from_json(export.to_json(conv), max_pixels_in_all=64)
+    assert set(back.images) == {"#1", "#2"}

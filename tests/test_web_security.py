@@ -190,6 +190,114 @@ def test_ten_failed_logins_lock_the_address_out_for_a_minute(server):
     assert locked.status_code == 429 and "wait a minute" in locked.text
 
 
+def test_wrong_passwords_sent_all_at_once_are_counted_before_any_is_checked(server,
+                                                                         monkeypatch):
+    """Each check costs ~50 ms of a core and 16 MB: forty wrong passwords sent at once from
+    one address must not be forty checks (counted only once checked, they all were)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ctx, url = server
+    checked = []
+    real = ctx.gate.accounts.check
+    monkeypatch.setattr(ctx.gate.accounts, "check",
+                        lambda name, password: checked.append(name) or real(name, password))
+    wrong = {"authorization": "Basic " + base64.b64encode(b"victim:guess").decode()}
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url + "/config", headers=wrong,
+                                                    timeout=60).status_code, range(40)))
+    assert answers == [401] * 40
+    assert len(checked) == 10, len(checked)
+
+
+def test_guessing_the_api_key_locks_the_address_out_as_failed_logins_do(server):
+    url = server[1]
+    for n in range(10):
+        assert httpx.get(url + "/v1/models", headers={"authorization": f"Bearer guess-{n}"},
+                         timeout=30).status_code == 401
+    right = httpx.get(url + "/v1/models", headers={"authorization": f"Bearer {KEY}"},
+                      timeout=30)
+    assert right.status_code == 401  # for the rest of the minute, even the right key
+    server[0].gate._failures.clear()
+    assert httpx.get(url + "/v1/models", headers={"authorization": f"Bearer {KEY}"},
+                     timeout=30).status_code == 200
+
+
+def test_at_most_a_few_passwords_are_checked_at_once_over_all_addresses(users_file):
+    import threading
+    import time
+
+    import anyio
+
+    from assistant.web.accounts import User
+    from assistant.web.gate import CHECKS_AT_ONCE, Gate
+
+    gate = Gate(Accounts.read(users_file), "", User("local"))
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def check(name, password):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+
+    gate.accounts.check = check
+
+    async def attempts():
+        async with anyio.create_task_group() as group:
+            for n in range(40):
+                group.start_soon(gate._check, "victim", "guess", f"10.0.0.{n}")
+
+    anyio.run(attempts)
+    assert most[0] == CHECKS_AT_ONCE
+
+
+def test_without_authentication_only_requests_naming_this_machine_are_served(server):
+    """A page of another site whose name was pointed at 127.0.0.1 (DNS rebinding) is, to the
+    browser, of the same origin as this server: it names its own host, and is refused."""
+    from assistant.web.server import create_app
+
+    ctx = server[0]
+    app = create_app(Settings(history="off"), current=ctx.current, registry=None)
+    with in_thread(app) as url:
+        port = url.rsplit(":", 1)[1]
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "127.0.0.1", f"[::1]:{port}"):
+            assert httpx.get(url + "/config", headers={"host": host}, timeout=30) \
+                .status_code == 200, host
+        for host in (f"evil.example:{port}", "evil.example", f"192.168.1.5:{port}"):
+            page = httpx.get(url + "/config", headers={"host": host}, timeout=30)
+            assert page.status_code == 403 and "named another host" in page.text, host
+            models = httpx.get(url + "/v1/models", headers={"host": host}, timeout=30)
+            assert models.status_code == 403 and \
+                models.json()["error"]["code"] == "wrong_host", host
+    exposed = create_app(Settings(host="0.0.0.0", no_auth=True, history="off"),
+                         current=ctx.current, registry=None)
+    with in_thread(exposed) as url:  # served beyond this machine on purpose: any name
+        assert httpx.get(url + "/config", headers={"host": "chat.example"}, timeout=30) \
+            .status_code == 200
+
+
+def test_no_other_sites_page_may_read_the_server(server):
+    """Gradio tells a browser that any origin may read a server whose host is not a localhost
+    name, with the user's credentials: any web page a user on the network opens could read
+    a --no-auth server's chats."""
+    from assistant.web.server import create_app
+
+    ctx = server[0]
+    exposed = create_app(Settings(host="0.0.0.0", no_auth=True, history="off"),
+                         current=ctx.current, registry=None)
+    with in_thread(exposed) as url:
+        for method in ("GET", "OPTIONS"):
+            answer = httpx.request(method, url + "/config", timeout=30, headers={
+                "host": "192.168.1.5:7860", "origin": "http://evil.example",
+                "access-control-request-method": "GET"})
+            assert "access-control-allow-origin" not in answer.headers, (method, answer.headers)
+        own = httpx.get(url + "/config", timeout=30, headers={
+            "host": "192.168.1.5:7860", "origin": "http://192.168.1.5:7860"})
+        assert own.status_code == 200  # the page's own requests
+
+
 def test_a_users_file_with_a_bad_line_is_refused_naming_the_line(tmp_path):
     path = tmp_path / "users"
     add(path, "alice", "alice-password", admin=False)
@@ -227,6 +335,74 @@ def test_an_upload_over_the_image_limit_is_refused_and_not_kept(server, tmp_path
     assert answer.status_code == 413
     assert not [p for p in folder.rglob("*") if p.is_file() and
                 p.stat().st_size > ctx.settings.max_image_bytes]
+
+
+def raw_post(url: str, path: str, headers: list[str], body: bytes = b"",
+             wait: float = 10) -> tuple[int, str]:
+    """POST `path` by hand (a declared length need not come), as the victim; status, body."""
+    import socket
+    from urllib.parse import urlsplit
+
+    credentials = base64.b64encode(f"victim:{PASSWORDS['victim']}".encode()).decode()
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: Basic {credentials}",
+             *headers]
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=wait) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+            if b"\r\n\r\n" in answer and answer.rstrip().endswith(b"}"):
+                break
+    top, _, text = answer.partition(b"\r\n\r\n")
+    return int(top.split()[1]), text.decode()
+
+
+def test_the_pages_routes_refuse_a_body_over_their_limit_before_reading_it(server):
+    """Gradio reads a queue or call body whole into memory, and takes a thousand files of the
+    image limit in one upload: a length over the route's limit is refused unread."""
+    ctx, url = server
+    settings = ctx.settings
+    for path, length in (("/gradio_api/queue/join", 200_000_000),
+                         ("/gradio_api/call/chat", 200_000_000),
+                         ("/gradio_api/upload", settings.max_images_per_message *
+                          settings.max_image_bytes + 2_000_000)):
+        status, text = raw_post(url, path, ["Content-Type: application/json",
+                                            f"Content-Length: {length}"])
+        assert status == 413 and "is at most" in text, (path, status, text)
+    status, text = raw_post(url, "/gradio_api/queue/join", ["Content-Type: application/json",
+                                                            "Transfer-Encoding: chunked"])
+    assert status == 411 and "Content-Length" in text
+
+
+def test_an_upload_its_client_left_midway_does_not_stay_for_good(server, tmp_path):
+    """Gradio removes finished uploads after their time, but a part whose client left stays at
+    the upload folder's top level: the next upload removes those that stopped growing."""
+    import time
+
+    from tests.raw_http import wait_for
+
+    url = server[1]
+    folder = Path(os.environ["GRADIO_TEMP_DIR"])
+    before = {p for p in folder.iterdir() if p.is_file()}
+    head = ['Content-Type: multipart/form-data; boundary=XyZ', "Content-Length: 3000000"]
+    part = (b'--XyZ\r\nContent-Disposition: form-data; name="files"; filename="left.png"'
+            b"\r\nContent-Type: image/png\r\n\r\n" + b"\0" * 1_000_000)
+    try:
+        raw_post(url, "/gradio_api/upload", head, part, wait=2)  # then leaves, unanswered
+    except OSError:
+        pass
+
+    def left() -> list[Path]:
+        return [p for p in folder.iterdir() if p.is_file() and p not in before]
+
+    assert wait_for(lambda: left() and left()[0].stat().st_size > 900_000, 10), left()
+    hour_ago = time.time() - 2 * 3600
+    for part_file in left():
+        os.utime(part_file, (hour_ago, hour_ago))
+    with login(url, "victim") as victim:
+        upload(victim, picture(tmp_path / "next.png"))
+    assert wait_for(lambda: left() == [], 10), left()  # swept once the upload is answered
 
 
 # -- the attacker against the victim ---------------------------------------------------------
@@ -277,6 +453,29 @@ def test_a_message_naming_a_server_file_is_refused_before_anything_is_copied(ser
     copied = [p for p in folder.rglob("*") if p.name in ("secret-photo.png", "passwd",
                                                           "hostname")]
     assert copied == []
+
+
+def test_a_made_up_example_click_cannot_name_a_server_file(server, tmp_path):
+    """What the page says was clicked comes from the client, and gradio copies a file the
+    event returns from the server's working or temporary folder into its cache, to serve."""
+    url = server[1]
+    secret = picture(tmp_path / "secret-example.png")  # a file in the temporary folder
+    folder = Path(os.environ["GRADIO_TEMP_DIR"])
+    with login(url, "attacker") as attacker:
+        config = attacker.get("/config").json()
+        fn_index = next(d["id"] for d in config["dependencies"]
+                        if any(t[1] == "example_select" for t in d["targets"]))
+        chat = next(c["id"] for c in config["components"]
+                    if c.get("props", {}).get("elem_id") == "chat")
+        clicked = {"index": 0, "value": {"text": "x", "files": [file_data(str(secret))]}}
+        answer = attacker.post("/gradio_api/run/predict", json={
+            "fn_index": fn_index, "data": [], "session_hash": "made-up-click",
+            "trigger_id": chat, "event_data": clicked})
+    # refused by the page's own check, or by gradio's before it (whichever sees it first)
+    assert "not a file uploaded" in answer.text or "cannot be accessed" in answer.text, \
+        answer.text
+    assert "/file=" not in answer.text
+    assert list(folder.rglob("secret-example.png")) == []
 
 
 def test_a_file_another_user_uploaded_is_refused(server, victims_chat, tmp_path):

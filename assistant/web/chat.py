@@ -206,12 +206,20 @@ class ChatEvents:
     def tools_usable(use_tools: bool) -> gr.CheckboxGroup:
         return gr.CheckboxGroup(interactive=bool(use_tools))
 
-    @staticmethod
-    def example(chosen: gr.SelectData) -> gr.MultimodalTextbox:
-        """An example clicked in the empty chat: its request and picture in the box."""
-        files = [f["path"] if isinstance(f, dict) else str(f)
-                 for f in chosen.value.get("files") or []]
-        return gr.MultimodalTextbox(value={"text": chosen.value.get("text", ""), "files": files})
+    def example(self, chosen: gr.SelectData, request: gr.Request) -> gr.MultimodalTextbox:
+        """An example clicked in the empty chat: its request and picture in the box. What the
+        page says was clicked comes from the client: a file in it must be one this user may
+        send (the examples' pictures are everyone's), or gradio would copy any file of the
+        server's working or temporary folder into its cache and serve it."""
+        user = self.ctx.who(request)
+        value = chosen.value if isinstance(chosen.value, dict) else {}
+        paths = [str(f.get("path", "")) if isinstance(f, dict) else str(f)
+                 for f in value.get("files") or []]
+        try:
+            files = [self.ctx.uploads.check(user.name, path) for path in paths]
+        except AssistantError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        return gr.MultimodalTextbox(value={"text": str(value.get("text", "")), "files": files})
 
     def edit_last(self, session: ChatSession | None, history: list, request: gr.Request):
         return self.undo(session, history, request, edit=True)

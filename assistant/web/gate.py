@@ -2,7 +2,11 @@
 page's config, the queue, uploads, files, each function) and the API under /v1.
 
 Open (no users file, no API key): every request is the single user `local`; assistant/web/
-server.py allows this only on a loopback address, or with --no-auth. Closed: a request passes
+server.py allows this only on a loopback address, or with --no-auth. Open on a loopback address
+(`local_only`), a request must name this machine as its host (localhost, 127.0.0.1, [::1]):
+another site's page whose name was made to point at 127.0.0.1 (DNS rebinding) names its own
+site, and would otherwise read and delete every chat from the user's own browser. Closed: a
+request passes
 with `Authorization: Bearer KEY` (the API key: user `local`), `Authorization: Basic` (an
 account of the users file), or the session cookie that /login sets (a form for the browser;
 gradio_client's `auth=` posts to it too). Anything else gets a 401 (OpenAI's error body under
@@ -11,8 +15,11 @@ request's state (`request.state.user`) for gradio and the page's callbacks.
 
 Sessions live in memory (a restart logs everyone out) for `login_hours`; cookies are HttpOnly
 and SameSite=Strict, so another site's page cannot act with them. Ten failed logins a minute
-from one address lock that address out for the rest of the minute. Not here: what each user
-may do once in (assistant/web/chat.py, history.py, models.py).
+from one address (a wrong API key in a Bearer header among them) lock that address out for
+the rest of the minute; an attempt counts from its start, so attempts sent all at once are
+counted too, and at most CHECKS_AT_ONCE passwords are checked at once (each check is ~50 ms
+of a core and 16 MB). Not here: what each user may do once in (assistant/web/chat.py,
+history.py, models.py).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import binascii
 import hashlib
 import hmac
 import html
+import ipaddress
 import json
 import secrets
 import time
@@ -36,6 +44,7 @@ from assistant.web.accounts import Accounts, User
 COOKIE = "assistant-session"
 MAX_SESSIONS = 10_000
 MAX_FAILURES = 10  # failed logins a minute from one address
+CHECKS_AT_ONCE = 4  # passwords checked at once, over all clients
 LOGIN_BODY = 8 * 1024  # bytes a login form may have
 
 
@@ -43,14 +52,16 @@ class Gate:
     """Lets a request through to an app only as a known user (`Gated` puts it in front)."""
 
     def __init__(self, accounts: Accounts | None, api_key: str, local: User,
-                 login_hours: float = 24.0, clock=time.monotonic):
+                 login_hours: float = 24.0, clock=time.monotonic, local_only: bool = False):
         self.accounts, self.api_key, self.local = accounts, api_key, local
+        self.local_only = local_only  # open: only requests naming this machine as their host
         self.login_seconds = login_hours * 3600
         self._clock = clock
         self._sessions: OrderedDict[str, tuple[User, float]] = OrderedDict()  # token -> until
         self._basic: OrderedDict[bytes, User] = OrderedDict()  # checked Basic credentials
         self._failures: dict[str, list[float]] = {}  # address -> times of failed logins
         self._secret = secrets.token_bytes(32)
+        self._checking: anyio.CapacityLimiter | None = None  # made in the server's loop
 
     @property
     def closed(self) -> bool:
@@ -69,6 +80,8 @@ class Gate:
     async def serve(self, app, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await app(scope, receive, send)
+        if self.local_only and not self.closed and not _names_this_machine(scope):
+            return await self._refuse(scope, send, MISDIRECTED)
         if self.closed and scope["type"] == "http" and scope["path"] in ("/login", "/logout"):
             return await (self._login if scope["path"] == "/login" else self._logout)(
                 scope, receive, send)
@@ -82,9 +95,13 @@ class Gate:
         headers = _headers(scope)
         given = headers.get("authorization", "")
         scheme, _, credential = given.partition(" ")
-        if scheme.lower() == "bearer":
+        if scheme.lower() == "bearer":  # a wrong key counts as a failed login: no guessing
+            client = _client(scope)
+            if self._locked_out(client):
+                return None
             if self.api_key and hmac.compare_digest(credential.encode(), self.api_key.encode()):
                 return self.local
+            self._attempt(client)
             return None
         if scheme.lower() == "basic":
             return await self._basic_user(credential, _client(scope))
@@ -113,20 +130,34 @@ class Gate:
         return user
 
     async def _check(self, name: str, password: str, client: str) -> User | None:
-        """The user these credentials are, or None (counted against `client`)."""
+        """The user these credentials are, or None. The attempt counts against `client` from
+        its start (a thousand sent at once are not a thousand checks) and is forgiven if
+        right."""
         if self._locked_out(client):
             return None
-        if not name and self.api_key and \
-                hmac.compare_digest(password.encode(), self.api_key.encode()):
-            return self.local
+        attempt = self._attempt(client)
         user = None
-        if self.accounts is not None and name:  # scrypt takes ~50 ms: off the event loop
-            user = await anyio.to_thread.run_sync(self.accounts.check, name, password)
-        if user is None:
-            self._failures.setdefault(client, []).append(self._clock())
-            while len(self._failures) > MAX_SESSIONS:  # addresses remembered, oldest first out
-                del self._failures[next(iter(self._failures))]
+        if not name and self.api_key:
+            if hmac.compare_digest(password.encode(), self.api_key.encode()):
+                user = self.local
+        elif self.accounts is not None and name:  # scrypt takes ~50 ms: off the event loop
+            if self._checking is None:
+                self._checking = anyio.CapacityLimiter(CHECKS_AT_ONCE)
+            user = await anyio.to_thread.run_sync(self.accounts.check, name, password,
+                                                  limiter=self._checking)
+        if user is not None:
+            attempts = self._failures.get(client, [])
+            if attempt in attempts:
+                attempts.remove(attempt)
         return user
+
+    def _attempt(self, client: str) -> float:
+        """Count a login attempt against `client` (a failure until forgiven); its time."""
+        now = self._clock()
+        self._failures.setdefault(client, []).append(now)
+        while len(self._failures) > MAX_SESSIONS:  # addresses remembered, oldest first out
+            del self._failures[next(iter(self._failures))]
+        return now
 
     def _locked_out(self, client: str) -> bool:
         now = self._clock()
@@ -137,17 +168,24 @@ class Gate:
             self._failures.pop(client, None)
         return len(recent) >= MAX_FAILURES
 
-    async def _refuse(self, scope, send) -> None:
+    async def _refuse(self, scope, send, misdirected: str = "") -> None:
+        """401 (a browser asking for a page: to /login), or with `misdirected` a 403 saying
+        that this server answers only to this machine's names."""
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
         path = scope["path"]
         headers = _headers(scope)
+        status = 403 if misdirected else 401
         if path == "/v1" or path.startswith("/v1/"):
-            body = {"error": {"message": "missing or wrong API key (send 'Authorization: "
-                              "Bearer KEY')", "type": "invalid_request_error", "param": None,
-                              "code": "invalid_api_key"}}
-            return await _send(send, 401, json.dumps(body), "application/json")
+            body = {"error": {"message": misdirected or "missing or wrong API key (send "
+                              "'Authorization: Bearer KEY')", "type": "invalid_request_error",
+                              "param": None,
+                              "code": "wrong_host" if misdirected else "invalid_api_key"}}
+            return await _send(send, status, json.dumps(body), "application/json")
+        if misdirected:
+            return await _send(send, status, json.dumps({"detail": misdirected}),
+                               "application/json")
         if scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
             return await _send(send, 303, "", "text/plain", [("location", "/login")])
         body = {"detail": "Not logged in: log in at /login, or send 'Authorization: Bearer "
@@ -243,6 +281,31 @@ button{{margin-top:1rem;padding:.5rem 1.2rem}}.error{{color:#b00020}}</style></h
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Log in</button></form></body></html>
 """
+
+
+MISDIRECTED = ("This server has no authentication, so it answers only requests addressed to "
+               "this machine itself (http://localhost:PORT, http://127.0.0.1:PORT or "
+               "http://[::1]:PORT): this one named another host, as a page of another site "
+               "whose name was pointed at this machine does. Open the chat at one of those "
+               "addresses; to serve other names, start the server with --auth FILE or an API "
+               "key.")
+
+
+def _names_this_machine(scope) -> bool:
+    """Whether the request's Host is a name of this machine (no Host: a script's request)."""
+    host = _headers(scope).get("host")
+    if host is None:
+        return True
+    if host.startswith("["):  # [::1]:7860
+        name = host[1:].partition("]")[0]
+    else:
+        name = host.rpartition(":")[0] if ":" in host else host
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _headers(scope) -> dict[str, str]:

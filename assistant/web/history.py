@@ -87,7 +87,8 @@ class HistoryEvents:
         settings = self.ctx.settings
         try:
             data = Path(self.ctx.uploads.check(user.name, path)).read_bytes()
-            conversation = from_json(data, settings.max_image_bytes, settings.max_image_pixels)
+            conversation = from_json(data, settings.max_image_bytes, settings.max_image_pixels,
+                                     settings.max_images_per_chat * settings.max_image_pixels)
             chat_id = self.ctx.store.new_id()
             self.ctx.store.save(chat_id, conversation, owner=user.name)
         except AssistantError as e:

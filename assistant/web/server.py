@@ -4,7 +4,8 @@ puts the browser page (gradio, at /) and the OpenAI-compatible API (/v1) behind 
 app.py parses the command line and runs the result with uvicorn; tests call it directly.
 
 Who can reach what (the README's security model): on a loopback address without accounts or
-API key, whoever reaches the port is the single user `local`, who may also load another model.
+API key, whoever reaches the port is the single user `local`, who may also load another model
+(requests addressed to another host name are refused: assistant/web/gate.py says why).
 Elsewhere the server refuses to start without a users file (--auth) or an API key, unless
 --no-auth says that everyone who reaches it is that single user (the model switcher is then
 off: it names paths on the server's disk). Uploaded files are used only by the user who sent
@@ -28,8 +29,10 @@ from assistant.engine import Current, Engine
 from assistant.errors import AssistantError
 from assistant.store import LOCAL, Store
 from assistant.web.accounts import Accounts, User
+from assistant.web.bodies import BoundedBodies
 from assistant.web.context import Context
 from assistant.web.gate import Gate, Gated
+from assistant.web.origins import SameOrigin
 from assistant.web.page import CSS, HEAD, build_page
 from assistant.web.uploads import RecordUploads, Uploads
 
@@ -76,7 +79,8 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
         registry = build(settings, engine=lambda: current.engine)
     if store is None and settings.history != "off":
         store = Store(settings.history)
-    gate = Gate(accounts, settings.api_key, User(LOCAL, admin=True), settings.login_hours)
+    gate = Gate(accounts, settings.api_key, User(LOCAL, admin=True), settings.login_hours,
+                local_only=not exposed)
     ctx = Context(current, settings, gate, Uploads(get_upload_folder()), registry, store,
                   agent_on=agent_on, exposed=exposed, notice=notice)
     demo = build_page(ctx)
@@ -92,6 +96,8 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
                         auth_dependency=lambda request: request.state.user.name)
     demo.has_launched = True  # gradio's check that a message's files were uploaded
     server.add_middleware(RecordUploads, uploads=ctx.uploads)
+    server.add_middleware(BoundedBodies, settings=settings)
+    server.add_middleware(SameOrigin)
     server.add_middleware(Gated, gate=gate)  # added last: the outermost
     server.state.context = ctx
     return server

@@ -8,22 +8,31 @@ the upload folder and the sha256 of its bytes is one this user, or everyone, was
 who sent it, before the client hears of it. Gradio itself refuses, before copying anything,
 a path outside the upload folder (assistant/web/server.py turns that check on). Not here:
 who the user is (assistant/web/gate.py), reading the pictures (assistant/images.py).
+
+Gradio receives an upload's files at the folder's top level and moves each into a folder of
+its own once whole; those of a client that left midway would stay there for good (gradio's
+cleaning knows only finished uploads): each upload removes such parts that have not grown for
+`PART_IDLE` seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
 import anyio
+from starlette.requests import ClientDisconnect
 
 from assistant.errors import AssistantError
 
 UPLOAD_PATH = "/gradio_api/upload"
 PER_USER = 4096  # contents remembered for each user, the oldest forgotten first
+PART_IDLE = 3600  # seconds after which a part of an upload that stopped coming is removed
 
 
 class NotUploaded(AssistantError):
@@ -66,6 +75,24 @@ class Uploads:
                 return str(resolved)
         raise NotUploaded(name)
 
+    def sweep(self, idle: float = PART_IDLE) -> int:
+        """Remove the parts of uploads whose clients left (files gradio is receiving, at the
+        folder's top level, untouched for `idle` seconds); returns how many went."""
+        now, removed = time.time(), 0
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return 0
+        for entry in entries:
+            try:
+                if entry.name.startswith("tmp") and entry.is_file(follow_symlinks=False) and \
+                        now - entry.stat(follow_symlinks=False).st_mtime > idle:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:  # gone meanwhile
+                continue
+        return removed
+
 
 def _digest(path: Path) -> str:
     h = hashlib.sha256()
@@ -93,7 +120,11 @@ class RecordUploads:
                 for m in held:
                     await send(m)
 
-        await self.app(scope, receive, hold)
+        try:
+            await self.app(scope, receive, hold)
+        except ClientDisconnect:  # the client left midway: nobody to answer
+            pass
+        await anyio.to_thread.run_sync(self.uploads.sweep)
 
     async def _grant(self, scope, held: list[dict]) -> None:
         start = held[0]
