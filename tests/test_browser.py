@@ -341,7 +341,9 @@ def test_a_model_that_fails_to_load_says_so_and_a_good_one_clears_the_notice(
                                                             timeout=60_000)
         page.get_by_text("Model", exact=True).click()
         source = page.get_by_label("Model: a hub id or a checkpoint directory")
+        expect(source).to_have_value("/no/such/model")  # rendered before it is typed into
         source.fill("/no/such/model/either")
+        expect(source).to_have_value("/no/such/model/either")
         page.get_by_role("button", name="Load model").click()
         expect(page.get_by_text("Could not load /no/such/model/either")).to_be_visible(
             timeout=60_000)
