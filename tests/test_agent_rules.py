@@ -1,7 +1,8 @@
 """The agent's rules hold whatever the model writes: a scripted model tries to break each one
 (call a tool on a picture the chat does not have, on the old picture after a new one, ramble
 in a call until the tokens run out, write call markup into its answer, claim a result after
-a failed call, name a picture that does not exist) and the user still gets a sound answer."""
+a failed call, name a picture that does not exist, answer past a tool's result) and the user
+still gets a sound answer."""
 
 from __future__ import annotations
 
@@ -216,10 +217,51 @@ def test_a_number_quoted_from_a_tools_result_is_no_claim(registry):
     ImageDraw.Draw(sign).text((10, 20), "ROOM #12", fill="black", font=font(40))
     conv.add_user("Which room?", [sign])
     engine = Scripted([call("ocr", image="#1"),
-                       lambda c: "It says ROOM #12." if "#12" in c.turns[-1].text else "?"])
+                       lambda c: "It says ROOM #12." if "#12" in c.turns[-1].text else "?",
+                       "?"])
     _, final = run(engine, registry, conv)
-    assert final.text in ("It says ROOM #12.", "?")
-    assert "#12" in final.text or final.text == "?"
+    assert final.text == "It says ROOM #12." or "Here is what the tool returned" in final.text
+
+
+def open_sign() -> Image.Image:
+    from PIL import ImageDraw
+
+    from tools.drawing import font
+
+    sign = Image.new("RGB", (400, 110), "white")
+    ImageDraw.Draw(sign).text((20, 30), "OPEN 24 HOURS", fill="black", font=font(44))
+    return sign
+
+
+def test_an_answer_that_ignores_the_tools_result_is_asked_again_and_never_shown(registry):
+    conv = Conversation()
+    conv.add_user("Read the text in this image.", [open_sign()])
+    engine = Scripted([call("ocr", image="#1"), "True.", "It says OPEN 24 HOURS."])
+    events, final = run(engine, registry, conv)
+    notes = [e for e in events if isinstance(e, Note) and e.kind == "check"]
+    assert len(notes) == 1 and "does not use what the tool returned" in notes[0].text
+    assert final.text == "It says OPEN 24 HOURS."
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == final.text  # no "True."
+
+
+def test_a_number_no_one_gave_is_refused_and_then_the_result_is_shown(registry):
+    conv = Conversation()
+    conv.add_user("How long is it open?", [open_sign()])
+    engine = Scripted([call("ocr", image="#1"), "It is open 1 hours.", "Open for 1 hours."])
+    events, final = run(engine, registry, conv)
+    notes = [e for e in events if isinstance(e, Note) and e.kind == "check"]
+    assert notes and "it says 1," in notes[0].text
+    assert final.text.startswith("Here is what the tool returned") and "OPEN 24 HOURS" in final.text
+    assert "1 hours" not in "".join(e.text for e in events if isinstance(e, Delta))
+
+
+def test_an_answer_that_found_nothing_may_say_so(registry):
+    conv = Conversation()
+    conv.add_user("What does it say?", [Image.new("RGB", (200, 80), "white")])
+    engine = Scripted([call("ocr", image="#1"), "I can't find any text in it."])
+    events, final = run(engine, registry, conv)
+    assert final.text == "I can't find any text in it."
+    assert not [e for e in events if isinstance(e, Note) and e.kind == "check"]
 
 
 def test_a_message_naming_a_picture_that_does_not_exist_gets_the_pictures_there_are(

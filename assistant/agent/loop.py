@@ -9,8 +9,9 @@ Rules that hold whatever the model writes:
   can only name a picture of the chat; when the message names or brings pictures, only those
   (and the ones this answer made);
 - a message naming a picture that does not exist is answered with the pictures there are;
-- an answer never names a picture that does not exist, and after a failed call never claims
-  a result: the model is asked once more, then the loop says itself what failed;
+- an answer never names a picture that does not exist, after a failed call never claims a
+  result, and after a tool's result rests on it (assistant/agent/grounding.py): the model is
+  asked once more, then the loop says itself what failed or what the tool returned;
 - no call text reaches the user (assistant/agent/chat_model.py holds it back).
 """
 
@@ -26,7 +27,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import StructuredTool
 
 import prompts
-from assistant.agent import handles, protocol, view
+from assistant.agent import grounding, handles, protocol, view
 from assistant.agent.chat_model import EngineChatModel
 from assistant.agent.trace import Delta, Event, Final, Note, Step
 from assistant.conversation import Conversation
@@ -124,10 +125,12 @@ def for_settings(engine, registry, settings) -> Agent:
 
 
 def claim_problem(answer: str, conversation: Conversation, failed: str | None,
-                  made: list[str], quoted: str = "") -> str | None:
+                  made: list[str], quoted: str = "",
+                  results: list[Observation] = ()) -> str | None:
     """What is wrong with an answer that claims too much, or None. `failed`: the error of the
     run's last call, if it failed; `made`: the pictures this run made; `quoted`: text the
-    answer may quote (the message, the tools' results), whose "#12" is no claim."""
+    answer may quote (the message, the tools' results), whose "#12" is no claim; `results`:
+    the run's successful observations, which an answer after them must rest on."""
     missing = [h for h in dict.fromkeys(view.HANDLE.findall(answer))
                if f"#{h}" not in conversation.images and f"#{h}" not in quoted]
     if missing:
@@ -137,6 +140,11 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     if failed is not None and not made and not ADMITS.search(answer):
         return f"the last call failed ({failed}) and nothing was made, but the answer does " \
                "not say so."
+    if failed is None and results:
+        return grounding.ungrounded(
+            answer, view.last_user(conversation).text, [r.text for r in results],
+            [r.data for r in results], any(v == [] for r in results for v in r.data.values()),
+            bool(made))
     return None
 
 
@@ -227,6 +235,7 @@ class Agent:
         stopped = cancel.is_set if cancel is not None else (lambda: False)
         done: list[str] = []
         made: list[str] = []
+        results: list[Observation] = []  # the calls that worked
         failed: tuple[str, str] | None = None  # (tool, error) of the last call, if it failed
         retried = checked = False
         for step in range(1, self.max_steps + 1):
@@ -240,11 +249,15 @@ class Agent:
                 messages[0] = fresh[0]
             model = self._model(conversation, tools, made, cancel=cancel)
             reply, written = None, ""
+            # After a call (or a refused answer) the answer is checked before anyone sees it:
+            # held back, not streamed, so that a refused one never reaches the user.
+            held = bool(results or failed or checked)
             for chunk in model.stream(messages):
                 reply = chunk if reply is None else reply + chunk
                 if chunk.content and not chunk.additional_kwargs.get("malformed"):
                     written += chunk.content
-                    yield Delta(chunk.content)
+                    if not held:
+                        yield Delta(chunk.content)
             if stopped():
                 yield Note(step, "stopped", "stopped by the user")
                 yield Final(protocol.strip_tags(written).strip(), step, finished=False,
@@ -265,13 +278,18 @@ class Agent:
             if not reply.tool_calls:
                 answer = protocol.strip_tags(reply.content).strip()
                 problem = claim_problem(answer, conversation, failed and failed[1], made,
-                                        quoted)
+                                        quoted, results)
                 if problem is None:
-                    yield Final(answer or self._empty(failed), step)
+                    text = answer or self._empty(failed)
+                    if held or not answer:
+                        yield Delta(text)
+                    yield Final(text, step)
                     return
                 if checked or step == self.max_steps:
                     yield Note(step, "check", problem)
-                    yield Final(self._honest(failed, conversation), step)
+                    honest = self._honest(failed, conversation, results)
+                    yield Delta(honest)
+                    yield Final(honest, step)
                     return
                 checked = True
                 yield Note(step, "check", problem)
@@ -295,6 +313,7 @@ class Agent:
             made += observation.handles
             failed = (call["name"], reason_of(observation.text)) if observation.error else None
             quoted += "" if observation.error else "\n" + observation.text
+            results += [] if observation.error else [observation]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
             messages += [
                 AIMessage("", tool_calls=[{**call, "args": arguments}]),
@@ -306,10 +325,14 @@ class Agent:
         yield self._give_up(f"it needed more than {self.max_steps} steps", done, self.max_steps)
 
     @staticmethod
-    def _honest(failed: tuple[str, str] | None, conversation: Conversation) -> str:
-        """What the loop says itself when the model's answer claimed too much."""
+    def _honest(failed: tuple[str, str] | None, conversation: Conversation,
+                results: list[Observation] = ()) -> str:
+        """What the loop says itself when the model's answer claimed too much: what failed,
+        else what the tools returned."""
         if failed is not None:
             return prompts.render("agent_failed", tool=failed[0], reason=failed[1])
+        if results:
+            return prompts.render("agent_results", results=[r.text for r in results])
         have = ", ".join(conversation.images) or "none yet"
         return f"I could not answer that properly. The pictures in this chat are: {have}."
 

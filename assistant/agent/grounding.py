@@ -1,0 +1,89 @@
+"""Whether an answer rests on what the tools returned.
+
+After a tool has read, counted or described a picture, the answer is a report of its result:
+a small model may still write a fluent sentence that shares nothing with it ("True." after the
+sign was read as "OPEN 24 HOURS") or a number no one gave it ("It takes 1 hours."). The loop
+asks for such an answer again, and if the second one is no better, shows the result itself
+(assistant/agent/loop.py). Two checks, both about words, neither about meaning:
+- every number in the answer was written by the user or a tool (a picture's handle, "#2", is
+  no number here);
+- unless a call made a picture, the answer shares a word with the results, or, when they
+  found nothing, says so.
+"""
+
+from __future__ import annotations
+
+import re
+
+NUMBER = re.compile(r"(?<![#\w])\d+(?:[.:,]\d+)*")
+WORD = re.compile(r"[a-z]+|\d+")
+NEGATIVE = re.compile(r"\b(?:no|not|none|nothing|cannot|without|zero|0)\b|n't\b", re.I)
+# Words every report may use whatever the result: they show no reading of it.
+COMMON = frozenset("""
+the and are was were has have had for with this that these those there here its you your
+image picture photo photograph pic shows show showing see seen says say said text
+found find look looks like likely most probably think seems seem what which who how can
+could would will just one some any all about from into onto out over under near also very
+really quite done made make marked mark tool result results answer answers describe
+describes description read reads reading write written detector classifier model
+""".split())
+
+
+def _words(text: str) -> set[str]:
+    """Content words, singular-ish ("cats" -> "cat"), and numbers."""
+    out = set()
+    for w in WORD.findall(text.lower()):
+        if w.isdigit():
+            out.add(w)
+        elif len(w) >= 3 and w not in COMMON:
+            out.add(w[:-1] if w.endswith("s") and len(w) > 3 else w)
+    return out
+
+
+def _numbers(value, out: set[str]) -> set[str]:
+    """The numbers in a tool's structured result that an answer may repeat: those written in
+    its strings, its whole numbers outside coordinate lists, and counts of labelled things (a
+    list of boxes: how many, and how many share each label; none: 0)."""
+    if isinstance(value, str):
+        out.update(NUMBER.findall(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        out.add(str(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            _numbers(item, out)
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.add("0")
+        if all(isinstance(item, (int, float)) for item in value):
+            return out  # a box's coordinates, a colour: no count an answer would give
+        labels = [item.get("label") for item in value if isinstance(item, dict)]
+        if any(label is not None for label in labels):
+            out.add(str(len(value)))
+            out.update(str(labels.count(label)) for label in set(labels) if label is not None)
+        for item in value:
+            _numbers(item, out)
+    return out
+
+
+def ungrounded(answer: str, asked: str, results: list[str], facts: list[dict], empty: bool,
+               made: bool) -> str | None:
+    """What in `answer` rests on nothing the tools returned, or None. `asked`: the user's
+    message; `results` and `facts`: the texts and structured results of this answer's
+    successful calls; `empty`: a result found nothing; `made`: a call made a picture (the
+    answer may then just show it: only its numbers are checked)."""
+    if not results:
+        return None
+    given = set(NUMBER.findall(asked))
+    for data in facts:
+        _numbers(data, given)
+    invented = [n for n in dict.fromkeys(NUMBER.findall(answer)) if n not in given]
+    if invented:
+        return (f"it says {', '.join(invented)}, which neither the user nor a tool said; "
+                "answer from the tool's result.")
+    if made:
+        return None
+    if _words(answer) & _words("\n".join(results)):
+        return None
+    if empty and NEGATIVE.search(answer):
+        return None
+    return "it does not use what the tool returned; answer from the tool's result."
