@@ -5,8 +5,8 @@ shows them to the model (assistant/agent/view.py), with real tool results.
 
 A simulated chat has one to five messages. People bring pictures mid-chat (one, sometimes
 two at once), ask about the newest one or an earlier one ("#2", "the first picture"), edit a
-picture a tool just made ("now make it black and white"), compare two pictures, send
-pictures before saying what they want, make small talk and ask general questions in between. Each message becomes one sample: the view the
+picture a tool just made ("now make it black and white"), compare two pictures, make small
+talk and ask general questions in between. Each message becomes one sample: the view the
 model reads at that point (the compact agent prompt, the last exchanges as text, the message
 with its pictures) and what it should write: a tool call, and after the real tool's
 observation an answer that uses it (a time read off a departure board, a total off a
@@ -46,9 +46,9 @@ DONE = ["Done: {h}.", "Here it is: {h}.", "Here you go: {h}.", "Done, the new pi
 ADMIT = ["Sorry, I could not do that: {r}", "I couldn't do that: {r}",
          "That did not work: {r}", "Sorry, that failed: {r}"]
 # Turn kinds and how often a chat's message is each (given the pictures it has).
-KINDS = {"ocr": 1.0, "classify": 1.0, "caption": 1.0, "detect": 1.1, "edit": 1.3,
+KINDS = {"ocr": 1.3, "classify": 1.0, "caption": 1.0, "detect": 0.9, "edit": 1.3,
          "generate": 1.0, "vision": 1.2, "compare": 0.5, "chat": 1.4, "general": 1.2,
-         "bring": 0.5, "fail_detect": 0.35, "fail_generate": 0.35}
+         "fail_detect": 0.35, "fail_generate": 0.35}
 FIRST_ONLY = 0.4  # tool turns trained up to the call only (shorter: more of them per hour)
 NEEDS = {"ocr": "sign", "classify": "photo", "caption": "photo", "detect": "photo",
          "fail_detect": "photo", "vision": "shapes", "edit": "any"}
@@ -318,14 +318,6 @@ def _one_turn(chat: Chat, rng: random.Random) -> None:
     kind = rng.choices(kinds, [KINDS[k] for k in kinds])[0]
     if kind == "compare":
         return _compare(chat, rng)
-    if kind == "bring":
-        brought = [chat.pools.any() for _ in range(rng.choice([1, 1, 2]))]
-        handles = [f"#{chat.conv.next_number + i}" for i in range(len(brought))]
-        text, answer = chitchat.bring(rng, handles)
-        text = wording.typed(text, rng)
-        if _norm(text) in chat.avoid:
-            return None
-        return chat.turn(text, brought, kind, lambda: [("assistant", answer)])
     if kind in ("chat", "general"):
         text, answer = (chitchat.small_talk if kind == "chat" else chitchat.general)(rng)
         text = wording.typed(text, rng)

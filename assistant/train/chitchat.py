@@ -135,24 +135,6 @@ OPS = [("+", "plus", lambda a, b: a + b), ("-", "minus", lambda a, b: a - b),
        ("*", "times", lambda a, b: a * b), ("x", "times", lambda a, b: a * b)]
 
 
-# Pictures sent with no request yet: the assistant says it has them and asks what to do.
-BRING = {1: ["here it is", "here you go", "look at this", "check this out", "this one",
-             "i have a picture for you", "sending you a photo", "new pic", "got another one",
-             "here's the image", "ok, here", "take a look", "see attached", "one more"],
-         2: ["here are two pictures", "two images for you", "check these out", "here you go",
-             "look at these two", "i have two photos", "both of these", "sending two pics",
-             "ok here they are", "take a look at these"]}
-
-
-def bring(rng: random.Random, handles: list[str]) -> tuple[str, str]:
-    """A message that brings pictures and asks nothing (yet), and the answer to it."""
-    shown = " and ".join(handles)
-    return rng.choice(BRING[len(handles)]), rng.choice([
-        f"Got it: {shown}. What would you like me to do with {'it' if len(handles) == 1 else 'them'}?",
-        f"I have {shown}. What should I look for?",
-        f"Thanks, I see {shown}. What would you like to know?"])
-
-
 def small_talk(rng: random.Random) -> tuple[str, str]:
     messages, answers = rng.choice(SMALL_TALK)
     return rng.choice(messages), rng.choice(answers)
