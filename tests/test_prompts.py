@@ -24,6 +24,7 @@ SAMPLES = {
     "agent_retry": [dict(error="not JSON", tools=["ocr", "vqa"])],
     "agent_check": [dict(problem="it names #5, but there is no such picture.")],
     "agent_failed": [dict(tool="detect", reason="the detector finds only faces.")],
+    "agent_results": [dict(results=["Text in #1: OPEN"]), dict(results=["a", "b"])],
     "agent_give_up": [dict(reason="too long", steps=[]), dict(reason="x", steps=["ocr: read"])],
 }
 
