@@ -305,3 +305,21 @@ def test_plain_answers_end_where_a_call_would_begin_and_the_agent_reads_calls():
     conv.add_user("hi")
     run(engine, build(Settings()), conv)
     assert CALL_OPEN not in engine.params[0].stop
+
+
+@pytest.mark.parametrize("answer,ok", [
+    ("It departs at 10:45.", True),  # OCR glued the word to the time: still the time read
+    ("Platform 2.", True),
+    ("It departs at 11:45.", False),  # a time no one read
+    ("Room #7, platform 2.", True),  # a handle is no number
+    ("True.", False),  # nothing of the result
+])
+def test_what_an_answer_after_ocr_may_say(answer, ok):
+    from assistant.agent.grounding import ungrounded
+
+    lines = [{"text": "DEPARTS10:45", "box": [23, 97, 332, 134]},
+             {"text": "PLATFORM2", "box": [23, 162, 283, 197]}]
+    text = 'Text in #1 (2 line(s)):\n1. "DEPARTS10:45" at [23, 97, 332, 134]\n' \
+           '2. "PLATFORM2" at [23, 162, 283, 197]'
+    problem = ungrounded(answer, "when does it leave?", [text], [{"lines": lines}], False, False)
+    assert (problem is None) == ok, problem

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-NUMBER = re.compile(r"(?<![#\w])\d+(?:[.:,]\d+)*")
+NUMBER = re.compile(r"(?<![#\d.:,])\d+(?:[.:,]\d+)*")  # "#2" is a handle, not a number
 WORD = re.compile(r"[a-z]+|\d+")
 NEGATIVE = re.compile(r"\b(?:no|not|none|nothing|cannot|without|zero|0)\b|n't\b", re.I)
 # Words every report may use whatever the result: they show no reading of it.
