@@ -553,3 +553,29 @@ def test_the_last_prompt_token_is_always_read_alone(engines, red, monkeypatch):
     assert again == first
     assert cold[0] > 1 and cold[1] == 1, cold  # all but the last, then the last alone
     assert lengths[0] == 1, lengths  # from the kept prefix: the last alone, as before
+
+
+def test_answers_cancelled_while_waiting_for_the_model_are_never_started(engines, red, blue):
+    """One answer at a time (no batching): an answer whose reader left while another held the
+    model ends where it waits, without reading its prompt."""
+    engine = engines("llava", batch=1, prefix_cache=0, image_cache=0)
+    running = engine.stream(asking(red), engine.default_params(
+        max_new_tokens=40, min_new_tokens=40)).stream
+    while running.tokens_generated == 0:  # it holds the model now
+        time.sleep(0.005)
+    prompts_read = []  # the running answer only steps one token at a time from here on
+
+    def count(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None and ids.shape[-1] > 1:
+            prompts_read.append(ids.shape[-1])
+
+    hook = engine.loaded.model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        waiting = engine.stream(asking(blue), engine.default_params(max_new_tokens=4)).stream
+        waiting.cancel()
+        running.wait()
+        assert waiting.wait() == "" and waiting.usage.finish_reason == "cancelled"
+        assert prompts_read == []
+    finally:
+        hook.remove()

@@ -158,6 +158,8 @@ class Stream:
         """Generate this answer alone (on its own thread, or the batcher's)."""
         try:
             with self._lock, torch.inference_mode():
+                if self._cancel.is_set():  # its reader left while it waited for the model
+                    return
                 if self._decoder is not None and self._decoder.takes(self.params, self._inputs):
                     self._decoder.run([self], self._inputs)
                 else:
