@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from tools.base import Observation
+
 NUMBER = re.compile(r"(?<![#\d.:,])\d+(?:[.:,]\d+)*")  # "#2" is a handle, not a number
 WORD = re.compile(r"[a-z]+|\d+")
 NEGATIVE = re.compile(r"\b(?:no|not|none|nothing|cannot|without|zero|0)\b|n't\b", re.I)
@@ -65,25 +67,24 @@ def _numbers(value, out: set[str]) -> set[str]:
     return out
 
 
-def ungrounded(answer: str, asked: str, results: list[str], facts: list[dict], empty: bool,
-               made: bool) -> str | None:
+def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) -> str | None:
     """What in `answer` rests on nothing the tools returned, or None. `asked`: the user's
-    message; `results` and `facts`: the texts and structured results of this answer's
-    successful calls; `empty`: a result found nothing; `made`: a call made a picture (the
+    message; `results`: this answer's successful calls; `made`: a call made a picture (the
     answer may then just show it: only its numbers are checked)."""
     if not results:
         return None
     given = set(NUMBER.findall(asked))
-    for data in facts:
-        _numbers(data, given)
+    for result in results:
+        _numbers(result.data, given)
     invented = [n for n in dict.fromkeys(NUMBER.findall(answer)) if n not in given]
     if invented:
         return (f"it says {', '.join(invented)}, which neither the user nor a tool said; "
                 "answer from the tool's result.")
     if made:
         return None
-    if _words(answer) & _words("\n".join(results)):
+    if _words(answer) & _words("\n".join(r.text for r in results)):
         return None
-    if empty and NEGATIVE.search(answer):
+    found_nothing = any(v == [] for r in results for v in r.data.values())
+    if found_nothing and NEGATIVE.search(answer):
         return None
     return "it does not use what the tool returned; answer from the tool's result."

@@ -125,12 +125,13 @@ def for_settings(engine, registry, settings) -> Agent:
 
 
 def claim_problem(answer: str, conversation: Conversation, failed: str | None,
-                  made: list[str], quoted: str = "",
-                  results: list[Observation] = ()) -> str | None:
+                  made: list[str], results: list[Observation] = ()) -> str | None:
     """What is wrong with an answer that claims too much, or None. `failed`: the error of the
-    run's last call, if it failed; `made`: the pictures this run made; `quoted`: text the
-    answer may quote (the message, the tools' results), whose "#12" is no claim; `results`:
-    the run's successful observations, which an answer after them must rest on."""
+    run's last call, if it failed; `made`: the pictures this run made; `results`: the run's
+    successful observations, which an answer after them must rest on. The message and those
+    results may be quoted: their "#12" is no claim."""
+    asked = view.last_user(conversation).text
+    quoted = "\n".join([asked, *(r.text for r in results)])
     missing = [h for h in dict.fromkeys(view.HANDLE.findall(answer))
                if f"#{h}" not in conversation.images and f"#{h}" not in quoted]
     if missing:
@@ -141,10 +142,7 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
         return f"the last call failed ({failed}) and nothing was made, but the answer does " \
                "not say so."
     if failed is None and results:
-        return grounding.ungrounded(
-            answer, view.last_user(conversation).text, [r.text for r in results],
-            [r.data for r in results], any(v == [] for r in results for v in r.data.values()),
-            bool(made))
+        return grounding.ungrounded(answer, asked, results, bool(made))
     return None
 
 
@@ -165,11 +163,10 @@ class Agent:
         self.guided = guided  # tool calls decoded to fit their schemas (assistant/agent/grammar.py)
         self.temperature = temperature  # None: the engine's setting
 
-    def _model(self, conversation: Conversation, tools, made: list[str],
+    def _model(self, conversation: Conversation, tools, allowed: list[str],
                max_new_tokens: int | None = None, cancel: threading.Event | None = None):
-        """The chat model with `tools` bound to it, their image arguments limited to the
-        pictures the message is about (and those this answer made), else to any picture."""
-        allowed = self._allowed(conversation, made)
+        """The chat model with `tools` bound to it, their image arguments limited to `allowed`
+        (the pictures `_allowed` gives)."""
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 guided=self.guided, cancel=cancel,
@@ -211,7 +208,8 @@ class Agent:
         except UnknownImage as e:
             return "direct", str(e)
         tools, messages = self._start(conversation)
-        reply = self._model(conversation, tools, [], max_new_tokens=64).invoke(messages)
+        reply = self._model(conversation, tools, self._allowed(conversation, []),
+                            max_new_tokens=64).invoke(messages)
         if reply.additional_kwargs.get("malformed"):
             return "malformed", reply.content
         if reply.tool_calls:
@@ -231,7 +229,6 @@ class Agent:
             yield Final(str(e), 0)
             return
         tools, messages = self._start(conversation)
-        quoted = view.last_user(conversation).text  # and every result that was no error
         stopped = cancel.is_set if cancel is not None else (lambda: False)
         done: list[str] = []
         made: list[str] = []
@@ -247,7 +244,8 @@ class Agent:
             if set(offered(self.registry, conversation).names) != set(tools.names):
                 tools, fresh = self._start(conversation)  # a tool made the chat's first picture
                 messages[0] = fresh[0]
-            model = self._model(conversation, tools, made, cancel=cancel)
+            allowed = self._allowed(conversation, made)
+            model = self._model(conversation, tools, allowed, cancel=cancel)
             reply, written = None, ""
             # After a call (or a refused answer) the answer is checked before anyone sees it:
             # held back, not streamed, so that a refused one never reaches the user.
@@ -278,7 +276,7 @@ class Agent:
             if not reply.tool_calls:
                 answer = protocol.strip_tags(reply.content).strip()
                 problem = claim_problem(answer, conversation, failed and failed[1], made,
-                                        quoted, results)
+                                        results)
                 if problem is None:
                     text = answer or self._empty(failed)
                     if held or not answer:
@@ -299,8 +297,7 @@ class Agent:
             call = reply.tool_calls[0]
             arguments = self._resolve(call["name"], dict(call["args"]), conversation)
             yield Step(step, call["name"], arguments)
-            observation = self._refused(call["name"], arguments,
-                                        self._allowed(conversation, made), conversation) or \
+            observation = self._refused(call["name"], arguments, allowed, conversation) or \
                 self.registry.call(call["name"], arguments, conversation,
                                    timeout=min(self.registry.timeout, left), cancel=cancel)
             status = "error" if observation.error else "done"
@@ -312,7 +309,6 @@ class Agent:
                 return
             made += observation.handles
             failed = (call["name"], reason_of(observation.text)) if observation.error else None
-            quoted += "" if observation.error else "\n" + observation.text
             results += [] if observation.error else [observation]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
             messages += [
