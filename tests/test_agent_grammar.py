@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from assistant.agent import protocol
 from assistant.agent.grammar import ToolCallGrammar
 from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.engine import GenerationParams
-from assistant.engine.guide import Guide
+from tests import char_model
 from tools.registry import build
 
 
@@ -160,38 +159,10 @@ def test_a_grammar_without_tools_or_with_a_dangling_reference_is_refused():
         ToolCallGrammar({"t": {"type": "object", "properties": {"x": {"$ref": "#/$defs/Missing"}}}})
 
 
-class CharTokenizer:
-    """One token per printable character, and an end-of-answer token."""
-
-    def __init__(self):
-        self.chars = [chr(c) for c in range(32, 127)] + ["\n"]
-        self.eos = len(self.chars)
-
-    def decode(self, ids, skip_special_tokens=True):
-        return "".join(self.chars[i] for i in ids if i != self.eos)
-
-
 def guided_greedy(preferred: str, grammar, steps: int = 200) -> str:
-    """A scripted model: it prefers the next character of `preferred` while the text follows
-    it, then a fixed order of characters, then the end; the guide picks among them."""
-    tok = CharTokenizer()
-    fallback = '"}] ,:{[01#abcdefghijklmnopqrstuvwxyz</_>\n'
-    ids: list[int] = []
-    guide = Guide(grammar, tok, ids, {tok.eos})
-    for _ in range(steps):
-        text = tok.decode(ids)
-        scores = torch.zeros(1, tok.eos + 1)
-        for rank, ch in enumerate(reversed(fallback)):
-            scores[0, tok.chars.index(ch)] = 1 + rank
-        if preferred.startswith(text) and len(text) < len(preferred):
-            scores[0, tok.chars.index(preferred[len(text)])] = 1000
-        elif text == preferred:
-            scores[0, tok.eos] = 1000
-        choice = int(guide(torch.tensor([ids]), scores).argmax())
-        if choice == tok.eos:
-            break
-        ids.append(choice)
-    return tok.decode(ids)
+    """A scripted model that prefers `preferred`, guided by `grammar` (tests/char_model.py)."""
+    return char_model.guided(preferred, grammar, steps,
+                             '"}] ,:{[01#abcdefghijklmnopqrstuvwxyz</_>\n')
 
 
 def test_the_guide_turns_a_model_that_would_write_a_broken_call_into_a_readable_one(grammar):

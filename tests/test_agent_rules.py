@@ -10,48 +10,21 @@ import json
 from types import SimpleNamespace
 
 import pytest
-import torch
 from PIL import Image
 
 from assistant.agent import Agent, Delta, Final, Note, Step, view
 from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.engine.generate import CALL_OPEN, GenerationParams
-from assistant.engine.guide import Guide
+from tests import char_model
 from tools.registry import build
-
-
-class CharTokenizer:
-    """One token per character, and an end-of-answer token."""
-
-    def __init__(self):
-        self.chars = [chr(c) for c in range(32, 127)] + ["\n"]
-        self.eos = len(self.chars)
-
-    def decode(self, ids, skip_special_tokens=True):
-        return "".join(self.chars[i] for i in ids if i != self.eos)
 
 
 def guided(preferred: str, constraint, budget: int) -> str:
     """What a model that prefers `preferred` writes under the engine's guide, one character
     a step, within `budget` steps."""
-    tok = CharTokenizer()
-    ids: list[int] = []
-    guide = Guide(constraint, tok, ids, {tok.eos}, budget=budget)
-    for _ in range(budget):
-        text = tok.decode(ids)
-        scores = torch.zeros(1, tok.eos + 1)
-        for rank, ch in enumerate(reversed('"}] ,:{[0#123abc</_>\n')):
-            scores[0, tok.chars.index(ch)] = 1 + rank
-        if preferred.startswith(text) and len(text) < len(preferred):
-            scores[0, tok.chars.index(preferred[len(text)])] = 1000
-        elif text == preferred:
-            scores[0, tok.eos] = 1000
-        choice = int(guide(torch.tensor([ids]), scores).argmax())
-        if choice == tok.eos:
-            break
-        ids.append(choice)
-    return tok.decode(ids)
+    return char_model.guided(preferred, constraint, budget, '"}] ,:{[0#123abc</_>\n',
+                             budget=budget)
 
 
 class Scripted:
@@ -99,6 +72,16 @@ def run(engine, registry, conv, **kw):
     events = list(Agent(engine, registry, **kw).run(conv))
     assert isinstance(events[-1], Final)
     return events, events[-1]
+
+
+def checks(events) -> list[Note]:
+    """The loop's notes that an answer was sent back."""
+    return [e for e in events if isinstance(e, Note) and e.kind == "check"]
+
+
+def streamed(events) -> str:
+    """What the user was shown as it was written."""
+    return "".join(e.text for e in events if isinstance(e, Delta))
 
 
 def tools_run(events):
@@ -171,7 +154,7 @@ def test_call_markup_never_reaches_the_user(registry, reply, shown):
     conv.add_user("hello")
     engine = Scripted([reply, "Here is your drawing: #1."], guide=False)
     events, final = run(engine, registry, conv)
-    deltas = "".join(e.text for e in events if isinstance(e, Delta))
+    deltas = streamed(events)
     for text in (deltas, final.text):
         assert "<tool_call" not in text and "<observation" not in text, text
     if shown is not None:
@@ -184,7 +167,7 @@ def test_a_failed_call_is_never_answered_with_a_result(registry, red):
     engine = Scripted([call("edit_image", image="#1", operation="rotate"),  # no degrees
                        "Here it is: #1.", "Here it is: #1 rotated."], guide=False)
     events, final = run(engine, registry, conv)
-    notes = [e for e in events if isinstance(e, Note) and e.kind == "check"]
+    notes = checks(events)
     assert notes and "failed" in notes[0].text
     assert "Here it is" not in final.text
     assert "could not" in final.text and "rotate needs degrees" in final.text
@@ -233,26 +216,30 @@ def open_sign() -> Image.Image:
     return sign
 
 
-def test_an_answer_that_ignores_the_tools_result_is_asked_again_and_never_shown(registry):
+def read_sign(registry, question: str, *answers: str):
+    """The events and final answer of a chat about the sign whose model reads it with OCR,
+    then answers `answers` in turn."""
     conv = Conversation()
-    conv.add_user("Read the text in this image.", [open_sign()])
-    engine = Scripted([call("ocr", image="#1"), "True.", "It says OPEN 24 HOURS."])
-    events, final = run(engine, registry, conv)
-    notes = [e for e in events if isinstance(e, Note) and e.kind == "check"]
+    conv.add_user(question, [open_sign()])
+    return run(Scripted([call("ocr", image="#1"), *answers]), registry, conv)
+
+
+def test_an_answer_that_ignores_the_tools_result_is_asked_again_and_never_shown(registry):
+    events, final = read_sign(registry, "Read the text in this image.", "True.",
+                              "It says OPEN 24 HOURS.")
+    notes = checks(events)
     assert len(notes) == 1 and "does not use what the tool returned" in notes[0].text
     assert final.text == "It says OPEN 24 HOURS."
-    assert "".join(e.text for e in events if isinstance(e, Delta)) == final.text  # no "True."
+    assert streamed(events) == final.text  # no "True."
 
 
 def test_a_number_no_one_gave_is_refused_and_then_the_result_is_shown(registry):
-    conv = Conversation()
-    conv.add_user("How long is it open?", [open_sign()])
-    engine = Scripted([call("ocr", image="#1"), "It is open 1 hours.", "Open for 1 hours."])
-    events, final = run(engine, registry, conv)
-    notes = [e for e in events if isinstance(e, Note) and e.kind == "check"]
+    events, final = read_sign(registry, "How long is it open?", "It is open 1 hours.",
+                              "Open for 1 hours.")
+    notes = checks(events)
     assert notes and "it says 1," in notes[0].text
     assert final.text.startswith("Here is what the tool returned") and "OPEN 24 HOURS" in final.text
-    assert "1 hours" not in "".join(e.text for e in events if isinstance(e, Delta))
+    assert "1 hours" not in streamed(events)
 
 
 def test_an_answer_that_found_nothing_may_say_so(registry):
@@ -261,7 +248,7 @@ def test_an_answer_that_found_nothing_may_say_so(registry):
     engine = Scripted([call("ocr", image="#1"), "I can't find any text in it."])
     events, final = run(engine, registry, conv)
     assert final.text == "I can't find any text in it."
-    assert not [e for e in events if isinstance(e, Note) and e.kind == "check"]
+    assert not checks(events)
 
 
 def test_a_message_naming_a_picture_that_does_not_exist_gets_the_pictures_there_are(
@@ -316,10 +303,12 @@ def test_plain_answers_end_where_a_call_would_begin_and_the_agent_reads_calls():
 ])
 def test_what_an_answer_after_ocr_may_say(answer, ok):
     from assistant.agent.grounding import ungrounded
+    from tools.base import Observation
 
     lines = [{"text": "DEPARTS10:45", "box": [23, 97, 332, 134]},
              {"text": "PLATFORM2", "box": [23, 162, 283, 197]}]
     text = 'Text in #1 (2 line(s)):\n1. "DEPARTS10:45" at [23, 97, 332, 134]\n' \
            '2. "PLATFORM2" at [23, 162, 283, 197]'
-    problem = ungrounded(answer, "when does it leave?", [text], [{"lines": lines}], False, False)
+    problem = ungrounded(answer, "when does it leave?", [Observation(text, data={"lines": lines})],
+                         made=False)
     assert (problem is None) == ok, problem
