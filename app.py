@@ -37,12 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from assistant.web.server import NotServed, create_app
+    from assistant.errors import AssistantError
+    from assistant.web.server import create_app
 
     try:
         settings = config.from_args(args)  # --host/--port land in Settings.host/.port
         server = create_app(settings, agent_on=args.agent)
-    except (NotServed, ValueError) as e:
+    except AssistantError as e:
         sys.exit(f"error: {e}")
     print(f"Serving on http://{settings.host}:{settings.port} (chat) and "
           f"http://{settings.host}:{settings.port}/v1 (API)", file=sys.stderr, flush=True)

@@ -30,8 +30,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
+from assistant.errors import AssistantError
 
-class ApiError(Exception):
+
+class ApiError(AssistantError):
     def __init__(self, status: int, message: str, param: str | None = None,
                  code: str | None = None, kind: str = "invalid_request_error",
                  headers: dict[str, str] | None = None):

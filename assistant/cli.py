@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
 
         print("loading model...", file=sys.stderr, flush=True)
         engine = Engine.load(settings)
-    except (AssistantError, ValueError) as e:
+    except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     agent = None

@@ -61,7 +61,7 @@ def list_tools(args: argparse.Namespace) -> int:
 
     try:
         registry = build(from_args(args))
-    except (AssistantError, ValueError) as e:
+    except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     schemas = registry.schemas()
@@ -91,7 +91,7 @@ def run_tool(args: argparse.Namespace) -> int:
                              max_pixels=settings.max_image_pixels) for p in args.image]
         conversation.add_user("", images, [Path(p).name for p in args.image])
         registry = build(settings)
-    except (AssistantError, ValueError) as e:
+    except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if args.name in registry.names and images and "image" in registry[args.name].image_args:

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from assistant.errors import BadSetting
+
 QUANTS = ("auto", "none", "8bit", "4bit", "int8", "int4", "int4-mlp")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -145,40 +147,40 @@ class Settings:
         _choice("device", self.device, DEVICES)
         _choice("dtype", self.dtype, DTYPES)
         if self.batch < 1:
-            raise ValueError(f"batch must be at least 1, got {self.batch}")
+            raise BadSetting(f"batch must be at least 1, got {self.batch}")
         if self.prefix_cache < 0 or self.image_cache < 0:
-            raise ValueError("prefix_cache and image_cache must be >= 0 entries")
+            raise BadSetting("prefix_cache and image_cache must be >= 0 entries")
         if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+            raise BadSetting(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+            raise BadSetting(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise BadSetting(f"top_p must be in (0, 1], got {self.top_p}")
         if self.context_tokens < 0:
-            raise ValueError(f"context_tokens must be >= 0, got {self.context_tokens}")
+            raise BadSetting(f"context_tokens must be >= 0, got {self.context_tokens}")
         if self.tool_timeout <= 0:
-            raise ValueError(f"tool_timeout must be > 0 seconds, got {self.tool_timeout}")
+            raise BadSetting(f"tool_timeout must be > 0 seconds, got {self.tool_timeout}")
         if self.tool_memory_cpu_mb < 0 or self.tool_memory_gpu_mb < 0:
-            raise ValueError("tool memory budgets must be >= 0 MiB")
+            raise BadSetting("tool memory budgets must be >= 0 MiB")
         _choice("agent_prompt", self.agent_prompt, ("auto", "full", "compact"))
         if self.agent_max_steps < 1 or self.agent_deadline <= 0:
-            raise ValueError("agent_max_steps must be >= 1 and agent_deadline > 0")
+            raise BadSetting("agent_max_steps must be >= 1 and agent_deadline > 0")
         if min(self.max_message_chars, self.max_images_per_message, self.max_images_per_chat) < 1:
-            raise ValueError("max_message_chars and the image limits must be at least 1")
+            raise BadSetting("max_message_chars and the image limits must be at least 1")
         if self.api_rate_limit < 0 or self.api_max_in_flight < 0:
-            raise ValueError("api_rate_limit and api_max_in_flight must be >= 0 (0: no limit)")
+            raise BadSetting("api_rate_limit and api_max_in_flight must be >= 0 (0: no limit)")
         if self.api_max_images < 1 or self.api_fetch_timeout <= 0:
-            raise ValueError("api_max_images must be >= 1 and api_fetch_timeout > 0")
+            raise BadSetting("api_max_images must be >= 1 and api_fetch_timeout > 0")
         if self.api_max_body_bytes < 1 or self.api_max_messages < 1:
-            raise ValueError("api_max_body_bytes and api_max_messages must be at least 1")
+            raise BadSetting("api_max_body_bytes and api_max_messages must be at least 1")
         if self.login_hours <= 0:
-            raise ValueError(f"login_hours must be > 0, got {self.login_hours}")
+            raise BadSetting(f"login_hours must be > 0, got {self.login_hours}")
         if self.generate_steps < 1:
-            raise ValueError(f"generate_steps must be at least 1, got {self.generate_steps}")
+            raise BadSetting(f"generate_steps must be at least 1, got {self.generate_steps}")
         if not self.cache_dir:
             self.cache_dir = str(default_cache_dir())
         if self.remote and not self.remote.startswith(("http://", "https://")):
-            raise ValueError(f"remote must be an http(s) URL, got {self.remote!r}")
+            raise BadSetting(f"remote must be an http(s) URL, got {self.remote!r}")
         if not self.history:
             self.history = str(default_data_dir() / "history.sqlite3")
 
@@ -200,7 +202,7 @@ class Settings:
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        raise BadSetting(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 def _parse(name: str, type_: str, raw: str):
@@ -210,7 +212,7 @@ def _parse(name: str, type_: str, raw: str):
         if type_ == "bool":
             lowered = raw.strip().lower()
             if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError(f"expected true or false, got {raw!r}")
+                raise BadSetting(f"expected true or false, got {raw!r}")
             return lowered in ("1", "true", "yes", "on")
         if type_.startswith("int"):
             return int(raw) if raw.strip() else None
@@ -218,7 +220,7 @@ def _parse(name: str, type_: str, raw: str):
             return float(raw)
         return raw
     except ValueError as e:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}: {e}") from None
+        raise BadSetting(f"{ENV_PREFIX}{name.upper()}: {e}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,9 @@
 """Errors a user can act on. `str(error)` is the whole message: what happened and what to do.
 
-Anything else that escapes the library is a bug and is reported as one.
+Every error meant for a user derives from `AssistantError`, wherever it is defined (the web
+layer's `NotServed`, a tool's `ToolError`, the store's `NoSuchChat`). Entry points (CLI, app,
+API, training, evaluation) catch `AssistantError` and nothing wider: anything else that escapes
+the library is a bug and is reported as one.
 """
 
 from __future__ import annotations
@@ -8,6 +11,11 @@ from __future__ import annotations
 
 class AssistantError(Exception):
     """Base of every error whose message is meant for the user."""
+
+
+class BadSetting(AssistantError, ValueError):
+    """A setting, flag or environment variable with a value it cannot take; the message names
+    it and what it may be."""
 
 
 class OutOfMemory(AssistantError):
@@ -109,7 +117,8 @@ class ImageRequired(AssistantError):
 class BadData(AssistantError):
     """A training or evaluation record that cannot be used, with where it is."""
 
-    def __init__(self, file: str, line: int | None, reason: str):
+    def __init__(self, file: str, line: int | None, reason: str, skippable: bool = True):
         self.file, self.line, self.reason = file, line, reason
         where = f"{file}, line {line}" if line else file
-        super().__init__(f"{where}: {reason} (pass --skip-bad to skip such records and count them)")
+        hint = " (pass --skip-bad to skip such records and count them)" if skippable else ""
+        super().__init__(f"{where}: {reason}{hint}")

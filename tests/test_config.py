@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from assistant.config import Settings, add_arguments, from_args
+from assistant.errors import AssistantError
 
 
 def test_environment_is_parsed_by_type():
@@ -24,7 +25,7 @@ def test_environment_is_parsed_by_type():
     ({"ASSISTANT_TOP_P": "0"}, "top_p must be in"),
 ])
 def test_bad_environment_values_are_named(env, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(AssistantError, match=message):
         Settings.from_env(env)
 
 

@@ -20,6 +20,7 @@ from assistant.engine.weights import (
     quantize_weights,
     reference_linear,
 )
+from assistant.errors import AssistantError
 
 FAMILIES = ("llava", "llava_next")
 FOLLOW_UPS = ("And what colour is it?", "Describe it again.")
@@ -461,7 +462,7 @@ def test_int8_layers_on_a_gpu_are_refused_with_what_to_use(tiny_dirs, kind, monk
     from assistant.engine import loader
 
     monkeypatch.setattr(loader, "resolve_device", lambda requested: "cuda")
-    with pytest.raises(ValueError, match=f"--quant {kind} runs on a CPU.*--quant int4"):
+    with pytest.raises(AssistantError, match=f"--quant {kind} runs on a CPU.*--quant int4"):
         loader.load(Settings(quant=kind), tiny_dirs["llava"])
 
 

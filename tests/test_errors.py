@@ -8,6 +8,7 @@ import torch
 from assistant.config import Settings
 from assistant.engine import Engine
 from assistant.errors import (
+    AssistantError,
     MissingDependency,
     ModelNotAvailable,
     OutOfMemory,
@@ -70,5 +71,5 @@ def test_out_of_memory_while_loading_gives_advice(tiny_dirs, monkeypatch):
 
 
 def test_bad_settings_name_the_field():
-    with pytest.raises(ValueError, match="quant must be one of auto, none, 8bit, 4bit, int8, int4, int4-mlp; got '3bit'"):
+    with pytest.raises(AssistantError, match="quant must be one of auto, none, 8bit, 4bit, int8, int4, int4-mlp; got '3bit'"):
         Settings(quant="3bit")

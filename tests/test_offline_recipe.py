@@ -53,7 +53,7 @@ def test_smoke_training_on_real_backbones(tmp_path, two_threads):
     from assistant.config import Settings
     from assistant.engine import Engine
     from assistant.engine.loader import LoadedModel
-    from assistant.eval import evaluate, select
+    from assistant.eval.vqa import evaluate, select
     from assistant.train.data import easy_vqa, easy_vqa_captions
     from assistant.train.recipe import Recipe, compose_from
     from assistant.train.trainer import LoraPlan, StagePlan, Trainer

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.agent import for_settings
-from assistant.agent.routing import image_for
 from assistant.config import Settings
+from assistant.eval.routing import image_for
 from assistant.session import ChatSession
 from tools.registry import build
 

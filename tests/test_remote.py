@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from assistant.errors import AssistantError
 from tests.serving import free_port, start_app, stop
 
 
@@ -72,5 +73,5 @@ def test_a_remote_backend_that_is_not_there_is_a_clear_error():
 
     with pytest.raises(RemoteError, match="cannot be reached"):  # nothing listens there
         Engine.load(Settings(remote=f"http://127.0.0.1:{free_port()}/v1"))
-    with pytest.raises(ValueError, match="http"):
+    with pytest.raises(AssistantError, match="http"):
         Settings(remote="ftp://x")

@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 
+from assistant.errors import AssistantError
 from assistant.train import synthetic
 from assistant.train.encode import collate
 from assistant.train.recipe import ADAPTER, RECIPE, Recipe, assemble, save_adapter
@@ -88,9 +89,9 @@ def test_alignment_puts_caption_words_nearest_to_image_tokens(backbones, tmp_pat
 
 
 def test_align_is_a_stage_one_objective():
-    with pytest.raises(ValueError, match="stage 1 only"):
+    with pytest.raises(AssistantError, match="stage 1 only"):
         StagePlan(2, 10, objective="align")
-    with pytest.raises(ValueError, match="unknown objective"):
+    with pytest.raises(AssistantError, match="unknown objective"):
         StagePlan(1, 10, objective="guess")
 
 
@@ -146,12 +147,12 @@ def test_a_changed_recipe_does_not_resume(backbones, tmp_path):  # noqa: F811
     recipe = _recipe(backbones, steps=(2, 0))
     recipe.save(tmp_path / RECIPE)
     other = _recipe(backbones, steps=(3, 0))
-    with pytest.raises(ValueError, match="another recipe"):
+    with pytest.raises(AssistantError, match="another recipe"):
         train(other, tmp_path, cache_dir="", progress=False)
 
 
 def test_command_line_trains_then_evaluates(backbones, tmp_path, capsys):  # noqa: F811
-    from assistant import eval as evaluation
+    from assistant.eval import cli as evaluation
     from assistant.train.__main__ import main
 
     data = tmp_path / "data.json"
@@ -181,7 +182,7 @@ def test_command_line_trains_then_evaluates(backbones, tmp_path, capsys):  # noq
 
 
 def test_normalisation():
-    from assistant.eval import normalize
+    from assistant.eval.vqa import normalize
 
     assert normalize(" A Red circle. ") == "red circle"
     assert normalize("Yes!") == "yes"

@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image
 
-from assistant.errors import BadData
+from assistant.errors import AssistantError, BadData
 from assistant.train import synthetic
 from assistant.train.data import (
     Sample,
@@ -100,7 +100,7 @@ def test_easy_vqa_is_the_published_set():
     captions = easy_vqa_captions("train").samples
     assert 2000 < len(captions) <= 4000  # images with both a colour and a shape question
     assert captions[0].turns[1][1].startswith("A ") and captions[0].turns[1][1].endswith(".")
-    with pytest.raises(ValueError, match="train and test"):
+    with pytest.raises(AssistantError, match="train and test"):
         easy_vqa("validation")
     assert question_type("teal") == "color" and question_type("maybe") == "other"
 
@@ -134,7 +134,7 @@ def test_mix_weights_kinds_then_strata():
     share = {k: sum(s.image_key == k for s in drawn) / len(drawn) for k in ("ax", "ay", "b")}
     assert abs(share["ax"] - 0.375) < 0.03 and abs(share["ay"] - 0.375) < 0.03
     assert abs(share["b"] - 0.25) < 0.03
-    with pytest.raises(ValueError, match="no weight"):
+    with pytest.raises(AssistantError, match="no weight"):
         MixSampler(samples, {"a": 0, "b": 0}, seed=0)
     by_kind = MixSampler(samples, {"a": 3.0}, seed=2)
     batches = [[samples[i].kind for i in by_kind.batch(8, by="kind")] for _ in range(400)]

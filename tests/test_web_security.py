@@ -21,6 +21,7 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
+from assistant.errors import AssistantError
 from assistant.web.accounts import Accounts, add  # noqa: E402
 from tests.serving import in_thread  # noqa: E402
 
@@ -306,7 +307,7 @@ def test_a_users_file_with_a_bad_line_is_refused_naming_the_line(tmp_path):
     for line, reason in (("bob:plain-password", "not a hash"), ("local:x", "single user"),
                          ("alice:x", "there twice"), ("bad name:x", "is not a name")):
         path.write_text(path.read_text().splitlines()[0] + "\n" + line + "\n")
-        with pytest.raises(ValueError, match=f"line 2: .*{reason}"):
+        with pytest.raises(AssistantError, match=f"line 2: .*{reason}"):
             Accounts.read(path)
     assert "scrypt$" in path.read_text() and "alice-password" not in path.read_text()
 

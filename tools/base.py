@@ -43,7 +43,7 @@ class ToolArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class ToolError(Exception):
+class ToolError(AssistantError):
     """A call the tool cannot do (a box outside the image, an empty prompt): the message is
     the observation."""
 

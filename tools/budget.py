@@ -19,6 +19,8 @@ from typing import Protocol
 
 import torch
 
+from assistant.errors import AssistantError
+
 log = logging.getLogger(__name__)
 
 OVERHEAD = 1.2  # buffers, activations of one call and allocator slack, on top of the weights
@@ -55,8 +57,8 @@ class Loadable(Protocol):
     def unload(self) -> None: ...
 
 
-class OverBudget(RuntimeError):
-    pass
+class OverBudget(AssistantError):
+    """The tools asked for need more memory than their budget allows."""
 
 
 class MemoryBudget:

@@ -31,7 +31,7 @@ from assistant.agent import grounding, handles, protocol, view
 from assistant.agent.chat_model import EngineChatModel
 from assistant.agent.trace import Delta, Event, Final, Note, Step
 from assistant.conversation import Conversation
-from assistant.errors import UnknownImage
+from assistant.errors import BadSetting, UnknownImage
 from tools.base import Observation
 
 # Words with which an answer admits that something did not work.
@@ -157,7 +157,7 @@ class Agent:
                  max_new_tokens: int = 256, prompt: str = "full", guided: bool = True,
                  temperature: float | None = None):
         if prompt not in PROMPTS:
-            raise ValueError(f"agent prompt must be one of {', '.join(PROMPTS)}; got {prompt!r}")
+            raise BadSetting(f"agent prompt must be one of {', '.join(PROMPTS)}; got {prompt!r}")
         self.engine, self.registry, self.prompt = engine, registry, prompt
         self.max_steps, self.deadline, self.max_new_tokens = max_steps, deadline, max_new_tokens
         self.guided = guided  # tool calls decoded to fit their schemas (assistant/agent/grammar.py)

@@ -26,7 +26,7 @@ from assistant.engine.generate import GenerationParams, Stream, Usage, eos_ids
 from assistant.engine.loader import LoadedModel, load
 from assistant.engine.prompt import PromptBuilder
 from assistant.engine.reuse import ImageFeatureCache, PrefixCache, ProcessedImages, tagged_ids
-from assistant.errors import ImageRequired
+from assistant.errors import AssistantError, ImageRequired
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,6 @@ class Current:
             self._loading.release()
 
 
-class LoadBusy(RuntimeError):
+class LoadBusy(AssistantError):
     def __init__(self):
         super().__init__("Another model is loading; wait for it to finish.")

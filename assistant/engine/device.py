@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from assistant.engine.weights import int4_fits
+from assistant.errors import BadSetting
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -17,7 +18,7 @@ def resolve_device(requested: str) -> str:
             return "mps"
         return "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but torch sees no CUDA GPU here")
+        raise BadSetting("device 'cuda' was asked for, but torch sees no CUDA GPU here")
     return requested
 
 

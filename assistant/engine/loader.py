@@ -19,7 +19,7 @@ from assistant.engine import fused
 from assistant.engine.device import free_memory, resolve_device, resolve_dtype, resolve_quant
 from assistant.engine.quant import quantization_config
 from assistant.engine.weights import CPU_KINDS, KINDS, quantize_weights
-from assistant.errors import ModelNotAvailable, OutOfMemory, UnsupportedCheckpoint
+from assistant.errors import BadSetting, ModelNotAvailable, OutOfMemory, UnsupportedCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,11 @@ def load(settings: Settings, source: str) -> LoadedModel:
     dtype = resolve_dtype(settings.dtype, device)
     kind = resolve_quant(settings.quant, device, config)
     if kind in CPU_KINDS and device != "cpu":
-        raise ValueError(f"--quant {kind} runs on a CPU (torch's int8 kernel has no fast GPU "
+        raise BadSetting(f"--quant {kind} runs on a CPU (torch's int8 kernel has no fast GPU "
                          "version); on a GPU use --quant int4, 4bit or 8bit")
     quant = quantization_config(kind, config, dtype)
     if quant is not None and device == "mps":
-        raise ValueError("bitsandbytes quantization does not run on mps; use --device cpu or cuda")
+        raise BadSetting("bitsandbytes quantization does not run on mps; use --device cpu or cuda")
     kwargs: dict = dict(dtype=dtype, local_files_only=local_only)
     if quant is not None:
         kwargs.update(quantization_config=quant, device_map={"": device})

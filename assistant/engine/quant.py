@@ -14,7 +14,7 @@ import logging
 import torch
 
 from assistant.engine.weights import KINDS
-from assistant.errors import MissingDependency
+from assistant.errors import BadSetting, MissingDependency
 
 
 def require_bitsandbytes(quant: str) -> None:
@@ -60,7 +60,7 @@ def bnb_config(quant: str, skip: list[str], compute_dtype: torch.dtype):
     """BitsAndBytesConfig for "8bit" or "4bit" (nf4, double quantization), `skip` kept in
     full precision; also what QLoRA training loads a language model with."""
     if quant not in ("8bit", "4bit"):
-        raise ValueError(f"bitsandbytes quantization is 8bit or 4bit; got {quant!r}")
+        raise BadSetting(f"bitsandbytes quantization is 8bit or 4bit; got {quant!r}")
     require_bitsandbytes(quant)
     from transformers import BitsAndBytesConfig
 

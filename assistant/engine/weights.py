@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from assistant.errors import BadSetting
+
 GROUP = 64  # int4 group size along the input dimension on a GPU
 # On a CPU the kernel is as fast with groups of 32, llama.cpp's Q4 block: weights that come from
 # such a file (the offline default's feed-forward layers) keep their values, up to bfloat16
@@ -275,7 +277,7 @@ def quantize_weights(model: nn.Module, kind: str, keep_reference: bool = False) 
     `keep_reference` keeps int4's unpacked values for `dequantized()` (tests compare
     against it)."""
     if kind not in KINDS:
-        raise ValueError(f"weight-only quantization is one of {', '.join(KINDS)}; got {kind!r}")
+        raise BadSetting(f"weight-only quantization is one of {', '.join(KINDS)}; got {kind!r}")
     replaced = 0
     for parent in list(model.get_decoder().modules()):
         for name, child in list(parent.named_children()):

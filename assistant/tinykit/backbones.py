@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.errors import BadSetting
 from assistant.tinykit.checkpoints import LLAMA, VISION, _ids
 from assistant.tinykit.train_tokenizers import train_bpe
 
@@ -28,7 +29,7 @@ def build_backbone(kind: str, out_dir: str | Path, seed: int = 0) -> Path:
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     if kind not in BACKBONES:
-        raise ValueError(f"unknown tiny backbone {kind!r}; expected one of {', '.join(BACKBONES)}")
+        raise BadSetting(f"unknown tiny backbone {kind!r}; expected one of {', '.join(BACKBONES)}")
     torch.manual_seed(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

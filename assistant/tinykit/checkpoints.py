@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.errors import BadSetting
 from assistant.tinykit.train_tokenizers import train_bpe, train_wordpiece
 
 FAMILIES = ("llava", "llava_next", "blip2", "instructblip")
@@ -136,7 +137,7 @@ def build(family: str, out_dir: str | Path, seed: int = 0) -> Path:
     import torch
 
     if family not in FAMILIES:
-        raise ValueError(f"unknown tiny family {family!r}; expected one of {', '.join(FAMILIES)}")
+        raise BadSetting(f"unknown tiny family {family!r}; expected one of {', '.join(FAMILIES)}")
     torch.manual_seed(seed)
     tok = train_bpe(image_attribute=family.startswith("llava"))
     if family in ("llava", "llava_next"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.errors import BadSetting
 from assistant.tinykit.train_tokenizers import train_wordpiece
 
 TOOL_MODELS = ("blip", "blip_vqa", "clip", "owlvit", "detr", "stable_diffusion", "instruct_pix2pix")
@@ -130,7 +131,7 @@ def build_tool_model(kind: str, out_dir: str | Path, seed: int = 0) -> Path:
     import torch
 
     if kind not in TOOL_MODELS:
-        raise ValueError(f"unknown tiny tool model {kind!r}; expected one of {', '.join(TOOL_MODELS)}")
+        raise BadSetting(f"unknown tiny tool model {kind!r}; expected one of {', '.join(TOOL_MODELS)}")
     torch.manual_seed(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

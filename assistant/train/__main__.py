@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from assistant.config import Settings
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, BadSetting
 from assistant.offline import save_whole
 from assistant.train.recipe import ADAPTER, RECIPE, Recipe, assemble, compose_from, save_adapter
 from assistant.train.sources import load_source
@@ -114,7 +114,7 @@ def train(recipe: Recipe, out: Path, cache_dir: str, image_root=None, skip_bad=F
     out.mkdir(parents=True, exist_ok=True)
     saved = out / RECIPE
     if saved.is_file() and Recipe.load(saved) != recipe:
-        raise ValueError(f"{out} holds a run of another recipe; use a new --out to start afresh")
+        raise BadSetting(f"{out} holds a run of another recipe; use a new --out to start afresh")
     started = time.monotonic()
     plans = [p for p in recipe.stages if p.steps > 0]
     data = {}  # every source is read (and checked) before any training starts
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = train(recipe_from(args), Path(args.out), settings.cache_dir, args.image_root,
                         args.skip_bad, progress=not args.quiet, device=resolve_device(args.device))
-    except (AssistantError, ValueError, FileNotFoundError) as e:
+    except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2))

@@ -24,6 +24,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from PIL import Image
 from tqdm import tqdm
@@ -69,15 +70,15 @@ def _norm(text: str) -> str:
     return " ".join("".join(ch for ch in text.lower() if ch.isalnum() or ch == " ").split())
 
 
+# Read as files, not imported: evaluation sits beside training, neither above the other.
+EVAL_SETS = Path(__file__).resolve().parents[1] / "eval" / "data"
+
+
 def left_out() -> set[str]:
     """Every request of the evaluation sets (routing and scenarios, dev and held out),
     normalized: training never uses one."""
-    from pathlib import Path
-
-    from assistant.agent.routing import DEV_SET
-
     out = set()
-    for path in sorted(Path(DEV_SET).parent.glob("*.jsonl")):
+    for path in sorted(EVAL_SETS.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue

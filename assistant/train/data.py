@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from assistant.errors import BadData, BadImage, MissingDependency
+from assistant.errors import BadData, BadImage, BadSetting, MissingDependency
 from assistant.images import load_image
 from assistant.offline import INSTALL
 
@@ -172,7 +172,7 @@ def yes_no_stratum(question: str, answer: str) -> str:
 def easy_vqa(split: str) -> Loaded:
     """easy-VQA questions of `split` ("train" or "test"), one Sample per question."""
     if split not in ("train", "test"):
-        raise ValueError(f"easy-vqa has the splits train and test, not {split!r}")
+        raise BadSetting(f"easy-vqa has the splits train and test, not {split!r}")
     try:
         import easy_vqa as ev
     except ImportError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.errors import BadSetting
 from assistant.train import synthetic
 from assistant.train.data import Loaded, easy_vqa, easy_vqa_captions, read_llava_json
 
@@ -26,17 +27,17 @@ def load_source(spec: str, seed: int, image_root: str | None = None,
         return easy_vqa_captions("train")
     if name == "agent":
         if not count.isdigit() or int(count) < 1:
-            raise ValueError(f"{spec!r}: say how many, e.g. agent:1200")
+            raise BadSetting(f"{spec!r}: say how many, e.g. agent:1200")
         from assistant.train import agent_data
 
         return agent_data.generate(int(count), seed=seed)
     if name in ("synthetic-captions", "synthetic-instructions"):
         if not count.isdigit() or int(count) < 1:
-            raise ValueError(f"{spec!r}: say how many, e.g. {name}:1000")
+            raise BadSetting(f"{spec!r}: say how many, e.g. {name}:1000")
         return synthetic.generate(int(count), seed=seed, captions=name.endswith("captions"))
     path = Path(spec)
     if path.suffix in (".json", ".jsonl"):
         if not path.is_file():
-            raise FileNotFoundError(f"no data file {spec}")
+            raise BadSetting(f"no data file {spec}")
         return read_llava_json(path, image_root, skip_bad=skip_bad)
-    raise ValueError(f"unknown data source {spec!r}; see python -m assistant.train --help")
+    raise BadSetting(f"unknown data source {spec!r}; see python -m assistant.train --help")

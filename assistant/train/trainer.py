@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from assistant.errors import BadSetting
 from assistant.train.data import Sample
 from assistant.train.encode import IGNORE, Encoder, collate
 from assistant.train.features import FeatureCache
@@ -56,9 +57,9 @@ class StagePlan:
         if self.batch_by not in ("sample", "kind"):
             raise ValueError(f"unknown batch_by {self.batch_by!r}: sample or kind")
         if self.objective not in ("lm", "align"):
-            raise ValueError(f"unknown objective {self.objective!r}: lm or align")
+            raise BadSetting(f"unknown objective {self.objective!r}: lm or align")
         if self.objective == "align" and self.stage != 1:
-            raise ValueError("the align objective trains the bridge alone: stage 1 only")
+            raise BadSetting("the align objective trains the bridge alone: stage 1 only")
 
     @property
     def name(self) -> str:
@@ -141,7 +142,7 @@ class MixSampler:
         kinds = sorted(by_kind)
         weights = [float((mix or {}).get(k, 1.0)) for k in kinds]  # unnamed kinds: 1
         if not any(weights):
-            raise ValueError(f"the mix {mix} gives no weight to any kind present: {kinds}")
+            raise BadSetting(f"the mix {mix} gives no weight to any kind present: {kinds}")
         self.kinds, self.weights = kinds, weights
         self.strata = {k: [strata[s] for s in sorted(strata)] for k, strata in by_kind.items()}
         self.buckets = {}
@@ -318,7 +319,7 @@ class Trainer:
         device = table.device
         targets = sorted({t for i in indices for t in self._words[i]})
         if not targets:
-            raise ValueError("the align objective needs captions with content words")
+            raise BadSetting("the align objective needs captions with content words")
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         sampled = torch.randperm(table.shape[0], generator=generator)[:negatives].tolist()
         candidates = targets + sorted(set(sampled) - set(targets))

@@ -7,7 +7,7 @@ now and then all in capitals. Cores are grouped by intent; an intent's cores inc
 commands, questions, indirect requests that only imply the tool ("When does the train
 leave?" implies reading the sign) and terse ones ("bw", "caption pls").
 
-The evaluation sets (assistant/agent/data/*.jsonl) are never read here: the held-out ones were
+The evaluation sets (assistant/eval/data/*.jsonl) are never read here: the held-out ones were
 written by someone else, in their own words.
 """
 

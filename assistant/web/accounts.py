@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.errors import AssistantError, BadSetting
 from assistant.store import LOCAL
 
 NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -33,9 +34,10 @@ class User:
     admin: bool = False  # may load another model for everyone
 
 
-class BadUsersFile(ValueError):
-    def __init__(self, path: str | Path, line: int, reason: str):
-        super().__init__(f"users file {path}, line {line}: {reason}")
+class BadUsersFile(AssistantError, ValueError):
+    def __init__(self, path: str | Path, line: int | None, reason: str):
+        where = f", line {line}" if line else ""
+        super().__init__(f"users file {path}{where}: {reason}")
 
 
 def hash_password(password: str) -> str:
@@ -73,7 +75,7 @@ class Accounts:
         try:
             lines = Path(path).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
-            raise ValueError(f"cannot read the users file {path}: {e}") from None
+            raise BadUsersFile(path, None, f"cannot be read ({e})") from None
         hashes, admins = {}, set()
         for number, line in enumerate(lines, 1):
             line = line.strip()
@@ -101,7 +103,7 @@ class Accounts:
             if role:
                 admins.add(name)
         if not hashes:
-            raise ValueError(f"the users file {path} has no account")
+            raise BadUsersFile(path, None, "it has no account")
         return cls(hashes, admins)
 
     def __contains__(self, name: str) -> bool:
@@ -120,7 +122,7 @@ class Accounts:
 def add(path: Path, name: str, password: str, admin: bool) -> None:
     """Add `name` to the users file (or set its password and role), keeping every other line."""
     if not NAME.fullmatch(name) or name == LOCAL:
-        raise ValueError(f"{name!r} cannot be an account name (letters, digits, '.', '_', "
+        raise BadSetting(f"{name!r} cannot be an account name (letters, digits, '.', '_', "
                          f"'-'; not '{LOCAL}')")
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     entry = f"{name}:{hash_password(password)}" + (":admin" if admin else "")
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         add(args.file, args.name, password, args.admin)
-    except (ValueError, OSError) as e:
+    except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"{args.name} is in {args.file}" + (" (admin)" if args.admin else ""))

@@ -44,7 +44,7 @@ class ModelEvents:
             engine = ctx.current.load(ctx.settings.replace(model=source, quant=quant))
         except LoadBusy as e:
             return gr.skip(), f"⚠️ {e}", gr.skip()
-        except (AssistantError, ValueError, OSError) as e:
+        except AssistantError as e:
             log.warning("could not load %s: %s", what, e)
             return gr.skip(), (f"⚠️ Could not load {what} (the server's log says why). The "
                                f"current model ({ctx.current.engine.name}) is still in use."), \

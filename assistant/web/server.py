@@ -39,7 +39,7 @@ from assistant.web.uploads import RecordUploads, Uploads
 CACHE_CLEANING = (3600, 6 * 3600)  # every hour, uploads and shown files older than 6 hours go
 
 
-class NotServed(ValueError):
+class NotServed(AssistantError):
     """The server will not start as asked; the message says why and what to do."""
 
 

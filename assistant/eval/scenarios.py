@@ -20,48 +20,39 @@ and any pictures the tools made stay in the chat for the next turns, as in the a
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from assistant.agent.routing import image_for
 from assistant.agent.trace import Final, Step
 from assistant.conversation import Conversation
+from assistant.eval.routing import image_for
+from assistant.eval.sets import bad, records, resolve
 
-DATA = Path(__file__).parent / "data"
-SETS = {"dev": DATA / "scenarios_dev.jsonl", "heldout": DATA / "scenarios_heldout.jsonl"}
 FIELDS = {"user", "images", "action", "image", "answer", "not"}
 
 
 def load(path: str | Path) -> list[dict]:
-    """The scenarios of a file (or of a named set), each checked: a bad one raises ValueError
+    """The scenarios of a file (or of a shipped set), each checked: a bad one raises BadData
     with its file and line."""
-    path = SETS.get(str(path), Path(path))
+    path = resolve(path, "scenarios")
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            scenario = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not JSON ({e.msg})") from None
+    for number, scenario in records(path):
         turns = scenario.get("turns") if isinstance(scenario, dict) else None
         if not isinstance(turns, list) or not turns:
-            raise ValueError(f"{where}: a scenario needs a list of turns")
+            raise bad(path, number, "a scenario needs a list of turns")
         for i, turn in enumerate(turns, 1):
             if not isinstance(turn, dict) or not {"user", "action"} <= set(turn):
-                raise ValueError(f"{where}: turn {i} needs \"user\" and \"action\"")
+                raise bad(path, number, f"turn {i} needs \"user\" and \"action\"")
             unknown = set(turn) - FIELDS
             if unknown:
-                raise ValueError(f"{where}: turn {i} has unknown fields {sorted(unknown)}")
+                raise bad(path, number, f"turn {i} has unknown fields {sorted(unknown)}")
             for key in ("answer", "not"):
                 if key in turn:
                     try:
                         re.compile(turn[key])
                     except re.error as e:
-                        raise ValueError(f"{where}: turn {i}: bad {key} pattern ({e})") from None
+                        raise bad(path, number, f"turn {i}: bad {key} pattern ({e})") from None
         scenario.setdefault("id", f"{path.stem}:{number}")
         scenario["where"] = path.parent
         out.append(scenario)

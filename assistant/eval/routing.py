@@ -16,7 +16,6 @@ Calling `vqa` when the vqa tool is the chat model itself counts as answering dir
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -24,24 +23,20 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from assistant.conversation import Conversation
-
-DEV_SET = Path(__file__).parent / "data" / "routing_dev.jsonl"
-SETS = {"dev": DEV_SET, "heldout": DEV_SET.with_name("routing_heldout.jsonl")}
+from assistant.eval.sets import bad, records, resolve
 
 
-def load_cases(path: str | Path = DEV_SET) -> list[dict]:
-    path = SETS.get(str(path), Path(path))
+def load_cases(path: str | Path = "dev") -> list[dict]:
+    """The cases of a file (or of a shipped set), each checked: a bad one raises BadData with
+    its file and line."""
+    path = resolve(path, "routing")
     cases = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            case = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{number}: not JSON ({e.msg})") from None
+    for number, case in records(path):
+        if not isinstance(case, dict):
+            raise bad(path, number, "a case must be a JSON object")
         missing = {"text", "expected"} - set(case)
         if missing:
-            raise ValueError(f"{path}:{number}: missing {', '.join(sorted(missing))}")
+            raise bad(path, number, f"missing {', '.join(sorted(missing))}")
         case["where"] = path.parent
         cases.append(case)
     return cases

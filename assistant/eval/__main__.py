@@ -1,0 +1,5 @@
+import sys
+
+from assistant.eval.cli import main
+
+sys.exit(main())
