@@ -41,11 +41,10 @@ from assistant.api_http import EventStream, Held, in_thread, openai_errors, read
 from assistant.api_requests import ApiError, ChatRequest, Limits, parse
 from assistant.config import Settings
 from assistant.conversation import Conversation
-from assistant.engine import Current
+from assistant.engines import Current
 from assistant.errors import AssistantError, OutOfMemory
-from assistant.export import png_base64
 from assistant.fetch import FetchRefused, fetch
-from assistant.images import load_image
+from assistant.images import load_image, png_base64
 
 AGENT_MODEL = "assistant-agent"
 log = logging.getLogger(__name__)
@@ -55,9 +54,7 @@ def model_id(engine, settings: Settings) -> str:
     """The chat model's name in the API: the model now loaded (the settings' before one is)."""
     if engine is None:
         return settings.remote_model or settings.model or "embedded-default"
-    if getattr(engine, "model", None) and settings.remote:  # a remote backend's model
-        return engine.model
-    return "embedded-default" if engine.label else engine.loaded.source
+    return engine.model_id
 
 
 class Api:

@@ -117,5 +117,5 @@ def last_user_block(history: list) -> int:
 
 
 def model_line(engine: Engine) -> str:
-    return (f"Model: `{engine.name}` · device: {engine.loaded.device} · quantization: "
-            f"{engine.loaded.quant}")
+    return (f"Model: `{engine.name}` · device: {engine.device} · quantization: "
+            f"{engine.quant}")

@@ -236,10 +236,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
         return 0
     try:
         settings = from_args(args)
-        from assistant.engine import Engine
+        from assistant.engines import open_engine
 
         print("loading model...", file=sys.stderr, flush=True)
-        engine = Engine.load(settings)
+        engine = open_engine(settings)
     except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

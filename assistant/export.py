@@ -14,15 +14,9 @@ from PIL import Image
 
 from assistant.conversation import HANDLE, Conversation, ImageRef, Turn
 from assistant.errors import AssistantError
-from assistant.images import digest, load_image
+from assistant.images import digest, load_image, png_base64
 
 FORMAT = "multimodal-assistant-chat"
-
-
-def png_base64(image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def to_json(conversation: Conversation) -> str:

@@ -5,6 +5,7 @@ EXIF orientation, mode conversion, the first frame of an animation (with a note 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import warnings
@@ -91,3 +92,10 @@ def digest(img: Image.Image) -> str:
     h = hashlib.sha256(f"{img.mode}{img.size}".encode())
     h.update(img.tobytes())
     return h.hexdigest()
+
+
+def png_base64(image: Image.Image) -> str:
+    """The picture as PNG in base64 (data URLs, exports)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

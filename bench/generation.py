@@ -219,13 +219,13 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
     import torch
 
     from assistant.config import Settings
-    from assistant.engine import Engine
+    from assistant.engines import open_engine
 
     if threads:
         torch.set_num_threads(threads)
     settings = Settings(**overrides, max_new_tokens=new_tokens)
     t0 = time.perf_counter()
-    engine = Engine.load(settings)
+    engine = open_engine(settings)
     load_s = time.perf_counter() - t0
     image = _picture()
     t0 = time.perf_counter()

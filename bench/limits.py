@@ -50,10 +50,10 @@ def fit_times(sizes: list[int]) -> list[dict]:
     from assistant import api
     from assistant.api_requests import parse
     from assistant.config import Settings
-    from assistant.engine import Current, Engine
+    from assistant.engines import Current, open_engine
 
     settings = Settings(api_max_messages=max(sizes), api_max_body_bytes=2**30)
-    engine = Engine.load(settings)
+    engine = open_engine(settings)
     served = api.Api(Current(engine), None, settings)
     rows = []
     for n in sizes:

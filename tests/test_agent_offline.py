@@ -25,10 +25,10 @@ def sign(text="OPEN 24 HOURS") -> Image.Image:
 
 @pytest.fixture(scope="module")
 def agent():
-    from assistant.engine import Engine
+    from assistant.engines import open_engine
 
     settings = Settings()
-    engine = Engine.load(settings)
+    engine = open_engine(settings)
     return for_settings(engine, build(settings, engine=lambda: engine), settings)
 
 

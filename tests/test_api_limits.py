@@ -85,7 +85,7 @@ def served():
 
     from assistant import api
     from assistant.config import Settings
-    from assistant.engine import Current
+    from assistant.engines import Current
 
     made = []
 

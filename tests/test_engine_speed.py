@@ -427,7 +427,7 @@ def test_int4_mlp_keeps_a_layer_int4_cannot_take_at_int8():
 def test_int4_mlp_leaves_routers_at_int8_and_auto_leaves_mixtures_at_int8():
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from assistant.engine.device import resolve_quant
+    from assistant.engine.quant import resolve_quant
 
     config = AutoConfig.for_model(
         "qwen2_moe", hidden_size=64, intermediate_size=128, moe_intermediate_size=64,

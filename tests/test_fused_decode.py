@@ -173,7 +173,7 @@ def test_hidden_states_asked_in_the_config_go_through_the_decoders_own_forward()
 def test_auto_quant_is_int4_mlp_on_a_cpu_for_decoder_only_models():
     from transformers import AutoConfig
 
-    from assistant.engine.device import resolve_quant
+    from assistant.engine.quant import resolve_quant
 
     llama = AutoConfig.for_model("llama", **SMALL)
     odd = AutoConfig.for_model("llama", **{**SMALL, "hidden_size": 48})  # 48: not in 32s

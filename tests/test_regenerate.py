@@ -15,9 +15,9 @@ from tools.registry import build
 
 @pytest.fixture(scope="module")
 def engine():
-    from assistant.engine import Engine
+    from assistant.engines import open_engine
 
-    return Engine.load(Settings(temperature=0.0))
+    return open_engine(Settings(temperature=0.0))
 
 
 @pytest.mark.parametrize("tools", [True, False])

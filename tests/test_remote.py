@@ -68,10 +68,10 @@ def test_instance_a_answers_an_image_question_on_instance_b(tmp_path):
 
 def test_a_remote_backend_that_is_not_there_is_a_clear_error():
     from assistant.config import Settings
-    from assistant.engine import Engine
     from assistant.engine.remote import RemoteError
+    from assistant.engines import open_engine
 
     with pytest.raises(RemoteError, match="cannot be reached"):  # nothing listens there
-        Engine.load(Settings(remote=f"http://127.0.0.1:{free_port()}/v1"))
+        open_engine(Settings(remote=f"http://127.0.0.1:{free_port()}/v1"))
     with pytest.raises(AssistantError, match="http"):
         Settings(remote="ftp://x")

@@ -26,7 +26,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.conversation import Conversation
-from assistant.engine.device import free_memory
+from assistant.devices import free_memory
 from assistant.errors import AssistantError, UnknownImage
 from tools.budget import Footprint, MemoryBudget, OverBudget, estimate
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from assistant.config import Settings
-from assistant.engine.device import free_memory, resolve_device
+from assistant.devices import free_memory, resolve_device
 from tools.base import Tool, ToolError
 
 # What a tool needs from a hub repository: configs, tokenizer files and safetensors weights; not
@@ -49,7 +49,7 @@ def local_path(source: str) -> Path:
         return path
     from huggingface_hub import snapshot_download
 
-    from assistant.engine.loader import hub_reachable
+    from assistant.devices import hub_reachable
 
     offline = not hub_reachable()
     try:

@@ -72,9 +72,9 @@ def lazy_engine(settings: Settings) -> Callable[[], object]:
     def get():
         with lock:
             if not box:
-                from assistant.engine import Engine
+                from assistant.engines import open_engine
 
-                box.append(Engine.load(settings))
+                box.append(open_engine(settings))
             return box[0]
 
     return get

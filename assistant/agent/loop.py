@@ -113,12 +113,10 @@ def history(turns) -> list[BaseMessage]:
 
 def for_settings(engine, registry, settings) -> Agent:
     """An agent as the settings say; prompt "auto" is what the model was trained with (the
-    embedded default: compact; any other model: full)."""
-    from assistant import embedded
-
+    embedded default's agent chats used the compact prompt; any other model gets the full)."""
     style = settings.agent_prompt
     if style == "auto":
-        style = embedded.AGENT_PROMPT if getattr(engine, "label", "") == embedded.LABEL else "full"
+        style = "compact" if engine.kind == "embedded" else "full"
     return Agent(engine, registry, max_steps=settings.agent_max_steps,
                  deadline=settings.agent_deadline, max_new_tokens=settings.max_new_tokens,
                  prompt=style, guided=settings.agent_guided, temperature=settings.temperature)

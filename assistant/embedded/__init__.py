@@ -18,7 +18,6 @@ from assistant.config import Settings
 from assistant.offline import save_whole
 
 LABEL = "embedded default (EfficientNet-Lite0 + SmolLM2-135M)"
-AGENT_PROMPT = "compact"  # the agent prompt its training conversations used
 NOTICE = (
     "Embedded offline model: a 135M-parameter language model that sees through a small "
     "ImageNet encoder, trained on simple pictures of shapes (easy-VQA). It answers about "
@@ -29,10 +28,6 @@ NOTICE = (
 
 def files() -> Path:
     return Path(str(resources.files(__package__)))
-
-
-def is_embedded(settings: Settings) -> bool:
-    return not settings.model
 
 
 def default_dir(settings: Settings) -> Path:

@@ -1,5 +1,7 @@
 """The vision-language engine: load a checkpoint, fit a conversation into its context, stream
-an answer. `Engine.load(settings)` then `engine.stream(conversation)`.
+an answer. `Engine.load(settings, source)` then `engine.stream(conversation)`; it and the
+remote engine (remote.py) provide `ChatEngine` (interface.py), and `assistant.engines` picks
+which one answers.
 
 Parts, one file each: loader (checkpoint -> model + processor, typed errors), quant
 (BitsAndBytesConfig with full-precision vision parts), device, prompt (turns -> inputs through
@@ -23,14 +25,15 @@ from assistant.engine.batch import Batcher
 from assistant.engine.budget import Fitted, fit
 from assistant.engine.decode import Decoder
 from assistant.engine.generate import GenerationParams, Stream, Usage, eos_ids
+from assistant.engine.interface import ChatEngine, Kind
 from assistant.engine.loader import LoadedModel, load
 from assistant.engine.prompt import PromptBuilder
 from assistant.engine.reuse import ImageFeatureCache, PrefixCache, ProcessedImages, tagged_ids
-from assistant.errors import AssistantError, ImageRequired
+from assistant.errors import ImageRequired
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Engine", "Current", "GenerationParams", "Stream", "Usage", "Fitted", "Reply"]
+__all__ = ["ChatEngine", "Engine", "GenerationParams", "Stream", "Usage", "Fitted", "Reply"]
 
 
 @dataclass
@@ -42,8 +45,9 @@ class Reply:
 
 
 class Engine:
-    def __init__(self, loaded: LoadedModel, settings: Settings, label: str = ""):
-        self.loaded, self.settings = loaded, settings
+    def __init__(self, loaded: LoadedModel, settings: Settings, label: str = "",
+                 kind: Kind = "local"):
+        self.loaded, self.settings, self.kind = loaded, settings, kind
         self.label = label  # shown instead of the source (e.g. for the embedded default)
         ProcessedImages.install(loaded.processor)  # a follow-up's pictures processed once
         self.prompt = PromptBuilder(loaded.processor, loaded.image_token_id,
@@ -71,23 +75,30 @@ class Engine:
 
     @classmethod
     def load(cls, settings: Settings, source: str | None = None) -> Engine:
-        """Load `source`, or settings.model, or the embedded default; or connect to the
-        remote backend when settings.remote is set (assistant/engine/remote.py)."""
-        if source is None and settings.remote:
-            from assistant.engine.remote import RemoteEngine
-
-            return RemoteEngine.connect(settings)
-        if source is None and not settings.model:
-            from assistant import embedded
-
-            return cls(load(settings, str(embedded.default_dir(settings))), settings,
-                       label=embedded.LABEL)
-        return cls(load(settings, source or settings.model), settings)
+        """Load `source` (a directory or hub id), or settings.model. Choosing among a remote
+        server, a checkpoint and the embedded default is `assistant.engines.open_engine`."""
+        source = source or settings.model
+        if not source:
+            raise ValueError("Engine.load needs a checkpoint; open_engine(settings) also opens "
+                             "the embedded default and remote servers")
+        return cls(load(settings, source), settings)
 
     @property
     def name(self) -> str:
         """What to show the user: the model id or directory (no cache paths)."""
         return self.label or self.loaded.source
+
+    @property
+    def model_id(self) -> str:
+        return "embedded-default" if self.kind == "embedded" else self.loaded.source
+
+    @property
+    def device(self) -> str:
+        return self.loaded.device
+
+    @property
+    def quant(self) -> str:
+        return self.loaded.quant
 
     @property
     def context_tokens(self) -> int:
@@ -169,34 +180,3 @@ class Engine:
 
 
 _REUSABLE_INPUTS = {"input_ids", "attention_mask", "pixel_values", "image_sizes"}
-
-
-class Current:
-    """The engine a server answers with now; `load` puts another in its place (for every
-    chat and API request after it), and a load that fails leaves the current one."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self._loading = threading.Lock()
-
-    def load(self, settings: Settings) -> Engine:
-        """Load settings.model (or the embedded default) with its quantization. Raises
-        `LoadBusy` while another load runs, or what loading raised."""
-        from assistant.engine.device import free_memory
-
-        if not self._loading.acquire(blocking=False):
-            raise LoadBusy()
-        try:
-            engine = Engine.load(settings)
-            old, self.engine = self.engine, engine
-            device = old.loaded.device
-            del old
-            free_memory(device)
-            return engine
-        finally:
-            self._loading.release()
-
-
-class LoadBusy(AssistantError):
-    def __init__(self):
-        super().__init__("Another model is loading; wait for it to finish.")

@@ -29,7 +29,7 @@ import torch
 from transformers import StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from assistant.engine.device import free_memory
+from assistant.devices import free_memory
 from assistant.engine.generate import _Watch, pad_id
 from assistant.errors import OutOfMemory
 

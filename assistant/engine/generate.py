@@ -20,7 +20,7 @@ import torch
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from assistant.engine.device import free_memory
+from assistant.devices import free_memory
 from assistant.engine.guide import Constraint, Guide
 from assistant.errors import OutOfMemory
 

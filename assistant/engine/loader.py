@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from assistant.config import Settings
+from assistant.devices import free_memory, hub_reachable, resolve_device, resolve_dtype
 from assistant.engine import fused
-from assistant.engine.device import free_memory, resolve_device, resolve_dtype, resolve_quant
-from assistant.engine.quant import quantization_config
+from assistant.engine.quant import quantization_config, resolve_quant
 from assistant.engine.weights import CPU_KINDS, KINDS, quantize_weights
 from assistant.errors import BadSetting, ModelNotAvailable, OutOfMemory, UnsupportedCheckpoint
 
@@ -34,24 +34,6 @@ class LoadedModel:
     quant: str
     context_tokens: int  # the language model's maximum sequence length
     image_token_id: int | None
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick connection to the hub, so an offline machine fails in seconds, not after
-    minutes of download retries. False without trying when HF_HUB_OFFLINE is set."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def read_config(source: str, local_only: bool = False):

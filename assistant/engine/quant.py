@@ -13,7 +13,7 @@ import logging
 
 import torch
 
-from assistant.engine.weights import KINDS
+from assistant.engine.weights import KINDS, int4_fits
 from assistant.errors import BadSetting, MissingDependency
 
 
@@ -47,6 +47,20 @@ def full_precision_modules(config) -> list[str]:
     if head is not None and names[id(head)] not in keep:
         keep.append(names[id(head)])
     return keep
+
+
+def resolve_quant(requested: str, device: str, config) -> str:
+    """auto: on a CPU, where decoding is bound by reading the weights, weight-only int4 for
+    the feed-forward layers and int8 for attention and the head of decoder-only language
+    models (int8 throughout where the layer sizes do not fit int4); an encoder-decoder such as
+    BLIP-2's Flan-T5 reads its layers' weight dtypes and stays as loaded. Full precision
+    elsewhere."""
+    if requested != "auto":
+        return requested
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    if getattr(text, "is_encoder_decoder", False) or device != "cpu":
+        return "none"
+    return "int4-mlp" if int4_fits(text) else "int8"
 
 
 def quantization_config(quant: str, config, compute_dtype: torch.dtype):

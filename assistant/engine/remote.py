@@ -15,7 +15,6 @@ import json
 import queue
 import threading
 import time
-from dataclasses import dataclass
 
 import httpx
 
@@ -24,27 +23,20 @@ from assistant.conversation import Conversation
 from assistant.engine.budget import Fitted
 from assistant.engine.generate import GenerationParams, Usage
 from assistant.errors import AssistantError
+from assistant.images import png_base64
 
 
 class RemoteError(AssistantError):
     """The remote backend could not be reached, or refused the request."""
 
 
-@dataclass
-class RemoteInfo:
-    """What the page shows where a local model has its device and quantization."""
-
-    device: str
-    quant: str = "remote"
-    source: str = ""
-
-
 class RemoteEngine:
+    kind = "remote"
+    quant = "remote"
+
     def __init__(self, settings: Settings, model: str):
         self.settings, self.model = settings, model
         self.base = settings.remote.rstrip("/")
-        self.label = ""
-        self.loaded = RemoteInfo(device=f"remote {self.base}", source=model)
 
     @classmethod
     def connect(cls, settings: Settings) -> RemoteEngine:
@@ -69,6 +61,14 @@ class RemoteEngine:
         return f"{self.model} at {self.base}"
 
     @property
+    def model_id(self) -> str:
+        return self.model
+
+    @property
+    def device(self) -> str:
+        return f"remote {self.base}"
+
+    @property
     def context_tokens(self) -> int:
         return self.settings.context_tokens or 4096
 
@@ -76,8 +76,6 @@ class RemoteEngine:
         return GenerationParams.from_settings(self.settings, **overrides)
 
     def messages(self, conversation: Conversation) -> list[dict]:
-        from assistant.export import png_base64
-
         system = conversation.system or self.settings.system_prompt
         out = [{"role": "system", "content": system}] if system else []
         for turn in conversation.turns:

@@ -47,11 +47,11 @@ def parser() -> argparse.ArgumentParser:
 
 def _agent(args):
     from assistant.agent import for_settings
-    from assistant.engine import Engine
+    from assistant.engines import open_engine
     from tools.registry import build
 
     settings = from_args(args)
-    engine = Engine.load(settings)
+    engine = open_engine(settings)
     return engine, for_settings(engine, build(settings, engine=lambda: engine), settings)
 
 
@@ -75,7 +75,7 @@ def scenarios(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from assistant.engine import Engine
+    from assistant.engines import open_engine
 
     if args.task in ("routing", "scenarios"):
         try:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings: Settings = from_args(args)
-        engine = Engine.load(settings)
+        engine = open_engine(settings)
         samples = select(easy_vqa(args.split).samples, args.limit)
         result = {"dataset": args.dataset, "split": args.split,
                   **evaluate(engine, samples, args.batch_size, progress=not args.json)}

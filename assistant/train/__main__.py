@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from assistant.engine.device import resolve_device
+    from assistant.devices import resolve_device
 
     settings = Settings.from_env()
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from assistant.config import Settings
-from assistant.engine import Current
+from assistant.engines import Current
 from assistant.session import ChatSession
 from assistant.store import Store
 from assistant.web.accounts import User

@@ -12,7 +12,7 @@ import logging
 import gradio as gr
 
 from assistant.chat_view import model_line
-from assistant.engine import LoadBusy
+from assistant.engines import LoadBusy
 from assistant.errors import AssistantError
 from assistant.web.chat import ChatEvents
 from assistant.web.context import Context

@@ -53,7 +53,7 @@ def build_page(ctx: Context) -> gr.Blocks:
         gr.Markdown("## Multimodal assistant")
         header = gr.Markdown(model_line(ctx.current.engine), elem_id="model-line")
         load_error = gr.HTML(notice(ctx.notice), visible=bool(ctx.notice), elem_id="load-error")
-        if embedded.is_embedded(settings) or ctx.notice:
+        if ctx.current.engine.kind == "embedded":
             gr.HTML(f'<details style="{NOTICE_STYLE}"><summary>⚠️ Embedded offline model: '
                     f'simple shapes and colours, little else</summary>{embedded.NOTICE}</details>')
         with gr.Row():

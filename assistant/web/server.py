@@ -25,7 +25,7 @@ from gradio.utils import get_upload_folder
 
 from assistant import api
 from assistant.config import Settings
-from assistant.engine import Current, Engine
+from assistant.engines import Current, open_engine
 from assistant.errors import AssistantError
 from assistant.store import LOCAL, Store
 from assistant.web.accounts import Accounts, User
@@ -110,7 +110,7 @@ def start_engine(settings: Settings) -> tuple[Current, str]:
           "embedded default assembles it in the user cache, about a minute)…",
           file=sys.stderr, flush=True)
     try:
-        return Current(Engine.load(settings)), ""
+        return Current(open_engine(settings)), ""
     except AssistantError as e:
         if not (settings.model or settings.remote):
             raise NotServed(f"The embedded default model could not load: {e}") from None
@@ -119,4 +119,4 @@ def start_engine(settings: Settings) -> tuple[Current, str]:
                   "load another model in the Model panel.")
         print(reason, file=sys.stderr, flush=True)
         fallback = settings.replace(model="", remote="", quant="auto")
-        return Current(Engine.load(fallback)), reason
+        return Current(open_engine(fallback)), reason

@@ -1,10 +1,10 @@
-"""Which device and dtype a model runs on, resolved from the settings and this machine."""
+"""This machine: which device and dtype a model runs on (resolved from the settings), giving
+memory back after an out-of-memory error, and whether the model hub can be reached."""
 
 from __future__ import annotations
 
 import torch
 
-from assistant.engine.weights import int4_fits
 from assistant.errors import BadSetting
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -32,20 +32,6 @@ def resolve_dtype(requested: str, device: str) -> torch.dtype:
     return torch.float32
 
 
-def resolve_quant(requested: str, device: str, config) -> str:
-    """auto: on a CPU, where decoding is bound by reading the weights, weight-only int4 for
-    the feed-forward layers and int8 for attention and the head of decoder-only language
-    models (int8 throughout where the layer sizes do not fit int4); an encoder-decoder such as
-    BLIP-2's Flan-T5 reads its layers' weight dtypes and stays as loaded. Full precision
-    elsewhere."""
-    if requested != "auto":
-        return requested
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    if getattr(text, "is_encoder_decoder", False) or device != "cpu":
-        return "none"
-    return "int4-mlp" if int4_fits(text) else "int8"
-
-
 def free_memory(device: str) -> None:
     """Give cached blocks back after an out-of-memory error, so the session can go on."""
     import gc
@@ -53,3 +39,21 @@ def free_memory(device: str) -> None:
     gc.collect()
     if device == "cuda" and torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection to the hub, so an offline machine fails in seconds, not after
+    minutes of download retries. False without trying when HF_HUB_OFFLINE is set."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False

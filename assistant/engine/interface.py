@@ -1,0 +1,51 @@
+"""What the rest of the assistant needs of a model, whoever runs it: the local engine
+(`assistant.engine.Engine`) and a remote OpenAI-compatible server (`remote.RemoteEngine`)
+both provide it. Questions such as "is this the embedded default?" ask `kind`, nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
+    from assistant.conversation import Conversation
+    from assistant.engine import Reply
+    from assistant.engine.generate import GenerationParams
+
+Kind = Literal["embedded", "local", "remote"]
+
+
+@runtime_checkable
+class ChatEngine(Protocol):
+    kind: Kind  # the embedded default, another checkpoint run here, or a remote server
+    settings: Settings
+
+    @property
+    def name(self) -> str:
+        """What to show the user: the model and where it runs (no cache paths)."""
+
+    @property
+    def model_id(self) -> str:
+        """The model's name in the API's `model` field."""
+
+    @property
+    def device(self) -> str:
+        """Where it runs: "cpu", "cuda", "mps", or "remote URL"."""
+
+    @property
+    def quant(self) -> str:
+        """How its weights are held: "none", "int4-mlp", "4bit", ..., or "remote"."""
+
+    @property
+    def context_tokens(self) -> int: ...
+
+    def default_params(self, **overrides) -> GenerationParams: ...
+
+    def stream(self, conversation: Conversation,
+               params: GenerationParams | None = None) -> Reply:
+        """Start answering the conversation's last (user) turn."""
+
+    def answer(self, conversation: Conversation,
+               params: GenerationParams | None = None) -> str:
+        """The whole answer as text."""

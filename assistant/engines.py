@@ -1,0 +1,63 @@
+"""Which engine answers, and the one a server answers with now.
+
+    engine = open_engine(settings)   # settings.remote, else settings.model, else the default
+    current = Current(engine)        # current.load(other) swaps it for every later request
+
+The engine package runs a checkpoint it is given; choosing one (a remote server, a checkpoint,
+or the embedded default assembled on first use) is decided here, above it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from assistant import embedded
+from assistant.config import Settings
+from assistant.devices import free_memory
+from assistant.engine import Engine
+from assistant.engine.interface import ChatEngine
+from assistant.engine.loader import load
+from assistant.errors import AssistantError
+
+
+def open_engine(settings: Settings, source: str | None = None) -> ChatEngine:
+    """`source` (a directory or hub id) if given; else the remote server settings.remote,
+    else settings.model, else the embedded default."""
+    if source is None and settings.remote:
+        from assistant.engine.remote import RemoteEngine
+
+        return RemoteEngine.connect(settings)
+    if source is None and not settings.model:
+        return Engine(load(settings, str(embedded.default_dir(settings))), settings,
+                      label=embedded.LABEL, kind="embedded")
+    return Engine.load(settings, source or settings.model)
+
+
+class Current:
+    """The engine a server answers with now; `load` puts another in its place (for every
+    chat and API request after it), and a load that fails leaves the current one."""
+
+    def __init__(self, engine: ChatEngine):
+        self.engine = engine
+        self._loading = threading.Lock()
+
+    def load(self, settings: Settings) -> ChatEngine:
+        """Open the engine the settings name (`open_engine`). Raises `LoadBusy` while another
+        load runs, or what loading raised."""
+        if not self._loading.acquire(blocking=False):
+            raise LoadBusy()
+        try:
+            engine = open_engine(settings)
+            old, self.engine = self.engine, engine
+            device = old.device
+            del old
+            if device in ("cpu", "cuda", "mps"):
+                free_memory(device)
+            return engine
+        finally:
+            self._loading.release()
+
+
+class LoadBusy(AssistantError):
+    def __init__(self):
+        super().__init__("Another model is loading; wait for it to finish.")
