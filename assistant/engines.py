@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import threading
 
-from assistant import embedded
 from assistant.config import Settings
 from assistant.devices import free_memory
 from assistant.engine import Engine
 from assistant.engine.interface import ChatEngine
 from assistant.engine.loader import load
 from assistant.errors import AssistantError
+from assistant.models import embedded
 
 
 def open_engine(settings: Settings, source: str | None = None) -> ChatEngine:

@@ -8,11 +8,12 @@ import os
 
 import pytest
 
+from tests.engine_calls import FAMILIES
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FAMILIES = ("llava", "llava_next", "blip2", "instructblip")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,3 +66,12 @@ def blue():
     from PIL import Image
 
     return Image.new("RGB", (32, 64), (20, 20, 220))
+
+
+@pytest.fixture(scope="session")
+def backbones(tmp_path_factory) -> dict[str, str]:
+    """Tiny random hub-style backbones (CLIP, SigLIP, Llama, ...) saved as checkpoints."""
+    from assistant.tinykit.backbones import BACKBONES, build_backbone
+
+    root = tmp_path_factory.mktemp("backbones")
+    return {k: str(build_backbone(k, root / k)) for k in BACKBONES}

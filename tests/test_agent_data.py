@@ -14,8 +14,7 @@ from assistant.config import Settings
 from assistant.train import agent_data, pictures, wording
 from assistant.train.encode import IGNORE
 from assistant.train.trainer import Trainer
-from tests.test_train import _compose, _recipe
-from tests.test_vlm import backbones  # noqa: F401  (session fixture)
+from tests.recipes import compose_recipe, tiny_recipe
 from tools.registry import build
 
 
@@ -110,7 +109,7 @@ def test_wordings_vary_and_keep_their_slots():
 
 def test_samples_encode_as_the_chat_shows_them_and_train_only_the_last_message(
         backbones, loaded, tmp_path):  # noqa: F811
-    model, processor = _compose(_recipe(backbones))
+    model, processor = compose_recipe(tiny_recipe(backbones))
     trainer = Trainer(model, processor, tmp_path, progress=False)
     later = next(s for s in loaded.samples if s.train_from > 1 and s.handles
                  and s.handles[0] != "#1")

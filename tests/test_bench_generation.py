@@ -129,7 +129,7 @@ def test_a_kept_answer_viewing_the_loops_buffers_is_not_counted_twice(engines, r
                                                                       monkeypatch):
     from assistant.config import Settings
     from assistant.engine import Engine, decode
-    from tests.test_engine_speed import asking
+    from tests.engine_calls import asking
 
     monkeypatch.setattr(decode, "_compile", lambda step, mode: step)
     engine = Engine(engines("llava").loaded, Settings(compile=True, prefix_cache=4,

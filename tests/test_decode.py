@@ -13,7 +13,7 @@ import torch
 from assistant.config import Settings
 from assistant.engine import Engine, decode, reuse
 from assistant.engine.decode import Decoder, pick
-from tests.test_engine_speed import _concurrently, asking, dialogue, encoder_calls
+from tests.engine_calls import answers_alike, asking, concurrently, dialogue, encoder_calls
 
 FAMILIES = ("llava", "llava_next")
 
@@ -129,7 +129,7 @@ def test_answers_asked_together_are_one_batch_in_the_loop(engines, red, blue):
     alone = [plain.answer(c, plain.default_params(max_new_tokens=n))
              for c, n in zip(convs, lengths, strict=True)]
     before = looped.decoder.batched_rows
-    together, streams = _concurrently(
+    together, streams = concurrently(
         looped, convs, [looped.default_params(max_new_tokens=n) for n in lengths])
     assert together == alone
     assert looped.decoder.batched_rows - before == 4
@@ -244,22 +244,6 @@ def test_the_compiled_step_answers_as_generate_and_compiles_three_times(tiny_dir
     answers_alike(plain, engine, red, blue)
     assert counters["stats"]["unique_graphs"] - graphs == 3
 
-
-def answers_alike(plain, engine, red, blue) -> None:
-    """A dialogue from kept prefixes, a long answer (another cache length) and a batch of two:
-    `engine`'s loop answers as `plain`'s generate does (also tests/test_gpu.py's check)."""
-    want, _ = dialogue(plain, [red])
-    got, usages = dialogue(engine, [red])
-    assert got == want and usages[2].reused_tokens > 0
-    long = plain.default_params(max_new_tokens=300, min_new_tokens=300)
-    assert engine.answer(asking(blue), long) == plain.answer(asking(blue), long)
-    engine.prefixes.clear()
-    convs = [asking(red, "Describe it."), asking(blue, "Which colour?")]
-    params = plain.default_params(max_new_tokens=12, min_new_tokens=12)
-    before = engine.decoder.answers
-    together, _ = _concurrently(engine, convs, [params] * 2)
-    assert together == [plain.answer(c, params) for c in convs]
-    assert engine.decoder.answers == before + 1 and engine.decoder.batched_rows == 2
 
 
 def test_a_loop_that_fails_keeps_nothing_and_the_engine_goes_on(engines, red, monkeypatch):
@@ -376,7 +360,7 @@ def test_the_decode_thread_keeps_nothing_of_an_answer(engines, red, monkeypatch)
 def test_a_batch_gives_its_cache_back(engines, red, blue):
     _, looped = twins(engines)
     params = looped.default_params(max_new_tokens=4)
-    _concurrently(looped, [asking(red), asking(blue)], [params] * 2)
+    concurrently(looped, [asking(red), asking(blue)], [params] * 2)
     assert looped.decoder.arena.buffers == []
     looped.answer(asking(red), params)
     assert looped.decoder.arena.buffers  # one answer's cache stays for the next

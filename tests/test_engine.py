@@ -11,7 +11,7 @@ import torch
 from assistant.conversation import Conversation
 from assistant.engine.quant import full_precision_modules
 from assistant.errors import OutOfMemory
-from tests.conftest import FAMILIES
+from tests.engine_calls import FAMILIES
 
 QUANTS = ("none", "8bit", "4bit")
 

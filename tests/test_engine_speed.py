@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from assistant.conversation import Conversation
 from assistant.engine import reuse
 from assistant.engine.reuse import PrefixCache, common_prefix, tagged_ids
 from assistant.engine.weights import (
@@ -21,10 +20,9 @@ from assistant.engine.weights import (
     reference_linear,
 )
 from assistant.errors import AssistantError
+from tests.engine_calls import asking, concurrently, dialogue, encoder_calls
 
 FAMILIES = ("llava", "llava_next")
-FOLLOW_UPS = ("And what colour is it?", "Describe it again.")
-
 
 @pytest.fixture(autouse=True)
 def reuse_any_length(monkeypatch):
@@ -32,41 +30,6 @@ def reuse_any_length(monkeypatch):
     beginning here (the threshold has its own test)."""
     monkeypatch.setattr(reuse, "MIN_REUSE", 1)
 
-
-def asking(picture, question: str = "What is in this picture?") -> Conversation:
-    """A conversation of one user message: `question` about `picture`."""
-    conv = Conversation()
-    conv.add_user(question, [picture])
-    return conv
-
-
-def dialogue(engine, first_images, new_image=None):
-    """Three greedy turns; the usage of each."""
-    conv = Conversation()
-    conv.add_user("What is in this picture?", first_images)
-    answers, usages = [], []
-    for i, question in enumerate((None, *FOLLOW_UPS)):
-        if question is not None:
-            conv.add_assistant(answers[-1])
-            conv.add_user(question, [new_image] if new_image is not None and i == 2 else None)
-        reply = engine.stream(conv, engine.default_params(max_new_tokens=8, min_new_tokens=8))
-        answers.append(reply.stream.wait())
-        usages.append(reply.stream.usage)
-    return answers, usages
-
-
-def encoder_calls(engine) -> list:
-    calls: list = []
-    model = engine.loaded.model
-    inner = getattr(model, "model", model)
-    original = inner.vision_tower.forward
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    inner.vision_tower.forward = counted
-    return calls
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -148,7 +111,7 @@ def test_a_short_shared_beginning_is_read_again_and_leaves_the_answer_free_to_ba
     engine.stream(asking(red), engine.default_params(max_new_tokens=4)).stream.wait()
     before = engine.batcher.batched_rows
     params = engine.default_params(max_new_tokens=4)
-    _, streams = _concurrently(engine, [asking(blue, "Describe it."), asking(red, "Why?")],
+    _, streams = concurrently(engine, [asking(blue, "Describe it."), asking(red, "Why?")],
                                [params, params])
     assert [s.usage.reused_tokens for s in streams] == [0, 0]
     assert engine.batcher.batched_rows - before == 2
@@ -275,23 +238,6 @@ def test_int4_keeps_weights_that_are_already_4_bit_blocks():
     assert error.max() < 0.05  # of each block's own step
 
 
-def _concurrently(engine, convs, params_list):
-    import threading
-
-    answers: dict = {}
-    with engine._lock:  # the model is busy while all of them are asked: they gather
-        streams = [engine.stream(c, p).stream for c, p in zip(convs, params_list, strict=True)]
-
-    def read(i):
-        answers[i] = streams[i].wait()
-
-    threads = [threading.Thread(target=read, args=(i,)) for i in range(len(streams))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return [answers[i] for i in range(len(streams))], streams
-
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_answers_asked_together_are_batched_and_each_its_own(engines, family, red, blue):
@@ -309,7 +255,7 @@ def test_answers_asked_together_are_batched_and_each_its_own(engines, family, re
              for c, n in zip(convs, lengths, strict=True)]
     engine = engines(family, batch=8, prefix_cache=0, image_cache=0, quant="none")
     before = engine.batcher.batched_rows
-    together, streams = _concurrently(
+    together, streams = concurrently(
         engine, convs, [engine.default_params(max_new_tokens=n) for n in lengths])
     assert together == alone
     assert engine.batcher.batched_rows - before >= 2
@@ -364,7 +310,7 @@ def test_answers_that_start_from_a_kept_prefix_run_alone(engines, red, blue):
     params = plain.default_params(max_new_tokens=5)
     alone = [plain.stream(c, params).stream.wait() for c in convs]
     engine.stream(convs[0], params).stream.wait()  # red's prompt is now kept
-    together, streams = _concurrently(engine, convs, [params] * 4)
+    together, streams = concurrently(engine, convs, [params] * 4)
     assert together == alone
     assert streams[2].usage.reused_tokens > 0
 

@@ -9,39 +9,8 @@ from torch import nn
 
 from assistant.engine import fused
 from assistant.engine.weights import cpu_layout, quantize_weights
-from tests.test_engine_speed import dialogue
-
-SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
-             num_key_value_heads=2, vocab_size=320, max_position_embeddings=256)
-
-
-def causal_lm(model_type: str, dtype=torch.float32, **extra):
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    config = AutoConfig.for_model(model_type, **{**SMALL, **extra})
-    return AutoModelForCausalLM.from_config(config).to(dtype).eval()
-
-
-def greedy(model, n: int = 16) -> list[int]:
-    prompt = torch.tensor([[5, 17, 42, 99, 7, 3, 250, 11]])
-    with torch.inference_mode():
-        out = model.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                             pad_token_id=0)
-    return out[0, prompt.shape[1]:].tolist()
-
-
-def steps_taken(model) -> list:
-    calls: list = []
-    decoder = model.get_decoder().fused_decode
-    original = decoder.step
-
-    def counted(*args):
-        calls.append(1)
-        return original(*args)
-
-    decoder.step = counted
-    return calls
+from tests.engine_calls import dialogue
+from tests.kernels import SMALL, causal_lm, greedy, steps_taken
 
 
 @pytest.mark.parametrize("model_type,dtype,extra", [
@@ -261,7 +230,7 @@ import torch
 from torch import nn
 from assistant.engine import fused
 from assistant.engine.weights import Int4Linear, cpu_layout, packed_int4, quantize_weights
-from tests.test_fused_decode import causal_lm, greedy, steps_taken
+from tests.kernels import causal_lm, greedy, steps_taken
 
 torch.manual_seed(0)
 layer = Int4Linear(nn.Linear(96, 128))

@@ -13,9 +13,8 @@ from assistant.config import Settings
 from assistant.engine import Engine
 from assistant.engine.weights import Int4Linear, packed_int4, reference_linear
 from bench.generation import compile_counts
-from tests.test_decode import answers_alike
-from tests.test_engine_speed import asking
-from tests.test_int4_layout import cuda_layout, values
+from tests.engine_calls import answers_alike, asking
+from tests.kernels import cuda_layout, values
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

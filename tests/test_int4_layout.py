@@ -10,31 +10,7 @@ from torch import nn
 
 from assistant.engine import weights
 from assistant.engine.weights import Int4Linear, _unpack_int4_cuda
-
-
-def cuda_layout(q: torch.Tensor, tiles: int) -> torch.Tensor:
-    """torch's CUDA int4 packing (`_convert_weight_to_int4pack` on an NVIDIA GPU) of values
-    `q` [n, k], written out from its kernel one lane at a time."""
-    n, k = q.shape
-    pairs = (q[:, ::2] << 4 | q[:, 1::2]).tolist()  # a byte: input 2j high, 2j + 1 low
-    out = torch.zeros(n // 8, k // (16 * tiles), 32, tiles // 2, dtype=torch.int64)
-    for row_tile in range(n // 8):
-        for k_tile in range(k // (16 * tiles)):
-            for lane in range(32):
-                row = pairs[row_tile * 8 + lane // 4]
-                for inner in range(0, tiles, 2):
-                    base = (k_tile * tiles + inner) * 8 + lane % 4
-                    v = [row[base], row[base + 4], row[base + 8], row[base + 12]]
-                    out[row_tile, k_tile, lane, inner // 2] = (
-                        (v[3] & 0xF) << 28 | (v[2] & 0xF) << 24 | (v[1] & 0xF) << 20
-                        | (v[0] & 0xF) << 16 | (v[3] & 0xF0) << 8 | (v[2] & 0xF0) << 4
-                        | (v[1] & 0xF0) | (v[0] & 0xF0) >> 4)
-    return (out - (out >= 2**31).long() * 2**32).to(torch.int32)
-
-
-def values(n: int, k: int) -> torch.Tensor:
-    return torch.randint(0, 16, (n, k), generator=torch.Generator().manual_seed(n + k),
-                         dtype=torch.int32)
+from tests.kernels import cuda_layout, values
 
 
 @pytest.mark.parametrize("tiles", [2, 4, 8])

@@ -14,7 +14,7 @@ def test_efficientnet_port_classifies_a_real_photo():
     from PIL import Image
     from skimage import data
 
-    from assistant import offline
+    from assistant.models import offline
 
     model = offline.efficientnet_lite0(num_labels=1000)
     processor = offline.efficientnet_image_processor()
@@ -30,8 +30,8 @@ def test_efficientnet_port_classifies_a_real_photo():
 def test_missing_weight_package_says_how_to_install(monkeypatch):
     import importlib.util
 
-    from assistant import offline
     from assistant.errors import MissingDependency
+    from assistant.models import offline
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -54,9 +54,10 @@ def test_smoke_training_on_real_backbones(tmp_path, two_threads):
     from assistant.engine import Engine
     from assistant.engine.loader import LoadedModel
     from assistant.eval.vqa import evaluate, select
+    from assistant.models.adapter import LoraPlan
+    from assistant.models.recipe import Recipe, StagePlan, compose_from
     from assistant.train.data import easy_vqa, easy_vqa_captions
-    from assistant.train.recipe import Recipe, compose_from
-    from assistant.train.trainer import LoraPlan, StagePlan, Trainer
+    from assistant.train.trainer import Trainer
 
     settings = Settings()
     recipe = Recipe(image_words=True,

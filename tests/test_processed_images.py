@@ -11,7 +11,7 @@ from PIL import Image
 
 from assistant.engine import reuse
 from assistant.engine.reuse import ProcessedImages, digests, freeze
-from tests.test_engine_speed import dialogue
+from tests.engine_calls import dialogue
 
 
 class Counting:

@@ -10,31 +10,18 @@ import pytest
 import torch
 
 from assistant.errors import AssistantError
+from assistant.models.adapter import merge_lora
+from assistant.models.recipe import ADAPTER, RECIPE, StagePlan, assemble, save_adapter
 from assistant.train import synthetic
 from assistant.train.encode import collate
-from assistant.train.recipe import ADAPTER, RECIPE, Recipe, assemble, save_adapter
-from assistant.train.trainer import LoraPlan, StagePlan, Trainer, answer_loss, merge_lora
-from tests.test_vlm import backbones  # noqa: F401  (session fixture)
-
-
-def _recipe(backbones, bridge="mlp2x_gelu", steps=(20, 20)):  # noqa: F811
-    return Recipe(vision=backbones["clip_vision"], text=backbones["llama"], bridge=bridge,
-                  image_grid=0, num_queries=3, lora=LoraPlan(r=4, alpha=8),
-                  stages=[StagePlan(1, steps[0], 4, 1e-2, checkpoint_every=5),
-                          StagePlan(2, steps[1], 4, 5e-3, checkpoint_every=5)],
-                  data={"1": ["synthetic-captions:8"], "2": ["synthetic-instructions:8"]})
-
-
-def _compose(recipe):
-    from assistant.train.recipe import compose_from
-
-    return compose_from(recipe, cache_dir=None)
+from assistant.train.trainer import Trainer, answer_loss
+from tests.recipes import compose_recipe, tiny_recipe
 
 
 @pytest.mark.parametrize("bridge", ["mlp2x_gelu", "qformer"])
 def test_both_stages_lower_the_loss(backbones, tmp_path, bridge):  # noqa: F811
-    recipe = _recipe(backbones, bridge)
-    model, processor = _compose(recipe)
+    recipe = tiny_recipe(backbones, bridge)
+    model, processor = compose_recipe(recipe)
     frozen = {k: v.clone() for k, v in model.language_model.state_dict().items()}
     trainer = Trainer(model, processor, tmp_path, progress=False, lora=recipe.lora)
     captions = synthetic.generate(8, seed=1).samples
@@ -51,7 +38,7 @@ def test_both_stages_lower_the_loss(backbones, tmp_path, bridge):  # noqa: F811
 
 def test_answer_loss_is_the_models_own_loss(backbones, tmp_path):  # noqa: F811
     """The training loss skips the vocabulary projection off the answers: same value."""
-    model, processor = _compose(_recipe(backbones))
+    model, processor = compose_recipe(tiny_recipe(backbones))
     trainer = Trainer(model, processor, tmp_path, progress=False)
     samples = synthetic.generate(3, seed=4, captions=False).samples
     trainer.features.ensure(samples, progress=False)
@@ -62,8 +49,8 @@ def test_answer_loss_is_the_models_own_loss(backbones, tmp_path):  # noqa: F811
 
 
 def test_alignment_puts_caption_words_nearest_to_image_tokens(backbones, tmp_path):  # noqa: F811
-    recipe = _recipe(backbones)
-    model, processor = _compose(recipe)
+    recipe = tiny_recipe(backbones)
+    model, processor = compose_recipe(recipe)
     trainer = Trainer(model, processor, tmp_path, progress=False)
     samples = synthetic.generate(8, seed=1).samples
     words = trainer.caption_words(samples[0])
@@ -96,14 +83,14 @@ def test_align_is_a_stage_one_objective():
 
 
 def test_resume_after_interruption_gives_the_same_weights(backbones, tmp_path, monkeypatch):  # noqa: F811
-    recipe = _recipe(backbones, steps=(12, 0))
+    recipe = tiny_recipe(backbones, steps=(12, 0))
     samples = synthetic.generate(8, seed=1).samples
 
-    model, processor = _compose(recipe)
+    model, processor = compose_recipe(recipe)
     Trainer(model, processor, tmp_path / "straight", progress=False).run(recipe.stages[0], samples)
     expected = model.bridge.state_dict()
 
-    model, processor = _compose(recipe)
+    model, processor = compose_recipe(recipe)
     calls = {"n": 0}
     step = Trainer._step
 
@@ -117,7 +104,7 @@ def test_resume_after_interruption_gives_the_same_weights(backbones, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         Trainer(model, processor, tmp_path / "resumed", progress=False).run(recipe.stages[0], samples)
     monkeypatch.setattr(Trainer, "_step", step)
-    model, processor = _compose(recipe)  # a fresh process would start from scratch
+    model, processor = compose_recipe(recipe)  # a fresh process would start from scratch
     losses = Trainer(model, processor, tmp_path / "resumed", progress=False).run(
         recipe.stages[0], samples)
     assert len(losses) == 12
@@ -126,8 +113,8 @@ def test_resume_after_interruption_gives_the_same_weights(backbones, tmp_path, m
 
 
 def test_adapter_rebuilds_the_trained_model(backbones, tmp_path):  # noqa: F811
-    recipe = _recipe(backbones, steps=(3, 3))
-    model, processor = _compose(recipe)
+    recipe = tiny_recipe(backbones, steps=(3, 3))
+    model, processor = compose_recipe(recipe)
     trainer = Trainer(model, processor, tmp_path, progress=False, lora=recipe.lora)
     trainer.run(recipe.stages[0], synthetic.generate(4, seed=1).samples)
     trainer.run(recipe.stages[1], synthetic.generate(4, seed=2, captions=False).samples)
@@ -144,9 +131,9 @@ def test_adapter_rebuilds_the_trained_model(backbones, tmp_path):  # noqa: F811
 def test_a_changed_recipe_does_not_resume(backbones, tmp_path):  # noqa: F811
     from assistant.train.__main__ import train
 
-    recipe = _recipe(backbones, steps=(2, 0))
+    recipe = tiny_recipe(backbones, steps=(2, 0))
     recipe.save(tmp_path / RECIPE)
-    other = _recipe(backbones, steps=(3, 0))
+    other = tiny_recipe(backbones, steps=(3, 0))
     with pytest.raises(AssistantError, match="another recipe"):
         train(other, tmp_path, cache_dir="", progress=False)
 
@@ -194,7 +181,7 @@ def test_qlora_trains_over_a_4bit_language_model(backbones, tmp_path):  # noqa: 
 
     from assistant.train.__main__ import train
 
-    recipe = _recipe(backbones, steps=(4, 12))
+    recipe = tiny_recipe(backbones, steps=(4, 12))
     recipe.quant = "4bit"
     summary = train(recipe, tmp_path, cache_dir="", progress=False)
     last = summary["stages"][-1]
@@ -216,7 +203,7 @@ def test_training_tokens_are_the_chat_tokens(backbones, text, tmp_path):  # noqa
     from assistant.train.data import Sample
     from assistant.train.encode import IGNORE, Encoder
 
-    model, processor = _compose(_recipe(backbones))
+    model, processor = compose_recipe(tiny_recipe(backbones))
     if text == "smollm2-like":  # a template that writes the BOS itself
         processor.tokenizer.bos_token = "<|im_start|>"
     encoder = Encoder(processor, model.config.image_token_id, model.config.image_seq_length)

@@ -9,17 +9,9 @@ import torch
 
 
 @pytest.fixture(scope="session")
-def backbones(tmp_path_factory) -> dict[str, str]:
-    from assistant.tinykit.backbones import BACKBONES, build_backbone
-
-    root = tmp_path_factory.mktemp("backbones")
-    return {k: str(build_backbone(k, root / k)) for k in BACKBONES}
-
-
-@pytest.fixture(scope="session")
 def composed(backbones, tmp_path_factory):
     """bridge -> directory of a composed (untrained) CLIP + Llama model."""
-    from assistant.vlm.compose import compose
+    from assistant.models.compose import compose
 
     root = tmp_path_factory.mktemp("composed")
     out = {}
@@ -75,14 +67,14 @@ def test_engine_streams_from_a_composed_checkpoint(composed, bridge, red, blue):
 
 
 def test_whole_clip_checkpoint_gives_its_vision_half(backbones):
-    from assistant.vlm.compose import compose
+    from assistant.models.compose import compose
 
     model, _ = compose(backbones["clip"], backbones["llama"], bridge="linear")
     assert type(model.vision_tower).__name__ == "CLIPVisionModel"
 
 
 def test_siglip_has_no_class_token(backbones):
-    from assistant.vlm.compose import compose
+    from assistant.models.compose import compose
 
     model, processor = compose(backbones["siglip_vision"], backbones["llama"])
     assert model.config.vision_feature_select_strategy == "full"
@@ -133,7 +125,7 @@ def test_composed_language_model_stays_causal(backbones, composed):
     that sees future tokens trains to a loss of zero and answers nonsense once loaded."""
     from transformers import AutoModelForImageTextToText
 
-    from assistant.vlm.compose import compose
+    from assistant.models.compose import compose
 
     fresh, _ = compose(backbones["clip_vision"], backbones["llama"])
     loaded = AutoModelForImageTextToText.from_pretrained(composed["mlp2x_gelu"])
@@ -150,7 +142,7 @@ def test_image_words_are_mixtures_of_word_embeddings(backbones, tmp_path, red):
     embedding rows: at a low temperature, exactly the row of the bridge's best word."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from assistant.vlm.compose import compose
+    from assistant.models.compose import compose
 
     model, processor = compose(backbones["clip_vision"], backbones["llama"], image_words=True)
     model.save_pretrained(tmp_path)

@@ -62,7 +62,7 @@ class ImageNetClassifier(Tool):
     working_mib = 64  # activations of one 224 px image
 
     def load(self) -> None:
-        from assistant.offline import efficientnet_image_processor, efficientnet_lite0
+        from assistant.models.offline import efficientnet_image_processor, efficientnet_lite0
 
         self.model = efficientnet_lite0(num_labels=1000)
         self.processor = efficientnet_image_processor()

@@ -18,10 +18,19 @@ import torch
 
 from assistant.config import Settings
 from assistant.errors import AssistantError, BadSetting
-from assistant.offline import save_whole
-from assistant.train.recipe import ADAPTER, RECIPE, Recipe, assemble, compose_from, save_adapter
+from assistant.models.adapter import LoraPlan, merge_lora
+from assistant.models.offline import save_whole
+from assistant.models.recipe import (
+    ADAPTER,
+    RECIPE,
+    Recipe,
+    StagePlan,
+    assemble,
+    compose_from,
+    save_adapter,
+)
 from assistant.train.sources import load_source
-from assistant.train.trainer import LoraPlan, StagePlan, Trainer, merge_lora
+from assistant.train.trainer import Trainer
 
 DEFAULT = Recipe(
     image_words=True,

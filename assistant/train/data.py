@@ -22,7 +22,7 @@ from PIL import Image
 
 from assistant.errors import BadData, BadImage, BadSetting, MissingDependency
 from assistant.images import load_image
-from assistant.offline import INSTALL
+from assistant.models.offline import INSTALL
 
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 IMAGE_TAG = "<image>"

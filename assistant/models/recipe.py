@@ -13,11 +13,43 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from assistant import offline
-from assistant.train.trainer import LoraPlan, StagePlan, add_lora, load_trainable_state, merge_lora
+from assistant.errors import BadSetting
+from assistant.models import offline
+from assistant.models.adapter import LoraPlan, add_lora, load_trainable_state, merge_lora
 
 ADAPTER = "bridge_adapter.safetensors"
 RECIPE = "recipe.json"
+
+
+@dataclass
+class StagePlan:
+    stage: int  # 1: bridge only; 2: bridge + LoRA
+    steps: int
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: float = 0.05  # fraction of steps with a linear warm-up, then cosine decay
+    checkpoint_every: int = 50
+    objective: str = "lm"  # "lm" (next-token loss) or "align" (stage 1 only: caption words)
+    bridge_lr: float | None = None  # stage 2: the bridge's own rate (default: lr)
+    negatives: int = 2048  # "align": sampled vocabulary entries to contrast against
+    # "sample": each sample of a batch draws its kind; "kind": a whole batch is one kind, so
+    # short samples (easy-VQA) are not padded to the length of long ones (agent turns).
+    batch_by: str = "sample"
+    # Matrix products in bfloat16 (weights and optimizer stay float32): some 2-3 times faster
+    # on a CPU with AVX-512 BF16, and on GPUs.
+    bf16: bool = False
+
+    def __post_init__(self):
+        if self.batch_by not in ("sample", "kind"):
+            raise BadSetting(f"unknown batch_by {self.batch_by!r}: sample or kind")
+        if self.objective not in ("lm", "align"):
+            raise BadSetting(f"unknown objective {self.objective!r}: lm or align")
+        if self.objective == "align" and self.stage != 1:
+            raise BadSetting("the align objective trains the bridge alone: stage 1 only")
+
+    @property
+    def name(self) -> str:
+        return f"stage{self.stage}-{self.objective}"
 
 
 @dataclass
@@ -60,7 +92,7 @@ def compose_from(recipe: Recipe, cache_dir: str | Path, training: bool = False,
                  device: str = "cpu"):
     """The recipe's backbones composed with a fresh bridge; quantized as the recipe says only
     for training (a rebuilt model is always full precision)."""
-    from assistant.vlm.compose import compose
+    from assistant.models.compose import compose
 
     quant = recipe.quant if training else "none"
     return compose(recipe.vision, recipe.text, cache_dir=cache_dir, quant=quant, device=device,
@@ -70,7 +102,7 @@ def compose_from(recipe: Recipe, cache_dir: str | Path, training: bool = False,
 def save_adapter(model, path: Path) -> None:
     from safetensors.torch import save_file
 
-    from assistant.train.trainer import trainable_state
+    from assistant.models.adapter import trainable_state
 
     save_file(trainable_state(model), str(path))
 
