@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # This machine's pip configuration warns about missing local indexes on every package.
 QUIET := grep -v "is ignored: it is neither" || true
 
-.PHONY: run test lint install clean
+.PHONY: run test test-fast lint install clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the unit tier only (in-process, no servers, training or browser): the quick loop
+test-fast: $(STAMP)
+	$(PY) -m pytest -m unit -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,6 +1,11 @@
 """Shared fixtures: a private cache and home per test session, no hub, one CPU thread, and the
 tiny checkpoints of every family, built once per session and loaded only through the public
-loader (`Engine.load`), as a user's checkpoint would be."""
+loader (`Engine.load`), as a user's checkpoint would be.
+
+Tiers: a module or test marks itself `integration` (servers, subprocesses, training, the
+embedded default, real tool models, compiling: anything slow), `browser` or `gpu`; every
+other test is `unit`. `make test-fast` runs the unit
+tier, `make test` all of them."""
 
 from __future__ import annotations
 
@@ -14,6 +19,13 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+TIERS = ("integration", "browser", "gpu")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session", autouse=True)

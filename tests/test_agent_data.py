@@ -17,6 +17,8 @@ from assistant.train.trainer import Trainer
 from tests.recipes import compose_recipe, tiny_recipe
 from tools.registry import build
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def loaded():

@@ -111,6 +111,7 @@ CHARS = [chr(c) for c in range(32, 127)] + ["\n", "\u00e9"]
 TURNS = '"\\{}[],:.-+eEu0 \n'  # characters where JSON changes state
 
 
+@pytest.mark.integration  # every prefix of each text walked through the grammar
 @pytest.mark.parametrize("text", [
     *VALID,
     '<tool_call>{"name": "t", "arguments": {"s": "ab"}}</tool_call>',

@@ -16,6 +16,8 @@ from assistant.conversation import Conversation
 from tools.drawing import font
 from tools.registry import build
 
+pytestmark = pytest.mark.integration
+
 
 def sign(text="OPEN 24 HOURS") -> Image.Image:
     image = Image.new("RGB", (480, 120), "white")

@@ -15,6 +15,8 @@ from PIL import Image, ImageDraw
 
 from tests.serving import in_thread
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def url():

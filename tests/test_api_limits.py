@@ -27,6 +27,8 @@ from tests.raw_http import (
 )
 from tests.serving import in_thread
 
+pytestmark = pytest.mark.integration
+
 
 class Endless:
     """An engine whose answers go on (a word every 10 ms, up to max_tokens) until cancelled.

@@ -29,6 +29,8 @@ from assistant.session import Busy, ChatSession, EmptyMessage  # noqa: E402
 from assistant.tinykit.checkpoints import build  # noqa: E402
 from tests.serving import in_thread  # noqa: E402
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -11,6 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("load_s", "first_call_s", "run_s_median", "run_s_min", "budget_estimate_mib",
            "rss_growth_on_load_mib")

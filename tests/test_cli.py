@@ -12,6 +12,8 @@ from PIL import Image
 
 from assistant.cli import main, split_images
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def png(tmp_path):

@@ -12,6 +12,8 @@ from PIL import Image, ImageDraw
 from assistant.cli import main
 from tools.drawing import font
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def sign(tmp_path):

@@ -227,6 +227,7 @@ def test_only_full_attention_models_are_looped():
     assert not Decoder.supports(model(MistralConfig(**small, sliding_window=16)))
 
 
+@pytest.mark.integration  # torch.compile: half a minute
 def test_the_compiled_step_answers_as_generate_and_compiles_three_times(tiny_dirs, red,
                                                                          blue, monkeypatch):
     """torch.compile for real (inductor on this CPU; CUDA graphs need a GPU): a dialogue, a

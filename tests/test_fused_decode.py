@@ -249,6 +249,7 @@ print(torch.backends.cpu.get_cpu_capability(), cpu_layout())
 """
 
 
+@pytest.mark.integration  # a child process per instruction set
 @pytest.mark.parametrize("capability", ["avx2", "default"])
 def test_int4_reads_back_and_stacks_with_other_instruction_sets(capability):
     """torch packs int4 for the instruction set it runs with; the layout is found, not

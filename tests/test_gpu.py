@@ -16,7 +16,8 @@ from bench.generation import compile_counts
 from tests.engine_calls import answers_alike, asking
 from tests.kernels import cuda_layout, values
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 
 @pytest.mark.parametrize("rows", [1, 16, 600])  # 600: widened to bfloat16 (CUDA_WIDEN_ROWS)

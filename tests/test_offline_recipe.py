@@ -9,6 +9,8 @@ import random
 import pytest
 import torch
 
+pytestmark = pytest.mark.integration
+
 
 def test_efficientnet_port_classifies_a_real_photo():
     from PIL import Image

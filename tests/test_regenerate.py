@@ -12,6 +12,8 @@ from assistant.eval.routing import image_for
 from assistant.session import ChatSession
 from tools.registry import build
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def engine():

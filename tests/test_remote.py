@@ -14,6 +14,8 @@ from PIL import Image, ImageDraw
 from assistant.errors import AssistantError
 from tests.serving import free_port, start_app, stop
 
+pytestmark = pytest.mark.integration
+
 
 def circle() -> Image.Image:
     image = Image.new("RGB", (256, 256), "white")

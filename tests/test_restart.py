@@ -8,9 +8,12 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 
 from tests.serving import start_app, stop
+
+pytestmark = pytest.mark.integration
 
 
 def start(model: Path, data: Path, cache: Path, log: Path) -> tuple[subprocess.Popen, str]:

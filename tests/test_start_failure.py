@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import pytest
+
 from tests.serving import start_app, stop
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_model_that_cannot_load_is_named_on_the_page_and_the_default_answers(tmp_path):

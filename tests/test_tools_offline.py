@@ -19,6 +19,8 @@ from assistant.conversation import Conversation
 from tools.drawing import font
 from tools.registry import build
 
+pytestmark = pytest.mark.integration  # the real tool models, loaded from their wheels
+
 ASTRONAUT_FACE = (177, 66, 272, 161)  # found by hand in the 512x512 picture
 # A cheetah cub looking at the camera, in gradio's own test data (gradio is a dependency): the
 # face from forehead to chin and cheek to cheek, ears left out, found by hand (762x787).

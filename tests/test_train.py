@@ -17,6 +17,8 @@ from assistant.train.encode import collate
 from assistant.train.trainer import Trainer, answer_loss
 from tests.recipes import compose_recipe, tiny_recipe
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize("bridge", ["mlp2x_gelu", "qformer"])
 def test_both_stages_lower_the_loss(backbones, tmp_path, bridge):  # noqa: F811

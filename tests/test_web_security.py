@@ -25,6 +25,8 @@ from assistant.errors import AssistantError
 from assistant.web.accounts import Accounts, add  # noqa: E402
 from tests.serving import in_thread  # noqa: E402
 
+pytestmark = pytest.mark.integration
+
 PASSWORDS = {"victim": "victim-password", "attacker": "attacker-password",
              "boss": "boss-password"}
 KEY = "the-api-key"
