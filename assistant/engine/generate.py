@@ -21,6 +21,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 from assistant.devices import free_memory
+from assistant.engine.detokenize import Detokenizer
 from assistant.engine.guide import Constraint, Guide
 from assistant.errors import OutOfMemory
 
@@ -92,7 +93,7 @@ class _Watch(StoppingCriteria):
         self.streams = streams
 
     def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        done = [s._cancel.is_set() or s._stop_hit or s._ended_early() for s in self.streams]
+        done = [s._cancel.is_set() or s._text.stopped or s._ended_early() for s in self.streams]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -137,8 +138,6 @@ class Stream:
         self.text = ""  # the answer so far, as shown (stop strings removed)
         self._inputs = inputs
         self._ids: list[int] = []
-        self._shown = 0
-        self._stop_hit = False
         self._cancel = threading.Event()
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
@@ -146,6 +145,7 @@ class Stream:
         self._lock = lock or threading.Lock()
         self.tokens_at_cancel: int | None = None
         self._eos = eos_ids(model, tokenizer)
+        self._text = Detokenizer(tokenizer, self._eos, params.stop)
         self._start = time.perf_counter()
         self._ended = threading.Event()
         if batcher is not None:
@@ -230,37 +230,24 @@ class Stream:
     def _offer(self, token: int) -> bool:
         """One row's next token in a batch: taken unless the answer has ended (cancel, stop
         string); whether it has ended now (those, its end token or its own length)."""
-        if self._cancel.is_set() or self._stop_hit:
+        if self._cancel.is_set() or self._text.stopped:
             return True
         self._on_tokens([token])
-        return self._ended_early() or self._stop_hit
+        return self._ended_early() or self._text.stopped
 
     def _on_tokens(self, ids: list[int]) -> None:
         if self.usage.first_token_seconds is None:
             self.usage.first_token_seconds = time.perf_counter() - self._start
         self._ids.extend(ids)
-        text = self._decoded()
-        for stop in self.params.stop:
-            at = text.find(stop)
-            if stop and at >= 0:
-                text = text[:at]
-                self._stop_hit = True
-        self._emit(text if self._stop_hit else _hold_back(text, self.params.stop))
+        self._emit(self._text.add(ids))
 
     def _flush(self) -> None:
         """At the end, release text held back for a stop string that never came."""
-        if not self._stop_hit and self._ids:
-            self._emit(self._decoded())
+        self._emit(self._text.finish())
 
-    def _decoded(self) -> str:
-        return self.tokenizer.decode([i for i in self._ids if i not in self._eos],
-                                     skip_special_tokens=True)
-
-    def _emit(self, text: str) -> None:
-        """Queue whatever of `text` has not been shown yet."""
-        if len(text) > self._shown:
-            self._queue.put(text[self._shown:])
-            self._shown = len(text)
+    def _emit(self, delta: str) -> None:
+        if delta:
+            self._queue.put(delta)
 
     # -- reader side ---------------------------------------------------------------------
     def __iter__(self) -> Iterator[str]:
@@ -304,7 +291,7 @@ class Stream:
         u.seconds = time.perf_counter() - self._start
         if self._error is not None:
             u.finish_reason = "error"
-        elif self._stop_hit:
+        elif self._text.stopped:
             u.finish_reason = "stop_string"
         elif self._ids and self._ids[-1] in self._eos:
             u.finish_reason = "stop"
@@ -312,18 +299,6 @@ class Stream:
             u.finish_reason = "length"
         else:  # ended early without end-of-answer: only a cancel does that
             u.finish_reason = "cancelled" if self._cancel.is_set() else "stop"
-
-
-def _hold_back(text: str, stops: list[str]) -> str:
-    """Drop a trailing partial UTF-8 character and any tail that could begin a stop string."""
-    text = text.rstrip("\ufffd")
-    cut = len(text)
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(text)), 0, -1):
-            if text.endswith(stop[:k]):
-                cut = min(cut, len(text) - k)
-                break
-    return text[:cut]
 
 
 def pad_id(tokenizer) -> int | None:
