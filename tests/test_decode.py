@@ -73,13 +73,13 @@ def test_an_answer_ends_at_its_end_token_inside_a_chunk(engines, red):
         params = plain.default_params(max_new_tokens=12)
         want, got = plain.stream(conv, params).stream, looped.stream(conv, params).stream
         assert got.wait() == want.wait()
-        assert got._ids == want._ids == tokens[:k + 1]
+        assert got.generated == want.generated == tokens[:k + 1]
         assert got.usage.finish_reason == want.usage.finish_reason == "stop"
         # forced past it: the end token is blocked for the first min_new_tokens
         forced = plain.default_params(max_new_tokens=12, min_new_tokens=12)
         want, got = plain.stream(conv, forced).stream, looped.stream(conv, forced).stream
         assert got.wait() == want.wait()
-        assert got.usage.completion_tokens == 12 and tokens[k] not in got._ids
+        assert got.usage.completion_tokens == 12 and tokens[k] not in got.generated
     finally:
         config.eos_token_id = original
 
@@ -88,7 +88,7 @@ def _tokens(engine, conv, n: int) -> list[int]:
     stream = engine.stream(conv, engine.default_params(max_new_tokens=n,
                                                        min_new_tokens=n)).stream
     stream.wait()
-    return list(stream._ids)
+    return list(stream.generated)
 
 
 def test_a_stop_string_ends_the_answer_as_with_generate(engines, red):

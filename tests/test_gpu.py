@@ -70,6 +70,6 @@ def test_int4_weights_in_the_compiled_loop_on_cuda(tiny_dirs, red):
     want = plain.stream(asking(red), params).stream
     got = engine.stream(asking(red), params).stream
     want.wait(), got.wait()
-    assert got._ids[:4] == want._ids[:4]
+    assert got.generated[:4] == want.generated[:4]
     assert got.usage.completion_tokens == 40 and engine.decoder.answers == 1
     assert _since(before)["cudagraph_skips"] == 0

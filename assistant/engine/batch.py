@@ -92,7 +92,7 @@ class Batcher:
             self._gather()  # and what is about to
             group = self._take()
             if len(group) == 1:
-                group[0]._run()
+                group[0].run_alone()
             elif group:
                 self._generate(group)
 
@@ -100,8 +100,8 @@ class Batcher:
         """The first answer waiting and those that can share its batch. Answers cancelled
         while they waited (their reader left) end here, never prefilled."""
         with self._guard:
-            gone = [s for s in self._pending if s._cancel.is_set()]
-            self._pending = [s for s in self._pending if not s._cancel.is_set()]
+            gone = [s for s in self._pending if s.cancelled]
+            self._pending = [s for s in self._pending if not s.cancelled]
             group = [self._pending.pop(0)] if self._pending else []
             key = batch_key(group[0]) if group else None
             if key is not None:
@@ -112,7 +112,7 @@ class Batcher:
                         group.append(stream)
                         self._pending.remove(stream)
         for stream in gone:
-            stream._end()
+            stream.end()
         return group
 
     def _generate(self, group: list) -> None:
@@ -123,7 +123,7 @@ class Batcher:
         error: BaseException | None = None
         try:
             pad = pad_id(self.tokenizer)
-            inputs = pad_batch([s._inputs for s in group], pad)
+            inputs = pad_batch([s.inputs for s in group], pad)
             with self.lock, torch.inference_mode():
                 if self.decoder is not None and self.decoder.takes(params, inputs):
                     self.decoder.run(group, inputs)
@@ -139,17 +139,17 @@ class Batcher:
         except BaseException as e:  # every row's reader sees it
             error = e
         for stream in group:
-            stream._end(error)
+            stream.end(error)
 
 
 def batch_key(stream):
     """Streams with equal keys can share a batch; None: this one runs alone."""
     p = stream.params
-    if p.constraint is not None or p.seed is not None or stream._inputs is None:
+    if p.constraint is not None or p.seed is not None or stream.inputs is None:
         return None
     if stream.usage.reused_tokens:  # starts from a kept prefix (its images already read)
         return None
-    inputs = stream._inputs
+    inputs = stream.inputs
     pixels = inputs.get("pixel_values")
     return (tuple(sorted((k, repr(v)) for k, v in p.generate_kwargs().items()
                          if k != "max_new_tokens")),
@@ -188,7 +188,7 @@ class _Rows(BaseStreamer):
             return
         tokens = value.reshape(-1).tolist()
         for i, (stream, token) in enumerate(zip(self.streams, tokens, strict=True)):
-            self.done[i] = self.done[i] or stream._offer(token)
+            self.done[i] = self.done[i] or stream.offer(token)
 
     def end(self) -> None:
         pass

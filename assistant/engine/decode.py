@@ -149,7 +149,7 @@ class Decoder:
 
     def run(self, streams: list, inputs: dict) -> None:
         """Answer `streams` (one, or a batch whose `inputs` are left-padded rows); each gets
-        its tokens through `_on_tokens`. A single stream's `_cache` (a dynamic cache holding
+        its tokens through `on_tokens`. A single stream's `kv_cache` (a dynamic cache holding
         its first `usage.reused_tokens` prompt tokens, or empty) is filled with the prompt and
         answer afterwards, for the engine to keep. Runs on the decode thread (`_Worker`)
         while the caller waits."""
@@ -163,7 +163,7 @@ class Decoder:
         params = streams[0].params
         ids = inputs["input_ids"]  # [rows, prompt]
         rows, prompt = ids.shape
-        kept = streams[0]._cache if rows == 1 else None
+        kept = streams[0].kv_cache if rows == 1 else None
         reused = streams[0].usage.reused_tokens if kept is not None else 0
         max_new = max(s.params.max_new_tokens for s in streams)
         need = prompt + max_new
@@ -219,7 +219,7 @@ class Decoder:
             self.arena.release()  # a batch's cache is rows times one answer's: not kept
         if kept is not None:
             # the cache holds the prompt and every token fed back: all but the last given
-            self.arena.save(kept, prompt + max(len(streams[0]._ids) - 1, 0))
+            self.arena.save(kept, prompt + max(len(streams[0].generated) - 1, 0))
 
     def _call(self, step, cache, tokens, positions, mask, suppress, sampling):
         """A compiled step on [rows, n] tokens: the next token and position, [rows, 1]."""
@@ -236,7 +236,7 @@ class Decoder:
         and stopping criteria would)."""
         for i, (stream, row) in enumerate(zip(streams, tokens, strict=True)):
             for token in row:
-                done[i] = done[i] or stream._offer(token)
+                done[i] = done[i] or stream.offer(token)
 
 
 # What a checkpoint's generation config may ask of generate that the loop does not do, each

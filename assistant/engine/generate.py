@@ -93,7 +93,7 @@ class _Watch(StoppingCriteria):
         self.streams = streams
 
     def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        done = [s._cancel.is_set() or s._text.stopped or s._ended_early() for s in self.streams]
+        done = [s.cancelled or s._text.stopped or s.ended_early() for s in self.streams]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -107,7 +107,7 @@ class _Collect(BaseStreamer):
         if not self.seen_prompt:
             self.seen_prompt = True
             return
-        self.stream._on_tokens(value.reshape(-1).tolist())
+        self.stream.on_tokens(value.reshape(-1).tolist())
 
     def end(self) -> None:
         pass
@@ -117,7 +117,11 @@ _DONE = object()
 
 
 class Stream:
-    """An answer being generated. Iterate for text deltas; `usage` is final once it ends."""
+    """An answer being generated. Iterate for text deltas; `usage` is final once it ends.
+
+    What runs it (its own thread, the batcher, the compiled loop) uses `inputs`, `kv_cache`,
+    `generated`, `cancelled`, `offer` / `on_tokens` (its next tokens), `ended_early` and
+    `end`; `run_alone` generates it by itself."""
 
     def __init__(self, model, tokenizer, inputs: dict, params: GenerationParams,
                  image_tokens: int = 0, device: str = "cpu", source: str = "",
@@ -134,10 +138,10 @@ class Stream:
         self.device, self.source = device, source
         self.usage = Usage(prompt_tokens=int(inputs["input_ids"].shape[-1]),
                            image_tokens=image_tokens, reused_tokens=reused_tokens)
-        self._cache, self._keep, self._decoder = cache, keep, decoder
+        self.kv_cache, self._keep, self._decoder = cache, keep, decoder
         self.text = ""  # the answer so far, as shown (stop strings removed)
-        self._inputs = inputs
-        self._ids: list[int] = []
+        self.inputs = inputs
+        self.generated: list[int] = []
         self._cancel = threading.Event()
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
@@ -151,28 +155,28 @@ class Stream:
         if batcher is not None:
             batcher.submit(self)
         else:
-            threading.Thread(target=self._run, name="generate", daemon=True).start()
+            threading.Thread(target=self.run_alone, name="generate", daemon=True).start()
 
     # -- worker thread -------------------------------------------------------------------
-    def _run(self) -> None:
+    def run_alone(self) -> None:
         """Generate this answer alone (on its own thread, or the batcher's)."""
         try:
             with self._lock, torch.inference_mode():
                 if self._cancel.is_set():  # its reader left while it waited for the model
                     return
-                if self._decoder is not None and self._decoder.takes(self.params, self._inputs):
-                    self._decoder.run([self], self._inputs)
+                if self._decoder is not None and self._decoder.takes(self.params, self.inputs):
+                    self._decoder.run([self], self.inputs)
                 else:
                     self._generate()
             if self._keep is not None:
-                self._keep(list(self._ids))
+                self._keep(list(self.generated))
         except torch.OutOfMemoryError:
             free_memory(self.device)
             self._error = OutOfMemory("generating with", self.source, self.device)
         except BaseException as e:  # surfaced to the reader, never swallowed
             self._error = e
         finally:
-            self._end()
+            self.end()
 
     def _read_all_but_last(self) -> None:
         """Put every prompt token but the last into the cache, so that the last one is read
@@ -183,62 +187,62 @@ class Stream:
         answer again."""
         from assistant.engine.reuse import cache_length
 
-        inputs = self._inputs
+        inputs = self.inputs
         ids = inputs["input_ids"]
-        done = cache_length(self._cache)
+        done = cache_length(self.kv_cache)
         if ids.shape[-1] - done < 2:
             return
         extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
         mask = inputs.get("attention_mask")
-        self.model(input_ids=ids[:, done:-1], past_key_values=self._cache, use_cache=True,
+        self.model(input_ids=ids[:, done:-1], past_key_values=self.kv_cache, use_cache=True,
                    attention_mask=None if mask is None else mask[:, :-1], **extra)
         for name in extra:  # the pictures are in the cache now
             inputs.pop(name)
 
     def _generate(self) -> None:
-        if self._cache is not None:
+        if self.kv_cache is not None:
             self._read_all_but_last()
         kwargs = self.params.generate_kwargs()
         if self.params.constraint is not None:
             keep = 1 if self.params.temperature <= 0 else 8
             kwargs["logits_processor"] = LogitsProcessorList([Guide(
-                self.params.constraint, self.tokenizer, self._ids, self._eos, keep=keep,
+                self.params.constraint, self.tokenizer, self.generated, self._eos, keep=keep,
                 budget=self.params.max_new_tokens)])
-        if self._cache is not None:
-            kwargs["past_key_values"] = self._cache
+        if self.kv_cache is not None:
+            kwargs["past_key_values"] = self.kv_cache
         if self.params.seed is not None:
             torch.manual_seed(self.params.seed)
         self.model.generate(
-            **self._inputs, **kwargs, streamer=_Collect(self),
+            **self.inputs, **kwargs, streamer=_Collect(self),
             stopping_criteria=StoppingCriteriaList([_Watch(self)]),
             pad_token_id=pad_id(self.tokenizer),
         )
 
-    def _end(self, error: BaseException | None = None) -> None:
+    def end(self, error: BaseException | None = None) -> None:
         if error is not None and self._error is None:
             self._error = error
-        self._inputs = self._cache = self._keep = None
+        self.inputs = self.kv_cache = self._keep = None
         self._flush()
         self._ended.set()
         self._queue.put(_DONE)
 
-    def _ended_early(self) -> bool:
+    def ended_early(self) -> bool:
         """Has it all it asked for (a batch runs to its longest row's length)?"""
-        return len(self._ids) >= self.params.max_new_tokens or bool(
-            self._ids and self._ids[-1] in self._eos)
+        return len(self.generated) >= self.params.max_new_tokens or bool(
+            self.generated and self.generated[-1] in self._eos)
 
-    def _offer(self, token: int) -> bool:
+    def offer(self, token: int) -> bool:
         """One row's next token in a batch: taken unless the answer has ended (cancel, stop
         string); whether it has ended now (those, its end token or its own length)."""
         if self._cancel.is_set() or self._text.stopped:
             return True
-        self._on_tokens([token])
-        return self._ended_early() or self._text.stopped
+        self.on_tokens([token])
+        return self.ended_early() or self._text.stopped
 
-    def _on_tokens(self, ids: list[int]) -> None:
+    def on_tokens(self, ids: list[int]) -> None:
         if self.usage.first_token_seconds is None:
             self.usage.first_token_seconds = time.perf_counter() - self._start
-        self._ids.extend(ids)
+        self.generated.extend(ids)
         self._emit(self._text.add(ids))
 
     def _flush(self) -> None:
@@ -267,16 +271,20 @@ class Stream:
 
     @property
     def tokens_generated(self) -> int:
-        return len(self._ids)
+        return len(self.generated)
 
     @property
     def done(self) -> bool:
         return self._ended.is_set()
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
     def cancel(self) -> None:
         """Stop generating; `generate` returns within one decode step."""
         if not self._cancel.is_set():
-            self.tokens_at_cancel = len(self._ids)
+            self.tokens_at_cancel = len(self.generated)
             self._cancel.set()
 
     def wait(self) -> str:
@@ -287,15 +295,15 @@ class Stream:
 
     def _finish(self) -> None:
         u = self.usage
-        u.completion_tokens = len(self._ids)
+        u.completion_tokens = len(self.generated)
         u.seconds = time.perf_counter() - self._start
         if self._error is not None:
             u.finish_reason = "error"
         elif self._text.stopped:
             u.finish_reason = "stop_string"
-        elif self._ids and self._ids[-1] in self._eos:
+        elif self.generated and self.generated[-1] in self._eos:
             u.finish_reason = "stop"
-        elif len(self._ids) >= self.params.max_new_tokens:
+        elif len(self.generated) >= self.params.max_new_tokens:
             u.finish_reason = "length"
         else:  # ended early without end-of-answer: only a cancel does that
             u.finish_reason = "cancelled" if self._cancel.is_set() else "stop"
