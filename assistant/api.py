@@ -63,7 +63,7 @@ class Api:
     def __init__(self, current: Current, registry, settings: Settings):
         self.current, self.registry, self.settings = current, registry, settings
         self.admission = Admission(settings.api_rate_limit, settings.api_max_in_flight)
-        self.limits = Limits.from_settings(settings)
+        self.limits = Limits.of(settings.api, settings.limits)
 
     # -- requests -> conversations -------------------------------------------------------
     def conversation(self, request: ChatRequest) -> Conversation:
@@ -168,7 +168,8 @@ class Api:
     def _agent(self, conv: Conversation, params, stop: threading.Event) -> Iterator[tuple]:
         settings = self.settings.replace(max_new_tokens=params.max_new_tokens,
                                          temperature=params.temperature)
-        agent = for_settings(self.current.engine, self.registry, settings)
+        agent = for_settings(self.current.engine, self.registry, settings.agent,
+                             settings.generation)
         try:
             for event in agent.run(conv, cancel=stop):
                 if isinstance(event, Delta):

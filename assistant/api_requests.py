@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
+from assistant.config import ApiSettings, InputLimits
 from assistant.errors import AssistantError
 
 
@@ -64,9 +65,8 @@ class Limits:
     max_images: int
 
     @classmethod
-    def from_settings(cls, settings) -> Limits:
-        return cls(settings.api_max_messages, settings.max_message_chars,
-                   settings.api_max_images)
+    def of(cls, api: ApiSettings, limits: InputLimits) -> Limits:
+        return cls(api.api_max_messages, limits.max_message_chars, api.api_max_images)
 
 
 def _unicode(text: str) -> str:

@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
         from assistant.agent import for_settings
         from tools.registry import build
 
-        agent = for_settings(engine, build(settings, engine=lambda: engine), settings)
+        agent = for_settings(engine, build(settings.tools, engine=lambda: engine),
+                             settings.agent, settings.generation)
     chat = Chat(engine, settings, verbose=args.verbose, agent=agent, save_images=args.save_images)
     if args.question is not None or args.image:
         text, typed = split_images(args.question or "")

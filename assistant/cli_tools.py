@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from assistant.config import add_arguments, add_tool_arguments, from_args
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, BadSetting
 
 
 def add_parsers(sub) -> None:
@@ -38,7 +38,7 @@ def parse_pairs(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--arg wants KEY=VALUE, got {pair!r}")
+            raise BadSetting(f"--arg wants KEY=VALUE, got {pair!r}")
         try:
             arguments[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -60,7 +60,7 @@ def list_tools(args: argparse.Namespace) -> int:
     from tools.registry import build
 
     try:
-        registry = build(from_args(args))
+        registry = build(from_args(args).tools)
     except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -80,6 +80,7 @@ def list_tools(args: argparse.Namespace) -> int:
 
 def run_tool(args: argparse.Namespace) -> int:
     from assistant.conversation import Conversation
+    from assistant.engines import lazy_engine
     from assistant.images import load_image
     from tools.registry import build
 
@@ -90,7 +91,7 @@ def run_tool(args: argparse.Namespace) -> int:
         images = [load_image(p, max_bytes=settings.max_image_bytes,
                              max_pixels=settings.max_image_pixels) for p in args.image]
         conversation.add_user("", images, [Path(p).name for p in args.image])
-        registry = build(settings)
+        registry = build(settings.tools, engine=lazy_engine(settings))
     except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

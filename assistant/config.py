@@ -3,6 +3,10 @@
 Environment variables (ASSISTANT_<FIELD>, e.g. ASSISTANT_QUANT=4bit) and command-line flags are
 read only at the edge (`Settings.from_env`, `add_arguments` / `from_args`); the library takes a
 Settings object and never looks at the environment itself.
+
+Settings is flat where people set it (one flag or variable per field) and grouped where the
+code reads it: `settings.tools`, `.agent`, `.generation`, `.limits`, `.api` are frozen views of
+the fields one component needs, and that component is handed its group, not the whole.
 """
 
 from __future__ import annotations
@@ -187,6 +191,29 @@ class Settings:
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def _group(self, cls):
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
+
+    @property
+    def tools(self) -> ToolSettings:
+        return self._group(ToolSettings)
+
+    @property
+    def agent(self) -> AgentSettings:
+        return self._group(AgentSettings)
+
+    @property
+    def generation(self) -> GenerationDefaults:
+        return self._group(GenerationDefaults)
+
+    @property
+    def limits(self) -> InputLimits:
+        return self._group(InputLimits)
+
+    @property
+    def api(self) -> ApiSettings:
+        return self._group(ApiSettings)
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
         """Settings from ASSISTANT_* variables, then `overrides` on top."""
@@ -198,6 +225,76 @@ class Settings:
                 values[f.name] = _parse(f.name, f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+# The groups: each field is the Settings field of the same name (its meaning and default
+# are written there); `Settings.tools` and the like make them.
+
+
+@dataclass(frozen=True)
+class ToolSettings:
+    """Which backend answers each tool, where hub tools run, their memory and time."""
+
+    caption_model: str
+    vqa_model: str
+    generate_model: str
+    generate_steps: int
+    generate_guidance: float
+    edit_model: str
+    detect_model: str
+    classify_model: str
+    tool_memory_cpu_mb: int
+    tool_memory_gpu_mb: int
+    tool_timeout: float
+    device: str
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """The agent loop: its prompt, steps and time per answer, guided calls."""
+
+    agent_prompt: str
+    agent_max_steps: int
+    agent_deadline: float
+    agent_guided: bool
+
+
+@dataclass(frozen=True)
+class GenerationDefaults:
+    """How answers are generated unless a request says otherwise."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    top_k: int
+    repetition_penalty: float
+    stop: list[str]
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What one message and one chat may hold."""
+
+    max_message_chars: int
+    max_images_per_message: int
+    max_images_per_chat: int
+    max_image_bytes: int
+    max_image_pixels: int
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The OpenAI-compatible API's key, limits and image fetching."""
+
+    api_key: str
+    api_max_images: int
+    api_fetch_timeout: float
+    api_allow_private_urls: bool
+    api_rate_limit: int
+    api_max_in_flight: int
+    api_max_body_bytes: int
+    api_max_messages: int
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

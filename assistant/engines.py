@@ -2,6 +2,7 @@
 
     engine = open_engine(settings)   # settings.remote, else settings.model, else the default
     current = Current(engine)        # current.load(other) swaps it for every later request
+    get = lazy_engine(settings)      # opened on the first get(), for tools run on their own
 
 The engine package runs a checkpoint it is given; choosing one (a remote server, a checkpoint,
 or the embedded default assembled on first use) is decided here, above it.
@@ -10,6 +11,7 @@ or the embedded default assembled on first use) is decided here, above it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from assistant.config import Settings
 from assistant.devices import free_memory
@@ -31,6 +33,19 @@ def open_engine(settings: Settings, source: str | None = None) -> ChatEngine:
         return Engine(load(settings, str(embedded.default_dir(settings))), settings,
                       label=embedded.LABEL, kind="embedded")
     return Engine.load(settings, source or settings.model)
+
+
+def lazy_engine(settings: Settings) -> Callable[[], ChatEngine]:
+    """The chat model, opened on first use only (for tools run without a chat around them)."""
+    lock, box = threading.Lock(), []
+
+    def get() -> ChatEngine:
+        with lock:
+            if not box:
+                box.append(open_engine(settings))
+            return box[0]
+
+    return get
 
 
 class Current:

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.config import Settings
+from assistant.config import InputLimits
 from assistant.conversation import Conversation, Turn
 from assistant.engine import Engine, GenerationParams, Reply, Usage
 from assistant.errors import AssistantError, OverLimit
@@ -201,11 +201,11 @@ class ChatSession:
     between users; the engine is (it serializes generation itself). With a store, the chat
     is saved as `owner`'s, and only `owner`'s chats can be opened."""
 
-    def __init__(self, engine: Engine, settings: Settings | None = None,
+    def __init__(self, engine: Engine, limits: InputLimits | None = None,
                  params: GenerationParams | None = None, agent=None, store=None,
                  owner: str = LOCAL):
         self.engine = engine
-        self.settings = settings or engine.settings
+        self.limits = limits or engine.settings.limits  # what one message and the chat may hold
         self.params = params  # None: the engine's defaults from the settings
         self.agent = agent  # an Agent (assistant.agent): the model may call tools
         self.use_agent = agent is not None  # the user's switch; without an agent, off
@@ -228,7 +228,7 @@ class ChatSession:
             raise EmptyMessage()
         with self._lock:
             self._settle()
-            s = self.settings
+            s = self.limits
             check_limits(s, text, len(image_paths), len(self.conversation.images))
             images = [load_image(p, max_bytes=s.max_image_bytes, max_pixels=s.max_image_pixels)
                       for p in image_paths]
@@ -346,8 +346,8 @@ class ChatSession:
                 self._save()
 
 
-def check_limits(settings: Settings, text: str, new_images: int, chat_images: int) -> None:
-    """Refuse a message over the settings' limits (OverLimit) before anything is read."""
+def check_limits(settings: InputLimits, text: str, new_images: int, chat_images: int) -> None:
+    """Refuse a message over the limits (OverLimit) before anything is read."""
     if len(text) > settings.max_message_chars:
         raise OverLimit("the message's length in characters", len(text),
                         settings.max_message_chars, "max_message_chars")

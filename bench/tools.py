@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw
 
 from assistant.config import DEVICES, Settings
 from assistant.conversation import Conversation
+from assistant.engines import lazy_engine
 from bench.machine import describe, rss_mib
 from tools.drawing import font
 from tools.registry import build
@@ -70,7 +71,7 @@ def _conversation() -> Conversation:
 def measure(settings: Settings, name: str, arguments: dict, runs: int) -> dict:
     """One tool in this process (the describe caption loads the classifier, OCR and face
     detector it is made of)."""
-    registry = build(settings)
+    registry = build(settings.tools, engine=lazy_engine(settings))
     tool = registry[name]
     parts = [p for p in (getattr(tool, a, None) for a in ("classifier", "ocr", "faces")) if p]
     conv = _conversation()

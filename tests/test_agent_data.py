@@ -43,7 +43,7 @@ def test_chats_have_many_turns_pictures_mid_chat_and_every_kind_of_turn(loaded):
 
 
 def test_every_call_is_valid_and_names_a_picture_the_message_shows_or_a_new_one(loaded):
-    registry = build(Settings())
+    registry = build(Settings().tools)
     for sample in loaded.samples:
         shown = set(sample.handles)
         for call in calls(sample):

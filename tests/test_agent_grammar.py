@@ -18,7 +18,7 @@ from tools.registry import build
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, dict]:
-    registry = build(Settings(), engine=lambda: None)
+    registry = build(Settings().tools, engine=lambda: None)
     return {s["name"]: s["parameters"] for s in registry.schemas()}
 
 

@@ -31,7 +31,8 @@ def agent():
 
     settings = Settings()
     engine = open_engine(settings)
-    return for_settings(engine, build(settings, engine=lambda: engine), settings)
+    return for_settings(engine, build(settings.tools, engine=lambda: engine), settings.agent,
+                       settings.generation)
 
 
 def ask(agent, text, image):

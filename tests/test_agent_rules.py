@@ -65,7 +65,7 @@ def call(name, **arguments) -> str:
 
 @pytest.fixture(scope="module")
 def registry():
-    return build(Settings())
+    return build(Settings().tools)
 
 
 def run(engine, registry, conv, **kw):
@@ -285,12 +285,12 @@ def test_the_model_reads_a_short_view_of_a_long_chat(registry, red, blue):
 
 
 def test_plain_answers_end_where_a_call_would_begin_and_the_agent_reads_calls():
-    params = GenerationParams.from_settings(Settings(stop=["END"]))
+    params = GenerationParams.from_defaults(Settings(stop=["END"]).generation)
     assert params.stop == ["END", CALL_OPEN]
     engine = Scripted(["Fine."], guide=False)
     conv = Conversation()
     conv.add_user("hi")
-    run(engine, build(Settings()), conv)
+    run(engine, build(Settings().tools), conv)
     assert CALL_OPEN not in engine.params[0].stop
 
 

@@ -73,7 +73,7 @@ def sign(text="OPEN 24 HOURS") -> Image.Image:
 
 @pytest.fixture(scope="module")
 def registry():
-    return build(Settings())
+    return build(Settings().tools)
 
 
 def chat(text, images=()) -> Conversation:
@@ -320,7 +320,7 @@ def test_a_chat_session_with_the_agent_keeps_the_tools_images_with_the_answer(re
     sign().save(path)
     engine = ScriptedEngine([call("edit_image", image="#1", operation="rotate", degrees=90),
                              "Rotated: see #2."])
-    session = ChatSession(engine, Settings(), agent=Agent(engine, registry))
+    session = ChatSession(engine, Settings().limits, agent=Agent(engine, registry))
     exchange = session.send("Turn it sideways", [path])
     assert isinstance(exchange, AgentExchange) and session.conversation.turns == []
     events = list(exchange)
@@ -342,7 +342,7 @@ def test_a_failing_agent_answer_leaves_the_session_as_it_was(registry, tmp_path)
                               detail="8990 text + 10 image")
 
     engine = ScriptedEngine(["Hello!", overflow])
-    session = ChatSession(engine, Settings(), agent=Agent(engine, registry))
+    session = ChatSession(engine, Settings().limits, agent=Agent(engine, registry))
     list(session.send("hi"))
     before = [(t.role, t.text) for t in session.conversation.turns]
     with pytest.raises(ContextOverflow):
@@ -355,7 +355,7 @@ def test_a_reader_leaving_midway_stops_the_agents_generation(registry):
     from assistant.session import ChatSession
 
     engine = ScriptedEngine(["A long answer that goes on and on. " * 10])
-    session = ChatSession(engine, Settings(), agent=Agent(engine, registry))
+    session = ChatSession(engine, Settings().limits, agent=Agent(engine, registry))
     exchange = session.send("Tell me a story")
     events = iter(exchange)
     next(events)
@@ -374,7 +374,7 @@ def test_a_session_with_a_store_saves_each_answer_with_its_steps_and_reopens(reg
     store = Store(tmp_path / "history.sqlite3")
     engine = ScriptedEngine([call("edit_image", image="#1", operation="rotate", degrees=90),
                              "Rotated: see #2.", "Hello!"])
-    session = ChatSession(engine, Settings(), agent=Agent(engine, registry), store=store)
+    session = ChatSession(engine, Settings().limits, agent=Agent(engine, registry), store=store)
     list(session.send("Turn it sideways", [path]))
     saved, steps = store.load(session.chat_id)
     assert [t.text for t in saved.turns] == ["Turn it sideways", "Rotated: see #2."]

@@ -36,7 +36,7 @@ class Endless:
     how many are being written; `starting` delays each answer's start (as a slow image
     fetch or a long prompt would); `fails` is raised by the next answer (a bug)."""
 
-    label = "fake"
+    kind, name, model_id, device, quant = "embedded", "fake", "embedded-default", "cpu", "none"
 
     def __init__(self, settings):
         self.settings, self.cancelled_at, self.writing = settings, [], 0
@@ -46,7 +46,7 @@ class Endless:
     def default_params(self, **overrides):
         from assistant.engine.generate import GenerationParams
 
-        return GenerationParams.from_settings(self.settings, **overrides)
+        return GenerationParams.from_defaults(self.settings.generation, **overrides)
 
     def stream(self, conversation, params):
         time.sleep(self.starting)

@@ -75,7 +75,7 @@ def test_messages_over_the_limits_are_refused_and_nothing_is_added(engines, tmp_
 
     engine = engines("llava")
     settings = Settings(max_message_chars=50, max_images_per_message=2, max_images_per_chat=3)
-    chat = ChatSession(engine, settings, params=engine.default_params(max_new_tokens=2))
+    chat = ChatSession(engine, settings.limits, params=engine.default_params(max_new_tokens=2))
     pictures = []
     for i in range(4):
         path = tmp_path / f"p{i}.png"

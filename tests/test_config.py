@@ -40,3 +40,22 @@ def test_command_line_overrides_environment():
 def test_private_by_default():
     s = Settings()
     assert s.host == "127.0.0.1" and s.share is False
+
+
+def test_each_group_is_a_view_of_settings_fields_of_the_same_name_and_type():
+    from dataclasses import fields
+
+    from assistant import config
+
+    flat = {f.name: f.type for f in fields(Settings)}
+    groups = [config.ToolSettings, config.AgentSettings, config.GenerationDefaults,
+              config.InputLimits, config.ApiSettings]
+    for group in groups:
+        for f in fields(group):
+            assert flat.get(f.name) == f.type, f"{group.__name__}.{f.name}"
+    s = Settings(detect_model="owlvit", agent_max_steps=2, max_new_tokens=9, api_key="k",
+                 max_images_per_chat=3)
+    assert (s.tools.detect_model, s.agent.agent_max_steps, s.generation.max_new_tokens,
+            s.api.api_key, s.limits.max_images_per_chat) == ("owlvit", 2, 9, "k", 3)
+    with pytest.raises(AttributeError):  # a component cannot change what others read
+        s.tools.detect_model = "haar"

@@ -25,8 +25,9 @@ def engine():
 @pytest.mark.parametrize("tools", [True, False])
 def test_regenerate_gives_the_first_answer_again(engine, tools, tmp_path):
     settings = Settings(temperature=0.0)
-    agent = for_settings(engine, build(settings, engine=lambda: engine), settings)
-    session = ChatSession(engine, settings, agent=agent if tools else None)
+    agent = for_settings(engine, build(settings.tools, engine=lambda: engine), settings.agent,
+                       settings.generation)
+    session = ChatSession(engine, settings.limits, agent=agent if tools else None)
     picture = tmp_path / "shape.png"
     image_for("easyvqa:test:5").save(picture)
     script = [("What colour is the shape?", [picture]),

@@ -257,3 +257,12 @@ def test_an_image_argument_is_only_ever_a_handle_of_this_chat(handle, tmp_path):
     assert out.error, out.text
     assert "in this conversation" in out.text or "handle" in out.text, out.text
     assert list(conv.images) == ["#1", "#2"]
+
+
+def test_a_seed_not_given_comes_from_the_request():
+    from tools.base import seed_for
+
+    assert seed_for(7, "a red circle") == 7
+    assert seed_for(None, "a red circle") == seed_for(None, "a red circle") < 2**32
+    assert seed_for(None, "a red circle") != seed_for(None, "a blue circle")
+    assert seed_for(None, "a", "bc") != seed_for(None, "ab", "c")

@@ -41,7 +41,7 @@ def chat():
 
 @pytest.mark.parametrize("kind", ["blip", "blip2"])
 def test_hub_caption(tiny, chat, kind):
-    registry = build(Settings(caption_model=tiny[kind]))
+    registry = build(Settings(caption_model=tiny[kind]).tools)
     out = registry.call("caption", {"image": "#1"}, chat)
     assert not out.error, out.text
     assert out.data["caption"] and out.text.startswith(f"{tiny[kind]} describes #1: ")
@@ -50,7 +50,7 @@ def test_hub_caption(tiny, chat, kind):
 
 @pytest.mark.parametrize("kind", ["blip_vqa", "blip2"])
 def test_hub_vqa(tiny, chat, kind):
-    registry = build(Settings(vqa_model=tiny[kind]))
+    registry = build(Settings(vqa_model=tiny[kind]).tools)
     out = registry.call("vqa", {"image": "#2", "question": "what colour is it?"}, chat)
     assert not out.error, out.text
     assert isinstance(out.data["answer"], str) and "answers about #2" in out.text
@@ -58,7 +58,7 @@ def test_hub_vqa(tiny, chat, kind):
 
 
 def test_the_main_model_answers_vqa_and_captions(engines, chat):
-    registry = build(Settings(caption_model="main"), engine=lambda: engines("llava"))
+    registry = build(Settings(caption_model="main").tools, engine=lambda: engines("llava"))
     asked = registry.call("vqa", {"image": "#1", "question": "what is here?"}, chat)
     described = registry.call("caption", {"image": "#1"}, chat)
     assert not asked.error and not described.error, (asked.text, described.text)
@@ -67,7 +67,7 @@ def test_the_main_model_answers_vqa_and_captions(engines, chat):
 
 
 def test_clip_scores_only_the_given_labels(tiny, chat):
-    registry = build(Settings(classify_model=tiny["clip"]))
+    registry = build(Settings(classify_model=tiny["clip"]).tools)
     out = registry.call("classify", {"image": "#1", "labels": ["cat", "dog", "car"], "top_k": 2},
                         chat)
     assert not out.error, out.text
@@ -80,7 +80,7 @@ def test_clip_scores_only_the_given_labels(tiny, chat):
 
 
 def test_owlvit_finds_named_objects_inside_the_image(tiny, chat):
-    registry = build(Settings(detect_model=tiny["owlvit"]))
+    registry = build(Settings(detect_model=tiny["owlvit"]).tools)
     out = registry.call("detect", {"image": "#1", "objects": ["cat", "dog"], "threshold": 0.0},
                         chat)
     assert not out.error, out.text
@@ -94,7 +94,7 @@ def test_owlvit_finds_named_objects_inside_the_image(tiny, chat):
 
 
 def test_detr_reports_its_own_labels_filtered_by_the_request(tiny, chat):
-    registry = build(Settings(detect_model=tiny["detr"]))
+    registry = build(Settings(detect_model=tiny["detr"]).tools)
     everything = registry.call("detect", {"image": "#1", "threshold": 0.0}, chat)
     assert not everything.error and everything.data["boxes"]
     assert {b["label"] for b in everything.data["boxes"]} <= {"cat", "face"}
@@ -105,7 +105,7 @@ def test_detr_reports_its_own_labels_filtered_by_the_request(tiny, chat):
 
 
 def test_stable_diffusion_makes_the_asked_size_and_repeats_a_seed(tiny, chat):
-    registry = build(Settings(generate_model=tiny["stable_diffusion"], generate_steps=2))
+    registry = build(Settings(generate_model=tiny["stable_diffusion"], generate_steps=2).tools)
     args = {"prompt": "a red square", "width": 96, "height": 64, "seed": 3}
     first = registry.call("generate_image", args, chat)
     assert not first.error, first.text
@@ -118,7 +118,7 @@ def test_stable_diffusion_makes_the_asked_size_and_repeats_a_seed(tiny, chat):
 
 
 def test_instruct_pix2pix_edits_in_words_and_pillow_edits_remain(tiny, chat):
-    registry = build(Settings(edit_model=tiny["instruct_pix2pix"]))
+    registry = build(Settings(edit_model=tiny["instruct_pix2pix"]).tools)
     schema = registry.schemas()[-1]["parameters"]
     assert "instruct" in schema["properties"]["operation"]["enum"]
     out = registry.call("edit_image", {"image": "#2", "operation": "instruct",
@@ -141,7 +141,7 @@ def test_footprints_count_the_checkpoint_parameters_before_loading(tiny):
     model = CLIPModel.from_pretrained(tiny["clip"])
     assert count_parameters(__import__("pathlib").Path(tiny["clip"])) == \
         sum(p.numel() for p in model.parameters())
-    registry = build(Settings(classify_model=tiny["clip"], device="cpu"))
+    registry = build(Settings(classify_model=tiny["clip"], device="cpu").tools)
     tool = registry["classify"]
     assert tool.footprint().bytes == int(tool.parameters * 4 * 1.2) and not hasattr(tool, "model")
 
@@ -219,7 +219,7 @@ def test_a_pipeline_download_fetches_only_its_component_weights(tmp_path, monkey
     assert first[0] == "org/sd" and not any(p.endswith(".safetensors") for p in first[1])
 
 def test_an_unloaded_hub_tool_lets_its_model_go(tiny, chat):
-    registry = build(Settings(classify_model=tiny["clip"]))
+    registry = build(Settings(classify_model=tiny["clip"]).tools)
     registry.call("classify", {"image": "#1", "labels": ["a", "b"]}, chat)
     tool = registry["classify"]
     assert isinstance(tool.model, torch.nn.Module)
@@ -228,11 +228,11 @@ def test_an_unloaded_hub_tool_lets_its_model_go(tiny, chat):
 
 
 def test_a_model_that_is_not_there_is_an_error_observation(tmp_path, chat):
-    missing = build(Settings(caption_model=str(tmp_path / "nowhere")))
+    missing = build(Settings(caption_model=str(tmp_path / "nowhere")).tools)
     out = missing.call("caption", {"image": "#1"}, chat)
     assert out.error and "could not be fetched" in out.text
     (tmp_path / "empty").mkdir()
-    empty = build(Settings(vqa_model=str(tmp_path / "empty")))
+    empty = build(Settings(vqa_model=str(tmp_path / "empty")).tools)
     out = empty.call("vqa", {"image": "#1", "question": "what?"}, chat)
     assert out.error and "no config.json" in out.text
 
@@ -241,7 +241,7 @@ def test_every_schema_is_a_langchain_tool_schema():
     from langchain_core.tools import StructuredTool
     from langchain_core.utils.function_calling import convert_to_openai_tool
 
-    tools = [*build(Settings()).tools.values(), build(Settings(edit_model="x"))["edit_image"]]
+    tools = [*build(Settings().tools).tools.values(), build(Settings(edit_model="x").tools)["edit_image"]]
     for tool in tools:
         as_langchain = StructuredTool.from_function(func=lambda **kw: "", name=tool.name,
                                                     description=tool.description,

@@ -44,7 +44,7 @@ def invoice() -> Image.Image:
 
 @pytest.fixture(scope="module")
 def registry():
-    return build(Settings())
+    return build(Settings().tools)
 
 
 @pytest.fixture
@@ -162,6 +162,18 @@ def test_the_procedural_drawing_has_the_requested_colours(registry, chat):
     assert np.array_equal(np.asarray(image), np.asarray(chat.image(again.handles[0]).image))
 
 
+def test_a_drawing_without_a_seed_is_the_same_for_the_same_words(registry, chat):
+    """So that the result the model reads, and the answer after it, do not change when the
+    same request is made again (Regenerate at temperature 0)."""
+    ask = {"prompt": "three red stars", "width": 200, "height": 200}
+    first, again = (registry.call("generate_image", ask, chat) for _ in range(2))
+    other = registry.call("generate_image", {**ask, "prompt": "three  red stars!"}, chat)
+    assert first.data["seed"] == again.data["seed"] != other.data["seed"]
+    assert f"seed {first.data['seed']}" in first.text and first.data == again.data
+    assert np.array_equal(np.asarray(chat.image(first.handles[0]).image),
+                          np.asarray(chat.image(again.handles[0]).image))
+
+
 def test_the_drawing_says_what_it_cannot_draw(registry, chat):
     out = registry.call("generate_image", {"prompt": "a green star next to a dog"}, chat)
     assert not out.error and "Not drawn" in out.text and "dog" in out.data["not_drawn"]
@@ -219,7 +231,7 @@ def test_a_resize_keeps_each_region_in_its_place_and_colour(registry):
 
 
 def test_the_caption_loads_its_parts_before_its_timed_run(chat):
-    registry = build(Settings())
+    registry = build(Settings().tools)
     where = []
     classifier = registry["classify"]
     load = classifier.load
@@ -285,7 +297,7 @@ def test_bad_arguments_give_a_clear_error_observation(registry, chat, tool, argu
 
 
 def test_the_composite_caption_fits_its_parts_together_or_says_why(chat):
-    registry = build(Settings())
+    registry = build(Settings().tools)
     parts = [registry[n] for n in ("classify", "ocr", "detect")]
     together = sum(p.footprint().bytes for p in parts)
     registry.budget.limits["cpu"] = together  # exactly the three parts
@@ -302,9 +314,9 @@ def test_the_composite_caption_fits_its_parts_together_or_says_why(chat):
 
 
 def test_a_small_budget_evicts_the_least_recently_used_tool(chat, caplog):
-    probe = build(Settings())
+    probe = build(Settings().tools)
     need = {n: probe[n].footprint().bytes for n in ("classify", "ocr", "detect")}
-    registry = build(Settings())
+    registry = build(Settings().tools)
     registry.budget.limits["cpu"] = need["classify"] + need["ocr"] + need["detect"] - 1
     first = registry.call("classify", {"image": "#1"}, chat)
     read = registry.call("ocr", {"image": "#3"}, chat)

@@ -13,8 +13,8 @@ bug is logged with its traceback and reported as one).
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import random
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -100,9 +100,14 @@ def ensure_loaded(budget: MemoryBudget, *parts: Tool) -> None:
         raise ToolError(str(e)) from None
 
 
-def seed_or_random(seed: int | None) -> int:
-    """The seed asked for, or a fresh one to report (so the result can be made again)."""
-    return seed if seed is not None else random.SystemRandom().randrange(2**32)
+def seed_for(seed: int | None, *request: str) -> int:
+    """The seed asked for, or one derived from the request itself, reported with the result:
+    the same call makes the same picture (a Regenerate at temperature 0 gives the first answer
+    again, since the result the model reads is the same); another seed or wording, another."""
+    if seed is not None:
+        return seed
+    digest = hashlib.sha256("\x00".join(request).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 def _explain(error: ValidationError) -> str:

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from pydantic import Field
 
-from assistant.config import Settings
+from assistant.config import ToolSettings
 from tools.base import Observation, Tool, ToolArgs, ensure_loaded
 from tools.budget import MemoryBudget
 from tools.classify import ImageNetClassifier
@@ -113,7 +113,7 @@ class HubCaption(HubTool):
                            data={"caption": said, "backend": self.source})
 
 
-def build(settings: Settings, engine: Callable[[], object], parts: dict[str, Tool],
+def build(settings: ToolSettings, engine: Callable[[], object], parts: dict[str, Tool],
           budget: MemoryBudget) -> Tool:
     """`parts`: the offline classifier, OCR and face detector the describe backend uses (the
     registry's own instances when those tools are offline, so nothing loads twice)."""

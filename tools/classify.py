@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from pydantic import Field
 
-from assistant.config import Settings
+from assistant.config import ToolSettings
 from tools.base import Observation, Tool, ToolArgs, ToolError
 from tools.hub import HubTool, model_inputs
 
@@ -129,7 +129,7 @@ class ClipClassifier(HubTool):
                                             for x, p in scored]})
 
 
-def build(settings: Settings) -> Tool:
+def build(settings: ToolSettings) -> Tool:
     if settings.classify_model in ("", "imagenet"):
         return ImageNetClassifier()
     return ClipClassifier(settings.classify_model, settings)

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from pydantic import Field
 
-from assistant.config import Settings
+from assistant.config import ToolSettings
 from tools.base import Finite, Observation, Tool, ToolArgs, ToolError
 from tools.drawing import draw_boxes
 from tools.hub import HubTool, architectures, model_inputs
@@ -182,7 +182,7 @@ class HubDetector(HubTool):
         return _observation(args, image, boxes, f"The detector {self.source}")
 
 
-def build(settings: Settings) -> Tool:
+def build(settings: ToolSettings) -> Tool:
     if settings.detect_model in ("", "haar"):
         return HaarDetector()
     return HubDetector(settings.detect_model, settings)

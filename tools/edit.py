@@ -15,7 +15,8 @@ import torch
 from PIL import Image, ImageFilter, ImageOps
 from pydantic import Field, field_validator, model_validator
 
-from tools.base import Finite, Observation, Tool, ToolArgs, ToolError, ensure_loaded, seed_or_random
+from assistant.images import digest
+from tools.base import Finite, Observation, Tool, ToolArgs, ToolError, ensure_loaded, seed_for
 from tools.budget import MemoryBudget
 from tools.drawing import draw_boxes
 from tools.hub import HubTool, load_pipeline
@@ -165,7 +166,7 @@ class InstructPix2Pix(HubTool):
 
     def run(self, args: InstructEditArgs, images: dict[str, Image.Image]) -> Observation:
         image = images["image"].convert("RGB")
-        seed = seed_or_random(args.seed)
+        seed = seed_for(args.seed, args.instruction, digest(image))
         scale = min(1.0, LONGEST / max(image.size))  # the models were trained near 512 px
         w, h = (max(8, int(v * scale) // 8 * 8) for v in image.size)
         edited = self.pipeline(args.instruction, image=image.resize((w, h)),

@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 from pydantic import Field
 
-from assistant.config import Settings
+from assistant.config import ToolSettings
 from tools import sketch
-from tools.base import Observation, Tool, ToolArgs, ToolError, seed_or_random
+from tools.base import Observation, Tool, ToolArgs, ToolError, seed_for
 from tools.hub import HubTool, load_pipeline
 
 
@@ -41,7 +41,8 @@ class Sketch(Tool):
     backend = "procedural drawing (offline, not a generative model)"
 
     def run(self, args: GenerateArgs, images: dict[str, Image.Image]) -> Observation:
-        prompt, seed = " ".join(args.prompt.split()), seed_or_random(args.seed)
+        prompt = " ".join(args.prompt.split())
+        seed = seed_for(args.seed, prompt)
         plan = sketch.parse(prompt, random.Random(seed))
         if not plan.items and not plan.text:
             raise ToolError("the offline drawing tool draws only shapes, colours and quoted text "
@@ -65,7 +66,7 @@ class Diffusion(HubTool):
     image_args = ()
     working_mib = 1536  # latents, attention and the VAE decode of one 512 px image
 
-    def __init__(self, source: str, settings: Settings):
+    def __init__(self, source: str, settings: ToolSettings):
         super().__init__(source, settings)
         self.default_steps, self.guidance = settings.generate_steps, settings.generate_guidance
 
@@ -75,7 +76,8 @@ class Diffusion(HubTool):
         self.pipeline = load_pipeline(AutoPipelineForText2Image, path, self.dtype, self.device)
 
     def run(self, args: GenerateArgs, images: dict[str, Image.Image]) -> Observation:
-        prompt, seed = " ".join(args.prompt.split()), seed_or_random(args.seed)
+        prompt = " ".join(args.prompt.split())
+        seed = seed_for(args.seed, prompt, str(args.width), str(args.height))
         steps = args.steps or self.default_steps
         generator = torch.Generator(self.device).manual_seed(seed)
         image = self.pipeline(prompt, width=args.width, height=args.height,
@@ -87,7 +89,7 @@ class Diffusion(HubTool):
             data={"backend": self.source, "seed": seed, "steps": steps})
 
 
-def build(settings: Settings) -> Tool:
+def build(settings: ToolSettings) -> Tool:
     if settings.generate_model in ("", "sketch"):
         return Sketch()
     return Diffusion(settings.generate_model, settings)

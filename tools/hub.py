@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from assistant.config import Settings
+from assistant.config import ToolSettings
 from assistant.devices import free_memory, resolve_device
 from tools.base import Tool, ToolError
 
@@ -97,7 +97,7 @@ def architectures(path: Path) -> list[str]:
     return json.loads(config.read_text()).get("architectures") or []
 
 
-def device_and_dtype(settings: Settings) -> tuple[str, torch.dtype]:
+def device_and_dtype(settings: ToolSettings) -> tuple[str, torch.dtype]:
     """Tools run where the chat model runs; half precision on a GPU."""
     device = resolve_device(settings.device)
     return device, (torch.float16 if device == "cuda" else torch.float32)
@@ -107,7 +107,7 @@ class HubTool(Tool):
     """A tool whose backend is a checkpoint: it counts parameters on first budget check and
     wraps load failures. Subclasses implement `_load(path)` and set attributes there."""
 
-    def __init__(self, source: str, settings: Settings):
+    def __init__(self, source: str, settings: ToolSettings):
         self.source = source
         self.backend = source
         self.device, self.dtype = device_and_dtype(settings)

@@ -7,13 +7,13 @@ memory budget, called by name.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import torch
 
-from assistant.config import Settings
+from assistant.config import ToolSettings
 from assistant.conversation import Conversation
+from assistant.errors import AssistantError, BadSetting
 from tools import caption, classify, detect, edit, generate, vqa
 from tools.base import Observation, Tool, call
 from tools.budget import MemoryBudget
@@ -37,7 +37,7 @@ class Registry:
         """The same tools (and budget), fewer of them: a chat that switched some off."""
         unknown = set(names) - set(self.tools)
         if unknown:
-            raise ValueError(f"no tools named {', '.join(sorted(unknown))}; the tools are "
+            raise BadSetting(f"no tools named {', '.join(sorted(unknown))}; the tools are "
                              f"{', '.join(self.tools)}")
         return Registry([t for n, t in self.tools.items() if n in set(names)], self.budget,
                         self.timeout)
@@ -65,24 +65,15 @@ class Registry:
             self.budget.unload(tool, reason="closing")
 
 
-def lazy_engine(settings: Settings) -> Callable[[], object]:
-    """The chat model, loaded on first use only (for tools run without a chat around them)."""
-    lock, box = threading.Lock(), []
-
-    def get():
-        with lock:
-            if not box:
-                from assistant.engines import open_engine
-
-                box.append(open_engine(settings))
-            return box[0]
-
-    return get
+def no_engine():
+    raise AssistantError("This tool answers with the chat model, and none is loaded here.")
 
 
-def build(settings: Settings, engine: Callable[[], object] | None = None) -> Registry:
-    """`engine`: returns the chat model for tools backed by it (default: load it lazily)."""
-    engine = engine or lazy_engine(settings)
+def build(settings: ToolSettings, engine: Callable[[], object] | None = None) -> Registry:
+    """The tools the settings name. `engine` returns the chat model, for the tools it backs
+    (caption and vqa with backend "main"); without one, those tools say there is none
+    (`assistant.engines.lazy_engine` opens it on first use)."""
+    engine = engine or no_engine
     budget = MemoryBudget({"cpu": settings.tool_memory_cpu_mb * MIB,
                            "cuda": settings.tool_memory_gpu_mb * MIB,
                            "mps": settings.tool_memory_gpu_mb * MIB})

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from pydantic import Field
 
-from assistant.config import Settings
+from assistant.config import ToolSettings
 from assistant.conversation import Conversation
 from tools.base import Observation, Tool, ToolArgs
 from tools.hub import HubTool, architectures, model_inputs, new_tokens
@@ -83,7 +83,7 @@ class HubVqa(HubTool):
                            data={"answer": answer, "backend": self.source})
 
 
-def build(settings: Settings, engine: Callable[[], object]) -> Tool:
+def build(settings: ToolSettings, engine: Callable[[], object]) -> Tool:
     if settings.vqa_model in ("", "main"):
         return MainModelVqa(engine)
     return HubVqa(settings.vqa_model, settings)

@@ -30,6 +30,7 @@ import prompts
 from assistant.agent import grounding, handles, protocol, view
 from assistant.agent.chat_model import EngineChatModel
 from assistant.agent.trace import Delta, Event, Final, Note, Step
+from assistant.config import AgentSettings, GenerationDefaults
 from assistant.conversation import Conversation
 from assistant.errors import BadSetting, UnknownImage
 from tools.base import Observation
@@ -111,15 +112,15 @@ def history(turns) -> list[BaseMessage]:
     return out
 
 
-def for_settings(engine, registry, settings) -> Agent:
-    """An agent as the settings say; prompt "auto" is what the model was trained with (the
+def for_settings(engine, registry, agent: AgentSettings, generation: GenerationDefaults) -> Agent:
+    """An agent as its settings say; prompt "auto" is what the model was trained with (the
     embedded default's agent chats used the compact prompt; any other model gets the full)."""
-    style = settings.agent_prompt
+    style = agent.agent_prompt
     if style == "auto":
         style = "compact" if engine.kind == "embedded" else "full"
-    return Agent(engine, registry, max_steps=settings.agent_max_steps,
-                 deadline=settings.agent_deadline, max_new_tokens=settings.max_new_tokens,
-                 prompt=style, guided=settings.agent_guided, temperature=settings.temperature)
+    return Agent(engine, registry, max_steps=agent.agent_max_steps, deadline=agent.agent_deadline,
+                 max_new_tokens=generation.max_new_tokens, prompt=style,
+                 guided=agent.agent_guided, temperature=generation.temperature)
 
 
 def claim_problem(answer: str, conversation: Conversation, failed: str | None,

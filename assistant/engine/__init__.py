@@ -105,7 +105,7 @@ class Engine:
         return self.settings.context_tokens or self.loaded.context_tokens
 
     def default_params(self, **overrides) -> GenerationParams:
-        return GenerationParams.from_settings(self.settings, **overrides)
+        return GenerationParams.from_defaults(self.settings.generation, **overrides)
 
     def fit(self, conversation: Conversation, params: GenerationParams) -> Fitted:
         return self._fit(conversation, params)[0]

@@ -20,6 +20,7 @@ import torch
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from assistant.config import GenerationDefaults
 from assistant.devices import free_memory
 from assistant.engine.detokenize import Detokenizer
 from assistant.engine.guide import Constraint, Guide
@@ -45,12 +46,12 @@ class GenerationParams:
     constraint: Constraint | None = None
 
     @classmethod
-    def from_settings(cls, settings, **overrides) -> GenerationParams:
-        """The settings' generation defaults, with `overrides` (field name -> value). The
-        stop strings always end with `CALL_OPEN`."""
-        s = settings
-        params = cls(s.max_new_tokens, s.temperature, s.top_p, s.top_k, s.repetition_penalty,
-                     list(s.stop), s.seed)
+    def from_defaults(cls, defaults: GenerationDefaults, **overrides) -> GenerationParams:
+        """The settings' generation defaults (`settings.generation`), with `overrides` (field
+        name -> value). The stop strings always end with `CALL_OPEN`."""
+        d = defaults
+        params = cls(d.max_new_tokens, d.temperature, d.top_p, d.top_k, d.repetition_penalty,
+                     list(d.stop), d.seed)
         for k, v in overrides.items():
             setattr(params, k, v)
         params.stop = [x for x in params.stop if x != CALL_OPEN] + [CALL_OPEN]

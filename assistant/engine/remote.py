@@ -73,7 +73,7 @@ class RemoteEngine:
         return self.settings.context_tokens or 4096
 
     def default_params(self, **overrides) -> GenerationParams:
-        return GenerationParams.from_settings(self.settings, **overrides)
+        return GenerationParams.from_defaults(self.settings.generation, **overrides)
 
     def messages(self, conversation: Conversation) -> list[dict]:
         system = conversation.system or self.settings.system_prompt

@@ -52,7 +52,8 @@ def _agent(args):
 
     settings = from_args(args)
     engine = open_engine(settings)
-    return engine, for_settings(engine, build(settings, engine=lambda: engine), settings)
+    return engine, for_settings(engine, build(settings.tools, engine=lambda: engine),
+                                settings.agent, settings.generation)
 
 
 def routing(args) -> dict:

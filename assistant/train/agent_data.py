@@ -292,7 +292,7 @@ def generate(n: int, seed: int = 0, progress: bool = True) -> Loaded:
     from tools.registry import build
 
     rng = random.Random(seed)
-    registry = build(Settings(tool_memory_cpu_mb=2048), engine=lambda: None)
+    registry = build(Settings(tool_memory_cpu_mb=2048).tools, engine=lambda: None)
     pools = Pools(rng, registry, seed)
     avoid = left_out()
     samples: list[Sample] = []

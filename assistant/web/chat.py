@@ -48,7 +48,8 @@ class ChatEvents:
     def _agent(self, engine: Engine, tools: tuple[str, ...], temperature: float,
                max_tokens: int):
         settings = self.ctx.settings.replace(temperature=temperature, max_new_tokens=max_tokens)
-        return for_settings(engine, self.ctx.registry.only(tools), settings)
+        return for_settings(engine, self.ctx.registry.only(tools), settings.agent,
+                            settings.generation)
 
     def configure(self, session: ChatSession | None, user: User, use_tools: bool,
                   tools_on: list[str], temperature: float, max_tokens: int) -> ChatSession:
@@ -57,7 +58,7 @@ class ChatEvents:
         engine = self.ctx.current.engine
         session = self.ctx.own(session, user)
         if session is None:
-            session = ChatSession(engine, self.ctx.settings, store=self.ctx.store,
+            session = ChatSession(engine, self.ctx.settings.limits, store=self.ctx.store,
                                   owner=user.name)
             self.ctx.sessions.add(session)
         session.engine = engine  # the chat goes on with a newly loaded model

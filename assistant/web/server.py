@@ -76,7 +76,7 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
         from tools.registry import build
 
         # Tools backed by the chat model (vqa, caption "main") use whichever model is current.
-        registry = build(settings, engine=lambda: current.engine)
+        registry = build(settings.tools, engine=lambda: current.engine)
     if store is None and settings.history != "off":
         store = Store(settings.history)
     gate = Gate(accounts, settings.api_key, User(LOCAL, admin=True), settings.login_hours,
