@@ -30,6 +30,9 @@ Type a message; put image paths anywhere in it to attach them (refer to them lat
 Ctrl-C stops an answer in progress."""
 
 
+TRAILING = ",.;:!?)\"'"
+
+
 def split_images(line: str) -> tuple[str, list[Path]]:
     """Pull paths of existing image files out of a typed line; return the rest and the paths.
     Words are split as a shell would (quotes, escaped spaces); a line with an unbalanced quote
@@ -41,14 +44,28 @@ def split_images(line: str) -> tuple[str, list[Path]]:
     kept: list[str] = []
     paths: list[Path] = []
     for word in words:
-        path = Path(word).expanduser()
-        if word.lower().endswith(IMAGE_SUFFIXES) and path.is_file():
-            paths.append(path)
-        else:
+        path, tail = _image_path(word)
+        if path is None:
             kept.append(word)
+            continue
+        paths.append(path)
+        if tail:  # "sign.png," or "photo.jpg?": the punctuation stays in the message
+            kept.append(tail)
     if not paths:
         return line.strip(), []
     return " ".join(kept), paths
+
+
+def _image_path(word: str) -> tuple[Path | None, str]:
+    """The existing image file a typed word names, and the punctuation glued after it."""
+    for cut in range(len(word), max(len(word) - 3, 0), -1):
+        head, tail = word[:cut], word[cut:]
+        if tail.strip(TRAILING) or not head.lower().endswith(IMAGE_SUFFIXES):
+            continue
+        path = Path(head).expanduser()
+        if path.is_file():
+            return path, tail
+    return None, ""
 
 
 class Chat:

@@ -28,7 +28,7 @@ def test_split_images_finds_quoted_escaped_and_plain_paths(png, tmp_path):
     text, paths = split_images(f'compare "{png}" with {plain} please')
     assert text == "compare with please" and paths == [png, plain]
     escaped = str(png).replace(" ", "\\ ")
-    assert split_images(f"what is {escaped}?")[1] == []  # "?" glued on: not a file
+    assert split_images(f"what is {escaped}?") == ("what is ?", [png])  # "?" glued on
     assert split_images(f"what is {escaped} ?") == ("what is ?", [png])
 
 
@@ -85,3 +85,8 @@ def test_split_images_with_apostrophes_and_similar_names(tmp_path, monkeypatch):
     assert split_images("what's in cat.png") == ("what's in", [Path("cat.png")])
     assert split_images("compare a.png and data.png") == ("compare and data.png", [Path("a.png")])
     assert split_images("describe ./cat.png please") == ("describe please", [Path("cat.png")])
+    # punctuation typed after a path is not part of it
+    assert split_images("and this one cat.png, which platform?") == (
+        "and this one , which platform?", [Path("cat.png")])
+    assert split_images("is it a.png?!") == ("is it ?!", [Path("a.png")])
+    assert split_images("not data.png, though") == ("not data.png, though", [])
