@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
         from assistant.engines import open_engine
 
         print("loading model...", file=sys.stderr, flush=True)
-        engine = open_engine(settings)
+        engine = open_engine(settings.engine)
     except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

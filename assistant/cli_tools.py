@@ -91,7 +91,7 @@ def run_tool(args: argparse.Namespace) -> int:
         images = [load_image(p, max_bytes=settings.max_image_bytes,
                              max_pixels=settings.max_image_pixels) for p in args.image]
         conversation.add_user("", images, [Path(p).name for p in args.image])
-        registry = build(settings.tools, engine=lazy_engine(settings))
+        registry = build(settings.tools, engine=lazy_engine(settings.engine))
     except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from assistant.config import Settings
+from assistant.config import EngineSettings
 from assistant.devices import free_memory
 from assistant.engine import Engine
 from assistant.engine.interface import ChatEngine
@@ -22,7 +22,7 @@ from assistant.errors import AssistantError
 from assistant.models import embedded
 
 
-def open_engine(settings: Settings, source: str | None = None) -> ChatEngine:
+def open_engine(settings: EngineSettings, source: str | None = None) -> ChatEngine:
     """`source` (a directory or hub id) if given; else the remote server settings.remote,
     else settings.model, else the embedded default."""
     if source is None and settings.remote:
@@ -35,7 +35,7 @@ def open_engine(settings: Settings, source: str | None = None) -> ChatEngine:
     return Engine.load(settings, source or settings.model)
 
 
-def lazy_engine(settings: Settings) -> Callable[[], ChatEngine]:
+def lazy_engine(settings: EngineSettings) -> Callable[[], ChatEngine]:
     """The chat model, opened on first use only (for tools run without a chat around them)."""
     lock, box = threading.Lock(), []
 
@@ -56,7 +56,7 @@ class Current:
         self.engine = engine
         self._loading = threading.Lock()
 
-    def load(self, settings: Settings) -> ChatEngine:
+    def load(self, settings: EngineSettings) -> ChatEngine:
         """Open the engine the settings name (`open_engine`). Raises `LoadBusy` while another
         load runs, or what loading raised."""
         if not self._loading.acquire(blocking=False):

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.config import InputLimits
+from assistant.config import InputLimits, Settings
 from assistant.conversation import Conversation, Turn
 from assistant.engine import Engine, GenerationParams, Reply, Usage
 from assistant.errors import AssistantError, OverLimit
@@ -205,7 +205,7 @@ class ChatSession:
                  params: GenerationParams | None = None, agent=None, store=None,
                  owner: str = LOCAL):
         self.engine = engine
-        self.limits = limits or engine.settings.limits  # what one message and the chat may hold
+        self.limits = limits or Settings().limits  # what one message and the chat may hold
         self.params = params  # None: the engine's defaults from the settings
         self.agent = agent  # an Agent (assistant.agent): the model may call tools
         self.use_agent = agent is not None  # the user's switch; without an agent, off

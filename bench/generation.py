@@ -225,14 +225,14 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
         torch.set_num_threads(threads)
     settings = Settings(**overrides, max_new_tokens=new_tokens)
     t0 = time.perf_counter()
-    engine = open_engine(settings)
+    engine = open_engine(settings.engine)
     load_s = time.perf_counter() - t0
     image = _picture()
     t0 = time.perf_counter()
     _answer(engine, _conversation(image), new_tokens)
     if settings.compile:  # what the measured answers will need compiled, compiled now
         _follow_up(engine, image, new_tokens)
-        if engine.batcher is not None and max(streams) > 1:
+        if engine.scheduler.batching and max(streams) > 1:
             _batch_of_two(engine, image, new_tokens)
     warmup_s = time.perf_counter() - t0
     if device == "cuda":
@@ -286,7 +286,7 @@ def _batch_of_two(engine, image, new_tokens: int) -> None:
     with nothing kept: an answer that starts from a kept prefix runs alone)."""
     _forget(engine)
     params = engine.default_params(max_new_tokens=new_tokens, min_new_tokens=new_tokens)
-    with engine._lock:
+    with engine.scheduler.lock:
         streams = [engine.stream(_conversation(image), params).stream for _ in range(2)]
     for stream in streams:
         stream.wait()
@@ -331,7 +331,7 @@ def _answer(engine, conv, new_tokens: int, forced: bool = True):
 
 
 def _forget(engine) -> None:
-    engine.prefixes.clear()
+    engine.kv.prefixes.clear()
     engine.image_features.clear()
 
 
@@ -362,9 +362,9 @@ def held_mib(engine) -> dict:
     """What the engine holds now, each storage counted once: weights, and KV (the decode
     loop's buffers and the kept prefixes)."""
     model = engine.loaded.model
-    kv = [b for pair in engine.decoder.arena.buffers for b in pair] \
+    kv = [b for pair in engine.kv.arena.buffers for b in pair] \
         if getattr(engine, "decoder", None) is not None else []
-    for cache in engine.prefixes.caches():
+    for cache in engine.kv.prefixes.caches():
         kv += [t for layer in cache.layers for t in (getattr(layer, "keys", None),
                                                        getattr(layer, "values", None))
                if t is not None]

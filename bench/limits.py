@@ -53,7 +53,7 @@ def fit_times(sizes: list[int]) -> list[dict]:
     from assistant.engines import Current, open_engine
 
     settings = Settings(api_max_messages=max(sizes), api_max_body_bytes=2**30)
-    engine = open_engine(settings)
+    engine = open_engine(settings.engine)
     served = api.Api(Current(engine), None, settings)
     rows = []
     for n in sizes:

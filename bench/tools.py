@@ -71,7 +71,7 @@ def _conversation() -> Conversation:
 def measure(settings: Settings, name: str, arguments: dict, runs: int) -> dict:
     """One tool in this process (the describe caption loads the classifier, OCR and face
     detector it is made of)."""
-    registry = build(settings.tools, engine=lazy_engine(settings))
+    registry = build(settings.tools, engine=lazy_engine(settings.engine))
     tool = registry[name]
     parts = [p for p in (getattr(tool, a, None) for a in ("classifier", "ocr", "faces")) if p]
     conv = _conversation()

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"loading {name} ...", file=sys.stderr, flush=True)
         overrides = dict(ROWS[name], model=args.model or "", device=args.device)
-        engines[name] = open_engine(Settings(**overrides, max_new_tokens=args.new_tokens))
+        engines[name] = open_engine(Settings(**overrides, max_new_tokens=args.new_tokens).engine)
     image = _picture()
     for engine in engines.values():  # warm up (and compile, where a row compiles)
         _answer(engine, _conversation(image), args.new_tokens)

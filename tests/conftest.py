@@ -60,7 +60,7 @@ def engines(tiny_dirs):
     def get(family: str, **settings):
         key = (family, tuple(sorted(settings.items())))
         if key not in cache:
-            cache[key] = Engine.load(Settings(**settings), tiny_dirs[family])
+            cache[key] = Engine.load(Settings(**settings).engine, tiny_dirs[family])
         return cache[key]
 
     return get

@@ -51,7 +51,7 @@ def encoder_calls(engine) -> list:
 
 def concurrently(engine, convs, params_list):
     answers: dict = {}
-    with engine._lock:  # the model is busy while all of them are asked: they gather
+    with engine.scheduler.lock:  # the model is busy while all of them are asked: they gather
         streams = [engine.stream(c, p).stream for c, p in zip(convs, params_list, strict=True)]
 
     def read(i):
@@ -73,10 +73,10 @@ def answers_alike(plain, engine, red, blue) -> None:
     assert got == want and usages[2].reused_tokens > 0
     long = plain.default_params(max_new_tokens=300, min_new_tokens=300)
     assert engine.answer(asking(blue), long) == plain.answer(asking(blue), long)
-    engine.prefixes.clear()
+    engine.kv.prefixes.clear()
     convs = [asking(red, "Describe it."), asking(blue, "Which colour?")]
     params = plain.default_params(max_new_tokens=12, min_new_tokens=12)
-    before = engine.decoder.answers
+    before = engine.scheduler.decoder.answers
     together, _ = concurrently(engine, convs, [params] * 2)
     assert together == [plain.answer(c, params) for c in convs]
-    assert engine.decoder.answers == before + 1 and engine.decoder.batched_rows == 2
+    assert engine.scheduler.decoder.answers == before + 1 and engine.scheduler.decoder.batched_rows == 2

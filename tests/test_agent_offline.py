@@ -30,7 +30,7 @@ def agent():
     from assistant.engines import open_engine
 
     settings = Settings()
-    engine = open_engine(settings)
+    engine = open_engine(settings.engine)
     return for_settings(engine, build(settings.tools, engine=lambda: engine), settings.agent,
                        settings.generation)
 

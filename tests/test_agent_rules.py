@@ -15,7 +15,7 @@ from PIL import Image
 from assistant.agent import Agent, Delta, Final, Note, Step, view
 from assistant.config import Settings
 from assistant.conversation import Conversation
-from assistant.engine.generate import CALL_OPEN, GenerationParams
+from assistant.engine.request import CALL_OPEN, GenerationParams
 from tests import char_model
 from tools.registry import build
 

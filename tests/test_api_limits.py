@@ -44,7 +44,7 @@ class Endless:
         self._lock = threading.Lock()
 
     def default_params(self, **overrides):
-        from assistant.engine.generate import GenerationParams
+        from assistant.engine.request import GenerationParams
 
         return GenerationParams.from_defaults(self.settings.generation, **overrides)
 
@@ -55,13 +55,13 @@ class Endless:
 
 class _Words:
     def __init__(self, engine: Endless, words: int):
-        from assistant.engine.generate import Usage
+        from assistant.engine.request import Usage
 
         self.engine, self.words, self.usage = engine, words, Usage(prompt_tokens=3)
         self._cancel = threading.Event()
 
     def __iter__(self):
-        with self.engine._lock:
+        with self.engine.scheduler.lock:
             self.engine.writing += 1
         try:
             if self.engine.fails is not None:
@@ -71,7 +71,7 @@ class _Words:
                     return
                 yield "word "
         finally:
-            with self.engine._lock:
+            with self.engine.scheduler.lock:
                 self.engine.writing -= 1
 
     def cancel(self):

@@ -43,7 +43,7 @@ def tiny_llava(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def engine(tiny_llava, tmp_path_factory) -> Engine:
     settings = Settings(cache_dir=str(tmp_path_factory.mktemp("cache")))
-    return Engine.load(settings, str(tiny_llava))
+    return Engine.load(settings.engine, str(tiny_llava))
 
 
 def draw(path: Path, colour: str = "red") -> Path:
@@ -266,16 +266,16 @@ def test_app_answers_an_image_question_through_the_named_endpoint(served, square
 def test_app_stop_button_ends_the_answer_and_keeps_its_text(served, square, monkeypatch):
     from gradio_client import Client, handle_file
 
-    from assistant.engine import generate
+    from assistant.engine import single
 
     url = served[1]
-    put = generate._Collect.put
+    put = single._Collect.put
 
     def slowly(self, value):  # a slower model: 400 tokens take 4 s, time enough to press Stop
         time.sleep(0.01)
         put(self, value)
 
-    monkeypatch.setattr(generate._Collect, "put", slowly)
+    monkeypatch.setattr(single._Collect, "put", slowly)
     client = Client(url, verbose=False)
     try:
         job = client.submit({"text": "Describe it", "files": [handle_file(str(square))]},
@@ -296,18 +296,18 @@ def test_app_answers_of_other_sessions_are_generated_together(served, monkeypatc
     page's queue, so that the engine generates them as one batch."""
     from gradio_client import Client
 
-    from assistant.engine import generate
+    from assistant.engine import single
 
     ctx, url = served
-    put = generate._Collect.put
+    put = single._Collect.put
 
     def slowly(self, value):  # a slower model: the first answer runs for seconds
         time.sleep(0.01)
         put(self, value)
 
-    monkeypatch.setattr(generate._Collect, "put", slowly)
-    batcher = ctx.current.engine.batcher
-    before = batcher.batched_rows
+    monkeypatch.setattr(single._Collect, "put", slowly)
+    scheduler = ctx.current.engine.scheduler
+    before = scheduler.batched_rows
     clients = [Client(url, verbose=False) for _ in range(3)]
     try:
         first = clients[0].submit({"text": "Tell a long story", "files": []}, max_tokens=300,
@@ -320,7 +320,7 @@ def test_app_answers_of_other_sessions_are_generated_together(served, monkeypatc
         chats = [job.result(timeout=60)[0] for job in (first, *others)]
         assert [texts(chat[0]) for chat in chats[1:]] == ["Question 0", "Question 1"]
         assert all(chat[-1]["role"] == "assistant" for chat in chats)
-        assert batcher.batched_rows - before == 2  # the two that waited shared one generate
+        assert scheduler.batched_rows - before == 2  # the two that waited shared one generate
     finally:
         for c in clients:
             c.close()
@@ -434,16 +434,16 @@ def test_a_page_that_leaves_mid_answer_stops_it_within_a_second_and_frees_its_sl
     import httpx
     from gradio_client import Client
 
-    from assistant.engine import generate
+    from assistant.engine import single
     from assistant.web.server import create_app
 
-    put = generate._Collect.put
+    put = single._Collect.put
 
     def slowly(self, value):  # a slower model: 400 tokens take 4 s
         time.sleep(0.01)
         put(self, value)
 
-    monkeypatch.setattr(generate._Collect, "put", slowly)
+    monkeypatch.setattr(single._Collect, "put", slowly)
     server = create_app(Settings(model=str(tiny_llava), batch=1, history="off"), agent_on=False)
     ctx = server.state.context
     with in_thread(server) as url:

@@ -188,7 +188,7 @@ def test_kept_answers_left_viewing_forgotten_buffers_are_handed_back(monkeypatch
     from assistant.engine import arena as module
 
     arena, prefixes, _ = kept_answer(20, length=64)
-    arena.on_forget = prefixes.drop
+    arena.on_forget = prefixes.drop  # as the KV manager gives it
     other = DynamicCache()
     other.update(torch.zeros(1, 2, 40, 16), torch.zeros(1, 2, 40, 16), 0)
     prefixes.put(list(range(100, 140)), other)  # a copy of its own: stays

@@ -137,11 +137,11 @@ def test_a_kept_answer_viewing_the_loops_buffers_is_not_counted_twice(engines, r
 
     monkeypatch.setattr(decode, "_compile", lambda step, mode: step)
     engine = Engine(engines("llava").loaded, Settings(compile=True, prefix_cache=4,
-                                                      image_cache=0, batch=1))
+                                                      image_cache=0, batch=1).engine)
     engine.answer(asking(red), engine.default_params(max_new_tokens=4))
-    buffers = [b for pair in engine.decoder.arena.buffers for b in pair]
+    buffers = [b for pair in engine.kv.arena.buffers for b in pair]
     held = held_mib(engine)
-    assert len(engine.prefixes) == 1
+    assert len(engine.kv.prefixes) == 1
     assert held["kv_mib"] == round(sum(b.untyped_storage().nbytes() for b in buffers) / 2**20, 1)
     weights = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()
                for t in engine.loaded.model.state_dict().values()}

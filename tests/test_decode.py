@@ -27,9 +27,9 @@ def eager_steps(monkeypatch):
 def twins(engines, **settings):
     """(plain, looped): engines on one loaded model, generate's and the decode loop's."""
     loaded = engines("llava").loaded
-    plain = Engine(loaded, Settings(prefix_cache=0, image_cache=0, batch=1, **settings))
+    plain = Engine(loaded, Settings(prefix_cache=0, image_cache=0, batch=1, **settings).engine)
     looped = Engine(loaded, Settings(compile=True, prefix_cache=4, image_cache=0, batch=8,
-                                     **settings))
+                                     **settings).engine)
     return plain, looped
 
 
@@ -38,12 +38,12 @@ def test_the_loop_answers_a_dialogue_as_generate_and_reads_the_image_once(engine
                                                                           red):
     plain, _ = dialogue(engines(family, prefix_cache=0, image_cache=0), [red])
     engine = engines(family, prefix_cache=4, image_cache=0, compile=True)
-    assert engine.decoder is not None
-    before = engine.decoder.answers
+    assert engine.scheduler.decoder is not None
+    before = engine.scheduler.decoder.answers
     calls = encoder_calls(engine)
     looped, usages = dialogue(engine, [red])
     assert looped == plain
-    assert engine.decoder.answers - before == 3
+    assert engine.scheduler.decoder.answers - before == 3
     assert usages[1].reused_tokens >= usages[0].prompt_tokens  # the kept prefix was used
     assert usages[2].reused_tokens >= usages[1].prompt_tokens
     assert len(calls) == 1
@@ -128,11 +128,11 @@ def test_answers_asked_together_are_one_batch_in_the_loop(engines, red, blue):
     lengths = [6, 11, 3, 9]
     alone = [plain.answer(c, plain.default_params(max_new_tokens=n))
              for c, n in zip(convs, lengths, strict=True)]
-    before = looped.decoder.batched_rows
+    before = looped.scheduler.decoder.batched_rows
     together, streams = concurrently(
         looped, convs, [looped.default_params(max_new_tokens=n) for n in lengths])
     assert together == alone
-    assert looped.decoder.batched_rows - before == 4
+    assert looped.scheduler.decoder.batched_rows - before == 4
     assert [s.usage.completion_tokens for s in streams] == lengths
 
 
@@ -141,18 +141,18 @@ def test_what_the_loop_does_not_take_goes_through_generate(engines, red):
     conv = asking(red)
     for overrides in (dict(seed=3, temperature=0.8), dict(repetition_penalty=1.3)):
         params = plain.default_params(max_new_tokens=6, **overrides)
-        before = looped.decoder.answers
+        before = looped.scheduler.decoder.answers
         assert looped.answer(conv, params) == plain.answer(conv, params)
-        assert looped.decoder.answers == before
+        assert looped.scheduler.decoder.answers == before
 
 
 def test_sampled_answers_come_from_the_loop(engines, red):
     _, looped = twins(engines)
-    before = looped.decoder.answers
+    before = looped.scheduler.decoder.answers
     stream = looped.stream(asking(red), looped.default_params(
         max_new_tokens=10, min_new_tokens=10, temperature=0.9, top_p=0.9, top_k=20)).stream
     stream.wait()
-    assert stream.usage.completion_tokens == 10 and looped.decoder.answers == before + 1
+    assert stream.usage.completion_tokens == 10 and looped.scheduler.decoder.answers == before + 1
 
 
 def test_pick_is_greedy_or_samples_within_top_k_and_top_p():
@@ -190,7 +190,7 @@ def test_two_chats_taking_turns_each_follow_up_from_their_own_kept_prefix(engine
     """A chat's answer stays in the loop's buffers (no copy) until the other chat's answer
     needs them: it is copied out first, and each follow-up starts from its own chat's."""
     plain, looped = twins(engines)
-    looped.prefixes.clear()
+    looped.kv.prefixes.clear()
 
     def take_turns(engine):
         chats = [asking(red), asking(blue, "Describe it.")]
@@ -209,8 +209,8 @@ def test_two_chats_taking_turns_each_follow_up_from_their_own_kept_prefix(engine
     got, usages = take_turns(looped)
     assert got == want
     assert all(u.reused_tokens > u.image_tokens for u in usages[2:])
-    newest = next(reversed(looped.prefixes._items.values()))[1]
-    assert looped.decoder.arena.views(newest)  # the last answer: where it was written
+    newest = next(reversed(looped.kv.prefixes._items.values()))[1]
+    assert looped.kv.arena.views(newest)  # the last answer: where it was written
 
 
 def test_only_full_attention_models_are_looped():
@@ -238,9 +238,9 @@ def test_the_compiled_step_answers_as_generate_and_compiles_three_times(tiny_dir
 
     monkeypatch.undo()
     monkeypatch.setattr(reuse, "MIN_REUSE", 1)
-    plain = Engine.load(Settings(prefix_cache=0, image_cache=0, batch=1), tiny_dirs["llava"])
-    engine = Engine(plain.loaded, Settings(compile=True, prefix_cache=4, image_cache=0))
-    assert engine.decoder._step is not decode._step  # compiled
+    plain = Engine.load(Settings(prefix_cache=0, image_cache=0, batch=1).engine, tiny_dirs["llava"])
+    engine = Engine(plain.loaded, Settings(compile=True, prefix_cache=4, image_cache=0).engine)
+    assert engine.scheduler.decoder._step is not decode._step  # compiled
     graphs = counters["stats"]["unique_graphs"]
     answers_alike(plain, engine, red, blue)
     assert counters["stats"]["unique_graphs"] - graphs == 3
@@ -255,18 +255,18 @@ def test_a_loop_that_fails_keeps_nothing_and_the_engine_goes_on(engines, red, mo
     def broken(*args, **kwargs):
         raise RuntimeError("broken step")
 
-    monkeypatch.setattr(looped.decoder, "_step", broken)
-    looped.prefixes.clear()
+    monkeypatch.setattr(looped.scheduler.decoder, "_step", broken)
+    looped.kv.prefixes.clear()
     with pytest.raises(RuntimeError, match="broken step"):
         looped.answer(conv, params)
-    assert len(looped.prefixes) == 0
+    assert len(looped.kv.prefixes) == 0
     monkeypatch.undo()
     assert looped.answer(conv, params)
-    assert len(looped.prefixes) == 1
+    assert len(looped.kv.prefixes) == 1
 
 
 def test_two_loops_on_one_engine_take_turns(engines, red, blue):
-    """The engine's lock holds one generation at a time: the arena is never shared."""
+    """The scheduler's lock holds one generation at a time: the arena is never shared."""
     plain, looped = twins(engines)
     convs = [asking(red), asking(blue)]
     params = plain.default_params(max_new_tokens=8, min_new_tokens=8)
@@ -288,8 +288,8 @@ def test_a_model_the_loop_cannot_take_decodes_with_generate_and_says_so(engines,
     """BLIP-2 embeds its image queries in a generate of its own."""
     loaded = engines("blip2").loaded
     with caplog.at_level("WARNING", logger="assistant.engine"):
-        engine = Engine(loaded, Settings(compile=True))
-    assert engine.decoder is None
+        engine = Engine(loaded, Settings(compile=True).engine)
+    assert engine.scheduler.decoder is None
     assert "decodes with generate" in caplog.text
     assert engine.answer(asking(red), engine.default_params(max_new_tokens=4)) is not None
 
@@ -300,13 +300,13 @@ def test_decodes_run_on_one_daemon_thread(engines, red):
     then as it exited."""
     _, looped = twins(engines)
     seen: list = []
-    original = looped.decoder._decode
+    original = looped.scheduler.decoder._decode
 
     def watched(streams, inputs):
         seen.append(threading.current_thread())
         return original(streams, inputs)
 
-    looped.decoder._decode = watched
+    looped.scheduler.decoder._decode = watched
     for _ in range(2):
         looped.answer(asking(red), looped.default_params(max_new_tokens=3))
     assert len(seen) == 2 and seen[0] is seen[1] is decode._WORKER._thread
@@ -322,9 +322,9 @@ def test_what_the_checkpoint_asks_of_generate_sends_the_answer_there(engines, re
     config.no_repeat_ngram_size = 2
     try:
         params = plain.default_params(max_new_tokens=16, min_new_tokens=16)
-        before = looped.decoder.answers
+        before = looped.scheduler.decoder.answers
         assert looped.answer(asking(red), params) == plain.answer(asking(red), params)
-        assert looped.decoder.answers == before
+        assert looped.scheduler.decoder.answers == before
         assert decode.departures(config) == ["no_repeat_ngram_size"]
     finally:
         config.no_repeat_ngram_size = None
@@ -350,7 +350,7 @@ def test_the_decode_thread_keeps_nothing_of_an_answer(engines, red, monkeypatch)
         held.append(weakref.ref(big))
         raise RuntimeError("failed midway")
 
-    monkeypatch.setattr(looped.decoder, "_decode", failing)
+    monkeypatch.setattr(looped.scheduler.decoder, "_decode", failing)
     with pytest.raises(RuntimeError, match="failed midway") as raised:
         looped.answer(asking(red), looped.default_params(max_new_tokens=3))
     assert "failing" in str(raised.traceback[-1].name)
@@ -362,6 +362,6 @@ def test_a_batch_gives_its_cache_back(engines, red, blue):
     _, looped = twins(engines)
     params = looped.default_params(max_new_tokens=4)
     concurrently(looped, [asking(red), asking(blue)], [params] * 2)
-    assert looped.decoder.arena.buffers == []
+    assert looped.kv.arena.buffers == []
     looped.answer(asking(red), params)
-    assert looped.decoder.arena.buffers  # one answer's cache stays for the next
+    assert looped.kv.arena.buffers  # one answer's cache stays for the next

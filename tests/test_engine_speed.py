@@ -88,12 +88,12 @@ def test_the_image_cache_answers_a_prompt_seen_again(engines, red):
 
 def test_an_answer_that_fails_is_not_kept(engines, red, monkeypatch):
     engine = engines("llava", prefix_cache=4, image_cache=0)
-    engine.prefixes.clear()
+    engine.kv.prefixes.clear()
     conv = asking(red)
     params = engine.default_params(max_new_tokens=4)
     engine.stream(conv, params).stream.wait()
-    assert len(engine.prefixes) == 1
-    engine.prefixes.clear()
+    assert len(engine.kv.prefixes) == 1
+    engine.kv.prefixes.clear()
 
     def broken(*args, **kwargs):
         raise RuntimeError("broken")
@@ -101,7 +101,7 @@ def test_an_answer_that_fails_is_not_kept(engines, red, monkeypatch):
     monkeypatch.setattr(engine.loaded.model, "generate", broken)
     with pytest.raises(RuntimeError, match="broken"):
         engine.stream(conv, params).stream.wait()
-    assert len(engine.prefixes) == 0
+    assert len(engine.kv.prefixes) == 0
 
 
 def test_a_short_shared_beginning_is_read_again_and_leaves_the_answer_free_to_batch(
@@ -109,12 +109,12 @@ def test_a_short_shared_beginning_is_read_again_and_leaves_the_answer_free_to_ba
     monkeypatch.setattr(reuse, "MIN_REUSE", 64)  # longer than these prompts' shared template
     engine = engines("llava", batch=8, prefix_cache=4, image_cache=0, quant="none")
     engine.stream(asking(red), engine.default_params(max_new_tokens=4)).stream.wait()
-    before = engine.batcher.batched_rows
+    before = engine.scheduler.batched_rows
     params = engine.default_params(max_new_tokens=4)
     _, streams = concurrently(engine, [asking(blue, "Describe it."), asking(red, "Why?")],
                                [params, params])
     assert [s.usage.reused_tokens for s in streams] == [0, 0]
-    assert engine.batcher.batched_rows - before == 2
+    assert engine.scheduler.batched_rows - before == 2
 
 
 def filled(n: int):
@@ -254,11 +254,11 @@ def test_answers_asked_together_are_batched_and_each_its_own(engines, family, re
     alone = [plain.stream(c, plain.default_params(max_new_tokens=n)).stream.wait()
              for c, n in zip(convs, lengths, strict=True)]
     engine = engines(family, batch=8, prefix_cache=0, image_cache=0, quant="none")
-    before = engine.batcher.batched_rows
+    before = engine.scheduler.batched_rows
     together, streams = concurrently(
         engine, convs, [engine.default_params(max_new_tokens=n) for n in lengths])
     assert together == alone
-    assert engine.batcher.batched_rows - before >= 2
+    assert engine.scheduler.batched_rows - before >= 2
     for stream, n in zip(streams, lengths, strict=True):
         assert stream.usage.completion_tokens <= n
 
@@ -321,10 +321,10 @@ def test_an_idle_batcher_holds_no_thread(engines, red):
     conv = asking(red)
     engine.stream(conv, engine.default_params(max_new_tokens=3)).stream.wait()
     for _ in range(100):
-        if engine.batcher._thread is None:
+        if engine.scheduler.idle:
             break
         time.sleep(0.01)
-    assert engine.batcher._thread is None
+    assert engine.scheduler.idle
 
 
 def test_out_of_memory_in_a_batch_reaches_every_row_and_the_engine_goes_on(engines, red, blue,
@@ -342,7 +342,7 @@ def test_out_of_memory_in_a_batch_reaches_every_row_and_the_engine_goes_on(engin
         return real(*args, **kwargs)
 
     monkeypatch.setattr(engine.loaded.model, "generate", short_of_memory)
-    with engine._lock:
+    with engine.scheduler.lock:
         streams = [engine.stream(c, params).stream for c in convs]
     outcomes = []
     for stream in streams:
@@ -409,21 +409,21 @@ def test_int8_layers_on_a_gpu_are_refused_with_what_to_use(tiny_dirs, kind, monk
 
     monkeypatch.setattr(loader, "resolve_device", lambda requested: "cuda")
     with pytest.raises(AssistantError, match=f"--quant {kind} runs on a CPU.*--quant int4"):
-        loader.load(Settings(quant=kind), tiny_dirs["llava"])
+        loader.load(Settings(quant=kind).engine, tiny_dirs["llava"])
 
 
 def test_a_batch_waits_for_an_answer_still_being_prepared(engines, red, blue):
     """Answers asked together arrive some milliseconds apart: the first does not start
     alone while another is being prepared (here held open by hand for 50 ms)."""
     engine = engines("llava", batch=8, prefix_cache=0, image_cache=0)
-    before = engine.batcher.batched_rows
+    before = engine.scheduler.batched_rows
     params = engine.default_params(max_new_tokens=4)
-    with engine.batcher.preparing():
+    with engine.scheduler.preparing():
         first = engine.stream(asking(red), params).stream
         time.sleep(0.05)
         second = engine.stream(asking(blue), params).stream
     first.wait(), second.wait()
-    assert engine.batcher.batched_rows - before == 2
+    assert engine.scheduler.batched_rows - before == 2
 
 
 def test_a_covered_turn_refreshes_the_entry_that_covers_it():
@@ -439,15 +439,15 @@ def test_a_covered_turn_refreshes_the_entry_that_covers_it():
 def test_a_full_batch_does_not_wait_for_answers_being_prepared(engines, red, monkeypatch):
     import threading
 
-    from assistant.engine import batch
+    from assistant.engine import scheduler as module
 
-    monkeypatch.setattr(batch, "GATHER_S", 5.0)
+    monkeypatch.setattr(module, "GATHER_S", 5.0)
     engine = engines("llava", batch=2, prefix_cache=0, image_cache=0)
-    batcher = engine.batcher
+    scheduler = engine.scheduler
     params = engine.default_params(max_new_tokens=2)
-    with engine._lock, batcher.preparing():  # one more being prepared all along
+    with scheduler.lock, scheduler.preparing():  # one more being prepared all along
         streams = [engine.stream(asking(red), params).stream for _ in range(2)]
-        waiting = threading.Thread(target=batcher._gather)
+        waiting = threading.Thread(target=scheduler._gather)
         waiting.start()
         waiting.join(timeout=2.0)
         assert not waiting.is_alive()  # two are waiting: the batch of two is full
@@ -463,7 +463,7 @@ def test_answers_cancelled_while_waiting_for_a_batch_are_never_generated(engines
         max_new_tokens=40, min_new_tokens=40)).stream
     while running.tokens_generated == 0:  # it holds the model now
         time.sleep(0.005)
-    before = engine.batcher.batched_rows
+    before = engine.scheduler.batched_rows
     waiting = [engine.stream(asking(p), engine.default_params(max_new_tokens=4)).stream
                for p in (red, blue, red)]
     waiting[0].cancel()
@@ -472,7 +472,7 @@ def test_answers_cancelled_while_waiting_for_a_batch_are_never_generated(engines
     texts = [s.wait() for s in waiting]
     assert [s.usage.finish_reason for s in waiting[:2]] == ["cancelled", "cancelled"]
     assert texts[:2] == ["", ""] and waiting[2].usage.completion_tokens == 4
-    assert engine.batcher.batched_rows == before  # the one left ran alone
+    assert engine.scheduler.batched_rows == before  # the one left ran alone
 
 
 def test_the_last_prompt_token_is_always_read_alone(engines, red, monkeypatch):
@@ -480,7 +480,7 @@ def test_the_last_prompt_token_is_always_read_alone(engines, red, monkeypatch):
     its own (a product over one row rounds apart from one over many): the first token's
     scores, and so an answer at temperature 0, do not depend on what the cache holds."""
     engine = engines("llava")
-    engine.prefixes.clear()
+    engine.kv.prefixes.clear()
     model = engine.loaded.model
     lengths: list[int] = []
     forward = model.forward

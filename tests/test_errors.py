@@ -22,14 +22,14 @@ def test_text_only_checkpoint_is_unsupported_and_says_what_it_is(tmp_path):
     LlamaForCausalLM(LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                  num_attention_heads=2, vocab_size=50)).save_pretrained(tmp_path)
     with pytest.raises(UnsupportedCheckpoint) as err:
-        Engine.load(Settings(), str(tmp_path))
+        Engine.load(Settings().engine, str(tmp_path))
     assert "model_type='llama'" in str(err.value)
     assert "LlamaForCausalLM" in str(err.value)
 
 
 def test_hub_id_without_hub_says_how_to_use_a_local_dir():
     with pytest.raises(ModelNotAvailable) as err:
-        Engine.load(Settings(), "nobody/no-such-vlm")
+        Engine.load(Settings().engine, "nobody/no-such-vlm")
     message = str(err.value)
     assert "'nobody/no-such-vlm'" in message and "--model DIR" in message
     assert "hf download nobody/no-such-vlm" in message
@@ -38,12 +38,12 @@ def test_hub_id_without_hub_says_how_to_use_a_local_dir():
 @pytest.mark.parametrize("path", ["./not-here", "/no/such/dir/model"])
 def test_missing_directory(path):
     with pytest.raises(ModelNotAvailable, match="no such directory"):
-        Engine.load(Settings(), path)
+        Engine.load(Settings().engine, path)
 
 
 def test_directory_without_config(tmp_path):
     with pytest.raises(ModelNotAvailable, match="has no config.json"):
-        Engine.load(Settings(), str(tmp_path))
+        Engine.load(Settings().engine, str(tmp_path))
 
 
 def test_missing_bitsandbytes_names_the_extra(tiny_dirs, monkeypatch):
@@ -53,7 +53,7 @@ def test_missing_bitsandbytes_names_the_extra(tiny_dirs, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
     with pytest.raises(MissingDependency) as err:
-        Engine.load(Settings(quant="4bit"), tiny_dirs["llava"])
+        Engine.load(Settings(quant="4bit").engine, tiny_dirs["llava"])
     assert "bitsandbytes" in str(err.value) and "multimodal-assistant[gpu]" in str(err.value)
 
 
@@ -65,7 +65,7 @@ def test_out_of_memory_while_loading_gives_advice(tiny_dirs, monkeypatch):
 
     monkeypatch.setattr(AutoModelForImageTextToText, "from_pretrained", oom)
     with pytest.raises(OutOfMemory) as err:
-        Engine.load(Settings(), tiny_dirs["llava"])
+        Engine.load(Settings().engine, tiny_dirs["llava"])
     assert "loading" in str(err.value) and "--quant 4bit" in str(err.value)
     assert "--device cpu" in str(err.value)
 

@@ -49,9 +49,9 @@ def _since(before: dict) -> dict:
 
 def test_the_compiled_loop_on_cuda_answers_as_generate_in_cuda_graphs(tiny_dirs, red, blue):
     plain = Engine.load(Settings(device="cuda", dtype="float32", prefix_cache=0, image_cache=0,
-                                 batch=1), tiny_dirs["llava"])
+                                 batch=1).engine, tiny_dirs["llava"])
     engine = Engine(plain.loaded, Settings(device="cuda", dtype="float32", compile=True,
-                                           prefix_cache=4, image_cache=0, batch=8))
+                                           prefix_cache=4, image_cache=0, batch=8).engine)
     before = compile_counts()
     answers_alike(plain, engine, red, blue)
     assert _since(before) == {"graphs": 3, "graph_breaks": 0, "cudagraph_skips": 0}
@@ -62,14 +62,14 @@ def test_int4_weights_in_the_compiled_loop_on_cuda(tiny_dirs, red):
     same weights (later ones may part on a near tie: compiled kernels round differently),
     forced lengths kept, CUDA graphs used."""
     plain = Engine.load(Settings(device="cuda", dtype="bfloat16", quant="int4", prefix_cache=0,
-                                 image_cache=0, batch=1), tiny_dirs["llava"])
+                                 image_cache=0, batch=1).engine, tiny_dirs["llava"])
     engine = Engine(plain.loaded, Settings(device="cuda", dtype="bfloat16", quant="int4",
-                                           compile=True, prefix_cache=0, image_cache=0))
+                                           compile=True, prefix_cache=0, image_cache=0).engine)
     before = compile_counts()
     params = plain.default_params(max_new_tokens=40, min_new_tokens=40)
     want = plain.stream(asking(red), params).stream
     got = engine.stream(asking(red), params).stream
     want.wait(), got.wait()
     assert got.generated[:4] == want.generated[:4]
-    assert got.usage.completion_tokens == 40 and engine.decoder.answers == 1
+    assert got.usage.completion_tokens == 40 and engine.scheduler.decoder.answers == 1
     assert _since(before)["cudagraph_skips"] == 0

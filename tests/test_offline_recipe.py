@@ -75,7 +75,7 @@ def test_smoke_training_on_real_backbones(tmp_path, two_threads):
 
     def accuracy() -> float:
         model.eval()
-        return evaluate(Engine(loaded, settings), held_out, progress=False)["accuracy"]
+        return evaluate(Engine(loaded, settings.engine), held_out, progress=False)["accuracy"]
 
     before = accuracy()
     trainer = Trainer(model, processor, tmp_path / "run", progress=False, lora=recipe.lora)

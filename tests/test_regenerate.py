@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def engine():
     from assistant.engines import open_engine
 
-    return open_engine(Settings(temperature=0.0))
+    return open_engine(Settings(temperature=0.0).engine)
 
 
 @pytest.mark.parametrize("tools", [True, False])

@@ -74,6 +74,6 @@ def test_a_remote_backend_that_is_not_there_is_a_clear_error():
     from assistant.engines import open_engine
 
     with pytest.raises(RemoteError, match="cannot be reached"):  # nothing listens there
-        open_engine(Settings(remote=f"http://127.0.0.1:{free_port()}/v1"))
+        open_engine(Settings(remote=f"http://127.0.0.1:{free_port()}/v1").engine)
     with pytest.raises(AssistantError, match="http"):
         Settings(remote="ftp://x")

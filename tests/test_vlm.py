@@ -55,7 +55,7 @@ def test_engine_streams_from_a_composed_checkpoint(composed, bridge, red, blue):
     from assistant.conversation import Conversation
     from assistant.engine import Engine
 
-    engine = Engine.load(Settings(max_new_tokens=5, seed=0), composed[bridge])
+    engine = Engine.load(Settings(max_new_tokens=5, seed=0).engine, composed[bridge])
     assert type(engine.loaded.model).__name__ == "ComposedVLMForConditionalGeneration"
     conv = Conversation()
     conv.add_user("what is here?", [red, blue])

@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from assistant.engine.generate import CALL_OPEN as OPEN
+from assistant.engine.request import CALL_OPEN as OPEN
 
 CLOSE = "</tool_call>"
 _CALL = re.compile(re.escape(OPEN) + r"(.*?)(?:" + re.escape(CLOSE) + r"|$)", re.S)

@@ -3,32 +3,41 @@ an answer. `Engine.load(settings, source)` then `engine.stream(conversation)`; i
 remote engine (remote.py) provide `ChatEngine` (interface.py), and `assistant.engines` picks
 which one answers.
 
-Parts, one file each: loader (checkpoint -> model + processor, typed errors), quant
-(BitsAndBytesConfig with full-precision vision parts), device, prompt (turns -> inputs through
-the chat template), budget (what to drop when over the context), generate (threaded streaming,
-cancel, stop strings, usage), reuse (KV prefixes and image features kept between turns), batch
-(answers asked together generated together), weights (weight-only int8/int4), fused (a CPU
-decode step), decode (`--compile`: a decode loop of its own, compiled, over a static cache)
-and arena (that loop's KV memory).
+Parts by role, one file each:
+- loading: loader (checkpoint -> model + processor, typed errors), quant (BitsAndBytesConfig
+  with full-precision vision parts), weights (weight-only int8/int4), patches (every change
+  made to transformers' and torch's objects, checked at load);
+- the prompt: prompt (turns -> inputs through the chat template), budget (what to drop when
+  over the context);
+- the request: request (`Stream`, a passive answer being asked for: parameters, usage,
+  cancel), detokenize (token ids -> text, stop strings), guide (guided decoding);
+- scheduling: scheduler (the model's lock and every thread; picks the runner);
+- runners: single (`model.generate`, one answer), batch (answers asked together generated
+  together), decode (`--compile`: a decode loop of its own, compiled, over a static cache),
+  fused (a CPU decode step inside the decoder);
+- memory: kv (the KV manager: kept prefixes and the loop's arena, and the rules between
+  them), reuse (prefix cache, image features and processed pictures kept between turns),
+  arena (the loop's KV buffers).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import nullcontext
 from dataclasses import dataclass
 
-from assistant.config import Settings
+from assistant.config import EngineSettings
 from assistant.conversation import Conversation
-from assistant.engine.batch import Batcher
+from assistant.engine import patches
 from assistant.engine.budget import Fitted, fit
 from assistant.engine.decode import Decoder
-from assistant.engine.generate import GenerationParams, Stream, Usage, eos_ids
 from assistant.engine.interface import ChatEngine, Kind
+from assistant.engine.kv import KVManager
 from assistant.engine.loader import LoadedModel, load
 from assistant.engine.prompt import PromptBuilder
-from assistant.engine.reuse import ImageFeatureCache, PrefixCache, ProcessedImages, tagged_ids
+from assistant.engine.request import GenerationParams, Stream, Usage
+from assistant.engine.reuse import ImageFeatureCache, ProcessedImages
+from assistant.engine.scheduler import Scheduler
+from assistant.engine.single import eos_ids
 from assistant.errors import ImageRequired
 
 log = logging.getLogger(__name__)
@@ -45,36 +54,36 @@ class Reply:
 
 
 class Engine:
-    def __init__(self, loaded: LoadedModel, settings: Settings, label: str = "",
+    def __init__(self, loaded: LoadedModel, settings: EngineSettings, label: str = "",
                  kind: Kind = "local"):
         self.loaded, self.settings, self.kind = loaded, settings, kind
         self.label = label  # shown instead of the source (e.g. for the embedded default)
+        fits = patches.check(loaded.model, loaded.processor)  # what may be patched
         ProcessedImages.install(loaded.processor)  # a follow-up's pictures processed once
         self.prompt = PromptBuilder(loaded.processor, loaded.image_token_id,
                                     settings.chat_template, settings.system_prompt)
-        self._lock = threading.Lock()  # one generate at a time on this model
-        self.prefixes = PrefixCache(settings.prefix_cache)
         self.image_features = ImageFeatureCache.attach(loaded.model, settings.image_cache)
         # Models with a generate of their own (BLIP-2, InstructBLIP: it embeds the image
         # queries itself) take whole prompts one at a time: no prefix reuse, no batches.
         from transformers import GenerationMixin
 
-        self.standard_generate = type(loaded.model).generate is GenerationMixin.generate
-        self.decoder = None
-        if settings.compile and self.standard_generate and Decoder.supports(loaded.model):
-            self.decoder = Decoder(loaded.model, eos_ids(loaded.model, self.prompt.tokenizer),
-                                   self.context_tokens)
-            # kept answers left viewing buffers the loop let go of (out of memory) go too
-            self.decoder.arena.on_forget = self.prefixes.drop
-        elif settings.compile:
+        standard = type(loaded.model).generate is GenerationMixin.generate
+        caches = fits[patches.CACHES] is None  # kept prefixes and the loop rewrite caches
+        compiled = settings.compile and standard and caches and Decoder.supports(loaded.model)
+        if settings.compile and not compiled:
             log.warning("--compile: %s has no standard generate or not full attention in every "
                         "layer; it decodes with generate", self.name)
-        self.batcher = Batcher(loaded.model, self.prompt.tokenizer, self._lock, settings.batch,
-                               loaded.device, loaded.source, self.decoder) \
-            if self.standard_generate and settings.batch > 1 else None
+        self.end_ids = eos_ids(loaded.model, self.prompt.tokenizer)
+        self.kv = KVManager(loaded.model, settings.prefix_cache, loaded.image_token_id,
+                            reuse=standard and caches, arena=compiled)
+        decoder = Decoder(loaded.model, self.end_ids, self.context_tokens, self.kv.arena) \
+            if compiled else None
+        self.scheduler = Scheduler(loaded.model, self.prompt.tokenizer,
+                                   settings.batch if standard else 1, loaded.device,
+                                   loaded.source, decoder)
 
     @classmethod
-    def load(cls, settings: Settings, source: str | None = None) -> Engine:
+    def load(cls, settings: EngineSettings, source: str | None = None) -> Engine:
         """Load `source` (a directory or hub id), or settings.model. Choosing among a remote
         server, a checkpoint and the embedded default is `assistant.engines.open_engine`."""
         source = source or settings.model
@@ -123,60 +132,22 @@ class Engine:
         if not conversation.turns or conversation.turns[-1].role != "user":
             raise ValueError("the conversation must end with a user turn to answer")
         params = params or self.default_params()
-        with self.batcher.preparing() if self.batcher is not None else nullcontext():
+        with self.scheduler.preparing():
             fitted, inputs = self._fit(conversation, params)
             if self.prompt.one_image_per_prompt and not any(t.images for t in fitted.turns):
                 raise ImageRequired(self.name)
-            key = self._key(inputs)  # on the host: the pictures' digests are remembered
+            key = self.kv.key(inputs)
             inputs = dict(inputs.to(self.loaded.device))
             if "pixel_values" in inputs:
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.loaded.dtype)
-            cache, reused, keep = self._reuse(inputs, key)
-            stream = Stream(self.loaded.model, self.prompt.tokenizer, inputs, params,
-                            image_tokens=fitted.image_tokens, device=self.loaded.device,
-                            source=self.loaded.source, lock=self._lock, cache=cache,
-                            reused_tokens=reused, keep=keep, batcher=self.batcher,
-                            decoder=self.decoder)
+            start = self.kv.start(inputs, key)
+            stream = Stream(self.prompt.tokenizer, self.end_ids, inputs, params,
+                            image_tokens=fitted.image_tokens, cache=start.cache,
+                            reused_tokens=start.reused, keep=start.keep)
+            self.scheduler.submit(stream)
         return Reply(stream, fitted)
-
-    def _key(self, inputs) -> list | None:
-        """The prompt's tokens with its pictures tagged (reuse.tagged_ids), None when prefix
-        reuse is off or unsafe for these inputs (models whose image inputs carry positions,
-        e.g. Qwen2-VL's grids)."""
-        if not self.standard_generate or self.settings.prefix_cache <= 0 \
-                or not set(inputs) <= _REUSABLE_INPUTS:
-            return None
-        return tagged_ids(inputs["input_ids"], self.loaded.image_token_id,
-                          inputs.get("pixel_values"))
-
-    def _reuse(self, inputs: dict, key: list | None):
-        """The KV cache to start from (an earlier turn's, when this prompt begins like it) and
-        how to keep it afterwards; (None, 0, None) without a key (`_key`)."""
-        if key is None:
-            return None, 0, None
-        hit = self.prefixes.take(key)
-        if hit is None:
-            cache, reused = self._new_cache(), 0
-        else:
-            cache, reused = hit.cache, hit.length
-            if hit.images_reused:
-                for name in _REUSABLE_INPUTS - {"input_ids", "attention_mask"}:
-                    inputs.pop(name, None)  # every image is in the reused part
-
-        def keep(generated: list[int]) -> None:
-            self.prefixes.put(key + generated, cache)
-
-        return cache, reused, keep
-
-    def _new_cache(self):
-        """An empty dynamic KV cache (the decode loop makes it view its own buffers)."""
-        from transformers import DynamicCache
-
-        return DynamicCache(config=self.loaded.model.config.get_text_config())
 
     def answer(self, conversation: Conversation, params: GenerationParams | None = None) -> str:
         """Non-streaming convenience: the whole answer as text."""
         return self.stream(conversation, params).stream.wait()
 
-
-_REUSABLE_INPUTS = {"input_ids", "attention_mask", "pixel_values", "image_sizes"}

@@ -18,8 +18,9 @@ import threading
 import weakref
 
 import torch
-from transformers.cache_utils import Cache, DynamicLayer, StaticLayer
+from transformers.cache_utils import Cache, StaticLayer
 
+from assistant.engine import patches
 from assistant.engine.reuse import cache_length
 
 
@@ -33,7 +34,7 @@ class Holders:
         self._caches: weakref.WeakSet = weakref.WeakSet()
 
     def add(self, cache) -> None:
-        cache.holders = self
+        patches.set_holders(cache, self)
         self._caches.add(cache)
 
     def discard(self, cache) -> None:
@@ -41,6 +42,9 @@ class Holders:
 
     def __iter__(self):
         return iter(list(self._caches))
+
+    def __contains__(self, cache) -> bool:
+        return cache in self._caches
 
 
 class Arena:
@@ -53,13 +57,15 @@ class Arena:
     never held whole together; the decoder releases them after a batch, whose cache is rows
     times an answer's, so that it does not stay held."""
 
-    def __init__(self, text_config, dtype: torch.dtype):
+    def __init__(self, text_config, dtype: torch.dtype, on_forget=None):
+        """`on_forget(caches)`: told which kept caches still view the buffers when it lets
+        go of them after a failure (assistant/engine/kv.py drops them)."""
         self.config, self.dtype = text_config, dtype
         self.buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.lengths: list[torch.Tensor] = []
         self.current: Cache | None = None
         self.holders = Holders()
-        self.on_forget = None  # called with the kept caches still viewing forgotten buffers
+        self.on_forget = on_forget
 
     def cache(self, rows: int, length: int, device, kept: Cache | None = None,
               reused: int = 0) -> Cache:
@@ -69,8 +75,8 @@ class Arena:
         Kept views reaching past those positions are copied out first. Should anything fail
         (out of memory), the arena forgets its buffers and starts afresh with the next cache:
         the views left keep theirs, which nothing writes again, and the kept caches they
-        belong to are handed to `on_forget` (the engine's prefix cache drops them, to give
-        their memory back)."""
+        belong to are handed to `on_forget` (the KV manager drops them, to give their memory
+        back)."""
         device = torch.device(device)
         try:
             with self.holders.lock:
@@ -107,16 +113,16 @@ class Arena:
         if not fits and not stay:
             self.buffers = []  # the old buffers go before the new ones are made
         if len(self.lengths) != layers or self.lengths[0].device != device:
-            self.lengths = [_static(torch.zeros((), dtype=torch.long, device=device))
+            self.lengths = [patches.mark_static(torch.zeros((), dtype=torch.long, device=device))
                             for _ in range(layers)]
         made = []
         for i in range(layers):
             if fits:
                 k, v = self.buffers[i]
             else:
-                k, v = (_static(torch.zeros(size, dtype=self.dtype, device=device))
+                k, v = (patches.mark_static(torch.zeros(size, dtype=self.dtype, device=device))
                         for _ in range(2))
-            layer = _ArenaLayer(_static(k[:size].view(shape)), _static(v[:size].view(shape)),
+            layer = _ArenaLayer(patches.mark_static(k[:size].view(shape)), patches.mark_static(v[:size].view(shape)),
                                 self.lengths[i])
             if stay:
                 self._move(olds[i], layer, stay, i)
@@ -168,11 +174,8 @@ class Arena:
         with self.holders.lock:
             layers = []
             for layer in self.current.layers:
-                view = DynamicLayer()
-                keys, values = layer.keys[:, :, :length], layer.values[:, :, :length]
-                view.lazy_initialization(keys, values)
-                view.keys, view.values = keys, values
-                layers.append(view)
+                layers.append(patches.new_layer_viewing(layer.keys[:, :, :length],
+                                                        layer.values[:, :, :length]))
             kept.layers = layers
             self.holders.add(kept)
 
@@ -211,11 +214,11 @@ class Arena:
         copies = {key: tensor.clone() for key, tensor in longest.items()}
         for held in leaving:
             for layer in held.layers:
-                for name in ("keys", "values"):
-                    tensor = getattr(layer, name, None)
-                    key = where(tensor)
-                    if key is not None:
-                        setattr(layer, name, copies[key][:, :, :tensor.shape[2]])
+                keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+                moved = [copies[where(t)][:, :, :t.shape[2]] if where(t) is not None else t
+                         for t in (keys, values)]
+                if any(a is not b for a, b in zip(moved, (keys, values), strict=True)):
+                    patches.point(layer, *moved)
             self.holders.discard(held)
 
     def _move(self, old: _ArenaLayer, new: _ArenaLayer, stay: int, i: int) -> None:
@@ -233,7 +236,7 @@ class Arena:
             layer = held.layers[i]
             if _aliases(getattr(layer, "keys", None), old.keys):
                 n = layer.keys.shape[2]
-                layer.keys, layer.values = new.keys[:, :, :n], new.values[:, :, :n]
+                patches.point(layer, new.keys[:, :, :n], new.values[:, :, :n])
 
 
 def _aliases(tensor: torch.Tensor | None, other: torch.Tensor) -> bool:
@@ -258,9 +261,3 @@ class _ArenaLayer(StaticLayer):
 
     def get_max_length(self) -> int:
         return self.keys.shape[2]
-
-
-def _static(tensor: torch.Tensor) -> torch.Tensor:
-    """Tell torch.compile the tensor keeps its address (CUDA graphs write it in place)."""
-    torch._dynamo.mark_static_address(tensor)
-    return tensor

@@ -33,7 +33,7 @@ from elsewhere is copied in.
 image sizes), no repetition penalty, guided decoding or seed, and nothing the checkpoint's
 generation config asks of generate beyond that (`departures`); the rest go through generate.
 The model must have full attention in every layer (`supports`). One answer or batch at a time:
-the engine's lock is held around `run`.
+the scheduler holds the model's lock around `run`.
 """
 
 from __future__ import annotations
@@ -118,10 +118,10 @@ _WORKER = _Worker()
 
 
 class Decoder:
-    def __init__(self, model, eos: set[int], context_tokens: int):
+    def __init__(self, model, eos: set[int], context_tokens: int, arena: Arena):
+        """`arena`: the KV memory its caches view (the engine's KV manager owns it)."""
         self.model, self.eos, self.context_tokens = model, sorted(eos), context_tokens
-        self.arena = Arena(model.config.get_text_config(),
-                           model.get_input_embeddings().weight.dtype)
+        self.arena = arena
         # torch.compile keeps its graphs per code object, a few of them at most: each
         # decoder's model gets a copy of the step of its own
         self._step = _compile(_own(_step), mode="reduce-overhead")

@@ -15,7 +15,7 @@ computes the same thing with a third of them:
 - the key and value go through the model's own `DynamicCache.update`, so prefix reuse, crops
   and copies work on the cache as before.
 
-`install(model)` wraps the decoder's `forward`; the wrapper takes the fused step only where it
+`install(model)` wraps the decoder's `forward` (assistant/engine/patches.py); the wrapper takes the fused step only where it
 gives the same numbers: one row, one new token, a dynamic cache that already holds the prompt,
 no padding, no gradients, no outputs asked beyond the last hidden state, and projections that
 are still the ones that were fused. Anything else (prefill, batches, static caches, LoRA
@@ -33,6 +33,7 @@ from torch.nn import functional as F
 from transformers import DynamicCache
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
+from assistant.engine import patches
 from assistant.engine.weights import Int4Linear, Int8Linear, packed_int4, packed_int8
 
 MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
@@ -277,30 +278,30 @@ def supported(model: nn.Module) -> str | None:
 
 
 def install(model: nn.Module) -> bool:
-    """Give the model's decoder the fused decode step; False (and nothing changed) when the
-    model is not one it fits."""
-    if supported(model) is not None:
+    """Give the model's decoder the fused decode step (assistant/engine/patches.py wraps its
+    forward); False (and nothing changed) when the model is not one it fits."""
+    if supported(model) is not None or patches.decoder_forward_misfit(model) is not None:
         return False
     decoder = model.get_decoder()
     if hasattr(decoder, "fused_decode"):
         return True
     fused = FusedDecoder(decoder)
-    original = decoder.forward
 
-    @functools.wraps(original)
-    def forward(input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, use_cache=None, **kwargs):
-        one = inputs_embeds if inputs_embeds is not None else input_ids
-        if one is not None and one.shape[:2] == (1, 1) and use_cache is not False and \
-                fused.takes(one, past_key_values, attention_mask, kwargs):
-            hidden = inputs_embeds if inputs_embeds is not None else decoder.embed_tokens(one)
-            return BaseModelOutputWithPast(
-                last_hidden_state=fused.step(hidden, past_key_values, position_ids),
-                past_key_values=past_key_values)
-        return original(input_ids=input_ids, attention_mask=attention_mask,
-                        position_ids=position_ids, past_key_values=past_key_values,
-                        inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
+    def make(original):
+        @functools.wraps(original)
+        def forward(input_ids=None, attention_mask=None, position_ids=None,
+                    past_key_values=None, inputs_embeds=None, use_cache=None, **kwargs):
+            one = inputs_embeds if inputs_embeds is not None else input_ids
+            if one is not None and one.shape[:2] == (1, 1) and use_cache is not False and \
+                    fused.takes(one, past_key_values, attention_mask, kwargs):
+                hidden = inputs_embeds if inputs_embeds is not None else decoder.embed_tokens(one)
+                return BaseModelOutputWithPast(
+                    last_hidden_state=fused.step(hidden, past_key_values, position_ids),
+                    past_key_values=past_key_values)
+            return original(input_ids=input_ids, attention_mask=attention_mask,
+                            position_ids=position_ids, past_key_values=past_key_values,
+                            inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
 
-    decoder.forward = forward
-    decoder.fused_decode = fused
-    return True
+        return forward
+
+    return patches.wrap_decoder_forward(model, make, "fused_decode", fused)

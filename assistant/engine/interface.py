@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from assistant.config import Settings
+    from assistant.config import EngineSettings
     from assistant.conversation import Conversation
     from assistant.engine import Reply
-    from assistant.engine.generate import GenerationParams
+    from assistant.engine.request import GenerationParams
 
 Kind = Literal["embedded", "local", "remote"]
 
@@ -19,7 +19,7 @@ Kind = Literal["embedded", "local", "remote"]
 @runtime_checkable
 class ChatEngine(Protocol):
     kind: Kind  # the embedded default, another checkpoint run here, or a remote server
-    settings: Settings
+    settings: EngineSettings
 
     @property
     def name(self) -> str:

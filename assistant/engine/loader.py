@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from assistant.config import Settings
+from assistant.config import EngineSettings
 from assistant.devices import free_memory, hub_reachable, resolve_device, resolve_dtype
 from assistant.engine import fused
 from assistant.engine.quant import quantization_config, resolve_quant
@@ -65,7 +65,7 @@ def check_supported(source: str, config) -> None:
         raise UnsupportedCheckpoint(source, config.model_type, getattr(config, "architectures", None))
 
 
-def load(settings: Settings, source: str) -> LoadedModel:
+def load(settings: EngineSettings, source: str) -> LoadedModel:
     """Load `source` (a directory or hub id) as the settings say."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

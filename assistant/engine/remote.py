@@ -18,10 +18,10 @@ import time
 
 import httpx
 
-from assistant.config import Settings
+from assistant.config import EngineSettings
 from assistant.conversation import Conversation
 from assistant.engine.budget import Fitted
-from assistant.engine.generate import GenerationParams, Usage
+from assistant.engine.request import GenerationParams, Usage
 from assistant.errors import AssistantError
 from assistant.images import png_base64
 
@@ -34,12 +34,12 @@ class RemoteEngine:
     kind = "remote"
     quant = "remote"
 
-    def __init__(self, settings: Settings, model: str):
+    def __init__(self, settings: EngineSettings, model: str):
         self.settings, self.model = settings, model
         self.base = settings.remote.rstrip("/")
 
     @classmethod
-    def connect(cls, settings: Settings) -> RemoteEngine:
+    def connect(cls, settings: EngineSettings) -> RemoteEngine:
         base = settings.remote.rstrip("/")
         try:
             response = httpx.get(f"{base}/models", headers=_headers(settings), timeout=10)
@@ -111,7 +111,7 @@ class RemoteEngine:
         return self.stream(conversation, params).stream.wait()
 
 
-def _headers(settings: Settings) -> dict:
+def _headers(settings: EngineSettings) -> dict:
     return {"Authorization": f"Bearer {settings.remote_key}"} if settings.remote_key else {}
 
 

@@ -31,14 +31,15 @@ from dataclasses import dataclass
 
 import torch
 
+from assistant.engine import patches
+
 MIN_REUSE = 32
 
 
 def freeze(tensor: torch.Tensor) -> torch.Tensor:
     """Mark `tensor` as never written in place (a processor's pixel values): `digests`
     remembers its digests."""
-    tensor._digests = {}
-    return tensor
+    return patches.tag_tensor(tensor, "_digests", {})
 
 
 def digests(tensor: torch.Tensor, parts: int = 1) -> list[str]:
@@ -109,8 +110,7 @@ def truncate(cache, length: int) -> None:
     """Keep the first `length` positions of a dynamic KV cache."""
     for layer in cache.layers:
         if layer.is_initialized and layer.keys is not None:
-            layer.keys = layer.keys[..., :length, :]
-            layer.values = layer.values[..., :length, :]
+            patches.point(layer, layer.keys[..., :length, :], layer.values[..., :length, :])
 
 
 @dataclass
@@ -136,7 +136,8 @@ class PrefixCache:
         all of a prompt's images or none. The cache is lent as a copy that shares the entry's
         tensors (generation appends by concatenation, so the entry stays whole). Those may
         be views of the decode loop's buffers, which it moves or copies out under their
-        holders' lock: read them while holding the engine's lock, as generation does."""
+        holders' lock: read them while holding the model's lock (the scheduler's), as
+        generation does."""
         if self.entries <= 0:
             return None
         with self._lock:
@@ -211,12 +212,9 @@ def _lend(cache, length: int):
     """A cache object of its own whose layers start from the same tensors, cut to `length`.
     A copy of a kept view of the decode loop's buffers is registered with them, so that it is
     copied out before they are written over (assistant/engine/arena.py)."""
-    import copy
-
-    holders = getattr(cache, "holders", None)
+    holders = patches.holders_of(cache)
     with holders.lock if holders is not None else nullcontext():
-        lent = copy.copy(cache)
-        lent.layers = [copy.copy(layer) for layer in cache.layers]
+        lent = patches.copy_cache(cache)
         truncate(lent, length)
         if holders is not None:
             holders.add(lent)
@@ -238,10 +236,9 @@ class ProcessedImages:
         self._lock = threading.Lock()
 
     @classmethod
-    def install(cls, processor) -> None:
-        inner = getattr(processor, "image_processor", None)
-        if inner is not None and not isinstance(inner, cls):
-            processor.image_processor = cls(inner)
+    def install(cls, processor) -> bool:
+        """Put one in the processor's place (False: the processor has none to wrap)."""
+        return patches.replace_image_processor(processor, cls, cls)
 
     def __call__(self, images, *args, **kwargs):
         from PIL import Image
@@ -288,19 +285,14 @@ class ImageFeatureCache:
 
     @classmethod
     def attach(cls, model: torch.nn.Module, entries: int) -> ImageFeatureCache:
-        cache = getattr(model, "_image_feature_cache", None)
+        cache = patches.get_attached(model, "_image_feature_cache")
         if cache is not None:
             cache.entries = entries
             cache.clear()
             return cache
         cache = cls(entries)
-        seen: set[int] = set()
-        for module in model.modules():
-            method = getattr(module, "get_image_features", None)
-            if callable(method) and id(module) not in seen:
-                seen.add(id(module))
-                module.get_image_features = cache._wrap(method)
-        model._image_feature_cache = cache
+        patches.wrap_image_features(model, cache._wrap)
+        patches.attach(model, "_image_feature_cache", cache)
         return cache
 
     def _wrap(self, method):

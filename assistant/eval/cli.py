@@ -51,7 +51,7 @@ def _agent(args):
     from tools.registry import build
 
     settings = from_args(args)
-    engine = open_engine(settings)
+    engine = open_engine(settings.engine)
     return engine, for_settings(engine, build(settings.tools, engine=lambda: engine),
                                 settings.agent, settings.generation)
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings: Settings = from_args(args)
-        engine = open_engine(settings)
+        engine = open_engine(settings.engine)
         samples = select(easy_vqa(args.split).samples, args.limit)
         result = {"dataset": args.dataset, "split": args.split,
                   **evaluate(engine, samples, args.batch_size, progress=not args.json)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from assistant.config import Settings
+from assistant.config import InputLimits
 from assistant.web.uploads import UPLOAD_PATH
 
 SLACK = 1024 * 1024  # the form's or the JSON's own bytes around what a user sends
@@ -22,10 +22,10 @@ JSON_CHAR = 6  # the most bytes a character of a message takes in JSON (\u001f)
 class BoundedBodies:
     """ASGI middleware: a request to the page within its route's limit, or refused unread."""
 
-    def __init__(self, app, settings: Settings):
+    def __init__(self, app, limits: InputLimits):
         self.app = app
-        self.upload = settings.max_images_per_message * settings.max_image_bytes + SLACK
-        self.other = JSON_CHAR * settings.max_message_chars + SLACK
+        self.upload = limits.max_images_per_message * limits.max_image_bytes + SLACK
+        self.other = JSON_CHAR * limits.max_message_chars + SLACK
 
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "")

@@ -41,7 +41,7 @@ class ModelEvents:
         what = source or "the embedded default"
         progress(0, desc=f"Loading {what}…")
         try:
-            engine = ctx.current.load(ctx.settings.replace(model=source, quant=quant))
+            engine = ctx.current.load(ctx.settings.engine.replace(model=source, quant=quant))
         except LoadBusy as e:
             return gr.skip(), f"⚠️ {e}", gr.skip()
         except AssistantError as e:

@@ -96,7 +96,7 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
                         auth_dependency=lambda request: request.state.user.name)
     demo.has_launched = True  # gradio's check that a message's files were uploaded
     server.add_middleware(RecordUploads, uploads=ctx.uploads)
-    server.add_middleware(BoundedBodies, settings=settings)
+    server.add_middleware(BoundedBodies, limits=settings.limits)
     server.add_middleware(SameOrigin)
     server.add_middleware(Gated, gate=gate)  # added last: the outermost
     server.state.context = ctx
@@ -110,7 +110,7 @@ def start_engine(settings: Settings) -> tuple[Current, str]:
           "embedded default assembles it in the user cache, about a minute)…",
           file=sys.stderr, flush=True)
     try:
-        return Current(open_engine(settings)), ""
+        return Current(open_engine(settings.engine)), ""
     except AssistantError as e:
         if not (settings.model or settings.remote):
             raise NotServed(f"The embedded default model could not load: {e}") from None
@@ -119,4 +119,4 @@ def start_engine(settings: Settings) -> tuple[Current, str]:
                   "load another model in the Model panel.")
         print(reason, file=sys.stderr, flush=True)
         fallback = settings.replace(model="", remote="", quant="auto")
-        return Current(open_engine(fallback)), reason
+        return Current(open_engine(fallback.engine)), reason

@@ -14,7 +14,7 @@ import hashlib
 from importlib import resources
 from pathlib import Path
 
-from assistant.config import Settings
+from assistant.config import EngineSettings
 from assistant.models.offline import save_whole
 
 LABEL = "embedded default (EfficientNet-Lite0 + SmolLM2-135M)"
@@ -30,7 +30,7 @@ def files() -> Path:
     return Path(str(resources.files(__package__)))
 
 
-def default_dir(settings: Settings) -> Path:
+def default_dir(settings: EngineSettings) -> Path:
     """The assembled checkpoint directory in the cache, built on first use."""
     from assistant.models.recipe import ADAPTER, assemble
 
