@@ -312,3 +312,22 @@ def test_what_an_answer_after_ocr_may_say(answer, ok):
     problem = ungrounded(answer, "when does it leave?", [Observation(text, data={"lines": lines})],
                          made=False)
     assert (problem is None) == ok, problem
+
+
+@pytest.mark.parametrize("answer,ok", [
+    ("The password is maple42.", True),
+    ('The password is "MAPLE 42".', True),  # spaces and case aside
+    ('The password is "FREEWIFI".', False),  # quoted, read by no one
+    ("Use the password guest99.", False),  # a code no one read
+    ('You asked for the "wifi password": it is maple42.', True),  # the user's own words
+    ("Sign #1 says maple42.", True),  # a handle is no code
+])
+def test_what_an_answer_may_quote_after_ocr(answer, ok):
+    from assistant.agent.grounding import ungrounded
+    from tools.base import Observation
+
+    lines = [{"text": "WIFI PASSWORD", "box": [1, 2, 3, 4]}, {"text": "maple42", "box": [1, 5, 3, 8]}]
+    text = 'Text in #1 (2 line(s)):\n1. "WIFI PASSWORD" at [1, 2, 3, 4]\n2. "maple42" at [1, 5, 3, 8]'
+    problem = ungrounded(answer, "what's the wifi password", [Observation(text, data={"lines": lines})],
+                         made=False)
+    assert (problem is None) == ok, problem

@@ -61,7 +61,7 @@ class _Words:
         self._cancel = threading.Event()
 
     def __iter__(self):
-        with self.engine.scheduler.lock:
+        with self.engine._lock:
             self.engine.writing += 1
         try:
             if self.engine.fails is not None:
@@ -71,7 +71,7 @@ class _Words:
                     return
                 yield "word "
         finally:
-            with self.engine.scheduler.lock:
+            with self.engine._lock:
                 self.engine.writing -= 1
 
     def cancel(self):

@@ -4,9 +4,12 @@ After a tool has read, counted or described a picture, the answer is a report of
 a small model may still write a fluent sentence that shares nothing with it ("True." after the
 sign was read as "OPEN 24 HOURS") or a number no one gave it ("It takes 1 hours."). The loop
 asks for such an answer again, and if the second one is no better, shows the result itself
-(assistant/agent/loop.py). Two checks, both about words, neither about meaning:
+(assistant/agent/loop.py). Three checks, all about words, none about meaning:
 - every number in the answer was written by the user or a tool (a picture's handle, "#2", is
   no number here);
+- every value it quotes ("FREEWIFI") and every code of letters then digits ("B12",
+  "maple42") was written by the user or a tool (spaces and case aside: OCR glues words
+  together);
 - unless a call made a picture, the answer shares a word with the results, or, when they
   found nothing, says so.
 """
@@ -19,6 +22,9 @@ from tools.base import Observation
 
 NUMBER = re.compile(r"(?<![#\d.:,])\d+(?:[.:,]\d+)*")  # "#2" is a handle, not a number
 WORD = re.compile(r"[a-z]+|\d+")
+QUOTED = re.compile(r'"([^"\n]{2,80})"|\u201c([^\u201d\n]{2,80})\u201d')
+# a code has a letter right before a digit ("B12", "maple42"; not "2nd", "10am", "4k")
+CODE = re.compile(r"(?<![#\w])(?=[a-z\d]*[a-z]\d)[a-z\d]{2,}(?!\w)", re.I)
 NEGATIVE = re.compile(r"\b(?:no|not|none|nothing|cannot|without|zero|0)\b|n't\b", re.I)
 # Words every report may use whatever the result: they show no reading of it.
 COMMON = frozenset("""
@@ -40,6 +46,17 @@ def _words(text: str) -> set[str]:
         elif len(w) >= 3 and w not in COMMON:
             out.add(w[:-1] if w.endswith("s") and len(w) > 3 else w)
     return out
+
+
+def _values(text: str) -> list[str]:
+    """What an answer presents as read verbatim: quoted values and codes of letters and
+    digits."""
+    quoted = [a or b for a, b in QUOTED.findall(text)]
+    return [q.strip() for q in quoted if q.strip()] + CODE.findall(text)
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", text.lower())
 
 
 def _numbers(value, out: set[str]) -> set[str]:
@@ -77,6 +94,8 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
     for result in results:
         _numbers(result.data, given)
     invented = [n for n in dict.fromkeys(NUMBER.findall(answer)) if n not in given]
+    written = _compact(asked + "\n" + "\n".join(r.text for r in results))
+    invented += [v for v in dict.fromkeys(_values(answer)) if _compact(v) not in written]
     if invented:
         return (f"it says {', '.join(invented)}, which neither the user nor a tool said; "
                 "answer from the tool's result.")
