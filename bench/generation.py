@@ -258,7 +258,7 @@ def measure(name: str, overrides: dict, device: str, new_tokens: int, runs: int,
     }
     print("PART " + json.dumps(row), flush=True)  # kept should the streams run out of time
     aggregate = {str(k): _aggregate(engine, image, k, new_tokens) for k in streams}
-    decoder = getattr(engine, "decoder", None)
+    decoder = engine.scheduler.decoder
     return {
         **row,
         "aggregate_tok_s": aggregate,
@@ -363,7 +363,7 @@ def held_mib(engine) -> dict:
     loop's buffers and the kept prefixes)."""
     model = engine.loaded.model
     kv = [b for pair in engine.kv.arena.buffers for b in pair] \
-        if getattr(engine, "decoder", None) is not None else []
+        if engine.kv.arena is not None else []
     for cache in engine.kv.prefixes.caches():
         kv += [t for layer in cache.layers for t in (getattr(layer, "keys", None),
                                                        getattr(layer, "values", None))

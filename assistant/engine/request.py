@@ -6,7 +6,7 @@ and its reader iterates for text.
 - Stop strings: matched on the decoded text (assistant/engine/detokenize.py); a stop string is
   never shown, and text that might be the start of one is held back until it is clear.
 - Usage: prompt, image and completion tokens, time to first token and seconds in all.
-This module knows nothing of models, threads, conversations or templates.
+This module starts no thread and knows nothing of models, conversations or templates.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Stream:
         holding the first `reused_tokens` prompt tokens already; `keep(generated_ids)` is
         called with it filled once the answer ends without an error (the engine's KV manager
         keeps it for the next turn)."""
-        self.tokenizer, self.params, self.end_ids = tokenizer, params, end_ids
+        self.params, self.end_ids = params, end_ids
         self.usage = Usage(prompt_tokens=int(inputs["input_ids"].shape[-1]),
                            image_tokens=image_tokens, reused_tokens=reused_tokens)
         self.kv_cache, self._keep = cache, keep
