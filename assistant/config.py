@@ -256,19 +256,7 @@ class EngineSettings:
     system_prompt: str
     context_tokens: int
     cache_dir: str
-    max_new_tokens: int
-    temperature: float
-    top_p: float
-    top_k: int
-    repetition_penalty: float
-    stop: list[str]
-    seed: int | None
-
-    @property
-    def generation(self) -> GenerationDefaults:
-        return GenerationDefaults(self.max_new_tokens, self.temperature, self.top_p,
-                                  self.top_k, self.repetition_penalty, list(self.stop),
-                                  self.seed)
+    generation: GenerationDefaults
 
     def replace(self, **changes) -> EngineSettings:
         return dataclasses.replace(self, **changes)

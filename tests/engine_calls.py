@@ -80,3 +80,18 @@ def answers_alike(plain, engine, red, blue) -> None:
     together, _ = concurrently(engine, convs, [params] * 2)
     assert together == [plain.answer(c, params) for c in convs]
     assert engine.scheduler.decoder.answers == before + 1 and engine.scheduler.decoder.batched_rows == 2
+
+
+def big_buffers_fail(monkeypatch, module, above: int = 1000) -> None:
+    """`module.torch.zeros` runs out of memory for more than `above` elements (an arena
+    making bigger buffers), as a device would."""
+    import torch
+
+    real = torch.zeros
+
+    def zeros(*args, **kwargs):
+        if args and args[0] > above:
+            raise torch.OutOfMemoryError("out of memory (as if)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module.torch, "zeros", zeros)

@@ -14,6 +14,7 @@ from transformers import DynamicCache, LlamaConfig
 from assistant.engine import reuse
 from assistant.engine.arena import Arena
 from assistant.engine.reuse import PrefixCache
+from tests.engine_calls import big_buffers_fail
 
 CONFIG = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                      num_attention_heads=2, num_key_value_heads=2, vocab_size=50)
@@ -193,14 +194,7 @@ def test_kept_answers_left_viewing_forgotten_buffers_are_handed_back(monkeypatch
     other.update(torch.zeros(1, 2, 40, 16), torch.zeros(1, 2, 40, 16), 0)
     prefixes.put(list(range(100, 140)), other)  # a copy of its own: stays
     hit = prefixes.take(list(range(20)) + [90])
-    real = torch.zeros
-
-    def zeros(*args, **kwargs):
-        if args and args[0] > 1000:
-            raise torch.OutOfMemoryError("out of memory (as if)")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module.torch, "zeros", zeros)
+    big_buffers_fail(monkeypatch, module)
     with pytest.raises(torch.OutOfMemoryError):
         arena.cache(1, 512, "cpu", hit.cache, 20)
     assert prefixes.caches() == [other]

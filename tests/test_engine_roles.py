@@ -12,7 +12,7 @@ from assistant.config import Settings
 from assistant.engine import Engine, fused, patches, reuse
 from assistant.engine.kv import KVManager
 from assistant.engine.reuse import ProcessedImages
-from tests.engine_calls import asking, dialogue
+from tests.engine_calls import asking, big_buffers_fail, dialogue
 
 CONFIG = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                      num_attention_heads=2, num_key_value_heads=2, vocab_size=50)
@@ -44,14 +44,7 @@ def test_the_kv_manager_drops_kept_prefixes_when_the_arena_lets_go_of_them(tiny_
     kv.keep(list(range(20)), arena_answer(kv))
     assert len(kv.prefixes) == 1
     hit = kv.prefixes.take(list(range(20)) + [7])
-    real = torch.zeros
-
-    def zeros(*args, **kwargs):
-        if args and args[0] > 1000:
-            raise torch.OutOfMemoryError("out of memory (as if)")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module.torch, "zeros", zeros)
+    big_buffers_fail(monkeypatch, module)
     with pytest.raises(torch.OutOfMemoryError):
         kv.arena.cache(1, 512, "cpu", hit.cache, 20)
     assert len(kv.prefixes) == 0  # nothing kept still pins the forgotten buffers
