@@ -331,3 +331,32 @@ def test_what_an_answer_may_quote_after_ocr(answer, ok):
     problem = ungrounded(answer, "what's the wifi password", [Observation(text, data={"lines": lines})],
                          made=False)
     assert (problem is None) == ok, problem
+
+
+def test_auto_gives_a_checkpoint_the_prompt_its_recipe_trained_it_in(tiny_dirs, tmp_path):
+    """A model trained by this project's recipe on agent chats records the compact prompt in
+    its checkpoint, so that `--model runs/default/model` gets the prompt it learnt; any other
+    checkpoint gets the full one."""
+    import json
+    import shutil
+
+    from assistant.agent import for_settings
+    from assistant.engine import Engine
+    from assistant.models.recipe import Recipe
+
+    assert Recipe(data={"2": ["easy-vqa", "agent:2400"]}).agent_prompt == "compact"
+    assert Recipe(data={"2": ["easy-vqa", "my_agents.json"]}).agent_prompt is None
+    trained = tmp_path / "trained"
+    shutil.copytree(tiny_dirs["llava"], trained)
+    config = json.loads((trained / "config.json").read_text())
+    (trained / "config.json").write_text(json.dumps({**config, "agent_prompt": "compact"}))
+    settings = Settings()
+    prompts = {}
+    for name, where in (("trained", trained), ("other", tiny_dirs["llava"])):
+        engine = Engine.load(settings.engine, str(where))
+        agent = for_settings(engine, build(settings.tools), settings.agent, settings.generation)
+        prompts[name] = (engine.agent_prompt, agent.prompt)
+    assert prompts == {"trained": ("compact", "compact"), "other": (None, "full")}
+    forced = for_settings(engine, build(settings.tools), settings.replace(agent_prompt="compact").agent,
+                          settings.generation)
+    assert forced.prompt == "compact"

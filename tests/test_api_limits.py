@@ -37,6 +37,7 @@ class Endless:
     fetch or a long prompt would); `fails` is raised by the next answer (a bug)."""
 
     kind, name, model_id, device, quant = "embedded", "fake", "embedded-default", "cpu", "none"
+    agent_prompt = "compact"
 
     def __init__(self, settings):
         self.settings, self.cancelled_at, self.writing = settings, [], 0

@@ -164,6 +164,7 @@ def test_command_line_trains_then_evaluates(backbones, tmp_path, capsys):  # noq
     assert [s["stage"] for s in summary["stages"]] == ["stage1-align", "stage1-lm", "stage2-lm"]
     assert summary["stages"][2]["skipped"] == 1 and summary["stages"][2]["samples"] == 1
     assert (out / ADAPTER).stat().st_size < 2_000_000
+    assert "agent_prompt" not in json.loads((out / "model" / "config.json").read_text())
     assert evaluation.main(["vqa", "--limit", "12", "--model", str(out / "model"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 12 and 0 <= result["accuracy"] <= 1

@@ -114,10 +114,11 @@ def history(turns) -> list[BaseMessage]:
 
 def for_settings(engine, registry, agent: AgentSettings, generation: GenerationDefaults) -> Agent:
     """An agent as its settings say; prompt "auto" is what the model was trained with (the
-    embedded default's agent chats used the compact prompt; any other model gets the full)."""
+    compact prompt for the embedded default and checkpoints of this project's recipe trained
+    on agent chats, which record it; the full prompt for any other model)."""
     style = agent.agent_prompt
     if style == "auto":
-        style = "compact" if engine.kind == "embedded" else "full"
+        style = engine.agent_prompt or "full"
     return Agent(engine, registry, max_steps=agent.agent_max_steps, deadline=agent.agent_deadline,
                  max_new_tokens=generation.max_new_tokens, prompt=style,
                  guided=agent.agent_guided, temperature=generation.temperature)

@@ -110,6 +110,12 @@ class Engine:
         return self.loaded.quant
 
     @property
+    def agent_prompt(self) -> str | None:
+        if self.kind == "embedded":  # also when assembled before checkpoints recorded it
+            return "compact"
+        return getattr(self.loaded.model.config, "agent_prompt", None)
+
+    @property
     def context_tokens(self) -> int:
         return self.settings.context_tokens or self.loaded.context_tokens
 

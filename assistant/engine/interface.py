@@ -40,6 +40,11 @@ class ChatEngine(Protocol):
     @property
     def context_tokens(self) -> int: ...
 
+    @property
+    def agent_prompt(self) -> str | None:
+        """The agent prompt the model was trained to call tools in ("compact"), or None: not
+        known (it gets the full one)."""
+
     def default_params(self, **overrides) -> GenerationParams: ...
 
     def stream(self, conversation: Conversation,

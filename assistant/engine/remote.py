@@ -32,6 +32,7 @@ class RemoteError(AssistantError):
 
 class RemoteEngine:
     kind = "remote"
+    agent_prompt = None  # not known: the full prompt
     quant = "remote"
 
     def __init__(self, settings: EngineSettings, model: str):

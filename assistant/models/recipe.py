@@ -70,6 +70,13 @@ class Recipe:
     seed: int = 0
     quant: str = "none"  # "4bit": QLoRA (the language model in nf4 while training)
 
+    @property
+    def agent_prompt(self) -> str | None:
+        """The agent prompt the model learns to call tools in: "compact" when any stage
+        trains on agent chats (assistant/train/agent_data.py shows them so), else None."""
+        specs = [spec for sources in self.data.values() for spec in sources]
+        return "compact" if any(spec.split(":")[0] == "agent" for spec in specs) else None
+
     def compose_args(self) -> dict:
         return dict(bridge=self.bridge, image_grid=self.image_grid,
                     image_global_token=self.image_global_token,
@@ -119,4 +126,6 @@ def assemble(recipe_dir: str | Path, cache_dir: str | Path):
         add_lora(model.language_model, recipe.lora)
     load_trainable_state(model, state)
     merge_lora(model.language_model)
+    if recipe.agent_prompt:  # the agent reads it off the checkpoint (`--agent-prompt auto`)
+        model.config.agent_prompt = recipe.agent_prompt
     return model.eval(), processor

@@ -158,6 +158,8 @@ def train(recipe: Recipe, out: Path, cache_dir: str, image_root=None, skip_bad=F
         merge_lora(model.language_model)
     else:  # merge into the full-precision weights, not the quantized ones
         model, processor = assemble(out, cache_dir)
+    if recipe.agent_prompt:  # the agent reads it off the checkpoint (`--agent-prompt auto`)
+        model.config.agent_prompt = recipe.agent_prompt
     save_whole(out / "model", model, processor)
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
