@@ -34,6 +34,18 @@ def test_int4_on_cuda_computes_its_dequantized_weight(rows):
     assert ((out - packed).norm() / packed.norm()).item() < 1e-2  # widened or not, alike
 
 
+def test_int4_on_cuda_takes_the_last_position_of_each_row_of_a_batch():
+    """What a batched step hands the output layer: a strided view, not a contiguous matrix."""
+    torch.manual_seed(0)
+    layer = Int4Linear(nn.Linear(512, 1024, bias=False).to("cuda", torch.bfloat16))
+    hidden = torch.randn(4, 7, 512, device="cuda", dtype=torch.bfloat16)
+    last = hidden[:, -1:, :]
+    assert not last.reshape(-1, 512).is_contiguous()
+    out = layer(last).float()
+    assert out.shape == (4, 1, 1024)
+    assert torch.allclose(out, layer(last.contiguous()).float())
+
+
 @pytest.mark.parametrize("tiles", [2, 4, 8])
 def test_the_cuda_packing_is_the_one_read_back(tiles):
     """tests/test_int4_layout.py's packing, written out from torch's kernel, is the kernel's."""

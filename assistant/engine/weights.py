@@ -164,7 +164,9 @@ def packed_int4(x: torch.Tensor, packed: torch.Tensor, group: int, scales_zeros:
                 bias: torch.Tensor | None = None) -> torch.Tensor:
     """`x` times tinygemm-packed int4 weights, in bfloat16, back in `x`'s dtype (also the
     fused decode step's multiply)."""
-    flat = x.reshape(-1, x.shape[-1]).to(COMPUTE)
+    # CUDA's kernel takes only a contiguous matrix: the last position of each row of a batch
+    # (the logits a step keeps) is a strided view
+    flat = x.reshape(-1, x.shape[-1]).to(COMPUTE).contiguous()
     mm = torch._weight_int4pack_mm_for_cpu if packed.device.type == "cpu" \
         else torch._weight_int4pack_mm
     return _output(x, mm(flat, packed, group, scales_zeros), bias)
