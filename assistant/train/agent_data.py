@@ -33,7 +33,8 @@ from assistant.train import chitchat, pictures, wording
 from assistant.train.data import Loaded, Sample
 
 TARGETS = {"faces": ["face"], "people": ["person"], "persons": ["person"],
-           "human faces": ["face"], "cat faces": ["cat face"], "person": ["person"]}
+           "human faces": ["face"], "cat faces": ["cat face"], "person": ["person"],
+           "humans": ["person"], "pedestrians": ["person"], "heads": ["face"]}
 UNSUPPORTED_TARGETS = ["cars", "dogs", "trees", "bottles", "birds", "chairs", "cups", "clouds"]
 UNDRAWABLE = ["a cat", "a dog", "a house", "a car", "a tree", "a sunset over the sea",
               "my grandmother", "a mountain", "a horse", "a city at night", "a portrait",
@@ -43,12 +44,28 @@ REGIONS = {"left half": (0, 0, 0.5, 1), "right half": (0.5, 0, 1, 1), "top half"
            "top right corner": (0.5, 0, 1, 0.5), "bottom left corner": (0, 0.5, 0.5, 1),
            "bottom right corner": (0.5, 0.5, 1, 1), "center": (0.25, 0.25, 0.75, 0.75),
            "middle": (0.25, 0.25, 0.75, 0.75)}
+# How people name pictures by what they show (pictures.PHOTOS, sign kinds), and the picture
+# an edit started from.
+PHOTO_NAMES = {"astronaut": ("the astronaut", "the portrait", "the photo of the woman"),
+               "chelsea": ("the cat photo", "the one with the cat"),
+               "cat": ("the cat photo", "the one with the cat"),
+               "coffee": ("the coffee one", "the coffee photo", "the cup"),
+               "rocket": ("the rocket photo", "the rocket"),
+               "camera": ("the camera photo", "the photographer"),
+               "hubble_deep_field": ("the space picture", "the galaxies one"),
+               "immunohistochemistry": ("the microscope one", "the cells picture")}
+SIGN_NAMES = {"train": ("the timetable", "the train sign"), "bus": ("the bus sign",),
+              "flight": ("the boarding pass", "the flight board"),
+              "receipt": ("the receipt", "the bill"), "price": ("the price tag",),
+              "hours": ("the opening hours", "the shop sign"), "room": ("the door sign",),
+              "wifi": ("the wifi card",), "phone": ("the card with the number",)}
+ORIGINAL = ["the original", "the original one", "the one before the edit", "the unedited one"]
 DONE = ["Done: {h}.", "Here it is: {h}.", "Here you go: {h}.", "Done, the new picture is {h}."]
 ADMIT = ["Sorry, I could not do that: {r}", "I couldn't do that: {r}",
          "That did not work: {r}", "Sorry, that failed: {r}"]
 # Turn kinds and how often a chat's message is each (given the pictures it has).
-KINDS = {"ocr": 1.3, "classify": 1.0, "caption": 1.0, "detect": 0.9, "edit": 1.3,
-         "generate": 1.0, "vision": 1.2, "compare": 0.5, "chat": 1.4, "general": 1.2,
+KINDS = {"ocr": 1.2, "classify": 1.0, "caption": 1.0, "detect": 1.1, "edit": 1.2,
+         "generate": 1.0, "vision": 1.2, "compare": 0.5, "chat": 1.8, "general": 1.3,
          "fail_detect": 0.35, "fail_generate": 0.35}
 FIRST_ONLY = 0.4  # tool turns trained up to the call only (shorter: more of them per hour)
 NEEDS = {"ocr": "sign", "classify": "photo", "caption": "photo", "detect": "photo",
@@ -64,6 +81,7 @@ class Pic:
     scene: pictures.ShapeScene | None = None
     qa: list[tuple[str, str]] = field(default_factory=list)  # true (question, answer) pairs
     describe: str = ""  # "a red circle" (shape pictures)
+    names: list[str] = field(default_factory=list)  # "the cat picture", "the grey one"
 
 
 def _norm(text: str) -> str:
@@ -128,23 +146,26 @@ class Pools:
     def sign(self) -> Pic:
         i = self.rng.randrange(len(self.signs))
         sign = self.signs[i]
-        return Pic("sign", f"agent/sign/{self.seed}/{i}", sign.draw, sign=sign)
+        return Pic("sign", f"agent/sign/{self.seed}/{i}", sign.draw, sign=sign,
+                   names=list(SIGN_NAMES.get(sign.kind, ("the sign",))))
 
     def photo(self, faces: bool = False) -> Pic:
         choices = [(n, s) for n, s in self.photos if n in pictures.FACES] if faces else \
             self.photos
         name, seed = self.rng.choice(choices)
-        return Pic("photo", f"agent/photo/{name}/{seed}", pictures.photo(name, seed))
+        return Pic("photo", f"agent/photo/{name}/{seed}", pictures.photo(name, seed),
+                   names=list(PHOTO_NAMES.get(name, ())))
 
     def shapes(self) -> Pic:
         if self.rng.random() < 0.35:
             key, entry = self.rng.choice(self.easy)
             return Pic("easy", key, entry["load"], qa=entry["qa"],
-                       describe=f"a {entry['color']} {entry['shape']}")
+                       describe=f"a {entry['color']} {entry['shape']}",
+                       names=[f"the {entry['color']} one", f"the {entry['shape']}"])
         scene = pictures.shape_scene(self.rng)
         return Pic("scene", f"agent/scene/{self.seed}/{self.rng.randrange(2**40)}", scene.draw,
                    scene=scene, qa=pictures.shape_questions(scene, self.rng),
-                   describe=scene.describe())
+                   describe=scene.describe(), names=[f"the one with {scene.describe()}"])
 
     def any(self) -> Pic:
         return self.rng.choice([self.sign, self.photo, self.shapes, self.shapes])()
@@ -177,6 +198,9 @@ class Chat:
             options += [f"the {ordinal} picture", f"the {ordinal} image", f"the {ordinal} one"]
         if index == len(handles) - 1:
             options += ["the last picture", "the latest image", "the new one"]
+        # by what it shows or where it came from, when that tells it from the others
+        others = [n for h, p in self.pics.items() if h != handle for n in p.names]
+        options += [n for n in self.pics[handle].names if n not in others] * 2
         return self.rng.choice(options)
 
     def _mention(self, text: str, handle: str) -> str:
@@ -250,8 +274,29 @@ class Chat:
                                      observation.error, observation.data)
         for handle in observation.handles:
             self.pics[handle] = Pic("made", f"agent/made/{self.pools.seed}/{self.number}/"
-                                    f"{handle}", _thumbnail(self.conv.image(handle).image))
+                                    f"{handle}", _thumbnail(self.conv.image(handle).image),
+                                    names=_made_names(tool, arguments))
+            if pic is not None and tool == "edit_image":
+                pic.names += [n for n in ORIGINAL if n not in pic.names]
+                if arguments.get("operation") == "grayscale":
+                    pic.names += ["the color version", "the one in colour"]
         return observation
+
+
+def _made_names(tool: str, arguments: dict) -> list[str]:
+    if tool == "generate_image":
+        return ["the drawing", "the one you drew", "the generated one"]
+    if tool == "detect":
+        return ["the one with the boxes", "the marked one"]
+    names = ["the edited one", "the new version"]
+    operation = arguments.get("operation")
+    if operation == "grayscale":
+        names += ["the black and white one", "the gray version", "the b&w one"]
+    elif operation in ("rotate", "flip"):
+        names += [f"the {'rotated' if operation == 'rotate' else 'flipped'} one"]
+    elif operation in ("crop", "resize", "blur"):
+        names += [f"the {dict(crop='cropped', resize='resized', blur='blurred')[operation]} one"]
+    return names
 
 
 def _answer(tool: str, observation, intent: str, rng: random.Random) -> str:
@@ -351,7 +396,11 @@ def _one_turn(chat: Chat, rng: random.Random) -> None:
             target = rng.choice(UNSUPPORTED_TARGETS)
             objects = [target.rstrip("s")]
         one = target.rstrip("s") if target != "people" else "person"
-        text = chat._request("detect", handle, named, target=target, one=one)
+        if kind == "detect" and rng.random() < 0.25:  # "is anyone in this picture?"
+            objects = ["person"]
+            text = chat._request("detect_people", handle, named)
+        else:
+            text = chat._request("detect", handle, named, target=target, one=one)
         return _tool_turn(chat, rng, text, brought, kind, "detect",
                           {"image": handle, "objects": objects}, "detect")
     text = chat._request(kind, handle, named)

@@ -135,9 +135,18 @@ OPS = [("+", "plus", lambda a, b: a + b), ("-", "minus", lambda a, b: a - b),
        ("*", "times", lambda a, b: a * b), ("x", "times", lambda a, b: a * b)]
 
 
+# Reactions people put before thanks or a goodbye ("nice, thank you!", "ok great, bye").
+REACTIONS = ["ok", "okay", "nice", "great", "cool", "perfect", "awesome", "wow", "oh nice",
+             "ah ok", "good", "lovely", "ok great", "sweet"]
+
+
 def small_talk(rng: random.Random) -> tuple[str, str]:
-    messages, answers = rng.choice(SMALL_TALK)
-    return rng.choice(messages), rng.choice(answers)
+    group = rng.randrange(len(SMALL_TALK))
+    messages, answers = SMALL_TALK[group]
+    message = rng.choice(messages)
+    if group in (1, 2) and rng.random() < 0.4:  # thanks, goodbye
+        message = f"{rng.choice(REACTIONS)}{rng.choice([', ', ' ', '! '])}{message}"
+    return message, rng.choice(answers)
 
 
 def general(rng: random.Random) -> tuple[str, str]:
