@@ -103,13 +103,24 @@ def test_the_cat_and_body_cascades_load_and_make_no_false_claims(registry, chat)
     not find it (at looser settings it fires only on the muzzle), and the astronaut shows no
     legs, so the full-body cascade finds no person; neither reports a box that is not there."""
     cat = registry.call("detect", {"image": "#1", "objects": ["cat face"]}, chat)
-    assert not cat.error and cat.data["boxes"] == [] and "found nothing in #1" in cat.text
+    assert not cat.error and cat.data["boxes"] == [] and "found no cat faces in #1" in cat.text
+    assert cat.data["objects"] == ["cat face"]
     person = registry.call("detect", {"image": "#2", "objects": ["person", "face"]}, chat)
     assert not person.error, person.text
     assert [b["label"] for b in person.data["boxes"]] == ["face"]  # the face, and no body
     cascades = registry["detect"].cascades
     assert set(cascades) == {"face", "cat face", "person"}
     assert not any(c.empty() for c in cascades.values())  # every cascade file read
+
+
+def test_a_face_seen_outside_every_body_counts_as_a_person(registry, chat):
+    """Asked for people only, the astronaut (no legs: no body the cascade finds) is one
+    person, boxed at her face; a picture with no one in it says whom it looked for."""
+    person = registry.call("detect", {"image": "#2", "objects": ["people"]}, chat)
+    assert [b["label"] for b in person.data["boxes"]] == ["person"], person.text
+    assert "found 1 person in #2" in person.text and person.handles
+    nobody = registry.call("detect", {"image": "#1", "objects": ["person"]}, chat)
+    assert nobody.data["boxes"] == [] and "found no people in #1" in nobody.text
 
 
 def test_the_detector_finds_a_cheetah_cubs_cat_face(registry, chat):
@@ -179,6 +190,15 @@ def test_the_drawing_says_what_it_cannot_draw(registry, chat):
     assert not out.error and "Not drawn" in out.text and "dog" in out.data["not_drawn"]
     nothing = registry.call("generate_image", {"prompt": "a portrait of a dog"}, chat)
     assert nothing.error and "draws only shapes" in nothing.text and not nothing.handles
+
+
+@pytest.mark.parametrize("prompt, text", [("a poster that just says SALE", "SALE"),
+                                           ("a red circle with PLUM JAM under it", "PLUM JAM"),
+                                           ("A RED CIRCLE", "")])
+def test_words_in_capitals_among_lowercase_ones_are_drawn_as_text(registry, chat, prompt, text):
+    out = registry.call("generate_image", {"prompt": prompt}, chat)
+    assert not out.error and out.handles, out.text
+    assert (f'the text "{text}"' in out.text) == bool(text), out.text
 
 
 def edit(registry, chat, **args):

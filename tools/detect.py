@@ -43,26 +43,43 @@ HAAR = {
 }
 
 
-def _found(image: str, boxes: list[dict], by: str) -> str:
+def plural(label: str, n: int = 2) -> str:
+    """"person" -> "people", "cat face" -> "cat faces" (n other than 1)."""
+    if n == 1:
+        return label
+    return "people" if label == "person" else label if label.endswith("s") else label + "s"
+
+
+def _found(image: str, boxes: list[dict], by: str, looked_for: list[str]) -> str:
     if not boxes:
-        return f"{by} found nothing in {image}."
+        if not looked_for:
+            return f"{by} found nothing in {image}."
+        return f"{by} found no {' or '.join(plural(o) for o in looked_for)} in {image}."
     counts: dict[str, int] = {}
     for b in boxes:
         counts[b["label"]] = counts.get(b["label"], 0) + 1
-    summary = ", ".join(f"{n} {label}" for label, n in counts.items())
+    summary = ", ".join(f"{n} {plural(label, n)}" for label, n in counts.items())
     lines = "\n".join(f"- {b['label']} at {b['box']}"
                       + (f" (confidence {b['score']:.2f})" if b.get("score") is not None else "")
                       for b in boxes)
     return (f"{by} found {summary} in {image} (boxes are x0, y0, x1, y1 in pixels):\n{lines}")
 
 
-def _observation(args: DetectArgs, image: Image.Image, boxes: list[dict], by: str) -> Observation:
+def _observation(args: DetectArgs, image: Image.Image, boxes: list[dict], by: str,
+                 looked_for: list[str]) -> Observation:
+    """What was found; data: the boxes and what was looked for (the kinds searched)."""
     images = []
     if boxes:
         labelled = [(b["box"], b["label"] + (f" {b['score']:.2f}" if b.get("score") else ""))
                     for b in boxes]
         images = [(draw_boxes(image, labelled), args.image)]
-    return Observation(_found(args.image, boxes, by), images=images, data={"boxes": boxes})
+    return Observation(_found(args.image, boxes, by, looked_for), images=images,
+                       data={"boxes": boxes, "objects": looked_for})
+
+
+def _inside(inner: list[int], outer: list[int]) -> bool:
+    return (outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2]
+            and inner[3] <= outer[3])
 
 
 class HaarDetector(Tool):
@@ -107,17 +124,22 @@ class HaarDetector(Tool):
         plain = np.asarray(image.convert("L"))
         equalized = cv2.equalizeHist(plain)
         side = min(plain.shape)
-        boxes = []
-        for kind in self.kinds(args.objects):
+        kinds = self.kinds(args.objects)
+        found = {}
+        for kind in dict.fromkeys(kinds + (["face"] if "person" in kinds else [])):
             _, fraction, _ = HAAR[kind]
             least = max(24, int(side * fraction))
             gray = plain if kind == "cat face" else equalized
-            found = self.cascades[kind].detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-                                                         minSize=(least, least))
-            for x, y, w, h in found:
-                boxes.append({"label": kind, "box": [int(x), int(y), int(x + w), int(y + h)],
-                              "score": None})
-        return _observation(args, image, boxes, "The Haar face/body detector")
+            found[kind] = [[int(x), int(y), int(x + w), int(y + h)] for x, y, w, h in
+                           self.cascades[kind].detectMultiScale(
+                               gray, scaleFactor=1.1, minNeighbors=5, minSize=(least, least))]
+        if "person" in kinds and "face" not in kinds:  # the body cascade wants whole standing bodies: a face seen
+            # outside every body found is a person too (portraits, people sitting)
+            found["person"] += [f for f in found["face"]
+                                if not any(_inside(f, body) for body in found["person"])]
+        boxes = [{"label": kind, "box": box, "score": None} for kind in kinds
+                 for box in found[kind]]
+        return _observation(args, image, boxes, "The Haar face/body detector", kinds)
 
 
 class HubDetector(HubTool):
@@ -179,7 +201,8 @@ class HubDetector(HubTool):
                 boxes.append({"label": label, "box": [x0, y0, x1, y1],
                               "score": round(float(score), 3)})
         boxes.sort(key=lambda b: -b["score"])
-        return _observation(args, image, boxes, f"The detector {self.source}")
+        return _observation(args, image, boxes, f"The detector {self.source}",
+                            wanted or sorted(set(labels)))
 
 
 def build(settings: ToolSettings) -> Tool:

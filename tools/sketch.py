@@ -1,6 +1,7 @@
 """A procedural drawing from a prompt, for machines with no image-generation weights: shapes,
-colours, counts, sizes, places and quoted text are read from the words and drawn exactly;
-everything else is reported as not drawn. It is not a picture generator and says so.
+colours, counts, sizes, places and text (quoted, or in capitals among lowercase words) are
+read from the words and drawn exactly; everything else is reported as not drawn. It is not a
+picture generator and says so.
 
     "two red circles and a big blue square on a yellow background, with the text 'HELLO'"
 """
@@ -46,6 +47,8 @@ LINKS = {"very", "bright", "light", "dark", "pale", "deep", "on", "in", "at", "t
          "to", "side", "corner", "part", "half", "sized", "size"}
 MAX_ITEMS = 60
 QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)')
+# words in capitals, two letters or more, one after another ("PLUM JAM", "EXIT 2")
+CAPITALS = re.compile(r"\b[A-Z][A-Z0-9'&!-]+(?:\s+[A-Z0-9][A-Z0-9'&!-]*)*\b")
 BACKGROUND = re.compile(r"(?:on|with|over|against|in)?\s*(?:a|an|the)?\s*([a-z]+)\s+background"
                         r"|background\s+(?:is|of|in|colou?r(?:ed)?)?\s*([a-z]+)")
 
@@ -80,6 +83,9 @@ class Plan:
 def parse(prompt: str, rng: random.Random) -> Plan:
     plan = Plan()
     quoted = [next(g for g in m.groups() if g) for m in QUOTED.finditer(prompt)]
+    # "a sign saying SALE": words in capitals are text (unless everything is: "A RED CIRCLE")
+    if not quoted and re.search(r"[a-z]", prompt):
+        quoted = [m.group(0) for m in CAPITALS.finditer(prompt)]
     plan.text = " ".join(q.strip() for q in quoted)[:80]
     rest = QUOTED.sub(" ", prompt).lower()
     m = BACKGROUND.search(rest)

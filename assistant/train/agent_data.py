@@ -318,12 +318,15 @@ def _answer(tool: str, observation, intent: str, rng: random.Random) -> str:
         return rng.choice([f"It looks like {a} {best}.", f"That's {a} {best}, most likely.",
                            f"Most likely {a} {best}."])
     if tool == "detect":
+        from tools.detect import plural
+
         boxes = data.get("boxes", [])
-        what = (data.get("objects") or ["thing"])[0]
         if not boxes:
-            return rng.choice([f"I found no {what}s.", f"I don't see any {what}s."])
+            what = " or ".join(plural(o) for o in data.get("objects", [])) or "objects"
+            return rng.choice([f"I found no {what}.", f"I don't see any {what}.",
+                               f"No, there are no {what} in it."])
         n = len(boxes)
-        noun = what + ("s" if n > 1 else "")
+        noun = plural(boxes[0]["label"], n)
         return f"I found {n} {noun}, marked in {new}." if new else f"I found {n} {noun}."
     if tool == "caption":
         caption = data.get("caption", "")
