@@ -182,6 +182,24 @@ def test_after_the_check_an_honest_answer_is_kept(registry, red):
     assert final.text == "Sorry, I could not rotate it: say by how many degrees."
 
 
+def test_a_call_that_made_a_picture_is_never_answered_with_an_apology(registry, red):
+    """The edit worked: "sorry" is sent back, and if the model keeps it up the loop shows
+    what the tool made."""
+    conv = Conversation()
+    conv.add_user("make it black and white", [red])
+    engine = Scripted([call("edit_image", image="#1", operation="grayscale"),
+                       "Sorry about that. Could you tell me what happened?", "Sorry."],
+                      guide=False)
+    events, final = run(engine, registry, conv)
+    notes = checks(events)
+    assert notes and "made #2" in notes[0].text
+    assert "Sorry" not in streamed(events) and "#2" in final.text
+    engine = Scripted([call("edit_image", image="#1", operation="grayscale"),
+                       "Sorry, something went wrong.", "Done: #3."], guide=False)
+    events, final = run(engine, registry, conv)
+    assert final.text == "Done: #3." and len(checks(events)) == 1
+
+
 def test_an_answer_naming_a_picture_that_does_not_exist_is_not_shown(registry, red):
     conv = Conversation()
     conv.add_user("Crop it", [red])

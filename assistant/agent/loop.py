@@ -10,8 +10,9 @@ Rules that hold whatever the model writes:
   (and the ones this answer made);
 - a message naming a picture that does not exist is answered with the pictures there are;
 - an answer never names a picture that does not exist, after a failed call never claims a
-  result, and after a tool's result rests on it (assistant/agent/grounding.py): the model is
-  asked once more, then the loop says itself what failed or what the tool returned;
+  result, after a call that made a picture names it (no "sorry" for what worked), and after
+  a tool's result rests on it (assistant/agent/grounding.py): the model is asked once more,
+  then the loop says itself what failed or what the tool returned;
 - no call text reaches the user (assistant/agent/chat_model.py holds it back).
 """
 
@@ -141,6 +142,10 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     if failed is not None and not made and not ADMITS.search(answer):
         return f"the last call failed ({failed}) and nothing was made, but the answer does " \
                "not say so."
+    last_made = results[-1].handles if failed is None and results else []
+    if last_made and not {f"#{h}" for h in view.HANDLE.findall(answer)} & set(made):
+        return (f"the call worked and made {', '.join(last_made)}, but the answer does not "
+                "say so; name the new picture.")
     if failed is None and results:
         return grounding.ungrounded(answer, asked, results, bool(made))
     return None
