@@ -67,3 +67,22 @@ def test_image_references_resolve_to_handles(conv, reference, handle):
 def test_unknown_references_list_the_images_there_are(conv, reference):
     with pytest.raises(UnknownImage, match="images: #1, #2, #3"):
         handles.resolve(reference, conv)
+
+
+def test_the_original_is_what_the_latest_picture_was_made_from(red, blue):
+    from assistant.agent import view
+    from assistant.config import Settings
+    from tools.registry import build
+
+    registry = build(Settings().tools)
+    conv = Conversation()
+    conv.add_user("here", [red, blue])
+    gray = registry.call("edit_image", {"image": "#2", "operation": "grayscale"}, conv)
+    small = registry.call("edit_image", {"image": gray.handles[0], "operation": "resize",
+                                         "width": 32, "height": 32}, conv)
+    assert small.handles == ["#4"]
+    assert view.origin("#4", conv) == "#2" and view.origin("#1", conv) == "#1"
+    conv.add_user("now crop the original")
+    assert view.focus(conv).explicit == ("#2",)
+    conv.add_user("crop it")
+    assert view.focus(conv).explicit == ()

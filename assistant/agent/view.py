@@ -6,8 +6,8 @@ on a picture the user has moved on from. So the agent never shows it the whole c
 - the last `WINDOW` exchanges before the message, as text (pictures left out, long texts cut);
   older ones are dropped;
 - the message itself with the pictures it is about (`focus`): the ones it names ("#2", "the
-  first picture", "image 3", a file name), else the ones it brings, else the chat's latest
-  picture (what "it" and "this" mean).
+  first picture", "image 3", a file name, "the original": what the latest picture was made
+  from), else the ones it brings, else the chat's latest picture (what "it" and "this" mean).
 
 The same view is what the default model is trained on (assistant/train/agent_data.py), so it
 reads at run time exactly the kind of text it learned from.
@@ -34,6 +34,8 @@ _NOUN = r"(?:image|picture|photo|pic|one|img|drawing)s?"
 _ORDINAL = re.compile(rf"\b({'|'.join(ORDINALS)})\s+(?:\w+\s+)?{_NOUN}\b", re.I)
 _LATEST = re.compile(rf"\b(?:last|latest|newest|new|most recent|recent)\s+{_NOUN}\b", re.I)
 _BOTH = re.compile(rf"\b(?:both|the two|these two|those two)(?:\s+{_NOUN})?\b", re.I)
+_ORIGINAL = re.compile(r"\b(?:original|unedited)\b", re.I)
+_LINEAGE = re.compile(r"^\d+_[a-z_]+_(\d+)$")  # a tool's picture: {id}_{tool}_{parent}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,19 @@ class Focus:
     def explicit(self) -> tuple[str, ...]:
         """Pictures the message is about for sure: named or brought."""
         return tuple(dict.fromkeys(self.named + self.brought))
+
+
+def origin(handle: str, conversation: Conversation) -> str:
+    """The picture that `handle` was made from, through every edit: one no tool made."""
+    seen = set()
+    while handle not in seen:
+        seen.add(handle)
+        m = _LINEAGE.match(conversation.image(handle).name)
+        parent = f"#{m.group(1)}" if m else ""
+        if parent not in conversation.images:
+            return handle
+        handle = parent
+    return handle
 
 
 def named(text: str, conversation: Conversation) -> list[str]:
@@ -71,6 +86,9 @@ def named(text: str, conversation: Conversation) -> list[str]:
             found.append((m.start(), handles[-1]))
         for m in _BOTH.finditer(text):
             found += [(m.start(), h) for h in handles[-2:]]
+        for m in _ORIGINAL.finditer(text):  # "the original": what the latest was made from
+            if origin(handles[-1], conversation) != handles[-1]:
+                found.append((m.start(), origin(handles[-1], conversation)))
     lowered = text.lower()
     for handle, ref in conversation.images.items():
         name = ref.name.lower()
