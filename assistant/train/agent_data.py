@@ -384,6 +384,8 @@ def _one_turn(chat: Chat, rng: random.Random) -> None:
         text = wording.typed(wording.wrap(question, rng), rng)
         if named:
             text = chat._mention(text, handle)
+        if _norm(text) in chat.avoid:
+            return None
         return chat.turn(text, brought, "vision", lambda: [("assistant", answer)])
     if kind == "ocr":
         pic = brought[0] if brought else chat.pics[handle]
@@ -483,5 +485,7 @@ def _compare(chat: Chat, rng: random.Random) -> None:
     text = wording.ask("compare", rng, a=a, b=b)
     if not brought and a not in text:
         text = f"{text} ({a} and {b})"
+    if _norm(text) in chat.avoid:
+        return None
     answer = f"{a} shows {pics[a].describe}; {b} shows {pics[b].describe}."
     chat.turn(text, brought, "compare", lambda: [("assistant", answer)])
