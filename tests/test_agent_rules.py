@@ -182,6 +182,19 @@ def test_after_the_check_an_honest_answer_is_kept(registry, red):
     assert final.text == "Sorry, I could not rotate it: say by how many degrees."
 
 
+def test_after_a_failed_call_a_vague_apology_gives_way_to_the_tools_reason(registry, red):
+    """ "Sorry about that." admits but tells the user nothing: it is sent back, and the
+    second vague answer is replaced by what failed and what would work."""
+    conv = Conversation()
+    conv.add_user("crop the left half", [red])
+    engine = Scripted([call("edit_image", image="#1", operation="crop", box=[0, 0, 900, 900]),
+                       "Sorry about that.", "Sorry, could you ask another way?"], guide=False)
+    events, final = run(engine, registry, conv)
+    notes = checks(events)
+    assert len(notes) == 2 and "does not say what failed" in notes[0].text
+    assert "not inside" in final.text and "Sorry about" not in streamed(events)
+
+
 def test_a_call_that_made_a_picture_is_never_answered_with_an_apology(registry, red):
     """The edit worked: "sorry" is sent back, and if the model keeps it up the loop shows
     what the tool made."""
@@ -206,6 +219,9 @@ def test_an_answer_naming_a_picture_that_does_not_exist_is_not_shown(registry, r
     engine = Scripted(["Done: #7.", "Done: #7."], guide=False)
     _, final = run(engine, registry, conv)
     assert "#7" not in final.text
+    # no tool ran: the loop says what it can do with the picture instead
+    assert final.text.startswith("I'm not sure how to answer that about #1.")
+    assert "read the text in it" in final.text and "edit it" in final.text
 
 
 def test_a_number_quoted_from_a_tools_result_is_no_claim(registry):
@@ -221,7 +237,7 @@ def test_a_number_quoted_from_a_tools_result_is_no_claim(registry):
                        lambda c: "It says ROOM #12." if "#12" in c.turns[-1].text else "?",
                        "?"])
     _, final = run(engine, registry, conv)
-    assert final.text == "It says ROOM #12." or "Here is what the tool returned" in final.text
+    assert final.text == "It says ROOM #12." or final.text == 'It says "ROOM #12".'
 
 
 def open_sign() -> Image.Image:
@@ -256,7 +272,7 @@ def test_a_number_no_one_gave_is_refused_and_then_the_result_is_shown(registry):
                               "Open for 1 hours.")
     notes = checks(events)
     assert notes and "it says 1," in notes[0].text
-    assert final.text.startswith("Here is what the tool returned") and "OPEN 24 HOURS" in final.text
+    assert final.text == 'It says "OPEN 24 HOURS".'  # the result in a sentence, not the table
     assert "1 hours" not in streamed(events)
 
 

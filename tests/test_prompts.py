@@ -25,6 +25,8 @@ SAMPLES = {
     "agent_check": [dict(problem="it names #5, but there is no such picture.")],
     "agent_failed": [dict(tool="detect", reason="the detector finds only faces.")],
     "agent_results": [dict(results=["Text in #1: OPEN"]), dict(results=["a", "b"])],
+    "agent_unsure": [dict(pictures=["#2"], others=["#1"], tools=["ocr", "edit_image"]),
+                     dict(pictures=[], others=[], tools=[])],
     "agent_give_up": [dict(reason="too long", steps=[]), dict(reason="x", steps=["ocr: read"])],
 }
 

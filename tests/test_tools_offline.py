@@ -194,8 +194,9 @@ def test_the_drawing_says_what_it_cannot_draw(registry, chat):
 
 @pytest.mark.parametrize("prompt, text", [("a poster that just says SALE", "SALE"),
                                            ("a red circle with PLUM JAM under it", "PLUM JAM"),
-                                           ("A RED CIRCLE", "")])
-def test_words_in_capitals_among_lowercase_ones_are_drawn_as_text(registry, chat, prompt, text):
+                                           ("A RED CIRCLE", ""), ("SALE", "SALE"),
+                                           ("HAPPY BIRTHDAY!", "HAPPY BIRTHDAY")])
+def test_words_in_capitals_among_lowercase_ones_or_alone_are_drawn_as_text(registry, chat, prompt, text):
     out = registry.call("generate_image", {"prompt": prompt}, chat)
     assert not out.error and out.handles, out.text
     assert (f'the text "{text}"' in out.text) == bool(text), out.text

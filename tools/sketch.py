@@ -83,7 +83,8 @@ class Plan:
 def parse(prompt: str, rng: random.Random) -> Plan:
     plan = Plan()
     quoted = [next(g for g in m.groups() if g) for m in QUOTED.finditer(prompt)]
-    # "a sign saying SALE": words in capitals are text (unless everything is: "A RED CIRCLE")
+    # "a sign saying SALE": words in capitals are text (unless everything is: "A RED CIRCLE",
+    # but a prompt all in capitals that draws nothing, "SALE", is text too: see the end)
     if not quoted and re.search(r"[a-z]", prompt):
         quoted = [m.group(0) for m in CAPITALS.finditer(prompt)]
     plan.text = " ".join(q.strip() for q in quoted)[:80]
@@ -140,6 +141,10 @@ def parse(prompt: str, rng: random.Random) -> Plan:
             kept.append(item)
         left -= item.count
     plan.items = kept
+    if not plan.items and not plan.text and not re.search(r"[a-z]", prompt):
+        # "SALE": capitals that are no drawing ("A RED CIRCLE" is one) are the text to show
+        plan.text = " ".join(m.group(0) for m in CAPITALS.finditer(prompt))[:80]
+        used.update(range(len(words)))
     plan.ignored = [w for i, w in enumerate(words) if i not in used and w not in FILLER
                     and w not in COLOURS and w not in NUMBERS and w not in SIZES
                     and w not in PLACES and not w.isdigit()]

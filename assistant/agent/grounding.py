@@ -48,6 +48,11 @@ def _words(text: str) -> set[str]:
     return out
 
 
+def shares(answer: str, text: str) -> bool:
+    """Whether `answer` uses a content word (or number) of `text`."""
+    return bool(_words(answer) & _words(text))
+
+
 def _values(text: str) -> list[str]:
     """What an answer presents as read verbatim: quoted values and codes of letters and
     digits."""
@@ -101,7 +106,7 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
                 "answer from the tool's result.")
     if made:
         return None
-    if _words(answer) & _words("\n".join(r.text for r in results)):
+    if shares(answer, "\n".join(r.text for r in results)):
         return None
     found_nothing = any(v == [] for r in results for v in r.data.values())
     if found_nothing and NEGATIVE.search(answer):

@@ -35,6 +35,7 @@ from assistant.config import AgentSettings, GenerationDefaults
 from assistant.conversation import Conversation
 from assistant.errors import BadSetting, UnknownImage
 from tools.base import Observation
+from tools.report import report
 
 # Words with which an answer admits that something did not work.
 ADMITS = re.compile(r"\b(?:could ?n[o']t|can ?n[o']t|can't|unable|fail(?:ed|s)?|error|not able|"
@@ -142,6 +143,9 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     if failed is not None and not made and not ADMITS.search(answer):
         return f"the last call failed ({failed}) and nothing was made, but the answer does " \
                "not say so."
+    if failed is not None and not made and not grounding.shares(answer, failed):
+        return f"the last call failed ({failed}), but the answer does not say what failed " \
+               "or what would work."
     last_made = results[-1].handles if failed is None and results else []
     if last_made and not {f"#{h}" for h in view.HANDLE.findall(answer)} & set(made):
         return (f"the call worked and made {', '.join(last_made)}, but the answer does not "
@@ -238,6 +242,7 @@ class Agent:
         done: list[str] = []
         made: list[str] = []
         results: list[Observation] = []  # the calls that worked
+        reports: list[str] = []  # what each of them returned, in a plain sentence
         failed: tuple[str, str] | None = None  # (tool, error) of the last call, if it failed
         retried = checked = False
         for step in range(1, self.max_steps + 1):
@@ -290,7 +295,7 @@ class Agent:
                     return
                 if checked or step == self.max_steps:
                     yield Note(step, "check", problem)
-                    honest = self._honest(failed, conversation, results)
+                    honest = self._honest(failed, conversation, reports, tools.names)
                     yield Delta(honest)
                     yield Final(honest, step)
                     return
@@ -315,6 +320,7 @@ class Agent:
             made += observation.handles
             failed = (call["name"], reason_of(observation.text)) if observation.error else None
             results += [] if observation.error else [observation]
+            reports += [] if observation.error else [report(call["name"], observation)]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
             messages += [
                 AIMessage("", tool_calls=[{**call, "args": arguments}]),
@@ -327,15 +333,17 @@ class Agent:
 
     @staticmethod
     def _honest(failed: tuple[str, str] | None, conversation: Conversation,
-                results: list[Observation] = ()) -> str:
+                reports: list[str] = (), tools: list[str] = ()) -> str:
         """What the loop says itself when the model's answer claimed too much: what failed,
-        else what the tools returned."""
+        else what the tools returned (`reports`: each result in a plain sentence), else what
+        it can do (`tools`: the names of those offered)."""
         if failed is not None:
             return prompts.render("agent_failed", tool=failed[0], reason=failed[1])
-        if results:
-            return prompts.render("agent_results", results=[r.text for r in results])
-        have = ", ".join(conversation.images) or "none yet"
-        return f"I could not answer that properly. The pictures in this chat are: {have}."
+        if reports:
+            return prompts.render("agent_results", results=list(dict.fromkeys(reports)))
+        about = view.shown(conversation) if conversation.images else []
+        return prompts.render("agent_unsure", pictures=about, tools=list(tools),
+                              others=[h for h in conversation.images if h not in about])
 
     @staticmethod
     def _empty(failed: tuple[str, str] | None) -> str:

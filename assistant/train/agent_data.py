@@ -302,35 +302,27 @@ def _made_names(tool: str, arguments: dict) -> list[str]:
 def _answer(tool: str, observation, intent: str, rng: random.Random) -> str:
     """What the assistant says after a tool's observation."""
     from assistant.agent.loop import reason_of
+    from tools.report import report
 
     if observation.error:
         return rng.choice(ADMIT).format(r=reason_of(observation.text))
     data, new = observation.data, (observation.handles or [""])[0]
     if tool == "ocr":
         lines = [x["text"] for x in data.get("lines", [])]
-        if not lines:
-            return "I can't find any text in it."
-        said = pictures.fact(intent, " ".join(lines))
-        return said or f'It says "{" / ".join(lines)}".'
+        return (lines and pictures.fact(intent, " ".join(lines))) or report(tool, observation)
     if tool == "classify":
         best = (data.get("groups") or data["labels"])[0]["label"]
         a = "an" if best[:1].lower() in "aeiou" else "a"
         return rng.choice([f"It looks like {a} {best}.", f"That's {a} {best}, most likely.",
                            f"Most likely {a} {best}."])
-    if tool == "detect":
+    if tool == "detect" and not data.get("boxes"):
         from tools.detect import plural
 
-        boxes = data.get("boxes", [])
-        if not boxes:
-            what = " or ".join(plural(o) for o in data.get("objects", [])) or "objects"
-            return rng.choice([f"I found no {what}.", f"I don't see any {what}.",
-                               f"No, there are no {what} in it."])
-        n = len(boxes)
-        noun = plural(boxes[0]["label"], n)
-        return f"I found {n} {noun}, marked in {new}." if new else f"I found {n} {noun}."
-    if tool == "caption":
-        caption = data.get("caption", "")
-        return caption[:1].upper() + caption[1:] + ("" if caption.endswith(".") else ".")
+        what = " or ".join(plural(o) for o in data.get("objects", [])) or "objects"
+        return rng.choice([f"I found no {what}.", f"I don't see any {what}.",
+                           f"No, there are no {what} in it."])
+    if tool in ("detect", "caption"):
+        return report(tool, observation)
     return rng.choice(DONE).format(h=new)
 
 
