@@ -5,6 +5,7 @@ none of the evaluation sets' sentences, and only the message's own answer traine
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 import torch
@@ -90,6 +91,17 @@ def test_a_failed_call_is_answered_plainly(loaded):
         if 'error="true"' in s.turns[-2][1]:
             assert any(w in last for w in ("could not", "couldn't", "did not work", "failed"))
             assert "#" not in last
+
+
+def test_after_a_tool_turn_people_sometimes_just_say_thanks(loaded):
+    """A model that only ever saw a tool turn followed by another request calls a tool for
+    "perfect thx": some chats thank or say goodbye right after a tool's turn, answered
+    without a call."""
+    tool_answer = re.compile(r"#\d|^(It says|I found|It looks like|I could not|Sorry)")
+    after = [s for s in loaded.samples if s.tag == "chat" and s.train_from > 1
+             and tool_answer.search(s.turns[s.train_from - 2][1])]
+    assert len(after) >= 3
+    assert not any(s.turns[-1][1].startswith("<tool_call>") for s in after)
 
 
 def test_facts_are_read_off_the_signs_text():

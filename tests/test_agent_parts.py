@@ -86,3 +86,32 @@ def test_the_original_is_what_the_latest_picture_was_made_from(red, blue):
     assert view.focus(conv).explicit == ("#2",)
     conv.add_user("crop it")
     assert view.focus(conv).explicit == ()
+
+
+def _chat_of_a_cat_and_a_friend(red, blue) -> Conversation:
+    conv = Conversation()
+    conv.add_user("what kind of cat is this?", [red])
+    conv.add_assistant("It looks like a cat.")
+    conv.add_user("here's my friend, can you find her face?", [blue])
+    conv.add_assistant("I found 1 face, marked in #3.")
+    conv.add_image(blue, "3_detect_2")
+    return conv
+
+
+@pytest.mark.parametrize("message, about", [
+    ("go back to the cat picture and make it grayscale", ("#1",)),
+    ("crop my friend photo", ("#2",)),
+    ("the one with the cat, rotate it", ("#1",)),
+    ("describe the first", ("#1",)),
+    ("and the second?", ("#2",)),
+    ("make the new one smaller", ("#3",)),
+    ("draw a picture of a cat", ()),  # a request for a new picture names none
+    ("what is in this picture", ()),
+    ("rotate the dog picture", ()),  # nothing in the chat was called a dog
+])
+def test_a_picture_is_named_by_what_the_chat_said_about_it(red, blue, message, about):
+    from assistant.agent import view
+
+    conv = _chat_of_a_cat_and_a_friend(red, blue)
+    conv.add_user(message)
+    assert view.focus(conv).explicit == about

@@ -53,6 +53,11 @@ def shares(answer: str, text: str) -> bool:
     return bool(_words(answer) & _words(text))
 
 
+def content_words(text: str) -> set[str]:
+    """The content words of `text`, singular-ish, without numbers."""
+    return {w for w in _words(text) if not w.isdigit()}
+
+
 def _values(text: str) -> list[str]:
     """What an answer presents as read verbatim: quoted values and codes of letters and
     digits."""

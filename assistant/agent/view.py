@@ -7,7 +7,8 @@ on a picture the user has moved on from. So the agent never shows it the whole c
   older ones are dropped;
 - the message itself with the pictures it is about (`focus`): the ones it names ("#2", "the
   first picture", "image 3", a file name, "the original": what the latest picture was made
-  from), else the ones it brings, else the chat's latest picture (what "it" and "this" mean).
+  from, "the cat picture": one the chat has called a cat), else the ones it brings, else the
+  chat's latest picture (what "it" and "this" mean).
 
 The same view is what the default model is trained on (assistant/train/agent_data.py), so it
 reads at run time exactly the kind of text it learned from.
@@ -32,10 +33,20 @@ ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "
             "4th": 4, "fifth": 5, "5th": 5}
 _NOUN = r"(?:image|picture|photo|pic|one|img|drawing)s?"
 _ORDINAL = re.compile(rf"\b({'|'.join(ORDINALS)})\s+(?:\w+\s+)?{_NOUN}\b", re.I)
+# "describe the first", "and the second?": an ordinal that ends the clause
+_ORDINAL_ALONE = re.compile(rf"\bthe\s+({'|'.join(ORDINALS)})\b"
+                            r"(?=\s*(?:[?.!,;]|$|\s+(?:again|too|please|pls|as well)\b))", re.I)
 _LATEST = re.compile(rf"\b(?:last|latest|newest|new|most recent|recent)\s+{_NOUN}\b", re.I)
 _BOTH = re.compile(rf"\b(?:both|the two|these two|those two)(?:\s+{_NOUN})?\b", re.I)
 _ORIGINAL = re.compile(r"\b(?:original|unedited)\b", re.I)
 _LINEAGE = re.compile(r"^\d+_[a-z_]+_(\d+)$")  # a tool's picture: {id}_{tool}_{parent}
+# "the cat picture", "the one with the dog", "the photo of my receipt": a picture by what the
+# chat has said about it
+_DESCRIBED = re.compile(rf"\b(?:the|that|this|my)\s+([a-z]+)\s+{_NOUN}\b"
+                        rf"|\b(?:the|that)\s+{_NOUN}\s+(?:with|of)\s+"
+                        r"(?:the\s+|a\s+|an\s+|my\s+|some\s+)?([a-z]+)", re.I)
+_NOT_CONTENT = {*ORDINALS, "last", "latest", "newest", "new", "recent", "original", "unedited",
+                "other", "same", "next", "previous", "whole", "entire", "two", "both", "each"}
 
 
 @dataclass(frozen=True)
@@ -62,10 +73,60 @@ def origin(handle: str, conversation: Conversation) -> str:
     return handle
 
 
+def _content(text: str) -> set[str]:
+    from assistant.agent.grounding import content_words
+
+    return content_words(HANDLE.sub(" ", text))
+
+
+def described(conversation: Conversation) -> dict[str, set[str]]:
+    """What the chat has said about each picture before the last message: the words of the
+    message that brought it, and of the answers about it (the answer to a message that was
+    about it, and an answer that names it, "Here it is: #3", for a picture a tool made)."""
+    about: dict[str, set[str]] = {h: set() for h in conversation.images}
+    turns = conversation.turns
+    last = max((i for i, t in enumerate(turns) if t.role == "user"), default=-1)
+    latest: list[str] = []
+    for i, turn in enumerate(turns[:last]):
+        if turn.role != "user":
+            continue
+        answer = turns[i + 1].text if i + 1 < last and turns[i + 1].role == "assistant" else ""
+        made = [f"#{n}" for n in HANDLE.findall(answer) if f"#{n}" in conversation.images]
+        try:
+            targets = turn.images or _named(turn.text, conversation) or latest
+        except UnknownImage:
+            targets = latest
+        said = _content(answer)
+        for handle in targets:
+            about[handle] |= said | (_content(turn.text) if handle in turn.images else set())
+        for handle in made:
+            about[handle] |= said
+        latest = (made or list(turn.images) or latest)[-1:]
+    return about
+
+
 def named(text: str, conversation: Conversation) -> list[str]:
-    """Handles the text refers to, in order. A handle that does not exist but could ("#3" in
-    a chat of two pictures) raises UnknownImage, which lists the ones there are; a number
-    far beyond them ("room #12", "image 90 degrees") is not taken for one."""
+    """Handles the text refers to, in order: by handle, number, ordinal, as the latest or the
+    original, by file name, or by what the chat has said about it ("the cat picture"). A
+    handle that does not exist but could ("#3" in a chat of two pictures) raises
+    UnknownImage, which lists the ones there are; a number far beyond them ("room #12",
+    "image 90 degrees") is not taken for one."""
+    found = _named(text, conversation, positions=True)
+    if len(conversation.images) > 1:
+        about = None
+        for m in _DESCRIBED.finditer(text):
+            word = (m.group(1) or m.group(2)).lower()
+            if word in _NOT_CONTENT:
+                continue
+            about = about if about is not None else described(conversation)
+            hits = [h for h, words in about.items() if _content(word) & words]
+            if 0 < len(hits) < len(conversation.images):
+                found += [(m.start(), h) for h in hits]
+    return list(dict.fromkeys(h for _, h in sorted(found, key=lambda f: f[0])))
+
+
+def _named(text: str, conversation: Conversation, positions: bool = False):
+    """`named` without references by content: the handles, or (position, handle) pairs."""
     handles = list(conversation.images)
     found: list[tuple[int, str]] = []
     for m in HANDLE.finditer(text):
@@ -77,7 +138,7 @@ def named(text: str, conversation: Conversation) -> list[str]:
     for m in _NUMBERED.finditer(text):
         if f"#{m.group(1)}" in conversation.images:
             found.append((m.start(), f"#{m.group(1)}"))
-    for m in _ORDINAL.finditer(text):
+    for m in [*_ORDINAL.finditer(text), *_ORDINAL_ALONE.finditer(text)]:
         n = ORDINALS[m.group(1).lower()]
         if n <= len(handles):
             found.append((m.start(), handles[n - 1]))
@@ -98,6 +159,8 @@ def named(text: str, conversation: Conversation) -> list[str]:
             at = lowered.find(stem)
         if at >= 0:
             found.append((at, handle))
+    if positions:
+        return found
     return list(dict.fromkeys(h for _, h in sorted(found, key=lambda f: f[0])))
 
 

@@ -67,6 +67,12 @@ ADMIT = ["Sorry, I could not do that: {r}", "I couldn't do that: {r}",
 KINDS = {"ocr": 1.2, "classify": 1.0, "caption": 1.0, "detect": 1.1, "edit": 1.2,
          "generate": 1.0, "vision": 1.2, "compare": 0.5, "chat": 1.8, "general": 1.3,
          "fail_detect": 0.35, "fail_generate": 0.35}
+# After a tool made a picture, how often the next message edits it; after any tool turn, how
+# often it only thanks or says goodbye ("perfect thx"): a model that learnt that a picture
+# just made is always edited next calls a tool for "thanks".
+EDIT_MADE, THANKS = 0.35, 0.2
+TOOL_TAGS = {"ocr", "classify", "caption", "detect", "fail_detect", "edit", "generate",
+             "fail_generate"}
 FIRST_ONLY = 0.4  # tool turns trained up to the call only (shorter: more of them per hour)
 NEEDS = {"ocr": "sign", "classify": "photo", "caption": "photo", "detect": "photo",
          "fail_detect": "photo", "vision": "shapes", "edit": "any"}
@@ -353,14 +359,20 @@ def generate(n: int, seed: int = 0, progress: bool = True) -> Loaded:
 def _one_turn(chat: Chat, rng: random.Random) -> None:
     made = [h for h, p in chat.pics.items() if p.kind == "made"]
     latest_made = bool(made) and made[-1] == list(chat.conv.images)[-1]
-    if latest_made and rng.random() < 0.5:
+    after_tool = bool(chat.samples) and chat.samples[-1].tag in TOOL_TAGS
+    roll = rng.random()
+    if latest_made and roll < EDIT_MADE:
         return _edit(chat, rng, made[-1], brought=[], named=rng.random() < 0.2)
     kinds = list(KINDS)
     kind = rng.choices(kinds, [KINDS[k] for k in kinds])[0]
+    if after_tool and roll >= 1 - THANKS:
+        kind = "thanks"
     if kind == "compare":
         return _compare(chat, rng)
-    if kind in ("chat", "general"):
-        text, answer = (chitchat.small_talk if kind == "chat" else chitchat.general)(rng)
+    if kind in ("chat", "general", "thanks"):
+        text, answer = {"chat": chitchat.small_talk, "general": chitchat.general,
+                        "thanks": chitchat.thanks}[kind](rng)
+        kind = "chat" if kind == "thanks" else kind
         text = wording.typed(text, rng)
         if _norm(text) in chat.avoid:
             return None

@@ -149,6 +149,16 @@ def small_talk(rng: random.Random) -> tuple[str, str]:
     return message, rng.choice(answers)
 
 
+def thanks(rng: random.Random) -> tuple[str, str]:
+    """A thank-you or goodbye, often after a reaction ("perfect thx", "ok great, bye"): what
+    people say once a tool has done what they asked."""
+    messages, answers = SMALL_TALK[rng.choice([1, 1, 2])]
+    message = rng.choice(messages)
+    if rng.random() < 0.6:
+        message = f"{rng.choice(REACTIONS)}{rng.choice([', ', ' ', '! '])}{message}"
+    return message, rng.choice(answers)
+
+
 def general(rng: random.Random) -> tuple[str, str]:
     """A general question, hand-written or computed (arithmetic, conversions)."""
     roll = rng.random()
