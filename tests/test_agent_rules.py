@@ -394,3 +394,45 @@ def test_auto_gives_a_checkpoint_the_prompt_its_recipe_trained_it_in(tiny_dirs, 
     forced = for_settings(engine, build(settings.tools), settings.replace(agent_prompt="compact").agent,
                           settings.generation)
     assert forced.prompt == "compact"
+
+
+def astronaut() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut())
+
+
+def test_boxes_drawn_by_the_detector_come_with_what_it_found(registry):
+    """The detector made a picture, but it also read one: "Here you go: #2." alone is sent
+    back, and the loop then says what was found."""
+    conv = Conversation()
+    conv.add_user("find her face", [astronaut()])
+    engine = Scripted([call("detect", image="#1", objects=["face"]), "Here you go: #2.",
+                       "Here you go: #2."], guide=False)
+    events, final = run(engine, registry, conv)
+    assert "does not use what the tool returned" in checks(events)[0].text
+    assert final.text == "I found 1 face, marked in #2."
+
+
+def test_a_failed_second_call_does_not_hide_what_the_first_found(registry):
+    conv = Conversation()
+    conv.add_user("how many people in this one", [astronaut()])
+    engine = Scripted([call("detect", image="#1", objects=["person"]), "Who knows.",
+                       call("classify", image="#1", labels=["person"]),
+                       "Sorry, I didn't get your way.", "Sorry, could you say what happened?"],
+                      guide=False)
+    events, final = run(engine, registry, conv)
+    assert "nor show #2" in checks(events)[-1].text
+    assert final.text.startswith("I found 1 person, marked in #2.")
+    assert "could not do that with classify" in final.text
+
+
+def test_text_the_user_quoted_reaches_the_drawing(registry):
+    conv = Conversation()
+    conv.add_user('make a poster that just says "SALE"')
+    engine = Scripted([call("generate_image", prompt="a picture of a sale"), "Here it is: #1."],
+                      guide=False)
+    events, final = run(engine, registry, conv)
+    step = next(e for e in events if isinstance(e, Step) and e.status == "done")
+    assert step.arguments["prompt"] == 'a picture of a sale with the text "SALE"'
+    assert final.text == "Here it is: #1." and "#1" in conv.images

@@ -15,6 +15,15 @@ def _a(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
+READINGS = ("lines", "labels", "boxes", "caption", "answer")  # data keys of what was read
+
+
+def reads(observation: Observation) -> bool:
+    """Whether a result says what is in a picture (text, labels, boxes, a caption, an
+    answer), rather than only making one."""
+    return not observation.error and any(k in observation.data for k in READINGS)
+
+
 def report(tool: str, observation: Observation) -> str:
     """One sentence saying what `tool` returned (its error, if it failed)."""
     data, new = observation.data, (observation.handles or [""])[0]

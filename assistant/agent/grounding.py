@@ -38,9 +38,10 @@ describes description read reads reading write written detector classifier model
 
 
 def _words(text: str) -> set[str]:
-    """Content words, singular-ish ("cats" -> "cat"), and numbers."""
+    """Content words, singular-ish ("cats" -> "cat"), and numbers (a picture's handle, "#2",
+    is neither)."""
     out = set()
-    for w in WORD.findall(text.lower()):
+    for w in WORD.findall(re.sub(r"#\d+", " ", text.lower())):
         if w.isdigit():
             out.add(w)
         elif len(w) >= 3 and w not in COMMON:
@@ -58,11 +59,15 @@ def content_words(text: str) -> set[str]:
     return {w for w in _words(text) if not w.isdigit()}
 
 
+def quoted(text: str) -> list[str]:
+    """The values `text` quotes ("SALE", “PLUM JAM”)."""
+    return [q.strip() for a, b in QUOTED.findall(text) if (q := a or b).strip()]
+
+
 def _values(text: str) -> list[str]:
     """What an answer presents as read verbatim: quoted values and codes of letters and
     digits."""
-    quoted = [a or b for a, b in QUOTED.findall(text)]
-    return [q.strip() for q in quoted if q.strip()] + CODE.findall(text)
+    return quoted(text) + CODE.findall(text)
 
 
 def _compact(text: str) -> str:

@@ -35,7 +35,7 @@ from assistant.config import AgentSettings, GenerationDefaults
 from assistant.conversation import Conversation
 from assistant.errors import BadSetting, UnknownImage
 from tools.base import Observation
-from tools.report import report
+from tools.report import reads, report
 
 # Words with which an answer admits that something did not work.
 ADMITS = re.compile(r"\b(?:could ?n[o']t|can ?n[o']t|can't|unable|fail(?:ed|s)?|error|not able|"
@@ -143,15 +143,19 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     if failed is not None and not made and not ADMITS.search(answer):
         return f"the last call failed ({failed}) and nothing was made, but the answer does " \
                "not say so."
-    if failed is not None and not made and not grounding.shares(answer, failed):
+    shows_made = bool({f"#{h}" for h in view.HANDLE.findall(answer)} & set(made))
+    if failed is not None and not shows_made and not grounding.shares(answer, failed):
         return f"the last call failed ({failed}), but the answer does not say what failed " \
-               "or what would work."
+               "or what would work" + (f", nor show {', '.join(made)}." if made else ".")
     last_made = results[-1].handles if failed is None and results else []
     if last_made and not {f"#{h}" for h in view.HANDLE.findall(answer)} & set(made):
         return (f"the call worked and made {', '.join(last_made)}, but the answer does not "
                 "say so; name the new picture.")
     if failed is None and results:
-        return grounding.ungrounded(answer, asked, results, bool(made))
+        # a picture an edit or a drawing just made may only be shown; one a reading made (the
+        # detector's boxes) comes with what was read
+        return grounding.ungrounded(answer, asked, results,
+                                    bool(made) and not reads(results[-1]))
     return None
 
 
@@ -337,10 +341,12 @@ class Agent:
         """What the loop says itself when the model's answer claimed too much: what failed,
         else what the tools returned (`reports`: each result in a plain sentence), else what
         it can do (`tools`: the names of those offered)."""
+        said = [prompts.render("agent_results", results=list(dict.fromkeys(reports)))] \
+            if reports else []
         if failed is not None:
-            return prompts.render("agent_failed", tool=failed[0], reason=failed[1])
-        if reports:
-            return prompts.render("agent_results", results=list(dict.fromkeys(reports)))
+            said.append(prompts.render("agent_failed", tool=failed[0], reason=failed[1]))
+        if said:
+            return "\n".join(said)
         about = view.shown(conversation) if conversation.images else []
         return prompts.render("agent_unsure", pictures=about, tools=list(tools),
                               others=[h for h in conversation.images if h not in about])
@@ -354,8 +360,15 @@ class Agent:
 
     def _resolve(self, name: str, arguments: dict, conversation: Conversation) -> dict:
         """Image arguments as handles ("the second image" -> "#2"); an unknown one is left for
-        the tool call to report, so the model sees the error and can recover."""
+        the tool call to report, so the model sees the error and can recover. Text the user
+        quoted for a new picture ('a poster that says "SALE"') reaches the drawing even when
+        the model's prompt left it out."""
         tool = self.registry.tools.get(name)
+        prompt = arguments.get("prompt")
+        if tool is not None and not tool.image_args and isinstance(prompt, str):
+            asked = view.last_user(conversation).text
+            left_out = [q for q in grounding.quoted(asked) if q not in prompt]
+            arguments["prompt"] = prompt + "".join(f' with the text "{q}"' for q in left_out)
         for key in getattr(tool, "image_args", ()):
             if isinstance(arguments.get(key), str):
                 try:
