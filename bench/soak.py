@@ -90,6 +90,10 @@ def ui_session(base: str, number: int, case: dict, turns: int, picture: Path,
 
 
 def run(url: str, sessions: int, turns: int, ui_sessions: int, ui_turns: int) -> dict:
+    # Both clients are imported here, before the sessions' threads start: threads importing a
+    # package for the first time at once can see it half initialized ("partially initialized
+    # module 'httpx' has no attribute 'Timeout'").
+    import gradio_client  # noqa: F401
     from openai import OpenAI
 
     pictures = cases(8)
