@@ -209,6 +209,15 @@ def edit(registry, chat, **args):
     return np.asarray(chat.image(out.handles[0]).image), np.asarray(chat.image("#2").image)
 
 
+@pytest.mark.parametrize("region, rows, columns", [("left half", (0, 512), (0, 256)),
+                                                   ("bottom right corner", (256, 512), (256, 512)),
+                                                   ("center", (128, 384), (128, 384))])
+def test_a_crop_may_name_a_part_instead_of_a_box(registry, chat, region, rows, columns):
+    """"the left half" needs no pixels worked out: the tool knows the picture's size."""
+    crop, src = edit(registry, chat, operation="crop", region=region)
+    assert np.array_equal(crop, src[rows[0]:rows[1], columns[0]:columns[1]])
+
+
 def test_each_edit_changes_pixels_as_asked(registry, chat):
     crop, src = edit(registry, chat, operation="crop", box=list(ASTRONAUT_FACE))
     assert crop.shape == (95, 95, 3) and np.array_equal(crop, src[66:161, 177:272])

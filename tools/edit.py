@@ -1,7 +1,8 @@
 """`edit_image`: a new image made from an existing one. Every edit yields a new handle; the
 original is never changed.
 
-Always available (Pillow): crop, resize, rotate, flip, grayscale, blur, draw_boxes.
+Always available (Pillow): crop (a box in pixels, or a named part: "left half"), resize,
+rotate, flip, grayscale, blur, draw_boxes.
 With an InstructPix2Pix checkpoint (setting edit_model): instruct, an edit said in words
 ("make it winter").
 """
@@ -31,6 +32,16 @@ NEEDS = {"crop": ("box",), "resize": ("width", "height"), "rotate": ("degrees",)
          "instruct": ("instruction",)}
 
 
+# Parts of a picture a crop may name instead of a box, as fractions x0, y0, x1, y1: a model
+# (or a person) asked for "the left half" need not work out pixels.
+REGIONS = {"left half": (0, 0, 0.5, 1), "right half": (0.5, 0, 1, 1), "top half": (0, 0, 1, 0.5),
+           "bottom half": (0, 0.5, 1, 1), "top left corner": (0, 0, 0.5, 0.5),
+           "top right corner": (0.5, 0, 1, 0.5), "bottom left corner": (0, 0.5, 0.5, 1),
+           "bottom right corner": (0.5, 0.5, 1, 1), "center": (0.25, 0.25, 0.75, 0.75),
+           "middle": (0.25, 0.25, 0.75, 0.75)}
+Region = Literal[tuple(REGIONS)]  # type: ignore[valid-type]
+
+
 class LabelledBox(ToolArgs):
     box: list[Finite] = Field(min_length=4, max_length=4, description="x0, y0, x1, y1 in pixels")
     label: str = Field(default="", max_length=100)
@@ -38,11 +49,12 @@ class LabelledBox(ToolArgs):
 
 class EditArgs(ToolArgs):
     image: str = Field(description="handle of the image to edit, e.g. #1")
-    operation: PillowOperation = Field(description="crop (box), resize (width, height), rotate "
+    operation: PillowOperation = Field(description="crop (box or region), resize (width, height), rotate "
                                        "(degrees), flip (direction), grayscale, blur (radius), "
                                        "draw_boxes (boxes)")
     box: list[Finite] | None = Field(default=None, min_length=4, max_length=4,
                                     description="crop: x0, y0, x1, y1 in pixels")
+    region: Region | None = Field(default=None, description="crop: a part instead of a box")
     width: int | None = Field(default=None, ge=1, le=4096, description="resize: pixels")
     height: int | None = Field(default=None, ge=1, le=4096, description="resize: pixels")
     degrees: Finite | None = Field(default=None, ge=-360, le=360,
@@ -67,6 +79,10 @@ class EditArgs(ToolArgs):
     def _has_what_it_needs(self):
         missing = [f for f in NEEDS[self.operation]
                    if getattr(self, f) is None or str(getattr(self, f)).strip() in ("", "[]")]
+        if missing == ["box"] and self.region is not None:
+            missing = []
+        elif missing == ["box"]:
+            missing = ["box (or region)"]
         if missing:
             raise ValueError(f"{self.operation} needs {' and '.join(missing)}")
         return self
@@ -75,7 +91,7 @@ class EditArgs(ToolArgs):
 class InstructEditArgs(EditArgs):
     """With an instruction-editing model: the Pillow edits, and edits said in words."""
 
-    operation: Operation = Field(description="crop (box), resize (width, height), rotate "
+    operation: Operation = Field(description="crop (box or region), resize (width, height), rotate "
                                  "(degrees), flip (direction), grayscale, blur (radius), "
                                  "draw_boxes (boxes), instruct (instruction)")
     instruction: str | None = Field(default=None, max_length=500,
@@ -102,6 +118,11 @@ def pillow_edit(args: EditArgs, image: Image.Image) -> tuple[Image.Image, str]:
     """The edit and a sentence saying what was done."""
     op = args.operation
     if op == "crop":
+        if args.box is None:  # a named region
+            x0, y0, x1, y1 = REGIONS[args.region]
+            w, h = image.size
+            box = (round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))
+            return image.crop(box), f"cropped to the {args.region} {list(box)}"
         box = _inside(args.box, image, "crop box")
         return image.crop(box), f"cropped to {list(box)}"
     if op == "resize":

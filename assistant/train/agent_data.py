@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from assistant.train import chitchat, pictures, wording
 from assistant.train.data import Loaded, Sample
+from tools.edit import REGIONS
 
 TARGETS = {"faces": ["face"], "people": ["person"], "persons": ["person"],
            "human faces": ["face"], "cat faces": ["cat face"], "person": ["person"],
@@ -39,11 +40,6 @@ UNSUPPORTED_TARGETS = ["cars", "dogs", "trees", "bottles", "birds", "chairs", "c
 UNDRAWABLE = ["a cat", "a dog", "a house", "a car", "a tree", "a sunset over the sea",
               "my grandmother", "a mountain", "a horse", "a city at night", "a portrait",
               "a banana", "a dragon", "a forest"]
-REGIONS = {"left half": (0, 0, 0.5, 1), "right half": (0.5, 0, 1, 1), "top half": (0, 0, 1, 0.5),
-           "bottom half": (0, 0.5, 1, 1), "top left corner": (0, 0, 0.5, 0.5),
-           "top right corner": (0.5, 0, 1, 0.5), "bottom left corner": (0, 0.5, 0.5, 1),
-           "bottom right corner": (0.5, 0.5, 1, 1), "center": (0.25, 0.25, 0.75, 0.75),
-           "middle": (0.25, 0.25, 0.75, 0.75)}
 # How people name pictures by what they show (pictures.PHOTOS, sign kinds), and the picture
 # an edit started from.
 PHOTO_NAMES = {"astronaut": ("the astronaut", "the portrait", "the photo of the woman"),
