@@ -148,7 +148,7 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
         return f"the last call failed ({failed}), but the answer does not say what failed " \
                "or what would work" + (f", nor show {', '.join(made)}." if made else ".")
     last_made = results[-1].handles if failed is None and results else []
-    if last_made and not {f"#{h}" for h in view.HANDLE.findall(answer)} & set(made):
+    if last_made and not shows_made:
         return (f"the call worked and made {', '.join(last_made)}, but the answer does not "
                 "say so; name the new picture.")
     if failed is None and results:

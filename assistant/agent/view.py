@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.agent.grounding import content_words
 from assistant.conversation import Conversation, Turn
 from assistant.errors import UnknownImage
 
@@ -74,8 +75,6 @@ def origin(handle: str, conversation: Conversation) -> str:
 
 
 def _content(text: str) -> set[str]:
-    from assistant.agent.grounding import content_words
-
     return content_words(HANDLE.sub(" ", text))
 
 
@@ -119,7 +118,8 @@ def named(text: str, conversation: Conversation) -> list[str]:
             if word in _NOT_CONTENT:
                 continue
             about = about if about is not None else described(conversation)
-            hits = [h for h, words in about.items() if _content(word) & words]
+            wanted = _content(word)
+            hits = [h for h, words in about.items() if wanted & words]
             if 0 < len(hits) < len(conversation.images):
                 found += [(m.start(), h) for h in hits]
     return list(dict.fromkeys(h for _, h in sorted(found, key=lambda f: f[0])))

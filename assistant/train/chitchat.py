@@ -145,8 +145,13 @@ def small_talk(rng: random.Random) -> tuple[str, str]:
     messages, answers = SMALL_TALK[group]
     message = rng.choice(messages)
     if group in (1, 2) and rng.random() < 0.4:  # thanks, goodbye
-        message = f"{rng.choice(REACTIONS)}{rng.choice([', ', ' ', '! '])}{message}"
+        message = _after_reaction(message, rng)
     return message, rng.choice(answers)
+
+
+def _after_reaction(message: str, rng: random.Random) -> str:
+    """`message` after what people put before thanks or a goodbye ("nice, thank you!")."""
+    return f"{rng.choice(REACTIONS)}{rng.choice([', ', ' ', '! '])}{message}"
 
 
 def thanks(rng: random.Random) -> tuple[str, str]:
@@ -155,7 +160,7 @@ def thanks(rng: random.Random) -> tuple[str, str]:
     messages, answers = SMALL_TALK[rng.choice([1, 1, 2])]
     message = rng.choice(messages)
     if rng.random() < 0.6:
-        message = f"{rng.choice(REACTIONS)}{rng.choice([', ', ' ', '! '])}{message}"
+        message = _after_reaction(message, rng)
     return message, rng.choice(answers)
 
 
