@@ -12,7 +12,7 @@ import torch
 
 from assistant.agent import protocol
 from assistant.config import Settings
-from assistant.train import agent_data, pictures, wording
+from assistant.train import agent_data, follow_up, pictures, wording
 from assistant.train.encode import IGNORE
 from assistant.train.trainer import Trainer
 from tests.recipes import compose_recipe, tiny_recipe
@@ -104,12 +104,48 @@ def test_after_a_tool_turn_people_sometimes_just_say_thanks(loaded):
     assert not any(s.turns[-1][1].startswith("<tool_call>") for s in after)
 
 
+def test_questions_about_the_last_answer_are_answered_from_it_without_a_tool(loaded):
+    """"is that am or pm?" after a departure time: a model that only saw new requests after a
+    tool turn calls a tool (an edit of the sign) for these."""
+    asked = [s for s in loaded.samples if s.tag in ("follow_up", "again")]
+    assert asked
+    for s in asked:
+        assert not s.turns[-1][1].startswith("<tool_call>")
+        assert s.turns[s.train_from - 2][0] == "assistant"
+
+
+def test_follow_up_answers_are_worked_out_from_the_values():
+    def answers(text, n=300):
+        rng = random.Random(1)
+        return {follow_up.follow_up(text, rng) for _ in range(n)}
+
+    total = answers("The total is 13.50.")
+    assert ("divide that by 4", "13.50 / 4 = 3.38 each.") in total
+    assert any(a == "20 covers it: 20 - 13.50 = 6.50 in change." for _, a in total)
+    assert any(a == "5 is not enough: it is 13.50, 8.50 short." for _, a in total)
+    assert any(a == "13.50 + 10% = 14.85." for _, a in total)
+    leaves = answers("It leaves at 17:20.")
+    assert any(a == "17:20 is 5:20 pm." for _, a in leaves)
+    assert any(a == "Yes: 17:20 is after noon." for _, a in leaves)
+    assert any(a == "2 hours and 20 minutes: from 15:00 to 17:20." for _, a in leaves)
+    hours = answers("It is open from 8:00 to 18:00.")
+    assert any(a == "10 hours, from 8:00 to 18:00." for _, a in hours)
+    assert any(a == "No: it is open from 8:00 to 18:00." for q, a in hours if "8pm" in q)
+    assert {a for _, a in answers("Gate B12.")} == {"Gate B12.", "B12."}
+    assert any(a == "m-a-p-l-e-4-2." for _, a in answers("The password is maple42."))
+    assert answers("It looks like a cat.") == {None}
+
+
 def test_facts_are_read_off_the_signs_text():
     assert pictures.fact("read_time", "TRAIN TO ROME DEPARTS10:45 PLATFORM 3") == \
         "It leaves at 10:45."
     assert pictures.fact("read_amount", "BREAD 2.50 TOTAL 3.70") == "The total is 3.70."
     assert pictures.fact("read_place", "FLIGHT BA123 GATE C7") == "Gate C7."
     assert pictures.fact("read_time", "EXIT") is None
+    assert pictures.fact("read_code", "MODELX955 SERIAL NOI 64477368") == \
+        "The serial number is 64477368."
+    assert pictures.fact("read_rule", "NO PARKING WEEKDAYS 9:00- 17:00") == \
+        "No parking on weekdays from 9:00 to 17:00."
 
 
 def test_wordings_vary_and_keep_their_slots():

@@ -6,7 +6,8 @@ shows them to the model (assistant/agent/view.py), with real tool results.
 A simulated chat has one to five messages. People bring pictures mid-chat (one, sometimes
 two at once), ask about the newest one or an earlier one ("#2", "the first picture"), edit a
 picture a tool just made ("now make it black and white"), compare two pictures, make small
-talk and ask general questions in between. Each message becomes one sample: the view the
+talk and ask general questions in between, or ask about an answer just given ("is that am
+or pm?", answered from it). Each message becomes one sample: the view the
 model reads at that point (the compact agent prompt, the last exchanges as text, the message
 with its pictures) and what it should write: a tool call, and after the real tool's
 observation an answer that uses it (a time read off a departure board, a total off a
@@ -29,7 +30,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from assistant.train import chitchat, pictures, wording
+from assistant.train import chitchat, follow_up, pictures, wording
 from assistant.train.data import Loaded, Sample
 from tools.edit import REGIONS
 
@@ -54,7 +55,19 @@ SIGN_NAMES = {"train": ("the timetable", "the train sign"), "bus": ("the bus sig
               "flight": ("the boarding pass", "the flight board"),
               "receipt": ("the receipt", "the bill"), "price": ("the price tag",),
               "hours": ("the opening hours", "the shop sign"), "room": ("the door sign",),
-              "wifi": ("the wifi card",), "phone": ("the card with the number",)}
+              "wifi": ("the wifi card",), "phone": ("the card with the number",),
+              "serial": ("the sticker", "the label"), "parking": ("the parking sign",
+                                                                  "the notice")}
+# How people name the parts of a picture tools/edit.py's crop knows.
+REGION_WORDS = {"left half": ["left half", "left side", "left part"],
+                "right half": ["right half", "right side", "right part"],
+                "top half": ["top half", "top", "upper half", "top part"],
+                "bottom half": ["bottom half", "bottom", "lower half", "bottom part"],
+                "top left corner": ["top left corner", "top left", "upper left corner"],
+                "top right corner": ["top right corner", "top right", "upper right corner"],
+                "bottom left corner": ["bottom left corner", "bottom left", "lower left"],
+                "bottom right corner": ["bottom right corner", "bottom right", "lower right"],
+                "center": ["center", "centre", "middle part"], "middle": ["middle"]}
 ORIGINAL = ["the original", "the original one", "the one before the edit", "the unedited one"]
 DONE = ["Done: {h}.", "Here it is: {h}.", "Here you go: {h}.", "Done, the new picture is {h}."]
 ADMIT = ["Sorry, I could not do that: {r}", "I couldn't do that: {r}",
@@ -67,6 +80,10 @@ KINDS = {"ocr": 1.2, "classify": 1.0, "caption": 1.0, "detect": 1.1, "edit": 1.2
 # often it only thanks or says goodbye ("perfect thx"): a model that learnt that a picture
 # just made is always edited next calls a tool for "thanks".
 EDIT_MADE, THANKS = 0.35, 0.2
+# After a reading, how often the next message asks about the value just read ("is that in the
+# evening?", "what does each of us pay?"); after any tool turn, how often it asks to hear the
+# answer again. Both are answered from the last answer, without a tool.
+FOLLOW_UP, AGAIN = 0.6, 0.03
 TOOL_TAGS = {"ocr", "classify", "caption", "detect", "fail_detect", "edit", "generate",
              "fail_generate"}
 FIRST_ONLY = 0.4  # tool turns trained up to the call only (shorter: more of them per hour)
@@ -363,16 +380,23 @@ def _one_turn(chat: Chat, rng: random.Random) -> None:
     kind = rng.choices(kinds, [KINDS[k] for k in kinds])[0]
     if after_tool and roll >= 1 - THANKS:
         kind = "thanks"
+    elif after_tool and roll >= 1 - THANKS - AGAIN:
+        kind = "again"
+    elif after_tool and chat.samples[-1].tag == "ocr" and roll < FOLLOW_UP:
+        kind = "follow_up"
+    if kind in ("follow_up", "again"):
+        last = chat.conv.turns[-1].text
+        pair = (follow_up.follow_up(last, rng) if kind == "follow_up" else
+                follow_up.again(last, rng))
+        if pair is not None:
+            return _direct(chat, rng, *pair, tag=kind)
+        kind = "chat"
     if kind == "compare":
         return _compare(chat, rng)
     if kind in ("chat", "general", "thanks"):
         text, answer = {"chat": chitchat.small_talk, "general": chitchat.general,
                         "thanks": chitchat.thanks}[kind](rng)
-        kind = "chat" if kind == "thanks" else kind
-        text = wording.typed(text, rng)
-        if _norm(text) in chat.avoid:
-            return None
-        return chat.turn(text, [], kind, lambda: [("assistant", answer)])
+        return _direct(chat, rng, text, answer, tag="chat" if kind == "thanks" else kind)
     if kind in ("generate", "fail_generate"):
         return _generate(chat, rng, kind == "fail_generate")
     brought, handle, named = chat._target(NEEDS[kind])
@@ -410,6 +434,14 @@ def _one_turn(chat: Chat, rng: random.Random) -> None:
                           {"image": handle, "objects": objects}, "detect")
     text = chat._request(kind, handle, named)
     return _tool_turn(chat, rng, text, brought, kind, kind, {"image": handle}, kind)
+
+
+def _direct(chat: Chat, rng: random.Random, text: str, answer: str, tag: str) -> None:
+    """A message answered in words, without a tool."""
+    text = wording.typed(text, rng)
+    if _norm(text) in chat.avoid:
+        return None
+    return chat.turn(text, [], tag, lambda: [("assistant", answer)])
 
 
 def _tool_turn(chat: Chat, rng: random.Random, text: str, brought: list[Pic], tag: str,
@@ -459,11 +491,16 @@ def _edit(chat: Chat, rng: random.Random, handle: str, brought: list[Pic],
         slots.update(w=rng.choice([64, 128, 200, 256, 300, 512]),
                      h=rng.choice([64, 128, 200, 256, 384, 512]))
         args.update(operation="resize", width=slots["w"], height=slots["h"])
-    elif operation == "crop":
-        slots["region"] = rng.choice(list(REGIONS))
-        x0, y0, x1, y1 = REGIONS[slots["region"]]
-        args.update(operation="crop", box=[round(x0 * w), round(y0 * h), round(x1 * w),
-                                           round(y1 * h)])
+    elif operation == "crop" and rng.random() < 0.25:  # a box the message gives in pixels
+        x0, y0 = rng.randrange(0, w // 2), rng.randrange(0, h // 2)
+        x1, y1 = rng.randrange(x0 + w // 8, w + 1), rng.randrange(y0 + h // 8, h + 1)
+        slots.update(x0=x0, y0=y0, x1=x1, y1=y1)
+        operation = "crop_box"
+        args.update(operation="crop", box=[x0, y0, x1, y1])
+    elif operation == "crop":  # a part named in words: the call names it, the tool measures
+        region = rng.choice(list(REGIONS))
+        slots["region"] = rng.choice(REGION_WORDS.get(region, [region]))
+        args.update(operation="crop", region=region)
     text = chat._request(operation, handle, named, **slots)
     if operation == "rotate_named":
         clockwise = "right" in text.lower() or (

@@ -1,8 +1,9 @@
 """Pictures for the agent's training chats, each with what is known to be in it.
 
 - `Sign`: rendered text of a kind people photograph (a departure board, a receipt, a price
-  tag, opening hours, a room sign, a wifi card, plain words), with the fact a question about
-  it asks for ("10:45", "13.50", "platform 2") found in the text the OCR tool reads back.
+  tag, opening hours, a room sign, a wifi card, a serial-number sticker, a parking notice,
+  plain words), with the fact a question about it asks for ("10:45", "13.50", "platform 2")
+  found in the text the OCR tool reads back.
 - `photo`: a scikit-image sample photo, cropped and flipped at random.
 - `ShapeScene`: one to four flat shapes of sizes from 1% to 60% of the picture on a plain
   background of any colour, with true answers about colours, shapes and counts; drawn with the
@@ -82,7 +83,7 @@ def _money(rng: random.Random) -> str:
 
 def random_sign(rng: random.Random, kind: str | None = None) -> Sign:
     kind = kind or rng.choice(["train", "bus", "flight", "hours", "receipt", "price", "room",
-                               "wifi", "phone", "words", "words"])
+                               "wifi", "phone", "serial", "parking", "words", "words"])
     if kind == "train":
         lines = [f"TRAIN TO {rng.choice(CITIES)}", f"DEPARTS {_time(rng)}",
                  f"PLATFORM {rng.randint(1, 14)}"]
@@ -107,6 +108,11 @@ def random_sign(rng: random.Random, kind: str | None = None) -> Sign:
         lines = ["FREE WIFI", f"PASSWORD {word}{rng.randint(10, 99)}"]
     elif kind == "phone":
         lines = ["CALL US", f"{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"]
+    elif kind == "serial":
+        lines = [f"MODEL {rng.choice('ABKTXZ')}{rng.randint(10, 990)}",
+                 f"SERIAL NO {rng.randint(10**7, 10**8 - 1)}"]
+    elif kind == "parking":
+        lines = ["NO PARKING", f"WEEKDAYS {rng.randint(6, 10)}:00 - {rng.randint(16, 20)}:00"]
     else:
         lines = [rng.choice(WORDS)] + ([rng.choice(WORDS)] if rng.random() < 0.3 else [])
     return Sign(kind, tuple(lines), rng.randrange(2**31))
@@ -123,12 +129,17 @@ FACTS: dict[str, list[tuple[str, str]]] = {
                     (r"PRICE\s*(\d+[.,]\d{2})", "It costs {0}.")],
     "read_secret": [(r"PASSWORD\s*(\S+)", "The password is {0}."),
                     (r"(\d{3}-\d{4})", "The number is {0}.")],
+    "read_code": [(r"SERIAL\s*NO\D*(\d{6,})", "The serial number is {0}."),
+                  (r"MODEL\s*(\w+)", "It is model {0}.")],
+    "read_rule": [(r"NO\s*PARKING\s*WEEKDAYS\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})",
+                   "No parking on weekdays from {0} to {1}.")],
 }
 # Which question fits which kind of sign.
 SIGN_QUESTIONS = {"train": ["read_time", "read_place"], "bus": ["read_time"],
                   "flight": ["read_time", "read_place"], "hours": ["read_time"],
                   "receipt": ["read_amount"], "price": ["read_amount"], "room": ["read_place"],
-                  "wifi": ["read_secret"], "phone": ["read_secret"], "words": []}
+                  "wifi": ["read_secret"], "phone": ["read_secret"], "serial": ["read_code"],
+                  "parking": ["read_rule"], "words": []}
 
 
 def fact(intent: str, text: str) -> str | None:
