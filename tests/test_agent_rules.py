@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from assistant.agent import Agent, Delta, Final, Note, Step, view
+from assistant.agent import Agent, Delta, Final, Note, Step, grounding, view
 from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.engine.request import CALL_OPEN, GenerationParams
@@ -436,3 +436,31 @@ def test_text_the_user_quoted_reaches_the_drawing(registry):
     step = next(e for e in events if isinstance(e, Step) and e.status == "done")
     assert step.arguments["prompt"] == 'a picture of a sale with the text "SALE"'
     assert final.text == "Here it is: #1." and "#1" in conv.images
+
+
+def test_words_in_capitals_after_saying_reach_the_drawing(registry):
+    """"a sign saying OPEN": the words to write are the capitals after the cue; capitals
+    elsewhere ("LOL") and lowercase words after it are not lettering."""
+    conv = Conversation()
+    conv.add_user("draw a sign saying OPEN with a green background")
+    engine = Scripted([call("generate_image", prompt="a green background"), "Here it is: #1."],
+                      guide=False)
+    events, final = run(engine, registry, conv)
+    step = next(e for e in events if isinstance(e, Step) and e.status == "done")
+    assert step.arguments["prompt"] == 'a green background with the text "OPEN"'
+    assert grounding.lettering("a card that reads GET WELL SOON.") == ["GET WELL SOON"]
+    assert grounding.lettering("draw a cat saying hi LOL") == []
+
+
+def test_every_failure_is_told_not_only_the_last(registry):
+    """The detector's "try classify" is the useful one when a later call fails too."""
+    conv = Conversation()
+    conv.add_user("can you find any dogs in it", [astronaut()])
+    engine = Scripted([call("detect", image="#1", objects=["dog"]),
+                       call("classify", image="#7"), "Here you go: #2.", "Here you go: #2."],
+                      guide=False)
+    events, final = run(engine, registry, conv)
+    lines = final.text.splitlines()
+    assert len(lines) == 2, final.text
+    assert lines[0].startswith("I could not do that with detect:") and "classify" in lines[0]
+    assert lines[1].startswith("I could not do that with classify:") and "#7" in lines[1]

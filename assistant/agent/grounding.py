@@ -24,6 +24,9 @@ NUMBER = re.compile(r"(?<![#\d.:,])\d+(?:[.:,]\d+)*")  # "#2" is a handle, not a
 WORD = re.compile(r"[a-z]+|\d+")
 QUOTED = re.compile(r'"([^"\n]{2,80})"|\u201c([^\u201d\n]{2,80})\u201d')
 # a code has a letter right before a digit ("B12", "maple42"; not "2nd", "10am", "4k")
+CAPITALS_AFTER_CUE = re.compile(
+    r"\b(?i:saying|says|that reads|reading|with the (?:words?|text)|the words?|written)\s+"
+    r"([A-Z0-9][A-Z0-9'!&.-]*(?:\s+[A-Z0-9][A-Z0-9'!&.-]*)*)(?![\w])")
 CODE = re.compile(r"(?<![#\w])(?=[a-z\d]*[a-z]\d)[a-z\d]{2,}(?!\w)", re.I)
 NEGATIVE = re.compile(r"\b(?:no|not|none|nothing|cannot|without|zero|0)\b|n't\b", re.I)
 # Words every report may use whatever the result: they show no reading of it.
@@ -62,6 +65,13 @@ def content_words(text: str) -> set[str]:
 def quoted(text: str) -> list[str]:
     """The values `text` quotes ("SALE", “PLUM JAM”)."""
     return [q.strip() for a, b in QUOTED.findall(text) if (q := a or b).strip()]
+
+
+def lettering(text: str) -> list[str]:
+    """The text a message asks to have written in a picture: what it quotes, and words in
+    capitals after "saying", "that reads", "with the words" (a sign saying OPEN TODAY)."""
+    capitals = [m.rstrip(".") for m in CAPITALS_AFTER_CUE.findall(text)]
+    return quoted(text) + [m for m in capitals if len(m) > 1]
 
 
 def _values(text: str) -> list[str]:

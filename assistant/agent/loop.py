@@ -248,6 +248,7 @@ class Agent:
         results: list[Observation] = []  # the calls that worked
         reports: list[str] = []  # what each of them returned, in a plain sentence
         failed: tuple[str, str] | None = None  # (tool, error) of the last call, if it failed
+        failures: list[tuple[str, str]] = []  # every failure since the last call that worked
         retried = checked = False
         for step in range(1, self.max_steps + 1):
             left = self.deadline - (time.monotonic() - started)
@@ -299,7 +300,7 @@ class Agent:
                     return
                 if checked or step == self.max_steps:
                     yield Note(step, "check", problem)
-                    honest = self._honest(failed, conversation, reports, tools.names)
+                    honest = self._honest(failures, conversation, reports, tools.names)
                     yield Delta(honest)
                     yield Final(honest, step)
                     return
@@ -323,6 +324,7 @@ class Agent:
                 return
             made += observation.handles
             failed = (call["name"], reason_of(observation.text)) if observation.error else None
+            failures = failures + [failed] if failed else []
             results += [] if observation.error else [observation]
             reports += [] if observation.error else [report(call["name"], observation)]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
@@ -336,15 +338,16 @@ class Agent:
         yield self._give_up(f"it needed more than {self.max_steps} steps", done, self.max_steps)
 
     @staticmethod
-    def _honest(failed: tuple[str, str] | None, conversation: Conversation,
+    def _honest(failures: list[tuple[str, str]], conversation: Conversation,
                 reports: list[str] = (), tools: list[str] = ()) -> str:
-        """What the loop says itself when the model's answer claimed too much: what failed,
-        else what the tools returned (`reports`: each result in a plain sentence), else what
-        it can do (`tools`: the names of those offered)."""
+        """What the loop says itself when the model's answer claimed too much: what the tools
+        returned (`reports`: each result in a plain sentence) and what failed (`failures`:
+        each (tool, reason) since the last call that worked, the first often saying what
+        would work), else what it can do (`tools`: the names of those offered)."""
         said = [prompts.render("agent_results", results=list(dict.fromkeys(reports)))] \
             if reports else []
-        if failed is not None:
-            said.append(prompts.render("agent_failed", tool=failed[0], reason=failed[1]))
+        said += [prompts.render("agent_failed", tool=tool, reason=reason)
+                 for tool, reason in dict.fromkeys(failures)]
         if said:
             return "\n".join(said)
         about = view.shown(conversation) if conversation.images else []
@@ -361,13 +364,13 @@ class Agent:
     def _resolve(self, name: str, arguments: dict, conversation: Conversation) -> dict:
         """Image arguments as handles ("the second image" -> "#2"); an unknown one is left for
         the tool call to report, so the model sees the error and can recover. Text the user
-        quoted for a new picture ('a poster that says "SALE"') reaches the drawing even when
-        the model's prompt left it out."""
+        quoted or wrote in capitals for a new picture ('a poster that says "SALE"', "a sign
+        saying OPEN") reaches the drawing even when the model's prompt left it out."""
         tool = self.registry.tools.get(name)
         prompt = arguments.get("prompt")
         if tool is not None and not tool.image_args and isinstance(prompt, str):
             asked = view.last_user(conversation).text
-            left_out = [q for q in grounding.quoted(asked) if q not in prompt]
+            left_out = [q for q in grounding.lettering(asked) if q not in prompt]
             arguments["prompt"] = prompt + "".join(f' with the text "{q}"' for q in left_out)
         for key in getattr(tool, "image_args", ()):
             if isinstance(arguments.get(key), str):
