@@ -114,6 +114,14 @@ def test_questions_about_the_last_answer_are_answered_from_it_without_a_tool(loa
         assert s.turns[s.train_from - 2][0] == "assistant"
 
 
+def test_pictures_brought_without_a_question_are_acknowledged_not_worked_on(loaded):
+    brought = [s for s in loaded.samples if s.tag == "bring"]
+    assert brought
+    for s in brought:
+        assert s.handles and not s.turns[-1][1].startswith("<tool_call>")
+        assert all(h in s.turns[-1][1] for h in s.handles)
+
+
 def test_follow_up_answers_are_worked_out_from_the_values():
     def answers(text, n=300):
         rng = random.Random(1)

@@ -73,9 +73,17 @@ DONE = ["Done: {h}.", "Here it is: {h}.", "Here you go: {h}.", "Done, the new pi
 ADMIT = ["Sorry, I could not do that: {r}", "I couldn't do that: {r}",
          "That did not work: {r}", "Sorry, that failed: {r}"]
 # Turn kinds and how often a chat's message is each (given the pictures it has).
-KINDS = {"ocr": 1.2, "classify": 1.0, "caption": 1.0, "detect": 1.1, "edit": 1.2,
+# Edits are also the next message after a picture was made (EDIT_MADE), so their own weight
+# is lower than reading's.
+KINDS = {"ocr": 1.5, "classify": 1.0, "caption": 1.0, "detect": 1.1, "edit": 0.9,
          "generate": 1.0, "vision": 1.2, "compare": 0.5, "chat": 1.8, "general": 1.3,
-         "fail_detect": 0.35, "fail_generate": 0.35}
+         "fail_detect": 0.35, "fail_generate": 0.35, "bring": 0.3}
+# A message that only brings pictures ("look at this"): asked nothing yet, nothing is run.
+BRING = ["look at this", "check this out", "here it is", "i have a picture for you",
+         "here's a photo", "got this one today", "this is what i mean", "see this",
+         "here you go", "sending you a pic", "look what i found", "here's the picture"]
+BRING_TWO = ["here are two pictures", "two pics for you", "look at these", "check these out",
+             "i have two photos", "here are both"]
 # After a tool made a picture, how often the next message edits it; after any tool turn, how
 # often it only thanks or says goodbye ("perfect thx"): a model that learnt that a picture
 # just made is always edited next calls a tool for "thanks".
@@ -393,6 +401,8 @@ def _one_turn(chat: Chat, rng: random.Random) -> None:
         kind = "chat"
     if kind == "compare":
         return _compare(chat, rng)
+    if kind == "bring":
+        return _bring(chat, rng)
     if kind in ("chat", "general", "thanks"):
         text, answer = {"chat": chitchat.small_talk, "general": chitchat.general,
                         "thanks": chitchat.thanks}[kind](rng)
@@ -507,6 +517,22 @@ def _edit(chat: Chat, rng: random.Random, handle: str, brought: list[Pic],
             "clockwise" in text.lower() and "counter" not in text.lower())
         args.update(operation="rotate", degrees=-90 if clockwise else 90)
     _tool_turn(chat, rng, text, brought, "edit", "edit_image", args, "edit")
+
+
+def _bring(chat: Chat, rng: random.Random) -> None:
+    """Pictures brought with no question: acknowledged, and asked what to do."""
+    brought = [chat.pools.any() for _ in range(rng.choice([1, 1, 1, 2]))]
+    first = chat.conv.next_number
+    handles = [f"#{first + i}" for i in range(len(brought))]
+    text = wording.typed(rng.choice(BRING if len(brought) == 1 else BRING_TWO), rng)
+    if _norm(text) in chat.avoid:
+        return None
+    got, it = " and ".join(handles), "it" if len(handles) == 1 else "them"
+    answer = rng.choice([f"Got it: {got}. What would you like to know?",
+                         f"I have {got}. What should I do with {it}?",
+                         f"Thanks, that's {got}. Ask me anything about {it}, or ask for an "
+                         f"edit."])
+    chat.turn(text, brought, "bring", lambda: [("assistant", answer)])
 
 
 def _compare(chat: Chat, rng: random.Random) -> None:
