@@ -427,27 +427,24 @@ def test_a_failed_second_call_does_not_hide_what_the_first_found(registry):
     assert "could not do that with classify" in final.text
 
 
-def test_text_the_user_quoted_reaches_the_drawing(registry):
+@pytest.mark.parametrize("asked, drawn, passed", [
+    ('make a poster that just says "SALE"', "a picture of a sale",
+     'a picture of a sale with the text "SALE"'),
+    ("draw a sign saying OPEN with a green background", "a green background",
+     'a green background with the text "OPEN"'),
+])
+def test_lettering_the_user_asked_for_reaches_the_drawing(registry, asked, drawn, passed):
+    """Text quoted, or in capitals right after "saying", is what the picture must show."""
     conv = Conversation()
-    conv.add_user('make a poster that just says "SALE"')
-    engine = Scripted([call("generate_image", prompt="a picture of a sale"), "Here it is: #1."],
-                      guide=False)
+    conv.add_user(asked)
+    engine = Scripted([call("generate_image", prompt=drawn), "Here it is: #1."], guide=False)
     events, final = run(engine, registry, conv)
     step = next(e for e in events if isinstance(e, Step) and e.status == "done")
-    assert step.arguments["prompt"] == 'a picture of a sale with the text "SALE"'
+    assert step.arguments["prompt"] == passed
     assert final.text == "Here it is: #1." and "#1" in conv.images
 
 
-def test_words_in_capitals_after_saying_reach_the_drawing(registry):
-    """"a sign saying OPEN": the words to write are the capitals after the cue; capitals
-    elsewhere ("LOL") and lowercase words after it are not lettering."""
-    conv = Conversation()
-    conv.add_user("draw a sign saying OPEN with a green background")
-    engine = Scripted([call("generate_image", prompt="a green background"), "Here it is: #1."],
-                      guide=False)
-    events, final = run(engine, registry, conv)
-    step = next(e for e in events if isinstance(e, Step) and e.status == "done")
-    assert step.arguments["prompt"] == 'a green background with the text "OPEN"'
+def test_capitals_elsewhere_and_lowercase_after_a_cue_are_not_lettering():
     assert grounding.lettering("a card that reads GET WELL SOON.") == ["GET WELL SOON"]
     assert grounding.lettering("draw a cat saying hi LOL") == []
 

@@ -23,10 +23,11 @@ from tools.base import Observation
 NUMBER = re.compile(r"(?<![#\d.:,])\d+(?:[.:,]\d+)*")  # "#2" is a handle, not a number
 WORD = re.compile(r"[a-z]+|\d+")
 QUOTED = re.compile(r'"([^"\n]{2,80})"|\u201c([^\u201d\n]{2,80})\u201d')
-# a code has a letter right before a digit ("B12", "maple42"; not "2nd", "10am", "4k")
+# words in capitals after a cue to write them ("a sign saying OPEN TODAY")
 CAPITALS_AFTER_CUE = re.compile(
     r"\b(?i:saying|says|that reads|reading|with the (?:words?|text)|the words?|written)\s+"
     r"([A-Z0-9][A-Z0-9'!&.-]*(?:\s+[A-Z0-9][A-Z0-9'!&.-]*)*)(?![\w])")
+# a code has a letter right before a digit ("B12", "maple42"; not "2nd", "10am", "4k")
 CODE = re.compile(r"(?<![#\w])(?=[a-z\d]*[a-z]\d)[a-z\d]{2,}(?!\w)", re.I)
 NEGATIVE = re.compile(r"\b(?:no|not|none|nothing|cannot|without|zero|0)\b|n't\b", re.I)
 # Words every report may use whatever the result: they show no reading of it.

@@ -247,8 +247,7 @@ class Agent:
         made: list[str] = []
         results: list[Observation] = []  # the calls that worked
         reports: list[str] = []  # what each of them returned, in a plain sentence
-        failed: tuple[str, str] | None = None  # (tool, error) of the last call, if it failed
-        failures: list[tuple[str, str]] = []  # every failure since the last call that worked
+        failures: list[tuple[str, str]] = []  # (tool, error) since the last call that worked
         retried = checked = False
         for step in range(1, self.max_steps + 1):
             left = self.deadline - (time.monotonic() - started)
@@ -264,6 +263,7 @@ class Agent:
             reply, written = None, ""
             # After a call (or a refused answer) the answer is checked before anyone sees it:
             # held back, not streamed, so that a refused one never reaches the user.
+            failed = failures[-1] if failures else None  # the last call's, if it failed
             held = bool(results or failed or checked)
             for chunk in model.stream(messages):
                 reply = chunk if reply is None else reply + chunk
@@ -323,8 +323,8 @@ class Agent:
                 yield Final("", step, finished=False, stopped=True)
                 return
             made += observation.handles
-            failed = (call["name"], reason_of(observation.text)) if observation.error else None
-            failures = failures + [failed] if failed else []
+            failures = failures + [(call["name"], reason_of(observation.text))] \
+                if observation.error else []
             results += [] if observation.error else [observation]
             reports += [] if observation.error else [report(call["name"], observation)]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
