@@ -41,6 +41,7 @@ _LATEST = re.compile(rf"\b(?:last|latest|newest|new|most recent|recent)\s+{_NOUN
 _BOTH = re.compile(rf"\b(?:both|the two|these two|those two)(?:\s+{_NOUN})?\b", re.I)
 _ORIGINAL = re.compile(r"\b(?:original|unedited)\b", re.I)
 _LINEAGE = re.compile(r"^\d+_[a-z_]+_(\d+)$")  # a tool's picture: {id}_{tool}_{parent}
+_BOXED = re.compile(r"^\d+_detect_\d+$")
 # "the cat picture", "the one with the dog", "the photo of my receipt": a picture by what the
 # chat has said about it
 _DESCRIBED = re.compile(rf"\b(?:the|that|this|my)\s+([a-z]+)\s+{_NOUN}\b"
@@ -101,6 +102,9 @@ def described(conversation: Conversation) -> dict[str, set[str]]:
         for handle in made:
             about[handle] |= said
         latest = (made or list(turn.images) or latest)[-1:]
+    for handle, ref in conversation.images.items():
+        if _BOXED.match(ref.name):  # what the detector made: "the one with the boxes"
+            about[handle] |= {"box", "boxe"}
     return about
 
 

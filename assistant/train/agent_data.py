@@ -88,6 +88,13 @@ BRING_TWO = ["here are two pictures", "two pics for you", "look at these", "chec
 # often it only thanks or says goodbye ("perfect thx"): a model that learnt that a picture
 # just made is always edited next calls a tool for "thanks".
 EDIT_MADE, THANKS = 0.35, 0.2
+# After a tool read a picture, how often the next message brings another one and asks the
+# same of it in a word or two ("and this one?"): the same tool, on the new picture.
+AND_THIS = 0.2
+AND_THIS_WORDS = ["and this one?", "this one too", "same for this one", "what about this one",
+                  "and this one pls", "now this one", "ok and this", "same again with this",
+                  "do this one too", "and here?", "how about this one", "this one as well?",
+                  "and what about this", "same question for this one", "and this pic?"]
 # After a reading, how often the next message asks about the value just read ("is that in the
 # evening?", "what does each of us pay?"); after any tool turn, how often it asks to hear the
 # answer again. Both are answered from the last answer, without a tool.
@@ -95,6 +102,7 @@ FOLLOW_UP, AGAIN = 0.6, 0.03
 TOOL_TAGS = {"ocr", "classify", "caption", "detect", "fail_detect", "edit", "generate",
              "fail_generate"}
 FIRST_ONLY = 0.4  # tool turns trained up to the call only (shorter: more of them per hour)
+READ_AGAIN = ("ocr", "classify", "caption")  # tools "and this one?" asks again
 NEEDS = {"ocr": "sign", "classify": "photo", "caption": "photo", "detect": "photo",
          "fail_detect": "photo", "vision": "shapes", "edit": "any"}
 
@@ -109,6 +117,7 @@ class Pic:
     qa: list[tuple[str, str]] = field(default_factory=list)  # true (question, answer) pairs
     describe: str = ""  # "a red circle" (shape pictures)
     names: list[str] = field(default_factory=list)  # "the cat picture", "the grey one"
+    traits: tuple[frozenset, frozenset] = (frozenset(), frozenset())  # colours, shape kinds
 
 
 def _norm(text: str) -> str:
@@ -188,11 +197,13 @@ class Pools:
             key, entry = self.rng.choice(self.easy)
             return Pic("easy", key, entry["load"], qa=entry["qa"],
                        describe=f"a {entry['color']} {entry['shape']}",
-                       names=[f"the {entry['color']} one", f"the {entry['shape']}"])
+                       names=[f"the {entry['color']} one", f"the {entry['shape']}"],
+                       traits=(frozenset([entry["color"]]), frozenset([entry["shape"]])))
         scene = pictures.shape_scene(self.rng)
         return Pic("scene", f"agent/scene/{self.seed}/{self.rng.randrange(2**40)}", scene.draw,
                    scene=scene, qa=pictures.shape_questions(scene, self.rng),
-                   describe=scene.describe(), names=[f"the one with {scene.describe()}"])
+                   describe=scene.describe(), names=[f"the one with {scene.describe()}"],
+                   traits=(frozenset(scene.colours()), frozenset(scene.kinds())))
 
     def any(self) -> Pic:
         return self.rng.choice([self.sign, self.photo, self.shapes, self.shapes])()
@@ -208,6 +219,7 @@ class Chat:
         self.conv = Conversation()
         self.pics: dict[str, Pic] = {}
         self.samples: list[Sample] = []
+        self.intent = "read"  # what the last tool turn asked (an ocr turn: which fact)
 
     # -- what a message refers to ----------------------------------------------------------
     def _of(self, kind: str) -> list[str]:
@@ -392,6 +404,8 @@ def _one_turn(chat: Chat, rng: random.Random) -> None:
         kind = "again"
     elif after_tool and chat.samples[-1].tag == "ocr" and roll < FOLLOW_UP:
         kind = "follow_up"
+    elif after_tool and chat.samples[-1].tag in READ_AGAIN and roll < FOLLOW_UP + AND_THIS:
+        return _and_this(chat, rng, chat.samples[-1].tag)
     if kind in ("follow_up", "again"):
         last = chat.conv.turns[-1].text
         pair = (follow_up.follow_up(last, rng) if kind == "follow_up" else
@@ -456,6 +470,8 @@ def _direct(chat: Chat, rng: random.Random, text: str, answer: str, tag: str) ->
 
 def _tool_turn(chat: Chat, rng: random.Random, text: str, brought: list[Pic], tag: str,
                tool: str, arguments: dict, intent: str) -> None:
+    chat.intent = intent
+
     def act() -> list[tuple[str, str]]:
         observation = chat.call(tool, arguments)
         out = [("assistant", call_text(tool, arguments)),
@@ -519,6 +535,22 @@ def _edit(chat: Chat, rng: random.Random, handle: str, brought: list[Pic],
     _tool_turn(chat, rng, text, brought, "edit", "edit_image", args, "edit")
 
 
+def _and_this(chat: Chat, rng: random.Random, tag: str) -> None:
+    """A new picture of the kind just read, asked about in a few words: the same tool again."""
+    intent = chat.intent if tag == "ocr" else tag
+    for _ in range(10):  # a sign that answers the question asked of the last one
+        pic = getattr(chat.pools, NEEDS[tag])()
+        if tag != "ocr" or intent in ["read", *pictures.SIGN_QUESTIONS[pic.sign.kind]]:
+            break
+    else:
+        intent = "read"
+    text = wording.typed(rng.choice(AND_THIS_WORDS), rng)
+    if _norm(text) in chat.avoid:
+        return None
+    _tool_turn(chat, rng, text, [pic], tag, tag, {"image": f"#{chat.conv.next_number}"},
+               intent)
+
+
 def _bring(chat: Chat, rng: random.Random) -> None:
     """Pictures brought with no question: acknowledged, and asked what to do."""
     brought = [chat.pools.any() for _ in range(rng.choice([1, 1, 1, 2]))]
@@ -535,6 +567,24 @@ def _bring(chat: Chat, rng: random.Random) -> None:
     chat.turn(text, brought, "bring", lambda: [("assistant", answer)])
 
 
+# "which one is the red one?" (of two pictures): by a colour, by a shape
+WHICH = {"colour": ["which one is {t}?", "which of the two is the {t} one",
+                    "which pic has the {t} shape", "which picture has something {t} in it",
+                    "the {t} one is which?", "which of these is {t}",
+                    "where is the {t} shape, first or second?", "which one has {t} in it"],
+         "shape": ["which one has the {t}?", "which pic shows a {t}", "where's the {t}",
+                   "which of the two has a {t} in it", "the {t} is in which one?",
+                   "which picture is the {t} one", "find the {t}: first or second?"]}
+
+
+def _which(a: Pic, b: Pic, rng: random.Random) -> tuple[str, str] | None:
+    """A colour or a shape that picture `a` has and `b` has not, with what it is ("red",
+    "colour"; "circle", "shape"), or None when `a` has none of its own."""
+    options = [(c, "colour") for c in a.traits[0] - b.traits[0]] + \
+        [(k, "shape") for k in a.traits[1] - b.traits[1]]
+    return rng.choice(sorted(options)) if options else None
+
+
 def _compare(chat: Chat, rng: random.Random) -> None:
     have = chat._of("shapes")
     if len(have) >= 2 and rng.random() < 0.5:
@@ -545,10 +595,19 @@ def _compare(chat: Chat, rng: random.Random) -> None:
         a, b = f"#{chat.conv.next_number}", f"#{chat.conv.next_number + 1}"
     pics = {a: (brought[0] if brought else chat.pics[a]),
             b: (brought[1] if brought else chat.pics[b])}
-    text = wording.ask("compare", rng, a=a, b=b)
+    which = _which(pics[a], pics[b], rng) if rng.random() < 0.5 else None
+    if which is not None:  # "which one is the red one?": the one that has it
+        trait, what = which
+        text = rng.choice(WHICH[what]).format(t=trait)
+        answer = rng.choice([f"{a}: it shows {pics[a].describe}.",
+                             f"The {'first' if a < b else 'second'} one, {a}: "
+                             f"{pics[a].describe}."])
+    else:
+        text = wording.ask("compare", rng, a=a, b=b)
+        answer = f"{a} shows {pics[a].describe}; {b} shows {pics[b].describe}."
     if not brought and a not in text:
         text = f"{text} ({a} and {b})"
+    text = wording.typed(text, rng) if which is not None else text
     if _norm(text) in chat.avoid:
         return None
-    answer = f"{a} shows {pics[a].describe}; {b} shows {pics[b].describe}."
     chat.turn(text, brought, "compare", lambda: [("assistant", answer)])

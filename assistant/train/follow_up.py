@@ -77,7 +77,7 @@ def _time(t: tuple[int, int], rng: random.Random) -> tuple[str, str]:
         return (rng.choice(["is that am or pm", "in 12 hour time?", "is that morning or evening",
                             "what's that on a 12-hour clock", "am or pm?"]),
                 f"{_clock(h, m)} is {_twelve(h, m)}.")
-    rh, rm, said = rng.choice(REFERENCES)
+    rh, rm, said = rng.choice(REFERENCES + [(24, 0, "midnight")] * (kind == 2))
     if kind == 2:
         word = rng.choice(["before", "after"])
         question = rng.choice([f"is that {word} {said}", f"so it's {word} {said}?",
