@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from assistant.agent import Agent, Delta, Final, Note, Step, grounding, view
+from assistant.agent import Agent, Delta, Final, Note, Step, arithmetic, grounding, view
 from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.engine.request import CALL_OPEN, GenerationParams
@@ -461,3 +461,29 @@ def test_every_failure_is_told_not_only_the_last(registry):
     assert len(lines) == 2, final.text
     assert lines[0].startswith("I could not do that with detect:") and "classify" in lines[0]
     assert lines[1].startswith("I could not do that with classify:") and "#7" in lines[1]
+
+
+@pytest.mark.parametrize("written, right", [
+    ("23.75 / 5 = 4.80 each.", "23.75 / 5 = 4.75 each."),
+    ("That is 23.75 + 15% = 27.00 with the tip.", "That is 23.75 + 15% = 27.31 with the tip."),
+    ("20 - 23.75 = 3.75, so it is short.", "20 - 23.75 = -3.75, so it is short."),
+    ("3 x 4 = 11", "3 x 4 = 12"),
+    ("4,50 * 2 = 8,00", "4,50 * 2 = 9,00"),
+    ("10 / 0 = 3", "10 / 0 = 3"),  # no value: left as written
+    ("It is 1920x1080 = 2 megapixels.", "It is 1920x1080 = 2 megapixels."),  # a size
+    ("It leaves at 17:20 - 9:00 = 8 hours later.", "It leaves at 17:20 - 9:00 = 8 hours later."),
+])
+def test_a_sum_in_an_answer_is_computed(written, right):
+    assert arithmetic.fix(written) == right
+
+
+def test_a_wrong_result_is_never_streamed(registry):
+    """A direct answer streams in pieces; the wrong figure after "=" is never shown, and what
+    was shown is the answer kept."""
+    conv = Conversation()
+    conv.add_user("The total is 23.75. What does each of us pay if we are 5?")
+    events, final = run(Scripted(["Each pays 23.75 / 5 = 4.80 euros."]), registry, conv)
+    deltas = [e.text for e in events if isinstance(e, Delta)]
+    assert final.text == "".join(deltas) == "Each pays 23.75 / 5 = 4.75 euros."
+    assert len(deltas) > 3 and not any("4.8" in d for d in deltas)
+

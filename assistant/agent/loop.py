@@ -13,7 +13,8 @@ Rules that hold whatever the model writes:
   result, after a call that made a picture names it (no "sorry" for what worked), and after
   a tool's result rests on it (assistant/agent/grounding.py): the model is asked once more,
   then the loop says itself what failed or what the tool returned;
-- no call text reaches the user (assistant/agent/chat_model.py holds it back).
+- no call text reaches the user (assistant/agent/chat_model.py holds it back);
+- the result of a sum the answer writes is computed (assistant/agent/arithmetic.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import StructuredTool
 
 import prompts
-from assistant.agent import grounding, handles, protocol, view
+from assistant.agent import arithmetic, grounding, handles, protocol, view
 from assistant.agent.chat_model import EngineChatModel
 from assistant.agent.trace import Delta, Event, Final, Note, Step
 from assistant.config import AgentSettings, GenerationDefaults
@@ -260,7 +261,7 @@ class Agent:
                 messages[0] = fresh[0]
             allowed = self._allowed(conversation, made)
             model = self._model(conversation, tools, allowed, cancel=cancel)
-            reply, written = None, ""
+            reply, written, shown = None, "", ""
             # After a call (or a refused answer) the answer is checked before anyone sees it:
             # held back, not streamed, so that a refused one never reaches the user.
             failed = failures[-1] if failures else None  # the last call's, if it failed
@@ -269,8 +270,9 @@ class Agent:
                 reply = chunk if reply is None else reply + chunk
                 if chunk.content and not chunk.additional_kwargs.get("malformed"):
                     written += chunk.content
-                    if not held:
-                        yield Delta(chunk.content)
+                    if not held and len(now := arithmetic.ready(written)) > len(shown):
+                        yield Delta(now[len(shown):])
+                        shown = now
             if stopped():
                 yield Note(step, "stopped", "stopped by the user")
                 yield Final(protocol.strip_tags(written).strip(), step, finished=False,
@@ -289,13 +291,15 @@ class Agent:
                                                          tools=tools.names))]
                 continue
             if not reply.tool_calls:
-                answer = protocol.strip_tags(reply.content).strip()
+                answer = arithmetic.fix(protocol.strip_tags(reply.content).strip())
                 problem = claim_problem(answer, conversation, failed and failed[1], made,
                                         results)
                 if problem is None:
                     text = answer or self._empty(failed)
                     if held or not answer:
                         yield Delta(text)
+                    elif len(rest := arithmetic.fix(written)) > len(shown):
+                        yield Delta(rest[len(shown):])
                     yield Final(text, step)
                     return
                 if checked or step == self.max_steps:
