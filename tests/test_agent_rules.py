@@ -17,6 +17,7 @@ from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.engine.request import CALL_OPEN, GenerationParams
 from tests import char_model
+from tools.base import Observation
 from tools.registry import build
 
 
@@ -487,3 +488,18 @@ def test_a_wrong_result_is_never_streamed(registry):
     assert final.text == "".join(deltas) == "Each pays 23.75 / 5 = 4.75 euros."
     assert len(deltas) > 3 and not any("4.8" in d for d in deltas)
 
+
+
+READ = Observation('Text in #1 (1 line(s), top to bottom):\n1. "OPEN 24 HOURS" at [4, 9, 120, 30] '
+                   '(confidence 0.99)', data={"lines": [{"text": "OPEN 24 HOURS"}]})
+
+
+@pytest.mark.parametrize("answer, sound", [
+    ('It says "OPEN 24 HOURS".', True),
+    ("It is open 24 hours a day.", True),
+    ("It is 24 hours old.", False),  # shares "24 hours", and says what no one read
+    ("Open 24 hours, every day of the week.", False),
+])
+def test_an_answer_about_text_read_adds_nothing_of_its_own(answer, sound):
+    problem = grounding.ungrounded(answer, "Read the text in this image.", [READ], False)
+    assert (problem is None) == sound, problem

@@ -11,7 +11,10 @@ asks for such an answer again, and if the second one is no better, shows the res
   "maple42") was written by the user or a tool (spaces and case aside: OCR glues words
   together);
 - unless a call made a picture, the answer shares a word with the results, or, when they
-  found nothing, says so.
+  found nothing, says so;
+- after text was read, the answer adds no word of its own beyond those that say what a
+  reading is ("It leaves at", "The total is"): "It is 24 hours old." about a sign reading
+  "OPEN 24 HOURS" shares "24 hours" and still says what no one read.
 """
 
 from __future__ import annotations
@@ -38,6 +41,19 @@ found find look looks like likely most probably think seems seem what which who 
 could would will just one some any all about from into onto out over under near also very
 really quite done made make marked mark tool result results answer answers describe
 describes description read reads reading write written detector classifier model
+""".split())
+
+
+# Words an answer about text that was read may use besides the message's and the text's:
+# what says which value it is.
+READING = frozenset("""
+leave leaves leaving left depart departs departure arrive arrives arrival time due boarding
+board open opens closed close closes until hour minute today daily from between and
+platform gate room seat track stop terminal total cost costs price amount pay due sum
+password code number phone call serial model label sign card notice board ticket written
+word line top bottom first second last only empty blank nothing text letter digit
+day night tonight morning afternoon evening noon midnight week weekday weekend
+ask asked want wanted need use
 """.split())
 
 
@@ -127,7 +143,14 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
                 "answer from the tool's result.")
     if made:
         return None
-    if shares(answer, "\n".join(r.text for r in results)):
+    said = "\n".join(r.text for r in results)
+    if "lines" in results[-1].data:  # text was read: the answer says what, no more
+        extra = content_words(answer) - content_words(asked + "\n" + said) - \
+            {w[:-1] if w.endswith("s") else w for w in READING} - READING
+        if extra and shares(answer, said):
+            return (f"it says {', '.join(sorted(extra))}, which the text read does not; "
+                    "answer with what the tool read.")
+    if shares(answer, said):
         return None
     found_nothing = any(v == [] for r in results for v in r.data.values())
     if found_nothing and NEGATIVE.search(answer):
