@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from assistant.config import ToolSettings
 from tools import sketch
@@ -29,6 +29,15 @@ class GenerateArgs(ToolArgs):
                               description="denoising steps (diffusion only); empty: the default")
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1,
                              description="same seed and prompt give the same image")
+
+    @field_validator("width", "height", mode="before")
+    @classmethod
+    def _to_eights(cls, value):
+        """A size rounded to the multiple of 8 diffusion needs: 300 draws 304 wide, rather
+        than failing the call."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return 8 * ((value + 4) // 8)
+        return value
 
 
 class Sketch(Tool):
