@@ -403,13 +403,15 @@ def astronaut() -> Image.Image:
     return Image.fromarray(data.astronaut())
 
 
-def test_boxes_drawn_by_the_detector_come_with_what_it_found(registry):
+@pytest.mark.parametrize("answer", ["Here you go: #2.", "The new picture is #2."])
+def test_boxes_drawn_by_the_detector_come_with_what_it_found(registry, answer):
     """The detector made a picture, but it also read one: "Here you go: #2." alone is sent
-    back, and the loop then says what was found."""
+    back (and "new picture" shares "New image #2" of the observation, not what was read), and
+    the loop then says what was found."""
     conv = Conversation()
     conv.add_user("find her face", [astronaut()])
-    engine = Scripted([call("detect", image="#1", objects=["face"]), "Here you go: #2.",
-                       "Here you go: #2."], guide=False)
+    engine = Scripted([call("detect", image="#1", objects=["face"]), answer, answer],
+                      guide=False)
     events, final = run(engine, registry, conv)
     assert "does not use what the tool returned" in checks(events)[0].text
     assert final.text == "I found 1 face, marked in #2."

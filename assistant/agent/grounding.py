@@ -126,6 +126,28 @@ def _numbers(value, out: set[str]) -> set[str]:
     return out
 
 
+READ_KEYS = ("lines", "labels", "groups", "boxes", "objects", "caption", "answer")
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() if k not in ("box", "backend") for t in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _strings(v)]
+    return [str(value)] if isinstance(value, int) and not isinstance(value, bool) else []
+
+
+def _read(result: Observation) -> str:
+    """What a result says of its picture (the text read, the labels, the caption): what an
+    answer must share a word with. A result that read nothing gives its whole text ("New
+    image #2" is no reading of a picture: "The new picture is #2." shares nothing with
+    "found 1 face")."""
+    read = [t for k in READ_KEYS if k in result.data for t in _strings(result.data[k])]
+    return "\n".join(read) if read else result.text
+
+
 def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) -> str | None:
     """What in `answer` rests on nothing the tools returned, or None. `asked`: the user's
     message; `results`: this answer's successful calls; `made`: a call made a picture (the
@@ -150,7 +172,7 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
         if extra and shares(answer, said):
             return (f"it says {', '.join(sorted(extra))}, which the text read does not; "
                     "answer with what the tool read.")
-    if shares(answer, said):
+    if shares(answer, "\n".join(_read(r) for r in results)):
         return None
     found_nothing = any(v == [] for r in results for v in r.data.values())
     if found_nothing and NEGATIVE.search(answer):
