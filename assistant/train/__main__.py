@@ -38,7 +38,7 @@ DEFAULT = Recipe(
     stages=[StagePlan(1, steps=600, batch_size=64, lr=1e-3, objective="align",
                       checkpoint_every=200),
             StagePlan(1, steps=0, batch_size=16, lr=1e-3, objective="lm"),
-            StagePlan(2, steps=460, batch_size=16, lr=1.5e-3, bridge_lr=1e-4, batch_by="kind",
+            StagePlan(2, steps=400, batch_size=16, lr=1.5e-3, bridge_lr=1e-4, batch_by="kind",
                       bf16=True)],
     data={"1": ["easy-vqa-captions", "synthetic-captions:200"],
           "2": ["easy-vqa", "synthetic-instructions:200", "agent:2400"]},
