@@ -505,3 +505,17 @@ READ = Observation('Text in #1 (1 line(s), top to bottom):\n1. "OPEN 24 HOURS" a
 def test_an_answer_about_text_read_adds_nothing_of_its_own(answer, sound):
     problem = grounding.ungrounded(answer, "Read the text in this image.", [READ], False)
     assert (problem is None) == sound, problem
+
+
+def test_a_failed_edit_is_not_hidden_behind_a_reading(registry):
+    """"make it bw": the edit fails, the model looks at the picture instead and answers with
+    what it shows. The user asked for a picture: the answer must say none was made."""
+    conv = Conversation()
+    conv.add_user("make it bw", [astronaut()])
+    engine = Scripted([call("edit_image", image="#1", operation="crop", box=[0, 0, 516, 16768]),
+                       call("caption", image="#1"), "It shows a woman in a suit.",
+                       "It shows a woman in a suit."], guide=False)
+    events, final = run(engine, registry, conv)
+    assert "no picture was made" in checks(events)[0].text
+    assert "could not do that with edit_image" in final.text and "not inside" in final.text
+    assert conv.images.keys() == {"#1"}

@@ -63,6 +63,7 @@ class Tool(ABC):
     description: ClassVar[str]
     Args: ClassVar[type[ToolArgs]]
     image_args: ClassVar[tuple[str, ...]] = ("image",)  # argument names that hold handles
+    makes: ClassVar[bool] = False  # its work is a new picture (an edit, a drawing), not a reading
     parameters: int = 0  # of the loaded backend, for the memory budget
     dtype: torch.dtype | str = torch.float32
     device: str = "cpu"

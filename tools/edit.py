@@ -147,6 +147,7 @@ def pillow_edit(args: EditArgs, image: Image.Image) -> tuple[Image.Image, str]:
 
 class EditImage(Tool):
     name = "edit_image"
+    makes = True
     description = ("Make a new image from an existing one: crop, resize, rotate, flip, "
                    "grayscale, blur, or draw labelled boxes on it.")
     Args = EditArgs

@@ -42,6 +42,7 @@ class GenerateArgs(ToolArgs):
 
 class Sketch(Tool):
     name = "generate_image"
+    makes = True
     description = ("Create a new image from a description. Offline this is a procedural drawing: "
                    "it draws shapes (circle, square, rectangle, triangle, star, ellipse, diamond, "
                    "line, ring) with colours, counts, sizes, places and quoted text, nothing else.")
@@ -70,6 +71,7 @@ class Sketch(Tool):
 
 class Diffusion(HubTool):
     name = "generate_image"
+    makes = True
     description = "Create a new image from a text description with a diffusion model."
     Args = GenerateArgs
     image_args = ()

@@ -10,8 +10,9 @@ Rules that hold whatever the model writes:
   (and the ones this answer made);
 - a message naming a picture that does not exist is answered with the pictures there are;
 - an answer never names a picture that does not exist, after a failed call never claims a
-  result, after a call that made a picture names it (no "sorry" for what worked), and after
-  a tool's result rests on it (assistant/agent/grounding.py): the model is asked once more,
+  result (nor, after a failed edit or drawing, answers as if none had been asked for), after
+  a call that made a picture names it (no "sorry" for what worked), and after a tool's
+  result rests on it (assistant/agent/grounding.py): the model is asked once more,
   then the loop says itself what failed or what the tool returned;
 - no call text reaches the user (assistant/agent/chat_model.py holds it back);
 - the result of a sum the answer writes is computed (assistant/agent/arithmetic.py).
@@ -128,10 +129,12 @@ def for_settings(engine, registry, agent: AgentSettings, generation: GenerationD
 
 
 def claim_problem(answer: str, conversation: Conversation, failed: str | None,
-                  made: list[str], results: list[Observation] = ()) -> str | None:
+                  made: list[str], results: list[Observation] = (),
+                  unmade: list[tuple[str, str]] = ()) -> str | None:
     """What is wrong with an answer that claims too much, or None. `failed`: the error of the
     run's last call, if it failed; `made`: the pictures this run made; `results`: the run's
-    successful observations, which an answer after them must rest on. The message and those
+    successful observations, which an answer after them must rest on; `unmade`: (tool, error)
+    of the run's failed edits and drawings (a picture was asked for). The message and those
     results may be quoted: their "#12" is no claim."""
     asked = view.last_user(conversation).text
     quoted = "\n".join([asked, *(r.text for r in results)])
@@ -144,6 +147,10 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     if failed is not None and not made and not ADMITS.search(answer):
         return f"the last call failed ({failed}) and nothing was made, but the answer does " \
                "not say so."
+    if unmade and not made and not ADMITS.search(answer):
+        tool, reason = unmade[-1]
+        return f"the {tool} call failed ({reason}) and no picture was made, but the answer " \
+               "does not say so."
     shows_made = bool({f"#{h}" for h in view.HANDLE.findall(answer)} & set(made))
     if failed is not None and not shows_made and not grounding.shares(answer, failed):
         return f"the last call failed ({failed}), but the answer does not say what failed " \
@@ -249,6 +256,7 @@ class Agent:
         results: list[Observation] = []  # the calls that worked
         reports: list[str] = []  # what each of them returned, in a plain sentence
         failures: list[tuple[str, str]] = []  # (tool, error) since the last call that worked
+        unmade: list[tuple[str, str]] = []  # (tool, error) of the edits and drawings that failed
         retried = checked = False
         for step in range(1, self.max_steps + 1):
             left = self.deadline - (time.monotonic() - started)
@@ -293,7 +301,7 @@ class Agent:
             if not reply.tool_calls:
                 answer = arithmetic.fix(protocol.strip_tags(reply.content).strip())
                 problem = claim_problem(answer, conversation, failed and failed[1], made,
-                                        results)
+                                        results, unmade)
                 if problem is None:
                     text = answer or self._empty(failed)
                     if held or not answer:
@@ -304,7 +312,8 @@ class Agent:
                     return
                 if checked or step == self.max_steps:
                     yield Note(step, "check", problem)
-                    honest = self._honest(failures, conversation, reports, tools.names)
+                    honest = self._honest(list(dict.fromkeys(unmade + failures)),
+                                          conversation, reports, tools.names)
                     yield Delta(honest)
                     yield Final(honest, step)
                     return
@@ -329,6 +338,9 @@ class Agent:
             made += observation.handles
             failures = failures + [(call["name"], reason_of(observation.text))] \
                 if observation.error else []
+            if observation.error and getattr(self.registry.tools.get(call["name"]), "makes",
+                                             False):
+                unmade.append((call["name"], reason_of(observation.text)))
             results += [] if observation.error else [observation]
             reports += [] if observation.error else [report(call["name"], observation)]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
