@@ -55,12 +55,12 @@ def fix(text: str) -> str:
     """`text` with the result of each sum it writes computed."""
     def right(m: re.Match) -> str:
         a, op, b, percent, said = m.groups()
-        if op == "x" and not re.search(r"\s", m.group(0)[len(a):m.start(3) - m.start()]):
+        if m.string[m.end(1):m.start(3)] == "x":
             return m.group(0)  # "1920x1080 = ..." is a size, not a product
         value = _value(_number(a), op, _number(b), bool(percent))
         if value is None:
             return m.group(0)
-        return m.group(0)[:m.start(5) - m.start()] + _written(value, said, a, b)
+        return m.string[m.start():m.start(5)] + _written(value, said, a, b)
     return SUM.sub(right, text)
 
 

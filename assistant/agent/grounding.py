@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from tools.base import Observation
+from tools.report import READINGS
 
 NUMBER = re.compile(r"(?<![#\d.:,])\d+(?:[.:,]\d+)*")  # "#2" is a handle, not a number
 WORD = re.compile(r"[a-z]+|\d+")
@@ -79,6 +80,9 @@ def content_words(text: str) -> set[str]:
     return {w for w in _words(text) if not w.isdigit()}
 
 
+_READING = content_words(" ".join(READING))  # as the words of an answer are compared
+
+
 def quoted(text: str) -> list[str]:
     """The values `text` quotes ("SALE", “PLUM JAM”)."""
     return [q.strip() for a, b in QUOTED.findall(text) if (q := a or b).strip()]
@@ -126,7 +130,9 @@ def _numbers(value, out: set[str]) -> set[str]:
     return out
 
 
-READ_KEYS = ("lines", "labels", "groups", "boxes", "objects", "caption", "answer")
+# what a result read (tools/report.py READINGS), with the classifier's groups ("cat" over
+# "Egyptian Mau") and what the detector looked for
+READ_KEYS = (*READINGS, "groups", "objects")
 
 
 def _strings(value) -> list[str]:
@@ -167,8 +173,7 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
         return None
     said = "\n".join(r.text for r in results)
     if "lines" in results[-1].data:  # text was read: the answer says what, no more
-        extra = content_words(answer) - content_words(asked + "\n" + said) - \
-            {w[:-1] if w.endswith("s") else w for w in READING} - READING
+        extra = content_words(answer) - content_words(asked + "\n" + said) - _READING
         if extra and shares(answer, said):
             return (f"it says {', '.join(sorted(extra))}, which the text read does not; "
                     "answer with what the tool read.")

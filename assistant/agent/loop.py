@@ -312,8 +312,8 @@ class Agent:
                     return
                 if checked or step == self.max_steps:
                     yield Note(step, "check", problem)
-                    honest = self._honest(list(dict.fromkeys(unmade + failures)),
-                                          conversation, reports, tools.names)
+                    honest = self._honest(unmade + failures, conversation, reports,
+                                          tools.names)
                     yield Delta(honest)
                     yield Final(honest, step)
                     return
@@ -336,11 +336,10 @@ class Agent:
                 yield Final("", step, finished=False, stopped=True)
                 return
             made += observation.handles
-            failures = failures + [(call["name"], reason_of(observation.text))] \
-                if observation.error else []
-            if observation.error and getattr(self.registry.tools.get(call["name"]), "makes",
-                                             False):
-                unmade.append((call["name"], reason_of(observation.text)))
+            failure = (call["name"], reason_of(observation.text)) if observation.error else None
+            failures = failures + [failure] if failure else []
+            if failure and getattr(self.registry.tools.get(call["name"]), "makes", False):
+                unmade.append(failure)
             results += [] if observation.error else [observation]
             reports += [] if observation.error else [report(call["name"], observation)]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")

@@ -104,7 +104,7 @@ def described(conversation: Conversation) -> dict[str, set[str]]:
         latest = (made or list(turn.images) or latest)[-1:]
     for handle, ref in conversation.images.items():
         if _BOXED.match(ref.name):  # what the detector made: "the one with the boxes"
-            about[handle] |= {"box", "boxe"}
+            about[handle] |= _content("box boxes")
     return about
 
 
