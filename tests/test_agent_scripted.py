@@ -272,6 +272,23 @@ def test_stop_while_the_answer_is_written_keeps_what_was_written(registry):
     assert [e.kind for e in events if isinstance(e, Note)] == ["stopped"]
 
 
+def test_a_sum_cut_short_by_stop_keeps_its_computed_result(registry):
+    """The figure after "=" is held back while it streams; Stop right then must not show the
+    model's wrong one in the answer kept."""
+    import threading
+
+    stop = threading.Event()
+
+    def sum_(conversation):
+        stop.set()
+        return "2*2=5 and so on."
+
+    events = list(Agent(ScriptedEngine([sum_]), registry).run(chat("what is 2*2?"),
+                                                               cancel=stop))
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == "2*2"
+    assert events[-1].stopped and events[-1].text == "2*2=4"
+
+
 class Waiting(Tool):
     """A tool that runs until the test lets it go."""
 

@@ -283,8 +283,8 @@ class Agent:
                         shown = now
             if stopped():
                 yield Note(step, "stopped", "stopped by the user")
-                yield Final(protocol.strip_tags(written).strip(), step, finished=False,
-                            stopped=True)
+                yield Final(arithmetic.fix(protocol.strip_tags(written).strip()), step,
+                            finished=False, stopped=True)
                 return
             malformed = reply.additional_kwargs.get("malformed")
             if malformed:
