@@ -185,3 +185,17 @@ def test_samples_encode_as_the_chat_shows_them_and_train_only_the_last_message(
                                                if not s.pictures())]
     loss = trainer._step(batch, loaded.samples)
     assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("asked, named", [("what breed is it", "tabby cat"),
+                                          ("what kind of cat is this?", "tabby cat"),
+                                          ("what animal is this", "a cat")])
+def test_a_classify_answer_names_the_exact_kind_when_asked_for_it(asked, named):
+    from tools.base import Observation
+
+    result = Observation("Labels for #1: tabby cat 41%, tiger cat 22%.",
+                         data={"labels": [{"label": "tabby cat", "score": 0.41},
+                                          {"label": "tiger cat", "score": 0.22}],
+                               "groups": [{"label": "cat", "score": 0.63}]})
+    answer = agent_data._answer("classify", result, "classify", random.Random(0), asked)
+    assert named in answer and ("tabby" in answer) == (named == "tabby cat")

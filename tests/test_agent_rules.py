@@ -98,8 +98,9 @@ def test_a_chat_without_pictures_is_offered_no_tool_that_needs_one(registry):
     assert all(tool != "ocr" for tool, _ in tools_run(events))
     assert engine.prompts[0].system.startswith("Tools: generate_image.") or \
         "- ocr" not in engine.prompts[0].system
-    assert set(engine.params[0].constraint.schema["anyOf"][0]["properties"]["name"]["enum"]) \
-        <= {"generate_image"}
+    constraint = engine.params[0].constraint  # a question asks for no drawing: no tool at all
+    assert constraint is None or \
+        set(constraint.schema["anyOf"][0]["properties"]["name"]["enum"]) <= {"generate_image"}
     assert CALL_OPEN not in final.text
 
 
@@ -356,6 +357,9 @@ def test_what_an_answer_after_ocr_may_say(answer, ok):
     ("Use the password guest99.", False),  # a code no one read
     ('You asked for the "wifi password": it is maple42.', True),  # the user's own words
     ("Sign #1 says maple42.", True),  # a handle is no code
+    ("The password is PASSWORD.", False),  # only the question's words
+    ("The wifi password is on the card.", False),
+    ("Yes, there is a wifi password.", True),  # a plain yes may rest on the question
 ])
 def test_what_an_answer_may_quote_after_ocr(answer, ok):
     from assistant.agent.grounding import ungrounded
@@ -508,10 +512,11 @@ def test_an_answer_about_text_read_adds_nothing_of_its_own(answer, sound):
 
 
 def test_a_failed_edit_is_not_hidden_behind_a_reading(registry):
-    """"make it bw": the edit fails, the model looks at the picture instead and answers with
-    what it shows. The user asked for a picture: the answer must say none was made."""
+    """"crop it to her face": the edit fails, the model looks at the picture instead and
+    answers with what it shows. The user asked for a picture: the answer must say none was
+    made."""
     conv = Conversation()
-    conv.add_user("make it bw", [astronaut()])
+    conv.add_user("crop it to her face", [astronaut()])
     engine = Scripted([call("edit_image", image="#1", operation="crop", box=[0, 0, 516, 16768]),
                        call("caption", image="#1"), "It shows a woman in a suit.",
                        "It shows a woman in a suit."], guide=False)
@@ -519,3 +524,68 @@ def test_a_failed_edit_is_not_hidden_behind_a_reading(registry):
     assert "no picture was made" in checks(events)[0].text
     assert "could not do that with edit_image" in final.text and "not inside" in final.text
     assert conv.images.keys() == {"#1"}
+
+
+def offered_calls(params) -> dict[str, dict]:
+    """The calls the guide let the model write: each tool's argument schema, by name."""
+    return {option["properties"]["name"]["enum"][0]: option["properties"]["arguments"]
+            for option in params.constraint.schema["anyOf"]}
+
+
+def test_a_question_is_offered_no_edit_and_no_drawing(registry):
+    """"which leaves first?" about two signs: a model that would crop one cannot."""
+    conv = Conversation()
+    conv.add_user("read this", [open_sign()])
+    conv.add_assistant('It says "OPEN 24 HOURS".')
+    conv.add_user("so which leaves first, the 42 or the 7?")
+    engine = Scripted([call("edit_image", image="#1", operation="crop", box=[0, 0, 9, 9]),
+                       *["The 42."] * 3])
+    events, final = run(engine, registry, conv)
+    calls = offered_calls(engine.params[0])
+    assert "edit_image" not in calls and "generate_image" not in calls and "ocr" in calls
+    assert all(tool != "edit_image" for tool, _ in tools_run(events))
+    assert conv.images.keys() == {"#1"}
+
+
+def test_an_edit_is_offered_only_of_the_kind_the_message_names(registry):
+    conv = Conversation()
+    conv.add_user("make it bw", [astronaut()])
+    engine = Scripted([call("edit_image", image="#1", operation="grayscale"), "Here it is: #2."])
+    run(engine, registry, conv)
+    assert offered_calls(engine.params[0])["edit_image"]["properties"]["operation"]["enum"] \
+        == ["grayscale"]
+    assert "generate_image" not in offered_calls(engine.params[0])  # a change, not a drawing
+
+
+def test_an_unguided_call_for_work_not_asked_is_refused(registry):
+    conv = Conversation()
+    conv.add_user("make it bw", [astronaut()])
+    engine = Scripted([call("edit_image", image="#1", operation="crop", box=[0, 0, 9, 9]),
+                       call("edit_image", image="#1", operation="grayscale"),
+                       "Here it is: #2."], guide=False)
+    events, final = run(engine, registry, conv)
+    steps = [e for e in events if isinstance(e, Step) and e.status == "error"]
+    assert "asks for grayscale, not crop" in steps[0].observation
+    assert [a["operation"] for _, a in tools_run(events)] == ["crop", "grayscale"]
+    assert conv.images.keys() == {"#1", "#2"} and final.text == "Here it is: #2."
+
+
+@pytest.mark.parametrize("message, edits, draws", [
+    ("make it bw", ["grayscale"], False),
+    ("turn it upside down", ["rotate", "flip"], False),
+    ("mirror the colour one", ["flip"], False),
+    ("crop out the left half", ["crop", "resize"], None),  # names no picture
+    ("shrink it to 200x200", ["resize"], None),
+    ("blur the faces for privacy", ["blur"], None),
+    ("what time does the train leave?", [], False),
+    ("can you draw a red circle on blue?", [], True),
+    ("a small green square", ["resize"], None),  # no telling: a drawing may be small
+    ("make me a poster that says SALE", [], True),
+])
+def test_the_words_that_ask_for_a_picture(message, edits, draws):
+    from tools import asking
+    from tools.edit import NEEDS
+
+    assert sorted(asking.edits(message, [op for op in NEEDS if op != "instruct"])) == \
+        sorted(edits)
+    assert asking.asks_to_draw(message) is draws

@@ -64,12 +64,19 @@ class Tool(ABC):
     Args: ClassVar[type[ToolArgs]]
     image_args: ClassVar[tuple[str, ...]] = ("image",)  # argument names that hold handles
     makes: ClassVar[bool] = False  # its work is a new picture (an edit, a drawing), not a reading
+    choice: ClassVar[str | None] = None  # the argument saying which of its jobs a call does
     parameters: int = 0  # of the loaded backend, for the memory budget
     dtype: torch.dtype | str = torch.float32
     device: str = "cpu"
     working_mib: int = 0  # memory a call needs beyond the weights (runtimes, activations)
     backend: str = ""  # what answers, for listings and observations ("EfficientNet-Lite0", an id)
     busy: bool = False  # in use by a call (or by a composite tool's call) still running
+
+    def asked(self, message: str) -> list[str] | None:
+        """What of this tool's work `message` asks for: the values of its `choice` argument
+        it has words for, [] when it asks for none of its work, None when there is no telling
+        (any question about a picture may need any tool that reads one)."""
+        return None
 
     def parts(self, args: ToolArgs) -> tuple[Tool, ...]:
         """Other tools this call will use (a composite tool's): `call` loads them with this one

@@ -17,6 +17,7 @@ from PIL import Image, ImageFilter, ImageOps
 from pydantic import Field, field_validator, model_validator
 
 from assistant.images import digest
+from tools import asking
 from tools.base import Finite, Observation, Tool, ToolArgs, ToolError, ensure_loaded, seed_for
 from tools.budget import MemoryBudget
 from tools.drawing import draw_boxes
@@ -148,6 +149,7 @@ def pillow_edit(args: EditArgs, image: Image.Image) -> tuple[Image.Image, str]:
 class EditImage(Tool):
     name = "edit_image"
     makes = True
+    choice = "operation"
     description = ("Make a new image from an existing one: crop, resize, rotate, flip, "
                    "grayscale, blur, or draw labelled boxes on it.")
     Args = EditArgs
@@ -159,6 +161,11 @@ class EditImage(Tool):
             self.backend = f"Pillow + {instruct.source}"
             self.description += " Or an edit said in words (instruct)."
             self.Args = InstructEditArgs
+
+    def asked(self, message: str) -> list[str]:
+        """The edits `message` has words for (tools/asking.py)."""
+        operations = self.Args.model_fields["operation"].annotation.__args__
+        return asking.edits(message, operations)
 
     def parts(self, args: EditArgs) -> tuple[Tool, ...]:
         wanted = args.operation == "instruct" and self.instruct is not None

@@ -16,7 +16,7 @@ from PIL import Image
 from pydantic import Field, field_validator
 
 from assistant.config import ToolSettings
-from tools import sketch
+from tools import asking, sketch
 from tools.base import Observation, Tool, ToolArgs, ToolError, seed_for
 from tools.hub import HubTool, load_pipeline
 
@@ -40,14 +40,23 @@ class GenerateArgs(ToolArgs):
         return value
 
 
-class Sketch(Tool):
-    name = "generate_image"
+class Drawing(Tool):
+    """A tool that draws a new picture: asked for with a drawing word, not by a question or a
+    change to a picture already there (tools/asking.py)."""
+
     makes = True
+    image_args = ()
+
+    def asked(self, message: str) -> list[str] | None:
+        return None if asking.asks_to_draw(message) is not False else []
+
+
+class Sketch(Drawing):
+    name = "generate_image"
     description = ("Create a new image from a description. Offline this is a procedural drawing: "
                    "it draws shapes (circle, square, rectangle, triangle, star, ellipse, diamond, "
                    "line, ring) with colours, counts, sizes, places and quoted text, nothing else.")
     Args = GenerateArgs
-    image_args = ()
     backend = "procedural drawing (offline, not a generative model)"
 
     def run(self, args: GenerateArgs, images: dict[str, Image.Image]) -> Observation:
@@ -69,12 +78,10 @@ class Sketch(Tool):
                                  "not_drawn": list(dict.fromkeys(plan.ignored))})
 
 
-class Diffusion(HubTool):
+class Diffusion(Drawing, HubTool):
     name = "generate_image"
-    makes = True
     description = "Create a new image from a text description with a diffusion model."
     Args = GenerateArgs
-    image_args = ()
     working_mib = 1536  # latents, attention and the VAE decode of one 512 px image
 
     def __init__(self, source: str, settings: ToolSettings):

@@ -144,5 +144,5 @@ class EngineChatModel(BaseChatModel):
                 yield ChatGenerationChunk(message=reply)
                 return
         rest = protocol.strip_tags(held)[shown:]
-        if rest:
+        if rest or not shown:  # a reply that was all call markup, with no tool offered: empty
             yield ChatGenerationChunk(message=AIMessageChunk(content=rest))

@@ -14,7 +14,10 @@ asks for such an answer again, and if the second one is no better, shows the res
   found nothing, says so;
 - after text was read, the answer adds no word of its own beyond those that say what a
   reading is ("It leaves at", "The total is"): "It is 24 hours old." about a sign reading
-  "OPEN 24 HOURS" shares "24 hours" and still says what no one read.
+  "OPEN 24 HOURS" shares "24 hours" and still says what no one read;
+- after text was read, an answer that is not a plain yes or no uses something of the reading
+  the message did not already say ("The password is PASSWORD." to "what's the wifi
+  password" about a card reading "WIFI PASSWORD maple42" only repeats the question).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ CAPITALS_AFTER_CUE = re.compile(
     r"([A-Z0-9][A-Z0-9'!&.-]*(?:\s+[A-Z0-9][A-Z0-9'!&.-]*)*)(?![\w])")
 # a code has a letter right before a digit ("B12", "maple42"; not "2nd", "10am", "4k")
 CODE = re.compile(r"(?<![#\w])(?=[a-z\d]*[a-z]\d)[a-z\d]{2,}(?!\w)", re.I)
+YES_NO = re.compile(r"\s*(?:yes|no|yeah|yep|nope)\b", re.I)
 NEGATIVE = re.compile(r"\b(?:no|not|none|nothing|cannot|without|zero|0)\b|n't\b", re.I)
 # Words every report may use whatever the result: they show no reading of it.
 COMMON = frozenset("""
@@ -54,7 +58,7 @@ platform gate room seat track stop terminal total cost costs price amount pay du
 password code number phone call serial model label sign card notice board ticket written
 word line top bottom first second last only empty blank nothing text letter digit
 day night tonight morning afternoon evening noon midnight week weekday weekend
-ask asked want wanted need use
+ask asked want wanted need use yes yeah yep nope
 """.split())
 
 
@@ -177,7 +181,13 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
         if extra and shares(answer, said):
             return (f"it says {', '.join(sorted(extra))}, which the text read does not; "
                     "answer with what the tool read.")
-    if shares(answer, "\n".join(_read(r) for r in results)):
+    read = "\n".join(_read(r) for r in results)
+    if shares(answer, read):
+        new = _words(read) - _words(asked)
+        if "lines" in results[-1].data and new and not _words(answer) & new and \
+                not YES_NO.match(answer):
+            return ("it repeats the question but nothing the tool read; answer with the text "
+                    "it read.")
         return None
     found_nothing = any(v == [] for r in results for v in r.data.values())
     if found_nothing and NEGATIVE.search(answer):

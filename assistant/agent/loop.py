@@ -8,6 +8,8 @@ Rules that hold whatever the model writes:
 - tools that need a picture are not offered in a chat that has none, and an image argument
   can only name a picture of the chat; when the message names or brings pictures, only those
   (and the ones this answer made);
+- a tool that makes pictures is offered only for the work the message has words for
+  (tools/asking.py): no crop for "which leaves first?", only grayscale for "make it bw";
 - a message naming a picture that does not exist is answered with the pictures there are;
 - an answer never names a picture that does not exist, after a failed call never claims a
   result (nor, after a failed edit or drawing, answers as if none had been asked for), after
@@ -73,6 +75,16 @@ def offered(registry, conversation: Conversation):
     return registry.only([n for n, t in registry.tools.items() if not t.image_args])
 
 
+def asked(registry, conversation: Conversation) -> dict[str, list[str]]:
+    """Of the tools that make pictures, what the message asks of each (tools/asking.py): one
+    asked for none of its work ([]) is not offered, an edit only of the kinds named. A tool
+    missing here may do anything it does."""
+    turn = view.last_user(conversation)
+    message = turn.text if turn is not None else ""
+    return {name: wanted for name, t in registry.tools.items()
+            if t.makes and (wanted := t.asked(message)) is not None}
+
+
 def system_prompt(registry, conversation: Conversation, style: str = "full") -> str:
     """The tools and images, in the full prompt or the compact one small models train on."""
     tools = [{"name": s["name"], "description": s["description"],
@@ -92,15 +104,30 @@ def _only_handles(schema: dict, names: tuple[str, ...], allowed: list[str]) -> d
     return {**schema, "properties": properties}
 
 
-def langchain_tools(registry, allowed: list[str] | None = None) -> list[StructuredTool]:
+def _only_choices(schema: dict, name: str, values: list[str]) -> dict:
+    """The tool's argument schema with its `name` argument limited to `values`."""
+    properties = dict(schema.get("properties", {}))
+    spec = {k: v for k, v in properties[name].items() if k not in ("type", "anyOf", "$ref")}
+    properties[name] = {**spec, "type": "string", "enum": list(values)}
+    return {**schema, "properties": properties}
+
+
+def langchain_tools(registry, allowed: list[str] | None = None,
+                    wanted: dict[str, list[str]] | None = None) -> list[StructuredTool]:
     """The registry's tools as langchain tools (their schemas are what the model is offered;
     the loop runs the calls itself, through the registry). `allowed`: the handles an image
-    argument may name (None: any text, as the tools' own schemas say)."""
+    argument may name (None: any text, as the tools' own schemas say); `wanted`: what the
+    message asks of a tool that makes pictures (`asked`: [] leaves the tool out)."""
     out = []
+    wanted = wanted or {}
     for t in registry.tools.values():
+        if wanted.get(t.name) == []:
+            continue
         schema = t.Args.model_json_schema()
         if allowed is not None and t.image_args:
             schema = _only_handles(schema, t.image_args, allowed)
+        if t.name in wanted and t.choice:
+            schema = _only_choices(schema, t.choice, wanted[t.name])
         out.append(StructuredTool.from_function(func=lambda **kw: "", name=t.name,
                                                 description=t.description, args_schema=schema))
     return out
@@ -192,7 +219,7 @@ class Agent:
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 guided=self.guided, cancel=cancel,
                                 temperature=self.temperature)
-        return model.bind_tools(langchain_tools(tools, allowed))
+        return model.bind_tools(langchain_tools(tools, allowed, asked(tools, conversation)))
 
     @staticmethod
     def _allowed(conversation: Conversation, made: list[str]) -> list[str]:
@@ -203,9 +230,15 @@ class Agent:
 
     def _refused(self, name: str, arguments: dict, allowed: list[str],
                  conversation: Conversation) -> Observation | None:
-        """An error for a call naming a picture of the chat that the message is not about
-        (a model not guided by the grammar may write one); None when the call may run."""
+        """An error for a call naming a picture of the chat that the message is not about, or
+        making a picture the message does not ask for (a model not guided by the grammar may
+        write one); None when the call may run."""
         tool = self.registry.tools.get(name)
+        wanted = asked(self.registry, conversation).get(name)
+        if wanted == [] or (wanted and tool.choice and arguments.get(tool.choice) not in wanted):
+            what = (f"asks for {' or '.join(wanted)}, not {arguments.get(tool.choice)}"
+                     if wanted else "asks for no new picture")
+            return Observation(f"Error from {name}: the message {what}.", error=True)
         for key in getattr(tool, "image_args", ()):
             value = arguments.get(key)
             if isinstance(value, str) and value in conversation.images and value not in allowed:

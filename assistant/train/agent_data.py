@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,8 +339,13 @@ def _made_names(tool: str, arguments: dict) -> list[str]:
     return names
 
 
-def _answer(tool: str, observation, intent: str, rng: random.Random) -> str:
-    """What the assistant says after a tool's observation."""
+# a request for the exact kind ("what breed", "what kind of cat"): the classifier's label, not
+# its group ("tabby cat", not "cat")
+EXACT = re.compile(r"\b(?:kind|breed|type|sort|species|variety|make|model)\b", re.I)
+
+
+def _answer(tool: str, observation, intent: str, rng: random.Random, asked: str = "") -> str:
+    """What the assistant says after a tool's observation (`asked`: the request)."""
     from assistant.agent.loop import reason_of
     from tools.report import report
 
@@ -350,7 +356,8 @@ def _answer(tool: str, observation, intent: str, rng: random.Random) -> str:
         lines = [x["text"] for x in data.get("lines", [])]
         return (lines and pictures.fact(intent, " ".join(lines))) or report(tool, observation)
     if tool == "classify":
-        best = (data.get("groups") or data["labels"])[0]["label"]
+        exact = EXACT.search(asked) or not data.get("groups")
+        best = (data["labels"] if exact else data["groups"])[0]["label"]
         a = "an" if best[:1].lower() in "aeiou" else "a"
         return rng.choice([f"It looks like {a} {best}.", f"That's {a} {best}, most likely.",
                            f"Most likely {a} {best}."])
@@ -476,7 +483,7 @@ def _tool_turn(chat: Chat, rng: random.Random, text: str, brought: list[Pic], ta
         observation = chat.call(tool, arguments)
         out = [("assistant", call_text(tool, arguments)),
                ("user", _observation(tool, 1, observation))]
-        return out + [("assistant", _answer(tool, observation, intent, rng))]
+        return out + [("assistant", _answer(tool, observation, intent, rng, text))]
 
     chat.turn(text, brought, tag, act, first_only=rng.random() < FIRST_ONLY)
 

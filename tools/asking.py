@@ -1,0 +1,90 @@
+"""The words with which a message asks for a new picture: an edit of each kind, or a drawing.
+
+A small model may answer "which leaves first, the 42 or the 7?" with a crop, or "make it bw"
+with a crop of the whole picture. The tools that make pictures (Tool.makes) say, through
+`Tool.asked(message)`, which of their jobs a message asks for, from these words, and the agent
+offers only those (assistant/agent/loop.py). The lists are generous on purpose: a word that
+could ask for an edit keeps it on offer; only a message with none of them loses it.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def _words(*stems: str) -> re.Pattern:
+    """Any of `stems` at the start of a word (spaces in a stem match any spacing)."""
+    alternatives = "|".join(re.escape(s).replace(r"\ ", r"\s+") for s in stems)
+    return re.compile(rf"(?<![\w])(?:{alternatives})", re.I)
+
+
+SIZE = r"\d+\s*(?:x|\*|by|×)\s*\d+"  # 200x200, 256 by 256
+
+# Each edit, and the words that ask for it.
+EDITS: dict[str, re.Pattern] = {
+    "grayscale": _words("grey", "gray", "black and white", "black & white", "black-and-white",
+                        "b&w", "b/w", "bw", "monochrom", "mono", "desaturat", "colourless",
+                        "colorless", "no colour", "no color", "without colour",
+                        "without color", "remove the colour", "remove the color", "noir",
+                        "decolo", "greyscale", "grayscale"),
+    "rotate": _words("rotat", "turn", "spin", "upside", "sideways", "degree", "clockwise",
+                     "anticlockwise", "anti-clockwise", "counterclockwise",
+                     "counter-clockwise", "tilt", "straighten", "right way", "wrong way",
+                     "orientation", "portrait", "landscape", "90", "180", "270"),
+    "flip": _words("flip", "mirror", "revers", "reflect", "horizontal", "vertical", "backward",
+                   "upside", "invert"),
+    "crop": _words("crop", "cut", "trim", "zoom", "close up", "close-up", "closeup", "half",
+                   "corner", "portion", "section", "region", "part of", "keep only",
+                   "only keep", "only want", "centre", "center", "middle", "edge", "border",
+                   "frame"),
+    "resize": re.compile(_words("resiz", "size", "smaller", "bigger", "larger", "shrink",
+                                "enlarg", "scale", "upscal", "downscal", "thumbnail", "pixel",
+                                "px", "width", "wide", "height", "tall", "tiny", "small", "big",
+                                "large", "reduce", "double", "halve", "half").pattern
+                         + rf"|{SIZE}", re.I),
+    "blur": _words("blur", "soft", "smooth", "fuzz", "pixelat", "obscur", "hide", "anonymi",
+                   "privacy", "private", "censor", "out of focus", "defocus", "unfocus",
+                   "less sharp", "unsharp", "haz"),
+    "draw_boxes": _words("box", "outline", "mark", "highlight", "rectangle", "frame",
+                         "circle around", "circle round", "circle them", "circle it", "label",
+                         "annotat", "square around", "square round"),
+    # an edit said in words, for an instruction-editing model
+    "instruct": _words("make", "turn", "change", "add", "remove", "replace", "put", "give",
+                       "convert", "transform", "look like", "style", "into", "edit", "fix",
+                       "colour", "color", "paint"),
+}
+
+# Words that ask for a new picture to be drawn.
+DRAWING = _words("draw", "paint", "sketch", "creat", "generat", "design", "illustrat", "render",
+                 "poster", "logo", "banner", "icon", "flyer", "card", "wallpaper", "make me",
+                 "make us", "make a", "make an", "make one", "make another", "make two",
+                 "make three", "make four", "make some", "picture of", "image of", "drawing",
+                 "another", "one more", "doodle", "art")
+
+# Edits that no drawing is described with ("small", "a grey circle" and "a box" may be)
+CHANGES = ("rotate", "flip", "crop", "blur")
+# Words that point at a picture already there.
+POINTS = re.compile(r"\b(?:it|this|that|these|those|them|#\d+|picture|photo|image|pic|"
+                    r"version|original|copy|one)\b", re.I)
+# A question (not a request that happens to end with "?": "can you draw ...?" names a drawing).
+QUESTION = re.compile(r"\?\s*$|^\s*(?:what|which|who|whose|where|when|why|how|is|are|was|were|"
+                      r"does|do|did|has|have)\b", re.I)
+
+
+def edits(message: str, operations) -> list[str]:
+    """The edits among `operations` that `message` has words for."""
+    return [op for op in operations if op in EDITS and EDITS[op].search(message)]
+
+
+def asks_to_draw(message: str) -> bool | None:
+    """Whether `message` asks for a drawing: True with a drawing word; False for a question,
+    or a change to a picture already there ("now make it black and white", "turn it
+    upside down"), without one; None when there is no telling ("a red circle on blue")."""
+    if DRAWING.search(message):
+        return True
+    if QUESTION.search(message):
+        return False
+    if POINTS.search(message) and (edits(message, CHANGES) or
+                                   EDITS["grayscale"].search(message)):
+        return False
+    return None
