@@ -589,3 +589,14 @@ def test_the_words_that_ask_for_a_picture(message, edits, draws):
     assert sorted(asking.edits(message, [op for op in NEEDS if op != "instruct"])) == \
         sorted(edits)
     assert asking.asks_to_draw(message) is draws
+
+
+def test_the_grey_one_and_the_colour_one_are_told_apart_by_their_pixels(red, blue):
+    conv = Conversation()
+    conv.add_user("here", [red, blue.convert("L").convert("RGB")])
+    assert view.named("shrink the grey one to 200x200", conv) == ["#2"]
+    assert view.named("a mirrored version of the colour one", conv) == ["#1"]
+    assert view.named("flip the b&w version", conv) == ["#2"]
+    conv.add_user("and this", [blue])
+    assert view.named("the picture in colour", conv) == ["#1", "#3"]
+    assert view.named("the grey sky", conv) == []  # no picture is named

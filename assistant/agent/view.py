@@ -7,8 +7,8 @@ on a picture the user has moved on from. So the agent never shows it the whole c
   older ones are dropped;
 - the message itself with the pictures it is about (`focus`): the ones it names ("#2", "the
   first picture", "image 3", a file name, "the original": what the latest picture was made
-  from, "the cat picture": one the chat has called a cat), else the ones it brings, else the
-  chat's latest picture (what "it" and "this" mean).
+  from, "the cat picture": one the chat has called a cat, "the grey one": one with no colour),
+  else the ones it brings, else the chat's latest picture (what "it" and "this" mean).
 
 The same view is what the default model is trained on (assistant/train/agent_data.py), so it
 reads at run time exactly the kind of text it learned from.
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from PIL import Image
 
 from assistant.agent.grounding import content_words
 from assistant.conversation import Conversation, Turn
@@ -42,6 +44,12 @@ _BOTH = re.compile(rf"\b(?:both|the two|these two|those two)(?:\s+{_NOUN})?\b", 
 _ORIGINAL = re.compile(r"\b(?:original|unedited)\b", re.I)
 _LINEAGE = re.compile(r"^\d+_[a-z_]+_(\d+)$")  # a tool's picture: {id}_{tool}_{parent}
 _BOXED = re.compile(r"^\d+_detect_\d+$")
+# "the grey one", "the b&w version"; "the colour one": a picture by whether it has colour
+_VERSION = rf"(?:{_NOUN}|version|copy)"
+_GREY = re.compile(r"\b(?:gr[ae]y(?:scale)?|black[ -]and[ -]white|b&w|b/w|bw|monochrome|mono)"
+                   rf"\s+{_VERSION}\b", re.I)
+_COLOUR = re.compile(rf"\b(?:colou?r(?:ed|ful)?|in colou?r)\s+{_VERSION}\b|"
+                     rf"\b{_VERSION}\s+in\s+colou?r\b", re.I)
 # "the cat picture", "the one with the dog", "the photo of my receipt": a picture by what the
 # chat has said about it
 _DESCRIBED = re.compile(rf"\b(?:the|that|this|my)\s+([a-z]+)\s+{_NOUN}\b"
@@ -154,6 +162,11 @@ def _named(text: str, conversation: Conversation, positions: bool = False):
         for m in _ORIGINAL.finditer(text):  # "the original": what the latest was made from
             if origin(handles[-1], conversation) != handles[-1]:
                 found.append((m.start(), origin(handles[-1], conversation)))
+        for pattern, grey in ((_GREY, True), (_COLOUR, False)):
+            for m in pattern.finditer(text):
+                hits = [h for h in handles if is_grey(conversation.images[h].image) == grey]
+                if 0 < len(hits) < len(handles):
+                    found += [(m.start(), h) for h in hits]
     lowered = text.lower()
     for handle, ref in conversation.images.items():
         name = ref.name.lower()
@@ -166,6 +179,14 @@ def _named(text: str, conversation: Conversation, positions: bool = False):
     if positions:
         return found
     return list(dict.fromkeys(h for _, h in sorted(found, key=lambda f: f[0])))
+
+
+def is_grey(image: Image.Image) -> bool:
+    """Whether a picture has no colour (every pixel's red, green and blue nearly equal)."""
+    if image.mode in ("L", "1", "LA", "I", "F"):
+        return True
+    small = image.convert("RGB").resize((32, 32))
+    return all(max(p) - min(p) <= 8 for p in small.getdata())
 
 
 def focus(conversation: Conversation) -> Focus:

@@ -119,6 +119,7 @@ class Pic:
     describe: str = ""  # "a red circle" (shape pictures)
     names: list[str] = field(default_factory=list)  # "the cat picture", "the grey one"
     traits: tuple[frozenset, frozenset] = (frozenset(), frozenset())  # colours, shape kinds
+    lettered: bool = False  # a drawing with text in it: read like a sign
 
 
 def _norm(text: str) -> str:
@@ -226,7 +227,8 @@ class Chat:
     def _of(self, kind: str) -> list[str]:
         return [h for h, p in self.pics.items()
                 if kind == "any" or p.kind == kind or (kind == "shapes" and p.kind in
-                                                        ("scene", "easy"))]
+                                                        ("scene", "easy"))
+                or (kind == "sign" and p.lettered)]
 
     def _reference(self, handle: str) -> str:
         """How a message names an earlier picture."""
@@ -315,7 +317,8 @@ class Chat:
         for handle in observation.handles:
             self.pics[handle] = Pic("made", f"agent/made/{self.pools.seed}/{self.number}/"
                                     f"{handle}", _thumbnail(self.conv.image(handle).image),
-                                    names=_made_names(tool, arguments))
+                                    names=_made_names(tool, arguments),
+                                    lettered="with the text" in arguments.get("prompt", ""))
             if pic is not None and tool == "edit_image":
                 pic.names += [n for n in ORIGINAL if n not in pic.names]
                 if arguments.get("operation") == "grayscale":
@@ -444,7 +447,7 @@ def _one_turn(chat: Chat, rng: random.Random) -> None:
         return chat.turn(text, brought, "vision", lambda: [("assistant", answer)])
     if kind == "ocr":
         pic = brought[0] if brought else chat.pics[handle]
-        intents = ["read"] + pictures.SIGN_QUESTIONS[pic.sign.kind] * 2
+        intents = ["read"] + (pictures.SIGN_QUESTIONS[pic.sign.kind] * 2 if pic.sign else [])
         intent = rng.choice(intents)
         text = chat._request(intent, handle, named)
         return _tool_turn(chat, rng, text, brought, "ocr", "ocr", {"image": handle}, intent)
@@ -495,7 +498,7 @@ def _generate(chat: Chat, rng: random.Random, fail: bool) -> None:
         scene = pictures.shape_scene(rng).describe()
         if rng.random() < 0.4:
             scene += f" on a {rng.choice(pictures.BACKGROUNDS)} background"
-        if rng.random() < 0.1:
+        if rng.random() < 0.2:  # then and again read back (Pic.lettered)
             scene += f" with the text '{rng.choice(pictures.WORDS)}'"
     text = chat._request("generate", None, False, scene=scene)
     _tool_turn(chat, rng, text, [], "fail_generate" if fail else "generate", "generate_image",
