@@ -45,9 +45,8 @@ EDITS: dict[str, re.Pattern] = {
     "blur": _words("blur", "soft", "smooth", "fuzz", "pixelat", "obscur", "hide", "anonymi",
                    "privacy", "private", "censor", "out of focus", "defocus", "unfocus",
                    "less sharp", "unsharp", "haz"),
-    "draw_boxes": _words("box", "outline", "mark", "highlight", "rectangle", "frame",
-                         "circle around", "circle round", "circle them", "circle it", "label",
-                         "annotat", "square around", "square round"),
+    "draw_boxes": _words("box", "outline", "mark", "highlight", "circle around", "circle round",
+                         "circle them", "circle it", "annotat", "square around", "square round"),
     # an edit said in words, for an instruction-editing model
     "instruct": _words("make", "turn", "change", "add", "remove", "replace", "put", "give",
                        "convert", "transform", "look like", "style", "into", "edit", "fix",
