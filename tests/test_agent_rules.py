@@ -600,3 +600,12 @@ def test_the_grey_one_and_the_colour_one_are_told_apart_by_their_pixels(red, blu
     conv.add_user("and this", [blue])
     assert view.named("the picture in colour", conv) == ["#1", "#3"]
     assert view.named("the grey sky", conv) == []  # no picture is named
+
+
+def test_a_picture_is_named_by_what_people_call_it(red, blue):
+    conv = Conversation()
+    conv.add_user("read this", [red])
+    conv.add_user("and this", [blue])
+    assert view.named("and what year was on the first label again?", conv) == ["#1"]
+    assert view.named("what does the new sign say", conv) == ["#2"]
+    assert view.named("what's the first word on it", conv) == []

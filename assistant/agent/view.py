@@ -34,7 +34,9 @@ _NUMBERED = re.compile(r"\b(?:image|picture|photo|pic|img)\s*(?:no\.?|number)?\s
                        re.I)
 ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
             "4th": 4, "fifth": 5, "5th": 5}
-_NOUN = r"(?:image|picture|photo|pic|one|img|drawing)s?"
+# what people call a picture ("the first sign", "the new label")
+_NOUN = (r"(?:image|picture|photo|pic|one|img|drawing|shot|snap|screenshot|scan|upload|"
+         r"attachment|sign|label|receipt|poster|card|ticket|menu|notice|timetable|flyer)s?")
 _ORDINAL = re.compile(rf"\b({'|'.join(ORDINALS)})\s+(?:\w+\s+)?{_NOUN}\b", re.I)
 # "describe the first", "and the second?": an ordinal that ends the clause
 _ORDINAL_ALONE = re.compile(rf"\bthe\s+({'|'.join(ORDINALS)})\b"
