@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from assistant.config import ToolSettings
 from tools.base import Observation, Tool, ToolArgs, ToolError
@@ -29,10 +29,26 @@ GROUPS: dict[str, list[tuple[int, int]]] = {
 
 
 class ClassifyArgs(ToolArgs):
+    """A classifier with its own labels: no labels to give (the grammar offers none)."""
+
+    image: str = Field(description="handle of the image to classify, e.g. #1")
+    top_k: int = Field(default=5, ge=1, le=20, description="how many labels to report")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_labels(cls, data):
+        if isinstance(data, dict) and "labels" in data:
+            if data["labels"]:
+                raise ValueError("this classifier picks from its 1000 ImageNet classes and "
+                                 "cannot score free-form labels; call it without labels")
+            data = {k: v for k, v in data.items() if k != "labels"}
+        return data
+
+
+class ZeroShotArgs(ToolArgs):
     image: str = Field(description="handle of the image to classify, e.g. #1")
     labels: list[str] = Field(default_factory=list, max_length=50,
-                              description="candidate labels to choose from (zero-shot models); "
-                                          "empty: the classifier's own labels")
+                              description="candidate labels to choose from")
     top_k: int = Field(default=5, ge=1, le=20, description="how many labels to report")
 
 
@@ -89,9 +105,6 @@ class ImageNetClassifier(Tool):
         return top, sorted(groups.items(), key=lambda g: -g[1])
 
     def run(self, args: ClassifyArgs, images: dict[str, Image.Image]) -> Observation:
-        if args.labels:
-            raise ToolError("this classifier picks from its 1000 ImageNet classes and cannot "
-                            "score free-form labels; call it without labels")
         top, groups = self.top(images["image"], args.top_k)
         extra = ""
         if groups:
@@ -105,7 +118,7 @@ class ClipClassifier(HubTool):
     name = "classify"
     description = ("Score how well each candidate label describes the image (zero-shot): give "
                    "the labels to choose from.")
-    Args = ClassifyArgs
+    Args = ZeroShotArgs
 
     def _load(self, path: Path) -> None:
         from transformers import AutoModel, AutoProcessor
@@ -114,7 +127,7 @@ class ClipClassifier(HubTool):
         self.model = AutoModel.from_pretrained(path, dtype=self.dtype).to(self.device).eval()
 
     @torch.inference_mode()
-    def run(self, args: ClassifyArgs, images: dict[str, Image.Image]) -> Observation:
+    def run(self, args: ZeroShotArgs, images: dict[str, Image.Image]) -> Observation:
         labels = [x.strip() for x in args.labels if x.strip()]
         if len(labels) < 2:
             raise ToolError("give at least two candidate labels (labels=[...]) to choose from")
