@@ -153,9 +153,7 @@ def test_a_required_call_refuses_answer_text(schemas):
     assert must.check(tagged("ocr", {"image": "#1"})) == (True, True)
 
 
-def test_a_grammar_without_tools_or_with_a_dangling_reference_is_refused():
-    with pytest.raises(ValueError, match="at least one tool"):
-        ToolCallGrammar({})
+def test_a_grammar_with_a_dangling_reference_is_refused():
     with pytest.raises(ValueError, match="#/\\$defs/Missing"):
         ToolCallGrammar({"t": {"type": "object", "properties": {"x": {"$ref": "#/$defs/Missing"}}}})
 
@@ -194,3 +192,14 @@ def test_a_random_model_guided_to_call_writes_a_call_that_parses(engines, red):
     text = engine.answer(conv, params)
     call = protocol.read(text, ["ocr"])
     assert isinstance(call, protocol.Call) and call.arguments["image"] in ("#1", "#2"), text
+
+
+def test_with_no_tool_offered_no_call_can_begin():
+    grammar = ToolCallGrammar({})
+    assert grammar.check("Paris is the capital of France.") == (True, True)
+    assert grammar.check("<tool_ca") == (True, True)  # may still become other text
+    assert grammar.check("<tool_call>")[0] is False
+    assert grammar.check('Sure. <tool_call>{"name": "ocr"')[0] is False
+    assert grammar.completion("Sure") == ""
+    with pytest.raises(ValueError, match="at least one tool"):
+        ToolCallGrammar({}, must_call=True)

@@ -84,7 +84,7 @@ class EngineChatModel(BaseChatModel):
             overrides["temperature"] = self.temperature
         params = self.engine.default_params(**overrides)
         params.stop = [s for s in getattr(params, "stop", []) if s != protocol.OPEN]  # read here
-        if schemas and self.guided:
+        if schemas is not None and self.guided:  # tools bound, maybe none offered: no call
             params.constraint = ToolCallGrammar(schemas)
         stream = self.engine.stream(self.to_conversation(messages), params).stream
         try:
@@ -107,7 +107,7 @@ class EngineChatModel(BaseChatModel):
         return AIMessageChunk(content=read)
 
     def _generate(self, messages, stop=None, run_manager=None, tool_schemas=None, **kwargs):
-        text = "".join(self._tokens(messages, tool_schemas or {}))
+        text = "".join(self._tokens(messages, tool_schemas))
         chunk = self._reply(text, list(tool_schemas or {}))
         message = AIMessage(content=chunk.content, additional_kwargs=chunk.additional_kwargs,
                             tool_calls=[{"name": c["name"], "args": json.loads(c["args"]),
@@ -122,7 +122,7 @@ class EngineChatModel(BaseChatModel):
         that may be the beginning of a tag waits for the next piece."""
         tool_names = list(tool_schemas or {})
         held, streaming, shown = "", not tool_names, 0
-        for piece in self._tokens(messages, tool_schemas or {}):
+        for piece in self._tokens(messages, tool_schemas):
             held += piece
             if not streaming:
                 if held.strip() and not protocol.looks_like_call(held):

@@ -74,11 +74,11 @@ def _inline(schema, defs: dict):
 
 class ToolCallGrammar:
     def __init__(self, tools: dict[str, dict], must_call: bool = False):
-        """`tools`: name -> JSON schema of its arguments. `must_call`: the reply must be a
-        call (no answer text)."""
-        if not tools:
-            raise ValueError("a tool-call grammar needs at least one tool")
-        self.schema = call_schema(tools)
+        """`tools`: name -> JSON schema of its arguments (none: the reply is answer text, no
+        call can begin). `must_call`: the reply must be a call (no answer text)."""
+        if must_call and not tools:
+            raise ValueError("a reply that must be a call needs at least one tool")
+        self.schema = call_schema(tools) if tools else None
         self.must_call = must_call
 
     def check(self, text: str) -> tuple[bool, bool]:
@@ -90,7 +90,7 @@ class ToolCallGrammar:
             if self.must_call:
                 return len(text) - len(head) <= MAX_SPACE and OPEN.startswith(head), False
             return True, True
-        if self.must_call and (text[:at].strip() or at > MAX_SPACE):
+        if self.schema is None or self.must_call and (text[:at].strip() or at > MAX_SPACE):
             return False, False
         return self._call(text[at + len(OPEN):])
 
