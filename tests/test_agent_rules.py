@@ -609,3 +609,33 @@ def test_a_picture_is_named_by_what_people_call_it(red, blue):
     assert view.named("and what year was on the first label again?", conv) == ["#1"]
     assert view.named("what does the new sign say", conv) == ["#2"]
     assert view.named("what's the first word on it", conv) == []
+
+
+@pytest.mark.parametrize("message, elliptical", [
+    ("and this one?", True), ("ok and this", True), ("same for this pic", True),
+    ("and this one? it's from the other stop", True), ("what about the other one?", True),
+    ("and this one, what's written?", False), ("and this one? what's written?", False),
+    ("thanks", False), ("this is upside down, rotate it", False)])
+def test_a_message_that_only_asks_again_is_read_after_the_request_it_repeats(
+        registry, red, blue, message, elliptical):
+    conv = Conversation()
+    conv.add_user("can you read this timetable for me?", [red])
+    conv.add_assistant("It says 17:20.")
+    conv.add_user(message, [blue])
+    read = view.turns(conv)[-1]
+    assert read.images == ["#2"]
+    if elliptical:
+        assert read.text == f"can you read this timetable for me? / {message}"
+    else:
+        assert read.text == message
+
+
+def test_an_edit_asked_again_of_a_new_picture_is_offered(registry, red, blue):
+    conv = Conversation()
+    conv.add_user("make it bw", [red])
+    conv.add_assistant("Here it is.")
+    conv.add_user("and this one too", [blue])
+    engine = Scripted([call("edit_image", image="#2", operation="grayscale"), "Here it is: #3."])
+    run(engine, registry, conv)
+    assert offered_calls(engine.params[0])["edit_image"]["properties"]["operation"]["enum"] \
+        == ["grayscale"]

@@ -24,6 +24,7 @@ from tools.classify import ImageNetClassifier
 from tools.detect import HaarDetector
 from tools.hub import HubTool, model_inputs, new_tokens
 from tools.ocr import Ocr
+from tools.report import article
 from tools.vqa import ChatModelTool
 
 DESCRIBE = "Describe this image in one sentence."
@@ -39,9 +40,9 @@ def sentence(top: list[tuple[str, float]], groups: list[tuple[str, float]], line
     """The describe backend's sentence from its parts."""
     labels = ", ".join(f"{label} {p:.0%}" for label, p in top)
     if groups:
-        what = f"it most likely shows a {groups[0][0]} ({labels})"
+        what = f"it most likely shows {article(groups[0][0])} {groups[0][0]} ({labels})"
     elif top and top[0][1] >= UNSURE:
-        what = f"it most likely shows a {top[0][0]} ({labels})"
+        what = f"it most likely shows {article(top[0][0])} {top[0][0]} ({labels})"
     else:
         what = f"the classifier is unsure what it shows (best guesses: {labels})"
     parts = [what]

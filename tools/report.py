@@ -11,7 +11,8 @@ from tools.base import Observation
 from tools.detect import plural
 
 
-def _a(word: str) -> str:
+def article(word: str) -> str:
+    """"a" or "an" before `word`."""
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
@@ -34,7 +35,7 @@ def report(tool: str, observation: Observation) -> str:
         return f'It says "{" / ".join(lines)}".' if lines else "I can't find any text in it."
     if tool == "classify" and data.get("labels"):
         best = (data.get("groups") or data["labels"])[0]["label"]
-        return f"It looks like {_a(best)} {best}."
+        return f"It looks like {article(best)} {best}."
     if tool == "detect" and "boxes" in data:
         boxes = data["boxes"]
         if not boxes:

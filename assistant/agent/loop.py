@@ -79,8 +79,7 @@ def asked(registry, conversation: Conversation) -> dict[str, list[str]]:
     """Of the tools that make pictures, what the message asks of each (tools/asking.py): one
     asked for none of its work ([]) is not offered, an edit only of the kinds named. A tool
     missing here may do anything it does."""
-    turn = view.last_user(conversation)
-    message = turn.text if turn is not None else ""
+    message = view.request(conversation)  # "and this one?" asks what the message before did
     return {name: wanted for name, t in registry.tools.items()
             if t.makes and (wanted := t.asked(message)) is not None}
 
@@ -163,7 +162,7 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     successful observations, which an answer after them must rest on; `unmade`: (tool, error)
     of the run's failed edits and drawings (a picture was asked for). The message and those
     results may be quoted: their "#12" is no claim."""
-    asked = view.last_user(conversation).text
+    asked = view.request(conversation)
     quoted = "\n".join([asked, *(r.text for r in results)])
     missing = [h for h in dict.fromkeys(view.HANDLE.findall(answer))
                if f"#{h}" not in conversation.images and f"#{h}" not in quoted]

@@ -210,6 +210,32 @@ def last_user(conversation: Conversation) -> Turn | None:
     return next((t for t in reversed(conversation.turns) if t.role == "user"), None)
 
 
+# "and this one?", "same for this pic", "what about this": a message that asks again what the
+# one before asked, of another picture (a second sentence may add context, not a question)
+_FILLER = r"(?:ok(?:ay)?|and|so|now|also|then|cool|nice|great|thanks|thx|hmm|right)[,!.]?\s+"
+_AGAIN = (r"(?:(?:and\s+)?(?:what|how)\s+about|same(?:\s+again|\s+question)?\s+(?:for|with)|"
+          r"do|try)\s+")
+_THIS = (r"(?:this|that|these|here|this\s+one|that\s+one|the\s+(?:new|next|other|last|"
+         r"latest|second|third)(?:\s+one)?|(?:this|that|the\s+new|the\s+next)\s+(?:pic|picture|"
+         r"photo|image|one)s?)")
+_ELLIPSIS = re.compile(rf"^\s*(?:{_FILLER})*(?:{_AGAIN})?{_THIS}"
+                       r"(?:\s+(?:one|too|as\s+well|also|pls|please|again))*\s*"
+                       r"(?:[?.!]+[^?]*)?$", re.I)
+
+
+def request(conversation: Conversation) -> str:
+    """The last user message as the model reads it: one that only asks again ("and this
+    one?") comes after the request it repeats, the latest earlier message that said what it
+    wanted ("read this timetable for me / and this one?")."""
+    users = [t.text for t in conversation.turns if t.role == "user"]
+    if not users:
+        return ""
+    if not _ELLIPSIS.match(users[-1]):
+        return users[-1]
+    said = next((u for u in reversed(users[:-1]) if not _ELLIPSIS.match(u)), None)
+    return users[-1] if said is None else f"{said} / {users[-1]}"
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= LONGEST else text[:LONGEST].rstrip() + "…"
 
@@ -225,5 +251,5 @@ def turns(conversation: Conversation) -> list[Turn]:
     if len(starts) > WINDOW:
         earlier = earlier[starts[-WINDOW]:]
     out = [Turn(t.role, _cut(t.text)) for t in earlier if t.text.strip()]
-    out.append(Turn("user", conversation.turns[at].text, shown(conversation)))
+    out.append(Turn("user", request(conversation), shown(conversation)))
     return out

@@ -350,7 +350,7 @@ EXACT = re.compile(r"\b(?:kind|breed|type|sort|species|variety|make|model)\b", r
 def _answer(tool: str, observation, intent: str, rng: random.Random, asked: str = "") -> str:
     """What the assistant says after a tool's observation (`asked`: the request)."""
     from assistant.agent.loop import reason_of
-    from tools.report import report
+    from tools.report import article, report
 
     if observation.error:
         return rng.choice(ADMIT).format(r=reason_of(observation.text))
@@ -361,7 +361,7 @@ def _answer(tool: str, observation, intent: str, rng: random.Random, asked: str 
     if tool == "classify":
         exact = EXACT.search(asked) or not data.get("groups")
         best = (data["labels"] if exact else data["groups"])[0]["label"]
-        a = "an" if best[:1].lower() in "aeiou" else "a"
+        a = article(best)
         return rng.choice([f"It looks like {a} {best}.", f"That's {a} {best}, most likely.",
                            f"Most likely {a} {best}."])
     if tool == "detect" and not data.get("boxes"):
