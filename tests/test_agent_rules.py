@@ -581,6 +581,8 @@ def test_an_unguided_call_for_work_not_asked_is_refused(registry):
     ("can you draw a red circle on blue?", [], True),
     ("a small green square", ["resize"], None),  # no telling: a drawing may be small
     ("make me a poster that says SALE", [], True),
+    ("Draw boxes around the faces.", ["draw_boxes"], False),  # marks, not a new picture
+    ("draw a red circle around a yellow star", ["draw_boxes"], True),
 ])
 def test_the_words_that_ask_for_a_picture(message, edits, draws):
     from tools import asking

@@ -75,10 +75,18 @@ def edits(message: str, operations) -> list[str]:
     return [op for op in operations if op in EDITS and EDITS[op].search(message)]
 
 
+# boxes drawn round what a picture shows are marks on it, not a new picture
+BOXES_ROUND = re.compile(r"\b(?:draw|put|add|place)\s+(?:an?\s+|some\s+)?(?:box(?:es)?|"
+                         r"rectangles?|outlines?|frames?)\s+(?:a)?round\b", re.I)
+
+
 def asks_to_draw(message: str) -> bool | None:
     """Whether `message` asks for a drawing: True with a drawing word; False for a question,
-    or a change to a picture already there ("now make it black and white", "turn it
-    upside down"), without one; None when there is no telling ("a red circle on blue")."""
+    boxes round things ("draw boxes around the faces"), or a change to a picture already
+    there ("now make it black and white", "turn it upside down") without one; None when
+    there is no telling ("a red circle on blue")."""
+    if BOXES_ROUND.search(message):
+        return False
     if DRAWING.search(message):
         return True
     if QUESTION.search(message):
