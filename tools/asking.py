@@ -32,7 +32,7 @@ EDITS: dict[str, re.Pattern] = {
                      "counter-clockwise", "tilt", "straighten", "right way", "wrong way",
                      "orientation", "portrait", "landscape", "90", "180", "270"),
     "flip": _words("flip", "mirror", "revers", "reflect", "horizontal", "vertical", "backward",
-                   "upside", "invert"),
+                   "upside"),
     "crop": _words("crop", "cut", "trim", "zoom", "close up", "close-up", "closeup", "half",
                    "corner", "portion", "section", "region", "part of", "keep only",
                    "only keep", "only want", "centre", "center", "middle", "edge", "border",
