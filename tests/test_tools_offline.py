@@ -140,8 +140,6 @@ def test_chelsea_is_classified_as_a_cat(registry, chat):
     assert out.data["groups"][0]["label"] == "cat" and out.data["groups"][0]["probability"] > 0.8
     assert out.data["labels"][0]["label"] in {"Egyptian Mau", "tabby cat", "tiger cat"}
     assert len(out.data["labels"]) == 3 and "cat" in out.text
-    many = registry.call("classify", {"image": "#1", "top_k": 99}, chat)  # as many as it can
-    assert not many.error and len(many.data["labels"]) == 20, many.text
 
 
 def test_the_offline_caption_says_what_it_is_made_of(registry, chat):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from assistant.config import ToolSettings
 from tools.base import Observation, Tool, ToolArgs, ToolError
@@ -33,15 +33,6 @@ class ClassifyArgs(ToolArgs):
 
     image: str = Field(description="handle of the image to classify, e.g. #1")
     top_k: int = Field(default=5, ge=1, le=20, description="how many labels to report")
-
-    @field_validator("top_k", mode="before")
-    @classmethod
-    def _within(cls, value):
-        """More labels than it reports asks for as many as it can: 99 reports 20, rather than
-        failing the call."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return min(value, 20)
-        return value
 
     @model_validator(mode="before")
     @classmethod
