@@ -29,10 +29,12 @@ GROUPS: dict[str, list[tuple[int, int]]] = {
 
 
 class ClassifyArgs(ToolArgs):
-    """A classifier with its own labels: no labels to give (the grammar offers none)."""
-
     image: str = Field(description="handle of the image to classify, e.g. #1")
     top_k: int = Field(default=5, ge=1, le=20, description="how many labels to report")
+
+
+class ImageNetArgs(ClassifyArgs):
+    """A classifier with its own labels: no labels to give (the grammar offers none)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -45,11 +47,9 @@ class ClassifyArgs(ToolArgs):
         return data
 
 
-class ZeroShotArgs(ToolArgs):
-    image: str = Field(description="handle of the image to classify, e.g. #1")
+class ZeroShotArgs(ClassifyArgs):
     labels: list[str] = Field(default_factory=list, max_length=50,
                               description="candidate labels to choose from")
-    top_k: int = Field(default=5, ge=1, le=20, description="how many labels to report")
 
 
 def imagenet_labels() -> list[str]:
@@ -72,7 +72,7 @@ class ImageNetClassifier(Tool):
     name = "classify"
     description = ("Name what the image shows (animals, objects, scenes) as labels with "
                    "probabilities, from the 1000 ImageNet classes.")
-    Args = ClassifyArgs
+    Args = ImageNetArgs
     backend = "EfficientNet-Lite0 ImageNet classifier (offline)"
     parameters = 4_652_008
     working_mib = 64  # activations of one 224 px image
@@ -104,7 +104,7 @@ class ImageNetClassifier(Tool):
                 groups[name] = total
         return top, sorted(groups.items(), key=lambda g: -g[1])
 
-    def run(self, args: ClassifyArgs, images: dict[str, Image.Image]) -> Observation:
+    def run(self, args: ImageNetArgs, images: dict[str, Image.Image]) -> Observation:
         top, groups = self.top(images["image"], args.top_k)
         extra = ""
         if groups:

@@ -176,7 +176,8 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
     if made:
         return None
     said = "\n".join(r.text for r in results)
-    if "lines" in results[-1].data:  # text was read: the answer says what, no more
+    text_read = "lines" in results[-1].data
+    if text_read:  # text was read: the answer says what, no more
         extra = content_words(answer) - content_words(asked + "\n" + said) - _READING
         if extra and shares(answer, said):
             return (f"it says {', '.join(sorted(extra))}, which the text read does not; "
@@ -184,8 +185,7 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
     read = "\n".join(_read(r) for r in results)
     if shares(answer, read):
         new = _words(read) - _words(asked)
-        if "lines" in results[-1].data and new and not _words(answer) & new and \
-                not YES_NO.match(answer):
+        if text_read and new and not _words(answer) & new and not YES_NO.match(answer):
             return ("it repeats the question but nothing the tool read; answer with the text "
                     "it read.")
         return None

@@ -93,21 +93,15 @@ def system_prompt(registry, conversation: Conversation, style: str = "full") -> 
     return prompts.render(PROMPTS[style], tools=tools, images=images)
 
 
-def _only_handles(schema: dict, names: tuple[str, ...], allowed: list[str]) -> dict:
-    """The tool's argument schema with its image arguments limited to `allowed` handles."""
+def _limited(schema: dict, names: tuple[str, ...], values: list[str]) -> dict:
+    """The tool's argument schema with its arguments `names` limited to `values` (the
+    handles an image argument may name, the edits a message asks for)."""
     properties = dict(schema.get("properties", {}))
     for name in names:
         if name in properties:
-            spec = {k: v for k, v in properties[name].items() if k not in ("type", "anyOf")}
-            properties[name] = {**spec, "type": "string", "enum": list(allowed)}
-    return {**schema, "properties": properties}
-
-
-def _only_choices(schema: dict, name: str, values: list[str]) -> dict:
-    """The tool's argument schema with its `name` argument limited to `values`."""
-    properties = dict(schema.get("properties", {}))
-    spec = {k: v for k, v in properties[name].items() if k not in ("type", "anyOf", "$ref")}
-    properties[name] = {**spec, "type": "string", "enum": list(values)}
+            spec = {k: v for k, v in properties[name].items()
+                    if k not in ("type", "anyOf", "$ref")}
+            properties[name] = {**spec, "type": "string", "enum": list(values)}
     return {**schema, "properties": properties}
 
 
@@ -124,9 +118,9 @@ def langchain_tools(registry, allowed: list[str] | None = None,
             continue
         schema = t.Args.model_json_schema()
         if allowed is not None and t.image_args:
-            schema = _only_handles(schema, t.image_args, allowed)
+            schema = _limited(schema, t.image_args, allowed)
         if t.name in wanted and t.choice:
-            schema = _only_choices(schema, t.choice, wanted[t.name])
+            schema = _limited(schema, (t.choice,), wanted[t.name])
         out.append(StructuredTool.from_function(func=lambda **kw: "", name=t.name,
                                                 description=t.description, args_schema=schema))
     return out
