@@ -133,10 +133,12 @@ class Chat:
     def ask_agent(self) -> bool:
         """The agent answers: tool steps on stderr as they happen, the answer on stdout."""
         from assistant.agent import Delta, Final, Note, Step
+        from assistant.agent.trace import results
 
-        final = None
+        final, events = None, []
         try:
             for event in self.agent.run(self.conversation):
+                events.append(event)
                 if isinstance(event, Delta):
                     self.out.write(event.text)
                     self.out.flush()
@@ -155,7 +157,7 @@ class Chat:
         if final is not None and not final.finished and not final.stopped:
             self.out.write(final.text)
         self.out.write("\n")
-        self.conversation.add_assistant(final.text if final else "")
+        self.conversation.add_assistant(final.text if final else "", results(events))
         return True
 
     def _show_step(self, step) -> None:

@@ -27,11 +27,21 @@ class ImageRef:
     sha256: str = ""
 
 
+@dataclass(frozen=True)
+class Result:
+    """A tool call that worked while a turn was answered, and what the tool returned."""
+    tool: str
+    arguments: dict
+    text: str
+    data: dict = field(default_factory=dict)  # the same facts, structured (boxes, lines)
+
+
 @dataclass
 class Turn:
     role: Literal["user", "assistant"]
     text: str
     images: list[str] = field(default_factory=list)  # handles attached to this turn
+    results: list[Result] = field(default_factory=list)  # an answer's tool calls that worked
 
 
 @dataclass
@@ -62,8 +72,8 @@ class Conversation:
         self.turns.append(turn)
         return turn
 
-    def add_assistant(self, text: str) -> Turn:
-        turn = Turn("assistant", text)
+    def add_assistant(self, text: str, results: list[Result] = ()) -> Turn:
+        turn = Turn("assistant", text, results=list(results))
         self.turns.append(turn)
         return turn
 
@@ -75,6 +85,11 @@ class Conversation:
         if handle not in self.images:
             raise UnknownImage(handle, list(self.images))
         return self.images[handle]
+
+    def earlier(self, tool: str, arguments: dict) -> Result | None:
+        """The latest result of the same call (tool and arguments) an earlier answer made."""
+        return next((r for t in reversed(self.turns) for r in reversed(t.results)
+                     if r.tool == tool and r.arguments == arguments), None)
 
     def mentioned(self, text: str) -> list[str]:
         """Handles named in `text` ("compare #1 and #3"); unknown ones raise UnknownImage."""

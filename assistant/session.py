@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.config import InputLimits, Settings
-from assistant.conversation import Conversation, Turn
+from assistant.conversation import Conversation, Result, Turn
 from assistant.engine import Engine, GenerationParams, Reply, Usage
 from assistant.errors import AssistantError, OverLimit
 from assistant.images import load_image
@@ -94,6 +94,10 @@ class _Exchange(ABC):
 
     def step_records(self) -> list[dict]:
         """The tool steps this answer took, as data (for the history)."""
+        return []
+
+    def results(self) -> list[Result]:
+        """The tool calls of this answer that worked, kept with it in the chat."""
         return []
 
     def __iter__(self) -> Iterator:
@@ -172,10 +176,15 @@ class AgentExchange(_Exchange):
     def _drain(self) -> None:
         self._events.close()  # the run ends where it is; its generation is cancelled
 
+    def results(self) -> list[Result]:
+        from assistant.agent.trace import results
+
+        return results(self.steps)
+
     def step_records(self) -> list[dict]:
         return [{"step": s.step, "tool": s.tool, "arguments": s.arguments, "status": s.status,
                  "observation": s.observation, "seconds": round(s.seconds, 3),
-                 "images": list(s.images)} for s in self.steps]
+                 "images": list(s.images), "data": s.data} for s in self.steps]
 
     def image(self, handle: str):
         """An image of this exchange's conversation (the tools' new ones included)."""
@@ -339,7 +348,7 @@ class ChatSession:
     def _finish(self, exchange: _Exchange, keep: bool) -> None:
         with self._lock:
             if keep and exchange._epoch == self._epoch:
-                exchange._trial.add_assistant(exchange.text)
+                exchange._trial.add_assistant(exchange.text, exchange.results())
                 self.conversation = exchange._trial
                 n = len(self.conversation.turns)
                 self.steps = [*self.steps[:n - 2], [], exchange.step_records()]

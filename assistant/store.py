@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from assistant.conversation import Conversation, ImageRef, Turn
+from assistant.conversation import Conversation, ImageRef, Result, Turn
 from assistant.errors import AssistantError
 
 LOCAL = "local"  # the owner of chats saved without accounts (and of those from before them)
@@ -170,7 +170,7 @@ class Store:
                     self._db.executemany(
                         "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
                         [(chat_id, i, t.role, t.text, json.dumps(t.images),
-                          json.dumps(steps[i] if i < len(steps) else []))
+                          json.dumps(steps[i] if i < len(steps) else [], default=str))
                          for i, t in enumerate(conversation.turns)])
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -211,8 +211,10 @@ class Store:
                     conv.images[handle] = ImageRef(handle, image.convert("RGB"), name, sha256)
             except OSError as e:
                 raise StoreError("read an image of", e) from None
-        conv.turns = [Turn(role, text, json.loads(handles)) for role, text, handles, _ in messages]
-        return conv, [json.loads(s) for *_, s in messages]
+        steps = [json.loads(s) for *_, s in messages]
+        conv.turns = [Turn(role, text, json.loads(handles), _results(done))
+                      for (role, text, handles, _), done in zip(messages, steps, strict=True)]
+        return conv, steps
 
     def settings(self, chat_id: str, owner: str = LOCAL) -> dict:
         """The settings saved with a chat ({} if none)."""
@@ -260,3 +262,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
+
+
+def _results(steps: list[dict]) -> list[Result]:
+    """An answer's tool calls that worked, from its saved steps (a later answer reads them
+    again rather than repeating the call)."""
+    return [Result(s["tool"], s.get("arguments", {}), s.get("observation", ""), s.get("data", {}))
+            for s in steps if s.get("status") == "done" and "tool" in s]

@@ -84,6 +84,9 @@ def grammar_names(grammar):
     '<tool_call>\n{"name": "ocr", "arguments": {"image": "#1\n',  # raw newline in a string
     '<tool_call>\n{"name": "ocr", "arguments": {"image": "\\q',  # no such escape
     '<tool_call>\n{"name": "classify", "arguments": {"image": "#1", "top_k": 007',
+    '<tool_call>\n{"name": "classify", "arguments": {"image": "#1", "top_k": 21',  # over 20
+    '<tool_call>\n{"name": "classify", "arguments": {"image": "#1", "top_k": 0}',  # under 1
+    '<tool_call>\n{"name": "generate_image", "arguments": {"prompt": "a", "width": 5}',
     '<tool_call>\n{"name": "classify", "arguments": {"image": "#1", "top_k": 3\u00b2',  # not ASCII
     tagged("ocr", {"image": "#1"}) + " and more",  # text after the call
     '<tool_call>\n{"name": "ocr", "arguments": {"image": "#1"}}          ',  # endless space
@@ -131,6 +134,18 @@ def test_no_accepted_beginning_is_a_dead_end(grammar, text):
         for o in (begun + c for c in TURNS):  # one step further on the branches that turn
             if g.check(o)[0] and not g.check(o)[1]:
                 assert any(g.check(o + c)[0] for c in CHARS), f"dead end: {o!r}"
+
+
+def test_an_integer_keeps_within_its_limits_and_is_finished_within_them():
+    g = ToolCallGrammar({"t": {"type": "object", "required": ["n"], "properties": {
+        "n": {"type": "integer", "minimum": 100, "maximum": 250}}}})
+    begun = '<tool_call>{"name": "t", "arguments": {"n": '
+    assert [g.check(begun + n)[0] for n in ("1", "2", "3", "25", "26", "0", "-")] == \
+        [True, True, False, True, False, False, False]
+    assert g.check(begun + "25}}</tool_call>") == (False, False)
+    assert g.check(begun + "250}}</tool_call>") == (True, True)
+    assert g.completion(begun + "1").startswith("00}")  # the least number it can still be
+    assert g.completion(begun).startswith("100}")
 
 
 def test_strings_at_their_longest_and_escapes_in_enums_leave_no_dead_end():

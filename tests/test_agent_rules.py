@@ -641,3 +641,67 @@ def test_an_edit_asked_again_of_a_new_picture_is_offered(registry, red, blue):
     run(engine, registry, conv)
     assert offered_calls(engine.params[0])["edit_image"]["properties"]["operation"]["enum"] \
         == ["grayscale"]
+
+
+def test_a_reading_the_chat_already_made_is_read_again_not_run_again(registry):
+    """"which hours again?" after the sign was read: the model that calls OCR once more gets
+    the earlier reading (no second run, no step), and answers from it."""
+    from assistant.agent.trace import results
+
+    conv = Conversation()
+    conv.add_user("What does the sign say?", [open_sign()])
+    events, final = run(Scripted([call("ocr", image="#1"), "It says OPEN 24 HOURS."]),
+                        registry, conv)
+    conv.add_assistant(final.text, results(events))
+    conv.add_user("how many hours again?")
+    engine = Scripted([call("ocr", image="#1"),
+                       lambda c: "24." if "OPEN 24 HOURS" in str(c.turns) else "?"])
+    events, final = run(engine, registry, conv)
+    assert tools_run(events) == []
+    assert [e.kind for e in events if isinstance(e, Note)] == ["reused"]
+    assert final.text == "24."
+
+
+def test_a_call_repeated_within_one_answer_runs_once_and_a_new_one_runs(registry):
+    conv = Conversation()
+    conv.add_user("What does the sign say?", [open_sign(), open_sign()])
+    engine = Scripted([call("ocr", image="#1"), call("ocr", image="#1"),
+                       call("ocr", image="#2"), 'It says "OPEN 24 HOURS".'])
+    events, final = run(engine, registry, conv)
+    assert [a["image"] for _, a in tools_run(events)] == ["#1", "#2"]
+    assert final.text == 'It says "OPEN 24 HOURS".'
+
+
+def test_a_tool_that_makes_pictures_runs_each_time_it_is_asked(registry, red):
+    from assistant.agent.trace import results
+
+    conv = Conversation()
+    conv.add_user("make it bw", [red])
+    events, final = run(Scripted([call("edit_image", image="#1", operation="grayscale"),
+                                  "Here it is: #2."]), registry, conv)
+    conv.add_assistant(final.text, results(events))
+    conv.add_user("make it bw again")
+    events, final = run(Scripted([call("edit_image", image="#1", operation="grayscale"),
+                                  "Here it is: #3."]), registry, conv)
+    assert len(tools_run(events)) == 1 and final.text == "Here it is: #3."
+
+
+def test_boxes_are_drawn_only_once_some_were_found(registry):
+    """"put boxes round the faces": no boxes are at hand, so the model is offered no
+    draw_boxes (it must find them first); after the detector found some, it is."""
+    conv = Conversation()
+    conv.add_user("put boxes round the faces", [astronaut()])
+    engine = Scripted([call("detect", image="#1", objects=["face"]),
+                       lambda c: "Found 1 face, marked in #2."])
+    events, final = run(engine, registry, conv)
+    assert "edit_image" not in offered_calls(engine.params[0])
+    assert offered_calls(engine.params[1])["edit_image"]["properties"]["operation"]["enum"] == \
+        ["draw_boxes"]
+    unguided = Scripted([call("edit_image", image="#1", operation="draw_boxes",
+                              boxes=[{"box": [1, 2, 3, 4], "label": "face"}]),
+                         "I could not: no boxes were found yet."], guide=False)
+    fresh = Conversation()
+    fresh.add_user("make it bw and put boxes round the faces", [astronaut()])
+    events, _ = run(unguided, registry, fresh)
+    refused = [e for e in events if isinstance(e, Step) and e.status == "error"]
+    assert "find them first (detect)" in refused[0].observation and len(fresh.images) == 1

@@ -412,3 +412,31 @@ def test_a_session_with_a_store_saves_each_answer_with_its_steps_and_reopens(reg
     assert [c["id"] for c in store.chats()] == [first]  # an empty chat is not saved
     session.undo()  # everything taken back: the saved chat goes too
     assert store.chats() == []
+
+
+def test_a_follow_up_in_a_reopened_chat_reads_the_earlier_reading_again(registry, tmp_path):
+    """The session keeps what an answer's tools read with it (and the store keeps it over a
+    restart): a follow-up whose model calls the same reading is answered from it, no tool
+    runs; a Regenerate of that first answer runs the tool again."""
+    from assistant.session import ChatSession
+    from assistant.store import Store
+
+    path = tmp_path / "sign.png"
+    sign().save(path)
+    store = Store(tmp_path / "history.sqlite3")
+    engine = ScriptedEngine([call("ocr", image="#1"), "It says OPEN.",
+                             call("ocr", image="#1"), "It says OPEN."])
+    session = ChatSession(engine, Settings().limits, agent=Agent(engine, registry), store=store)
+    first = list(session.send("What does the sign say?", [path]))
+    assert [e.tool for e in first if isinstance(e, Step) and e.status == "done"] == ["ocr"]
+    regenerated = list(session.regenerate())
+    assert [e.tool for e in regenerated if isinstance(e, Step) and e.status == "done"] == ["ocr"]
+
+    reopened = ChatSession(engine, Settings().limits, agent=Agent(engine, registry), store=store)
+    reopened.open(session.chat_id)
+    engine.replies = [call("ocr", image="#1"),
+                      lambda c: "OPEN, as I read." if "OPEN" in str(c.turns) else "?"]
+    events = list(reopened.send("what was written again?"))
+    assert not [e for e in events if isinstance(e, Step)]
+    assert [e.kind for e in events if isinstance(e, Note)] == ["reused"]
+    assert reopened.conversation.turns[-1].text == "OPEN, as I read."

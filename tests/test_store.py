@@ -14,7 +14,7 @@ import textwrap
 import pytest
 from PIL import Image
 
-from assistant.conversation import Conversation
+from assistant.conversation import Conversation, Result
 from assistant.store import Store, StoreError
 
 
@@ -42,6 +42,23 @@ def test_a_saved_chat_comes_back_as_it_was(tmp_path):
         assert back.images[handle].name == ref.name and back.images[handle].sha256 == ref.sha256
     assert [c["title"] for c in again.chats()] == ["What is in #1?"]
     assert again.chats()[0]["messages"] == 2
+
+
+def test_the_readings_of_a_saved_chat_come_back_with_its_answers(tmp_path):
+    """A reloaded chat still knows what its tools read, so "which gate again?" is answered
+    from the reading instead of running the tool again."""
+    store = Store(tmp_path / "history.sqlite3")
+    steps = [[], [{"tool": "ocr", "arguments": {"image": "#1"}, "status": "done",
+                   "observation": "GATE 22", "data": {"lines": [{"text": "GATE 22"}]}},
+                  {"tool": "detect", "arguments": {"image": "#1"}, "status": "error",
+                   "observation": "Error from detect: no"}]]
+    store.save("c1", chat(), steps)
+    back, _ = store.load("c1")
+    assert back.turns[0].results == []
+    assert back.turns[1].results == [Result("ocr", {"image": "#1"}, "GATE 22",
+                                            {"lines": [{"text": "GATE 22"}]})]
+    assert back.earlier("ocr", {"image": "#1"}).text == "GATE 22"
+    assert back.earlier("ocr", {"image": "#2"}) is None
 
 
 def test_undo_is_saved_by_saving_the_chat_as_it_now_is(tmp_path):

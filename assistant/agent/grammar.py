@@ -12,8 +12,9 @@ for JSON; `protocol.read` still reads one with a "name" as a call, unguided.)
 The engine applies it token by token (`assistant.engine.guide`); this module knows only text.
 Written JSON is kept near canonical so a guided call stays short: at most 8 spaces between
 tokens, numbers of at most 24 characters, and no \\u escapes of printable ASCII.
-Limits on values (minimum, maximum) are not checked here: the tool's own validation reports
-them as an error observation the model can recover from.
+An integer keeps within its minimum and maximum (a "top_k" of 512 cannot be written where 20
+is the most); other limits on values are left to the tool's own validation, which reports them
+as an error observation the model can recover from.
 
 `completion(text)` is the shortest text that finishes a call begun in `text` (closing its
 strings, arrays and objects, with the least value for each required argument still missing):
@@ -24,6 +25,7 @@ begins always ends in time.
 from __future__ import annotations
 
 import json
+import math
 
 from assistant.agent.protocol import CLOSE, OPEN
 
@@ -141,6 +143,35 @@ class ToolCallGrammar:
         return ok, ok
 
 
+def bounds(schema: dict) -> tuple[int | None, int | None]:
+    """An integer schema's lowest and highest value (None: no limit)."""
+    low = schema.get("minimum")
+    if "exclusiveMinimum" in schema:
+        low = math.floor(schema["exclusiveMinimum"]) + 1
+    high = schema.get("maximum")
+    if "exclusiveMaximum" in schema:
+        high = math.ceil(schema["exclusiveMaximum"]) - 1
+    return (None if low is None else math.ceil(low)), (None if high is None else
+                                                        math.floor(high))
+
+
+def _within(written: str, low: int | None, high: int | None) -> str | None:
+    """The fewest digits that make the non-negative integer begun as `written` fall within
+    [low, high] ("" when it does already); None when no digits can."""
+    begun = int(written)
+    for more in range(MAX_NUMBER - len(written) + 1):
+        if begun == 0 and more:  # no leading zeros
+            return None
+        first, last = begun * 10 ** more, begun * 10 ** more + 10 ** more - 1
+        lowest = max(first, low if low is not None else first)
+        if high is not None and lowest > min(last, high):
+            if first > high:
+                return None
+            continue
+        return str(lowest)[len(written):]
+    return None
+
+
 def least(schema: dict) -> str:
     """The shortest JSON text that fits `schema` (what a missing required value gets)."""
     if "enum" in schema:
@@ -235,7 +266,9 @@ class _Parser:
             return self.array(i, schema)
         if c in "-0123456789":
             want("number", "integer")
-            return self.number(i, integer=kinds == {"integer"})
+            if kinds == {"integer"}:
+                return self.integer(i, bounds(schema))
+            return self.number(i, integer=False)
         for word, name in (("true", "boolean"), ("false", "boolean"), ("null", "null")):
             if c == word[0]:
                 want(name)
@@ -355,7 +388,29 @@ class _Parser:
             raise _Bad
         return j
 
-    def number(self, i: int, integer: bool) -> int:
+    def integer(self, i: int, limits: tuple[int | None, int | None]) -> int:
+        """An integer within `limits` (lowest, highest; None: no limit): a non-negative one
+        is cut off as soon as no more digits can bring it within them."""
+        low, high = limits
+        if self.s[i] == "-" and low is not None and low >= 0:
+            raise _Bad
+        j = self.number(i, integer=True, whole=False)
+        if self.s[i] == "-" or (low is None and high is None):
+            if j >= len(self.s):
+                raise _More("")
+            return j
+        written = self.s[i:j]
+        if j < len(self.s):  # it ended here
+            if (low is not None and int(written) < low) or (high is not None and
+                                                              int(written) > high):
+                raise _Bad
+            return j
+        rest = _within(written, low, high)
+        if rest is None:
+            raise _Bad
+        raise _More(rest)
+
+    def number(self, i: int, integer: bool, whole: bool = True) -> int:
         start = i + (self.s[i] == "-")
         j = self.digits(start, i)
         if self.s[start] == "0" and j - start > 1:
@@ -369,7 +424,7 @@ class _Parser:
             j = self.digits(j, i)
         if j - i > MAX_NUMBER:
             raise _Bad
-        if j >= len(self.s):
+        if j >= len(self.s) and whole:
             raise _More("")  # more digits may follow; it is whole already
         return j
 

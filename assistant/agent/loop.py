@@ -36,7 +36,7 @@ from assistant.agent import arithmetic, grounding, handles, protocol, view
 from assistant.agent.chat_model import EngineChatModel
 from assistant.agent.trace import Delta, Event, Final, Note, Step
 from assistant.config import AgentSettings, GenerationDefaults
-from assistant.conversation import Conversation
+from assistant.conversation import Conversation, Result
 from assistant.errors import BadSetting, UnknownImage
 from tools.base import Observation
 from tools.report import reads, report
@@ -75,12 +75,21 @@ def offered(registry, conversation: Conversation):
     return registry.only([n for n, t in registry.tools.items() if not t.image_args])
 
 
-def asked(registry, conversation: Conversation) -> dict[str, list[str]]:
+# coordinates a message gives for boxes to draw ("a box at 10, 20, 80, 90")
+COORDINATES = re.compile(r"\d+\s*,\s*\d+")
+
+
+def asked(registry, conversation: Conversation, ran: list[Result] = ()) -> dict[str, list[str]]:
     """Of the tools that make pictures, what the message asks of each (tools/asking.py): one
-    asked for none of its work ([]) is not offered, an edit only of the kinds named. A tool
-    missing here may do anything it does."""
+    asked for none of its work ([]) is not offered, an edit only of the kinds named, and boxes
+    drawn only when some are at hand (a detection of this answer, `ran`, or of the chat, or
+    the message's coordinates): else "put boxes round the cars" has to find them first. A
+    tool missing here may do anything it does."""
     message = view.request(conversation)  # "and this one?" asks what the message before did
-    return {name: wanted for name, t in registry.tools.items()
+    found = [*ran, *(r for t in conversation.turns for r in t.results)]
+    boxes = any(r.data.get("boxes") for r in found) or bool(COORDINATES.search(message))
+    return {name: [w for w in wanted if boxes or w != "draw_boxes"]
+            for name, t in registry.tools.items()
             if t.makes and (wanted := t.asked(message)) is not None}
 
 
@@ -187,6 +196,10 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     return None
 
 
+def _shown(arguments: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+
+
 def reason_of(observation_text: str) -> str:
     """A tool's error without its "Error from TOOL:" label."""
     first = observation_text.strip()
@@ -205,14 +218,15 @@ class Agent:
         self.temperature = temperature  # None: the engine's setting
 
     def _model(self, conversation: Conversation, tools, allowed: list[str],
-               max_new_tokens: int | None = None, cancel: threading.Event | None = None):
+               max_new_tokens: int | None = None, cancel: threading.Event | None = None,
+               ran: list[Result] = ()):
         """The chat model with `tools` bound to it, their image arguments limited to `allowed`
         (the pictures `_allowed` gives)."""
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 guided=self.guided, cancel=cancel,
                                 temperature=self.temperature)
-        return model.bind_tools(langchain_tools(tools, allowed, asked(tools, conversation)))
+        return model.bind_tools(langchain_tools(tools, allowed, asked(tools, conversation, ran)))
 
     @staticmethod
     def _allowed(conversation: Conversation, made: list[str]) -> list[str]:
@@ -222,22 +236,37 @@ class Agent:
         return list(dict.fromkeys(explicit + made)) if explicit else list(conversation.images)
 
     def _refused(self, name: str, arguments: dict, allowed: list[str],
-                 conversation: Conversation) -> Observation | None:
+                 conversation: Conversation, ran: list[Result]) -> Observation | None:
         """An error for a call naming a picture of the chat that the message is not about, or
         making a picture the message does not ask for (a model not guided by the grammar may
         write one); None when the call may run."""
         tool = self.registry.tools.get(name)
-        wanted = asked(self.registry, conversation).get(name)
-        if wanted == [] or (wanted and tool.choice and arguments.get(tool.choice) not in wanted):
-            what = (f"asks for {' or '.join(wanted)}, not {arguments.get(tool.choice)}"
-                     if wanted else "asks for no new picture")
-            return Observation(f"Error from {name}: the message {what}.", error=True)
+        wanted = asked(self.registry, conversation, ran).get(name)
+        chosen = arguments.get(tool.choice) if tool is not None and tool.choice else None
+        if wanted == [] or (wanted and tool.choice and chosen not in wanted):
+            what = (f"the message asks for {' or '.join(wanted)}, not {chosen}" if wanted
+                    else "the message asks for no new picture")
+            if chosen == "draw_boxes" and "draw_boxes" in tool.asked(view.request(conversation)):
+                what = "there are no boxes to draw yet; find them first (detect)"
+            return Observation(f"Error from {name}: {what}.", error=True)
         for key in getattr(tool, "image_args", ()):
             value = arguments.get(key)
             if isinstance(value, str) and value in conversation.images and value not in allowed:
                 return Observation(f"Error from {name}: {value} is not the picture this "
                                    f"message is about; use {', '.join(allowed)}.", error=True)
         return None
+
+    def _earlier(self, name: str, arguments: dict, conversation: Conversation,
+                 ran: list[Result]) -> Result | None:
+        """The result of the same reading (tool and arguments) this answer (`ran`) or an
+        earlier one of the chat made: the same call on the same picture reads the same, so a
+        follow-up ("which gate again?") is answered from it. A tool that makes pictures always
+        runs."""
+        tool = self.registry.tools.get(name)
+        if tool is None or tool.makes:
+            return None
+        return next((r for r in reversed(ran) if r.tool == name and r.arguments == arguments),
+                    None) or conversation.earlier(name, arguments)
 
     def _start(self, conversation: Conversation):
         """The tools offered for this answer, its system prompt (the same for every step, so
@@ -280,6 +309,7 @@ class Agent:
         done: list[str] = []
         made: list[str] = []
         results: list[Observation] = []  # the calls that worked
+        ran: list[Result] = []  # the same, with their calls
         reports: list[str] = []  # what each of them returned, in a plain sentence
         failures: list[tuple[str, str]] = []  # (tool, error) since the last call that worked
         unmade: list[tuple[str, str]] = []  # (tool, error) of the edits and drawings that failed
@@ -294,7 +324,7 @@ class Agent:
                 tools, fresh = self._start(conversation)  # a tool made the chat's first picture
                 messages[0] = fresh[0]
             allowed = self._allowed(conversation, made)
-            model = self._model(conversation, tools, allowed, cancel=cancel)
+            model = self._model(conversation, tools, allowed, cancel=cancel, ran=ran)
             reply, written, shown = None, "", ""
             # After a call (or a refused answer) the answer is checked before anyone sees it:
             # held back, not streamed, so that a refused one never reaches the user.
@@ -350,13 +380,20 @@ class Agent:
                 continue
             call = reply.tool_calls[0]
             arguments = self._resolve(call["name"], dict(call["args"]), conversation)
-            yield Step(step, call["name"], arguments)
-            observation = self._refused(call["name"], arguments, allowed, conversation) or \
-                self.registry.call(call["name"], arguments, conversation,
-                                   timeout=min(self.registry.timeout, left), cancel=cancel)
-            status = "error" if observation.error else "done"
-            yield Step(step, call["name"], arguments, status, observation.text,
-                       observation.handles, observation.seconds, observation.data)
+            earlier = self._earlier(call["name"], arguments, conversation, ran)
+            if earlier is not None:  # the chat has its result: read it, do not run it again
+                yield Note(step, "reused", f"{call['name']}({_shown(arguments)}) already ran in "
+                           "this chat; its result is read again")
+                observation = Observation(earlier.text, data=earlier.data)
+            else:
+                yield Step(step, call["name"], arguments)
+                observation = self._refused(call["name"], arguments, allowed, conversation, ran) \
+                    or self.registry.call(call["name"], arguments, conversation,
+                                          timeout=min(self.registry.timeout, left),
+                                          cancel=cancel)
+                status = "error" if observation.error else "done"
+                yield Step(step, call["name"], arguments, status, observation.text,
+                           observation.handles, observation.seconds, observation.data)
             if stopped():
                 yield Note(step, "stopped", "stopped by the user")
                 yield Final("", step, finished=False, stopped=True)
@@ -367,6 +404,8 @@ class Agent:
             if failure and getattr(self.registry.tools.get(call["name"]), "makes", False):
                 unmade.append(failure)
             results += [] if observation.error else [observation]
+            if earlier is None and not observation.error:
+                ran.append(Result(call["name"], arguments, observation.text, observation.data))
             reports += [] if observation.error else [report(call["name"], observation)]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
             messages += [

@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from assistant.conversation import Result
 
 
 @dataclass
@@ -40,3 +43,10 @@ class Final:
 
 
 Event = Step | Note | Delta | Final
+
+
+def results(events: Iterable[Event]) -> list[Result]:
+    """The tool calls of an answer that worked, to keep with it in the chat (a later answer
+    reads them again rather than repeating the call: Conversation.earlier)."""
+    return [Result(e.tool, e.arguments, e.observation, e.data) for e in events
+            if isinstance(e, Step) and e.status == "done"]

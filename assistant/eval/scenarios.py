@@ -24,7 +24,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from assistant.agent.trace import Final, Step
+from assistant.agent.trace import Final, Step, results
 from assistant.conversation import Conversation
 from assistant.eval.routing import image_for
 from assistant.eval.sets import bad, records, resolve
@@ -94,7 +94,7 @@ def play(agent, scenario: dict) -> list[dict]:
         events = list(agent.run(conv))
         final = next((e for e in reversed(events) if isinstance(e, Final)), None)
         answer = final.text if final is not None else ""
-        conv.add_assistant(answer)
+        conv.add_assistant(answer, results(events))
         chosen, image = first_action(events, chat_model_vqa)
         wrong = check(turn, chosen, image, answer)
         rows.append({"scenario": scenario["id"], "turn": i, "user": turn["user"],
