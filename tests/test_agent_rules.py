@@ -420,10 +420,49 @@ def test_boxes_drawn_by_the_detector_come_with_what_it_found(registry, answer):
     assert final.text == "I found 1 face, marked in #2."
 
 
+def test_what_the_detector_found_is_an_answer_without_its_picture(registry):
+    """"how many faces?": "There is 1 face." answers it; the boxes' picture is shown with the
+    step, so the model is not sent back to name it (and off to call another tool)."""
+    conv = Conversation()
+    conv.add_user("how many faces are in this photo?", [astronaut()])
+    engine = Scripted([call("detect", image="#1", objects=["face"]), "There is 1 face.",
+                       call("classify", image="#1")])
+    events, final = run(engine, registry, conv)
+    assert final.text == "There is 1 face." and not checks(events)
+    assert [t for t, _ in tools_run(events)] == ["detect"]
+
+
+@pytest.mark.parametrize("guide", [True, False])
+def test_an_answer_sent_back_is_answered_not_followed_by_another_reading(registry, guide):
+    """"find her face": the detector found it, the answer was sent back; a model that would
+    then classify the picture (and answer "It looks like a bobsleigh.") is offered no tool,
+    and one not guided that calls anyway gets the loop's own answer from the results."""
+    conv = Conversation()
+    conv.add_user("here's my friend, can you find her face?", [astronaut()])
+    engine = Scripted([call("detect", image="#1", objects=["face"]), "True.",
+                       call("classify", image="#1"), "It looks like a bobsleigh."],
+                      guide=guide)
+    events, final = run(engine, registry, conv)
+    assert [t for t, _ in tools_run(events)] == ["detect"]
+    if guide:
+        assert offered_calls(engine.params[2]) == {}
+    assert final.text == "I found 1 face, marked in #2."
+
+
+def test_an_answer_to_how_many_gives_a_count(registry):
+    conv = Conversation()
+    conv.add_user("how many faces are in this photo?", [astronaut()])
+    engine = Scripted([call("detect", image="#1", objects=["face"]),
+                       "The face found is a red rectangle.", "The face is found."])
+    events, final = run(engine, registry, conv)
+    assert "does not say how many" in checks(events)[0].text
+    assert final.text == "I found 1 face, marked in #2."
+
+
 def test_a_failed_second_call_does_not_hide_what_the_first_found(registry):
     conv = Conversation()
     conv.add_user("how many people in this one", [astronaut()])
-    engine = Scripted([call("detect", image="#1", objects=["person"]), "Who knows.",
+    engine = Scripted([call("detect", image="#1", objects=["person"]),
                        call("classify", image="#1", labels=["person"]),
                        "Sorry, I didn't get your way.", "Sorry, could you say what happened?"],
                       guide=False)
@@ -591,6 +630,40 @@ def test_the_words_that_ask_for_a_picture(message, edits, draws):
     assert sorted(asking.edits(message, [op for op in NEEDS if op != "instruct"])) == \
         sorted(edits)
     assert asking.asks_to_draw(message) is draws
+
+
+@pytest.mark.parametrize("message, only", [
+    ("draw me three of those but green", True),
+    ('could you design a little label for my jar? a red circle with the words "PLUM JAM"',
+     True),
+    ("paint 5 purple diamonds", True),
+    ("Please create an image that says 'WELCOME'", True),
+    ("create a caption for this image", False),  # a reading
+    ("draw what you see", False),
+    ("Draw boxes around the faces.", False),
+    ("what does the card say?", False),  # a question
+    ("Could you draw a colourful picture with a red star?", False),  # a question keeps all
+    ("make a poster that says SALE", False),  # no drawing verb: no telling
+])
+def test_a_message_that_only_asks_for_a_drawing(message, only):
+    from tools import asking
+
+    assert asking.only_draws(message) is only
+
+
+def test_a_drawing_asked_for_in_so_many_words_is_offered_no_reading_first(registry):
+    """"design a label with PLUM JAM" next to a jar label: a model that would classify the
+    label there is cannot; it draws."""
+    conv = Conversation()
+    conv.add_user("what's written on this jar label?", [open_sign()])
+    conv.add_assistant('It says "OPEN 24 HOURS".')
+    conv.add_user('could you design a little label for my own jar? a red circle with the '
+                  'words "PLUM JAM"')
+    engine = Scripted([call("classify", image="#1"), "Here it is: #2."])
+    events, final = run(engine, registry, conv)
+    assert set(offered_calls(engine.params[0])) == {"generate_image"}
+    assert [t for t, _ in tools_run(events)] == ["generate_image"]
+    assert final.text == "Here it is: #2."
 
 
 def test_the_grey_one_and_the_colour_one_are_told_apart_by_their_pixels(red, blue):

@@ -166,7 +166,7 @@ def test_two_malformed_calls_end_in_an_honest_answer(registry):
 
 def test_the_step_limit_ends_in_an_honest_answer_saying_what_was_done(registry):
     conv = chat("Keep going.", [sign()])
-    engine = ScriptedEngine([call("classify", image="#1")] * 3)
+    engine = ScriptedEngine([call("classify", image="#1", top_k=k) for k in (1, 2, 3)])
     events, final = run(engine, registry, conv, max_steps=3)
     assert [e.kind for e in events if isinstance(e, Note)] == ["limit"]
     assert not final.finished and "needed more than 3 steps" in final.text

@@ -94,6 +94,14 @@ def test_scenarios_are_scored_turn_by_turn_with_the_answers_kept():
                              "and the colour?"]
 
 
+def test_a_turn_answered_without_a_call_is_not_held_to_the_calls_picture():
+    """"read #1 again" answered from the chat's earlier reading: no call, so no picture to
+    check; a call to the wrong one still is wrong."""
+    turn = {"user": "read #1 again", "action": "ocr|direct", "image": "#1", "answer": "EXIT"}
+    assert scenarios.check(turn, "direct", None, "It says EXIT.") == []
+    assert scenarios.check(turn, "ocr", "#2", "It says EXIT.") == ["image #2, expected #1"]
+
+
 def test_routing_counts_alternatives_and_reports_the_confusion():
     rows = [{"text": "a", "expected": "ocr", "chosen": "ocr"},
             {"text": "b", "expected": "ocr", "chosen": "detect"},

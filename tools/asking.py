@@ -80,6 +80,23 @@ BOXES_ROUND = re.compile(r"\b(?:draw|put|add|place)\s+(?:an?\s+|some\s+)?(?:box(
                          r"rectangles?|outlines?|frames?)\s+(?:a)?round\b", re.I)
 
 
+# A verb that asks for a drawing, and words that ask for something read off a picture
+DRAW_VERB = _words("draw", "sketch", "paint", "design", "creat", "generat", "illustrat",
+                   "render", "doodle")
+READING = _words("caption", "descri", "summar", "transcri", "alt text", "explain", "read",
+                 "count", "list", "name", "identif", "recogni", "what", "which", "how many",
+                 "tell", "find", "detect", "look", "see", "text of")
+
+
+def only_draws(message: str) -> bool:
+    """Whether `message` asks for a drawing in so many words ("draw me three of those but
+    green", "could you design a label with PLUM JAM") and for nothing read off a picture:
+    then no tool that reads one is offered. A question, or any word of reading ("create a
+    caption for it", "draw what you see"), keeps them."""
+    return bool(DRAW_VERB.search(message)) and asks_to_draw(message) is True and \
+        not QUESTION.search(message) and not READING.search(message)
+
+
 def asks_to_draw(message: str) -> bool | None:
     """Whether `message` asks for a drawing: True with a drawing word; False for a question,
     boxes round things ("draw boxes around the faces"), or a change to a picture already

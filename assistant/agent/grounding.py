@@ -37,6 +37,11 @@ CAPITALS_AFTER_CUE = re.compile(
 # a code has a letter right before a digit ("B12", "maple42"; not "2nd", "10am", "4k")
 CODE = re.compile(r"(?<![#\w])(?=[a-z\d]*[a-z]\d)[a-z\d]{2,}(?!\w)", re.I)
 YES_NO = re.compile(r"\s*(?:yes|no|yeah|yep|nope)\b", re.I)
+HOW_MANY = re.compile(r"\bhow\s+many\b|\bcount\b|\bnumber\s+of\b", re.I)
+# an answer that gives a count, in figures or words ("1", "one", "no", "none", "both")
+COUNT = re.compile(r"\d|\b(?:no|none|nobody|nothing|zero|one|two|three|four|five|six|seven|"
+                   r"eight|nine|ten|eleven|twelve|single|both|several|many|dozens?)\b|n't\b",
+                   re.I)
 NEGATIVE = re.compile(r"\b(?:no|not|none|nothing|cannot|without|zero|0)\b|n't\b", re.I)
 # Words every report may use whatever the result: they show no reading of it.
 COMMON = frozenset("""
@@ -173,6 +178,9 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
     if invented:
         return (f"it says {', '.join(invented)}, which neither the user nor a tool said; "
                 "answer from the tool's result.")
+    if HOW_MANY.search(asked) and any("boxes" in r.data for r in results) and \
+            not COUNT.search(answer):
+        return "it does not say how many; answer with the number the tool found."
     if made:
         return None
     said = "\n".join(r.text for r in results)

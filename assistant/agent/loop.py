@@ -38,6 +38,7 @@ from assistant.agent.trace import Delta, Event, Final, Note, Step
 from assistant.config import AgentSettings, GenerationDefaults
 from assistant.conversation import Conversation, Result
 from assistant.errors import BadSetting, UnknownImage
+from tools import asking
 from tools.base import Observation
 from tools.report import reads, report
 
@@ -88,9 +89,12 @@ def asked(registry, conversation: Conversation, ran: list[Result] = ()) -> dict[
     message = view.request(conversation)  # "and this one?" asks what the message before did
     found = [*ran, *(r for t in conversation.turns for r in t.results)]
     boxes = any(r.data.get("boxes") for r in found) or bool(COORDINATES.search(message))
-    return {name: [w for w in wanted if boxes or w != "draw_boxes"]
-            for name, t in registry.tools.items()
-            if t.makes and (wanted := t.asked(message)) is not None}
+    out = {name: [w for w in wanted if boxes or w != "draw_boxes"]
+           for name, t in registry.tools.items()
+           if t.makes and (wanted := t.asked(message)) is not None}
+    if asking.only_draws(message):  # "design a label that says PLUM JAM": no reading first
+        out |= {name: [] for name, t in registry.tools.items() if not t.makes}
+    return out
 
 
 def system_prompt(registry, conversation: Conversation, style: str = "full") -> str:
@@ -184,7 +188,10 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     if failed is not None and not shows_made and not grounding.shares(answer, failed):
         return f"the last call failed ({failed}), but the answer does not say what failed " \
                "or what would work" + (f", nor show {', '.join(made)}." if made else ".")
-    last_made = results[-1].handles if failed is None and results else []
+    # an edit or a drawing is its picture; a reading that made one (the detector's boxes)
+    # is what it read, its picture shown with the step
+    last_made = results[-1].handles if failed is None and results and \
+        not reads(results[-1]) else []
     if last_made and not shows_made:
         return (f"the call worked and made {', '.join(last_made)}, but the answer does not "
                 "say so; name the new picture.")
@@ -219,13 +226,15 @@ class Agent:
 
     def _model(self, conversation: Conversation, tools, allowed: list[str],
                max_new_tokens: int | None = None, cancel: threading.Event | None = None,
-               ran: list[Result] = ()):
+               ran: list[Result] = (), answer_only: bool = False):
         """The chat model with `tools` bound to it, their image arguments limited to `allowed`
-        (the pictures `_allowed` gives)."""
+        (the pictures `_allowed` gives); with none when it must `answer_only`."""
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 guided=self.guided, cancel=cancel,
                                 temperature=self.temperature)
+        if answer_only:
+            return model.bind_tools([])
         return model.bind_tools(langchain_tools(tools, allowed, asked(tools, conversation, ran)))
 
     @staticmethod
@@ -245,7 +254,8 @@ class Agent:
         chosen = arguments.get(tool.choice) if tool is not None and tool.choice else None
         if wanted == [] or (wanted and tool.choice and chosen not in wanted):
             what = (f"the message asks for {' or '.join(wanted)}, not {chosen}" if wanted
-                    else "the message asks for no new picture")
+                    else "the message asks for no new picture" if tool.makes
+                    else "the message asks for a drawing, not a reading")
             if chosen == "draw_boxes" and "draw_boxes" in tool.asked(view.request(conversation)):
                 what = "there are no boxes to draw yet; find them first (detect)"
             return Observation(f"Error from {name}: {what}.", error=True)
@@ -314,6 +324,9 @@ class Agent:
         failures: list[tuple[str, str]] = []  # (tool, error) since the last call that worked
         unmade: list[tuple[str, str]] = []  # (tool, error) of the edits and drawings that failed
         retried = checked = False
+        # after an answer sent back for how it used results that are all there, the next
+        # step answers: no call (a reading of something else is no answer to the message)
+        answer_only = False
         for step in range(1, self.max_steps + 1):
             left = self.deadline - (time.monotonic() - started)
             if left <= 0:
@@ -324,7 +337,8 @@ class Agent:
                 tools, fresh = self._start(conversation)  # a tool made the chat's first picture
                 messages[0] = fresh[0]
             allowed = self._allowed(conversation, made)
-            model = self._model(conversation, tools, allowed, cancel=cancel, ran=ran)
+            model = self._model(conversation, tools, allowed, cancel=cancel, ran=ran,
+                                answer_only=answer_only)
             reply, written, shown = None, "", ""
             # After a call (or a refused answer) the answer is checked before anyone sees it:
             # held back, not streamed, so that a refused one never reaches the user.
@@ -374,10 +388,17 @@ class Agent:
                     yield Final(honest, step)
                     return
                 checked = True
+                answer_only = failed is None and bool(results)
                 yield Note(step, "check", problem)
                 messages += [AIMessage(answer),
                              HumanMessage(prompts.render("agent_check", problem=problem))]
                 continue
+            if answer_only:  # an unguided model called again where its answer was due
+                yield Note(step, "check", "a call came where the answer was due")
+                honest = self._honest(unmade + failures, conversation, reports, tools.names)
+                yield Delta(honest)
+                yield Final(honest, step)
+                return
             call = reply.tool_calls[0]
             arguments = self._resolve(call["name"], dict(call["args"]), conversation)
             earlier = self._earlier(call["name"], arguments, conversation, ran)
