@@ -666,6 +666,39 @@ def test_a_drawing_asked_for_in_so_many_words_is_offered_no_reading_first(regist
     assert final.text == "Here it is: #2."
 
 
+@pytest.mark.parametrize("message, about", [
+    ("what does it say?", True), ("whats written on the second one", True),
+    ("read #1 again", True), ("what does the card say?", True),
+    ("is there any text in it?", True),
+    ("what kind of animal is this", False), ("how many faces", False),
+    ("draw a yellow star with the text 'HI'", False),  # lettering for a drawing
+    ("make a poster that says SALE", False),
+])
+def test_a_question_about_a_pictures_text(message, about):
+    from tools import asking
+
+    assert asking.about_text(message) is about
+
+
+@pytest.mark.parametrize("guide", [True, False])
+def test_a_question_about_text_is_offered_no_classifier_and_no_detector(registry, guide):
+    """"what does the second one say?": a model that would classify the sign cannot (guided,
+    or not: the classifier is not among the tools its call may name), and reads it."""
+    conv = Conversation()
+    conv.add_user("what does the second one say?", [astronaut(), open_sign()])
+    engine = Scripted([call("classify", image="#2"), call("ocr", image="#2"),
+                       'It says "OPEN 24 HOURS".'], guide=guide)
+    events, final = run(engine, registry, conv)
+    if guide:
+        assert not {"classify", "detect"} & set(offered_calls(engine.params[0]))
+        assert {"ocr", "caption", "vqa"} <= set(offered_calls(engine.params[0]))
+    else:  # a call to a tool not offered cannot be read, and is retried with the reason
+        assert "no tool named 'classify'" in [e for e in events if isinstance(e, Note)][0].text
+    run_ = [t for t, _ in tools_run(events)]
+    assert run_[-1] == "ocr" and not {"classify", "detect"} & set(run_)
+    assert final.text == 'It says "OPEN 24 HOURS".'
+
+
 def test_the_grey_one_and_the_colour_one_are_told_apart_by_their_pixels(red, blue):
     conv = Conversation()
     conv.add_user("here", [red, blue.convert("L").convert("RGB")])

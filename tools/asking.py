@@ -88,6 +88,19 @@ READING = _words("caption", "descri", "summar", "transcri", "alt text", "explain
                  "tell", "find", "detect", "look", "see", "text of")
 
 
+# A question about the text in a picture ("what does it say?", "what's written on the label")
+ABOUT_TEXT = re.compile(r"\b(?:say|says|said|saying|written|writing|read|reads|text|words?|"
+                        r"spell(?:ed|t)?|lettering|inscription)\b", re.I)
+
+
+def about_text(message: str) -> bool:
+    """Whether `message` asks about a picture's text: a tool that reads none (a classifier, a
+    detector) is then not offered. A drawing with lettering ("draw a sign that says OPEN") is
+    no question about text."""
+    return bool(ABOUT_TEXT.search(message)) and (bool(QUESTION.search(message)) or
+                                                 not asks_to_draw(message))
+
+
 def only_draws(message: str) -> bool:
     """Whether `message` asks for a drawing in so many words ("draw me three of those but
     green", "could you design a label with PLUM JAM") and for nothing read off a picture:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assistant.conversation import Conversation
 from assistant.devices import free_memory
 from assistant.errors import AssistantError, UnknownImage
+from tools import asking
 from tools.budget import Footprint, MemoryBudget, OverBudget, estimate
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,15 @@ def _release(tools: tuple[Tool, ...]) -> None:
     with _claims:
         for t in tools:
             t.busy = False
+
+
+
+class ReadsNoText:
+    """For a tool that reads no text (a classifier, a detector): a message that asks what a
+    picture says (tools/asking.py) asks for none of its work."""
+
+    def asked(self, message: str) -> list[str] | None:
+        return [] if asking.about_text(message) else None
 
 
 class Stopped(Exception):

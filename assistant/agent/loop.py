@@ -81,17 +81,17 @@ COORDINATES = re.compile(r"\d+\s*,\s*\d+")
 
 
 def asked(registry, conversation: Conversation, ran: list[Result] = ()) -> dict[str, list[str]]:
-    """Of the tools that make pictures, what the message asks of each (tools/asking.py): one
-    asked for none of its work ([]) is not offered, an edit only of the kinds named, and boxes
-    drawn only when some are at hand (a detection of this answer, `ran`, or of the chat, or
-    the message's coordinates): else "put boxes round the cars" has to find them first. A
-    tool missing here may do anything it does."""
+    """What the message asks of each tool, from its words (tools/asking.py): one asked for
+    none of its work ([]) is not offered (no classifier for "what does it say?", no reading
+    for "draw me a red star"), an edit only of the kinds named, and boxes drawn only when some
+    are at hand (a detection of this answer, `ran`, or of the chat, or the message's
+    coordinates): else "put boxes round the cars" has to find them first. A tool missing here
+    may do anything it does."""
     message = view.request(conversation)  # "and this one?" asks what the message before did
     found = [*ran, *(r for t in conversation.turns for r in t.results)]
     boxes = any(r.data.get("boxes") for r in found) or bool(COORDINATES.search(message))
     out = {name: [w for w in wanted if boxes or w != "draw_boxes"]
-           for name, t in registry.tools.items()
-           if t.makes and (wanted := t.asked(message)) is not None}
+           for name, t in registry.tools.items() if (wanted := t.asked(message)) is not None}
     if asking.only_draws(message):  # "design a label that says PLUM JAM": no reading first
         out |= {name: [] for name, t in registry.tools.items() if not t.makes}
     return out
@@ -254,8 +254,7 @@ class Agent:
         chosen = arguments.get(tool.choice) if tool is not None and tool.choice else None
         if wanted == [] or (wanted and tool.choice and chosen not in wanted):
             what = (f"the message asks for {' or '.join(wanted)}, not {chosen}" if wanted
-                    else "the message asks for no new picture" if tool.makes
-                    else "the message asks for a drawing, not a reading")
+                    else "the message asks for none of its work")
             if chosen == "draw_boxes" and "draw_boxes" in tool.asked(view.request(conversation)):
                 what = "there are no boxes to draw yet; find them first (detect)"
             return Observation(f"Error from {name}: {what}.", error=True)
