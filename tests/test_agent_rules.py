@@ -449,6 +449,24 @@ def test_an_answer_sent_back_is_answered_not_followed_by_another_reading(registr
     assert final.text == "I found 1 face, marked in #2."
 
 
+def test_an_answer_to_what_kind_names_the_kind_found(registry):
+    """"what kind of cat is this?" answered "That's a cat." names only the question's noun:
+    sent back, and then the loop says the classifier's best label, not its group."""
+    from skimage import data
+
+    conv = Conversation()
+    conv.add_user("what kind of cat is this?", [Image.fromarray(data.chelsea())])
+    engine = Scripted([call("classify", image="#1"), "That's a cat, most likely.",
+                       "It is a cat."])
+    events, final = run(engine, registry, conv)
+    assert "names only what the question said" in checks(events)[0].text
+    assert final.text == "It looks like an Egyptian Mau."
+    conv.turns[-1].text = "what is this?"  # no kind asked: the group answers it
+    _, final = run(Scripted([call("classify", image="#1"), "That's a cat, most likely."]),
+                   registry, conv)
+    assert final.text == "That's a cat, most likely."
+
+
 def test_an_answer_to_how_many_gives_a_count(registry):
     conv = Conversation()
     conv.add_user("how many faces are in this photo?", [astronaut()])

@@ -25,8 +25,10 @@ def reads(observation: Observation) -> bool:
     return not observation.error and any(k in observation.data for k in READINGS)
 
 
-def report(tool: str, observation: Observation) -> str:
-    """One sentence saying what `tool` returned (its error, if it failed)."""
+def report(tool: str, observation: Observation, kind: bool = False) -> str:
+    """One sentence saying what `tool` returned (its error, if it failed). `kind`: the
+    message asks what kind ("what breed is it?"): the classifier's best label, not its
+    group ("an Egyptian Mau", not "a cat")."""
     data, new = observation.data, (observation.handles or [""])[0]
     if observation.error:
         return observation.text.splitlines()[0] if observation.text else f"{tool} failed."
@@ -34,7 +36,7 @@ def report(tool: str, observation: Observation) -> str:
         lines = [x["text"] for x in data["lines"]]
         return f'It says "{" / ".join(lines)}".' if lines else "I can't find any text in it."
     if tool == "classify" and data.get("labels"):
-        best = (data.get("groups") or data["labels"])[0]["label"]
+        best = ((not kind and data.get("groups")) or data["labels"])[0]["label"]
         return f"It looks like {article(best)} {best}."
     if tool == "detect" and "boxes" in data:
         boxes = data["boxes"]

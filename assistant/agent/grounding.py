@@ -37,6 +37,9 @@ CAPITALS_AFTER_CUE = re.compile(
 # a code has a letter right before a digit ("B12", "maple42"; not "2nd", "10am", "4k")
 CODE = re.compile(r"(?<![#\w])(?=[a-z\d]*[a-z]\d)[a-z\d]{2,}(?!\w)", re.I)
 YES_NO = re.compile(r"\s*(?:yes|no|yeah|yep|nope)\b", re.I)
+# "what kind of cat is this?": the answer names the kind, not only the question's noun
+KIND = re.compile(r"\b(?:what|which)\s+(?:kind|breed|type|sort|species|variety|make|model)s?\b",
+                  re.I)
 HOW_MANY = re.compile(r"\bhow\s+many\b|\bcount\b|\bnumber\s+of\b", re.I)
 # an answer that gives a count, in figures or words ("1", "one", "no", "none", "both")
 COUNT = re.compile(r"\d|\b(?:no|none|nobody|nothing|zero|one|two|three|four|five|six|seven|"
@@ -196,6 +199,9 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
         if text_read and new and not _words(answer) & new and not YES_NO.match(answer):
             return ("it repeats the question but nothing the tool read; answer with the text "
                     "it read.")
+        if KIND.search(asked) and new and not _words(answer) & new:
+            return ("it names only what the question said; answer with the kind the tool "
+                    "found.")
         return None
     found_nothing = any(v == [] for r in results for v in r.data.values())
     if found_nothing and NEGATIVE.search(answer):

@@ -426,7 +426,8 @@ class Agent:
             results += [] if observation.error else [observation]
             if earlier is None and not observation.error:
                 ran.append(Result(call["name"], arguments, observation.text, observation.data))
-            reports += [] if observation.error else [report(call["name"], observation)]
+            kind = bool(grounding.KIND.search(view.request(conversation)))
+            reports += [] if observation.error else [report(call["name"], observation, kind)]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
             messages += [
                 AIMessage("", tool_calls=[{**call, "args": arguments}]),
