@@ -481,13 +481,13 @@ def test_a_failed_second_call_does_not_hide_what_the_first_found(registry):
     conv = Conversation()
     conv.add_user("how many people in this one", [astronaut()])
     engine = Scripted([call("detect", image="#1", objects=["person"]),
-                       call("classify", image="#1", labels=["person"]),
+                       call("ocr", image="#9"),
                        "Sorry, I didn't get your way.", "Sorry, could you say what happened?"],
                       guide=False)
     events, final = run(engine, registry, conv)
     assert "nor show #2" in checks(events)[-1].text
     assert final.text.startswith("I found 1 person, marked in #2.")
-    assert "could not do that with classify" in final.text
+    assert "could not do that with ocr" in final.text
 
 
 @pytest.mark.parametrize("asked, drawn, passed", [
@@ -829,3 +829,67 @@ def test_boxes_are_drawn_only_once_some_were_found(registry):
     events, _ = run(unguided, registry, fresh)
     refused = [e for e in events if isinstance(e, Step) and e.status == "error"]
     assert "find them first (detect)" in refused[0].observation and len(fresh.images) == 1
+
+
+def test_a_call_written_as_text_is_never_shown(registry, red):
+    conv = Conversation()
+    conv.add_user("how are you?", [red])
+    engine = Scripted([':class:edit_image>\n{"name": "ocr", "arguments": {"image": "#1"}}',
+                       "Fine, thanks!"])
+    events, final = run(engine, registry, conv)
+    assert "writes a tool call as text" in checks(events)[0].text
+    assert final.text == "Fine, thanks!" and '"name"' not in streamed(events)
+
+
+def test_a_direct_answer_to_how_many_gives_a_count(registry, red):
+    """"how many shapes do you see?" answered "circle" is sent back; the next step may only
+    answer (no reading to wander off to), and a count is shown."""
+    conv = Conversation()
+    conv.add_user("how many shapes do you see?", [red])
+    engine = Scripted(["circle", "There is one shape."])
+    events, final = run(engine, registry, conv)
+    assert "does not say how many" in checks(events)[0].text
+    assert offered_calls(engine.params[1]) == {}
+    assert final.text == "There is one shape."
+
+
+@pytest.mark.parametrize("message, where", [
+    ("find the cars in this picture", True), ("how many faces?", True),
+    ("where's the cat?", True), ("count the people", True),
+    ("find out what this is", False), ("where was this taken?", False),
+    ("what animal is this", False), ("is there a dog?", False)])
+def test_a_request_to_find_count_or_place_things(message, where):
+    from tools import asking
+
+    assert asking.asks_where(message) is where
+
+
+def test_the_classifier_finds_nothing_but_comes_back_when_the_detector_says_to_try_it(
+        registry):
+    """"find the cars": the classifier, which only names what a picture shows, is not
+    offered; the offline detector fails with "try classify", and then it is."""
+    from skimage import data
+
+    conv = Conversation()
+    conv.add_user("find the cars in this picture", [Image.fromarray(data.rocket())])
+    engine = Scripted([call("detect", image="#1", objects=["car"]),
+                       call("classify", image="#1"),
+                       "I could not find cars; it looks like a drilling rig."])
+    events, final = run(engine, registry, conv)
+    assert "classify" not in offered_calls(engine.params[0])
+    assert "classify" in offered_calls(engine.params[1])
+    assert [t for t, _ in tools_run(events)] == ["detect", "classify"]
+    assert final.text == "I could not find cars; it looks like a drilling rig."
+
+
+@pytest.mark.parametrize("written, shown", [
+    ('Sure: {"name": "ocr", "arguments"', "Sure: "),
+    ('Sure: { "na', "Sure: "),  # may still become one
+    ('Sure: {"nam', "Sure: "),
+    ('A set {1, 2} and {"colour": "red"}', 'A set {1, 2} and {"colour": "red"}'),
+    ("No braces at all.", "No braces at all."),
+])
+def test_a_call_being_written_as_text_is_held_back_while_it_streams(written, shown):
+    from assistant.agent import protocol
+
+    assert protocol.before_call(written) == shown

@@ -101,6 +101,19 @@ def about_text(message: str) -> bool:
                                                  not asks_to_draw(message))
 
 
+# A request to find things in a picture, count them or say where they are
+LOCATE = re.compile(r"\bfind(?!\s+out)\b|\blocate\b|\bhow\s+many\b|\bcount\b|"
+                    r"\bbox(?:es)?\b|\bpoint\s+out\b|\bwhere(?:'s|\s+is|\s+are)\s+"
+                    r"(?:the|my|a|an|all|any)\b", re.I)
+
+
+def asks_where(message: str) -> bool:
+    """Whether `message` asks to find, count or place things ("find the cars", "how many
+    faces?", "where's the cat?"): a tool that only names what a picture shows (a classifier)
+    is then not offered. "find out what this is" names it."""
+    return bool(LOCATE.search(message))
+
+
 def only_draws(message: str) -> bool:
     """Whether `message` asks for a drawing in so many words ("draw me three of those but
     green", "could you design a label with PLUM JAM") and for nothing read off a picture:

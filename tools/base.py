@@ -155,6 +155,14 @@ class ReadsNoText:
         return [] if asking.about_text(message) else None
 
 
+class OnlyNames(ReadsNoText):
+    """For a tool that only names what a picture shows (a classifier): it reads no text, and
+    finds, counts and places nothing ("find the cars", "how many faces?")."""
+
+    def asked(self, message: str) -> list[str] | None:
+        return [] if asking.about_text(message) or asking.asks_where(message) else None
+
+
 class Stopped(Exception):
     """The user stopped the call (the tool's thread is left to finish, its result unused)."""
 

@@ -80,13 +80,15 @@ def offered(registry, conversation: Conversation):
 COORDINATES = re.compile(r"\d+\s*,\s*\d+")
 
 
-def asked(registry, conversation: Conversation, ran: list[Result] = ()) -> dict[str, list[str]]:
+def asked(registry, conversation: Conversation, ran: list[Result] = (),
+          advice: str = "") -> dict[str, list[str]]:
     """What the message asks of each tool, from its words (tools/asking.py): one asked for
     none of its work ([]) is not offered (no classifier for "what does it say?", no reading
     for "draw me a red star"), an edit only of the kinds named, and boxes drawn only when some
     are at hand (a detection of this answer, `ran`, or of the chat, or the message's
-    coordinates): else "put boxes round the cars" has to find them first. A tool missing here
-    may do anything it does."""
+    coordinates): else "put boxes round the cars" has to find them first. A tool that the
+    last call's error, `advice`, says to try ("not 'car'; try classify") is offered whatever
+    the words. A tool missing here may do anything it does."""
     message = view.request(conversation)  # "and this one?" asks what the message before did
     found = [*ran, *(r for t in conversation.turns for r in t.results)]
     boxes = any(r.data.get("boxes") for r in found) or bool(COORDINATES.search(message))
@@ -94,7 +96,8 @@ def asked(registry, conversation: Conversation, ran: list[Result] = ()) -> dict[
            for name, t in registry.tools.items() if (wanted := t.asked(message)) is not None}
     if asking.only_draws(message):  # "design a label that says PLUM JAM": no reading first
         out |= {name: [] for name, t in registry.tools.items() if not t.makes}
-    return out
+    return {name: wanted for name, wanted in out.items()
+            if not (wanted == [] and re.search(rf"\btry {re.escape(name)}\b", advice))}
 
 
 def system_prompt(registry, conversation: Conversation, style: str = "full") -> str:
@@ -170,6 +173,8 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     of the run's failed edits and drawings (a picture was asked for). The message and those
     results may be quoted: their "#12" is no claim."""
     asked = view.request(conversation)
+    if protocol.written_call(answer):
+        return "it writes a tool call as text; answer the user in words."
     quoted = "\n".join([asked, *(r.text for r in results)])
     missing = [h for h in dict.fromkeys(view.HANDLE.findall(answer))
                if f"#{h}" not in conversation.images and f"#{h}" not in quoted]
@@ -195,6 +200,9 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     if last_made and not shows_made:
         return (f"the call worked and made {', '.join(last_made)}, but the answer does not "
                 "say so; name the new picture.")
+    if not results and failed is None and grounding.HOW_MANY.search(asked) and \
+            not grounding.COUNT.search(answer):
+        return "it does not say how many; answer with a number."
     if failed is None and results:
         # a picture an edit or a drawing just made may only be shown; one a reading made (the
         # detector's boxes) comes with what was read
@@ -226,7 +234,7 @@ class Agent:
 
     def _model(self, conversation: Conversation, tools, allowed: list[str],
                max_new_tokens: int | None = None, cancel: threading.Event | None = None,
-               ran: list[Result] = (), answer_only: bool = False):
+               ran: list[Result] = (), answer_only: bool = False, advice: str = ""):
         """The chat model with `tools` bound to it, their image arguments limited to `allowed`
         (the pictures `_allowed` gives); with none when it must `answer_only`."""
         model = EngineChatModel(engine=self.engine, conversation=conversation,
@@ -235,7 +243,8 @@ class Agent:
                                 temperature=self.temperature)
         if answer_only:
             return model.bind_tools([])
-        return model.bind_tools(langchain_tools(tools, allowed, asked(tools, conversation, ran)))
+        return model.bind_tools(langchain_tools(tools, allowed,
+                                                asked(tools, conversation, ran, advice)))
 
     @staticmethod
     def _allowed(conversation: Conversation, made: list[str]) -> list[str]:
@@ -245,12 +254,13 @@ class Agent:
         return list(dict.fromkeys(explicit + made)) if explicit else list(conversation.images)
 
     def _refused(self, name: str, arguments: dict, allowed: list[str],
-                 conversation: Conversation, ran: list[Result]) -> Observation | None:
+                 conversation: Conversation, ran: list[Result],
+                 advice: str = "") -> Observation | None:
         """An error for a call naming a picture of the chat that the message is not about, or
         making a picture the message does not ask for (a model not guided by the grammar may
         write one); None when the call may run."""
         tool = self.registry.tools.get(name)
-        wanted = asked(self.registry, conversation, ran).get(name)
+        wanted = asked(self.registry, conversation, ran, advice).get(name)
         chosen = arguments.get(tool.choice) if tool is not None and tool.choice else None
         if wanted == [] or (wanted and tool.choice and chosen not in wanted):
             what = (f"the message asks for {' or '.join(wanted)}, not {chosen}" if wanted
@@ -323,8 +333,9 @@ class Agent:
         failures: list[tuple[str, str]] = []  # (tool, error) since the last call that worked
         unmade: list[tuple[str, str]] = []  # (tool, error) of the edits and drawings that failed
         retried = checked = False
-        # after an answer sent back for how it used results that are all there, the next
-        # step answers: no call (a reading of something else is no answer to the message)
+        # after an answer sent back though no call failed (for how it used the results, or
+        # what it claims), the next step answers: no call (a reading of something else is no
+        # answer to the message)
         answer_only = False
         for step in range(1, self.max_steps + 1):
             left = self.deadline - (time.monotonic() - started)
@@ -336,18 +347,20 @@ class Agent:
                 tools, fresh = self._start(conversation)  # a tool made the chat's first picture
                 messages[0] = fresh[0]
             allowed = self._allowed(conversation, made)
+            failed = failures[-1] if failures else None  # the last call's, if it failed
+            advice = failed[1] if failed else ""
             model = self._model(conversation, tools, allowed, cancel=cancel, ran=ran,
-                                answer_only=answer_only)
+                                answer_only=answer_only, advice=advice)
             reply, written, shown = None, "", ""
             # After a call (or a refused answer) the answer is checked before anyone sees it:
             # held back, not streamed, so that a refused one never reaches the user.
-            failed = failures[-1] if failures else None  # the last call's, if it failed
             held = bool(results or failed or checked)
             for chunk in model.stream(messages):
                 reply = chunk if reply is None else reply + chunk
                 if chunk.content and not chunk.additional_kwargs.get("malformed"):
                     written += chunk.content
-                    if not held and len(now := arithmetic.ready(written)) > len(shown):
+                    now = protocol.before_call(arithmetic.ready(written))
+                    if not held and len(now) > len(shown):
                         yield Delta(now[len(shown):])
                         shown = now
             if stopped():
@@ -387,7 +400,7 @@ class Agent:
                     yield Final(honest, step)
                     return
                 checked = True
-                answer_only = failed is None and bool(results)
+                answer_only = failed is None
                 yield Note(step, "check", problem)
                 messages += [AIMessage(answer),
                              HumanMessage(prompts.render("agent_check", problem=problem))]
@@ -407,7 +420,8 @@ class Agent:
                 observation = Observation(earlier.text, data=earlier.data)
             else:
                 yield Step(step, call["name"], arguments)
-                observation = self._refused(call["name"], arguments, allowed, conversation, ran) \
+                observation = self._refused(call["name"], arguments, allowed, conversation, ran,
+                                            advice) \
                     or self.registry.call(call["name"], arguments, conversation,
                                           timeout=min(self.registry.timeout, left),
                                           cancel=cancel)

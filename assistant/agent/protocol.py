@@ -74,6 +74,25 @@ def read(text: str, tools: list[str]) -> Call | Malformed | str:
     return Call(name, arguments)
 
 
+_WRITTEN_CALL = re.compile(r'\{\s*"name"\s*:\s*"[\w-]+"\s*,\s*"(?:arguments|parameters)"\s*:')
+
+
+def written_call(text: str) -> bool:
+    """Whether an answer holds a call written as text ('{"name": "ocr", "arguments": ...'
+    where no call could be made): markup, not words for the user."""
+    return bool(_WRITTEN_CALL.search(text))
+
+
+def before_call(text: str) -> str:
+    """The part of an answer being written that may be shown now: up to a "{" that may begin
+    a call written as text (the rest waits until the answer is whole and checked)."""
+    for match in re.finditer(r"\{", text):
+        begun = re.sub(r"\s+", "", text[match.start():match.start() + 60])
+        if begun.startswith('{"name"') or '{"name"'.startswith(begun):
+            return text[:match.start()]
+    return text
+
+
 _TAGS = re.compile(re.escape(OPEN) + r".*?(?:" + re.escape(CLOSE) + r"|$)"
                    r"|</?tool_call>?|<observation\b.*?(?:</observation>|$)|</observation>",
                    re.S)
