@@ -831,25 +831,26 @@ def test_boxes_are_drawn_only_once_some_were_found(registry):
     assert "find them first (detect)" in refused[0].observation and len(fresh.images) == 1
 
 
-def test_a_call_written_as_text_is_never_shown(registry, red):
+@pytest.mark.parametrize("written", [
+    ':class:edit_image>\n{"name": "ocr", "arguments": {"image": "#1"}}',
+    "<tool_name>\n='<tool_name>' +\n<tool_name>\n</tool_name>",
+])
+def test_a_call_written_as_text_is_never_shown(registry, red, written):
     conv = Conversation()
     conv.add_user("how are you?", [red])
-    engine = Scripted([':class:edit_image>\n{"name": "ocr", "arguments": {"image": "#1"}}',
-                       "Fine, thanks!"])
+    engine = Scripted([written, "Fine, thanks!"])
     events, final = run(engine, registry, conv)
     assert "writes a tool call as text" in checks(events)[0].text
-    assert final.text == "Fine, thanks!" and '"name"' not in streamed(events)
+    assert final.text == "Fine, thanks!" and "name" not in streamed(events)
 
 
 def test_a_direct_answer_to_how_many_gives_a_count(registry, red):
-    """"how many shapes do you see?" answered "circle" is sent back; the next step may only
-    answer (no reading to wander off to), and a count is shown."""
+    """"how many shapes do you see?" answered "circle" is sent back, and a count is shown."""
     conv = Conversation()
     conv.add_user("how many shapes do you see?", [red])
     engine = Scripted(["circle", "There is one shape."])
     events, final = run(engine, registry, conv)
     assert "does not say how many" in checks(events)[0].text
-    assert offered_calls(engine.params[1]) == {}
     assert final.text == "There is one shape."
 
 
@@ -888,6 +889,8 @@ def test_the_classifier_finds_nothing_but_comes_back_when_the_detector_says_to_t
     ('Sure: {"nam', "Sure: "),
     ('A set {1, 2} and {"colour": "red"}', 'A set {1, 2} and {"colour": "red"}'),
     ("No braces at all.", "No braces at all."),
+    ("Here: <tool_name> x", "Here: "), ("Here: <too", "Here: "), ("Here: \\<tool", "Here: "),
+    ("a < b and <div> tags", "a < b and <div> tags"),
 ])
 def test_a_call_being_written_as_text_is_held_back_while_it_streams(written, shown):
     from assistant.agent import protocol

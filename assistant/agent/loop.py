@@ -333,9 +333,8 @@ class Agent:
         failures: list[tuple[str, str]] = []  # (tool, error) since the last call that worked
         unmade: list[tuple[str, str]] = []  # (tool, error) of the edits and drawings that failed
         retried = checked = False
-        # after an answer sent back though no call failed (for how it used the results, or
-        # what it claims), the next step answers: no call (a reading of something else is no
-        # answer to the message)
+        # after an answer sent back for how it used results that are all there, the next
+        # step answers: no call (a reading of something else is no answer to the message)
         answer_only = False
         for step in range(1, self.max_steps + 1):
             left = self.deadline - (time.monotonic() - started)
@@ -400,7 +399,7 @@ class Agent:
                     yield Final(honest, step)
                     return
                 checked = True
-                answer_only = failed is None
+                answer_only = failed is None and bool(results)
                 yield Note(step, "check", problem)
                 messages += [AIMessage(answer),
                              HumanMessage(prompts.render("agent_check", problem=problem))]

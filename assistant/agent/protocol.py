@@ -74,22 +74,30 @@ def read(text: str, tools: list[str]) -> Call | Malformed | str:
     return Call(name, arguments)
 
 
-_WRITTEN_CALL = re.compile(r'\{\s*"name"\s*:\s*"[\w-]+"\s*,\s*"(?:arguments|parameters)"\s*:')
+_WRITTEN_CALL = re.compile(r'\{\s*"name"\s*:\s*"[\w-]+"\s*,\s*"(?:arguments|parameters)"\s*:'
+                           r"|\\?</?\\?\w*tool\w*\\?>|:class:")
 
 
 def written_call(text: str) -> bool:
-    """Whether an answer holds a call written as text ('{"name": "ocr", "arguments": ...'
-    where no call could be made): markup, not words for the user."""
+    """Whether an answer holds a call written as text ('{"name": "ocr", "arguments": ...',
+    "<tool_name>", where no call was made): markup, not words for the user."""
     return bool(_WRITTEN_CALL.search(text))
 
 
 def before_call(text: str) -> str:
     """The part of an answer being written that may be shown now: up to a "{" that may begin
-    a call written as text (the rest waits until the answer is whole and checked)."""
-    for match in re.finditer(r"\{", text):
-        begun = re.sub(r"\s+", "", text[match.start():match.start() + 60])
-        if begun.startswith('{"name"') or '{"name"'.startswith(begun):
-            return text[:match.start()]
+    a call written as text, or a "<" that may begin a tool's tag ("<tool_name>"); the rest
+    waits until the answer is whole and checked."""
+    for match in re.finditer(r"[{<]", text):
+        at = match.start()
+        if text[at] == "{":
+            begun = re.sub(r"\s+", "", text[at:at + 60])
+            if begun.startswith('{"name"') or '{"name"'.startswith(begun):
+                return text[:at]
+            continue
+        word = re.match(r"[\\/]*(\w*)", text[at + 1:at + 40]).group(1)
+        if "tool" in word.lower() or at + 1 + len(word) >= len(text.rstrip("\\/")):
+            return text[:at - text[:at].endswith("\\")]  # a tool's tag, or one still to come
     return text
 
 
