@@ -831,6 +831,30 @@ def test_boxes_are_drawn_only_once_some_were_found(registry):
     assert "find them first (detect)" in refused[0].observation and len(fresh.images) == 1
 
 
+def test_a_reading_the_tool_could_not_do_is_not_forgotten_when_another_works(registry):
+    """"find the cars": the detector cannot look for cars, the classifier then names a
+    drilling rig; "It looks like a drilling rig." alone is sent back, and the loop says both.
+    A slip in the model's own arguments that a later call of the same tool made good needs
+    no word."""
+    from skimage import data
+
+    conv = Conversation()
+    conv.add_user("find the cars in this picture", [Image.fromarray(data.rocket())])
+    engine = Scripted([call("detect", image="#1", objects=["car"]),
+                       call("classify", image="#1"), "It looks like a drilling rig.",
+                       "It looks like a drilling rig."], guide=False)
+    events, final = run(engine, registry, conv)
+    assert "the detect call failed" in checks(events)[0].text
+    assert "It looks like a drilling rig." in final.text
+    assert "I could not do that with detect" in final.text and "not 'car'" in final.text
+    conv = Conversation()
+    conv.add_user("what is this?", [Image.fromarray(data.rocket())])
+    engine = Scripted([call("classify", image="#1", top_k=512), call("classify", image="#1"),
+                       "It looks like a drilling rig."], guide=False)
+    events, final = run(engine, registry, conv)
+    assert final.text == "It looks like a drilling rig." and not checks(events)
+
+
 @pytest.mark.parametrize("written", [
     ':class:edit_image>\n{"name": "ocr", "arguments": {"image": "#1"}}',
     "<tool_name>\n='<tool_name>' +\n<tool_name>\n</tool_name>",

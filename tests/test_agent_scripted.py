@@ -125,14 +125,14 @@ def test_a_tool_error_goes_back_to_the_model_which_recovers(registry):
     conv = chat("Find the dog.", [sign()])
     engine = ScriptedEngine([call("detect", image="#1", objects=["dog"]),
                              call("classify", image="the first image"),
-                             "There is no dog; it is a sign."])
+                             "I could not look for a dog; it is a sign."])
     events, final = run(engine, registry, conv)
     done = [e for e in events if isinstance(e, Step) and e.status != "running"]
     assert [(s.tool, s.status) for s in done] == [("detect", "error"), ("classify", "done")]
     assert done[1].arguments["image"] == "#1"  # "the first image" resolved
     told = engine.prompts[1].turns[-1].text
     assert 'error="true"' in told and "not 'dog'" in told and "call failed" in told
-    assert final.finished and final.text.startswith("There is no dog")
+    assert final.finished and final.text.startswith("I could not look for a dog")
 
 
 def test_an_unknown_image_is_an_error_the_model_sees(registry):

@@ -166,12 +166,15 @@ def for_settings(engine, registry, agent: AgentSettings, generation: GenerationD
 
 def claim_problem(answer: str, conversation: Conversation, failed: str | None,
                   made: list[str], results: list[Observation] = (),
-                  unmade: list[tuple[str, str]] = ()) -> str | None:
+                  unmade: list[tuple[str, str]] = (),
+                  unread: list[tuple[str, str]] = ()) -> str | None:
     """What is wrong with an answer that claims too much, or None. `failed`: the error of the
     run's last call, if it failed; `made`: the pictures this run made; `results`: the run's
     successful observations, which an answer after them must rest on; `unmade`: (tool, error)
-    of the run's failed edits and drawings (a picture was asked for). The message and those
-    results may be quoted: their "#12" is no claim."""
+    of the run's failed edits and drawings (a picture was asked for); `unread`: the same of
+    its readings that failed for what the tool cannot do ("not 'car'") and that no later call
+    of that tool made good. The message and those results may be quoted: their "#12" is no
+    claim."""
     asked = view.request(conversation)
     if protocol.written_call(answer):
         return "it writes a tool call as text; answer the user in words."
@@ -189,6 +192,9 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
         tool, reason = unmade[-1]
         return f"the {tool} call failed ({reason}) and no picture was made, but the answer " \
                "does not say so."
+    if unread and not ADMITS.search(answer):  # "find the cars": "It looks like a rig."
+        tool, reason = unread[-1]
+        return f"the {tool} call failed ({reason}), but the answer does not say so."
     shows_made = bool({f"#{h}" for h in view.HANDLE.findall(answer)} & set(made))
     if failed is not None and not shows_made and not grounding.shares(answer, failed):
         return f"the last call failed ({failed}), but the answer does not say what failed " \
@@ -332,6 +338,7 @@ class Agent:
         reports: list[str] = []  # what each of them returned, in a plain sentence
         failures: list[tuple[str, str]] = []  # (tool, error) since the last call that worked
         unmade: list[tuple[str, str]] = []  # (tool, error) of the edits and drawings that failed
+        unread: list[tuple[str, str]] = []  # (tool, error) of readings the tool could not do
         retried = checked = False
         # after an answer sent back for how it used results that are all there, the next
         # step answers: no call (a reading of something else is no answer to the message)
@@ -382,7 +389,7 @@ class Agent:
             if not reply.tool_calls:
                 answer = arithmetic.fix(protocol.strip_tags(reply.content).strip())
                 problem = claim_problem(answer, conversation, failed and failed[1], made,
-                                        results, unmade)
+                                        results, unmade, unread)
                 if problem is None:
                     text = answer or self._empty(failed)
                     if held or not answer:
@@ -393,7 +400,7 @@ class Agent:
                     return
                 if checked or step == self.max_steps:
                     yield Note(step, "check", problem)
-                    honest = self._honest(unmade + failures, conversation, reports,
+                    honest = self._honest(unmade + unread + failures, conversation, reports,
                                           tools.names)
                     yield Delta(honest)
                     yield Final(honest, step)
@@ -406,7 +413,7 @@ class Agent:
                 continue
             if answer_only:  # an unguided model called again where its answer was due
                 yield Note(step, "check", "a call came where the answer was due")
-                honest = self._honest(unmade + failures, conversation, reports, tools.names)
+                honest = self._honest(unmade + unread + failures, conversation, reports, tools.names)
                 yield Delta(honest)
                 yield Final(honest, step)
                 return
@@ -416,14 +423,14 @@ class Agent:
             if earlier is not None:  # the chat has its result: read it, do not run it again
                 yield Note(step, "reused", f"{call['name']}({_shown(arguments)}) already ran in "
                            "this chat; its result is read again")
-                observation = Observation(earlier.text, data=earlier.data)
+                observation, refused = Observation(earlier.text, data=earlier.data), None
             else:
                 yield Step(step, call["name"], arguments)
-                observation = self._refused(call["name"], arguments, allowed, conversation, ran,
-                                            advice) \
-                    or self.registry.call(call["name"], arguments, conversation,
-                                          timeout=min(self.registry.timeout, left),
-                                          cancel=cancel)
+                refused = self._refused(call["name"], arguments, allowed, conversation, ran,
+                                        advice)
+                observation = refused or self.registry.call(
+                    call["name"], arguments, conversation,
+                    timeout=min(self.registry.timeout, left), cancel=cancel)
                 status = "error" if observation.error else "done"
                 yield Step(step, call["name"], arguments, status, observation.text,
                            observation.handles, observation.seconds, observation.data)
@@ -434,8 +441,14 @@ class Agent:
             made += observation.handles
             failure = (call["name"], reason_of(observation.text)) if observation.error else None
             failures = failures + [failure] if failure else []
-            if failure and getattr(self.registry.tools.get(call["name"]), "makes", False):
+            makes = getattr(self.registry.tools.get(call["name"]), "makes", False)
+            if failure and makes:
                 unmade.append(failure)
+            elif failure and refused is None and not failure[1].startswith("bad arguments"):
+                # what the tool cannot do (not the model's own slip, nor the loop's refusal)
+                unread.append(failure)
+            elif not failure:
+                unread = [u for u in unread if u[0] != call["name"]]
             results += [] if observation.error else [observation]
             if earlier is None and not observation.error:
                 ran.append(Result(call["name"], arguments, observation.text, observation.data))
