@@ -459,7 +459,11 @@ def test_an_answer_to_what_kind_names_the_kind_found(registry):
     engine = Scripted([call("classify", image="#1"), "That's a cat, most likely.",
                        "It is a cat."])
     events, final = run(engine, registry, conv)
-    assert "names only what the question said" in checks(events)[0].text
+    assert "does not name the kind" in checks(events)[0].text
+    assert final.text == "It looks like an Egyptian Mau."
+    conv.turns[-1].text = "what breed do you think"  # "cat" is no breed, though not asked
+    events, final = run(Scripted([call("classify", image="#1"), "That's a cat, most likely.",
+                                  "A cat."]), registry, conv)
     assert final.text == "It looks like an Egyptian Mau."
     conv.turns[-1].text = "what is this?"  # no kind asked: the group answers it
     _, final = run(Scripted([call("classify", image="#1"), "That's a cat, most likely."]),
@@ -920,3 +924,17 @@ def test_a_call_being_written_as_text_is_held_back_while_it_streams(written, sho
     from assistant.agent import protocol
 
     assert protocol.before_call(written) == shown
+
+
+def test_a_tools_name_is_no_word_for_the_user(registry):
+    """"what can you help me with?" answered "I can help you with: generate_image, ..." is
+    sent back; when the model insists, the loop says what it can do in words."""
+    conv = Conversation()
+    conv.add_user("hi! what can you help me with?")
+    parrot = "I can help you with: generate_image, ask about pictures."
+    events, final = run(Scripted([parrot, parrot]), registry, conv)
+    assert "generate_image, a tool's name" in checks(events)[0].text
+    assert "generate_image" not in final.text and "draw a new picture" in final.text
+    conv.turns[-1].text = "what does generate_image do?"  # the user's word may be repeated
+    _, final = run(Scripted(["generate_image draws a picture."]), registry, conv)
+    assert final.text == "generate_image draws a picture."

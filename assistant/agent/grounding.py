@@ -166,6 +166,16 @@ def _read(result: Observation) -> str:
     return "\n".join(read) if read else result.text
 
 
+def _kinds(results: list[Observation]) -> set[str]:
+    """The words of the kinds a classifier named ("egyptian", "mau", "tabby"), without those
+    of the groups it put them in ("cat")."""
+    labels = [x.get("label", "") for r in results for x in r.data.get("labels", [])
+              if isinstance(x, dict)]
+    groups = [x.get("label", "") for r in results for x in r.data.get("groups", [])
+              if isinstance(x, dict)]
+    return _words(" ".join(labels)) - _words(" ".join(groups))
+
+
 def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) -> str | None:
     """What in `answer` rests on nothing the tools returned, or None. `asked`: the user's
     message; `results`: this answer's successful calls; `made`: a call made a picture (the
@@ -199,9 +209,10 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
         if text_read and new and not _words(answer) & new and not YES_NO.match(answer):
             return ("it repeats the question but nothing the tool read; answer with the text "
                     "it read.")
-        if KIND.search(asked) and new and not _words(answer) & new:
-            return ("it names only what the question said; answer with the kind the tool "
-                    "found.")
+        if KIND.search(asked) and (kinds := _kinds(results) - _words(asked)) and \
+                not _words(answer) & kinds:
+            return ("it does not name the kind the tool found, only what it is; answer with "
+                    "the kind.")
         return None
     found_nothing = any(v == [] for r in results for v in r.data.values())
     if found_nothing and NEGATIVE.search(answer):

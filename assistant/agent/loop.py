@@ -167,17 +167,21 @@ def for_settings(engine, registry, agent: AgentSettings, generation: GenerationD
 def claim_problem(answer: str, conversation: Conversation, failed: str | None,
                   made: list[str], results: list[Observation] = (),
                   unmade: list[tuple[str, str]] = (),
-                  unread: list[tuple[str, str]] = ()) -> str | None:
+                  unread: list[tuple[str, str]] = (), tools: list[str] = ()) -> str | None:
     """What is wrong with an answer that claims too much, or None. `failed`: the error of the
     run's last call, if it failed; `made`: the pictures this run made; `results`: the run's
     successful observations, which an answer after them must rest on; `unmade`: (tool, error)
     of the run's failed edits and drawings (a picture was asked for); `unread`: the same of
     its readings that failed for what the tool cannot do ("not 'car'") and that no later call
-    of that tool made good. The message and those results may be quoted: their "#12" is no
-    claim."""
+    of that tool made good; `tools`: the names of the tools, which are not words for the
+    user ("I can help you with: generate_image"). The message and those results may be
+    quoted: their "#12" is no claim."""
     asked = view.request(conversation)
     if protocol.written_call(answer):
         return "it writes a tool call as text; answer the user in words."
+    named = [t for t in tools if "_" in t and re.search(rf"\b{re.escape(t)}\b", answer)]
+    if named and not any(t in asked for t in named):
+        return f"it names {', '.join(named)}, a tool's name; say in plain words what it does."
     quoted = "\n".join([asked, *(r.text for r in results)])
     missing = [h for h in dict.fromkeys(view.HANDLE.findall(answer))
                if f"#{h}" not in conversation.images and f"#{h}" not in quoted]
@@ -389,7 +393,7 @@ class Agent:
             if not reply.tool_calls:
                 answer = arithmetic.fix(protocol.strip_tags(reply.content).strip())
                 problem = claim_problem(answer, conversation, failed and failed[1], made,
-                                        results, unmade, unread)
+                                        results, unmade, unread, tools.names)
                 if problem is None:
                     text = answer or self._empty(failed)
                     if held or not answer:
