@@ -465,7 +465,7 @@ def test_an_answer_to_what_kind_names_the_kind_found(registry):
     events, final = run(Scripted([call("classify", image="#1"), "That's a cat, most likely.",
                                   "A cat."]), registry, conv)
     assert final.text == "It looks like an Egyptian Mau."
-    conv.turns[-1].text = "what is this?"  # no kind asked: the group answers it
+    conv.turns[-1].text = "what kind of animal is this?"  # the group answers it
     _, final = run(Scripted([call("classify", image="#1"), "That's a cat, most likely."]),
                    registry, conv)
     assert final.text == "That's a cat, most likely."

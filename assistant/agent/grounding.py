@@ -40,6 +40,7 @@ YES_NO = re.compile(r"\s*(?:yes|no|yeah|yep|nope)\b", re.I)
 # "what kind of cat is this?": the answer names the kind, not only the question's noun
 KIND = re.compile(r"\b(?:what|which)\s+(?:kind|breed|type|sort|species|variety|make|model)s?\b",
                   re.I)
+BREED = re.compile(r"\b(?:breed|species|variety)s?\b", re.I)
 HOW_MANY = re.compile(r"\bhow\s+many\b|\bcount\b|\bnumber\s+of\b", re.I)
 # an answer that gives a count, in figures or words ("1", "one", "no", "none", "both")
 COUNT = re.compile(r"\d|\b(?:no|none|nobody|nothing|zero|one|two|three|four|five|six|seven|"
@@ -166,14 +167,22 @@ def _read(result: Observation) -> str:
     return "\n".join(read) if read else result.text
 
 
+def _labels(results: list[Observation], key: str) -> set[str]:
+    return _words(" ".join(x.get("label", "") for r in results for x in r.data.get(key, [])
+                           if isinstance(x, dict)))
+
+
 def _kinds(results: list[Observation]) -> set[str]:
     """The words of the kinds a classifier named ("egyptian", "mau", "tabby"), without those
     of the groups it put them in ("cat")."""
-    labels = [x.get("label", "") for r in results for x in r.data.get("labels", [])
-              if isinstance(x, dict)]
-    groups = [x.get("label", "") for r in results for x in r.data.get("groups", [])
-              if isinstance(x, dict)]
-    return _words(" ".join(labels)) - _words(" ".join(groups))
+    return _labels(results, "labels") - _labels(results, "groups")
+
+
+def asks_kind(asked: str, results: list[Observation]) -> bool:
+    """Whether the message asks for a kind finer than the classifier's group: "what kind of
+    cat is this?", "what breed?" (not "what kind of animal is this?", which "cat" answers)."""
+    return bool(KIND.search(asked)) and (bool(BREED.search(asked)) or
+                                         bool(_labels(results, "groups") & _words(asked)))
 
 
 def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) -> str | None:
@@ -209,7 +218,7 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
         if text_read and new and not _words(answer) & new and not YES_NO.match(answer):
             return ("it repeats the question but nothing the tool read; answer with the text "
                     "it read.")
-        if KIND.search(asked) and (kinds := _kinds(results) - _words(asked)) and \
+        if asks_kind(asked, results) and (kinds := _kinds(results) - _words(asked)) and \
                 not _words(answer) & kinds:
             return ("it does not name the kind the tool found, only what it is; answer with "
                     "the kind.")

@@ -456,7 +456,7 @@ class Agent:
             results += [] if observation.error else [observation]
             if earlier is None and not observation.error:
                 ran.append(Result(call["name"], arguments, observation.text, observation.data))
-            kind = bool(grounding.KIND.search(view.request(conversation)))
+            kind = grounding.asks_kind(view.request(conversation), [observation])
             reports += [] if observation.error else [report(call["name"], observation, kind)]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
             messages += [
