@@ -938,3 +938,13 @@ def test_a_tools_name_is_no_word_for_the_user(registry):
     conv.turns[-1].text = "what does generate_image do?"  # the user's word may be repeated
     _, final = run(Scripted(["generate_image draws a picture."]), registry, conv)
     assert final.text == "generate_image draws a picture."
+
+
+def test_an_answer_that_hands_over_a_picture_none_made_is_sent_back(registry):
+    """After a reading, "Here you go: ask the user about the picture, ..." presents a result
+    that does not exist."""
+    events, final = read_sign(registry, "What does the sign say?",
+                              "Here you go: ask the user about the picture.",
+                              'It says "OPEN 24 HOURS".')
+    assert "hands over a picture" in checks(events)[0].text
+    assert final.text == 'It says "OPEN 24 HOURS".'

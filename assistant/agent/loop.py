@@ -42,6 +42,8 @@ from tools import asking
 from tools.base import Observation
 from tools.report import reads, report
 
+# Words with which an answer hands over a picture ("Here you go: ...", "Done.")
+PRESENTS = re.compile(r"^\W*(?:here\s+(?:you\s+go|it\s+is|they\s+are)|done)\b", re.I)
 # Words with which an answer admits that something did not work.
 ADMITS = re.compile(r"\b(?:could ?n[o']t|can ?n[o']t|can't|unable|fail(?:ed|s)?|error|not able|"
                     r"sorry|unfortunately|did ?n[o']t work|not possible|no such|only)\b", re.I)
@@ -199,6 +201,8 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     if unread and not ADMITS.search(answer):  # "find the cars": "It looks like a rig."
         tool, reason = unread[-1]
         return f"the {tool} call failed ({reason}), but the answer does not say so."
+    if PRESENTS.match(answer) and not made:
+        return "it hands over a picture, but this answer made none; say what was found."
     shows_made = bool({f"#{h}" for h in view.HANDLE.findall(answer)} & set(made))
     if failed is not None and not shows_made and not grounding.shares(answer, failed):
         return f"the last call failed ({failed}), but the answer does not say what failed " \
