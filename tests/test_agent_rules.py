@@ -935,6 +935,7 @@ def test_a_tools_name_is_no_word_for_the_user(registry):
     events, final = run(Scripted([parrot, parrot]), registry, conv)
     assert "generate_image, a tool's name" in checks(events)[0].text
     assert "generate_image" not in final.text and "draw a new picture" in final.text
+    assert "Attach a picture and I can also" in final.text and "read the text in it" in final.text
     conv.turns[-1].text = "what does generate_image do?"  # the user's word may be repeated
     _, final = run(Scripted(["generate_image draws a picture."]), registry, conv)
     assert final.text == "generate_image draws a picture."

@@ -26,7 +26,9 @@ SAMPLES = {
     "agent_failed": [dict(tool="detect", reason="the detector finds only faces.")],
     "agent_results": [dict(results=["Text in #1: OPEN"]), dict(results=["a", "b"])],
     "agent_unsure": [dict(pictures=["#2"], others=["#1"], tools=["ocr", "edit_image"]),
-                     dict(pictures=[], others=[], tools=[])],
+                     dict(pictures=[], others=[], tools=[]),
+                     dict(pictures=[], others=[], tools=["generate_image"],
+                          later=["ocr", "caption"])],
     "agent_give_up": [dict(reason="too long", steps=[]), dict(reason="x", steps=["ocr: read"])],
 }
 

@@ -409,7 +409,7 @@ class Agent:
                 if checked or step == self.max_steps:
                     yield Note(step, "check", problem)
                     honest = self._honest(unmade + unread + failures, conversation, reports,
-                                          tools.names)
+                                          tools.names, self.registry.names)
                     yield Delta(honest)
                     yield Final(honest, step)
                     return
@@ -474,11 +474,12 @@ class Agent:
 
     @staticmethod
     def _honest(failures: list[tuple[str, str]], conversation: Conversation,
-                reports: list[str] = (), tools: list[str] = ()) -> str:
+                reports: list[str] = (), tools: list[str] = (), later: list[str] = ()) -> str:
         """What the loop says itself when the model's answer claimed too much: what the tools
         returned (`reports`: each result in a plain sentence) and what failed (`failures`:
         each (tool, reason) since the last call that worked, the first often saying what
-        would work), else what it can do (`tools`: the names of those offered)."""
+        would work), else what it can do (`tools`: the names of those offered; `later`: of
+        all, so that a chat without a picture hears what one would bring)."""
         said = [prompts.render("agent_results", results=list(dict.fromkeys(reports)))] \
             if reports else []
         said += [prompts.render("agent_failed", tool=tool, reason=reason)
@@ -487,6 +488,7 @@ class Agent:
             return "\n".join(said)
         about = view.shown(conversation) if conversation.images else []
         return prompts.render("agent_unsure", pictures=about, tools=list(tools),
+                              later=[t for t in later if t not in tools],
                               others=[h for h in conversation.images if h not in about])
 
     @staticmethod
