@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable
 
 from assistant.agent import Step
+from assistant.agent.trace import call_text
 from assistant.conversation import Conversation, ImageRef
 from assistant.engine import Engine
 from assistant.session import AgentExchange, Exchange
@@ -46,8 +47,7 @@ def usage_line(exchange: Exchange | AgentExchange) -> str:
 
 
 def step_title(step: Step) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
-    return f"Tool: {step.tool}({args})"
+    return f"Tool: {call_text(step.tool, step.arguments)}"
 
 
 def step_message(step: Step) -> dict:

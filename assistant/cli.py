@@ -161,9 +161,11 @@ class Chat:
         return True
 
     def _show_step(self, step) -> None:
-        args = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
+        from assistant.agent.trace import call_text
+
         if step.status == "running":
-            print(f"[step {step.step}] {step.tool}({args})", file=self.err, flush=True)
+            print(f"[step {step.step}] {call_text(step.tool, step.arguments)}", file=self.err,
+                  flush=True)
             return
         first = step.observation.splitlines()[0] if step.observation else ""
         print(f"[step {step.step}] {step.status} in {step.seconds:.1f}s: {first}", file=self.err)

@@ -86,9 +86,15 @@ class Conversation:
             raise UnknownImage(handle, list(self.images))
         return self.images[handle]
 
-    def earlier(self, tool: str, arguments: dict) -> Result | None:
-        """The latest result of the same call (tool and arguments) an earlier answer made."""
-        return next((r for t in reversed(self.turns) for r in reversed(t.results)
+    @property
+    def results(self) -> list[Result]:
+        """The tool calls that worked in the chat's answers, oldest first."""
+        return [r for t in self.turns for r in t.results]
+
+    def earlier(self, tool: str, arguments: dict, newer: list[Result] = ()) -> Result | None:
+        """The latest result of the same call (tool and arguments) an earlier answer made, or
+        one of `newer` (those of the answer being made, not in the chat yet)."""
+        return next((r for r in reversed([*self.results, *newer])
                      if r.tool == tool and r.arguments == arguments), None)
 
     def mentioned(self, text: str) -> list[str]:

@@ -160,7 +160,7 @@ class OnlyNames(ReadsNoText):
     finds, counts and places nothing ("find the cars", "how many faces?")."""
 
     def asked(self, message: str) -> list[str] | None:
-        return [] if asking.about_text(message) or asking.asks_where(message) else None
+        return [] if asking.asks_where(message) else super().asked(message)
 
 
 class Stopped(Exception):

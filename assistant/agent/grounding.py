@@ -185,6 +185,18 @@ def asks_kind(asked: str, results: list[Observation]) -> bool:
                                          bool(_labels(results, "groups") & _words(asked)))
 
 
+def uncounted(answer: str, asked: str, results: list[Observation]) -> str | None:
+    """What is wrong with an answer to "how many" that gives no count, or None: answered
+    directly ("circle"), or after a detection that counted."""
+    if not HOW_MANY.search(asked) or COUNT.search(answer):
+        return None
+    if not results:
+        return "it does not say how many; answer with a number."
+    if any("boxes" in r.data for r in results):
+        return "it does not say how many; answer with the number the tool found."
+    return None
+
+
 def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) -> str | None:
     """What in `answer` rests on nothing the tools returned, or None. `asked`: the user's
     message; `results`: this answer's successful calls; `made`: a call made a picture (the
@@ -200,9 +212,6 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
     if invented:
         return (f"it says {', '.join(invented)}, which neither the user nor a tool said; "
                 "answer from the tool's result.")
-    if HOW_MANY.search(asked) and any("boxes" in r.data for r in results) and \
-            not COUNT.search(answer):
-        return "it does not say how many; answer with the number the tool found."
     if made:
         return None
     said = "\n".join(r.text for r in results)

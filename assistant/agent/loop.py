@@ -34,7 +34,7 @@ from langchain_core.tools import StructuredTool
 import prompts
 from assistant.agent import arithmetic, grounding, handles, protocol, view
 from assistant.agent.chat_model import EngineChatModel
-from assistant.agent.trace import Delta, Event, Final, Note, Step
+from assistant.agent.trace import Delta, Event, Final, Note, Step, call_text
 from assistant.config import AgentSettings, GenerationDefaults
 from assistant.conversation import Conversation, Result
 from assistant.errors import BadSetting, UnknownImage
@@ -92,8 +92,8 @@ def asked(registry, conversation: Conversation, ran: list[Result] = (),
     last call's error, `advice`, says to try ("not 'car'; try classify") is offered whatever
     the words. A tool missing here may do anything it does."""
     message = view.request(conversation)  # "and this one?" asks what the message before did
-    found = [*ran, *(r for t in conversation.turns for r in t.results)]
-    boxes = any(r.data.get("boxes") for r in found) or bool(COORDINATES.search(message))
+    boxes = any(r.data.get("boxes") for r in [*conversation.results, *ran]) or \
+        bool(COORDINATES.search(message))
     out = {name: [w for w in wanted if boxes or w != "draw_boxes"]
            for name, t in registry.tools.items() if (wanted := t.asked(message)) is not None}
     if asking.only_draws(message):  # "design a label that says PLUM JAM": no reading first
@@ -214,19 +214,14 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
     if last_made and not shows_made:
         return (f"the call worked and made {', '.join(last_made)}, but the answer does not "
                 "say so; name the new picture.")
-    if not results and failed is None and grounding.HOW_MANY.search(asked) and \
-            not grounding.COUNT.search(answer):
-        return "it does not say how many; answer with a number."
+    if failed is None and (uncounted := grounding.uncounted(answer, asked, results)):
+        return uncounted
     if failed is None and results:
         # a picture an edit or a drawing just made may only be shown; one a reading made (the
         # detector's boxes) comes with what was read
         return grounding.ungrounded(answer, asked, results,
                                     bool(made) and not reads(results[-1]))
     return None
-
-
-def _shown(arguments: dict) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in arguments.items())
 
 
 def reason_of(observation_text: str) -> str:
@@ -298,8 +293,7 @@ class Agent:
         tool = self.registry.tools.get(name)
         if tool is None or tool.makes:
             return None
-        return next((r for r in reversed(ran) if r.tool == name and r.arguments == arguments),
-                    None) or conversation.earlier(name, arguments)
+        return conversation.earlier(name, arguments, ran)
 
     def _start(self, conversation: Conversation):
         """The tools offered for this answer, its system prompt (the same for every step, so
@@ -407,11 +401,8 @@ class Agent:
                     yield Final(text, step)
                     return
                 if checked or step == self.max_steps:
-                    yield Note(step, "check", problem)
-                    honest = self._honest(unmade + unread + failures, conversation, reports,
-                                          tools.names, self.registry.names)
-                    yield Delta(honest)
-                    yield Final(honest, step)
+                    yield from self._honestly(step, problem, unmade + unread + failures,
+                                              conversation, reports, tools.names)
                     return
                 checked = True
                 answer_only = failed is None and bool(results)
@@ -420,17 +411,16 @@ class Agent:
                              HumanMessage(prompts.render("agent_check", problem=problem))]
                 continue
             if answer_only:  # an unguided model called again where its answer was due
-                yield Note(step, "check", "a call came where the answer was due")
-                honest = self._honest(unmade + unread + failures, conversation, reports, tools.names)
-                yield Delta(honest)
-                yield Final(honest, step)
+                yield from self._honestly(step, "a call came where the answer was due",
+                                          unmade + unread + failures, conversation, reports,
+                                          tools.names)
                 return
             call = reply.tool_calls[0]
             arguments = self._resolve(call["name"], dict(call["args"]), conversation)
             earlier = self._earlier(call["name"], arguments, conversation, ran)
             if earlier is not None:  # the chat has its result: read it, do not run it again
-                yield Note(step, "reused", f"{call['name']}({_shown(arguments)}) already ran in "
-                           "this chat; its result is read again")
+                yield Note(step, "reused", f"{call_text(call['name'], arguments)} already ran "
+                           "in this chat; its result is read again")
                 observation, refused = Observation(earlier.text, data=earlier.data), None
             else:
                 yield Step(step, call["name"], arguments)
@@ -471,6 +461,15 @@ class Agent:
             ]
         yield Note(self.max_steps, "limit", f"reached {self.max_steps} steps")
         yield self._give_up(f"it needed more than {self.max_steps} steps", done, self.max_steps)
+
+    def _honestly(self, step: int, why: str, failures: list[tuple[str, str]],
+                  conversation: Conversation, reports: list[str],
+                  tools: list[str]) -> Iterator[Event]:
+        """End the answer with what the loop says itself (`_honest`), noting `why`."""
+        yield Note(step, "check", why)
+        honest = self._honest(failures, conversation, reports, tools, self.registry.names)
+        yield Delta(honest)
+        yield Final(honest, step)
 
     @staticmethod
     def _honest(failures: list[tuple[str, str]], conversation: Conversation,

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from assistant.conversation import Result
 
 
+def call_text(tool: str, arguments: dict) -> str:
+    """A call as people read it: ocr(image='#1')."""
+    return f"{tool}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
+
+
 @dataclass
 class Step:
     step: int
