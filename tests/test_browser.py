@@ -323,6 +323,21 @@ def test_on_a_phone_the_box_and_one_row_of_buttons_are_on_the_first_screen(app_u
     assert all(b["height"] < 45 for b in buttons) and buttons[-1]["y"] + 45 <= 844, buttons
 
 
+def fill_until_kept(box, text: str) -> None:
+    """Type `text` into `box`. A panel just shown may still be putting back the value it had
+    while hidden (seen once in many runs, on a loaded machine): then it is typed again."""
+    from playwright.sync_api import expect
+
+    for _ in range(3):
+        box.fill(text)
+        try:
+            expect(box).to_have_value(text, timeout=5_000)
+            return
+        except AssertionError:
+            continue
+    expect(box).to_have_value(text)
+
+
 def test_a_model_that_fails_to_load_says_so_and_a_good_one_clears_the_notice(
         tmp_path_factory, browser):
     """Started with a model that cannot load, then asked (in the Model panel) for another that
@@ -344,14 +359,13 @@ def test_a_model_that_fails_to_load_says_so_and_a_good_one_clears_the_notice(
         page.get_by_text("Model", exact=True).click()
         source = page.get_by_label("Model: a hub id or a checkpoint directory")
         expect(source).to_have_value("/no/such/model")  # rendered before it is typed into
-        source.fill("/no/such/model/either")
-        expect(source).to_have_value("/no/such/model/either")
+        fill_until_kept(source, "/no/such/model/either")
         page.get_by_role("button", name="Load model").click()
         expect(page.get_by_text("Could not load /no/such/model/either")).to_be_visible(
             timeout=60_000)
         expect(page.locator(".toast-body")).to_have_count(0)  # said in the status line
         expect(page.locator("#model-line")).not_to_contain_text("Error")
-        source.fill(str(good))
+        fill_until_kept(source, str(good))
         page.get_by_role("button", name="Load model").click()
         expect(page.get_by_text("Loaded ")).to_be_visible(timeout=60_000)
         expect(page.locator("#load-error")).to_be_hidden()
