@@ -85,17 +85,20 @@ DRAW_VERB = _words("draw", "sketch", "paint", "design", "creat", "generat", "ill
                    "render", "doodle")
 READING = _words("caption", "descri", "summar", "transcri", "alt text", "explain", "read",
                  "count", "list", "name", "identif", "recogni", "what", "which", "how many",
-                 "tell", "find", "detect", "look", "see", "text of")
+                 "tell", "find", "detect", "look", "see", "text of", "translat", "check",
+                 "help", "analy", "ocr", "classif", "extract", "scan")
 
 
-# A question about the text in a picture ("what does it say?", "what's written on the label")
+# A question about the text in a picture ("what does it say?", "what's written on the label",
+# "whats the total on this receipt")
 ABOUT_TEXT = re.compile(r"\b(?:say|says|said|saying|written|writing|read|reads|text|words?|"
-                        r"spell(?:ed|t)?|lettering|inscription)\b", re.I)
+                        r"spell(?:ed|t)?|lettering|inscription|receipt|menu|total|prices?)\b",
+                        re.I)
 
 
 def about_text(message: str) -> bool:
-    """Whether `message` asks about a picture's text: a tool that reads none (a classifier, a
-    detector) is then not offered. A drawing with lettering ("draw a sign that says OPEN") is
+    """Whether `message` asks about a picture's text: only the tool that reads text (OCR) is
+    then offered, or else none that reads none (a classifier, a detector). A drawing with lettering ("draw a sign that says OPEN") is
     no question about text."""
     return bool(ABOUT_TEXT.search(message)) and (bool(QUESTION.search(message)) or
                                                  not asks_to_draw(message))
@@ -107,11 +110,73 @@ LOCATE = re.compile(r"\bfind(?!\s+out)\b|\blocate\b|\bhow\s+many\b|\bcount\b|"
                     r"(?:the|my|a|an|all|any)\b", re.I)
 
 
+# Words that ask each reading tool for its work. In a follow-up (a message that brings and
+# names no picture, in a chat whose pictures tools have read) a reading tool that the message
+# has no words for is offered only to read again what it read (assistant/agent/loop.py):
+# "and when is boarding?" is asked of the sign's reading, not of a classifier.
+PEOPLE = r"|\b(?:people|persons?|anyone|anybody|someone|somebody|nobody|no\s+one|faces?|man|" \
+    r"woman|men|women|kids?|child(?:ren)?|boys?|girls?|detect\w*)\b"
+WORK = {
+    "ocr": re.compile(ABOUT_TEXT.pattern + r"|\b(?:ocr|transcri\w*|signs?|labels?|menu|receipt|"
+                      r"ticket|prices?|cost|total|time|date|timetable|numbers?|address|phone|"
+                      r"e-?mail|name|how\s+much)\b", re.I),
+    "detect": re.compile(LOCATE.pattern + PEOPLE, re.I),
+    "classify": re.compile(r"\bwhat\s*(?:is|'s|s|are|was)\s+(?:this|it|that|these|those|they)"
+                           r"\b|\b(?:kind|type|sort|breed|species|animal|object|identif|"
+                           r"recogni|classif)\w*|\bwhat\s+am\s+i\s+looking\s+at\b", re.I),
+    "caption": re.compile(r"\b(?:descri|caption|summar|explain|alt\s*text|scene|overview)\w*|"
+                          r"\bwhat\s*(?:'s|s|is|are)\s+(?:in|on|going\s+on|happening)\b|"
+                          r"\bwhat\s+(?:do|can)\s+you\s+see\b|\btell\s+me\s+about\b|"
+                          r"\blook\s+at\b", re.I),
+    "vqa": re.compile(r"\b(?:colou?rs?|shapes?|vqa)\b", re.I),
+}
+
+
+# Whether or how many people or faces a picture shows: the detector measures it, where a
+# model that looks at the picture guesses ("are there people in this photo?" -> "yes").
+PEOPLE_NOUN = re.compile(r"\b(?:people|persons?|faces?|humans?|man|men|woman|women|kids?|"
+                         r"child(?:ren)?|boys?|girls?|any(?:one|body)|some(?:one|body)|"
+                         r"no\s*(?:one|body))\b", re.I)
+PRESENCE = re.compile(r"\b(?:is|are)\s+there\b|\bhow\s+many\b|\bcount\b|\bany(?:one|body)\b|"
+                      r"\bsome(?:one|body)\b|\bno\s*(?:one|body)\b|\bany\s+(?:people|persons?|"
+                      r"faces?|humans?)\b", re.I)
+
+
+def asks_who_is_there(message: str) -> bool:
+    """Whether `message` asks whether or how many people or faces a picture shows ("are there
+    people in this photo?", "is anyone in it", "count the faces"); not a drawing of them."""
+    return bool(PRESENCE.search(message) and PEOPLE_NOUN.search(message)) and \
+        asks_to_draw(message) is not True
+
+
+def asks_work_of(tool: str, message: str) -> bool | None:
+    """Whether `message` has words for the work of the reading tool named `tool`; None for a
+    tool this module has no words for (it may do anything)."""
+    words = WORK.get(tool)
+    return None if words is None else bool(words.search(message))
+
+
 def asks_where(message: str) -> bool:
     """Whether `message` asks to find, count or place things ("find the cars", "how many
     faces?", "where's the cat?"): a tool that only names what a picture shows (a classifier)
     is then not offered. "find out what this is" names it."""
     return bool(LOCATE.search(message))
+
+
+# Words with which a message hands over pictures ("here are two pictures", "ok here it is")
+PRESENTING = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|and|hi|hey|hello|right|well|also|now|"
+                        r"alright|thanks|thank\s+you|thx|cool|great)\b\W*)*(?:here(?:'s|s|\s+is|\s+are|\s+it\s+is|\s+they\s+are|"
+                        r"\s+you\s+go|\s+goes)?|these\s+are|this\s+is|attached|uploaded|"
+                        r"i(?:'ve|\s+have)?\s+(?:attached|uploaded|sent|added))\b", re.I)
+
+
+def presents_only(message: str) -> bool:
+    """Whether `message` hands over pictures and asks nothing of them: no question, no word of
+    reading, editing or drawing ("here are two pictures", "ok here it is"; not "here's a
+    sign, what does it say", nor "here it is, make it bw")."""
+    return bool(PRESENTING.search(message)) and not QUESTION.search(message) and \
+        not READING.search(message) and asks_to_draw(message) is not True and \
+        not any(words.search(message) for words in EDITS.values())
 
 
 def only_draws(message: str) -> bool:

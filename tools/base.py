@@ -66,6 +66,8 @@ class Tool(ABC):
     image_args: ClassVar[tuple[str, ...]] = ("image",)  # argument names that hold handles
     makes: ClassVar[bool] = False  # its work is a new picture (an edit, a drawing), not a reading
     choice: ClassVar[str | None] = None  # the argument saying which of its jobs a call does
+    # its work is reading text (True: OCR), reads none (False), or may read some (a caption)
+    reads_text: ClassVar[bool | None] = None
     parameters: int = 0  # of the loaded backend, for the memory budget
     dtype: torch.dtype | str = torch.float32
     device: str = "cpu"
@@ -78,6 +80,11 @@ class Tool(ABC):
         it has words for, [] when it asks for none of its work, None when there is no telling
         (any question about a picture may need any tool that reads one)."""
         return None
+
+    def settles(self, message: str) -> bool:
+        """Whether `message` asks what this tool measures and no model should guess: the
+        answer's first step must then call it."""
+        return False
 
     def parts(self, args: ToolArgs) -> tuple[Tool, ...]:
         """Other tools this call will use (a composite tool's): `call` loads them with this one
@@ -151,6 +158,8 @@ class ReadsNoText:
     """For a tool that reads no text (a classifier, a detector): a message that asks what a
     picture says (tools/asking.py) asks for none of its work."""
 
+    reads_text = False
+
     def asked(self, message: str) -> list[str] | None:
         return [] if asking.about_text(message) else None
 
@@ -161,6 +170,13 @@ class OnlyNames(ReadsNoText):
 
     def asked(self, message: str) -> list[str] | None:
         return [] if asking.asks_where(message) else super().asked(message)
+
+
+class FindsPeople(ReadsNoText):
+    """For a detector: whether or how many people or faces a picture shows is its to say."""
+
+    def settles(self, message: str) -> bool:
+        return asking.asks_who_is_there(message)
 
 
 class Stopped(Exception):

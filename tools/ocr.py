@@ -47,6 +47,7 @@ class Ocr(Tool):
     description = ("Read the text written in an image (signs, documents, labels, screenshots): "
                    "each line with its box and confidence.")
     Args = OcrArgs
+    reads_text = True
     backend = "RapidOCR PP-OCRv4 (offline)"
     # ONNX Runtime, its sessions and arenas: the process grew 490 MiB loading and reading an
     # invoice line (`python -m bench tools --threads 2`; small images are upscaled to 736 px).

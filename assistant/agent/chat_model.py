@@ -52,12 +52,12 @@ class EngineChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "multimodal-assistant-engine"
 
-    def bind_tools(self, tools: list, **kwargs):
+    def bind_tools(self, tools: list, must_call: bool = False, **kwargs):
         """Offer `tools`: replies are read for calls to them (and, guided, decoded to fit
-        their argument schemas)."""
+        their argument schemas; with `must_call`, to be one of those calls)."""
         schemas = {f["name"]: f.get("parameters", {})
                    for f in (convert_to_openai_tool(t)["function"] for t in tools)}
-        return self.bind(tool_schemas=schemas, **kwargs)
+        return self.bind(tool_schemas=schemas, must_call=must_call and bool(schemas), **kwargs)
 
     def to_conversation(self, messages: list[BaseMessage]) -> Conversation:
         chat = self.conversation
@@ -78,14 +78,15 @@ class EngineChatModel(BaseChatModel):
                 scratch.turns.append(Turn("user", _text(message)))
         return scratch
 
-    def _tokens(self, messages: list[BaseMessage], schemas: dict) -> Iterator[str]:
+    def _tokens(self, messages: list[BaseMessage], schemas: dict,
+                must_call: bool = False) -> Iterator[str]:
         overrides = {"max_new_tokens": self.max_new_tokens}
         if self.temperature is not None:
             overrides["temperature"] = self.temperature
         params = self.engine.default_params(**overrides)
         params.stop = [s for s in getattr(params, "stop", []) if s != protocol.OPEN]  # read here
         if schemas is not None and self.guided:  # tools bound, maybe none offered: no call
-            params.constraint = ToolCallGrammar(schemas)
+            params.constraint = ToolCallGrammar(schemas, must_call=must_call)
         stream = self.engine.stream(self.to_conversation(messages), params).stream
         try:
             for piece in stream:
@@ -106,8 +107,9 @@ class EngineChatModel(BaseChatModel):
             return AIMessageChunk(content=text, additional_kwargs={"malformed": read.error})
         return AIMessageChunk(content=read)
 
-    def _generate(self, messages, stop=None, run_manager=None, tool_schemas=None, **kwargs):
-        text = "".join(self._tokens(messages, tool_schemas))
+    def _generate(self, messages, stop=None, run_manager=None, tool_schemas=None,
+                  must_call=False, **kwargs):
+        text = "".join(self._tokens(messages, tool_schemas, must_call))
         chunk = self._reply(text, list(tool_schemas or {}))
         message = AIMessage(content=chunk.content, additional_kwargs=chunk.additional_kwargs,
                             tool_calls=[{"name": c["name"], "args": json.loads(c["args"]),
@@ -115,14 +117,15 @@ class EngineChatModel(BaseChatModel):
                                         for c in chunk.tool_call_chunks])
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _stream(self, messages, stop=None, run_manager=None, tool_schemas=None, **kwargs):
+    def _stream(self, messages, stop=None, run_manager=None, tool_schemas=None,
+                must_call=False, **kwargs):
         """Answer text streams as it comes; a reply that begins like a tool call is held back
         and read whole, and so is everything from a call's tag on, should the model begin
         one inside its answer (the call is then what the reply was). The end of the text
         that may be the beginning of a tag waits for the next piece."""
         tool_names = list(tool_schemas or {})
         held, streaming, shown = "", not tool_names, 0
-        for piece in self._tokens(messages, tool_schemas):
+        for piece in self._tokens(messages, tool_schemas, must_call):
             held += piece
             if not streaming:
                 if held.strip() and not protocol.looks_like_call(held):

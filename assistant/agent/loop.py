@@ -10,7 +10,11 @@ Rules that hold whatever the model writes:
   (and the ones this answer made);
 - a tool that makes pictures is offered only for the work the message has words for
   (tools/asking.py): no crop for "which leaves first?", only grayscale for "make it bw";
+  in a follow-up on pictures already read, a reading tool only reads again what it read
+  unless the message has words for its work ("and when is boarding?": the sign's reading);
+  whether or how many people a picture shows is the detector's to say, not the model's guess;
 - a message naming a picture that does not exist is answered with the pictures there are;
+  one that brings pictures and asks nothing of them, with what can be done with them;
 - an answer never names a picture that does not exist, after a failed call never claims a
   result (nor, after a failed edit or drawing, answers as if none had been asked for), after
   a call that made a picture names it (no "sorry" for what worked), and after a tool's
@@ -85,8 +89,8 @@ COORDINATES = re.compile(r"\d+\s*,\s*\d+")
 def asked(registry, conversation: Conversation, ran: list[Result] = (),
           advice: str = "") -> dict[str, list[str]]:
     """What the message asks of each tool, from its words (tools/asking.py): one asked for
-    none of its work ([]) is not offered (no classifier for "what does it say?", no reading
-    for "draw me a red star"), an edit only of the kinds named, and boxes drawn only when some
+    none of its work ([]) is not offered (for "what does it say?" no reading tool but the one
+    that reads text, when there is one; no reading for "draw me a red star"), an edit only of the kinds named, and boxes drawn only when some
     are at hand (a detection of this answer, `ran`, or of the chat, or the message's
     coordinates): else "put boxes round the cars" has to find them first. A tool that the
     last call's error, `advice`, says to try ("not 'car'; try classify") is offered whatever
@@ -98,8 +102,43 @@ def asked(registry, conversation: Conversation, ran: list[Result] = (),
            for name, t in registry.tools.items() if (wanted := t.asked(message)) is not None}
     if asking.only_draws(message):  # "design a label that says PLUM JAM": no reading first
         out |= {name: [] for name, t in registry.tools.items() if not t.makes}
+    if asking.about_text(message) and any(t.reads_text for t in registry.tools.values()):
+        # "what does it say?": the tool that reads text, not a caption that may mention some
+        out |= {name: [] for name, t in registry.tools.items()
+                if not t.makes and t.image_args and not t.reads_text}
     return {name: wanted for name, wanted in out.items()
             if not (wanted == [] and re.search(rf"\btry {re.escape(name)}\b", advice))}
+
+
+def rereads(registry, conversation: Conversation, advice: str = "") -> dict[str, list[str]]:
+    """The pictures each reading tool may read in a follow-up: a message that brings and names
+    no picture, in a chat whose pictures tools have read. A reading tool that read the picture
+    the message is about (or the one it was made from) may read only that again (the loop then
+    reuses the result): "which gate again?" after a rotation reads the sign's reading. One the
+    message has no words for (tools/asking.py) may read again only what it read, or nothing
+    ([]): "and when is boarding?" is no question for a classifier. A tool that the last
+    error, `advice`, says to try is left alone."""
+    turn = view.last_user(conversation)
+    earlier = [r for r in conversation.results if not getattr(registry.tools.get(r.tool),
+                                                                "makes", True)]
+    if turn is None or turn.images or view.focus(conversation).named or not earlier:
+        return {}
+    message = view.request(conversation)
+    about = view.shown(conversation)
+    about += [view.origin(h, conversation) for h in about]
+    out = {}
+    for name, tool in registry.tools.items():
+        if tool.makes or not tool.image_args or re.search(rf"\btry {re.escape(name)}\b", advice):
+            continue
+        read = list(dict.fromkeys(r.arguments.get(a) for r in earlier if r.tool == name
+                                  for a in tool.image_args if r.arguments.get(a) in
+                                  conversation.images))
+        words = asking.asks_work_of(name, message)
+        if again := [h for h in read if h in about]:
+            out[name] = again
+        elif words is False:
+            out[name] = read
+    return out
 
 
 def system_prompt(registry, conversation: Conversation, style: str = "full") -> str:
@@ -124,19 +163,24 @@ def _limited(schema: dict, names: tuple[str, ...], values: list[str]) -> dict:
 
 
 def langchain_tools(registry, allowed: list[str] | None = None,
-                    wanted: dict[str, list[str]] | None = None) -> list[StructuredTool]:
+                    wanted: dict[str, list[str]] | None = None,
+                    images: dict[str, list[str]] | None = None) -> list[StructuredTool]:
     """The registry's tools as langchain tools (their schemas are what the model is offered;
     the loop runs the calls itself, through the registry). `allowed`: the handles an image
     argument may name (None: any text, as the tools' own schemas say); `wanted`: what the
-    message asks of a tool that makes pictures (`asked`: [] leaves the tool out)."""
+    message asks of a tool that makes pictures (`asked`: [] leaves the tool out); `images`:
+    the only handles some tools may read (`rereads`: [] leaves the tool out)."""
     out = []
-    wanted = wanted or {}
+    wanted, images = wanted or {}, images or {}
     for t in registry.tools.values():
-        if wanted.get(t.name) == []:
+        only = images.get(t.name)
+        if only is not None and allowed is not None:
+            only = [h for h in only if h in allowed]
+        if wanted.get(t.name) == [] or only == []:
             continue
         schema = t.Args.model_json_schema()
-        if allowed is not None and t.image_args:
-            schema = _limited(schema, t.image_args, allowed)
+        if (only or allowed) is not None and t.image_args:
+            schema = _limited(schema, t.image_args, only or allowed)
         if t.name in wanted and t.choice:
             schema = _limited(schema, (t.choice,), wanted[t.name])
         out.append(StructuredTool.from_function(func=lambda **kw: "", name=t.name,
@@ -243,17 +287,33 @@ class Agent:
 
     def _model(self, conversation: Conversation, tools, allowed: list[str],
                max_new_tokens: int | None = None, cancel: threading.Event | None = None,
-               ran: list[Result] = (), answer_only: bool = False, advice: str = ""):
+               ran: list[Result] = (), answer_only: bool = False, advice: str = "",
+               first: bool = False):
         """The chat model with `tools` bound to it, their image arguments limited to `allowed`
-        (the pictures `_allowed` gives); with none when it must `answer_only`."""
+        (the pictures `_allowed` gives); with none when it must `answer_only`. On the `first`
+        step, a tool that settles what the message asks (`Tool.settles`: the detector, for
+        "are there people in it?") is the only one offered, and the reply must call it."""
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 guided=self.guided, cancel=cancel,
                                 temperature=self.temperature)
         if answer_only:
             return model.bind_tools([])
-        return model.bind_tools(langchain_tools(tools, allowed,
-                                                asked(tools, conversation, ran, advice)))
+        offer = langchain_tools(tools, allowed, *self._limits(tools, conversation, ran, advice))
+        message = view.request(conversation)
+        settling = [t for t in offer if first and tools.tools[t.name].settles(message)]
+        if settling:
+            return model.bind_tools(settling, must_call=True)
+        return model.bind_tools(offer)
+
+    @staticmethod
+    def _limits(tools, conversation: Conversation, ran: list[Result], advice: str):
+        """What the message asks of each tool (`asked`) and what the reading tools may read in
+        a follow-up (`rereads`), the latter not when it would leave no tool on offer."""
+        wanted = asked(tools, conversation, ran, advice)
+        images = rereads(tools, conversation, advice)
+        left = [n for n in tools.names if wanted.get(n) != [] and images.get(n) != []]
+        return wanted, images if left else {}
 
     @staticmethod
     def _allowed(conversation: Conversation, made: list[str]) -> list[str]:
@@ -269,7 +329,8 @@ class Agent:
         making a picture the message does not ask for (a model not guided by the grammar may
         write one); None when the call may run."""
         tool = self.registry.tools.get(name)
-        wanted = asked(self.registry, conversation, ran, advice).get(name)
+        wanted, images = self._limits(self.registry, conversation, ran, advice)
+        wanted, only = wanted.get(name), images.get(name)
         chosen = arguments.get(tool.choice) if tool is not None and tool.choice else None
         if wanted == [] or (wanted and tool.choice and chosen not in wanted):
             what = (f"the message asks for {' or '.join(wanted)}, not {chosen}" if wanted
@@ -282,6 +343,10 @@ class Agent:
             if isinstance(value, str) and value in conversation.images and value not in allowed:
                 return Observation(f"Error from {name}: {value} is not the picture this "
                                    f"message is about; use {', '.join(allowed)}.", error=True)
+            if only is not None and value not in only:
+                return Observation(f"Error from {name}: the message asks about what was read "
+                                   f"already ({', '.join(only) or 'nothing by this tool'}); "
+                                   "answer from that.", error=True)
         return None
 
     def _earlier(self, name: str, arguments: dict, conversation: Conversation,
@@ -310,9 +375,11 @@ class Agent:
             view.focus(conversation)
         except UnknownImage as e:
             return "direct", str(e)
+        if (received := self._received(conversation)) is not None:
+            return "direct", received
         tools, messages = self._start(conversation)
         reply = self._model(conversation, tools, self._allowed(conversation, []),
-                            max_new_tokens=64).invoke(messages)
+                            max_new_tokens=64, first=True).invoke(messages)
         if reply.additional_kwargs.get("malformed"):
             return "malformed", reply.content
         if reply.tool_calls:
@@ -330,6 +397,10 @@ class Agent:
             view.focus(conversation)
         except UnknownImage as e:  # no model can do better than say which pictures there are
             yield Final(str(e), 0)
+            return
+        if (received := self._received(conversation)) is not None:
+            yield Delta(received)
+            yield Final(received, 0)
             return
         tools, messages = self._start(conversation)
         stopped = cancel.is_set if cancel is not None else (lambda: False)
@@ -358,7 +429,7 @@ class Agent:
             failed = failures[-1] if failures else None  # the last call's, if it failed
             advice = failed[1] if failed else ""
             model = self._model(conversation, tools, allowed, cancel=cancel, ran=ran,
-                                answer_only=answer_only, advice=advice)
+                                answer_only=answer_only, advice=advice, first=step == 1)
             reply, written, shown = None, "", ""
             # After a call (or a refused answer) the answer is checked before anyone sees it:
             # held back, not streamed, so that a refused one never reaches the user.
@@ -489,6 +560,17 @@ class Agent:
         return prompts.render("agent_unsure", pictures=about, tools=list(tools),
                               later=[t for t in later if t not in tools],
                               others=[h for h in conversation.images if h not in about])
+
+    def _received(self, conversation: Conversation) -> str | None:
+        """What the loop says itself to a message that brings pictures and asks nothing of them
+        ("here are two pictures"): which pictures it has and what it can do with them, rather
+        than a tool run nobody asked for. None for any other message."""
+        turn = view.last_user(conversation)
+        if turn is None or not turn.images or not asking.presents_only(turn.text):
+            return None
+        return prompts.render("agent_unsure", pictures=list(turn.images), received=True,
+                              tools=offered(self.registry, conversation).names,
+                              others=[h for h in conversation.images if h not in turn.images])
 
     @staticmethod
     def _empty(failed: tuple[str, str] | None) -> str:
