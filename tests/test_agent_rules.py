@@ -695,6 +695,7 @@ def test_a_drawing_asked_for_in_so_many_words_is_offered_no_reading_first(regist
     ("what kind of animal is this", False), ("how many faces", False),
     ("draw a yellow star with the text 'HI'", False),  # lettering for a drawing
     ("make a poster that says SALE", False), ("whats the total on this receipt", True),
+    ("write alt text for this photo", False),
 ])
 def test_a_question_about_a_pictures_text(message, about):
     from tools import asking

@@ -96,12 +96,16 @@ ABOUT_TEXT = re.compile(r"\b(?:say|says|said|saying|written|writing|read|reads|t
                         re.I)
 
 
+# Text that describes a picture for those who cannot see it: a caption, not text in it
+ALT_TEXT = re.compile(r"\balt(?:ernative)?[\s-]*text\b", re.I)
+
+
 def about_text(message: str) -> bool:
     """Whether `message` asks about a picture's text: only the tool that reads text (OCR) is
     then offered, or else none that reads none (a classifier, a detector). A drawing with lettering ("draw a sign that says OPEN") is
     no question about text."""
-    return bool(ABOUT_TEXT.search(message)) and (bool(QUESTION.search(message)) or
-                                                 not asks_to_draw(message))
+    return bool(ABOUT_TEXT.search(ALT_TEXT.sub(" ", message))) and \
+        (bool(QUESTION.search(message)) or not asks_to_draw(message))
 
 
 # A request to find things in a picture, count them or say where they are
