@@ -1002,6 +1002,8 @@ def test_a_follow_up_on_a_read_picture_reads_it_again_rather_than_anew(registry,
     ("is there anyone in it?", "detect", True), ("what time does it close?", "ocr", True),
     ("describe it", "caption", True), ("thx, which one leaves first?", "detect", False),
     ("what colour is it?", "vqa", True), ("what colour is it?", "ocr", False),
+    ("is it a latte?", "classify", True), ("is that a husky", "classify", True),
+    ("is it open on sundays?", "classify", False),
     ("crop it", "no such reader", None)])
 def test_a_message_has_words_for_a_reading_tools_work(message, tool, asks):
     from tools import asking
@@ -1052,7 +1054,8 @@ def test_pictures_handed_over_with_nothing_asked_are_answered_with_what_can_be_d
     ("these are from my holiday", True), ("here's a sign, what does it say", False),
     ("here it is, make it bw", False), ("here it is. which one is red?", False),
     ("hello", False), ("here is the menu, translate it", False),
-    ("here is the menu, read it to me", False)])
+    ("here is the menu, read it to me", False), ("check this out", True),
+    ("check the total on this", False)])
 def test_a_message_that_hands_over_pictures_and_asks_nothing(message, only):
     from tools import asking
 

@@ -85,8 +85,8 @@ DRAW_VERB = _words("draw", "sketch", "paint", "design", "creat", "generat", "ill
                    "render", "doodle")
 READING = _words("caption", "descri", "summar", "transcri", "alt text", "explain", "read",
                  "count", "list", "name", "identif", "recogni", "what", "which", "how many",
-                 "tell", "find", "detect", "look", "see", "text of", "translat", "check",
-                 "help", "analy", "ocr", "classif", "extract", "scan")
+                 "tell", "find", "detect", "look", "see", "text of", "translat", "help",
+                 "analy", "ocr", "classif", "extract", "scan")
 
 
 # A question about the text in a picture ("what does it say?", "what's written on the label",
@@ -126,7 +126,9 @@ WORK = {
                       r"e-?mail|name|how\s+much)\b", re.I),
     "detect": re.compile(LOCATE.pattern + PEOPLE, re.I),
     "classify": re.compile(r"\bwhat\s*(?:is|'s|s|are|was)\s+(?:this|it|that|these|those|they)"
-                           r"\b|\b(?:kind|type|sort|breed|species|animal|object|identif|"
+                           r"\b|\b(?:is|are)\s+(?:it|this|that|these|those|they)\s+(?:an?\s+)?"
+                           r"(?!(?:open|closed|free|on|off|in|out)\b)[a-z]+\b|"
+                           r"\b(?:kind|type|sort|breed|species|animal|object|identif|"
                            r"recogni|classif)\w*|\bwhat\s+am\s+i\s+looking\s+at\b", re.I),
     "caption": re.compile(r"\b(?:descri|caption|summar|explain|alt\s*text|scene|overview)\w*|"
                           r"\bwhat\s*(?:'s|s|is|are)\s+(?:in|on|going\s+on|happening)\b|"
@@ -171,6 +173,7 @@ def asks_where(message: str) -> bool:
 PRESENTING = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|and|hi|hey|hello|right|well|also|now|"
                         r"alright|thanks|thank\s+you|thx|cool|great)\b\W*)*(?:here(?:'s|s|\s+is|\s+are|\s+it\s+is|\s+they\s+are|"
                         r"\s+you\s+go|\s+goes)?|these\s+are|this\s+is|attached|uploaded|"
+                        r"check\s+(?:this|these|it|that)\s+out|"
                         r"i(?:'ve|\s+have)?\s+(?:attached|uploaded|sent|added))\b", re.I)
 
 
