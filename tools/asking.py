@@ -114,17 +114,20 @@ LOCATE = re.compile(r"\bfind(?!\s+out)\b|\blocate\b|\bhow\s+many\b|\bcount\b|"
                     r"(?:the|my|a|an|all|any)\b", re.I)
 
 
+# People and faces, which the detector finds
+PEOPLE_NOUN = re.compile(r"\b(?:people|persons?|faces?|humans?|man|men|woman|women|kids?|"
+                         r"child(?:ren)?|boys?|girls?|any(?:one|body)|some(?:one|body)|"
+                         r"no\s*(?:one|body))\b", re.I)
+
 # Words that ask each reading tool for its work. In a follow-up (a message that brings and
 # names no picture, in a chat whose pictures tools have read) a reading tool that the message
 # has no words for is offered only to read again what it read (assistant/agent/loop.py):
 # "and when is boarding?" is asked of the sign's reading, not of a classifier.
-PEOPLE = r"|\b(?:people|persons?|anyone|anybody|someone|somebody|nobody|no\s+one|faces?|man|" \
-    r"woman|men|women|kids?|child(?:ren)?|boys?|girls?|detect\w*)\b"
 WORK = {
     "ocr": re.compile(ABOUT_TEXT.pattern + r"|\b(?:ocr|transcri\w*|signs?|labels?|menu|receipt|"
                       r"ticket|prices?|cost|total|time|date|timetable|numbers?|address|phone|"
                       r"e-?mail|name|how\s+much)\b", re.I),
-    "detect": re.compile(LOCATE.pattern + PEOPLE, re.I),
+    "detect": re.compile(rf"{LOCATE.pattern}|{PEOPLE_NOUN.pattern}|\bdetect", re.I),
     "classify": re.compile(r"\bwhat\s*(?:is|'s|s|are|was)\s+(?:this|it|that|these|those|they)"
                            r"\b|\b(?:is|are)\s+(?:it|this|that|these|those|they)\s+(?:an?\s+)?"
                            r"(?!(?:open|closed|free|on|off|in|out)\b)[a-z]+\b|"
@@ -140,9 +143,6 @@ WORK = {
 
 # Whether or how many people or faces a picture shows: the detector measures it, where a
 # model that looks at the picture guesses ("are there people in this photo?" -> "yes").
-PEOPLE_NOUN = re.compile(r"\b(?:people|persons?|faces?|humans?|man|men|woman|women|kids?|"
-                         r"child(?:ren)?|boys?|girls?|any(?:one|body)|some(?:one|body)|"
-                         r"no\s*(?:one|body))\b", re.I)
 PRESENCE = re.compile(r"\b(?:is|are)\s+there\b|\bhow\s+many\b|\bcount\b|\bany(?:one|body)\b|"
                       r"\bsome(?:one|body)\b|\bno\s*(?:one|body)\b|\bany\s+(?:people|persons?|"
                       r"faces?|humans?)\b", re.I)
@@ -171,8 +171,9 @@ def asks_where(message: str) -> bool:
 
 # Words with which a message hands over pictures ("here are two pictures", "ok here it is")
 PRESENTING = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|and|hi|hey|hello|right|well|also|now|"
-                        r"alright|thanks|thank\s+you|thx|cool|great)\b\W*)*(?:here(?:'s|s|\s+is|\s+are|\s+it\s+is|\s+they\s+are|"
-                        r"\s+you\s+go|\s+goes)?|these\s+are|this\s+is|attached|uploaded|"
+                        r"alright|thanks|thank\s+you|thx|cool|great)\b\W*)*"
+                        r"(?:here(?:'s|s|\s+is|\s+are|\s+it\s+is|\s+they\s+are|\s+you\s+go|"
+                        r"\s+goes)?|these\s+are|this\s+is|attached|uploaded|"
                         r"check\s+(?:this|these|it|that)\s+out|"
                         r"i(?:'ve|\s+have)?\s+(?:attached|uploaded|sent|added))\b", re.I)
 
