@@ -695,7 +695,8 @@ def test_a_drawing_asked_for_in_so_many_words_is_offered_no_reading_first(regist
     ("what kind of animal is this", False), ("how many faces", False),
     ("draw a yellow star with the text 'HI'", False),  # lettering for a drawing
     ("make a poster that says SALE", False), ("whats the total on this receipt", True),
-    ("write alt text for this photo", False),
+    ("write alt text for this photo", False), ("describe this photo in a few words", False),
+    ("how many people are there in total?", False),
 ])
 def test_a_question_about_a_pictures_text(message, about):
     from tools import asking
@@ -1003,7 +1004,9 @@ def test_a_follow_up_on_a_read_picture_reads_it_again_rather_than_anew(registry,
     ("describe it", "caption", True), ("thx, which one leaves first?", "detect", False),
     ("what colour is it?", "vqa", True), ("what colour is it?", "ocr", False),
     ("is it a latte?", "classify", True), ("is that a husky", "classify", True),
-    ("is it open on sundays?", "classify", False),
+    ("is it open on sundays?", "classify", False), ("is there a dog in it?", "classify", True),
+    ("is there any text on it?", "classify", False), ("where was this taken?", "vqa", True),
+    ("what would you say is happening here?", "caption", True),
     ("crop it", "no such reader", None)])
 def test_a_message_has_words_for_a_reading_tools_work(message, tool, asks):
     from tools import asking
@@ -1030,7 +1033,9 @@ def test_whether_people_are_there_is_the_detectors_to_say(registry):
     ("are there people in this photo?", True), ("is anyone in it", True),
     ("how many faces can you see", True), ("count the kids", True),
     ("is there a cat?", False), ("describe the people", False),
-    ("draw a picture with someone in it", False), ("how many shapes do you see?", False)])
+    ("draw a picture with someone in it", False), ("how many shapes do you see?", False),
+    ("how many people does this recipe serve?", False),
+    ("how many people can fit in this car?", False), ("how many people do you see?", True)])
 def test_a_question_whether_or_how_many_people_a_picture_shows(registry, message, settles):
     assert registry["detect"].settles(message) is settles
 
@@ -1055,8 +1060,45 @@ def test_pictures_handed_over_with_nothing_asked_are_answered_with_what_can_be_d
     ("here it is, make it bw", False), ("here it is. which one is red?", False),
     ("hello", False), ("here is the menu, translate it", False),
     ("here is the menu, read it to me", False), ("check this out", True),
-    ("check the total on this", False)])
+    ("check the total on this", False), ("here is my receipt, how much do I owe", False),
+    ("here's the timetable, I need the next train to Leeds", False),
+    ("Here is a photo of a plant in my garden. Is it poisonous to dogs", False),
+    ("this is the error I get when I run my code", False),
+    ("attached is my essay, please proofread", False), ("uploaded two photos of my flat", True)])
 def test_a_message_that_hands_over_pictures_and_asks_nothing(message, only):
     from tools import asking
 
     assert asking.presents_only(message) is only
+
+
+def test_pictures_brought_to_ask_again_are_not_just_acknowledged(registry, red, blue):
+    """"here too" after "what does this sign say?" asks the same of the new picture."""
+    conv = Conversation()
+    conv.add_user("what does this sign say?", [red])
+    conv.add_assistant("I don't see any text.")
+    conv.add_user("here too", [blue])
+    engine = Scripted([call("ocr", image="#2"), "I don't see any text here either."])
+    events, final = run(engine, registry, conv)
+    assert [t for t, _ in tools_run(events)] == ["ocr"]
+
+
+def test_a_follow_up_on_a_cropped_picture_reads_the_crop(registry):
+    """"how many people are left now?" after a crop: the people were counted in the
+    original, but the crop shows less of it, so the detector may read the crop anew."""
+    from assistant.agent.trace import results
+
+    conv = Conversation()
+    conv.add_user("how many people are in this photo?", [astronaut()])
+    events, final = run(Scripted([call("detect", image="#1", objects=["person"]),
+                                  lambda c: "I found 1 person, marked in #2."]), registry, conv)
+    conv.add_assistant(final.text, results(events))
+    conv.add_user("crop the left half of the original")
+    events, final = run(Scripted([call("edit_image", image="#1", operation="crop",
+                                       box=[0, 0, 256, 512]), "Here it is: #3."]),
+                        registry, conv)
+    conv.add_assistant(final.text, results(events))
+    conv.add_user("how many people are left now?")
+    engine = Scripted([call("detect", image="#3", objects=["person"]),
+                       lambda c: "I found 0 people."])
+    run(engine, registry, conv)
+    assert "#3" in offered_calls(engine.params[0])["detect"]["properties"]["image"]["enum"]

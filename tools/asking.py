@@ -102,8 +102,11 @@ ALT_TEXT = re.compile(r"\balt(?:ernative)?[\s-]*text\b", re.I)
 
 def about_text(message: str) -> bool:
     """Whether `message` asks about a picture's text: only the tool that reads text (OCR) is
-    then offered, or else none that reads none (a classifier, a detector). A drawing with lettering ("draw a sign that says OPEN") is
+    then offered, or else none that reads none (a classifier, a detector). A request for a
+    description or a question about people is none, nor is a drawing with lettering ("draw a sign that says OPEN") is
     no question about text."""
+    if WORK["caption"].search(message) or asks_who_is_there(message):
+        return False  # "describe it in a few words", "how many people in total?"
     return bool(ABOUT_TEXT.search(ALT_TEXT.sub(" ", message))) and \
         (bool(QUESTION.search(message)) or not asks_to_draw(message))
 
@@ -131,13 +134,15 @@ WORK = {
     "classify": re.compile(r"\bwhat\s*(?:is|'s|s|are|was)\s+(?:this|it|that|these|those|they)"
                            r"\b|\b(?:is|are)\s+(?:it|this|that|these|those|they)\s+(?:an?\s+)?"
                            r"(?!(?:open|closed|free|on|off|in|out)\b)[a-z]+\b|"
+                           r"\bis\s+there\s+(?:an?|any)\s+(?!(?:text|words?|writing)\b)|"
                            r"\b(?:kind|type|sort|breed|species|animal|object|identif|"
                            r"recogni|classif)\w*|\bwhat\s+am\s+i\s+looking\s+at\b", re.I),
     "caption": re.compile(r"\b(?:descri|caption|summar|explain|alt\s*text|scene|overview)\w*|"
                           r"\bwhat\s*(?:'s|s|is|are)\s+(?:in|on|going\s+on|happening)\b|"
                           r"\bwhat\s+(?:do|can)\s+you\s+see\b|\btell\s+me\s+about\b|"
-                          r"\blook\s+at\b", re.I),
-    "vqa": re.compile(r"\b(?:colou?rs?|shapes?|vqa)\b", re.I),
+                          r"\blook\s+at\b|\bhappening\b|\bgoing\s+on\b", re.I),
+    "vqa": re.compile(r"\b(?:colou?rs?|shapes?|vqa|where|left|right|size|big|small|(?:is|are)"
+                      r"\s+there)\b", re.I),
 }
 
 
@@ -148,11 +153,18 @@ PRESENCE = re.compile(r"\b(?:is|are)\s+there\b|\bhow\s+many\b|\bcount\b|\bany(?:
                       r"faces?|humans?)\b", re.I)
 
 
+# "how many people does this recipe serve?", "... can fit in this car?": not who is in it
+CAPACITY = re.compile(r"\b(?:serves?|feeds?|fits?|seats?|sleeps?|liked|likes|allowed|capacity|"
+                      r"hold)\b|\b(?:people|persons)\s+(?:does|can|could|should|will|would|may|"
+                      r"might)\b(?!\s+you\b)", re.I)
+
+
 def asks_who_is_there(message: str) -> bool:
     """Whether `message` asks whether or how many people or faces a picture shows ("are there
-    people in this photo?", "is anyone in it", "count the faces"); not a drawing of them."""
+    people in this photo?", "is anyone in it", "count the faces"); not a drawing of them, nor
+    how many a thing serves or holds."""
     return bool(PRESENCE.search(message) and PEOPLE_NOUN.search(message)) and \
-        asks_to_draw(message) is not True
+        not CAPACITY.search(message) and asks_to_draw(message) is not True
 
 
 def asks_work_of(tool: str, message: str) -> bool | None:
@@ -178,11 +190,21 @@ PRESENTING = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|and|hi|hey|hello|right|well|als
                         r"i(?:'ve|\s+have)?\s+(?:attached|uploaded|sent|added))\b", re.I)
 
 
+# A second clause or sentence after the words that hand pictures over ("here is my receipt,
+# how much do I owe"), or a question word anywhere
+MORE = re.compile(r"[,;:.!?]\s*\w|\b(?:what|which|who|whose|where|when|why|how|can|could|"
+                  r"would|will|should|please|pls|need|want|do|does|did)\b", re.I)
+
+
 def presents_only(message: str) -> bool:
-    """Whether `message` hands over pictures and asks nothing of them: no question, no word of
-    reading, editing or drawing ("here are two pictures", "ok here it is"; not "here's a
-    sign, what does it say", nor "here it is, make it bw")."""
-    return bool(PRESENTING.search(message)) and not QUESTION.search(message) and \
+    """Whether `message` hands over pictures and asks nothing of them: a few words, no
+    question, no second clause, no word of reading, editing or drawing ("here are two
+    pictures", "ok here it is"; not "here's a sign, what does it say", "here it is, make it
+    bw", "here's the timetable, I need the next train")."""
+    found = PRESENTING.search(message)
+    if not found or len(message[found.end():].split()) > 6:
+        return False
+    return not MORE.search(message[found.end():]) and not QUESTION.search(message) and \
         not READING.search(message) and asks_to_draw(message) is not True and \
         not any(words.search(message) for words in EDITS.values())
 

@@ -82,6 +82,8 @@ def offered(registry, conversation: Conversation):
     return registry.only([n for n, t in registry.tools.items() if not t.image_args])
 
 
+# the picture a tool's result says it made
+MADE = re.compile(r"\bNew image (#\d+)")
 # coordinates a message gives for boxes to draw ("a box at 10, 20, 80, 90")
 COORDINATES = re.compile(r"\d+\s*,\s*\d+")
 
@@ -113,19 +115,21 @@ def asked(registry, conversation: Conversation, ran: list[Result] = (),
 def rereads(registry, conversation: Conversation, advice: str = "") -> dict[str, list[str]]:
     """The pictures each reading tool may read in a follow-up: a message that brings and names
     no picture, in a chat whose pictures tools have read. A reading tool that read the picture
-    the message is about (or the one it was made from) may read only that again (the loop then
-    reuses the result): "which gate again?" after a rotation reads the sign's reading. One the
-    message has no words for (tools/asking.py) may read again only what it read, or nothing
-    ([]): "and when is boarding?" is no question for a classifier. A tool that the last
-    error, `advice`, says to try is left alone."""
+    the message is about (or the one it was made from, unless by a crop) may read only that
+    again (the loop then reuses the result): "which gate again?" after a rotation reads the
+    sign's reading. One that did not and that the message has no words for (tools/asking.py)
+    is not offered ([]): "and when is boarding?" is no question for a classifier. A tool that
+    the last error, `advice`, says to try is left alone."""
     turn = view.last_user(conversation)
     earlier = [r for r in conversation.results if not getattr(registry.tools.get(r.tool),
                                                                 "makes", True)]
     if turn is None or turn.images or view.focus(conversation).named or not earlier:
         return {}
     message = view.request(conversation)
+    cropped = {h for r in conversation.results if r.arguments.get("operation") == "crop"
+               for h in MADE.findall(r.text)}
     about = view.shown(conversation)
-    about += [view.origin(h, conversation) for h in about]
+    about += [view.origin(h, conversation) for h in about if h not in cropped]
     out = {}
     for name, tool in registry.tools.items():
         if tool.makes or not tool.image_args or re.search(rf"\btry {re.escape(name)}\b", advice):
@@ -137,7 +141,7 @@ def rereads(registry, conversation: Conversation, advice: str = "") -> dict[str,
         if again := [h for h in read if h in about]:
             out[name] = again
         elif words is False:
-            out[name] = read
+            out[name] = []
     return out
 
 
@@ -566,7 +570,8 @@ class Agent:
         ("here are two pictures"): which pictures it has and what it can do with them, rather
         than a tool run nobody asked for. None for any other message."""
         turn = view.last_user(conversation)
-        if turn is None or not turn.images or not asking.presents_only(turn.text):
+        if turn is None or not turn.images or not asking.presents_only(turn.text) or \
+                view.request(conversation) != turn.text:  # "here too": asks again
             return None
         return prompts.render("agent_unsure", pictures=list(turn.images), received=True,
                               tools=offered(self.registry, conversation).names,
