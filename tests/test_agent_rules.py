@@ -1102,3 +1102,13 @@ def test_a_follow_up_on_a_cropped_picture_reads_the_crop(registry):
                        lambda c: "I found 0 people."])
     run(engine, registry, conv)
     assert "#3" in offered_calls(engine.params[0])["detect"]["properties"]["image"]["enum"]
+
+
+def test_with_ocr_switched_off_a_text_question_still_gets_no_classifier(registry):
+    """No tool reads text: the caption and VQA, which may mention some, stay on offer; the
+    classifier and the detector, which read none, still do not."""
+    conv = Conversation()
+    conv.add_user("what does it say?", [open_sign()])
+    engine = Scripted(['It says "OPEN 24 HOURS".'])
+    run(engine, registry.only(["caption", "vqa", "classify", "detect"]), conv)
+    assert set(offered_calls(engine.params[0])) == {"caption", "vqa"}

@@ -103,8 +103,8 @@ ALT_TEXT = re.compile(r"\balt(?:ernative)?[\s-]*text\b", re.I)
 def about_text(message: str) -> bool:
     """Whether `message` asks about a picture's text: only the tool that reads text (OCR) is
     then offered, or else none that reads none (a classifier, a detector). A request for a
-    description or a question about people is none, nor is a drawing with lettering ("draw a sign that says OPEN") is
-    no question about text."""
+    description, a question about people and a drawing with lettering ("draw a sign that
+    says OPEN") are none."""
     if WORK["caption"].search(message) or asks_who_is_there(message):
         return False  # "describe it in a few words", "how many people in total?"
     return bool(ABOUT_TEXT.search(ALT_TEXT.sub(" ", message))) and \
@@ -124,8 +124,9 @@ PEOPLE_NOUN = re.compile(r"\b(?:people|persons?|faces?|humans?|man|men|woman|wom
 
 # Words that ask each reading tool for its work. In a follow-up (a message that brings and
 # names no picture, in a chat whose pictures tools have read) a reading tool that the message
-# has no words for is offered only to read again what it read (assistant/agent/loop.py):
-# "and when is boarding?" is asked of the sign's reading, not of a classifier.
+# has no words for is offered only to read again the picture it read, if the message is about
+# that one (assistant/agent/loop.py `rereads`): "and when is boarding?" is asked of the
+# sign's reading, not of a classifier.
 WORK = {
     "ocr": re.compile(ABOUT_TEXT.pattern + r"|\b(?:ocr|transcri\w*|signs?|labels?|menu|receipt|"
                       r"ticket|prices?|cost|total|time|date|timetable|numbers?|address|phone|"

@@ -155,13 +155,10 @@ def _release(tools: tuple[Tool, ...]) -> None:
 
 
 class ReadsNoText:
-    """For a tool that reads no text (a classifier, a detector): a message that asks what a
-    picture says (tools/asking.py) asks for none of its work."""
+    """For a tool that reads no text (a classifier, a detector): the agent offers it for no
+    question about what a picture says (assistant/agent/loop.py `asked`)."""
 
     reads_text = False
-
-    def asked(self, message: str) -> list[str] | None:
-        return [] if asking.about_text(message) else None
 
 
 class OnlyNames(ReadsNoText):
@@ -169,7 +166,7 @@ class OnlyNames(ReadsNoText):
     finds, counts and places nothing ("find the cars", "how many faces?")."""
 
     def asked(self, message: str) -> list[str] | None:
-        return [] if asking.asks_where(message) else super().asked(message)
+        return [] if asking.asks_where(message) else None
 
 
 class FindsPeople(ReadsNoText):

@@ -10,8 +10,9 @@ Rules that hold whatever the model writes:
   (and the ones this answer made);
 - a tool that makes pictures is offered only for the work the message has words for
   (tools/asking.py): no crop for "which leaves first?", only grayscale for "make it bw";
-  in a follow-up on pictures already read, a reading tool only reads again what it read
-  unless the message has words for its work ("and when is boarding?": the sign's reading);
+  in a follow-up on pictures already read, a reading tool only reads again what it read,
+  or is not offered unless the message has words for its work ("and when is boarding?":
+  the sign's reading);
   whether or how many people a picture shows is the detector's to say, not the model's guess;
 - a message naming a picture that does not exist is answered with the pictures there are;
   one that brings pictures and asks nothing of them, with what can be done with them;
@@ -92,11 +93,12 @@ def asked(registry, conversation: Conversation, ran: list[Result] = (),
           advice: str = "") -> dict[str, list[str]]:
     """What the message asks of each tool, from its words (tools/asking.py): one asked for
     none of its work ([]) is not offered (for "what does it say?" no reading tool but the one
-    that reads text, when there is one; no reading for "draw me a red star"), an edit only of the kinds named, and boxes drawn only when some
-    are at hand (a detection of this answer, `ran`, or of the chat, or the message's
-    coordinates): else "put boxes round the cars" has to find them first. A tool that the
-    last call's error, `advice`, says to try ("not 'car'; try classify") is offered whatever
-    the words. A tool missing here may do anything it does."""
+    that reads text, when there is one; no reading for "draw me a red star"), an edit only of
+    the kinds named, and boxes drawn only when some are at hand (a detection of this answer,
+    `ran`, or of the chat, or the message's coordinates): else "put boxes round the cars" has
+    to find them first. A tool that the last call's error, `advice`, says to try ("not 'car';
+    try classify") is offered whatever the words. A tool missing here may do anything it
+    does."""
     message = view.request(conversation)  # "and this one?" asks what the message before did
     boxes = any(r.data.get("boxes") for r in [*conversation.results, *ran]) or \
         bool(COORDINATES.search(message))
@@ -104,12 +106,19 @@ def asked(registry, conversation: Conversation, ran: list[Result] = (),
            for name, t in registry.tools.items() if (wanted := t.asked(message)) is not None}
     if asking.only_draws(message):  # "design a label that says PLUM JAM": no reading first
         out |= {name: [] for name, t in registry.tools.items() if not t.makes}
-    if asking.about_text(message) and any(t.reads_text for t in registry.tools.values()):
-        # "what does it say?": the tool that reads text, not a caption that may mention some
-        out |= {name: [] for name, t in registry.tools.items()
-                if not t.makes and t.image_args and not t.reads_text}
+    if asking.about_text(message):
+        # "what does it say?": never a tool that reads no text, and where one reads text,
+        # that one, not a caption that may mention some
+        reader = any(t.reads_text for t in registry.tools.values())
+        out |= {name: [] for name, t in registry.tools.items() if not t.makes and
+                t.image_args and (t.reads_text is False or reader and not t.reads_text)}
     return {name: wanted for name, wanted in out.items()
-            if not (wanted == [] and re.search(rf"\btry {re.escape(name)}\b", advice))}
+            if not (wanted == [] and _advised(name, advice))}
+
+
+def _advised(name: str, advice: str) -> bool:
+    """Whether a tool's error, `advice`, says to try the tool `name` ("try classify")."""
+    return bool(re.search(rf"\btry {re.escape(name)}\b", advice))
 
 
 def rereads(registry, conversation: Conversation, advice: str = "") -> dict[str, list[str]]:
@@ -132,7 +141,7 @@ def rereads(registry, conversation: Conversation, advice: str = "") -> dict[str,
     about += [view.origin(h, conversation) for h in about if h not in cropped]
     out = {}
     for name, tool in registry.tools.items():
-        if tool.makes or not tool.image_args or re.search(rf"\btry {re.escape(name)}\b", advice):
+        if tool.makes or not tool.image_args or _advised(name, advice):
             continue
         read = list(dict.fromkeys(r.arguments.get(a) for r in earlier if r.tool == name
                                   for a in tool.image_args if r.arguments.get(a) in
