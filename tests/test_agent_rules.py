@@ -1035,7 +1035,9 @@ def test_whether_people_are_there_is_the_detectors_to_say(registry):
     ("is there a cat?", False), ("describe the people", False),
     ("draw a picture with someone in it", False), ("how many shapes do you see?", False),
     ("how many people does this recipe serve?", False),
-    ("how many people can fit in this car?", False), ("how many people do you see?", True)])
+    ("how many people can fit in this car?", False), ("how many people do you see?", True),
+    ("here's another, is anyone on it?", True), ("make a picture of someone, is that ok", False),
+    ("can you make a picture of someone waving?", False)])
 def test_a_question_whether_or_how_many_people_a_picture_shows(registry, message, settles):
     assert registry["detect"].settles(message) is settles
 

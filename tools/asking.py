@@ -160,12 +160,18 @@ CAPACITY = re.compile(r"\b(?:serves?|feeds?|fits?|seats?|sleeps?|liked|likes|all
                       r"might)\b(?!\s+you\b)", re.I)
 
 
+# A question whether or how many there are, whatever other words come with it
+ASKS_PRESENCE = re.compile(r"\b(?:is|are)\s+(?:there|any(?:one|body))\b|\bhow\s+many\b", re.I)
+
+
 def asks_who_is_there(message: str) -> bool:
     """Whether `message` asks whether or how many people or faces a picture shows ("are there
     people in this photo?", "is anyone in it", "count the faces"); not a drawing of them, nor
     how many a thing serves or holds."""
+    if DRAW_VERB.search(message) or asks_to_draw(message) and not ASKS_PRESENCE.search(message):
+        return False  # "draw someone waving"; but "here's another, is anyone on it?" asks
     return bool(PRESENCE.search(message) and PEOPLE_NOUN.search(message)) and \
-        not CAPACITY.search(message) and asks_to_draw(message) is not True
+        not CAPACITY.search(message)
 
 
 def asks_work_of(tool: str, message: str) -> bool | None:
