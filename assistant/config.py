@@ -93,6 +93,9 @@ class Settings:
     # Largest image accepted (bytes and pixels); bigger uploads are refused with a message.
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    # A PDF attached becomes one picture per page, its first max_pdf_pages pages (each counts
+    # against the picture limits above); the note of the upload says which pages were taken.
+    max_pdf_pages: int = 20
     # Server: the UI and the API (/v1) bind here; private by default.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -169,8 +172,10 @@ class Settings:
         _choice("agent_prompt", self.agent_prompt, ("auto", "full", "compact"))
         if self.agent_max_steps < 1 or self.agent_deadline <= 0:
             raise BadSetting("agent_max_steps must be >= 1 and agent_deadline > 0")
-        if min(self.max_message_chars, self.max_images_per_message, self.max_images_per_chat) < 1:
-            raise BadSetting("max_message_chars and the image limits must be at least 1")
+        if min(self.max_message_chars, self.max_images_per_message, self.max_images_per_chat,
+               self.max_pdf_pages) < 1:
+            raise BadSetting("max_message_chars, the image limits and max_pdf_pages must be at "
+                             "least 1")
         if self.api_rate_limit < 0 or self.api_max_in_flight < 0:
             raise BadSetting("api_rate_limit and api_max_in_flight must be >= 0 (0: no limit)")
         if self.api_max_images < 1 or self.api_fetch_timeout <= 0:
@@ -312,6 +317,7 @@ class InputLimits:
     max_images_per_chat: int
     max_image_bytes: int
     max_image_pixels: int
+    max_pdf_pages: int
 
 
 @dataclass(frozen=True)
@@ -384,6 +390,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop", action="append", help="stop string (repeatable)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--context-tokens", type=int, help="prompt+answer budget in tokens")
+    parser.add_argument("--max-pdf-pages", type=int, help="pages of an attached PDF taken as "
+                        "pictures, the first ones (default 20)")
 
 
 def add_tool_arguments(parser: argparse.ArgumentParser) -> None:

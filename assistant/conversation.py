@@ -13,6 +13,7 @@ from typing import Literal
 
 from PIL import Image
 
+from assistant.documents import Page
 from assistant.errors import UnknownImage
 from assistant.images import digest
 
@@ -25,6 +26,7 @@ class ImageRef:
     image: Image.Image = field(repr=False, compare=False)
     name: str = ""  # where it came from: a file name or a tool lineage name
     sha256: str = ""
+    page: Page | None = None  # a PDF's page: which one, and its text layer (lines and boxes)
 
 
 @dataclass(frozen=True)
@@ -56,18 +58,22 @@ class Conversation:
         """The number the next image's handle will get."""
         return self._next
 
-    def add_image(self, image: Image.Image, name: str = "") -> str:
-        """Register an image and return its new handle ("#n")."""
+    def add_image(self, image: Image.Image, name: str = "", page: Page | None = None) -> str:
+        """Register an image (a PDF's `page`, if it is one) and return its new handle ("#n")."""
         handle = f"#{self._next}"
         self._next += 1
-        self.images[handle] = ImageRef(handle, image, name, digest(image))
+        self.images[handle] = ImageRef(handle, image, name, digest(image), page)
         return handle
 
     def add_user(self, text: str, images: list[Image.Image] | None = None,
-                 names: list[str] | None = None) -> Turn:
-        """Append a user turn, attaching new images (which get the next handles)."""
+                 names: list[str] | None = None,
+                 pages: list[Page | None] | None = None) -> Turn:
+        """Append a user turn, attaching new images (which get the next handles); `pages`:
+        for each image, the PDF page it is (None for a picture)."""
         names = names or [""] * len(images or [])
-        handles = [self.add_image(img, n) for img, n in zip(images or [], names, strict=True)]
+        pages = pages or [None] * len(images or [])
+        handles = [self.add_image(img, n, p)
+                   for img, n, p in zip(images or [], names, pages, strict=True)]
         turn = Turn("user", text, handles)
         self.turns.append(turn)
         return turn

@@ -89,6 +89,15 @@ class BadImage(AssistantError):
         super().__init__(f"Cannot use {name!r} as an image: {reason}.")
 
 
+class BadDocument(BadImage):
+    """An upload that is a PDF this assistant cannot turn into pictures (protected, damaged,
+    empty, too big). A kind of BadImage: whatever refuses a bad picture refuses it too."""
+
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+        AssistantError.__init__(self, f"Cannot use {name!r} as a PDF: {reason}.")
+
+
 class OverLimit(AssistantError):
     """A message longer, or with more pictures, than the settings allow."""
 

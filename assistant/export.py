@@ -1,7 +1,8 @@
 """A conversation written out for the user to keep: JSON (turns, and every image as PNG in
-base64 with its handle, name and sha256) or Markdown (turns, each image inline as a data URI
-where it is attached or first named, e.g. a tool's "#2"), so one file holds everything; and
-the JSON read back (`from_json`, for import), every image checked as an upload is."""
+base64 with its handle, name and sha256, and for a PDF's page which page and its text layer)
+or Markdown (turns, each image inline as a data URI where it is attached or first named, e.g.
+a tool's "#2"), so one file holds everything; and the JSON read back (`from_json`, for
+import), every image checked as an upload is."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import warnings
 from PIL import Image
 
 from assistant.conversation import HANDLE, Conversation, ImageRef, Turn
+from assistant.documents import Page
 from assistant.errors import AssistantError
 from assistant.images import digest, load_image, png_base64
 
@@ -25,7 +27,8 @@ def to_json(conversation: Conversation) -> str:
         "turns": [{"role": t.role, "text": t.text, "images": list(t.images)}
                   for t in conversation.turns],
         "images": {h: {"name": r.name, "sha256": r.sha256, "width": r.image.width,
-                       "height": r.image.height, "png_base64": png_base64(r.image)}
+                       "height": r.image.height, "png_base64": png_base64(r.image),
+                       **({"page": r.page.to_json()} if r.page is not None else {})}
                    for h, r in conversation.images.items()},
     }
     return json.dumps(data, indent=1, ensure_ascii=False)
@@ -84,7 +87,8 @@ def from_json(text: str | bytes, max_image_bytes: int = 20 * 1024 * 1024,
     for handle, ref, raw in pictures:  # none decoded before all were counted
         image = load_image(raw, name=f"{handle} {ref.get('name', '')}".strip(),
                            max_bytes=max_image_bytes, max_pixels=max_image_pixels)
-        conv.images[handle] = ImageRef(handle, image, str(ref.get("name", "")), digest(image))
+        conv.images[handle] = ImageRef(handle, image, str(ref.get("name", "")), digest(image),
+                                       _page(handle, ref.get("page")))
         numbers.append(int(handle[1:]))
     conv._next = max(numbers, default=0) + 1
     for i, turn in enumerate(data.get("turns") or []):
@@ -96,6 +100,17 @@ def from_json(text: str | bytes, max_image_bytes: int = 20 * 1024 * 1024,
             raise BadExport(f"turn {i + 1} shows {', '.join(map(str, unknown))}, not in the file")
         conv.turns.append(Turn(turn["role"], str(turn.get("text", "")), images))
     return conv
+
+
+def _page(handle: str, data) -> Page | None:
+    """The PDF page a picture was, if the file says so (its text layer included)."""
+    if data is None:
+        return None
+    try:
+        return Page.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        raise BadExport(f"image {handle} has a page that is not a document, number, count "
+                        "and lines of text with their boxes") from None
 
 
 def _pixels(raw: bytes) -> int:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from assistant.config import InputLimits, Settings
 from assistant.conversation import Conversation, Result, Turn
+from assistant.documents import Attachment, Page, load_attachment
 from assistant.engine import Engine, GenerationParams, Reply, Usage
 from assistant.errors import AssistantError, OverLimit
-from assistant.images import load_image
 from assistant.store import LOCAL, NoSuchChat
 
 
@@ -57,6 +57,7 @@ class Upload:
     path: str  # where the upload lies on disk (shown back to the user)
     name: str  # its file name
     note: str = ""  # what the user should know of it (an animation's first frame was taken)
+    page: Page | None = None  # a PDF's page (`path` is then the PDF's): which, and its text
 
 
 class _Exchange(ABC):
@@ -95,6 +96,10 @@ class _Exchange(ABC):
     def step_records(self) -> list[dict]:
         """The tool steps this answer took, as data (for the history)."""
         return []
+
+    def image(self, handle: str):
+        """An image of this exchange's conversation (the tools' new ones included)."""
+        return self._trial.image(handle)
 
     def results(self) -> list[Result]:
         """The tool calls of this answer that worked, kept with it in the chat."""
@@ -186,10 +191,6 @@ class AgentExchange(_Exchange):
                  "observation": s.observation, "seconds": round(s.seconds, 3),
                  "images": list(s.images), "data": s.data} for s in self.steps]
 
-    def image(self, handle: str):
-        """An image of this exchange's conversation (the tools' new ones included)."""
-        return self._trial.image(handle)
-
     def _produce(self) -> Iterator:
         from assistant.agent import Delta, Final, Step
 
@@ -230,24 +231,30 @@ class ChatSession:
         self._lock = threading.Lock()
 
     def send(self, text: str, image_paths: Sequence[str | Path] = ()) -> _Exchange:
-        """Start answering `text` about the attached images. Raises AssistantError (bad image,
-        context overflow, ...) with the conversation unchanged."""
+        """Start answering `text` about the attached files (pictures, and PDFs: one picture
+        per page taken). Raises AssistantError (bad image or PDF, over a limit, context
+        overflow, ...) with the conversation unchanged."""
         text = (text or "").strip()
         if not text and not image_paths:
             raise EmptyMessage()
         with self._lock:
             self._settle()
             s = self.limits
-            check_limits(s, text, len(image_paths), len(self.conversation.images))
-            images = [load_image(p, max_bytes=s.max_image_bytes, max_pixels=s.max_image_pixels)
-                      for p in image_paths]
-            names = [Path(p).name for p in image_paths]
+            chat = len(self.conversation.images)
+            check_limits(s, text, len(image_paths), chat)  # each file is one picture at least
+            taken: list[tuple[Path, Attachment]] = []
+            for i, p in enumerate(image_paths):
+                taken += [(Path(p), a) for a in load_attachment(p, Path(p).name, s)]
+                if len(taken) > i + 1:  # a PDF's pages count one each (files unread: one)
+                    check_limits(s, text, len(taken) + len(image_paths) - i - 1, chat,
+                                 pages=True)
             # A copy to try the turn on: the real conversation changes only when the answer ends.
             trial = self.conversation.fork()
-            user = trial.add_user(text, images=images, names=names)
-            uploads = [Upload(h, str(p), n, im.info.get("note", ""))
-                       for h, p, n, im in zip(user.images, image_paths, names, images,
-                                              strict=True)]
+            user = trial.add_user(text, images=[a.image for _, a in taken],
+                                  names=[a.name for _, a in taken],
+                                  pages=[a.page for _, a in taken])
+            uploads = [Upload(h, str(p), a.name, a.note, a.page)
+                       for h, (p, a) in zip(user.images, taken, strict=True)]
             return self._start(trial, user, uploads)
 
     def regenerate(self) -> _Exchange:
@@ -355,14 +362,18 @@ class ChatSession:
                 self._save()
 
 
-def check_limits(settings: InputLimits, text: str, new_images: int, chat_images: int) -> None:
-    """Refuse a message over the limits (OverLimit) before anything is read."""
+def check_limits(settings: InputLimits, text: str, new_images: int, chat_images: int,
+                 pages: bool = False) -> None:
+    """Refuse a message over the limits (OverLimit) before anything is read; `pages`: the
+    count is of pictures with each PDF page one (checked again once the files are read)."""
+    what = "pictures (each PDF page one)" if pages else "pictures"
     if len(text) > settings.max_message_chars:
         raise OverLimit("the message's length in characters", len(text),
                         settings.max_message_chars, "max_message_chars")
     if new_images > settings.max_images_per_message:
-        raise OverLimit("the number of pictures in the message", new_images,
+        raise OverLimit(f"the number of {what} in the message", new_images,
                         settings.max_images_per_message, "max_images_per_message")
     if chat_images + new_images > settings.max_images_per_chat:
-        raise OverLimit("the number of pictures in the chat with these", chat_images + new_images,
-                        settings.max_images_per_chat, "max_images_per_chat")
+        raise OverLimit(f"the number of {what} in the chat with these",
+                        chat_images + new_images, settings.max_images_per_chat,
+                        "max_images_per_chat")

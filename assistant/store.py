@@ -1,6 +1,7 @@
 """Chats that survive restarts: SQLite (WAL) for chats (with their owner and settings), messages
 and the steps the tools took, and image blobs on disk as PNG files named by the sha256 of their
-pixels, shared by every chat that shows them.
+pixels, shared by every chat that shows them. A picture that is a PDF's page keeps, in its row,
+which page it is and the page's text layer (JSON).
 
 `Store(path)` opens (or creates) `path` and a `blobs/` folder beside it, brings an older
 database up to this schema, and removes pictures half written by a process that died.
@@ -25,6 +26,7 @@ from pathlib import Path
 from PIL import Image
 
 from assistant.conversation import Conversation, ImageRef, Result, Turn
+from assistant.documents import Page
 from assistant.errors import AssistantError
 
 LOCAL = "local"  # the owner of chats saved without accounts (and of those from before them)
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS images (
     handle TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     name TEXT NOT NULL,
+    page TEXT,
     PRIMARY KEY (chat_id, handle)
 );
 CREATE TABLE IF NOT EXISTS messages (
@@ -96,6 +99,9 @@ class Store:
         if "owner" not in columns:  # a history from before accounts: its chats are LOCAL's
             self._db.execute(f"ALTER TABLE chats ADD COLUMN owner TEXT NOT NULL DEFAULT "
                              f"'{LOCAL}'")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(images)")}
+        if "page" not in columns:  # a history from before PDFs: no picture is a page
+            self._db.execute("ALTER TABLE images ADD COLUMN page TEXT")
         self._db.execute(INDEXES)
         self._remove_torn_blobs()
 
@@ -165,8 +171,11 @@ class Store:
                     self._db.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
                     self._db.execute("DELETE FROM images WHERE chat_id = ?", (chat_id,))
                     self._db.executemany(
-                        "INSERT INTO images VALUES (?, ?, ?, ?)",
-                        [(chat_id, h, r.sha256, r.name) for h, r in conversation.images.items()])
+                        "INSERT INTO images (chat_id, handle, sha256, name, page) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        [(chat_id, h, r.sha256, r.name,
+                          json.dumps(r.page.to_json()) if r.page is not None else None)
+                         for h, r in conversation.images.items()])
                     self._db.executemany(
                         "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
                         [(chat_id, i, t.role, t.text, json.dumps(t.images),
@@ -199,16 +208,19 @@ class Store:
                                     (chat_id, owner)).fetchone()
             if chat is None:
                 raise NoSuchChat(chat_id)
-            images = self._db.execute("SELECT handle, sha256, name FROM images WHERE chat_id = ?",
-                                      (chat_id,)).fetchall()
+            images = self._db.execute(
+                "SELECT handle, sha256, name, page FROM images WHERE chat_id = ?",
+                (chat_id,)).fetchall()
             messages = self._db.execute(
                 "SELECT role, text, images, steps FROM messages WHERE chat_id = ? ORDER BY seq",
                 (chat_id,)).fetchall()
         conv = Conversation(_next=chat[0])
-        for handle, sha256, name in images:
+        for handle, sha256, name, page in images:
             try:
                 with Image.open(self.blob_path(sha256)) as image:
-                    conv.images[handle] = ImageRef(handle, image.convert("RGB"), name, sha256)
+                    conv.images[handle] = ImageRef(
+                        handle, image.convert("RGB"), name, sha256,
+                        Page.from_json(json.loads(page)) if page else None)
             except OSError as e:
                 raise StoreError("read an image of", e) from None
         steps = [json.loads(s) for *_, s in messages]

@@ -43,11 +43,12 @@ def refused() -> list[tuple[str, bytes, str]]:
     return [
         ("empty.png", b"", "empty (0 bytes)"),
         ("notes.jpg", b"shopping list: eggs, milk\n", "not an image"),
+        ("invoice.pdf", b"<!doctype html><html>an invoice</html>", "nor a PDF"),
         ("page.png", b"<!doctype html><html><body>hi</body></html>", "not an image"),
         ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>',
          "not an image"),
-        ("scan.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n",
-         "not an image"),
+        ("scan.png", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n",
+         "damaged or cut short"),  # read as the PDF it is, whatever its name: a broken one
         ("archive.png", b"PK\x03\x04" + b"\x00" * 60, "not an image"),
         ("half.png", png[: len(png) // 2], "truncated or corrupt"),
         ("half.jpg", jpeg[: len(jpeg) // 2], "truncated or corrupt"),

@@ -37,7 +37,8 @@ def test_a_refused_file_is_named_with_its_reason_and_the_chat_is_kept(session, t
     before = _state(chat)
     with pytest.raises(BadImage) as caught:
         chat.send("What is this?", [good, path])  # one good, one bad: neither is added
-    assert f"Cannot use '{name}' as an image" in str(caught.value)
+    assert f"Cannot use '{name}' as {'a PDF' if data.startswith(b'%PDF') else 'an image'}" \
+        in str(caught.value)
     assert says in str(caught.value)
     assert _state(chat) == before
     exchange = chat.send("And this?", [good])

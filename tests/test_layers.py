@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module may import modules of its own layer or a lower one.
 LAYERS = [
     ["assistant.errors"],
-    ["assistant.config", "assistant.images", "assistant.devices"],
+    ["assistant.config", "assistant.images", "assistant.documents", "assistant.devices"],
     ["assistant.conversation", "assistant.export", "assistant.store", "assistant.fetch",
      "assistant.tinykit", "prompts"],
     ["assistant.vlm"],  # the model classes
