@@ -3,9 +3,11 @@ model by id) and `POST /v1/chat/completions` (a JSON answer, or server-sent even
 `"stream": true`).
 
 Messages carry text and `image_url` parts (`data:` URLs, or http(s) URLs fetched by
-`assistant.fetch` within limits). Two models: the chat model under its id (tools off) and
-`assistant-agent` (the same model, deciding on tools; its steps come back in each answer's
-`tool_steps` and, streaming, as chunks with a `tool_step` field).
+`assistant.fetch` within limits), and `file` parts (a PDF or an image inline, `file_data` a
+data: URL; a PDF's pages become pictures, each counted against api_max_images). Two models:
+the chat model under its id (tools off) and `assistant-agent` (the same model, deciding on
+tools; its steps come back in each answer's `tool_steps` and, streaming, as chunks with a
+`tool_step` field).
 
 Bounds: a body over `api_max_body_bytes` is refused (413) as soon as it is over, before the
 rest is read; what a request may hold is checked by its typed model (assistant/api_requests.py);
@@ -41,10 +43,11 @@ from assistant.api_http import EventStream, Held, in_thread, openai_errors, read
 from assistant.api_requests import ApiError, ChatRequest, Limits, parse
 from assistant.config import Settings
 from assistant.conversation import Conversation
+from assistant.documents import Attachment, load_attachment
 from assistant.engines import Current
 from assistant.errors import AssistantError, OutOfMemory
 from assistant.fetch import FetchRefused, fetch
-from assistant.images import load_image, png_base64
+from assistant.images import png_base64
 
 AGENT_MODEL = "assistant-agent"
 log = logging.getLogger(__name__)
@@ -67,35 +70,40 @@ class Api:
 
     # -- requests -> conversations -------------------------------------------------------
     def conversation(self, request: ChatRequest) -> Conversation:
-        """The request's messages as a conversation, their images decoded (or fetched)."""
+        """The request's messages as a conversation, their images decoded (or fetched) and
+        their files read (a PDF: one picture per page, each counted against api_max_images)."""
         conv = Conversation()
+        count, limit = 0, self.limits.max_images
         for i, message in enumerate(request.messages):
-            images = []
+            attached: list[Attachment] = []
             for j, part in enumerate(message.content):
+                where = f"messages[{i}].content[{j}]"
                 if part.type == "image_url":
-                    images.append(self._image(part.image_url.url, f"messages[{i}].content[{j}]",
-                                              len(images) + 1))
+                    got = self._image(part.image_url.url, where, len(attached) + 1)
+                elif part.type == "file":
+                    got = self._file(part.file, f"{where}.file", len(attached) + 1)
+                else:
+                    continue
+                count += len(got)
+                if count > limit:
+                    raise ApiError(400, f"{where}: too many images: at most {limit} per "
+                                   "request, each page of a PDF one", where,
+                                   "too_many_images")
+                attached += got
             if message.role in ("system", "developer"):
                 conv.system = f"{conv.system}\n{message.text}".strip()
             elif message.role == "user":
-                conv.add_user(message.text, [im for im, _ in images], [n for _, n in images])
+                conv.add_user(message.text, [a.image for a in attached],
+                              [a.name for a in attached], [a.page for a in attached])
             else:
                 conv.add_assistant(message.text)
         return conv
 
-    def _image(self, url: str, where: str, number: int):
+    def _image(self, url: str, where: str, number: int) -> list[Attachment]:
         s = self.settings
         name = f"image {number}"
         if url.startswith("data:"):
-            head, _, payload = url.partition(",")
-            if ";base64" not in head:
-                raise ApiError(400, f"{where}: a data URL must be base64 (data:image/png;base64,"
-                               "...)", where, "invalid_image_url")
-            try:
-                data = base64.b64decode(payload, validate=True)
-            except (binascii.Error, ValueError):
-                raise ApiError(400, f"{where}: the data URL is not valid base64", where,
-                               "invalid_base64") from None
+            data = _data_url(url, where, "invalid_image_url")
         elif url.startswith(("http://", "https://")):
             try:
                 data = fetch(url, max_bytes=s.max_image_bytes, timeout=s.api_fetch_timeout,
@@ -106,11 +114,24 @@ class Api:
         else:
             raise ApiError(400, f"{where}: image URLs must be data: or http(s): URLs", where,
                            "invalid_image_url")
+        return self._attachment(data, name, where, "invalid_image")
+
+    def _file(self, part, where: str, number: int) -> list[Attachment]:
+        """An inline file part: its bytes sniffed (a PDF's pages, or an image)."""
+        raw = part.file_data
+        if raw.startswith("data:"):
+            data = _data_url(raw, f"{where}.file_data", "invalid_file_data")
+        else:  # plain base64, as some clients send it
+            data = _base64(raw, f"{where}.file_data")
+        name = (part.filename or "").replace("/", "_")[:80] or f"file {number}"
+        return self._attachment(data, name, where, "invalid_file")
+
+    def _attachment(self, data: bytes, name: str, where: str,
+                    code: str) -> list[Attachment]:
         try:
-            return load_image(data, name=name, max_bytes=s.max_image_bytes,
-                              max_pixels=s.max_image_pixels), name
+            return load_attachment(data, name, self.settings.limits)
         except AssistantError as e:
-            raise ApiError(400, f"{where}: {e}", where, "invalid_image") from None
+            raise ApiError(400, f"{where}: {e}", where, code) from None
 
     def params(self, request: ChatRequest):
         overrides = {"max_new_tokens": request.max_new_tokens, "temperature": request.temperature,
@@ -182,6 +203,22 @@ class Api:
         finally:
             stop.set()
         yield ("end", "stop", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+
+
+def _data_url(url: str, where: str, code: str) -> bytes:
+    head, _, payload = url.partition(",")
+    if ";base64" not in head:
+        raise ApiError(400, f"{where}: a data URL must be base64 (data:image/png;base64,...)",
+                       where, code)
+    return _base64(payload, where)
+
+
+def _base64(payload: str, where: str) -> bytes:
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, f"{where}: the data URL is not valid base64", where,
+                       "invalid_base64") from None
 
 
 @dataclass

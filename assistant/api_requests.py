@@ -3,7 +3,8 @@ refusal is an `ApiError`, sent as OpenAI's error body `{"error": {"message", "ty
 "code"}}`.
 
 `parse(raw, limits)` reads a body into a `ChatRequest` or raises ApiError (400) naming the
-first problem and where it is (`param`, e.g. "messages[2].content[0].image_url.url"). Fields
+first problem and where it is (`param`, e.g. "messages[2].content[0].image_url.url"); each
+image and file part counts against api_max_images (a PDF's pages too, once it is read). Fields
 OpenAI defines that this server cannot honour (n > 1, penalties, log probabilities, tools,
 JSON output) are refused when they ask for something, accepted when they ask for nothing;
 names OpenAI does not define are refused, so that a typo is not silently ignored. Not here:
@@ -99,20 +100,46 @@ class ImageUrl(BaseModel):
     url: Annotated[Text, AfterValidator(_given)]
 
 
+class File(BaseModel):
+    """A file sent inline (OpenAI's file part): a PDF, whose pages become pictures, or an
+    image; `file_data` a data: URL or plain base64. Uploaded files (`file_id`) are not kept
+    by this server."""
+
+    model_config = ConfigDict(extra="ignore")
+    file_data: Text | None = None
+    filename: Text | None = None
+    file_id: Text | None = None
+
+    @model_validator(mode="after")
+    def _inline(self) -> File:
+        if self.file_data is None:
+            if self.file_id is not None:
+                raise PydanticCustomError(
+                    "unsupported_content", "files by file_id are not kept by this server: send "
+                    "the file inline as file_data (data:application/pdf;base64,...)")
+            raise PydanticCustomError("missing_field", "a file part needs its file_data "
+                                      "(data:application/pdf;base64,...)")
+        if not self.file_data:
+            raise PydanticCustomError("missing_field", "the file's file_data is empty")
+        return self
+
+
 class Part(BaseModel):
-    """One part of a message's content: text, or an image by URL (data: or http(s))."""
+    """One part of a message's content: text, an image by URL (data: or http(s)), or a file
+    (a PDF or an image, inline)."""
 
     model_config = ConfigDict(extra="ignore")
     type: Annotated[str, Field(strict=True)]
     text: Text | None = None
     image_url: Annotated[ImageUrl, BeforeValidator(lambda v: {"url": v} if isinstance(
         v, str) else v)] | None = None
+    file: File | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Part:
-        if self.type not in ("text", "image_url"):
+        if self.type not in ("text", "image_url", "file"):
             raise PydanticCustomError("unsupported_content", "unsupported content part type "
-                                      "'{kind}' (text, image_url)", {"kind": self.type})
+                                      "'{kind}' (text, image_url, file)", {"kind": self.type})
         if getattr(self, self.type) is None:
             raise PydanticCustomError("missing_field", "a {kind} part needs its '{kind}' field",
                                       {"kind": self.type})
@@ -144,6 +171,11 @@ class Message(BaseModel):
     def image_urls(self) -> list[str]:
         return [p.image_url.url for p in self.content if p.type == "image_url"]
 
+    @property
+    def attachments(self) -> int:
+        """Its image and file parts (a PDF's pages are counted once it is read)."""
+        return sum(p.type in ("image_url", "file") for p in self.content)
+
     @model_validator(mode="after")
     def _within_limits(self, info: ValidationInfo) -> Message:
         limit = info.context.max_message_chars
@@ -151,9 +183,9 @@ class Message(BaseModel):
             raise PydanticCustomError(
                 "message_too_long", "{n} characters; the limit is {limit}",
                 {"n": f"{len(self.text):,}", "limit": f"{limit:,}", "where": ("content",)})
-        if self.role == "assistant" and self.image_urls:
+        if self.role == "assistant" and self.attachments:
             raise PydanticCustomError("invalid_content", "assistant messages cannot carry "
-                                      "images", {"where": ("content",)})
+                                      "images or files", {"where": ("content",)})
         return self
 
 
@@ -234,7 +266,7 @@ class ChatRequest(BaseModel):
             raise PydanticCustomError("invalid_messages", "must be a non-empty list")
         count, limit = 0, info.context.max_images
         for i, message in enumerate(messages):
-            count += len(message.image_urls)
+            count += message.attachments
             if count > limit:
                 raise PydanticCustomError(
                     "too_many_images", "too many images: at most {limit} per request",

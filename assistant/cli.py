@@ -1,7 +1,7 @@
 """Command line: `python -m assistant chat [--model M] [--quant 4bit] [--image a.png] "question"`.
 
-With a question it answers once and exits. Without one it is an interactive chat: image paths
-typed in a line are attached to that message (quoted or with escaped spaces, as in a shell),
+With a question it answers once and exits. Without one it is an interactive chat: image (or PDF)
+paths typed in a line are attached to that message (quoted or with escaped spaces, as in a shell),
 Ctrl-C stops the current answer, /help lists the commands.
 `python -m assistant tools` lists the tools; `python -m assistant tool NAME --image FILE` runs one
 (see assistant/cli_tools.py). `python -m assistant tiny FAMILY DIR` builds a tiny random checkpoint (for trying things out).
@@ -19,14 +19,17 @@ from assistant import cli_tools
 from assistant.config import Settings, add_arguments, add_tool_arguments, from_args
 from assistant.errors import AssistantError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+# a typed word naming an existing file with one of these endings is an attachment (what it
+# is, is read from its bytes: assistant/documents.py)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".pdf")
 HELP = """Commands:
   /help          this text
   /clear         start a new conversation (forget messages and images)
   /undo          forget the last question and its answer
   /images        list the images in this conversation
   /bye           quit (also Ctrl-D)
-Type a message; put image paths anywhere in it to attach them (refer to them later as #1, #2).
+Type a message; put image or PDF paths anywhere in it to attach them (refer to them later
+as #1, #2; each page of a PDF is one picture).
 Ctrl-C stops an answer in progress."""
 
 
@@ -85,18 +88,22 @@ class Chat:
 
     def ask(self, text: str, image_paths: list[Path]) -> bool:
         """Answer one message, streaming; False if it failed (the conversation is unchanged)."""
-        from assistant.images import load_image
+        from assistant.documents import load_attachment
 
+        limits = self.settings.limits
         try:
-            images = [load_image(p, max_bytes=self.settings.max_image_bytes,
-                                 max_pixels=self.settings.max_image_pixels) for p in image_paths]
+            attached = [a for p in image_paths for a in load_attachment(p, p.name, limits)]
         except AssistantError as e:
             print(f"error: {e}", file=self.err)
             return False
-        turn = self.conversation.add_user(text, images, [p.name for p in image_paths])
+        turn = self.conversation.add_user(text, [a.image for a in attached],
+                                          [a.name for a in attached],
+                                          [a.page for a in attached])
         if turn.images:
-            print(f"[attached {', '.join(f'{h} {p.name}' for h, p in zip(turn.images, image_paths, strict=True))}]",
+            print(f"[attached {', '.join(f'{h} {a.name}' for h, a in zip(turn.images, attached, strict=True))}]",
                   file=self.err)
+        for note in dict.fromkeys(a.note for a in attached if a.note):
+            print(f"[{note}]", file=self.err)
         if self.agent is not None:
             return self.ask_agent()
         try:
@@ -229,7 +236,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     chat = sub.add_parser("chat", help="chat in the terminal, or answer one question")
     add_arguments(chat)
-    chat.add_argument("--image", action="append", default=[], help="image file (repeatable)")
+    chat.add_argument("--image", action="append", default=[],
+                      help="image or PDF file (repeatable; a PDF's pages become pictures)")
     chat.add_argument("-v", "--verbose", action="store_true", help="print token counts and speed")
     chat.add_argument("--agent", action="store_true",
                       help="let the model call tools (caption, OCR, detect, ...); steps on stderr")

@@ -152,7 +152,8 @@ def load_pdf(data: bytes, name: str, limits: InputLimits) -> list[Attachment]:
             document.close()
     notes = []
     if taken < count:
-        notes.append(f"{name} has {count:,} pages; pages 1-{taken} were taken (max_pdf_pages).")
+        which = f"pages 1-{taken} were" if taken > 1 else "page 1 was"
+        notes.append(f"{name} has {count:,} pages; {which} taken (max_pdf_pages).")
     else:
         notes.append(f"{name}: 1 page, as a picture." if count == 1 else
                      f"{name}: {count} pages, one picture each.")

@@ -445,3 +445,74 @@ def test_forty_dropped_clients_stop_the_model_and_leave_no_slot_taken(url, clien
     ok = client.chat.completions.create(model="embedded-default",
                                         messages=ask("What color is the shape?", circle()))
     assert "blue" in ok.choices[0].message.content.lower()
+
+
+def pdf_part(data: bytes, filename: str = "invoice.pdf") -> dict:
+    """OpenAI's file content part, as its client sends a PDF."""
+    return {"type": "file", "file": {
+        "file_data": "data:application/pdf;base64," + base64.b64encode(data).decode(),
+        "filename": filename}}
+
+
+def test_a_pdf_file_part_becomes_a_picture_per_page_with_its_text(client):
+    from tests import pdfs
+
+    question = [{"type": "text", "text": "What is the total?"}]
+    alone = client.chat.completions.create(
+        model="embedded-default", max_tokens=2, messages=[{"role": "user", "content": question}])
+    answer = client.chat.completions.create(
+        model="embedded-default", max_tokens=2,
+        messages=[{"role": "user", "content": [*question, pdf_part(pdfs.invoice())]}])
+    assert answer.choices[0].message.content is not None
+    one = client.chat.completions.create(
+        model="embedded-default", max_tokens=2,
+        messages=[{"role": "user", "content": [*question, pdf_part(pdfs.invoice(False))]}])
+    tokens = [r.usage.prompt_tokens for r in (alone, one, answer)]
+    assert tokens == sorted(set(tokens))  # each page one more picture in the prompt
+
+
+@pytest.mark.parametrize("name,part,code,says", [
+    ("protected", lambda p: pdf_part(p.protected(), "locked.pdf"), "invalid_file",
+     "Cannot use 'locked.pdf' as a PDF: it is protected by a password; remove the password"),
+    ("cut short", lambda p: pdf_part(p.invoice()[:300]), "invalid_file", "damaged or cut short"),
+    ("pages over api_max_images", lambda p: pdf_part(p.pages(3)), "too_many_images",
+     "at most 2 per request, each page of a PDF one"),
+    ("by file id", lambda p: {"type": "file", "file": {"file_id": "file-abc"}},
+     "unsupported_content", "send the file inline as file_data"),
+    ("not base64", lambda p: {"type": "file", "file": {"file_data": "data:application/pdf;"
+                                                       "base64,@@@", "filename": "x.pdf"}},
+     "invalid_base64", "not valid base64"),
+])
+def test_a_bad_file_part_gets_an_openai_error_saying_what(client, name, part, code, says):
+    import openai
+
+    from tests import pdfs
+
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="embedded-default", messages=[
+            {"role": "user", "content": [{"type": "text", "text": "total?"}, part(pdfs)]}])
+    error = caught.value
+    assert error.status_code == 400 and error.body["code"] == code, error.body
+    assert says in error.body["message"] and error.body["param"].startswith("messages[0]")
+    assert client.models.list().data  # and the server goes on
+
+
+def test_a_file_part_request_as_a_conversation_keeps_pages_and_text():
+    import json
+
+    from assistant.api import Api
+    from assistant.api_requests import parse
+    from assistant.config import Settings
+    from tests import pdfs
+
+    api = Api(None, None, Settings(history="off"))
+    body = {"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "total?"}, {"type": "image_url", "image_url": {
+            "url": data_url(circle())}}, pdf_part(pdfs.invoice())]}]}
+    conv = api.conversation(parse(json.dumps(body).encode(), api.limits))
+    assert conv.turns[0].images == ["#1", "#2", "#3"]
+    assert [conv.image(h).name for h in ("#1", "#2", "#3")] == \
+        ["image 1", "invoice.pdf p1", "invoice.pdf p2"]
+    assert conv.image("#1").page is None
+    assert [line["text"] for line in conv.image("#2").page.lines] == pdfs.INVOICE
+    assert conv.image("#3").page.lines == ()

@@ -90,3 +90,29 @@ def test_split_images_with_apostrophes_and_similar_names(tmp_path, monkeypatch):
         "and this one , which platform?", [Path("cat.png")])
     assert split_images("is it a.png?!") == ("is it ?!", [Path("a.png")])
     assert split_images("not data.png, though") == ("not data.png, though", [])
+
+
+def test_a_pdf_by_flag_or_typed_in_a_line_attaches_a_picture_per_page(tiny_dirs, tmp_path,
+                                                                      capsys):
+    from tests import pdfs
+
+    doc = tmp_path / "invoice.pdf"
+    doc.write_bytes(pdfs.invoice())
+    rc = main(["chat", "--model", tiny_dirs["llava"], "--image", str(doc),
+               "--max-new-tokens", "3", "What is the total?"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert "[attached #1 invoice.pdf p1, #2 invoice.pdf p2]" in err
+    assert "[invoice.pdf: 2 pages, one picture each.]" in err
+    lines = io.StringIO(f"total in {doc}?\n/images\n/bye\n")
+    assert main(["chat", "--model", tiny_dirs["llava"], "--max-new-tokens", "2",
+                 "--max-pdf-pages", "1"], stdin=lines) == 0
+    out, err = capsys.readouterr()
+    assert "[attached #1 invoice.pdf p1]" in err
+    assert "invoice.pdf has 2 pages; page 1 was taken (max_pdf_pages)." in err
+    assert "#1 invoice.pdf p1 1241x1754" in out
+    locked = tmp_path / "locked.pdf"
+    locked.write_bytes(pdfs.protected())
+    assert main(["chat", "--model", tiny_dirs["llava"], "--image", str(locked), "what?"]) == 1
+    assert "Cannot use 'locked.pdf' as a PDF: it is protected by a password" in \
+        capsys.readouterr().err
