@@ -90,7 +90,7 @@ def grammar_names(grammar):
     '<tool_call>\n{"name": "classify", "arguments": {"image": "#1", "top_k": 3\u00b2',  # not ASCII
     tagged("ocr", {"image": "#1"}) + " and more",  # text after the call
     '<tool_call>\n{"name": "ocr", "arguments": {"image": "#1"}}          ',  # endless space
-    '<tool_call>\n{"name": "ocr", "arguments": {"image": "#1",',  # nothing may follow
+    '<tool_call>\n{"name": "ocr", "arguments": {"image": "#1", "question": 5',  # not text
     '<tool_call>\n{"name": "edit_image", "arguments": {"image": "#1", "operation": "rotate", '
     '"degrees": 12345678901234567890123.',  # no room left for the fraction's digits
 ])

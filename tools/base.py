@@ -59,6 +59,39 @@ class Observation:
     seconds: float = 0.0
 
 
+class Source:
+    """A picture a tool reads with what else is known of it: for a page of a PDF, its number,
+    its document and the text layer (lines with boxes in the page picture's pixels)."""
+
+    def __init__(self, handle: str, image: Image.Image, number: int = 1,
+                 text_layer: list[dict] | tuple = (), document: str = ""):
+        self.handle, self.image, self.number = handle, image, number
+        self.text_layer, self.document = list(text_layer), document
+
+
+def sources(handle: str, conversation: Conversation) -> list[Source]:
+    """The picture `handle` names and, when it is a page of a PDF, the other pages of its
+    document (sent together), in page order."""
+    ref = conversation.image(handle)
+    page = getattr(ref, "page", None)
+    if page is None:
+        return [Source(handle, ref.image)]
+    same = [r for r in conversation.images.values() if getattr(r, "page", None) is not None
+            and r.page.document == page.document and r.page.count == page.count]
+    # pages of one upload have consecutive handles: the run around this one
+    numbers = sorted(int(r.handle[1:]) for r in same)
+    at = int(handle[1:])
+    run = {at}
+    for step in (1, -1):
+        n = at + step
+        while n in numbers:
+            run.add(n)
+            n += step
+    refs = sorted((conversation.images[f"#{n}"] for n in run), key=lambda r: r.page.number)
+    return [Source(r.handle, r.image, r.page.number, r.page.lines, r.page.document)
+            for r in refs]
+
+
 class Tool(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
@@ -68,6 +101,8 @@ class Tool(ABC):
     choice: ClassVar[str | None] = None  # the argument saying which of its jobs a call does
     # its work is reading text (True: OCR), reads none (False), or may read some (a caption)
     reads_text: ClassVar[bool | None] = None
+    # `run` gets `pages`: the picture named and, for a PDF page, its document's other pages
+    whole_document: ClassVar[bool] = False
     parameters: int = 0  # of the loaded backend, for the memory budget
     dtype: torch.dtype | str = torch.float32
     device: str = "cpu"
@@ -181,7 +216,7 @@ class Stopped(Exception):
 
 
 def _run(tool: Tool, args: ToolArgs, images: dict, timeout: float, held: tuple[Tool, ...],
-         cancel: threading.Event | None = None):
+         cancel: threading.Event | None = None, pages: list[Source] | None = None):
     """Run in a daemon thread (a stuck tool never keeps the process alive); returns the
     observation, or raises what the tool raised, TimeoutError, or Stopped once `cancel` is
     set. `held` (the tool and its parts, claimed by the caller) stay busy until the thread
@@ -190,7 +225,8 @@ def _run(tool: Tool, args: ToolArgs, images: dict, timeout: float, held: tuple[T
 
     def work():
         try:
-            outcome["value"] = tool.run(args, images)
+            outcome["value"] = tool.run(args, images, pages=pages) if pages is not None \
+                else tool.run(args, images)
         except BaseException as e:  # noqa: BLE001  (handed to the caller's thread)
             outcome["error"] = e
         finally:
@@ -237,13 +273,15 @@ def call(tool: Tool, arguments: dict, conversation: Conversation, budget: Memory
         args = tool.Args.model_validate(arguments)
     except ValidationError as e:
         return failed(f"bad arguments ({_explain(e)})")
-    images = {}
+    images, pages = {}, None
     for key in tool.image_args:
         handle = getattr(args, key, None)
         if handle is None:
             continue
         try:
             images[key] = conversation.image(handle).image
+            if tool.whole_document:
+                pages = sources(handle, conversation)
         except UnknownImage as e:
             return failed(str(e))
     held = tuple(dict.fromkeys((tool, *tool.parts(args))))
@@ -253,7 +291,7 @@ def call(tool: Tool, arguments: dict, conversation: Conversation, budget: Memory
         return failed(f"still finishing an earlier call{which}; try again later")
     try:
         _load(budget, held)
-        observation = _run(tool, args, images, timeout, held, cancel)
+        observation = _run(tool, args, images, timeout, held, cancel, pages)
     except TimeoutError:
         return failed(f"no result within {timeout:g} s")
     except Stopped:

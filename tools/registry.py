@@ -17,6 +17,7 @@ from assistant.errors import AssistantError, BadSetting
 from tools import caption, classify, detect, edit, generate, vqa
 from tools.base import Observation, Tool, call
 from tools.budget import MemoryBudget
+from tools.calculate import Calculate
 from tools.classify import ImageNetClassifier
 from tools.detect import HaarDetector
 from tools.ocr import Ocr
@@ -94,5 +95,6 @@ def build(settings: ToolSettings, engine: Callable[[], object] | None = None) ->
         classifier,
         generate.build(settings),
         edit.EditImage(instruct, budget),
+        Calculate(),
     ]
     return Registry(tools, budget, settings.tool_timeout)

@@ -16,7 +16,7 @@ def article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-READINGS = ("lines", "labels", "boxes", "caption", "answer")  # data keys of what was read
+READINGS = ("lines", "labels", "boxes", "caption", "answer", "result")  # data keys of what was read
 
 
 def reads(observation: Observation) -> bool:
@@ -32,6 +32,10 @@ def report(tool: str, observation: Observation, kind: bool = False) -> str:
     data, new = observation.data, (observation.handles or [""])[0]
     if observation.error:
         return observation.text.splitlines()[0] if observation.text else f"{tool} failed."
+    if isinstance(data.get("answer"), dict):  # read off a document: the answer it gives
+        return data["answer"]["answer"]
+    if tool == "calculate" and "result" in data:
+        return f"It comes to {data['result']}."
     if tool == "ocr" and "lines" in data:
         lines = [x["text"] for x in data["lines"]]
         return f'It says "{" / ".join(lines)}".' if lines else "I can't find any text in it."

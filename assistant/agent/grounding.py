@@ -118,6 +118,9 @@ def _compact(text: str) -> str:
     return re.sub(r"\s+", "", text.lower())
 
 
+PLACES = ("page", "row")  # where a reading stands on its document: no count an answer gives
+
+
 def _numbers(value, out: set[str]) -> set[str]:
     """The numbers in a tool's structured result that an answer may repeat: those written in
     its strings, its whole numbers outside coordinate lists, and counts of labelled things (a
@@ -127,8 +130,9 @@ def _numbers(value, out: set[str]) -> set[str]:
     elif isinstance(value, int) and not isinstance(value, bool):
         out.add(str(value))
     elif isinstance(value, dict):
-        for item in value.values():
-            _numbers(item, out)
+        for key, item in value.items():
+            if key not in PLACES:
+                _numbers(item, out)
     elif isinstance(value, (list, tuple)):
         if not value:
             out.add("0")

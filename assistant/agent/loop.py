@@ -44,7 +44,7 @@ from assistant.config import AgentSettings, GenerationDefaults
 from assistant.conversation import Conversation, Result
 from assistant.errors import BadSetting, UnknownImage
 from tools import asking
-from tools.base import Observation
+from tools.base import Observation, Source
 from tools.report import reads, report
 
 # Words with which an answer hands over a picture ("Here you go: ...", "Done.")
@@ -85,6 +85,7 @@ def offered(registry, conversation: Conversation):
 
 # the picture a tool's result says it made
 MADE = re.compile(r"\bNew image (#\d+)")
+NUMBERS = re.compile(r"(?<![#\w])\d+(?:[.,:]\d+)?")  # "#2" is a handle, not a number
 # coordinates a message gives for boxes to draw ("a box at 10, 20, 80, 90")
 COORDINATES = re.compile(r"\d+\s*,\s*\d+")
 
@@ -112,6 +113,12 @@ def asked(registry, conversation: Conversation, ran: list[Result] = (),
         reader = any(t.reads_text for t in registry.tools.values())
         out |= {name: [] for name, t in registry.tools.items() if not t.makes and
                 t.image_args and (t.reads_text is False or reader and not t.reads_text)}
+    # a tool that works on no picture and makes none (the calculator) has work only when
+    # there are numbers to work on: two in the message, or in what this answer's tools read
+    numbers = len(NUMBERS.findall(message)) + sum(len(NUMBERS.findall(r.text)) for r in ran)
+    if numbers < 2:
+        out |= {name: [] for name, t in registry.tools.items()
+                if not t.image_args and not t.makes}
     return {name: wanted for name, wanted in out.items()
             if not (wanted == [] and _advised(name, advice))}
 
@@ -315,9 +322,40 @@ class Agent:
         offer = langchain_tools(tools, allowed, *self._limits(tools, conversation, ran, advice))
         message = view.request(conversation)
         settling = [t for t in offer if first and tools.tools[t.name].settles(message)]
+        if first and not settling and (page := self._document(conversation, tools, ran)):
+            reader, handle = page
+            settling = langchain_tools(tools.only([reader]), [handle])
         if settling:
             return model.bind_tools(settling, must_call=True)
         return model.bind_tools(offer)
+
+    def _document(self, conversation: Conversation, tools, ran: list[Result]):
+        """(the reading tool, the picture) when the message is about a page of text and asks
+        for no new picture: a PDF page, or a picture in which the reading finds four lines
+        or more (read once; the reading's call uses it again). A question about a page is a
+        question for its reading, whatever its words. For a small model trained on the
+        compact prompt only: a capable model chooses for itself."""
+        if self.prompt != "compact" or not conversation.images:
+            return None
+        reader = next((t for t in tools.tools.values() if t.reads_text and t.whole_document),
+                      None)
+        if reader is None:
+            return None
+        wanted = asked(tools, conversation, ran)
+        if any(t.makes and wanted.get(n) for n, t in tools.tools.items()):
+            return None
+        for handle in reversed(view.shown(conversation)):
+            ref = conversation.images[handle]
+            if getattr(ref, "page", None) is not None:
+                return reader.name, handle
+            try:
+                self.registry.budget.use(reader)
+                lines = reader.lines(Source(handle, ref.image))
+            except Exception:  # noqa: BLE001  (no reading: the model chooses, as without one)
+                return None
+            if len(lines) >= 4:
+                return reader.name, handle
+        return None
 
     @staticmethod
     def _limits(tools, conversation: Conversation, ran: list[Result], advice: str):
@@ -534,6 +572,13 @@ class Agent:
             results += [] if observation.error else [observation]
             if earlier is None and not observation.error:
                 ran.append(Result(call["name"], arguments, observation.text, observation.data))
+            if self.prompt == "compact" and not observation.error and \
+                    isinstance(observation.data.get("answer"), dict):
+                # read off a document, the arithmetic done: a small model could only spoil it
+                text = observation.data["answer"]["answer"]
+                yield Delta(text)
+                yield Final(text, step)
+                return
             kind = grounding.asks_kind(view.request(conversation), [observation])
             reports += [] if observation.error else [report(call["name"], observation, kind)]
             done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
@@ -597,8 +642,15 @@ class Agent:
         """Image arguments as handles ("the second image" -> "#2"); an unknown one is left for
         the tool call to report, so the model sees the error and can recover. Text the user
         quoted or wrote in capitals for a new picture ('a poster that says "SALE"', "a sign
-        saying OPEN") reaches the drawing even when the model's prompt left it out."""
+        saying OPEN") reaches the drawing even when the model's prompt left it out. A small
+        model's reading that can answer a question (OCR's `question`) and got none answers
+        the message."""
         tool = self.registry.tools.get(name)
+        fields = getattr(getattr(tool, "Args", None), "model_fields", {})
+        if self.prompt == "compact" and "question" in fields and \
+                not fields["question"].is_required() and not arguments.get("question"):
+            # a small model's reading asked for by a message: the message is the question
+            arguments["question"] = view.request(conversation)
         prompt = arguments.get("prompt")
         if tool is not None and not tool.image_args and isinstance(prompt, str):
             asked = view.last_user(conversation).text

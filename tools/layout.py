@@ -1,0 +1,230 @@
+"""A page's text as a person reads it: lines grouped into rows by their geometry, each row's
+label and values ("Cappuccino 3.10", "AMOUNT EUR 7.50", "Entry 14:05"), tables as rows under
+column headers, and where on which page every piece stands.
+
+The input is what a reader returns: lines with boxes (OCR of a photo or a scan, or a PDF's
+text layer), in any order. A photo of paper is seldom square to the camera: the page's slant
+is measured from the lines' own edges (OCR gives each line's four corners) and undone before
+rows are formed, so "Cappuccino" on the left and "3.10" on the right of a page turned by
+five degrees still share a row. Nothing here depends on a language: rows come from
+positions, values from how numbers, times and dates are written (tools/values.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from statistics import median
+
+from tools import values as V
+
+LEADERS = re.compile(r"(?:\s*[.·…_]{2,}\s*|\s+-{2,}\s+)")
+
+
+@dataclass
+class Cell:
+    """One piece of a row: its text (dot leaders gone), the label part and the values."""
+    text: str
+    box: list[int]  # x0, y0, x1, y1 in the page picture
+    label: str = ""  # the words that are not values ("AMOUNT", "Cappuccino")
+    values: list[V.Value] = field(default_factory=list)
+    header: str = ""  # the column it stands under, in a table
+    x: float = 0.0  # left and right edges, the slant undone
+    right: float = 0.0
+
+
+@dataclass
+class Row:
+    page: int
+    number: int  # 1-based, top to bottom on its page
+    cells: list[Cell]
+    y: float = 0.0  # the middle, the slant undone
+
+    @property
+    def text(self) -> str:
+        return "  ".join(c.text for c in self.cells)
+
+    @property
+    def label(self) -> str:
+        return " ".join(c.label for c in self.cells if c.label)
+
+    @property
+    def values(self) -> list[V.Value]:
+        return [v for c in self.cells for v in c.values]
+
+    @property
+    def box(self) -> list[int]:
+        boxes = [c.box for c in self.cells]
+        return [min(b[0] for b in boxes), min(b[1] for b in boxes),
+                max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+    def pairs(self) -> list[tuple[str, list[Cell]]]:
+        """(label, the cells of its values) for each label in the row, the cells with values
+        after it up to the next label: "Espresso 2.40  Tea 2.00" is two pairs, "Brezel 2 x
+        0,90 1,80" one. A cell's own label and values pair first ("AMOUNT EUR 7.50")."""
+        out: list[tuple[str, list[Cell]]] = []
+        for cell in self.cells:
+            if cell.label and (cell.values or not out or out[-1][1] or not cell.header):
+                out.append((cell.label, [cell] if cell.values else []))
+            elif cell.values and out:
+                out[-1][1].append(cell)
+            elif cell.values:
+                out.append((cell.header, [cell]))
+            elif out:  # a label cell under a header, after another: words of one label
+                out[-1] = (f"{out[-1][0]} {cell.label}", out[-1][1])
+        return out
+
+
+@dataclass
+class Layout:
+    """The rows of every page read, top to bottom."""
+    rows: list[Row]
+    angles: dict[int, float] = field(default_factory=dict)  # page -> slant undone, degrees
+
+    @property
+    def pages(self) -> list[int]:
+        return sorted({r.page for r in self.rows})
+
+
+def _angle(line: dict) -> float | None:
+    """The slant of a line from its top edge (OCR's four corners), degrees; None for a box."""
+    points = line.get("points")
+    if not points or len(points) < 2:
+        return None
+    (x0, y0), (x1, y1) = points[0], points[1]
+    width = math.hypot(x1 - x0, y1 - y0)
+    box = line["box"]
+    if width < 2 * max(1, box[3] - box[1]) * 0.3 or width < 20:
+        return None
+    return math.degrees(math.atan2(y1 - y0, x1 - x0))
+
+
+def slant(lines: list[dict]) -> float:
+    """The page's slant: the median of its longer lines' slants (0 for a text layer)."""
+    angles = [a for a in map(_angle, lines) if a is not None and abs(a) < 30]
+    return median(angles) if angles else 0.0
+
+
+def _split(text: str, dotted: bool) -> tuple[str, list[V.Value]]:
+    """A piece of text as its label (the words) and its values."""
+    found = V.find(text, dotted=dotted)
+    rest = text
+    for v in reversed(found):
+        rest = rest[:v.start] + " " + rest[v.end:]
+    label = LEADERS.sub(" ", rest)
+    label = re.sub(r"(?<!\w)[xX×@=](?!\w)", " ", label)  # "2 x 0,90": the x is no label
+    label = re.sub(r"\s+", " ", label).strip(" :;|-–—/*\t")
+    if label and not re.search(r"[^\W\d_]", label):
+        label = ""  # what is left is marks
+    return label, found
+
+
+def _dotted(lines: list[dict]) -> bool:
+    """Whether "7.50" on this page is a time: the page is a timetable (more times with a
+    colon than prices, or many numbers like 7.50 and no currency)."""
+    text = " ".join(x["text"] for x in lines)
+    colon = len(re.findall(r"(?<!\d)\d{1,2}:\d{2}(?!\d)", text))
+    money = sum(1 for v in V.find(text) if v.kind == "amount" and v.currency)
+    return colon >= 3 and colon > money
+
+
+def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
+    """The page's lines as rows, top to bottom, and the slant that was undone."""
+    if not lines:
+        return [], 0.0
+    angle = slant(lines)
+    dotted = _dotted(lines)
+    a = math.radians(-angle)
+    cos, sin = math.cos(a), math.sin(a)
+    placed = []
+    for line in lines:
+        x0, y0, x1, y1 = line["box"]
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        # the centre turned back; the width and height of the line itself, unturned
+        ux, uy = cx * cos - cy * sin, cx * sin + cy * cos
+        points = line.get("points")
+        if points and len(points) == 4:
+            width = math.dist(points[0], points[1])
+            height = math.dist(points[1], points[2])
+        else:
+            width, height = x1 - x0, y1 - y0
+        placed.append((uy, ux - width / 2, ux + width / 2, max(height, 1.0), line))
+    placed.sort(key=lambda p: p[0])
+    groups: list[list[tuple]] = []
+    for item in placed:
+        y, left, right, height, _ = item
+        best, gap = None, None
+        for g in groups[-6:]:  # rows close above
+            gy = sum(p[0] for p in g) / len(g)
+            gh = max(p[3] for p in g)
+            d = abs(y - gy)
+            if d < 0.5 * max(height, gh) and not any(left < p[2] and p[1] < right for p in g) \
+                    and (gap is None or d < gap):
+                best, gap = g, d
+        if best is None:
+            groups.append([item])
+        else:
+            best.append(item)
+    groups.sort(key=lambda g: sum(p[0] for p in g) / len(g))
+    out = []
+    for number, g in enumerate(groups, 1):
+        cells = []
+        for _, left, right, _, line in sorted(g, key=lambda p: p[1]):
+            text = LEADERS.sub(" ", line["text"]).strip()
+            label, found = _split(line["text"], dotted)
+            cells.append(Cell(text, list(line["box"]), label, found, x=left, right=right))
+        out.append(Row(page, number, cells, y=sum(p[0] for p in g) / len(g)))
+    _tables(out)
+    return out, angle
+
+
+def _tables(page_rows: list[Row]) -> None:
+    """Name each cell under a header row by its column ("Sat" over "08:10"): a header is a
+    row of two or more cells without values followed by rows whose values stand under them."""
+    header: list[Cell] | None = None
+    for row in page_rows:
+        if len(row.cells) >= 2 and not row.values:
+            header = row.cells
+            continue
+        if header is None or not row.values:
+            header = None if not row.values and len(row.cells) < 2 else header
+            continue
+        edges = [(h.x + h.right) / 2 for h in header]
+        bounds = [(edges[i - 1] + edges[i]) / 2 if i else -math.inf for i in range(len(edges))]
+        matched = 0
+        for cell in row.cells:
+            middle = (cell.x + cell.right) / 2
+            i = max(j for j, b in enumerate(bounds) if middle >= b)
+            if header[i].right >= cell.x - (cell.right - cell.x) and cell.values:
+                cell.header = header[i].text
+                matched += 1
+        if not matched:
+            header = None
+
+
+def read(pages: list[tuple[int, list[dict]]]) -> Layout:
+    """The layout of pages, each given as (page number, its lines)."""
+    all_rows, angles = [], {}
+    for page, lines in pages:
+        page_rows, angle = rows(lines, page)
+        all_rows += page_rows
+        angles[page] = round(angle, 1)
+    return Layout(all_rows, angles)
+
+
+def shown(layout: Layout, limit: int = 80) -> str:
+    """The layout as text for a model: a row a line, its cells split by " | ", table cells
+    with their column ("Sat: 08:10"), the page before each page's rows when there are
+    several."""
+    out, page = [], None
+    many = len(layout.pages) > 1
+    for row in layout.rows[:limit]:
+        if many and row.page != page:
+            out.append(f"page {row.page}:")
+            page = row.page
+        out.append(" | ".join(f"{c.header}: {c.text}" if c.header else c.text
+                              for c in row.cells))
+    if len(layout.rows) > limit:
+        out.append(f"... {len(layout.rows) - limit} more rows")
+    return "\n".join(out)
