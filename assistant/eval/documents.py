@@ -59,12 +59,11 @@ _TOKEN = re.compile(
 def _number(raw: str) -> str:
     """A number written with thousands separators and a decimal comma or point, as one form:
     "1.234,50", "1,234.50" and "1234.5" are all "1234.5"; "3,10" is "3.1"."""
+    raw = re.sub(r"['’]", "", raw)  # 1'234.50: an apostrophe only ever groups thousands
     marks = [c for c in raw if not c.isdigit()]
-    groups = re.split(r"[.,'’]", raw)
+    groups = re.split(r"[.,]", raw)
     if not marks:
         whole, frac = raw, ""
-    elif set(marks) <= {"'", "’"}:
-        whole, frac = "".join(groups), ""
     elif "," in marks and "." in marks:  # the last mark is the decimal one
         cut = max(raw.rfind(","), raw.rfind("."))
         whole, frac = re.sub(r"\D", "", raw[:cut]), raw[cut + 1:]
