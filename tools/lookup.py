@@ -142,6 +142,8 @@ def entries(layout: Layout) -> list[Entry]:
 
 
 def _similar(a: str, b: str) -> bool:
+    """Whether the question's word `a` is the document's word `b`, OCR slips, plurals and
+    abbreviations aside."""
     if a == b:
         return True
     short = min(len(a), len(b))
@@ -149,6 +151,8 @@ def _similar(a: str, b: str) -> bool:
         prefix = len(_common(a, b))
         if prefix >= max(4, math.ceil(0.75 * short)):
             return True
+    if len(b) >= 3 and len(a) >= len(b) + 2 and a.startswith(b):
+        return True  # the document abbreviates: "Sat" for "saturday"
     allowed = 1 if short < 8 else 2  # "capucino" is a cappuccino
     return short >= 5 and abs(len(a) - len(b)) <= allowed and _edits(a, b) <= allowed
 

@@ -1,0 +1,202 @@
+"""Reading a page as rows and values, and answering from it: values in local styles, rows
+from geometry on a turned page, lookups by the document's own words, arithmetic computed, a
+safe calculator."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pytest
+from PIL import Image, ImageDraw
+
+from tools import layout, lookup, values
+from tools.base import ToolError
+from tools.calculate import evaluate
+from tools.drawing import font
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("text, kind, shown", [
+    ("Cappuccino 3.10", "amount", Decimal("3.10")),
+    ("AMOUNT EUR 7.50", "amount", Decimal("7.50")),
+    ("Total: 1.234,56 €", "amount", Decimal("1234.56")),
+    ("Entry 14:05", "time", 14 * 60 + 5),
+    ("départ 14h05", "time", 14 * 60 + 5),
+    ("leaves 2:05 pm", "time", 14 * 60 + 5),
+    ("due 12.03.2026", "date", "2026-03-12"),
+    ("3 März 2026", "date", "2026-03-03"),
+    ("VAT 20%", "percent", Decimal("20")),
+])
+def test_values_are_read_as_each_place_writes_them(text, kind, shown):
+    found = values.find(text)
+    assert len(found) == 1 and found[0].kind == kind
+    v = found[0]
+    assert {"amount": v.number, "percent": v.number, "time": v.minutes,
+            "date": str(v.day)}[kind] == shown
+
+
+def test_codes_are_not_values():
+    assert values.find("Invoice no. 2026-0142") == []
+    assert [v.text for v in values.find("IBAN DE44 5001")] == ["5001"]  # "DE44" is no amount
+
+
+def line(text, x0, y0, x1, y1, angle=0.0, centre=(400, 400)):
+    """A line as OCR gives it: its box and four corners, the page turned by `angle`."""
+    a = math.radians(angle)
+    cx, cy = centre
+
+    def turn(x, y):
+        return [cx + (x - cx) * math.cos(a) - (y - cy) * math.sin(a),
+                cy + (x - cx) * math.sin(a) + (y - cy) * math.cos(a)]
+
+    points = [turn(x0, y0), turn(x1, y0), turn(x1, y1), turn(x0, y1)]
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return {"text": text, "box": [min(xs), min(ys), max(xs), max(ys)], "points": points}
+
+
+MENU = [("CAFE LUNA", None), ("Espresso", "2.40"), ("Cappuccino", "3.10"),
+        ("Flat white ......", "3.60"), ("Croissant", "2,10"), ("Tea", "2.00"),
+        ("Sundays: closed", None)]
+
+
+def menu_lines(angle=0.0):
+    out = []
+    for i, (label, price) in enumerate(MENU):
+        y = 100 + 60 * i
+        out.append(line(label, 80, y, 80 + 25 * len(label), y + 36, angle))
+        if price:
+            out.append(line(price, 640, y, 720, y + 36, angle))
+    return out
+
+
+@pytest.mark.parametrize("angle", [0.0, 5.0, -7.0])
+def test_a_turned_page_keeps_labels_and_prices_in_their_rows(angle):
+    rows, slant = layout.rows(menu_lines(angle)[::-1])  # any order in
+    assert slant == pytest.approx(angle, abs=0.5)
+    pairs = [(label, [c.text for c in cells]) for r in rows for label, cells in r.pairs()]
+    assert ("Cappuccino", ["3.10"]) in pairs and ("Flat white", ["3.60"]) in pairs
+    assert [r.text.split()[0] for r in rows][:3] == ["CAFE", "Espresso", "Cappuccino"]
+
+
+def test_without_undoing_the_slant_rows_would_pair_wrong_prices():
+    """The reason for measuring the slant: the plain top-to-bottom order mixes rows up."""
+    turned = menu_lines(5.0)
+    flat = [{k: v for k, v in x.items() if k != "points"} for x in turned]  # no corners
+    pairs = [(label, [c.text for c in cells]) for r in layout.rows(flat)[0]
+             for label, cells in r.pairs()]
+    assert ("Cappuccino", ["3.10"]) not in pairs
+
+
+def test_a_table_names_each_value_by_its_column():
+    lines = [line("Mon-Fri", 300, 50, 400, 80), line("Sat", 500, 50, 560, 80),
+             line("Central", 80, 100, 200, 130), line("07:50", 300, 100, 380, 130),
+             line("08:10", 500, 100, 580, 130),
+             line("Airport", 80, 150, 200, 180), line("08:35", 300, 150, 380, 180),
+             line("08:55", 500, 150, 580, 180)]
+    read = layout.read([(1, lines)])
+    found = lookup.answer("when does the saturday bus leave the airport?", read)
+    assert found is not None and found.values == ["08:55"]
+
+
+def read(lines=None, angle=0.0):
+    return layout.read([(1, lines or menu_lines(angle))])
+
+
+@pytest.mark.parametrize("question, value", [
+    ("how much is a cappuccino here?", "3.10"),
+    ("how much is a capucino", "3.10"),  # a typing slip still finds it
+    ("price of the flat white?", "3.60"),
+    ("what's the cheapest thing on the menu", "2.00"),
+    ("two croissants and an espresso, what's the total?", "6.60"),
+    ("how long is the gap between the 07:50 and the 08:35?", "45 minutes"),
+    ("I pay for a tea with a 10, how much change?", "8.00"),
+])
+def test_an_answer_is_the_value_asked_for_not_the_reading(question, value):
+    found = lookup.answer(question, read(angle=4.0))
+    assert found is not None and value in found.values
+    others = {p for _, p in MENU if p} - {"2,10", "2.40", "2.00"}  # prices a sum may show
+    assert not any(p in found.text for p in others - {value})
+
+
+def test_a_question_in_the_documents_words_matches_whatever_the_language():
+    lines = [line("Boulangerie", 80, 50, 300, 80), line("Pain au chocolat", 80, 100, 400, 130),
+             line("1,40 €", 600, 100, 700, 130), line("Tarte aux pommes", 80, 150, 420, 180),
+             line("3,20 €", 600, 150, 700, 180)]
+    found = lookup.answer("combien coûte la tarte aux pommes ?", read(lines))
+    assert found is not None and found.values == ["3,20 €"]
+
+
+def test_yes_or_no_comes_with_the_line_that_says_so():
+    found = lookup.answer("is it open on sunday?", read())
+    assert found is not None and found.text.startswith("No") and "Sundays: closed" in found.text
+
+
+def test_which_page_is_answered_from_where_the_match_stands():
+    pages = [(1, [line("Welcome to the museum", 80, 50, 500, 80)]),
+             (2, [line("Tickets", 80, 50, 250, 80), line("Adults", 80, 100, 200, 130),
+                  line("12.00", 500, 100, 580, 130)]),
+             (3, [line("Opening hours", 80, 50, 350, 80),
+                  line("Saturday 10:00 - 16:00", 80, 100, 500, 130)])]
+    found = lookup.answer("which page has the opening hours?", layout.read(pages))
+    assert found is not None and found.values == ["page 3"]
+    price = lookup.answer("how much is an adult ticket", layout.read(pages))
+    assert price is not None and price.values == ["12.00"] and "(page 2)" in price.text
+
+
+def test_a_question_whose_words_the_page_lacks_finds_nothing():
+    assert lookup.answer("what breed is the dog?", read()) is None
+
+
+@pytest.mark.parametrize("expression, result", [
+    ("2 * 2.10 + 2.40", "6.60"),
+    ("08:35 - 07:50", "45 minutes"),
+    ("23.75 / 5", "4.75"),
+    ("3,10 + 2,40", "5,50"),
+    ("(12.50 + 8) / 3", "6.83"),
+    ("100 + 15%", "115"),
+    ("0.1 + 0.2", "0.3"),  # exact decimals
+])
+def test_the_calculator_works_out_what_paper_writes(expression, result):
+    assert evaluate(expression) == result
+
+
+@pytest.mark.parametrize("expression, says", [
+    ("__import__('os').system('ls')", "is not a number"),
+    ("1 / 0", "division by zero"),
+    ("2 ** 1000", "a number is missing"),
+    ("(1 + 2", "bracket"),
+    ("1 +" * 100, "limit is 200"),
+    ("08:00 * 07:00", "not multiplied"),
+])
+def test_the_calculator_refuses_what_is_not_arithmetic(expression, says):
+    with pytest.raises(ToolError, match=says):
+        evaluate(expression)
+
+
+def test_ocr_reads_a_photographed_menu_turned_by_five_degrees(registry_ocr):
+    """Real OCR on a rendered, turned menu: the price asked for, with the row it stands in."""
+    page = Image.new("RGB", (800, 700), (245, 240, 230))
+    draw = ImageDraw.Draw(page)
+    for i, (label, price) in enumerate(MENU):
+        y = 60 + 80 * i
+        draw.text((80, y), label, font=font(34), fill="black")
+        if price:
+            draw.text((620, y), price, font=font(34), fill="black")
+    photo = page.rotate(5, expand=True, fillcolor=(90, 70, 50))
+    out = registry_ocr.run(registry_ocr.Args(image="#1", question="how much is a cappuccino?"),
+                           {"image": photo})
+    assert out.data["answer"]["values"] == ["3.10"]
+    assert out.data["answer"]["cited"][0]["text"].startswith("Cappuccino")
+    assert out.text.startswith("Answer from the reading: Cappuccino: 3.10.")
+
+
+@pytest.fixture(scope="module")
+def registry_ocr():
+    from tools.ocr import Ocr
+
+    ocr = Ocr(threads=1)
+    ocr.load()
+    yield ocr
+    ocr.unload()
