@@ -30,8 +30,10 @@ def user_turn(pictures: list[tuple[str, str, str]], text: str) -> list[dict]:
 
 
 def user_messages(exchange: Exchange) -> list[dict]:
-    """The user's message just sent, its uploads shown from where they lie."""
-    return user_turn([(u.path, u.handle, u.name) for u in exchange.uploads], exchange.user.text)
+    """The user's message just sent, its uploads shown from where they lie (a PDF's pages as
+    the pictures they became)."""
+    return user_turn([(shown_file(exchange.image(u.handle)) if u.page is not None else u.path,
+                       u.handle, u.name) for u in exchange.uploads], exchange.user.text)
 
 
 def usage_line(exchange: Exchange | AgentExchange) -> str:

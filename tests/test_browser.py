@@ -187,6 +187,33 @@ def test_a_corrupt_upload_is_refused_in_plain_words_and_the_chat_stays(app_url, 
     expect(page.get_by_placeholder("Ask about an image")).to_have_value("And this one?")
 
 
+def test_a_pdf_upload_shows_a_thumbnail_per_page_the_note_and_the_answer(app_url, browser,
+                                                                         tmp_path):
+    from playwright.sync_api import expect
+
+    from tests import pdfs
+
+    invoice = tmp_path / "invoice.pdf"
+    invoice.write_bytes(pdfs.invoice())
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.get_by_label("Tools (agent)").uncheck()
+    ask(page, "What is the total?", invoice)
+    expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    expect(page.locator(".message.user img")).to_have_count(2)  # the pages, as pictures
+    said = page.locator(".message.user").last.inner_text()
+    assert "#1" in said and "invoice.pdf p1" in said and "#2" in said and "invoice.pdf p2" in said
+    expect(page.locator("#gallery img")).to_have_count(2)
+    expect(page.get_by_text("invoice.pdf: 2 pages, one picture each.")).to_be_visible()
+    assert page.locator(".message.bot").last.inner_text().strip()
+    locked = tmp_path / "locked.pdf"
+    locked.write_bytes(pdfs.protected())
+    ask(page, "And this one?", locked)
+    expect(page.get_by_text("Cannot use 'locked.pdf' as a PDF: it is protected by a "
+                            "password")).to_be_visible(timeout=30_000)
+    expect(page.locator(".message.user img")).to_have_count(2)  # the chat as it was
+
+
 def test_two_browser_sessions_never_see_each_others_chat(app_url, browser, circle):
     from playwright.sync_api import expect
 

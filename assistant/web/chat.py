@@ -86,8 +86,11 @@ class ChatEvents:
             yield history, gr.MultimodalTextbox(value=message), session, history, "", \
                 gallery_items(history)
             return
-        yield from self.stream_answer(exchange, session, [*history, *user_messages(exchange)],
-                                      restore=message)
+        shown = user_messages(exchange)
+        for path, _ in gallery_items(shown):  # a PDF's pages, shown: they may be sent again
+            if path not in files:
+                self.ctx.uploads.grant(user.name, path)
+        yield from self.stream_answer(exchange, session, [*history, *shown], restore=message)
 
     def regenerate(self, use_tools: bool, tools_on: list[str], temperature: float,
                    max_tokens: int, session: ChatSession | None, history: list,

@@ -63,9 +63,10 @@ def build_page(ctx: Context) -> gr.Blocks:
                                      group_consecutive_messages=False, elem_id="chat",
                                      examples=chat_examples(ctx))
                 box = gr.MultimodalTextbox(
-                    file_types=["image"], file_count="multiple", show_label=False,
+                    file_types=["image", ".pdf"], file_count="multiple", show_label=False,
                     sources=["upload"], elem_id="box",
-                    placeholder="Ask about an image: attach one or more (they become #1, #2, ...)")
+                    placeholder="Ask about an image: attach pictures or PDFs (they become #1, "
+                                "#2, ...; a PDF one per page)")
                 with gr.Row(elem_id="actions"):
                     buttons = {name: gr.Button(name, size="sm", interactive=name != "Stop",
                                                variant="stop" if name == "Stop" else "secondary")
