@@ -27,7 +27,8 @@ def add_parsers(sub) -> None:
     add_arguments(one)
     add_tool_arguments(one)
     one.add_argument("name", help="tool name (see `python -m assistant tools`)")
-    one.add_argument("--image", action="append", default=[], help="image file (repeatable)")
+    one.add_argument("--image", action="append", default=[],
+                     help="image or PDF file (repeatable; a PDF's pages are #1, #2, ...)")
     one.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                      help="a tool argument (repeatable)")
     one.add_argument("--out", default=".", help="folder for new images (default: here)")
@@ -81,16 +82,18 @@ def list_tools(args: argparse.Namespace) -> int:
 def run_tool(args: argparse.Namespace) -> int:
     from assistant.conversation import Conversation
     from assistant.engines import lazy_engine
-    from assistant.images import load_image
+    from assistant.documents import load_attachment
     from tools.registry import build
 
     try:
         settings = from_args(args)
         arguments = parse_pairs(args.arg)
         conversation = Conversation()
-        images = [load_image(p, max_bytes=settings.max_image_bytes,
-                             max_pixels=settings.max_image_pixels) for p in args.image]
-        conversation.add_user("", images, [Path(p).name for p in args.image])
+        attached = [a for p in args.image
+                    for a in load_attachment(p, Path(p).name, settings.limits)]
+        images = [a.image for a in attached]  # a PDF: its pages, #1 the first
+        conversation.add_user("", images, [a.name for a in attached],
+                              [a.page for a in attached])
         registry = build(settings.tools, engine=lazy_engine(settings.engine))
     except AssistantError as e:
         print(f"error: {e}", file=sys.stderr)

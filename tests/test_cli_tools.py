@@ -73,3 +73,14 @@ def test_the_module_entry_point_runs_a_tool(tmp_path):
     result = json.loads(done.stdout)
     assert result["images"][0]["path"].endswith("1_generate_image_0.png")
     assert (tmp_path / "1_generate_image_0.png").is_file()
+
+
+def test_a_tool_runs_on_a_pdf_page(capsys, tmp_path):
+    from tests import pdfs
+
+    doc = tmp_path / "invoice.pdf"
+    doc.write_bytes(pdfs.invoice())
+    assert main(["tool", "ocr", "--image", str(doc)]) == 0  # #1: the first page
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["tool"] == "ocr" and not printed["error"], printed
+    assert "2041" in printed["observation"], printed
