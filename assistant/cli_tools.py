@@ -81,8 +81,8 @@ def list_tools(args: argparse.Namespace) -> int:
 
 def run_tool(args: argparse.Namespace) -> int:
     from assistant.conversation import Conversation
-    from assistant.engines import lazy_engine
     from assistant.documents import load_attachment
+    from assistant.engines import lazy_engine
     from tools.registry import build
 
     try:
