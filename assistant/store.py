@@ -218,9 +218,8 @@ class Store:
         for handle, sha256, name, page in images:
             try:
                 with Image.open(self.blob_path(sha256)) as image:
-                    conv.images[handle] = ImageRef(
-                        handle, image.convert("RGB"), name, sha256,
-                        Page.from_json(json.loads(page)) if page else None)
+                    conv.images[handle] = ImageRef(handle, image.convert("RGB"), name, sha256,
+                                                   _page(page))
             except OSError as e:
                 raise StoreError("read an image of", e) from None
         steps = [json.loads(s) for *_, s in messages]
@@ -264,6 +263,17 @@ class Store:
         except (sqlite3.Error, OSError) as e:
             raise StoreError("delete from", e) from None
         return len(unused)
+
+
+def _page(saved: str | None) -> Page | None:
+    """The PDF page a picture was, as saved with it (a row that cannot be read: the picture
+    stays, without its text layer)."""
+    if not saved:
+        return None
+    try:
+        return Page.from_json(json.loads(saved))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _alive(pid: int) -> bool:
