@@ -37,6 +37,7 @@ DPI = 150  # pages are rendered at this resolution, unless that is too many pixe
 MAX_SIDE = 2200  # the longest side of a page picture, in pixels
 GIANT = 5000 / 25.4 * 72  # 5 m in points: no paper is that big (A0 is 1.19 m)
 POINTS = 72  # PDF units per inch
+GAP = 1.5  # a gap this many line heights wide splits a line (table cells, columns)
 _PDFIUM = threading.Lock()  # PDFium is not thread-safe: one document at a time
 _SCRIPT = re.compile(rb"/(?:JavaScript|JS)(?![A-Za-z0-9])")
 _NO_PAGES, _SOME_PAGES = re.compile(rb"/Count\s*0(?![0-9])"), re.compile(rb"/Count\s*[1-9]")
@@ -50,7 +51,7 @@ class Page:
     number: int  # 1-based
     count: int  # pages in the document
     # the text layer: {"text": str, "box": [x0, y0, x1, y1]} in the page picture's pixels,
-    # in reading order; () when the page has none (a scan)
+    # in reading order, a line each (a table's cells each their own); () for a scan
     lines: tuple[dict, ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict:
@@ -217,8 +218,9 @@ def _page(document, index: int, name: str, count: int,
 
 
 def _lines(page, text, size: tuple[int, int]) -> list[dict]:
-    """The text layer as lines (PDFium breaks lines where the page's text does), each with the
-    union of its characters' boxes in the picture's pixels."""
+    """The text layer as lines (PDFium breaks lines where the page's text does; a wide gap,
+    between a table's cells or columns, splits one), each with the union of its characters'
+    boxes in the picture's pixels."""
     import ctypes
 
     import pypdfium2.raw as pdfium_c
@@ -250,12 +252,15 @@ def _lines(page, text, size: tuple[int, int]) -> list[dict]:
             continue
         if unit < 0x20 and unit != 0x09:  # other control characters: nothing to read
             continue
-        units.append(unit)
         if unit in (0x20, 0x09):  # spaces have no box worth keeping
+            units.append(unit)
             continue
         left, bottom, right, top = text.get_charbox(i)
         if right > left or top > bottom:
+            if box is not None and left - box[2] > GAP * max(top - bottom, box[3] - box[1]):
+                end()  # far along the line: another cell of a table, another column
             box = [left, bottom, right, top] if box is None else [
                 min(box[0], left), min(box[1], bottom), max(box[2], right), max(box[3], top)]
+        units.append(unit)
     end()
     return lines

@@ -112,3 +112,24 @@ def empty_document() -> bytes:
     document.save(out)
     document.close()
     return out.getvalue()
+
+
+def table() -> bytes:
+    """A paragraph, then a table of three columns: each cell its own segment of text."""
+    pdf = _pdf()
+    pdf.set_font("helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "Groceries bought on Saturday, with what each cost.")
+    with pdf.table() as grid:
+        for cells in (("Item", "Qty", "Price"), ("Bread", "2", "3.60"), ("Milk", "1", "1.20")):
+            row = grid.row()
+            for cell in cells:
+                row.cell(cell)
+    return bytes(pdf.output())
+
+
+def rotated() -> bytes:
+    """The invoice's first page, turned a quarter (/Rotate 90) as a scanner may leave it."""
+    import re
+
+    return re.sub(rb"/Type /Page(?!s)", b"/Type /Page /Rotate 90", invoice(False), count=1)

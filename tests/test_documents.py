@@ -39,6 +39,27 @@ def test_each_page_becomes_a_picture_with_its_text_layer_in_pixels():
     assert first.note == "invoice.pdf: 2 pages, one picture each." and second.note == ""
 
 
+def test_a_wide_gap_splits_a_line_so_table_cells_keep_their_own_boxes():
+    (page,) = load_attachment(pdfs.table(), "groceries.pdf", LIMITS)
+    texts = [line["text"] for line in page.page.lines]
+    assert texts == ["Groceries bought on Saturday, with what each cost.", "Item", "Qty", "Price",
+                     "Bread", "2", "3.60", "Milk", "1", "1.20"]
+    boxes = {line["text"]: line["box"] for line in page.page.lines}
+    assert boxes["Item"][2] < boxes["Qty"][0] < boxes["Qty"][2] < boxes["Price"][0]
+    assert abs(boxes["3.60"][0] - boxes["Price"][0]) < 10  # a column lines up
+
+
+def test_a_turned_page_has_its_boxes_where_its_text_is_drawn():
+    (turned,) = load_attachment(pdfs.rotated(), "turned.pdf", LIMITS)
+    assert turned.image.size == (1754, 1241)
+    pixels = np.asarray(turned.image.convert("L"))
+    assert sorted(line["text"] for line in turned.page.lines) == sorted(pdfs.INVOICE)
+    for line in turned.page.lines:
+        x0, y0, x1, y1 = line["box"]
+        assert y1 - y0 > x1 - x0  # the text runs down the picture
+        assert pixels[y0:y1, x0:x1].min() < 100
+
+
 def test_pdfs_are_sniffed_by_their_bytes_never_their_name(tmp_path):
     pages = load_attachment(pdfs.invoice(scanned_page=False), "photo.png", LIMITS)
     assert [a.name for a in pages] == ["photo.png p1"] and pages[0].page is not None
