@@ -84,6 +84,17 @@ def test_values_of_the_question_and_also_ok_may_be_quoted():
     assert grade("At 07:42 the coffee was 13,10.", q, values_of(RECEIPT))[0]
 
 
+def test_saying_on_which_page_the_answer_is_does_not_count_as_another_value():
+    doc = {**RECEIPT, "pages": [*RECEIPT["pages"], {"items": [
+        {"text": "Seite 2 von 2", "x": 4, "y": 4, "size": 8}]}]}
+    question = RECEIPT["questions"][0]
+    assert grade("1,80 € (page 2)", question, values_of(doc)) == (True, "")
+    assert grade("1,80 €, see p. 2", question, values_of(doc)) == (True, "")
+    assert not grade("1,80 € for 2", question, values_of(doc))[0]
+    on_page = {"q": "On which page is the total?", "answer": ["2"], "kind": "page"}
+    assert grade("It is on page 2.", on_page, values_of(doc)) == (True, "")
+
+
 @pytest.mark.parametrize("answer, right", [
     ("Yes, there is Kaffee.", True), ("yeah", True), ("Yep!", True), ("YES", True),
     ("No.", False), ("Nope", False), ("There is coffee, yes.", False), ("", False),

@@ -22,8 +22,9 @@ arithmetic, yesno, page or text; `answer` lists the acceptable forms of the righ
 
 Grading (grade()): the answer must contain one of `answer` (a yes/no question: start with
 that yes or no), and no other value of the document: the numbers, prices, times and dates of
-its items, less those of `answer`, `also_ok` and the question. An answer that reads the whole
-page out names the price asked for, and every other price too: it is wrong.
+its items, less those of `answer`, `also_ok` and the question ("page 2" in an answer says
+where it was found and is not a value). An answer that reads the whole page out names the
+price asked for, and every other price too: it is wrong.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ DOCUMENT_FIELDS = {"id", "kind", "filename", "paper", "rotate", "noise", "pages"
 ITEM_FIELDS = {"text", "x", "y", "size", "bold", "align"}
 QUESTION_FIELDS = {"q", "answer", "also_ok", "kind"}
 YES, NO = {"yes", "yeah", "yep"}, {"no", "nope"}
+PAGE_WORDS = {("word", "page"), ("word", "pages"), ("word", "p")}
 
 
 # --- grading -------------------------------------------------------------------------------
@@ -119,7 +121,8 @@ def document_values(doc: dict) -> set[tuple[str, str]]:
 def grade(answer: str, question: dict, doc_values: set) -> tuple[bool, str]:
     """Whether `answer` is right for `question`, and what is wrong with it ("" if nothing).
     Right: it holds one of question["answer"] (a yes/no question: its first word is that yes
-    or no) and none of `doc_values` other than those of the answers, also_ok and question."""
+    or no) and none of `doc_values` other than those of the answers, also_ok and question
+    (a number right after "page" or "p." says where the answer was found: it does not count)."""
     said = tokens(answer)
     if question["kind"] == "yesno":
         words = [form for kind, form in said if kind == "word"]
@@ -135,7 +138,9 @@ def grade(answer: str, question: dict, doc_values: set) -> tuple[bool, str]:
     allowed = set(values(question["q"]))
     for text in [*question["answer"], *question.get("also_ok", [])]:
         allowed |= values(text)
-    extra = sorted(form for kind, form in (doc_values - allowed) & set(said))
+    quoted = {t for i, t in enumerate(said)  # "(page 2)" says where, not what
+              if not (i and t[0] == "number" and said[i - 1] in PAGE_WORDS)}
+    extra = sorted(form for kind, form in (doc_values - allowed) & quoted)
     if extra:
         return False, f"also names {', '.join(extra[:6])}{' ...' if len(extra) > 6 else ''}"
     return True, ""
