@@ -212,6 +212,14 @@ def test_a_pdf_upload_shows_a_thumbnail_per_page_the_note_and_the_answer(app_url
     expect(page.get_by_text("Cannot use 'locked.pdf' as a PDF: it is protected by a "
                             "password")).to_be_visible(timeout=30_000)
     expect(page.locator(".message.user img")).to_have_count(2)  # the chat as it was
+    page.locator("#actions button", has_text="Edit last").click()  # the PDF back, not pages
+    expect(page.get_by_placeholder("Ask about an image")).to_have_value("What is the total?")
+    expect(page.locator("#box").get_by_role("listitem", name="File thumbnail")).to_have_count(1)
+    page.get_by_placeholder("Ask about an image").press("Enter")
+    expect(page.get_by_text("invoice.pdf: 2 pages, one picture each.")).to_be_visible(
+        timeout=90_000)
+    said = page.locator(".message.user").last.inner_text()
+    assert "#3" in said and "invoice.pdf p1" in said and "#4" in said, said
 
 
 def test_two_browser_sessions_never_see_each_others_chat(app_url, browser, circle):

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -36,6 +38,7 @@ from assistant.web.accounts import User
 from assistant.web.context import Context
 
 REFRESH = 0.05  # seconds between screen updates while an answer streams
+PAGES_REMEMBERED = 4096  # PDF pages shown whose PDF Edit last can put back, the latest kept
 
 
 class ChatEvents:
@@ -44,6 +47,16 @@ class ChatEvents:
         self.tool_names = ctx.registry.names if ctx.registry is not None else []
         self.most_tokens = min(4096, max(16, ctx.current.engine.context_tokens - 64))
         self.agent_for = functools.lru_cache(maxsize=16)(self._agent)
+        self._pages: OrderedDict[str, str] = OrderedDict()  # a page's picture -> its PDF
+        self._pages_lock = threading.Lock()
+
+    def _remember(self, picture: str, document: str) -> None:
+        """That `picture` shows a page of the PDF uploaded at `document` (Edit last puts the
+        PDF back in the box, not its pages)."""
+        with self._pages_lock:
+            self._pages[picture] = document
+            while len(self._pages) > PAGES_REMEMBERED:
+                self._pages.popitem(last=False)
 
     def _agent(self, engine: Engine, tools: tuple[str, ...], temperature: float,
                max_tokens: int):
@@ -87,9 +100,10 @@ class ChatEvents:
                 gallery_items(history)
             return
         shown = user_messages(exchange)
-        for path, _ in gallery_items(shown):  # a PDF's pages, shown: they may be sent again
-            if path not in files:
-                self.ctx.uploads.grant(user.name, path)
+        for upload, message in zip(exchange.uploads, shown, strict=False):
+            if upload.page is not None:  # a PDF's page, shown as its picture
+                self.ctx.uploads.grant(user.name, message["content"]["path"])
+                self._remember(message["content"]["path"], upload.path)
         yield from self.stream_answer(exchange, session, [*history, *shown], restore=message)
 
     def regenerate(self, use_tools: bool, tools_on: list[str], temperature: float,
@@ -193,6 +207,7 @@ class ChatEvents:
         start = last_user_block(history)
         files = [m["content"]["path"] for m in history[start:]
                  if m["role"] == "user" and isinstance(m["content"], dict)]
+        files = list(dict.fromkeys(self._pages.get(f, f) for f in files))  # a PDF, not its pages
         history = history[:start]
         box = gr.MultimodalTextbox(value={"text": taken.text, "files": files}) if edit else \
             gr.MultimodalTextbox()
