@@ -106,9 +106,16 @@ def slant(lines: list[dict]) -> float:
     return median(angles) if angles else 0.0
 
 
+# a line's name with a number in it: "ICE 108", "RE 9", "IC 2170", "S5" (not "EUR 12", "VAT 20")
+CODE = re.compile(r"(?<![\w.,])(?!(?:EUR|USD|GBP|CHF|VAT|TVA|IVA|MWST|QTY|NR|NO|TEL|KG|CM|MM)\b)"
+                  r"[A-Z]{1,3}\s?\d{1,5}(?![\d.,:%]|\s?%)")
+
+
 def _split(text: str, dotted: bool) -> tuple[str, list[V.Value]]:
     """A piece of text as its label (the words) and its values."""
-    found = V.find(text, dotted=dotted)
+    codes = [m.span() for m in CODE.finditer(text)]
+    found = [v for v in V.find(text, dotted=dotted)
+             if not any(s <= v.start and v.end <= e for s, e in codes)]
     rest = text
     for v in reversed(found):
         rest = rest[:v.start] + " " + rest[v.end:]
@@ -171,8 +178,9 @@ def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
     for number, g in enumerate(groups, 1):
         cells = []
         for _, left, right, _, line in sorted(g, key=lambda p: p[1]):
-            text = LEADERS.sub(" ", line["text"]).strip()
-            label, found = _split(line["text"], dotted)
+            raw = V.unglue(line["text"])
+            text = LEADERS.sub(" ", raw).strip()
+            label, found = _split(raw, dotted)
             cells.append(Cell(text, list(line["box"]), label, found, x=left, right=right))
         out.append(Row(page, number, cells, y=sum(p[0] for p in g) / len(g)))
     _tables(out)
@@ -181,26 +189,32 @@ def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
 
 def _tables(page_rows: list[Row]) -> None:
     """Name each cell under a header row by its column ("Sat" over "08:10"): a header is a
-    row of two or more cells without values followed by rows whose values stand under them."""
+    row of two or more short cells without values, and a row below it takes its names when
+    two or more of its values stand under two different header cells."""
     header: list[Cell] | None = None
     for row in page_rows:
-        if len(row.cells) >= 2 and not row.values:
+        if len(row.cells) >= 2 and not row.values and \
+                all(len(c.text.split()) <= 4 and ":" not in c.text for c in row.cells):
             header = row.cells
             continue
-        if header is None or not row.values:
-            header = None if not row.values and len(row.cells) < 2 else header
+        if header is None:
+            continue
+        if not row.values:
+            header = None
             continue
         edges = [(h.x + h.right) / 2 for h in header]
         bounds = [(edges[i - 1] + edges[i]) / 2 if i else -math.inf for i in range(len(edges))]
-        matched = 0
+        under = {}
         for cell in row.cells:
             middle = (cell.x + cell.right) / 2
             i = max(j for j, b in enumerate(bounds) if middle >= b)
-            if header[i].right >= cell.x - (cell.right - cell.x) and cell.values:
-                cell.header = header[i].text
-                matched += 1
-        if not matched:
+            if cell.values and header[i].right >= cell.x - (cell.right - cell.x):
+                under[id(cell)] = header[i].text
+        if len(set(under.values())) < 2:
             header = None
+            continue
+        for cell in row.cells:
+            cell.header = under.get(id(cell), "")
 
 
 def read(pages: list[tuple[int, list[dict]]]) -> Layout:

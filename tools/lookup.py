@@ -68,7 +68,7 @@ MINUTES = _cue(r"how long", r"minutes?\b", r"gap", r"difference", r"between", r"
                r"how much time", r"duration", r"takes?\b")
 YES_NO = re.compile(r"^\s*(?:so\s+|and\s+|but\s+|ok\s+|hey\s+)?(?:is|are|was|were|do|does|did|"
                     r"can|could|will|would|has|have|had|should|shall|may|must|any)\b", re.I)
-NEGATIVE = _cue(r"no\b", r"not\b", r"none\b", r"never\b", r"closed\b", r"cancel", r"n/a\b",
+NEGATIVE = _cue(r"no\b(?![.:]|\s*\d)", r"not\b", r"non\b", r"none\b", r"never\b", r"closed\b", r"cancel", r"n/a\b",
                 r"kein", r"nicht\b", r"geschlossen", r"ferm[eé]", r"pas de\b", r"aucun",
                 r"cerrad", r"sin\b", r"chius", r"nessun", r"geen\b", r"gesloten", r"fechad",
                 r"sem\b", r"nao\b", r"não\b", r"—$", r"-$", r"✗", r"×$")
@@ -76,6 +76,90 @@ NEGATIVE = _cue(r"no\b", r"not\b", r"none\b", r"never\b", r"closed\b", r"cancel"
 TOTAL_ROW = _cue(r"total", r"summe", r"gesamt", r"somme", r"montant", r"importe", r"totale",
                  r"amount due", r"balance due", r"to pay", r"à payer", r"zu zahlen", r"a pagar",
                  r"da pagare", r"te betalen", r"grand total", r"bedrag", r"betrag")
+AND = re.compile(r"(?<!\w)(?:and|und|et|y|e|en|plus|with|mit|avec|con|com)(?!\w)|[,&+]", re.I)
+WITHOUT = _cue(r"without", r"except", r"minus", r"leaving out", r"not counting", r"ohne\b",
+               r"sans\b", r"sin\b", r"senza", r"zonder", r"sem\b")
+HOW_MANY = _cue(r"how many", r"number of", r"wie viele", r"combien de", r"cu[aá]nt[oa]s",
+                r"quant[ie]\b", r"hoeveel")
+# the kind of value a question asks for: what it asks decides among entries that match
+WANTS = {
+    "money": _cue(r"how much", r"cost", r"price", r"pay", r"paid", r"charge", r"fee\b",
+                  r"fare", r"spend", r"spent", r"owe", r"amount", r"[€$£]", r"combien",
+                  r"wie ?viel", r"cu[aá]nto", r"quanto"),
+    "time": _cue(r"when\b", r"what time", r"at what", r"depart", r"leave", r"leaving",
+                 r"arriv", r"open", r"clos", r"start", r"begin", r"until when", r"till when",
+                 r"wann", r"quand", r"cu[aá]ndo", r"a che ora", r"hoe laat"),
+    "date": _cue(r"what date", r"which date", r"which day", r"what day", r"date\b",
+                 r"\bdue\b", r"valid", r"expir", r"born", r"birth", r"until when",
+                 r"till when"),
+    "count": HOW_MANY,
+}
+WHEN = _cue(r"when\b", r"what (?:date|day|time)", r"which (?:date|day)", r"until when",
+            r"at what time", r"wann", r"quand", r"cu[aá]ndo", r"quando")
+# Words for the same thing in the languages of the documents people bring: a question's
+# word also finds the document's ("change" finds "Rückgeld"). They widen a match only.
+GLOSSARY = [set(group.split()) for group in """
+total sum summe gesamt gesamtbetrag totale importe montant somme totaal bedrag
+change ruckgeld wechselgeld cambio rendu resto wisselgeld troco monnaie
+paid payment pay bezahlt zahlung paye paiement pagado pago pagato pagamento betaald betaling
+price cost prix preis precio prezzo prijs preco tarif tarifs tariff tarifa fare
+date datum fecha data fecha
+time uhrzeit heure hora ora tijd
+seat platz place siege asiento posto stoel lugar
+row reihe rang fila rij
+number no nr num numero nummer
+invoice rechnung facture factura fattura factuur fatura bill
+due fallig faellig echeance vencimiento scadenza vervaldatum vencimento
+birth geburt naissance nacimiento nascita geboorte nascimento born
+valid gultig valable valido geldig validite gultigkeit
+child children kid kids kind kinder enfant enfants nino ninos bambino bambini crianca
+adult adults erwachsene erwachsener adulte adultes adulto adulti volwassene
+student students studenten etudiant estudiante studente student
+senior seniors rentner senior jubilado anziani
+ticket tickets billet fahrkarte karte biglietto billete entrada kaartje bilhete
+room zimmer chambre habitacion camera kamer quarto
+night nights nacht nachte nuit nuits noche noches notte notti nacht
+entry enter entered entrance einfahrt eingang entree entrada ingresso entrata ingang
+exit leave left ausfahrt ausgang sortie salida uscita uitgang saida
+start starts begin beginn debut inizio comienzo aanvang inicio
+end ends ende fin fine einde
+duration dauer duree duracion durata duur
+plate licence license kennzeichen immatriculation matricula targa kenteken
+service bedienung servizio servicio
+tip trinkgeld pourboire propina mancia fooi gorjeta
+tax vat mwst ust tva iva btw
+consumption consumed verbrauch consommation consumo verbruik consumida
+charged charge abbuchung prelevement cargo addebito afschrijving debito
+open opening opens offen geoffnet ouvert ouverture abierto apertura aperto geopend aberto
+hours horaires horaire offnungszeiten horario horarios orari orario openingstijden
+closed closes close geschlossen ferme cerrado chiuso gesloten fechado
+daily taglich quotidien diario giornaliero dagelijks
+weekday weekdays werktags werktag semaine laborables feriali werkdagen
+monday montag lundi lunes lunedi maandag segunda
+tuesday dienstag mardi martes martedi dinsdag terca
+wednesday mittwoch mercredi miercoles mercoledi woensdag quarta
+thursday donnerstag jeudi jueves giovedi donderdag quinta
+friday freitag vendredi viernes venerdi vrijdag sexta
+saturday samstag sonnabend samedi sabado sabato zaterdag
+sunday sonntag dimanche domingo domenica zondag
+holiday holidays feiertag feiertage ferie festivo festivi feestdag feriado
+platform gleis voie quai anden binario spoor plataforma
+departure departures abfahrt depart departs salida partenza vertrek partida
+arrival arrivals ankunft arrivee llegada arrivo aankomst chegada
+week woche semaine semana settimana
+month monthly monat monatlich mois mensuel mes mensual mese mensile maand
+year yearly annual jahr jahrlich annee annuel ano anual anno annuale jaar
+name namen nom nombre nome naam
+address adresse direccion indirizzo adres endereco
+phone telephone telefon tel telefono telefoon
+reference ref referenz referencia riferimento referentie
+order bestellung commande pedido ordine bestelling
+quantity qty menge anzahl quantite cantidad quantita aantal
+unit einzelpreis unitaire unitario
+discount rabatt remise descuento sconto korting desconto skonto
+deposit pfand caution deposito statiegeld
+breakfast fruhstuck petit desayuno colazione ontbijt
+""".strip().splitlines()]
 NUMBER_WORDS = {w: n for n, ws in enumerate([
     "", "a an one un une uno una ein eine einen eins um uma een",
     "two deux zwei dos due dois twee pair couple",
@@ -95,10 +179,22 @@ class Entry:
     cells: list[Cell]
     header: str = ""  # the column, in a table
     section: str = ""  # the heading above it ("DESSERTS")
+    details: list[Cell] = field(default_factory=list)  # a line below that belongs ("6 x 0,45")
 
     @property
     def values(self) -> list[V.Value]:
         return [v for c in self.cells for v in c.values]
+
+    @property
+    def quantity(self) -> tuple[int, V.Value | None] | None:
+        """(how many, the price of one, if written) when the entry says "6 x 0,45" or
+        "3 x YOGUR"."""
+        for c in [*self.cells, *self.details, *self.row.cells]:
+            m = re.search(r"(?<![\d.,])(\d{1,4})\s*[xX×*]\s*", c.text)
+            if m:
+                after = [v for v in c.values if v.start >= m.end() - 1 and v.kind == "amount"]
+                return int(m.group(1)), after[0] if after else None
+        return None
 
     @property
     def box(self) -> list[int]:
@@ -108,7 +204,8 @@ class Entry:
 
     @property
     def name(self) -> str:
-        return ", ".join(x for x in (self.label, self.header) if x) or self.row.text
+        return ", ".join(x for x in (self.label, self.header) if x) or self.section or \
+            self.row.text
 
 
 @dataclass
@@ -126,11 +223,21 @@ class Found:
 
 
 def entries(layout: Layout) -> list[Entry]:
-    out, section = [], ""
+    """Every entry of the layout: a row's label with its values (one per column in a table),
+    a row of values alone under the heading above it, and a line like "6 x 0,45" below an
+    item kept with that item."""
+    out: list[Entry] = []
+    section = ""
     for row in layout.rows:
         pairs = row.pairs()
-        if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 4:
+        if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 5:
             section = row.text  # a heading, or a note ("Sundays: closed"): both an entry
+        last = out[-1] if out else None
+        if row.values and not row.label and last is not None and last.row.page == row.page \
+                and last.row.number == row.number - 1 and last.values and \
+                re.search(r"\d\s*[xX×*]\s*\d", row.text):
+            last.details += row.cells  # "Brötchen 2,70" over "6 x 0,45"
+            continue
         for label, cells in pairs or [(row.text, [])]:
             header = next((c.header for c in cells if c.header), "")
             if header and len(cells) > 1:  # a row of a table: one entry per column
@@ -146,15 +253,19 @@ def _similar(a: str, b: str) -> bool:
     abbreviations aside."""
     if a == b:
         return True
-    short = min(len(a), len(b))
-    if short >= 4:
-        prefix = len(_common(a, b))
-        if prefix >= max(4, math.ceil(0.75 * short)):
-            return True
     if len(b) >= 3 and len(a) >= len(b) + 2 and a.startswith(b):
         return True  # the document abbreviates: "Sat" for "saturday"
-    allowed = 1 if short < 8 else 2  # "capucino" is a cappuccino
-    return short >= 5 and abs(len(a) - len(b)) <= allowed and _edits(a, b) <= allowed
+    short, long_ = sorted((a, b), key=len)
+    if len(short) >= 4 and long_.startswith(short) and len(long_) - len(short) <= 3:
+        return True  # "croissant" and "croissants", "adult" and "adulte"
+    allowed = 1 if len(short) < 8 else 2  # "capucino" is a cappuccino
+    return len(short) >= 5 and abs(len(a) - len(b)) <= allowed and _edits(a, b) <= allowed
+
+
+def _inflected(a: str, b: str) -> bool:
+    """The same word but for an ending ("night", "nights"): the glossary's test."""
+    short, long_ = sorted((a, b), key=len)
+    return a == b or len(short) >= 3 and long_.startswith(short) and len(long_) - len(short) <= 2
 
 
 def _common(a: str, b: str) -> str:
@@ -174,6 +285,72 @@ def _edits(a: str, b: str) -> int:
     return previous[-1]
 
 
+# Words that say how a sentence goes together, not what it is about: they weigh little in a
+# match (a document has them too: "The total is", "Le prix de").
+GRAMMAR = frozenset("""
+the an is are was were be been of to in on at for by with from and or this that it its do
+does did what which who when where how much many can could will would there here my your i
+we you me us our they their have has had any some per all get got one two
+le la les un une des de du et est au aux en ce qui que pour par sur avec dans
+der die das ein eine einen und ist im am zum zur von mit fur auf den dem des
+el los las una y es del con por para al lo
+il lo gli uno di da con per sul nel della
+het een van op voor met
+""".split())
+
+
+# Opposites a yes-or-no question meets: "open on Mondays?" is answered by "Lundi fermé".
+OPPOSITES = [({"open", "opening", "opens", "offen", "ouvert", "abierto", "aperto", "geopend",
+               "aberto"},
+              {"closed", "geschlossen", "ferme", "fermee", "cerrado", "chiuso", "gesloten",
+               "fechado"}),
+             ({"included", "inclusive", "inbegriffen", "inclus", "incluido", "incluso",
+               "inbegrepen"},
+              {"excluded", "exclusive", "extra", "exclu", "excluido", "escluso"})]
+# One way only: a weekday is Monday, but Monday is not Friday.
+IMPLIES = {
+    "weekday": "monday friday mon fri mo fr lundi vendredi montag freitag lunes viernes "
+               "lunedi venerdi maandag vrijdag werktags semaine",
+    "weekend": "saturday sunday samedi dimanche samstag sonntag sabado domingo sabato "
+               "domenica zaterdag zondag",
+}
+
+
+def _synonyms(word: str) -> set[str]:
+    out = {w for group in GLOSSARY if any(_inflected(word, g) for g in group) for w in group}
+    for key, implied in IMPLIES.items():
+        if _inflected(word, key):
+            out |= set(implied.split())
+    for one, other in OPPOSITES:
+        if any(_inflected(word, w) for w in one):
+            out |= other
+        elif any(_inflected(word, w) for w in other):
+            out |= one
+    return out
+
+
+def wants(question: str) -> set[str]:
+    """The kinds of value the question asks for: money, time, date, count."""
+    out = {kind for kind, cue in WANTS.items() if cue.search(question)}
+    if "count" in out:
+        out.discard("money")  # "how many coffees for 10 euros" asks a count
+    if WHEN.search(question):
+        out.discard("money")  # "on what date will the amount be charged?"
+    elif re.search(r"\bhow much\b", question, re.I):
+        out -= {"time", "date"}  # "how much is due?"
+    return out
+
+
+def has(e: Entry, kinds: set[str]) -> bool:
+    for v in e.values:
+        if "money" in kinds and v.kind == "amount" and v.money or \
+                "time" in kinds and v.kind in ("time", "date", "duration") or \
+                "date" in kinds and v.kind == "date" or \
+                "count" in kinds and v.kind in ("amount", "duration") and not v.money:
+            return True
+    return "count" in kinds and e.quantity is not None
+
+
 class Matcher:
     """Scores entries against a question's words, by the document's own vocabulary."""
 
@@ -182,40 +359,82 @@ class Matcher:
         self.own = [set(words(f"{e.label} {e.header}")) for e in all_entries]
         self.context = [set(words(f"{e.section} {e.row.text}")) for e in all_entries]
         rows: dict[int, set[str]] = {}
-        for e, own, context in zip(all_entries, self.own, self.context, strict=True):
-            rows.setdefault(id(e.row), set()).update(own | context)
+        for e, own in zip(all_entries, self.own, strict=True):
+            rows.setdefault(id(e.row), set()).update(own | set(words(e.row.text)))
         self.rows = len(rows) or 1
         self.df: dict[str, int] = {}
         for vocabulary in rows.values():
             for w in vocabulary:
                 self.df[w] = self.df.get(w, 0) + 1
+        self.vocabulary = set(self.df)
+        self._forms: dict[str, set[str]] = {}
 
     def weight(self, word: str) -> float:
-        return math.log(1 + self.rows / self.df.get(word, 1)) * min(len(word), 8) / 8
+        rare = math.log(1 + self.rows / self.df.get(word, 1)) * min(len(word), 5) / 5
+        return rare * (0.1 if word in GRAMMAR else 1.0)
 
-    def match(self, question_word: str, vocabulary: set[str]) -> str | None:
-        return next((w for w in vocabulary if _similar(question_word, w)), None)
+    def forms(self, word: str) -> set[str]:
+        """The word and its glossary synonyms that the document has."""
+        if word not in self._forms:
+            self._forms[word] = {word} | {w for w in _synonyms(word) if w != word}
+        return self._forms[word]
+
+    def match(self, question_word: str, vocabulary: set[str]) -> tuple[str, float] | None:
+        for w in vocabulary:
+            if _similar(question_word, w):
+                return w, 1.0
+        for form in self.forms(question_word) - {question_word}:
+            for w in vocabulary:
+                if _similar(form, w):
+                    return w, 0.9
+        # OCR glues words ("ACEITEOLIVAVIRGEN"), some languages compound them
+        # ("Geburtsdatum"): the stem inside a long word
+        if question_word in GRAMMAR:
+            return None
+        for form in sorted(self.forms(question_word), key=lambda f: f != question_word):
+            stem = form[:max(4, len(form) - 1)]
+            if len(form) >= 4:
+                for w in vocabulary:
+                    if len(w) >= 10 and stem in w:
+                        return w, 0.7
+        return None
 
     def known(self, question: str) -> list[str]:
-        """The question's words that the document has."""
-        vocabulary = set(self.df)
-        return [w for w in dict.fromkeys(words(question)) if self.match(w, vocabulary)]
+        """The question's words that the document has (itself or by a synonym)."""
+        return [w for w in dict.fromkeys(words(question)) if self.match(w, self.vocabulary)]
 
-    def scores(self, question_words: list[str]) -> list[tuple[float, set[str], Entry]]:
+    def scores(self, question_words: list[str], question: str = "",
+               kinds: set[str] = frozenset()) -> list[tuple[float, set[str], Entry]]:
+        asked = [v for v in V.find(question, dotted=True) if v.kind in ("time", "date") or
+                 v.kind == "amount" and v.money]
         out = []
         for e, own, context in zip(self.entries, self.own, self.context, strict=True):
             score, hit = 0.0, set()
             for q in question_words:
-                if (w := self.match(q, own)) is not None:
-                    score += self.weight(w)
+                if (m := self.match(q, own)) is not None:
+                    score += self.weight(m[0]) * m[1]
                     hit.add(q)
-                elif (w := self.match(q, context)) is not None:
-                    score += 0.5 * self.weight(w)
+                elif (m := self.match(q, context)) is not None:
+                    score += 0.5 * self.weight(m[0]) * m[1]
                     hit.add(q)
+            # a value the question gives locates its row ("which train leaves at 10:12?")
+            if any(_same(a, v) for a in asked for v in e.values):
+                score += 2.0
+                hit.add("#value")
+            if score and kinds:
+                score *= 1.6 if has(e, kinds) else 0.6
             if score:
                 out.append((score, hit, e))
         out.sort(key=lambda s: (-s[0], s[2].row.page, s[2].row.number))
         return out
+
+
+def _same(a: V.Value, b: V.Value) -> bool:
+    if a.kind in ("time", "duration") or b.kind in ("time", "duration"):
+        return a.kind == b.kind and a.minutes == b.minutes
+    if a.kind == "date":
+        return b.kind == "date" and a.day == b.day
+    return a.kind == b.kind and a.number == b.number
 
 
 def _quantities(question: str, items: list[str]) -> dict[str, int]:
@@ -226,8 +445,8 @@ def _quantities(question: str, items: list[str]) -> dict[str, int]:
         if not any(_similar(t, item) for item in items):
             continue
         for back in (1, 2):
-            if i - back < 0:
-                break
+            if i - back < 0 or back == 2 and len(tokens[i - 1]) < 4:
+                break  # "two large coffees", not "the 9 to Siegen"
             before = tokens[i - back]
             if before.isdigit() and int(before) < 100:
                 out[t] = int(before)
@@ -239,30 +458,26 @@ def _quantities(question: str, items: list[str]) -> dict[str, int]:
 
 
 def _money_value(e: Entry) -> V.Value | None:
-    amounts = [v for v in e.values if v.kind == "amount"]
-    money = [v for v in amounts if v.money]
-    return (money or amounts or [None])[-1]
+    money = [v for v in e.values if v.kind == "amount" and v.money]
+    return money[-1] if money else None
 
 
-def _sentence(e: Entry, shown: list[V.Value], pages: int) -> str:
+def _sentence(e: Entry, shown: list[V.Value | str], pages: int) -> str:
     where = f" (page {e.row.page})" if pages > 1 else ""
     if not shown:
         return f'It says "{e.row.text}"{where}.'
-    return f"{e.name}: {', '.join(v.text for v in shown)}{where}."
+    return f"{e.name}: {', '.join(v if isinstance(v, str) else v.text for v in shown)}{where}."
 
 
 def answer(question: str, layout: Layout) -> Found | None:
     """What the document says to `question`, or None when the question's words find nothing
-    in it and its values ask for no arithmetic."""
+    in it, its values ask for no arithmetic and it asks for no kind of value (then the whole
+    reading answers: "what does it say?")."""
     asked = V.find(question, dotted=True)
     times = [v for v in asked if v.kind == "time"]
     dates = [v for v in asked if v.kind == "date"]
     if len(times) >= 2 and not (TOTAL.search(question) and not MINUTES.search(question)):
-        a, b = times[0], times[1]
-        gap = b.minutes - a.minutes
-        gap += 24 * 60 if gap < 0 else 0
-        return Found(f"From {a.text} to {b.text} is {V.minutes_text(gap)}.", [],
-                     [V.minutes_text(gap)], "difference")
+        return _gap(times[0], times[1], [])
     if len(dates) >= 2:
         days = abs((dates[1].day - dates[0].day).days)
         return Found(f"From {dates[0].text} to {dates[1].text} is {days} days.", [],
@@ -270,31 +485,94 @@ def answer(question: str, layout: Layout) -> Found | None:
     found = entries(layout)
     matcher = Matcher(found)
     known = matcher.known(question)
-    scored = matcher.scores(known)
     pages = len(layout.pages)
-    if PAGE.search(question) and scored:
-        best = scored[0][2]
-        return Found(f'Page {best.row.page}: "{best.row.text}".', [best],
-                     [f"page {best.row.page}"], "page")
+    if PAGE.search(question):
+        known = [w for w in known if not re.fullmatch(r"pages?|seite|pagina|paginas", w)]
+        scored = matcher.scores(known, question)
+        if scored:
+            best = scored[0][2]
+            said = " ".join(w for w in (best.row.label or best.row.text).split()
+                            if not re.search(r"\d", w))  # the heading, not its figures
+            return Found(f'On page {best.row.page}: "{said}".', [best],
+                         [f"page {best.row.page}"], "page")
+    kinds = set() if YES_NO.search(question) else wants(question)
+    scored = matcher.scores(known, question, kinds)
+    if MINUTES.search(question) and (done := _minutes(question, scored, times)):
+        return done
     numbers = [v for v in asked if v.kind == "amount"]
-    if CHANGE.search(question) or SPLIT.search(question) or TOTAL.search(question) or \
-            _quantities(question, known) or _items(scored, len(known)) > 1:
-        done = _arithmetic(question, found, matcher, known, scored, numbers)
+    if (CHANGE.search(question) or SPLIT.search(question) or TOTAL.search(question) or
+            WITHOUT.search(question) or any(n > 1 for n in _quantities(question, known).values())
+            or
+            AND.search(question) and _items(scored, len(known)) > 1) and \
+            not HOW_MANY.search(question) and not YES_NO.search(question):
+        done = _arithmetic(question, found, known, scored, numbers)
         if done is not None:
             return done
     if not scored and (LEAST.search(question) or MOST.search(question)):
         scored = [(1.0, set(), e) for e in found if _money_value(e) is not None]
+    if not scored and kinds - {"count"}:
+        # a kind of value asked for and no word found: the only one there is, else nothing
+        only = [e for e in found if has(e, kinds)]
+        if len({id(e.row) for e in only}) == 1:
+            scored = [(1.0, set(), only[0])]
+        else:
+            return Found("I could not find that in it.", [], [], "none")
     if not scored:
         return None
-    best_score = scored[0][0]
-    top = [s for s in scored if s[0] >= best_score * 0.999]
     if YES_NO.search(question):
-        e = top[0][2]
-        said = f"{e.row.text}"
-        no = bool(NEGATIVE.search(said)) or all(not c.values and NEGATIVE.search(c.text)
-                                                for c in e.cells if c.text)
-        return Found(f'{"No" if no else "Yes"}: "{said}".', [e], ["no" if no else "yes"], "yesno")
-    return _value(question, top, scored, pages, times)
+        return _yes_no(scored)
+    return _value(question, scored, pages, times, kinds, found)
+
+
+def _gap(a: V.Value, b: V.Value, cited: list[Entry]) -> Found:
+    gap = b.minutes - a.minutes
+    gap += 24 * 60 if gap < 0 else 0
+    return Found(f"From {a.text} to {b.text} is {V.minutes_text(gap)}.", cited,
+                 [V.minutes_text(gap)], "difference")
+
+
+def _minutes(question: str, scored, times: list[V.Value]) -> Found | None:
+    """How long: a span the page gives ("Durée 2h35min"), the gap from a time the question
+    gives to the next one after it, or between the times of two entries it names."""
+    if not scored:
+        return None
+    best = scored[0][0]
+    good = [(hit, e) for score, hit, e in scored if score >= best * 0.5]
+    spans = [(v, e) for _, e in good[:3] for v in e.values if v.kind == "duration"]
+    if spans and not times and (HOW_MANY.search(question) or
+                                re.search("how long", question, re.I)):
+        v, e = spans[0]
+        said = f"{v.minutes} minutes" if re.search(r"minut", question, re.I) else \
+            V.minutes_text(v.minutes)
+        return Found(f"{e.name}: {v.text} ({said}).", [e], [said], "difference")
+    timed = [(v, e) for _, e in good for v in e.values if v.kind == "time"]
+    if len(times) == 1 and AFTER.search(question) and timed:
+        later = sorted((p for p in timed if p[0].minutes > times[0].minutes),
+                       key=lambda p: p[0].minutes)
+        if later:
+            return _gap(times[0], later[0][0], [later[0][1]])
+    if not times:
+        picked, covered = [], set()
+        for hit, e in good:
+            first = next((v for v in e.values if v.kind == "time"), None)
+            if first is not None and hit - covered and all(p[1].row is not e.row
+                                                           for p in picked):
+                picked.append((first, e))
+                covered |= hit
+        if len(picked) >= 2:
+            (a, ea), (b, eb) = sorted(picked[:2], key=lambda p: p[0].minutes)
+            return _gap(a, b, [ea, eb])
+    return None
+
+
+def _yes_no(scored) -> Found:
+    """Yes or no, with the line that says so: no when it says no ("Sundays: closed")."""
+    best = scored[0][0]
+    ties = [e for score, _, e in scored if score >= best * 0.999]
+    e = next((e for e in ties if e.values), ties[0])
+    said = e.row.text
+    no = bool(NEGATIVE.search(said))
+    return Found(f'{"No" if no else "Yes"}: "{said}".', [e], ["no" if no else "yes"], "yesno")
 
 
 def _items(scored, known: int) -> int:
@@ -309,16 +587,20 @@ def _items(scored, known: int) -> int:
     return len(rows) if known > 1 else 0
 
 
-def _value(question, top, scored, pages, times) -> Found:
-    """One entry's value; among entries that match as well, the first, last, cheapest or
+def _value(question, scored, pages, times, kinds, found) -> Found:
+    """One entry's value; among entries that match well, the first, last, cheapest or
     dearest, or the first time after one the question gives."""
-    candidates = [e for _, _, e in top]
-    timed = [(v, e) for e in candidates for v in e.values if v.kind == "time"]
-    priced = [(v, e) for e in candidates if (v := _money_value(e)) is not None]
-    if timed and (FIRST.search(question) or LAST.search(question) or times):
+    best = scored[0][0]
+    top = [e for score, _, e in scored if score >= best * 0.999]
+    near = [e for score, _, e in scored if score >= best * 0.4]
+    timed = [(v, e) for e in near for v in e.values if v.kind == "time"]
+    if timed and (FIRST.search(question) or LAST.search(question) or
+                  times and (AFTER.search(question) or BEFORE.search(question))):
+        # the entries of the section the question names, not only the best one
+        section = [(v, e) for v, e in timed if e.section == top[0].section or e in top]
+        timed = section or timed
         if times and AFTER.search(question):
-            later = [(v, e) for v, e in timed if v.minutes >= times[0].minutes]
-            timed = later or timed
+            later = [p for p in timed if p[0].minutes >= times[0].minutes]
             v, e = min(later or timed, key=lambda p: p[0].minutes)
         elif times and BEFORE.search(question):
             v, e = max([p for p in timed if p[0].minutes <= times[0].minutes] or timed,
@@ -328,25 +610,65 @@ def _value(question, top, scored, pages, times) -> Found:
         else:
             v, e = min(timed, key=lambda p: p[0].minutes)
         return Found(_sentence(e, [v], pages), [e], [v.text], "value")
+    priced = [(v, e) for e in near if (v := _money_value(e)) is not None]
     if len(priced) > 1 and (LEAST.search(question) or MOST.search(question)):
         pick = min if LEAST.search(question) else max
         v, e = pick(priced, key=lambda p: p[0].number)
         return Found(_sentence(e, [v], pages), [e], [v.text], "value")
-    e = candidates[0]
-    vals = e.values
+    e = top[0]
+    if "money" in kinds and _money_value(e) is None and not LEAST.search(question) and \
+            (total := _document_total(found)) is not None:
+        e = total  # "how much was paid for parking?" on a ticket whose words name no price
+    if "count" in kinds:
+        return _count(question, e, pages)
+    vals = [v for v in e.values if v.kind != "amount" or v.money or "money" not in kinds]
+    if "money" in kinds and e.quantity and _quantities(question, words(e.label)) \
+            and 1 in _quantities(question, words(e.label)).values():
+        count, unit = e.quantity  # "what does one yogurt cost?": the price of one
+        line = _money_value(e)
+        text = unit.text if unit is not None else \
+            V.money(line.number / count, line) if line is not None and count else None
+        if text is not None:
+            return Found(_sentence(e, [text], pages), [e], [text], "value")
     if not vals:
         return Found(_sentence(e, [], pages), [e], [], "row")
-    if all(v.kind == "time" for v in vals) and len(vals) > 1 and not e.header:
-        shown = vals
+    wanted = [v for v in vals if _kind_of(v) in kinds] or vals
+    if all(v.kind == "time" for v in wanted) and len(wanted) > 1 and not e.header:
+        shown = wanted
+    elif "money" in kinds and (money := _money_value(e)) is not None:
+        shown = [money]
     else:
-        money = _money_value(e)
-        shown = [money] if money is not None else [vals[-1]]
+        shown = [wanted[-1] if "money" in kinds or not kinds else wanted[0]]
     return Found(_sentence(e, shown, pages), [e], [v.text for v in shown], "value")
 
 
-def _arithmetic(question, found, matcher, known, scored, numbers) -> Found | None:
+def _kind_of(v: V.Value) -> str:
+    if v.kind == "amount":
+        return "money" if v.money else "count"
+    return {"duration": "time"}.get(v.kind, v.kind)
+
+
+def _count(question: str, e: Entry, pages: int) -> Found:
+    """How many: the quantity of "6 x 0,45", the number before a unit the question names
+    ("3 nights", "243 kWh"), else the entry's first whole number."""
+    if e.quantity is not None:
+        n = str(e.quantity[0])
+        return Found(_sentence(e, [n], pages), [e], [n], "value")
+    asked = set(words(question))
+    text = " ".join(c.text for c in e.cells + e.details) or e.row.text
+    for m in re.finditer(r"(\d[\d.,]*)\s*([^\W\d_]+)", text):
+        if any(_similar(a, _fold(m.group(2))) for a in asked):
+            return Found(_sentence(e, [m.group(1)], pages), [e], [m.group(1)], "value")
+    whole = [v for v in e.values if v.kind == "amount" and not v.money] or \
+        [v for v in V.find(e.row.text) if v.kind == "amount" and not v.money]
+    if whole:
+        return Found(_sentence(e, [whole[0]], pages), [e], [whole[0].text], "value")
+    return Found(_sentence(e, [], pages), [e], [], "row")
+
+
+def _arithmetic(question, found, known, scored, numbers) -> Found | None:
     """Totals of what the question names (times how many), the change from a note, a bill
-    split between people."""
+    split between people, a total without some items."""
     quantities = _quantities(question, known)
     picked: list[tuple[Entry, int]] = []
     covered: set[str] = set()
@@ -354,7 +676,8 @@ def _arithmetic(question, found, matcher, known, scored, numbers) -> Found | Non
     for score, hit, e in scored:
         if score < scored[0][0] * 0.5 or not (hit - covered) or id(e.row) in rows:
             continue
-        if _money_value(e) is None:
+        if _money_value(e) is None or TOTAL_ROW.search(e.label) and len(scored) > 1 and \
+                not TOTAL_ROW.search(question):
             continue
         count = next((n for q, n in quantities.items() if any(_similar(q, h) for h in hit)), 1)
         picked.append((e, count))
@@ -363,37 +686,62 @@ def _arithmetic(question, found, matcher, known, scored, numbers) -> Found | Non
     counts = set(quantities.values())
     plain = [n for n in numbers if n.number is not None and
              not any(n.number == c for c in counts)]
-    split = SPLIT.search(question)
-    change = CHANGE.search(question)
-    if not picked or (split or change) and not (TOTAL.search(question) or quantities or
-                                                 len(picked) > 1):
-        total_entry = _document_total(found)
+    spelled = [NUMBER_WORDS[w] for w in re.findall(r"[^\W\d_]+", _fold(question))
+               if w in NUMBER_WORDS and NUMBER_WORDS[w] > 1]
+    people = [int(n.number) for n in plain
+              if n.number == n.number.to_integral() and 1 < n.number < 100] or spelled
+    split, change, without = SPLIT.search(question), CHANGE.search(question), \
+        WITHOUT.search(question)
+    total_entry = _document_total(found)
+    if without and total_entry is not None and picked:
+        left = [(e, n) for e, n in picked if e is not total_entry]
+        if left:
+            less = sum((_money_value(e).number * n for e, n in left), Decimal(0))
+            like = _money_value(total_entry)
+            rest = like.number - less
+            names = ", ".join(e.label for e, _ in left)
+            return Found(f"Without {names}, it comes to {V.money(rest, like)} "
+                         f"({like.text} - {V.money(less, like)}).",
+                         [total_entry, *(e for e, _ in left)], [V.money(rest, like)], "total")
+    if not picked or (split or change) and not (quantities or len(picked) > 1):
         if total_entry is None:
             return None
         picked = [(total_entry, 1)]
     like = _money_value(picked[0][0])
+    if len(picked) == 1 and picked[0][1] == 1 and TOTAL.search(question) and people and \
+            not split and picked[0][0] is not total_entry:
+        picked = [(picked[0][0], people[-1])]  # "for two people, the coperto in total"
     total = sum((_money_value(e).number * n for e, n in picked), Decimal(0))
     parts = " + ".join(f"{n} × {e.label} ({_money_value(e).text})" if n != 1 else
                        f"{e.label} ({_money_value(e).text})" for e, n in picked)
     cited = [e for e, _ in picked]
-    if change and plain:
+    if change and plain and not CHANGE_ROW.search(" ".join(e.label for e in cited)):
         paid = plain[-1].number
         back = paid - total
         return Found(f"The change from {V.money(paid, like)} is {V.money(back, like)} "
                      f"({parts} = {V.money(total, like)}).", cited, [V.money(back, like)],
                      "change")
-    people = [n for n in plain if n.number == n.number.to_integral() and 1 < n.number < 100]
-    spelled = [NUMBER_WORDS[w] for w in re.findall(r"[^\W\d_]+", _fold(question))
-               if w in NUMBER_WORDS and NUMBER_WORDS[w] > 1]
-    if split and (people or spelled):
-        n = int(people[-1].number) if people else spelled[-1]
+    if change and not plain:
+        row = next((e for e in found if CHANGE_ROW.search(e.label) and _money_value(e)), None)
+        if row is not None:
+            v = _money_value(row)
+            return Found(f"{row.label}: {v.text}.", [row], [v.text], "change")
+    if split and people:
+        n = people[-1]
         each = (total / n).quantize(Decimal("0.01"))
         return Found(f"Split {n} ways, {V.money(total, like)} is {V.money(each, like)} each.",
                      cited, [V.money(each, like)], "split")
     if len(picked) == 1 and picked[0][1] == 1:
+        e = picked[0][0]
+        if TOTAL.search(question) and e is total_entry:
+            return Found(f"{e.label}: {like.text}.", [e], [like.text], "total")
         return None  # one thing, once: its value, not a sum
     return Found(f"That comes to {V.money(total, like)}: {parts}.", cited,
                  [V.money(total, like)], "total")
+
+
+CHANGE_ROW = _cue(r"change", r"r[uü]ckgeld", r"wechselgeld", r"cambio", r"rendu", r"resto",
+                  r"wisselgeld", r"troco", r"monnaie")
 
 
 def _document_total(found: list[Entry]) -> Entry | None:
@@ -401,6 +749,6 @@ def _document_total(found: list[Entry]) -> Entry | None:
     with the largest amount of money."""
     named = [e for e in found if TOTAL_ROW.search(e.label) and _money_value(e) is not None]
     if named:
-        return named[-1]
-    priced = [e for e in found if (v := _money_value(e)) is not None and v.money]
+        return max(named, key=lambda e: _money_value(e).number)
+    priced = [e for e in found if _money_value(e) is not None]
     return max(priced, key=lambda e: _money_value(e).number) if priced else None

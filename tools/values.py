@@ -37,6 +37,10 @@ MONTHS = {name: i for i, names in enumerate([
 MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
 
 PATTERNS = [
+    # 2h35min, 2 h 35 min, 45 min, 3 hours (a span, not a time of day)
+    ("duration", re.compile(r"(?<![\w.,:])(\d{1,3})\s*h(?:ours?|rs?)?\s*(\d{1,2})\s*m(?:in\w*)?(?!\w)"
+                            r"|(?<![\w.,:])(\d{1,4})\s*(min(?:utes?|s)?|hours?|hrs?|Std\.?|Min\.?)(?!\w)",
+                            re.I)),
     ("date", re.compile(r"(?<![\d.])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d])")),
     ("date", re.compile(r"(?<![\d.:])(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?![\d.:])")),
     ("date", re.compile(rf"(?<!\w)(\d{{1,2}})\.?\s+({MONTH})\.?,?\s+(\d{{4}})(?!\d)", re.I)),
@@ -55,13 +59,14 @@ PATTERNS = [
 
 @dataclass(frozen=True)
 class Value:
-    kind: str  # "amount" (a number, with or without currency), "time", "date", "percent"
+    kind: str  # "amount" (a number, with or without currency), "time", "date", "percent",
+    # "duration" (a span: "2h35min", "45 min")
     text: str  # as printed
     start: int  # where in its text
     end: int
     number: Decimal | None = None  # amounts and percents
     currency: str = ""  # "€", "EUR" (amounts only)
-    minutes: int | None = None  # times: since midnight
+    minutes: int | None = None  # times: since midnight; durations: how long
     day: date | None = None  # dates
 
     @property
@@ -128,6 +133,14 @@ def _date(m: re.Match) -> date | None:
         return None
 
 
+GLUED = re.compile(r"(\d{1,2}[./-]\d{1,2}[./-]\d{4})(?=\d{1,2}[:h]\d{2})")
+
+
+def unglue(text: str) -> str:
+    """OCR's glued date and time ("03/11/202609:12") apart again."""
+    return GLUED.sub(r"\1 ", text)
+
+
 def find(text: str, dotted: bool = False) -> list[Value]:
     """The values in `text`, left to right, none overlapping (a date before a time before an
     amount). `dotted`: "7.50" is a time (in a timetable), not an amount."""
@@ -158,6 +171,13 @@ def _make(kind: str, m: re.Match, text: str, start: int, end: int) -> Value | No
     if kind == "date":
         day = _date(m)
         return Value("date", text, start, end, day=day) if day else None
+    if kind == "duration":
+        hours, minutes, alone, unit = m.groups()
+        if alone is not None:
+            minutes = int(alone) * (60 if unit.lower().startswith(("h", "s")) else 1)
+        else:
+            minutes = int(hours) * 60 + int(minutes)
+        return Value("duration", text, start, end, minutes=minutes)
     if kind == "dotted":
         return Value("time", text, start, end, minutes=int(m.group(1)) * 60 + int(m.group(2)))
     if kind == "time":
