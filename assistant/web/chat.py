@@ -100,10 +100,10 @@ class ChatEvents:
                 gallery_items(history)
             return
         shown = user_messages(exchange)
-        for upload, message in zip(exchange.uploads, shown, strict=False):
+        for upload, picture in zip(exchange.uploads, shown, strict=False):
             if upload.page is not None:  # a PDF's page, shown as its picture
-                self.ctx.uploads.grant(user.name, message["content"]["path"])
-                self._remember(message["content"]["path"], upload.path)
+                self.ctx.uploads.grant(user.name, picture["content"]["path"])
+                self._remember(picture["content"]["path"], upload.path)
         yield from self.stream_answer(exchange, session, [*history, *shown], restore=message)
 
     def regenerate(self, use_tools: bool, tools_on: list[str], temperature: float,
