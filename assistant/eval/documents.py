@@ -373,6 +373,6 @@ def summarize(rows: list[dict], show_failures: bool = True) -> dict:
     if show_failures:
         result["failures"] = [{"id": r["id"], "q": r["q"], "expected": r["expected"],
                                "answer": r["answer"][:400], "why": r["why"],
-                               "tools": r["tools"]}
+                               "tools": r["tools"], "seconds": round(r["seconds"], 2)}
                               for r in done if not r["right"]]
     return result
