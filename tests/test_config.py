@@ -59,3 +59,15 @@ def test_each_group_is_a_view_of_settings_fields_of_the_same_name_and_type():
             s.api.api_key, s.limits.max_images_per_chat) == ("owlvit", 2, 9, "k", 3)
     with pytest.raises(AttributeError):  # a component cannot change what others read
         s.tools.detect_model = "haar"
+
+
+def test_the_pdf_page_limit_comes_from_the_environment_or_a_flag():
+    from assistant.errors import BadSetting
+
+    assert Settings().max_pdf_pages == 20 and Settings().limits.max_pdf_pages == 20
+    assert Settings.from_env({"ASSISTANT_MAX_PDF_PAGES": "3"}).limits.max_pdf_pages == 3
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert from_args(parser.parse_args(["--max-pdf-pages", "7"]), {}).max_pdf_pages == 7
+    with pytest.raises(BadSetting, match="max_pdf_pages"):
+        Settings(max_pdf_pages=0)

@@ -254,20 +254,6 @@ def test_an_older_history_without_pages_still_opens(tmp_path):
     assert store.load("c1")[0].image("#2").page.lines[0]["text"] == "Invoice 2041"
 
 
-def test_the_page_limit_is_a_setting_from_env_and_flag():
-    import argparse
-
-    from assistant.config import add_arguments, from_args
-    from assistant.errors import BadSetting
-
-    assert Settings.from_env({"ASSISTANT_MAX_PDF_PAGES": "3"}).limits.max_pdf_pages == 3
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    assert from_args(parser.parse_args(["--max-pdf-pages", "7"]), {}).max_pdf_pages == 7
-    with pytest.raises(BadSetting, match="max_pdf_pages"):
-        Settings(max_pdf_pages=0)
-
-
 def test_the_rendered_page_is_a_plain_png_blob():
     (page,) = load_attachment(pdfs.invoice(scanned_page=False), "a.pdf", LIMITS)
     out = io.BytesIO()
