@@ -259,3 +259,34 @@ def test_the_rendered_page_is_a_plain_png_blob():
     out = io.BytesIO()
     page.image.save(out, format="PNG")
     assert Image.open(out).size == page.image.size
+
+
+def test_a_damaged_pdf_is_pages_or_a_refusal_never_another_error():
+    """PDFs cut short, with bytes changed or spliced in: each is read (RGB pages) or refused
+    naming the file, as the image loader's property test asks of pictures."""
+    import random
+
+    rng = random.Random(7)
+    sources = [pdfs.invoice(), pdfs.table(), pdfs.scripted_on_open(), pdfs.pages(3)]
+    limits = Settings(max_pdf_pages=2).limits
+    outcomes = set()
+    for _ in range(150):
+        data = bytearray(rng.choice(sources))
+        where = rng.randrange(len(data))
+        change = rng.randrange(3)
+        if change == 0:
+            data = data[:where]
+        elif change == 1:
+            for _ in range(rng.randrange(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        else:
+            data[where:where] = rng.randbytes(rng.randrange(1, 50))
+        try:
+            taken = load_attachment(bytes(data), "damaged.pdf", limits)
+        except BadImage as e:
+            assert "'damaged.pdf'" in str(e)
+            outcomes.add("refused")
+            continue
+        assert 1 <= len(taken) <= 2 and all(a.image.mode == "RGB" for a in taken)
+        outcomes.add("read")
+    assert outcomes == {"read", "refused"}

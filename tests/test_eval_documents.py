@@ -98,6 +98,7 @@ def test_saying_on_which_page_the_answer_is_does_not_count_as_another_value():
 @pytest.mark.parametrize("answer, right", [
     ("Yes, there is Kaffee.", True), ("yeah", True), ("Yep!", True), ("YES", True),
     ("No.", False), ("Nope", False), ("There is coffee, yes.", False), ("", False),
+    ("**Yes**, Kaffee is on it", True), ("1 Kaffee: yes", False),
     ("Yes, for 13,10 €.", False)])  # 13,10 is another value of the document
 def test_a_yes_or_no_answer_is_judged_by_its_first_word(answer, right):
     assert grade(answer, RECEIPT["questions"][1], values_of(RECEIPT))[0] is right

@@ -125,8 +125,7 @@ def grade(answer: str, question: dict, doc_values: set) -> tuple[bool, str]:
     (a number right after "page" or "p." says where the answer was found: it does not count)."""
     said = tokens(answer)
     if question["kind"] == "yesno":
-        words = [form for kind, form in said if kind == "word"]
-        first = words[0] if words else ""
+        first = said[0][1] if said and said[0][0] == "word" else ""  # "2 pm, yes" is no yes
         expected = {a.strip().casefold() for a in question["answer"]}
         said_as = "yes" if first in YES else "no" if first in NO else None
         if said_as is None:
