@@ -52,7 +52,7 @@ class Page:
     count: int  # pages in the document
     # the text layer: {"text": str, "box": [x0, y0, x1, y1]} in the page picture's pixels,
     # in reading order, a line each (a table's cells each their own); () for a scan
-    lines: tuple[dict, ...] = field(default=(), compare=False)
+    lines: tuple[dict, ...] = field(default=(), hash=False)  # dicts: compared, not hashed
 
     def to_json(self) -> dict:
         return {"document": self.document, "number": self.number, "count": self.count,
