@@ -168,8 +168,8 @@ def load_pdf(data: bytes, name: str, limits: InputLimits) -> list[Attachment]:
 def _refusal(name: str, error, data: bytes) -> BadDocument:
     import pypdfium2.raw as pdfium_c
 
-    code = getattr(error, "err_code", None)
-    if code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
+    code = getattr(error, "err_code", None)  # PDFium's last error: now and then an older one
+    if code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY) and b"/Encrypt" in data:
         return BadDocument(name, "it is protected by a password; remove the password (print "
                                  "to PDF) and send it again")
     if code == pdfium_c.FPDF_ERR_SUCCESS or (_NO_PAGES.search(data) and not
