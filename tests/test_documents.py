@@ -290,3 +290,14 @@ def test_a_damaged_pdf_is_pages_or_a_refusal_never_another_error():
         assert 1 <= len(taken) <= 2 and all(a.image.mode == "RGB" for a in taken)
         outcomes.add("read")
     assert outcomes == {"read", "refused"}
+
+
+def test_a_refusal_says_this_pdf_s_reason_not_the_one_before():
+    """PDFium's last error may be an earlier document's: after a protected PDF, a damaged one
+    is still called damaged."""
+    for data, says in ((pdfs.protected(), "protected by a password"),
+                       (pdfs.empty_document(), "it has no pages"),
+                       (pdfs.protected(), "protected by a password"),
+                       (pdfs.invoice()[:300], "damaged or cut short")):
+        with pytest.raises(BadDocument, match=says):
+            load_attachment(data, "x.pdf", LIMITS)
