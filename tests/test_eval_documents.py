@@ -147,6 +147,7 @@ def test_the_dev_set_loads_with_its_mix():
     assert {d["kind"] for d in docs} == {"photo", "pdf", "scan"}
     assert kinds.count("lookup") > kinds.count("arithmetic") > kinds.count("page") > 0
     assert any(len(d["pages"]) >= 3 for d in docs)
+    assert len(documents.load("heldout")) >= 20  # written apart: only its size is looked at
 
 
 @pytest.mark.parametrize("change, reason", [
