@@ -94,7 +94,8 @@ class Settings:
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     # A PDF attached becomes one picture per page, its first max_pdf_pages pages (each counts
-    # against the picture limits above); the note of the upload says which pages were taken.
+    # against the chat's pictures; the PDF is one file of the message's); the note of the
+    # upload says which pages were taken.
     max_pdf_pages: int = 20
     # Server: the UI and the API (/v1) bind here; private by default.
     host: str = "127.0.0.1"

@@ -365,12 +365,15 @@ class ChatSession:
 def check_limits(settings: InputLimits, text: str, new_images: int, chat_images: int,
                  pages: bool = False) -> None:
     """Refuse a message over the limits (OverLimit) before anything is read; `pages`: the
-    count is of pictures with each PDF page one (checked again once the files are read)."""
+    count is of pictures with each PDF page one (checked again once the files are read,
+    against the chat's limit: a PDF's own cap is max_pdf_pages)."""
     what = "pictures (each PDF page one)" if pages else "pictures"
     if len(text) > settings.max_message_chars:
         raise OverLimit("the message's length in characters", len(text),
                         settings.max_message_chars, "max_message_chars")
-    if new_images > settings.max_images_per_message:
+    # a message holds max_images_per_message files; a PDF's pages (at most max_pdf_pages of
+    # each) count against the chat's pictures
+    if new_images > settings.max_images_per_message and not pages:
         raise OverLimit(f"the number of {what} in the message", new_images,
                         settings.max_images_per_message, "max_images_per_message")
     if chat_images + new_images > settings.max_images_per_chat:

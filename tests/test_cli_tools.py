@@ -28,12 +28,13 @@ def test_tools_lists_every_tool_with_its_schema(capsys):
     assert main(["tools", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [t["name"] for t in listed] == ["caption", "vqa", "ocr", "detect", "classify",
-                                           "generate_image", "edit_image"]
+                                           "generate_image", "edit_image", "calculate"]
     assert all("image" in t["parameters"]["properties"] for t in listed
-               if t["name"] != "generate_image")
+               if t["name"] not in ("generate_image", "calculate"))
     assert main(["tools"]) == 0
     text = capsys.readouterr().out
-    assert "ocr  [RapidOCR PP-OCRv4 (offline)]" in text and "prompt: string (required)" in text
+    assert "ocr  [RapidOCR PP-OCRv4 (offline); a PDF's text layer as it is]" in text
+    assert "prompt: string (required)" in text and "expression: string (required)" in text
 
 
 def test_tool_runs_ocr_on_a_file_and_prints_json(capsys, sign):

@@ -211,20 +211,20 @@ def test_pages_count_against_the_picture_limits_and_a_refusal_changes_nothing(en
     from assistant.session import ChatSession
 
     engine = engines("llava")
-    limits = Settings(max_images_per_message=4, max_images_per_chat=5).limits
+    limits = Settings(max_images_per_message=2, max_images_per_chat=5).limits
     chat = ChatSession(engine, limits, params=engine.default_params(max_new_tokens=2))
-    path = tmp_path / "five.pdf"
-    path.write_bytes(pdfs.pages(5))
-    with pytest.raises(OverLimit, match="pictures \\(each PDF page one\\) in the message is 5; "
-                                        "the limit is 4"):
+    path = tmp_path / "six.pdf"
+    path.write_bytes(pdfs.pages(6))
+    with pytest.raises(OverLimit, match="pictures \\(each PDF page one\\) in the chat with "
+                                        "these is 6; the limit is 5"):
         chat.send("read these", [path])
     assert chat.conversation.turns == [] and chat.conversation.next_number == 1
-    two = tmp_path / "two.pdf"
-    two.write_bytes(pdfs.pages(2))
-    list(chat.send("read these", [two, two]))  # 4 pictures: as many as a message may hold
+    three = tmp_path / "three.pdf"
+    three.write_bytes(pdfs.pages(3))
+    list(chat.send("read these", [three]))  # one file: its 3 pages are more than 2 pictures
     with pytest.raises(OverLimit, match="in the chat"):
-        chat.send("and this", [two])
-    assert len(chat.conversation.images) == 4 and len(chat.conversation.turns) == 2
+        chat.send("and this", [three])  # 6 pictures in the chat
+    assert len(chat.conversation.images) == 3 and len(chat.conversation.turns) == 2
     bad = tmp_path / "protected.pdf"
     bad.write_bytes(pdfs.protected())
     with pytest.raises(BadDocument, match="protected by a password"):
