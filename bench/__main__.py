@@ -1,6 +1,7 @@
 """`python -m bench [--device cpu|cuda] [--small] ...` generation speed (bench/generation.py)
 | `python -m bench tools ...` (bench/tools.py) | `python -m bench load ...` (bench/load.py)
-| `python -m bench soak ...` (bench/soak.py) | `python -m bench turns ...` (bench/turns.py)."""
+| `python -m bench soak ...` (bench/soak.py) | `python -m bench turns ...` (bench/turns.py)
+| `python -m bench documents ...` (bench/documents.py)."""
 
 import sys
 
@@ -14,6 +15,8 @@ if __name__ == "__main__":
         from bench.soak import main
     elif args and args[0] == "turns":
         from bench.turns import main
+    elif args and args[0] == "documents":
+        from bench.documents import main
     elif args and args[0] == "generation":
         from bench.generation import main
     else:
