@@ -200,3 +200,38 @@ def registry_ocr():
     ocr.load()
     yield ocr
     ocr.unload()
+
+
+def test_a_form_gives_the_value_on_the_line_below_its_label():
+    lines = [line("Sala", 80, 50, 160, 80), line("3", 80, 100, 100, 130),
+             line("Posto", 300, 50, 400, 80), line("14", 300, 100, 340, 130)]
+    found = lookup.answer("which hall (sala) is it in?", read(lines))
+    assert found is not None and found.values == ["3"]
+
+
+def test_how_long_between_two_rows_is_worked_out_from_their_times():
+    lines = [line("ICE 598 Frankfurt", 80, 50, 400, 80), line("08:13", 600, 50, 680, 80),
+             line("RE 9 Siegen", 80, 100, 300, 130), line("08:40", 600, 100, 680, 130),
+             line("ICE 108 München", 80, 150, 400, 180), line("09:17", 600, 150, 680, 180)]
+    found = lookup.answer("how many minutes between the ICE to frankfurt and the one to "
+                          "münchen?", read(lines))
+    assert found is not None and found.values == ["64 minutes"]
+    assert "ICE" not in " ".join(found.values)  # "ICE 598" names a train: no amount
+
+
+def test_an_opposite_answers_a_yes_or_no_question_in_the_documents_language():
+    lines = [line("Horaires d'ouverture", 80, 50, 400, 80), line("Lundi fermé", 80, 100, 300, 130),
+             line("Mardi 12:00 - 21:00", 80, 150, 400, 180)]
+    found = lookup.answer("is the pool open on mondays?", read(lines))
+    assert found is not None and found.values == ["no"] and "Lundi" in found.text
+
+
+def test_a_receipt_keeps_the_quantity_line_with_its_item():
+    lines = [line("Brötchen", 80, 50, 250, 80), line("2,70", 600, 50, 680, 80),
+             line("6 x 0,45", 120, 90, 260, 120), line("SUMME EUR", 80, 140, 260, 170),
+             line("15,20", 600, 140, 680, 170), line("Rückgeld", 80, 180, 260, 210),
+             line("4,80", 600, 180, 680, 210)]
+    assert lookup.answer("how many brötchen did I buy?", read(lines)).values == ["6"]
+    assert lookup.answer("what does one brötchen cost?", read(lines)).values == ["0,45"]
+    assert lookup.answer("what's the total?", read(lines)).values == ["15,20"]
+    assert lookup.answer("how much change did I get?", read(lines)).values == ["4,80"]

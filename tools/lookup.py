@@ -88,7 +88,8 @@ WANTS = {
                   r"wie ?viel", r"cu[aá]nto", r"quanto"),
     "time": _cue(r"when\b", r"what time", r"at what", r"depart", r"leave", r"leaving",
                  r"arriv", r"open", r"clos", r"start", r"begin", r"until when", r"till when",
-                 r"wann", r"quand", r"cu[aá]ndo", r"a che ora", r"hoe laat"),
+                 r"wann", r"quand", r"cu[aá]ndo", r"a che ora", r"hoe laat", r"how long",
+                 r"how many (?:minutes|hours)", r"minutes?\b", r"hours?\b"),
     "date": _cue(r"what date", r"which date", r"which day", r"what day", r"date\b",
                  r"\bdue\b", r"valid", r"expir", r"born", r"birth", r"until when",
                  r"till when"),
@@ -204,6 +205,8 @@ class Entry:
 
     @property
     def name(self) -> str:
+        if self.header and self.label == self.header:
+            return self.header
         return ", ".join(x for x in (self.label, self.header) if x) or self.section or \
             self.row.text
 
@@ -332,6 +335,10 @@ def _synonyms(word: str) -> set[str]:
 def wants(question: str) -> set[str]:
     """The kinds of value the question asks for: money, time, date, count."""
     out = {kind for kind, cue in WANTS.items() if cue.search(question)}
+    if re.search(r"how many (?:minutes|hours|days)|how long", question, re.I):
+        out -= {"count", "money"}  # a span of time, not a count of things
+    if re.search(r"\bwhat time\b|\bat what time\b", question, re.I):
+        out.discard("date")
     if "count" in out:
         out.discard("money")  # "how many coffees for 10 euros" asks a count
     if WHEN.search(question):
@@ -344,7 +351,7 @@ def wants(question: str) -> set[str]:
 def has(e: Entry, kinds: set[str]) -> bool:
     for v in e.values:
         if "money" in kinds and v.kind == "amount" and v.money or \
-                "time" in kinds and v.kind in ("time", "date", "duration") or \
+                "time" in kinds and v.kind in ("time", "duration") or \
                 "date" in kinds and v.kind == "date" or \
                 "count" in kinds and v.kind in ("amount", "duration") and not v.money:
             return True
@@ -477,7 +484,7 @@ def answer(question: str, layout: Layout) -> Found | None:
     times = [v for v in asked if v.kind == "time"]
     dates = [v for v in asked if v.kind == "date"]
     if len(times) >= 2 and not (TOTAL.search(question) and not MINUTES.search(question)):
-        return _gap(times[0], times[1], [])
+        return _gap(times[0], times[1], [], question)
     if len(dates) >= 2:
         days = abs((dates[1].day - dates[0].day).days)
         return Found(f"From {dates[0].text} to {dates[1].text} is {days} days.", [],
@@ -524,11 +531,11 @@ def answer(question: str, layout: Layout) -> Found | None:
     return _value(question, scored, pages, times, kinds, found)
 
 
-def _gap(a: V.Value, b: V.Value, cited: list[Entry]) -> Found:
+def _gap(a: V.Value, b: V.Value, cited: list[Entry], question: str = "") -> Found:
     gap = b.minutes - a.minutes
     gap += 24 * 60 if gap < 0 else 0
-    return Found(f"From {a.text} to {b.text} is {V.minutes_text(gap)}.", cited,
-                 [V.minutes_text(gap)], "difference")
+    said = f"{gap} minutes" if re.search(r"minut", question, re.I) else V.minutes_text(gap)
+    return Found(f"From {a.text} to {b.text} is {said}.", cited, [said], "difference")
 
 
 def _minutes(question: str, scored, times: list[V.Value]) -> Found | None:
@@ -550,7 +557,7 @@ def _minutes(question: str, scored, times: list[V.Value]) -> Found | None:
         later = sorted((p for p in timed if p[0].minutes > times[0].minutes),
                        key=lambda p: p[0].minutes)
         if later:
-            return _gap(times[0], later[0][0], [later[0][1]])
+            return _gap(times[0], later[0][0], [later[0][1]], question)
     if not times:
         picked, covered = [], set()
         for hit, e in good:
@@ -561,7 +568,7 @@ def _minutes(question: str, scored, times: list[V.Value]) -> Found | None:
                 covered |= hit
         if len(picked) >= 2:
             (a, ea), (b, eb) = sorted(picked[:2], key=lambda p: p[0].minutes)
-            return _gap(a, b, [ea, eb])
+            return _gap(a, b, [ea, eb], question)
     return None
 
 
@@ -592,6 +599,7 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
     dearest, or the first time after one the question gives."""
     best = scored[0][0]
     top = [e for score, _, e in scored if score >= best * 0.999]
+    top.sort(key=lambda e: not e.values)  # among equals, one that gives a value
     near = [e for score, _, e in scored if score >= best * 0.4]
     timed = [(v, e) for e in near for v in e.values if v.kind == "time"]
     if timed and (FIRST.search(question) or LAST.search(question) or
@@ -616,6 +624,11 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
         v, e = pick(priced, key=lambda p: p[0].number)
         return Found(_sentence(e, [v], pages), [e], [v.text], "value")
     e = top[0]
+    if not e.values:  # a form's label with its value on the line below ("Sala" over "3")
+        below = next((x for x in found if x.row.page == e.row.page and
+                      x.row.number == e.row.number + 1 and not x.label and x.values and
+                      x.section == e.row.text), None)
+        e = below or e
     if "money" in kinds and _money_value(e) is None and not LEAST.search(question) and \
             (total := _document_total(found)) is not None:
         e = total  # "how much was paid for parking?" on a ticket whose words name no price
