@@ -119,7 +119,7 @@ def test_stable_diffusion_makes_the_asked_size_and_repeats_a_seed(tiny, chat):
 
 def test_instruct_pix2pix_edits_in_words_and_pillow_edits_remain(tiny, chat):
     registry = build(Settings(edit_model=tiny["instruct_pix2pix"]).tools)
-    schema = registry.schemas()[-1]["parameters"]
+    schema = next(s for s in registry.schemas() if s["name"] == "edit_image")["parameters"]
     assert "instruct" in schema["properties"]["operation"]["enum"]
     out = registry.call("edit_image", {"image": "#2", "operation": "instruct",
                                        "instruction": "make it blue", "steps": 2, "seed": 1}, chat)
