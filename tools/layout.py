@@ -127,6 +127,29 @@ def _split(text: str, dotted: bool) -> tuple[str, list[V.Value]]:
     return label, found
 
 
+# words that join two values into one ("12:00 to 21:00", "10am till 4pm")
+JOINS = frozenset("to till until and or bis und à au a al y e tot tm en ou - – — / & till".split())
+
+
+def _pieces(text: str, dotted: bool) -> list[tuple[int, int]]:
+    """Where one OCR line holds several label-value pairs ("Espresso 2.40 Tea 2.00", "Doors
+    7:00 pm Music 8:00 pm"): a piece ends after a price or a time that words follow and
+    another price or time ends. Counts inside a label ("Enfant (4 à 15 ans) 2,80 €") and
+    ranges ("12:00 - 21:00") stay whole."""
+    found = V.find(text, dotted=dotted)
+    final = [v for v in found if v.money or v.kind in ("time", "date")]
+    cuts = []
+    for a, b in zip(final, final[1:]):
+        between = text[a.end:b.start]
+        words = re.findall(r"[^\W\d_]{3,}", between)
+        joined = [w for w in re.findall(r"\S+", between.lower()) if w in JOINS]
+        if words and not joined and not re.match(r"\s*[-–—/]", between):
+            cut = a.end + len(between) - len(between.lstrip())
+            cuts.append(cut)
+    bounds = [0, *cuts, len(text)]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
 def _dotted(lines: list[dict]) -> bool:
     """Whether "7.50" on this page is a time: the page is a timetable (more times with a
     colon than prices, or many numbers like 7.50 and no currency)."""
@@ -179,9 +202,16 @@ def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
         cells = []
         for _, left, right, _, line in sorted(g, key=lambda p: p[1]):
             raw = V.unglue(line["text"])
-            text = LEADERS.sub(" ", raw).strip()
-            label, found = _split(raw, dotted)
-            cells.append(Cell(text, list(line["box"]), label, found, x=left, right=right))
+            pieces = _pieces(raw, dotted)
+            width = (right - left) / max(1, len(raw))
+            for start, end in pieces:  # "Doors 7pm  Music 8pm": a label and value each
+                piece = raw[start:end]
+                label, found = _split(piece, dotted)
+                box = list(line["box"]) if len(pieces) == 1 else [
+                    round(line["box"][0] + start * width), line["box"][1],
+                    round(line["box"][0] + end * width), line["box"][3]]
+                cells.append(Cell(LEADERS.sub(" ", piece).strip(), box, label, found,
+                                  x=left + start * width, right=left + end * width))
         out.append(Row(page, number, cells, y=sum(p[0] for p in g) / len(g)))
     _tables(out)
     return out, angle

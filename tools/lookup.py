@@ -77,6 +77,13 @@ TOTAL_ROW = _cue(r"total", r"summe", r"gesamt", r"somme", r"montant", r"importe"
                  r"amount due", r"balance due", r"to pay", r"à payer", r"zu zahlen", r"a pagar",
                  r"da pagare", r"te betalen", r"grand total", r"bedrag", r"betrag")
 AND = re.compile(r"(?<!\w)(?:and|und|et|y|e|en|plus|with|mit|avec|con|com)(?!\w)|[,&+]", re.I)
+PER = _cue(r"per\b", r"each\b", r"a night", r"a day", r"an hour", r"one\b", r"unit",
+           r"apiece", r"pro\b", r"par\b", r"por\b")
+ENDS = _cue(r"finish", r"end\b", r"ends\b", r"over\b", r"done\b", r"get out", r"arriv")
+# the words for a document itself: "how much is the bill?" asks its total
+PAPER = {"bill", "invoice", "receipt", "ticket", "facture", "rechnung", "factura", "fattura",
+         "factuur", "fatura", "quittung", "bon", "kassenbon", "ricevuta", "recibo", "ticket",
+         "conto", "note", "addition", "total"}
 WITHOUT = _cue(r"without", r"except", r"minus", r"leaving out", r"not counting", r"ohne\b",
                r"sans\b", r"sin\b", r"senza", r"zonder", r"sem\b")
 HOW_MANY = _cue(r"how many", r"number of", r"wie viele", r"combien de", r"cu[aá]nt[oa]s",
@@ -160,6 +167,20 @@ unit einzelpreis unitaire unitario
 discount rabatt remise descuento sconto korting desconto skonto
 deposit pfand caution deposito statiegeld
 breakfast fruhstuck petit desayuno colazione ontbijt
+until till bis jusqu jusqua hasta fino tot ate
+beer bier biere cerveza birra cerveja
+wine wein vin vino vinho wijn
+water wasser eau agua acqua
+coffee kaffee cafe caffe koffie
+tea tee thee cha
+milk milch lait leche latte melk leite
+bread brot pain pan pane brood pao
+cake kuchen gateau tarta torta taart bolo
+draught draft tap zapf pression barril spina
+balance saldo restbetrag solde resto
+reference ref referenz referencia riferimento referentie verwendungszweck
+bike bicycle fahrrad velo bicicleta bicicletta fiets
+dog hund chien perro cane hond
 """.strip().splitlines()]
 NUMBER_WORDS = {w: n for n, ws in enumerate([
     "", "a an one un une uno una ein eine einen eins um uma een",
@@ -312,6 +333,7 @@ OPPOSITES = [({"open", "opening", "opens", "offen", "ouvert", "abierto", "aperto
               {"excluded", "exclusive", "extra", "exclu", "excluido", "escluso"})]
 # One way only: a weekday is Monday, but Monday is not Friday.
 IMPLIES = {
+    "pay": "due fallig echeance vencimiento scadenza vervaldatum",
     "weekday": "monday friday mon fri mo fr lundi vendredi montag freitag lunes viernes "
                "lunedi venerdi maandag vrijdag werktags semaine",
     "weekend": "saturday sunday samedi dimanche samstag sonntag sabado domingo sabato "
@@ -341,6 +363,8 @@ def wants(question: str) -> set[str]:
         out.discard("date")
     if "count" in out:
         out.discard("money")  # "how many coffees for 10 euros" asks a count
+    if TOTAL.search(question) and not WHEN.search(question):
+        out = (out - {"date", "time"}) | {"money"}  # "what is the total due?"
     if WHEN.search(question):
         out.discard("money")  # "on what date will the amount be charged?"
     elif re.search(r"\bhow much\b", question, re.I):
@@ -383,7 +407,8 @@ class Matcher:
     def forms(self, word: str) -> set[str]:
         """The word and its glossary synonyms that the document has."""
         if word not in self._forms:
-            self._forms[word] = {word} | {w for w in _synonyms(word) if w != word}
+            self._forms[word] = {word} if word in GRAMMAR else \
+                {word} | {w for w in _synonyms(word) if w != word}
         return self._forms[word]
 
     def match(self, question_word: str, vocabulary: set[str]) -> tuple[str, float] | None:
@@ -507,7 +532,9 @@ def answer(question: str, layout: Layout) -> Found | None:
     if MINUTES.search(question) and (done := _minutes(question, scored, times)):
         return done
     numbers = [v for v in asked if v.kind == "amount"]
-    if (CHANGE.search(question) or SPLIT.search(question) or TOTAL.search(question) or
+    if kinds and "money" not in kinds:
+        pass  # a time, a date or a count: no sum of prices
+    elif (CHANGE.search(question) or SPLIT.search(question) or TOTAL.search(question) or
             WITHOUT.search(question) or any(n > 1 for n in _quantities(question, known).values())
             or
             AND.search(question) and _items(scored, len(known)) > 1) and \
@@ -623,15 +650,34 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
         pick = min if LEAST.search(question) else max
         v, e = pick(priced, key=lambda p: p[0].number)
         return Found(_sentence(e, [v], pages), [e], [v.text], "value")
+    if kinds and not any(has(x, kinds) for x in top):
+        # the best words lead to no value of the kind asked: the best entry that has one
+        e = next((x for _, _, x in scored if has(x, kinds)), None)
+        top = [e] if e is not None else top
+    if len({id(x.row) for x in top}) == 1 and len({x.header for x in top}) > 1:
+        top = _column(question, top)  # one row of a table: which of its columns
     e = top[0]
     if not e.values:  # a form's label with its value on the line below ("Sala" over "3")
         below = next((x for x in found if x.row.page == e.row.page and
                       x.row.number == e.row.number + 1 and not x.label and x.values and
                       x.section == e.row.text), None)
         e = below or e
-    if "money" in kinds and _money_value(e) is None and not LEAST.search(question) and \
-            (total := _document_total(found)) is not None:
-        e = total  # "how much was paid for parking?" on a ticket whose words name no price
+    generic = all(w in GRAMMAR or _synonyms(w) & PAPER for w in
+                  next((h for _, h, x in scored if x is e), set()) - {"#value"})
+    if "money" in kinds and (_money_value(e) is None or generic) and \
+            not LEAST.search(question) and (total := _document_total(found)) is not None:
+        e = total  # "how much was paid for parking?", "how much is this month's bill?"
+    if "date" in kinds and not any(v.kind == "date" for v in e.values) and \
+            (day := next((v for v in V.find(e.section) if v.kind == "date"), None)):
+        # a timetable of days: the date stands in the heading above ("Thursday 11 June")
+        return Found(f"{e.name}: {e.section}.", [e], [day.text], "value")
+    clock = [v for v in e.values if v.kind == "time"]
+    span = next((v for v in e.values if v.kind == "duration"), None)
+    if clock and span is not None and ENDS.search(question):
+        end = clock[0].minutes + span.minutes  # starts at 09:00, takes 1h 45m: ends 10:45
+        said = V.clock(end)
+        return Found(f"{e.name}: {clock[0].text} + {span.text} = {said}.", [e], [said],
+                     "difference")
     if "count" in kinds:
         return _count(question, e, pages)
     vals = [v for v in e.values if v.kind != "amount" or v.money or "money" not in kinds]
@@ -645,6 +691,9 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
             return Found(_sentence(e, [text], pages), [e], [text], "value")
     if not vals:
         return Found(_sentence(e, [], pages), [e], [], "row")
+    given = [v for v in vals if any(_same(a, v) for a in V.find(question, dotted=True))]
+    if len(given) < len(vals):
+        vals = [v for v in vals if v not in given]  # not the value the question gave
     wanted = [v for v in vals if _kind_of(v) in kinds] or vals
     if all(v.kind == "time" for v in wanted) and len(wanted) > 1 and not e.header:
         shown = wanted
@@ -658,7 +707,19 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
 def _kind_of(v: V.Value) -> str:
     if v.kind == "amount":
         return "money" if v.money else "count"
-    return {"duration": "time"}.get(v.kind, v.kind)
+    return v.kind
+
+
+def _column(question: str, cells: list[Entry]) -> list[Entry]:
+    """Which column of one table row answers: the unit price for "per night", "each", "one";
+    else a price, the last one (the line's amount), before counts and words."""
+    price = set(next(g for g in GLOSSARY if "price" in g)) | {"unit", "einzelpreis", "unitaire"}
+    if PER.search(question):
+        unit = [e for e in cells if set(words(e.header)) & price and _money_value(e)]
+        if unit:
+            return unit + [e for e in cells if e not in unit]
+    money = [e for e in cells if _money_value(e) is not None]
+    return money[::-1] + [e for e in cells if e not in money] if money else cells
 
 
 def _count(question: str, e: Entry, pages: int) -> Found:
@@ -687,7 +748,8 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
     covered: set[str] = set()
     rows: set[int] = set()
     for score, hit, e in scored:
-        if score < scored[0][0] * 0.5 or not (hit - covered) or id(e.row) in rows:
+        fresh = hit - covered
+        if score < scored[0][0] * 0.25 or not fresh or id(e.row) in rows:
             continue
         if _money_value(e) is None or TOTAL_ROW.search(e.label) and len(scored) > 1 and \
                 not TOTAL_ROW.search(question):
@@ -716,6 +778,10 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
             return Found(f"Without {names}, it comes to {V.money(rest, like)} "
                          f"({like.text} - {V.money(less, like)}).",
                          [total_entry, *(e for e, _ in left)], [V.money(rest, like)], "total")
+    named_total = next((e for e, _ in picked if TOTAL_ROW.search(e.label)), None)
+    if named_total is not None and TOTAL.search(question) and not split and not change:
+        v = _money_value(named_total)  # "the total with service": the total says it
+        return Found(f"{named_total.label}: {v.text}.", [named_total], [v.text], "total")
     if not picked or (split or change) and not (quantities or len(picked) > 1):
         if total_entry is None:
             return None

@@ -38,7 +38,8 @@ MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
 
 PATTERNS = [
     # 2h35min, 2 h 35 min, 45 min, 3 hours (a span, not a time of day)
-    ("duration", re.compile(r"(?<![\w.,:])(\d{1,3})\s*h(?:ours?|rs?)?\s*(\d{1,2})\s*m(?:in\w*)?(?!\w)"
+    ("duration", re.compile(r"(?<![\w.,:])(\d{1,3})\s*(?:h\s*(\d{1,2})\s*m(?:in\w*)?|"
+                            r"(?:hours?|hrs?)\s*(?:and\s*)?(\d{1,2})(?:\s*m(?:in\w*)?)?)(?!\w)"
                             r"|(?<![\w.,:])(\d{1,4})\s*(min(?:utes?|s)?|hours?|hrs?|Std\.?|Min\.?)(?!\w)",
                             re.I)),
     ("date", re.compile(r"(?<![\d.])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d])")),
@@ -134,11 +135,16 @@ def _date(m: re.Match) -> date | None:
 
 
 GLUED = re.compile(r"(\d{1,2}[./-]\d{1,2}[./-]\d{4})(?=\d{1,2}[:h]\d{2})")
+# OCR drops the space between a number and a word: "18advance", "Room214"
+DIGIT_WORD = re.compile(r"(?<=\d)(?=[^\W\d_]{3,})(?![a-z]{0,2}\b)")
+WORD_DIGIT = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]{2,})(?=\d)")
 
 
 def unglue(text: str) -> str:
-    """OCR's glued date and time ("03/11/202609:12") apart again."""
-    return GLUED.sub(r"\1 ", text)
+    """OCR's glued date and time ("03/11/202609:12"), number and word ("18advance") apart
+    again; times and units stay whole ("7pm", "2h35min", "250g")."""
+    text = GLUED.sub(r"\1 ", text)
+    return WORD_DIGIT.sub(r"\1 ", DIGIT_WORD.sub(" ", text))
 
 
 def find(text: str, dotted: bool = False) -> list[Value]:
@@ -172,11 +178,11 @@ def _make(kind: str, m: re.Match, text: str, start: int, end: int) -> Value | No
         day = _date(m)
         return Value("date", text, start, end, day=day) if day else None
     if kind == "duration":
-        hours, minutes, alone, unit = m.groups()
+        hours, short, spelled, alone, unit = m.groups()
         if alone is not None:
             minutes = int(alone) * (60 if unit.lower().startswith(("h", "s")) else 1)
         else:
-            minutes = int(hours) * 60 + int(minutes)
+            minutes = int(hours) * 60 + int(short or spelled)
         return Value("duration", text, start, end, minutes=minutes)
     if kind == "dotted":
         return Value("time", text, start, end, minutes=int(m.group(1)) * 60 + int(m.group(2)))
