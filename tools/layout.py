@@ -139,7 +139,7 @@ def _pieces(text: str, dotted: bool) -> list[tuple[int, int]]:
     found = V.find(text, dotted=dotted)
     final = [v for v in found if v.money or v.kind in ("time", "date")]
     cuts = []
-    for a, b in zip(final, final[1:]):
+    for a, b in zip(final, final[1:], strict=False):
         between = text[a.end:b.start]
         words = re.findall(r"[^\W\d_]{3,}", between)
         joined = [w for w in re.findall(r"\S+", between.lower()) if w in JOINS]

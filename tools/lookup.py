@@ -82,7 +82,7 @@ PER = _cue(r"per\b", r"each\b", r"a night", r"a day", r"an hour", r"one\b", r"un
 ENDS = _cue(r"finish", r"end\b", r"ends\b", r"over\b", r"done\b", r"get out", r"arriv")
 # the words for a document itself: "how much is the bill?" asks its total
 PAPER = {"bill", "invoice", "receipt", "ticket", "facture", "rechnung", "factura", "fattura",
-         "factuur", "fatura", "quittung", "bon", "kassenbon", "ricevuta", "recibo", "ticket",
+         "factuur", "fatura", "quittung", "bon", "kassenbon", "ricevuta", "recibo",
          "conto", "note", "addition", "total"}
 WITHOUT = _cue(r"without", r"except", r"minus", r"leaving out", r"not counting", r"ohne\b",
                r"sans\b", r"sin\b", r"senza", r"zonder", r"sem\b")
