@@ -77,8 +77,8 @@ TOTAL_ROW = _cue(r"total", r"summe", r"gesamt", r"somme", r"montant", r"importe"
                  r"amount due", r"balance due", r"to pay", r"à payer", r"zu zahlen", r"a pagar",
                  r"da pagare", r"te betalen", r"grand total", r"bedrag", r"betrag")
 AND = re.compile(r"(?<!\w)(?:and|und|et|y|e|en|plus|with|mit|avec|con|com)(?!\w)|[,&+]", re.I)
-PER = _cue(r"per\b", r"each\b", r"a night", r"a day", r"an hour", r"one\b", r"unit",
-           r"apiece", r"pro\b", r"par\b", r"por\b")
+PER = _cue(r"per\b", r"each\b", r"a night", r"a day", r"an hour", r"one\b", r"apiece",
+           r"pro\b", r"par\b", r"por\b")
 ENDS = _cue(r"finish", r"end\b", r"ends\b", r"over\b", r"done\b", r"get out", r"arriv")
 # the words for a document itself: "how much is the bill?" asks its total
 PAPER = {"bill", "invoice", "receipt", "ticket", "facture", "rechnung", "factura", "fattura",
@@ -95,8 +95,9 @@ WANTS = {
                   r"wie ?viel", r"cu[aá]nto", r"quanto"),
     "time": _cue(r"when\b", r"what time", r"at what", r"depart", r"leave", r"leaving",
                  r"arriv", r"open", r"clos", r"start", r"begin", r"until when", r"till when",
-                 r"wann", r"quand", r"cu[aá]ndo", r"a che ora", r"hoe laat", r"how long",
-                 r"how many (?:minutes|hours)", r"minutes?\b", r"hours?\b"),
+                 r"wann", r"quand", r"cu[aá]ndo", r"a che ora", r"hoe laat"),
+    "span": _cue(r"how long", r"how many (?:minutes|hours)", r"minutes?\b", r"hours?\b",
+                 r"duration", r"valid for"),
     "date": _cue(r"what date", r"which date", r"which day", r"what day", r"date\b",
                  r"\bdue\b", r"valid", r"expir", r"born", r"birth", r"until when",
                  r"till when"),
@@ -358,7 +359,7 @@ def wants(question: str) -> set[str]:
     """The kinds of value the question asks for: money, time, date, count."""
     out = {kind for kind, cue in WANTS.items() if cue.search(question)}
     if re.search(r"how many (?:minutes|hours|days)|how long", question, re.I):
-        out -= {"count", "money"}  # a span of time, not a count of things
+        out -= {"count", "money", "time"}  # a span of time, not a count of things
     if re.search(r"\bwhat time\b|\bat what time\b", question, re.I):
         out.discard("date")
     if "count" in out:
@@ -375,7 +376,8 @@ def wants(question: str) -> set[str]:
 def has(e: Entry, kinds: set[str]) -> bool:
     for v in e.values:
         if "money" in kinds and v.kind == "amount" and v.money or \
-                "time" in kinds and v.kind in ("time", "duration") or \
+                "time" in kinds and v.kind == "time" or \
+                "span" in kinds and v.kind == "duration" or \
                 "date" in kinds and v.kind == "date" or \
                 "count" in kinds and v.kind in ("amount", "duration") and not v.money:
             return True
@@ -432,8 +434,12 @@ class Matcher:
         return None
 
     def known(self, question: str) -> list[str]:
-        """The question's words that the document has (itself or by a synonym)."""
-        return [w for w in dict.fromkeys(words(question)) if self.match(w, self.vocabulary)]
+        """The question's words that the document has (itself or by a synonym), and pairs
+        of them that OCR wrote as one ("flat white": "Flatwhite")."""
+        said = words(question)
+        pairs = [a + b for a, b in zip(said, said[1:], strict=False)
+                 if a not in GRAMMAR and b not in GRAMMAR and a + b in self.vocabulary]
+        return [w for w in dict.fromkeys(said + pairs) if self.match(w, self.vocabulary)]
 
     def scores(self, question_words: list[str], question: str = "",
                kinds: set[str] = frozenset()) -> list[tuple[float, set[str], Entry]]:
@@ -533,7 +539,7 @@ def answer(question: str, layout: Layout) -> Found | None:
         return done
     numbers = [v for v in asked if v.kind == "amount"]
     if kinds and "money" not in kinds:
-        pass  # a time, a date or a count: no sum of prices
+        pass  # a time, a span, a date or a count: no sum of prices
     elif (CHANGE.search(question) or SPLIT.search(question) or TOTAL.search(question) or
             WITHOUT.search(question) or any(n > 1 for n in _quantities(question, known).values())
             or
@@ -655,7 +661,7 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
         e = next((x for _, _, x in scored if has(x, kinds)), None)
         top = [e] if e is not None else top
     if len({id(x.row) for x in top}) == 1 and len({x.header for x in top}) > 1:
-        top = _column(question, top)  # one row of a table: which of its columns
+        top = _column(question, top, kinds)  # one row of a table: which of its columns
     e = top[0]
     if not e.values:  # a form's label with its value on the line below ("Sala" over "3")
         below = next((x for x in found if x.row.page == e.row.page and
@@ -707,12 +713,18 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
 def _kind_of(v: V.Value) -> str:
     if v.kind == "amount":
         return "money" if v.money else "count"
-    return v.kind
+    return {"duration": "span"}.get(v.kind, v.kind)
 
 
-def _column(question: str, cells: list[Entry]) -> list[Entry]:
-    """Which column of one table row answers: the unit price for "per night", "each", "one";
-    else a price, the last one (the line's amount), before counts and words."""
+def _column(question: str, cells: list[Entry], kinds: set[str]) -> list[Entry]:
+    """Which column of one table row answers: for how many, the quantity; the unit price for
+    "per night", "each", "one"; else a price, the last one (the line's amount), before counts
+    and words."""
+    if "count" in kinds:
+        quantity = set(next(g for g in GLOSSARY if "quantity" in g)) | {"qta", "anz", "stk"}
+        counted = [e for e in cells if set(words(e.header)) & quantity] or \
+            [e for e in cells if e.values and not _money_value(e)]
+        return counted + [e for e in cells if e not in counted]
     price = set(next(g for g in GLOSSARY if "price" in g)) | {"unit", "einzelpreis", "unitaire"}
     if PER.search(question):
         unit = [e for e in cells if set(words(e.header)) & price and _money_value(e)]

@@ -137,6 +137,7 @@ def _date(m: re.Match) -> date | None:
 GLUED = re.compile(r"(\d{1,2}[./-]\d{1,2}[./-]\d{4})(?=\d{1,2}[:h]\d{2})")
 # OCR drops the space between a number and a word: "18advance", "Room214"
 DIGIT_WORD = re.compile(r"(?<=\d)(?=[^\W\d_]{3,})(?![a-z]{0,2}\b)")
+TAX_CLASS = re.compile(r"(\d[.,]\d{2})([A-Z])\b")
 WORD_DIGIT = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]{2,})(?=\d)")
 
 
@@ -144,6 +145,7 @@ def unglue(text: str) -> str:
     """OCR's glued date and time ("03/11/202609:12"), number and word ("18advance") apart
     again; times and units stay whole ("7pm", "2h35min", "250g")."""
     text = GLUED.sub(r"\1 ", text)
+    text = TAX_CLASS.sub(r"\1 \2", text)  # "2,29B": a price and its tax class
     return WORD_DIGIT.sub(r"\1 ", DIGIT_WORD.sub(" ", text))
 
 
