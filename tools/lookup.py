@@ -253,10 +253,15 @@ def entries(layout: Layout) -> list[Entry]:
     item kept with that item."""
     out: list[Entry] = []
     section = ""
+    headings: list[Cell] = []  # side by side on a page of columns ("ENTRÉES  DESSERTS")
     for row in layout.rows:
         pairs = row.pairs()
         if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 5:
             section = row.text  # a heading, or a note ("Sundays: closed"): both an entry
+            headings = []
+        elif not row.values and len(row.cells) > 1 and \
+                all(len(words(c.text)) <= 3 and c.text.upper() == c.text for c in row.cells):
+            headings = list(row.cells)  # headings in capitals over columns of items
         last = out[-1] if out else None
         if row.values and not row.label and last is not None and last.row.page == row.page \
                 and last.row.number == row.number - 1 and last.values and \
@@ -265,6 +270,10 @@ def entries(layout: Layout) -> list[Entry]:
             continue
         for label, cells in pairs or [(row.text, [])]:
             header = next((c.header for c in cells if c.header), "")
+            if headings and cells:
+                x = cells[0].x
+                over = [h for h in headings if h.x - 20 <= x] or headings[:1]
+                section = over[-1].text  # the heading of the column it stands in
             if header and len(cells) > 1:  # a row of a table: one entry per column
                 for c in cells:
                     out.append(Entry(row, label, [c], c.header, section))
