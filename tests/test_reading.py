@@ -235,3 +235,14 @@ def test_a_receipt_keeps_the_quantity_line_with_its_item():
     assert lookup.answer("what does one brötchen cost?", read(lines)).values == ["0,45"]
     assert lookup.answer("what's the total?", read(lines)).values == ["15,20"]
     assert lookup.answer("how much change did I get?", read(lines)).values == ["4,80"]
+
+
+@pytest.mark.parametrize("row, question, says", [
+    ("Bicycle  Free", "do I have to pay to bring my bike?", "No"),  # the opposite of paying
+    ("Lundi fermé", "is it open on mondays?", "No"),  # "fermé" is no once, not twice
+    ("Pago con tarjeta", "did I pay cash?", "No"),
+    ("Servizio incluso", "is service included?", "Yes"),
+])
+def test_yes_or_no_reads_the_opposite_of_what_was_asked(row, question, says):
+    found = lookup.answer(question, read([line(row, 80, 50, 400, 80)]))
+    assert found is not None and found.text.startswith(says)

@@ -340,7 +340,12 @@ OPPOSITES = [({"open", "opening", "opens", "offen", "ouvert", "abierto", "aperto
                "fechado"}),
              ({"included", "inclusive", "inbegriffen", "inclus", "incluido", "incluso",
                "inbegrepen"},
-              {"excluded", "exclusive", "extra", "exclu", "excluido", "escluso"})]
+              {"excluded", "exclusive", "extra", "exclu", "excluido", "escluso"}),
+             ({"pay", "paid", "charge", "charged", "cost", "costs", "fee", "fees"},
+              {"free", "gratis", "gratuit", "gratuite", "kostenlos", "gratuito", "gratuita",
+               "gratuitement"}),
+             ({"cash", "bar", "contanti", "efectivo", "especes", "contant", "dinheiro"},
+              {"card", "karte", "carte", "tarjeta", "carta", "kaart", "cartao", "pin"})]
 # One way only: a weekday is Monday, but Monday is not Friday.
 IMPLIES = {
     "pay": "due fallig echeance vencimiento scadenza vervaldatum",
@@ -373,7 +378,9 @@ def wants(question: str) -> set[str]:
         out.discard("date")
     if "count" in out:
         out.discard("money")  # "how many coffees for 10 euros" asks a count
-    if TOTAL.search(question) and not WHEN.search(question):
+    if re.search(r"how many (?:minutes|hours)|how long", question, re.I):
+        return {"span"}
+    if TOTAL.search(question) and not WHEN.search(question) and "count" not in out:
         out = (out - {"date", "time"}) | {"money"}  # "what is the total due?"
     if WHEN.search(question):
         out.discard("money")  # "on what date will the amount be charged?"
@@ -569,7 +576,7 @@ def answer(question: str, layout: Layout) -> Found | None:
     if not scored:
         return None
     if YES_NO.search(question):
-        return _yes_no(scored)
+        return _yes_no(question, scored)
     return _value(question, scored, pages, times, kinds, found)
 
 
@@ -614,14 +621,29 @@ def _minutes(question: str, scored, times: list[V.Value]) -> Found | None:
     return None
 
 
-def _yes_no(scored) -> Found:
-    """Yes or no, with the line that says so: no when it says no ("Sundays: closed")."""
+def _yes_no(question: str, scored) -> Found:
+    """Yes or no, with the line that says so: no when it says no ("Sundays: closed"), or when
+    it says the opposite of what the question asks ("pay for a bike?" on "Bicycle free";
+    "open on Mondays?" on "Lundi fermé" is no once, not twice)."""
     best = scored[0][0]
     ties = [e for score, _, e in scored if score >= best * 0.999]
     e = next((e for e in ties if e.values), ties[0])
     said = e.row.text
-    no = bool(NEGATIVE.search(said))
+    opposite = _opposites(words(question), words(said))
+    rest = " ".join(w for w in re.findall(r"\S+", said) if _fold(w).strip(".,:;!") not in
+                    opposite)
+    no = bool(NEGATIVE.search(rest)) != bool(opposite)
     return Found(f'{"No" if no else "Yes"}: "{said}".', [e], ["no" if no else "yes"], "yesno")
+
+
+def _opposites(asked: list[str], said: list[str]) -> set[str]:
+    """The words of `said` that mean the opposite of a word of `asked`."""
+    out = set()
+    for one, other in OPPOSITES:
+        for a, b in ((one, other), (other, one)):
+            if any(_inflected(q, w) for q in asked for w in a):
+                out |= {s for s in said if any(_inflected(s, w) for w in b)}
+    return out
 
 
 def _items(scored, known: int) -> int:
