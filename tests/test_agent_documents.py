@@ -121,3 +121,22 @@ def test_the_calculator_is_offered_only_with_numbers_to_work_on(registry):
     events, final = run(engine, registry, conv)
     assert steps(events) == [("calculate", {"expression": "23.75 / 5"})]
     assert final.text == "It comes to 4.75."
+
+
+@pytest.mark.parametrize("message", ["how much for a men's cut?",
+                                     "if I hand over £90 how much change do I get"])
+def test_a_question_about_a_page_is_no_edit_whatever_words_it_borrows(registry, message):
+    conv = Conversation()
+    conv.add_user(message, [menu()])
+    events, _ = run(Scripted([call("edit_image", image="#1", operation="crop",
+                                   box=[0, 0, 10, 10])] * 2), registry, conv, prompt="compact")
+    assert [tool for tool, _ in steps(events)][:1] == ["ocr"]
+
+
+def test_an_edit_of_a_page_is_still_an_edit(registry):
+    conv = Conversation()
+    conv.add_user("rotate it by 90 degrees", [menu()])
+    engine = Scripted([call("edit_image", image="#1", operation="rotate", degrees=90),
+                       "Here it is: #2."])
+    events, final = run(engine, registry, conv, prompt="compact")
+    assert [tool for tool, _ in steps(events)] == ["edit_image"]

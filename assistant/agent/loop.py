@@ -85,6 +85,10 @@ def offered(registry, conversation: Conversation):
 
 # the picture a tool's result says it made
 MADE = re.compile(r"\bNew image (#\d+)")
+# a message that asks something (a hint in English, for the small model only)
+QUESTION = re.compile(r"\?\s*$|^\W*(?:how|what|what's|whats|which|when|where|who|whose|why|is|"
+                      r"are|was|were|do|does|did|can|could|will|would|should|has|have|any)\b|"
+                      r"\bhow (?:much|many|long)\b|\bwhat(?:'s| is| time| day)\b", re.I)
 NUMBERS = re.compile(r"(?<![#\w])\d+(?:[.,:]\d+)?")  # "#2" is a handle, not a number
 # coordinates a message gives for boxes to draw ("a box at 10, 20, 80, 90")
 COORDINATES = re.compile(r"\d+\s*,\s*\d+")
@@ -342,8 +346,9 @@ class Agent:
         if reader is None:
             return None
         wanted = asked(tools, conversation, ran)
-        if any(t.makes and wanted.get(n) for n, t in tools.tools.items()):
-            return None
+        if any(t.makes and wanted.get(n) for n, t in tools.tools.items()) and \
+                not QUESTION.search(view.request(conversation)):
+            return None  # "crop the total" asks for a picture; "how much for a cut?" does not
         for handle in reversed(view.shown(conversation)):
             ref = conversation.images[handle]
             if getattr(ref, "page", None) is not None:
