@@ -145,8 +145,9 @@ def test_which_page_is_answered_from_where_the_match_stands():
     assert price is not None and price.values == ["12.00"] and "(page 2)" in price.text
 
 
-def test_a_question_whose_words_the_page_lacks_finds_nothing():
-    assert lookup.answer("what breed is the dog?", read()) is None
+def test_a_question_whose_words_the_page_lacks_is_not_answered_with_the_whole_page():
+    assert lookup.answer("what breed is the dog?", read()).text == "I could not find that in it."
+    assert lookup.answer("what does it say?", read()) is None  # the whole reading answers
 
 
 @pytest.mark.parametrize("expression, result", [

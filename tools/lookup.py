@@ -77,6 +77,10 @@ TOTAL_ROW = _cue(r"total", r"summe", r"gesamt", r"somme", r"montant", r"importe"
                  r"amount due", r"balance due", r"to pay", r"à payer", r"zu zahlen", r"a pagar",
                  r"da pagare", r"te betalen", r"grand total", r"bedrag", r"betrag")
 AND = re.compile(r"(?<!\w)(?:and|und|et|y|e|en|plus|with|mit|avec|con|com)(?!\w)|[,&+]", re.I)
+# a request for the whole text, not one thing in it ("what does it say?", "read it to me")
+READ_ALL = _cue(r"say", r"says", r"said", r"read", r"text", r"written", r"writing", r"transcri",
+                r"words?\b", r"letters", r"everything", r"all of it", r"whole", r"steht",
+                r"[eé]crit", r"dice\b", r"pone\b", r"c'?è scritto", r"staat")
 PER = _cue(r"per\b", r"each\b", r"a night", r"a day", r"an hour", r"one\b", r"apiece",
            r"pro\b", r"par\b", r"por\b")
 ENDS = _cue(r"finish", r"end\b", r"ends\b", r"over\b", r"done\b", r"get out", r"arriv")
@@ -573,6 +577,9 @@ def answer(question: str, layout: Layout) -> Found | None:
             scored = [(1.0, set(), only[0])]
         else:
             return Found("I could not find that in it.", [], [], "none")
+    if not scored and not READ_ALL.search(question) and \
+            any(w not in GRAMMAR for w in words(question)):
+        return Found("I could not find that in it.", [], [], "none")
     if not scored:
         return None
     if YES_NO.search(question):
@@ -699,8 +706,10 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
                       x.row.number == e.row.number + 1 and not x.label and x.values and
                       x.section == e.row.text), None)
         e = below or e
-    generic = all(w in GRAMMAR or _synonyms(w) & PAPER for w in
-                  next((h for _, h, x in scored if x is e), set()) - {"#value"})
+    title = set(words(" ".join(x.row.text for x in found[:4])))  # the document's heading
+    generic = all(w in GRAMMAR or _synonyms(w) & PAPER or w in PAPER or
+                  any(_similar(w, t) for t in title) and set(words(question)) & PAPER
+                  for w in next((h for _, h, x in scored if x is e), set()) - {"#value"})
     if "money" in kinds and (_money_value(e) is None or generic) and \
             not LEAST.search(question) and (total := _document_total(found)) is not None:
         e = total  # "how much was paid for parking?", "how much is this month's bill?"
@@ -789,10 +798,10 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
     quantities = _quantities(question, known)
     picked: list[tuple[Entry, int]] = []
     covered: set[str] = set()
-    rows: set[int] = set()
+    rows: set[tuple[int, str]] = set()
     for score, hit, e in scored:
         fresh = hit - covered
-        if score < scored[0][0] * 0.25 or not fresh or id(e.row) in rows:
+        if score < scored[0][0] * 0.25 or not fresh or (id(e.row), e.label) in rows:
             continue
         if _money_value(e) is None or TOTAL_ROW.search(e.label) and len(scored) > 1 and \
                 not TOTAL_ROW.search(question):
@@ -800,7 +809,7 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
         count = next((n for q, n in quantities.items() if any(_similar(q, h) for h in hit)), 1)
         picked.append((e, count))
         covered |= hit
-        rows.add(id(e.row))
+        rows.add((id(e.row), e.label))  # "Adult 14.80  Child 7.40": two in one row
     counts = set(quantities.values())
     plain = [n for n in numbers if n.number is not None and
              not any(n.number == c for c in counts)]

@@ -47,6 +47,10 @@ PATTERNS = [
     ("date", re.compile(rf"(?<!\w)(\d{{1,2}})\.?\s+({MONTH})\.?,?\s+(\d{{4}})(?!\d)", re.I)),
     ("date", re.compile(rf"(?<!\w)({MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?!\d)",
                         re.I)),
+    # "11 June", "June 11": a day of a year the page does not say (year 2000 stands in)
+    ("date", re.compile(rf"(?<![\w.])(\d{{1,2}})\.?\s+({MONTH})\b\.?(?!,?\s+\d)()", re.I)),
+    ("date", re.compile(rf"(?<!\w)({MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?![.:,]?\d)()",
+                        re.I)),
     # 2:05 pm, 7 am, 14:05, 14h05, 7.50 (a time only beside am/pm, or in a timetable row)
     ("time", re.compile(r"(?<![\d.,:])(\d{1,2})(?:[:h](\d{2})|\.(\d{2}))?\s*([ap]\.?m\.?)(?!\w)",
                         re.I)),
@@ -118,6 +122,11 @@ def _time(m: re.Match) -> int | None:
 
 def _date(m: re.Match) -> date | None:
     a, b, c = m.groups()
+    if not c:  # no year: only a month written as a name ("June", not "may 5 people")
+        month = b if a.isdigit() else a
+        if not month[:1].isupper():
+            return None
+        c = "2000"
     try:
         if a.isdigit() and len(a) == 4:
             return date(int(a), int(b), int(c))
