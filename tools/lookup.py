@@ -102,11 +102,17 @@ WANTS = {
                  r"wann", r"quand", r"cu[aá]ndo", r"a che ora", r"hoe laat"),
     "span": _cue(r"how long", r"how many (?:minutes|hours)", r"minutes?\b", r"hours?\b",
                  r"duration", r"valid for"),
-    "date": _cue(r"what date", r"which date", r"which day", r"what day", r"date\b",
+    "date": _cue(r"when\b", r"what date", r"which date", r"which day", r"what day", r"date\b",
                  r"\bdue\b", r"valid", r"expir", r"born", r"birth", r"until when",
                  r"till when"),
     "count": HOW_MANY,
+    "code": _cue(r"reference", r"\bref\b", r"number\b", r"\bno\.", r"code\b", r"\bid\b",
+                 r"iban", r"account", r"booking", r"tracking", r"order", r"registration",
+                 r"\breg\b", r"plate", r"licen[cs]e", r"password", r"pin\b"),
 }
+# what reads as a code: letters and digits together, with dashes or slashes ("INV-2026-0412")
+CODE_TOKEN = re.compile(r"(?<![\w-])(?=[\w/-]*\d)(?=[\w/-]*[A-Za-z])[A-Za-z0-9][\w/-]{3,}"
+                        r"(?:\s[A-Z0-9]{2,4}){0,4}(?![\w-])|(?<![\w.,-])\d{5,}(?![\w.,-])")
 WHEN = _cue(r"when\b", r"what (?:date|day|time)", r"which (?:date|day)", r"until when",
             r"at what time", r"wann", r"quand", r"cu[aá]ndo", r"quando")
 # Words for the same thing in the languages of the documents people bring: a question's
@@ -382,6 +388,9 @@ def wants(question: str) -> set[str]:
         out.discard("date")
     if "count" in out:
         out.discard("money")  # "how many coffees for 10 euros" asks a count
+    if "code" in out and out - {"code"} and not re.search(r"reference|\bref\b|code\b",
+                                                           question, re.I):
+        out.discard("code")  # "the number of nights" is a count, "order total" money
     if re.search(r"how many (?:minutes|hours)|how long", question, re.I):
         return {"span"}
     if TOTAL.search(question) and not WHEN.search(question) and "count" not in out:
@@ -401,6 +410,8 @@ def has(e: Entry, kinds: set[str]) -> bool:
                 "date" in kinds and v.kind == "date" or \
                 "count" in kinds and v.kind in ("amount", "duration") and not v.money:
             return True
+    if "code" in kinds and CODE_TOKEN.search(e.row.text):
+        return True
     return "count" in kinds and e.quantity is not None
 
 
@@ -717,8 +728,8 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
             (day := next((v for v in V.find(e.section) if v.kind == "date"), None)):
         # a timetable of days: the date stands in the heading above ("Thursday 11 June")
         return Found(f"{e.name}: {e.section}.", [e], [day.text], "value")
-    clock = [v for v in e.values if v.kind == "time"]
-    span = next((v for v in e.values if v.kind == "duration"), None)
+    clock = [v for v in e.values or e.row.values if v.kind == "time"]
+    span = next((v for v in e.row.values if v.kind == "duration"), None)
     if clock and span is not None and ENDS.search(question):
         end = clock[0].minutes + span.minutes  # starts at 09:00, takes 1h 45m: ends 10:45
         said = V.clock(end)
@@ -726,6 +737,8 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
                      "difference")
     if "count" in kinds:
         return _count(question, e, pages)
+    if "code" in kinds and (code := CODE_TOKEN.search(e.row.text)):
+        return Found(_sentence(e, [code.group(0)], pages), [e], [code.group(0)], "value")
     vals = [v for v in e.values if v.kind != "amount" or v.money or "money" not in kinds]
     if "money" in kinds and e.quantity and _quantities(question, words(e.label)) \
             and 1 in _quantities(question, words(e.label)).values():
