@@ -140,3 +140,11 @@ def test_an_edit_of_a_page_is_still_an_edit(registry):
                        "Here it is: #2."])
     events, final = run(engine, registry, conv, prompt="compact")
     assert [tool for tool, _ in steps(events)] == ["edit_image"]
+
+
+def test_another_readings_work_on_a_page_is_left_to_the_model(registry):
+    conv = Conversation()
+    conv.add_user("describe this picture", [menu()])
+    engine = Scripted([call("caption", image="#1"), "A menu of a cafe."])
+    events, final = run(engine, registry, conv, prompt="compact")
+    assert [tool for tool, _ in steps(events)] == ["caption"]

@@ -346,9 +346,14 @@ class Agent:
         if reader is None:
             return None
         wanted = asked(tools, conversation, ran)
+        message = view.request(conversation)
         if any(t.makes and wanted.get(n) for n, t in tools.tools.items()) and \
-                not QUESTION.search(view.request(conversation)):
+                not QUESTION.search(message):
             return None  # "crop the total" asks for a picture; "how much for a cut?" does not
+        if not asking.asks_work_of(reader.name, message) and any(
+                asking.asks_work_of(n, message) for n, t in tools.tools.items()
+                if n != reader.name and not t.makes):
+            return None  # "what breed is it?", "describe it": another reading's work
         for handle in reversed(view.shown(conversation)):
             ref = conversation.images[handle]
             if getattr(ref, "page", None) is not None:
