@@ -261,3 +261,10 @@ def test_the_answer_can_be_shown_boxed_on_the_page(registry_ocr):
     assert parent == "#1" and marked.size == page.size
     x0, y0, x1, y1 = out.data["answer"]["cited"][0]["box"]
     assert y0 > 100 and marked.getpixel((x0, (y0 + y1) // 2)) != (255, 255, 255)  # outlined
+
+
+def test_a_plain_number_in_the_question_locates_its_row_or_section():
+    pages = [(n, [line(f"Section {n}", 80, 50, 300, 80), line(f"Scone {n}", 80, 100, 250, 130),
+                  line(f"{n + 1}.50", 600, 100, 680, 130)]) for n in (1, 2, 3)]
+    found = lookup.answer("how much is a scone in section 2?", layout.read(pages))
+    assert found is not None and found.values == ["3.50"]

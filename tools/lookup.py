@@ -474,8 +474,13 @@ class Matcher:
 
     def scores(self, question_words: list[str], question: str = "",
                kinds: set[str] = frozenset()) -> list[tuple[float, set[str], Entry]]:
-        asked = [v for v in V.find(question, dotted=True) if v.kind in ("time", "date") or
-                 v.kind == "amount" and v.money]
+        """(score, the question's words it matched, entry), best first. A plain number of
+        the question breaks ties between rows ("night 12"), unless it asks yes or no (the
+        42 of "does route 42 run on Sundays?" names the timetable, not a row)."""
+        found = V.find(question, dotted=True)
+        asked = [v for v in found if v.kind in ("time", "date") or v.kind == "amount" and v.money]
+        counts = set() if YES_NO.search(question) else \
+            {v.number for v in found if v.kind == "amount" and not v.money}
         out = []
         for e, own, context in zip(self.entries, self.own, self.context, strict=True):
             score, hit = 0.0, set()
@@ -486,16 +491,25 @@ class Matcher:
                 elif (m := self.match(q, context)) is not None:
                     score += 0.5 * self.weight(m[0]) * m[1]
                     hit.add(q)
-            # a value the question gives locates its row ("which train leaves at 10:12?")
+            # a value the question gives locates its row ("which train leaves at 10:12?"),
+            # a plain number its row or section ("night 12", "section 7", "platform 5")
             if any(_same(a, v) for a in asked for v in e.values):
                 score += 2.0
                 hit.add("#value")
+            elif counts and (counts & {v.number for v in e.values if v.kind == "amount"} or
+                             counts & _numbers_in(e.section)):
+                score += 0.6  # a tie-breaker among rows the words found alike
+                hit.add("#number")
             if score and kinds:
                 score *= 1.6 if has(e, kinds) else 0.6
             if score:
                 out.append((score, hit, e))
         out.sort(key=lambda s: (-s[0], s[2].row.page, s[2].row.number))
         return out
+
+
+def _numbers_in(text: str) -> set:
+    return {v.number for v in V.find(text) if v.kind == "amount" and not v.money}
 
 
 def _same(a: V.Value, b: V.Value) -> bool:
