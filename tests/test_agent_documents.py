@@ -148,3 +148,11 @@ def test_another_readings_work_on_a_page_is_left_to_the_model(registry):
     engine = Scripted([call("caption", image="#1"), "A menu of a cafe."])
     events, final = run(engine, registry, conv, prompt="compact")
     assert [tool for tool, _ in steps(events)] == ["caption"]
+
+
+def test_how_many_on_a_page_of_text_is_the_pages_count(registry):
+    conv = Conversation()
+    conv.add_user("how many croissants are on the menu?", [menu()])
+    engine = Scripted([call("detect", image="#1", objects=["croissant"]), "I found none."])
+    events, _ = run(engine, registry, conv, prompt="compact")
+    assert [tool for tool, _ in steps(events)][:1] == ["ocr"]

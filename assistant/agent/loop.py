@@ -350,10 +350,12 @@ class Agent:
         if any(t.makes and wanted.get(n) for n, t in tools.tools.items()) and \
                 not QUESTION.search(message):
             return None  # "crop the total" asks for a picture; "how much for a cut?" does not
-        if not asking.asks_work_of(reader.name, message) and any(
-                asking.asks_work_of(n, message) for n, t in tools.tools.items()
-                if n != reader.name and not t.makes):
-            return None  # "what breed is it?", "describe it": another reading's work
+        if not asking.asks_work_of(reader.name, message) and not asking.asks_where(message) \
+                and any(asking.asks_work_of(n, message) for n, t in tools.tools.items()
+                        if n != reader.name and not t.makes):
+            # "what breed is it?", "describe it": another reading's work ("how many nights?"
+            # on a page of text is the page's count)
+            return None
         for handle in reversed(view.shown(conversation)):
             ref = conversation.images[handle]
             if getattr(ref, "page", None) is not None:
