@@ -76,11 +76,16 @@ def observation_text(style: str, tool: str, step: int, text: str, error: bool) -
                           error=error)
 
 
-def offered(registry, conversation: Conversation):
-    """The tools the model may call now: those that need a picture only when there is one."""
-    if conversation.images:
-        return registry
-    return registry.only([n for n, t in registry.tools.items() if not t.image_args])
+def offered(registry, conversation: Conversation, ran: list[Result] = ()):
+    """The tools the model may call now: those that need a picture only when there is one,
+    one that works on no picture and makes none (the calculator) only when there are numbers
+    to work on (two in the message, or in what this answer's tools read): a prompt that
+    names it where it has no work changes how a small model routes everything else."""
+    numbers = len(NUMBERS.findall(view.request(conversation))) + \
+        sum(len(NUMBERS.findall(r.text)) for r in ran)
+    return registry.only([n for n, t in registry.tools.items()
+                          if (conversation.images or not t.image_args) and
+                          (t.image_args or t.makes or numbers >= 2)])
 
 
 # the picture a tool's result says it made
@@ -117,12 +122,6 @@ def asked(registry, conversation: Conversation, ran: list[Result] = (),
         reader = any(t.reads_text for t in registry.tools.values())
         out |= {name: [] for name, t in registry.tools.items() if not t.makes and
                 t.image_args and (t.reads_text is False or reader and not t.reads_text)}
-    # a tool that works on no picture and makes none (the calculator) has work only when
-    # there are numbers to work on: two in the message, or in what this answer's tools read
-    numbers = len(NUMBERS.findall(message)) + sum(len(NUMBERS.findall(r.text)) for r in ran)
-    if numbers < 2:
-        out |= {name: [] for name, t in registry.tools.items()
-                if not t.image_args and not t.makes}
     return {name: wanted for name, wanted in out.items()
             if not (wanted == [] and _advised(name, advice))}
 
@@ -423,11 +422,11 @@ class Agent:
             return None
         return conversation.earlier(name, arguments, ran)
 
-    def _start(self, conversation: Conversation):
+    def _start(self, conversation: Conversation, ran: list[Result] = ()):
         """The tools offered for this answer, its system prompt (the same for every step, so
         that each step's prompt begins as the last one did, unless a tool made the chat's first
-        picture and more tools are offered) and the messages."""
-        tools = offered(self.registry, conversation)
+        picture or read numbers to work on, and more tools are offered) and the messages."""
+        tools = offered(self.registry, conversation, ran)
         system = SystemMessage(system_prompt(tools, conversation, self.prompt))
         return tools, [system, *history(view.turns(conversation))]
 
@@ -485,8 +484,9 @@ class Agent:
                 yield Note(step, "deadline", f"stopped after {self.deadline:g} s")
                 yield self._give_up(f"it took longer than {self.deadline:g} seconds", done, step)
                 return
-            if set(offered(self.registry, conversation).names) != set(tools.names):
-                tools, fresh = self._start(conversation)  # a tool made the chat's first picture
+            if set(offered(self.registry, conversation, ran).names) != set(tools.names):
+                # a tool made the chat's first picture, or read numbers to work on
+                tools, fresh = self._start(conversation, ran)
                 messages[0] = fresh[0]
             allowed = self._allowed(conversation, made)
             failed = failures[-1] if failures else None  # the last call's, if it failed
