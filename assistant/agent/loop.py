@@ -22,7 +22,11 @@ Rules that hold whatever the model writes:
   result rests on it (assistant/agent/grounding.py): the model is asked once more,
   then the loop says itself what failed or what the tool returned;
 - no call text reaches the user (assistant/agent/chat_model.py holds it back);
-- the result of a sum the answer writes is computed (assistant/agent/arithmetic.py).
+- the result of a sum the answer writes is computed (assistant/agent/arithmetic.py); the
+  calculator is offered only when there are numbers to work on;
+- for a small model on the compact prompt: a message about a page of text (a PDF page, or a
+  picture the reading finds four lines in) is a question for the reading, and the reading's
+  answer is the reply (docs/documents.md).
 """
 
 from __future__ import annotations
