@@ -268,3 +268,12 @@ def test_a_plain_number_in_the_question_locates_its_row_or_section():
                   line(f"{n + 1}.50", 600, 100, 680, 130)]) for n in (1, 2, 3)]
     found = lookup.answer("how much is a scone in section 2?", layout.read(pages))
     assert found is not None and found.values == ["3.50"]
+
+
+def test_how_much_was_spent_is_the_total_of_a_receipt():
+    lines = [line("CORNER SHOP", 80, 50, 300, 80), line("Milk", 80, 100, 200, 130),
+             line("1.20", 600, 100, 680, 130), line("Bread", 80, 150, 200, 180),
+             line("2.50", 600, 150, 680, 180), line("TOTAL", 80, 200, 200, 230),
+             line("3.70", 600, 200, 680, 230), line("PLATFORM2", 80, 250, 300, 280)]
+    assert lookup.answer("how much did I spend?", read(lines)).values == ["3.70"]
+    assert lookup.answer("which platform?", read(lines)).values == ["2"]  # "PLATFORM2" apart

@@ -596,8 +596,15 @@ def answer(question: str, layout: Layout) -> Found | None:
     if not scored and (LEAST.search(question) or MOST.search(question)):
         scored = [(1.0, set(), e) for e in found if _money_value(e) is not None]
     if not scored and kinds - {"count"}:
-        # a kind of value asked for and no word found: the only one there is, else nothing
+        # a kind of value asked for and no word found: "how much did I spend?" the total,
+        # else the only one there is, else nothing
         only = [e for e in found if has(e, kinds)]
+        named = [e for e in found if TOTAL_ROW.search(e.label) and _money_value(e)]
+        if "money" in kinds and named and not LEAST.search(question) and \
+                not MOST.search(question):
+            total = _document_total(found)
+            v = _money_value(total)
+            return Found(f"{total.label}: {v.text}.", [total], [v.text], "total")
         if len({id(e.row) for e in only}) == 1:
             scored = [(1.0, set(), only[0])]
         else:
