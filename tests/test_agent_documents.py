@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image, ImageDraw
 
-from assistant.agent import Step
+from assistant.agent import Note, Step
+from assistant.agent.trace import results
 from assistant.config import Settings
 from assistant.conversation import Conversation
 from tests.test_agent_rules import Scripted, call, run
@@ -102,10 +103,13 @@ def test_a_pdf_page_is_read_from_its_text_layer_across_its_document(registry, mo
     events, final = run(Scripted(["no idea"]), registry, conv, prompt="compact")
     assert [tool for tool, _ in steps(events)] == ["ocr"]
     assert final.text.startswith("On page 3")
-    conv.add_assistant(final.text)
+    conv.add_assistant(final.text, results([e for e in events if isinstance(e, Step)
+                                             and e.status != "running"]))
     conv.add_user("and how much is it for children?")
     events, final = run(Scripted(["no idea"]), registry, conv, prompt="compact")
     assert final.text == "Children: 6.00 (page 2)."
+    assert steps(events) == []  # the kept reading answers: no page is read again
+    assert any(isinstance(e, Note) and e.kind == "reused" for e in events)
 
 
 def test_the_calculator_is_offered_only_with_numbers_to_work_on(registry):

@@ -426,6 +426,20 @@ class Agent:
             return None
         return conversation.earlier(name, arguments, ran)
 
+    def _read_before(self, name: str, arguments: dict, conversation: Conversation,
+                     ran: list[Result]) -> Result | None:
+        """The chat's earlier reading of the same page by the same tool, when this call only
+        asks it another question (OCR's `question`): the tool answers from what it kept, so
+        the page is not read again, and the call is shown as a reuse."""
+        tool = self.registry.tools.get(name)
+        if tool is None or tool.makes or not getattr(tool, "whole_document", False) or \
+                not arguments.get("question"):
+            return None
+        same = {k: v for k, v in arguments.items() if k not in ("question", "show")}
+        return next((r for r in reversed([*conversation.results, *ran]) if r.tool == name and
+                     {k: v for k, v in r.arguments.items() if k not in ("question", "show")}
+                     == same and not r.data.get("error")), None)
+
     def _start(self, conversation: Conversation, ran: list[Result] = ()):
         """The tools offered for this answer, its system prompt (the same for every step, so
         that each step's prompt begins as the last one did, unless a tool made the chat's first
@@ -556,10 +570,19 @@ class Agent:
             call = reply.tool_calls[0]
             arguments = self._resolve(call["name"], dict(call["args"]), conversation)
             earlier = self._earlier(call["name"], arguments, conversation, ran)
+            read = None if earlier is not None else \
+                self._read_before(call["name"], arguments, conversation, ran)
             if earlier is not None:  # the chat has its result: read it, do not run it again
                 yield Note(step, "reused", f"{call_text(call['name'], arguments)} already ran "
                            "in this chat; its result is read again")
                 observation, refused = Observation(earlier.text, data=earlier.data), None
+            elif read is not None:  # a new question of a page already read: its kept reading
+                yield Note(step, "reused", f"{call_text(call['name'], read.arguments)} already "
+                           f"read this page; its reading answers {arguments['question']!r}")
+                refused = None
+                observation = self.registry.call(call["name"], arguments, conversation,
+                                                 timeout=min(self.registry.timeout, left),
+                                                 cancel=cancel)
             else:
                 yield Step(step, call["name"], arguments)
                 refused = self._refused(call["name"], arguments, allowed, conversation, ran,
