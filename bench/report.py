@@ -99,8 +99,20 @@ def limits(result: dict) -> list[str]:
             *table(["clients that leave", "refused after", "CPU idle after (s)"], dropped)]
 
 
+def documents(result: dict) -> list[str]:
+    names = {"pdf_question": "a question about a 10-page PDF with a text layer",
+             "ocr_a4": "OCR of a scanned A4 page", "scan_question": "a question about that scan",
+             "follow_up": "a follow-up about the page already read"}
+    bars = result.get("bars_s", {})
+    rows = [[label, result[key]["median_s"], bars.get(key), result[key].get("answer")]
+            for key, label in names.items() if key in result]
+    return [f"Embedded default through the whole agent; median of {result.get('runs', '?')} "
+            f"runs; {result.get('rss_mib', '?')} MiB resident.", "",
+            *table(["what", "seconds", "bar (s)", "answer"], rows)]
+
+
 KINDS = {"generation": generation, "turns": turns, "tools": tools, "load": load, "soak": soak,
-         "limits": limits}
+         "limits": limits, "documents": documents}
 
 
 def kind(name: str) -> str:

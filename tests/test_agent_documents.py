@@ -11,7 +11,7 @@ from assistant.agent import Note, Step
 from assistant.agent.trace import results
 from assistant.config import Settings
 from assistant.conversation import Conversation
-from tests.test_agent_rules import Scripted, call, run
+from tests.scripted import Scripted, call, run
 from tools.drawing import font
 from tools.registry import build
 

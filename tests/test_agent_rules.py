@@ -7,72 +7,22 @@ still gets a sound answer."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
-from assistant.agent import Agent, Delta, Final, Note, Step, arithmetic, grounding, view
+from assistant.agent import Agent, Delta, Note, Step, arithmetic, grounding, view
 from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.engine.request import CALL_OPEN, GenerationParams
-from tests import char_model
+from tests.scripted import Scripted, call, run
 from tools.base import Observation
 from tools.registry import build
-
-
-def guided(preferred: str, constraint, budget: int) -> str:
-    """What a model that prefers `preferred` writes under the engine's guide, one character
-    a step, within `budget` steps."""
-    return char_model.guided(preferred, constraint, budget, '"}] ,:{[0#123abc</_>\n',
-                             budget=budget)
-
-
-class Scripted:
-    """An engine whose replies are scripted text, guided as the real engine guides them when
-    the agent asks for it. Records each prompt and its parameters."""
-
-    name = "scripted"
-
-    def __init__(self, replies, guide: bool = True):
-        self.replies, self.guide = list(replies), guide
-        self.prompts: list[Conversation] = []
-        self.params: list = []
-
-    def default_params(self, **overrides):
-        params = GenerationParams(**overrides)
-        params.stop = [CALL_OPEN]
-        self.params.append(params)
-        return params
-
-    def stream(self, conversation, params):
-        self.prompts.append(conversation)
-        reply = self.replies.pop(0)
-        text = reply(conversation) if callable(reply) else reply
-        if self.guide and params.constraint is not None:
-            text = guided(text, params.constraint, params.max_new_tokens)
-        pieces = [text[i:i + 3] for i in range(0, len(text), 3)]
-        return SimpleNamespace(stream=Pieces(pieces))
-
-
-class Pieces(list):
-    def cancel(self):
-        pass
-
-
-def call(name, **arguments) -> str:
-    return f'<tool_call>\n{json.dumps({"name": name, "arguments": arguments})}\n</tool_call>'
 
 
 @pytest.fixture(scope="module")
 def registry():
     return build(Settings().tools)
-
-
-def run(engine, registry, conv, **kw):
-    events = list(Agent(engine, registry, **kw).run(conv))
-    assert isinstance(events[-1], Final)
-    return events, events[-1]
 
 
 def checks(events) -> list[Note]:
@@ -375,7 +325,6 @@ def test_auto_gives_a_checkpoint_the_prompt_its_recipe_trained_it_in(tiny_dirs, 
     """A model trained by this project's recipe on agent chats records the compact prompt in
     its checkpoint, so that `--model runs/default/model` gets the prompt it learnt; any other
     checkpoint gets the full one."""
-    import json
     import shutil
 
     from assistant.agent import for_settings
