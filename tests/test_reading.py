@@ -277,3 +277,12 @@ def test_how_much_was_spent_is_the_total_of_a_receipt():
              line("3.70", 600, 200, 680, 230), line("PLATFORM2", 80, 250, 300, 280)]
     assert lookup.answer("how much did I spend?", read(lines)).values == ["3.70"]
     assert lookup.answer("which platform?", read(lines)).values == ["2"]  # "PLATFORM2" apart
+
+
+@pytest.mark.parametrize("glued, apart", [
+    ("18advance", "18 advance"), ("Room214", "Room 214"), ("PLATFORM2", "PLATFORM 2"),
+    ("03/11/202609:12", "03/11/2026 09:12"), ("2,29B", "2,29 B"),
+    ("GATEC7", "GATEC7"), ("maple42", "maple42"), ("7pm", "7pm"), ("250g", "250g"),
+])
+def test_ocrs_run_together_words_come_apart_but_codes_stay_whole(glued, apart):
+    assert values.unglue(glued) == apart

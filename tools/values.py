@@ -147,7 +147,7 @@ GLUED = re.compile(r"(\d{1,2}[./-]\d{1,2}[./-]\d{4})(?=\d{1,2}[:h]\d{2})")
 # OCR drops the space between a number and a word: "18advance", "Room214"
 DIGIT_WORD = re.compile(r"(?<=\d)(?=[^\W\d_]{3,})(?![a-z]{0,2}\b)")
 TAX_CLASS = re.compile(r"(\d[.,]\d{2})([A-Z])\b")
-WORD_DIGIT = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]{2,}|[A-ZÀ-Þ]{4,})(?=\d)")  # "Room214", "GATE12"
+WORD_DIGIT = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]{2,}|[A-ZÀ-Þ]{6,})(?=\d)")  # "Room214", "PLATFORM2"
 
 
 def unglue(text: str) -> str:
