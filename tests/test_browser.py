@@ -373,6 +373,23 @@ def fill_until_kept(box, text: str) -> None:
     expect(box).to_have_value(text)
 
 
+def load_until_asked(page, source, text: str, said) -> None:
+    """Type `text` as the model and press Load model until the server answers for `text`: on
+    a loaded machine the just-opened panel has been seen to put its old value back between
+    the typing and the press, and then the old model is what the server was asked for."""
+    from playwright.sync_api import expect
+
+    for attempt in range(3):
+        fill_until_kept(source, text)
+        page.get_by_role("button", name="Load model").click()
+        try:
+            expect(said).to_be_visible(timeout=60_000)
+            return
+        except AssertionError:
+            if attempt == 2 or source.input_value() == text:
+                raise
+
+
 def test_a_model_that_fails_to_load_says_so_and_a_good_one_clears_the_notice(
         tmp_path_factory, browser):
     """Started with a model that cannot load, then asked (in the Model panel) for another that
@@ -394,10 +411,8 @@ def test_a_model_that_fails_to_load_says_so_and_a_good_one_clears_the_notice(
         page.get_by_text("Model", exact=True).click()
         source = page.get_by_label("Model: a hub id or a checkpoint directory")
         expect(source).to_have_value("/no/such/model")  # rendered before it is typed into
-        fill_until_kept(source, "/no/such/model/either")
-        page.get_by_role("button", name="Load model").click()
-        expect(page.get_by_text("Could not load /no/such/model/either")).to_be_visible(
-            timeout=60_000)
+        load_until_asked(page, source, "/no/such/model/either",
+                         page.get_by_text("Could not load /no/such/model/either"))
         expect(page.locator(".toast-body")).to_have_count(0)  # said in the status line
         expect(page.locator("#model-line")).not_to_contain_text("Error")
         fill_until_kept(source, str(good))
