@@ -142,7 +142,7 @@ class ChatEvents:
                 if exchange.discarded:  # Clear was pressed: show the empty chat, not this one
                     break
                 if isinstance(event, Step):  # a tool step starts or ends: show it at once
-                    answer = self.show_step(history, exchange, event)
+                    answer = self.show_step(history, exchange, event, session.owner)
                     gallery = gallery_items(history)
                 elif isinstance(event, Note):
                     history.insert(len(history) - 1, {
@@ -179,16 +179,20 @@ class ChatEvents:
             status += f" ⚠️ {session.store_error}"
         yield history, gr.MultimodalTextbox(interactive=True), session, history, status, gallery
 
-    def show_step(self, history: list, exchange: AgentExchange, step: Step) -> dict:
+    def show_step(self, history: list, exchange: AgentExchange, step: Step, owner: str) -> dict:
         """Put the step before the answer being written; a finished step replaces its pending
-        message and brings its images. Returns the (new) answer message, kept last."""
+        message and brings its images, which `owner` (and nobody else) may then see and
+        attach. Returns the (new) answer message, kept last."""
         history.pop()  # the answer: it goes back last
         if step.status != "running" and history and \
                 history[-1].get("metadata", {}).get("status") == "pending":
             history.pop()
         history.append(step_message(step))
         if step.status != "running":
-            history += image_messages(exchange.image, step.images)
+            made = image_messages(exchange.image, step.images)
+            for path, _ in gallery_items(made):
+                self.ctx.uploads.grant(owner, path)
+            history += made
         answer = {"role": "assistant", "content": ""}
         history.append(answer)
         return answer
@@ -261,4 +265,7 @@ class ChatEvents:
         folder = Path(tempfile.mkdtemp(dir=IMAGES, prefix="export-"))
         (folder / "chat.md").write_text(to_markdown(session.conversation), encoding="utf-8")
         (folder / "chat.json").write_text(to_json(session.conversation), encoding="utf-8")
-        return [str(folder / "chat.md"), str(folder / "chat.json")]
+        files = [str(folder / "chat.md"), str(folder / "chat.json")]
+        for path in files:  # the whole chat: served to its owner only (assistant/web/files.py)
+            self.ctx.uploads.grant(session.owner, path)
+        return files

@@ -10,7 +10,8 @@ Elsewhere the server refuses to start without a users file (--auth) or an API ke
 --no-auth says that everyone who reaches it is that single user (the model switcher is then
 off: it names paths on the server's disk). Uploaded files are used only by the user who sent
 them; gradio's check that a message's files were uploaded (which `launch()` turns on and a
-mounted app skips) is turned on here.
+mounted app skips) is turned on here. A file is served only to a user who may see it
+(assistant/web/files.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from assistant.store import LOCAL, Store
 from assistant.web.accounts import Accounts, User
 from assistant.web.bodies import BoundedBodies
 from assistant.web.context import Context
+from assistant.web.files import OwnFiles
 from assistant.web.gate import Gate, Gated
 from assistant.web.origins import SameOrigin
 from assistant.web.page import CSS, HEAD, build_page
@@ -96,6 +98,7 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
                         auth_dependency=lambda request: request.state.user.name)
     demo.has_launched = True  # gradio's check that a message's files were uploaded
     server.add_middleware(RecordUploads, uploads=ctx.uploads)
+    server.add_middleware(OwnFiles, uploads=ctx.uploads)
     server.add_middleware(BoundedBodies, limits=settings.limits)
     server.add_middleware(SameOrigin)
     server.add_middleware(Gated, gate=gate)  # added last: the outermost

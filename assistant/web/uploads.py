@@ -1,6 +1,7 @@
-"""Which files a user's message may use: only files in gradio's upload folder whose content this
-user uploaded, or the server showed this user (a reopened chat's pictures) or everyone (the
-examples' pictures).
+"""Which files a user may use and see: only files in gradio's upload folder whose content this
+user uploaded, or the server showed this user (a reopened chat's pictures, the pictures the
+tools made, an exported chat) or everyone (the examples' pictures). A message may name only
+those (`check`), and gradio's file route serves only those (assistant/web/files.py).
 
 A client names a file by its path, so the path is only a name: a file is used if it lies in
 the upload folder and the sha256 of its bytes is one this user, or everyone, was granted. `RecordUploads`
@@ -33,6 +34,7 @@ from assistant.errors import AssistantError
 UPLOAD_PATH = "/gradio_api/upload"
 PER_USER = 4096  # contents remembered for each user, the oldest forgotten first
 PART_IDLE = 3600  # seconds after which a part of an upload that stopped coming is removed
+DIGESTS_KEPT = 8192  # files whose digest is remembered, the latest used kept
 
 
 class NotUploaded(AssistantError):
@@ -45,17 +47,18 @@ class Uploads:
         self.folder = Path(folder).resolve()
         self._granted: dict[str, OrderedDict[str, None]] = {}
         self._everyone: set[str] = set()
+        self._digests: OrderedDict[tuple, str] = OrderedDict()  # a file as it is -> digest
         self._lock = threading.Lock()
 
     def publish(self, path: str | Path) -> None:
         """Everyone may send this file's content back (the page's copy of it)."""
-        digest = _digest(Path(path))
+        digest = self._digest(Path(path))
         with self._lock:
             self._everyone.add(digest)
 
     def grant(self, user: str, path: str | Path) -> None:
-        """`user` may send this file's content back."""
-        digest = _digest(Path(path))
+        """`user` may send this file's content back, and see it."""
+        digest = self._digest(Path(path))
         with self._lock:
             mine = self._granted.setdefault(user, OrderedDict())
             mine[digest] = None
@@ -64,16 +67,45 @@ class Uploads:
                 mine.popitem(last=False)
 
     def check(self, user: str, path: str | Path) -> str:
-        """`path` if `user` may use it; else NotUploaded, nothing read outside the folder."""
+        """`path` if `user` may use it; else NotUploaded, nothing read outside the folder.
+        The path is made absolute as gradio does (`..` taken away by its letters, then
+        links followed), so that the file checked is the file gradio opens."""
         name = Path(str(path)).name
-        resolved = Path(path).resolve()
-        if not resolved.is_relative_to(self.folder) or not resolved.is_file():
-            raise NotUploaded(name)
-        digest = _digest(resolved)
+        try:
+            resolved = Path(os.path.abspath(str(path))).resolve()
+            inside = resolved.is_relative_to(self.folder) and resolved.is_file()
+            digest = self._digest(resolved) if inside else None
+        except (OSError, ValueError):  # a name the system refuses, a file gone meanwhile
+            digest = None
         with self._lock:
-            if digest in self._everyone or digest in self._granted.get(user, ()):
+            if digest is not None and (digest in self._everyone or
+                                       digest in self._granted.get(user, ())):
                 return str(resolved)
         raise NotUploaded(name)
+
+    def may_see(self, user: str, path: str | Path) -> bool:
+        """Whether `user` may be sent the file at `path` (gradio's file route)."""
+        try:
+            self.check(user, path)
+        except NotUploaded:
+            return False
+        return True
+
+    def _digest(self, path: Path) -> str:
+        """The sha256 of the file's bytes, remembered while the file stays as it is (a page
+        asks for each picture it shows, and again on every reload)."""
+        seen = path.stat()
+        key = (str(path), seen.st_dev, seen.st_ino, seen.st_size, seen.st_mtime_ns)
+        with self._lock:
+            if key in self._digests:
+                self._digests.move_to_end(key)
+                return self._digests[key]
+        digest = _digest(path)
+        with self._lock:
+            self._digests[key] = digest
+            while len(self._digests) > DIGESTS_KEPT:
+                self._digests.popitem(last=False)
+        return digest
 
     def sweep(self, idle: float = PART_IDLE) -> int:
         """Remove the parts of uploads whose clients left (files gradio is receiving, at the

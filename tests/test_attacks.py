@@ -1,0 +1,196 @@
+"""The attacks of one logged-in user on another, each run against the real server on 127.0.0.1
+with two accounts: a victim who chats, uploads, exports and has the tools draw, and an
+attacker who holds her links, her page's session hash and her event ids, and who runs pages
+of her own on another port of the same host. Each test runs the attack and asserts that it
+gets nothing, and that the victim still gets what is hers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-test-"))
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+
+from assistant.config import Settings  # noqa: E402
+from assistant.web.accounts import add  # noqa: E402
+from tests.serving import in_thread  # noqa: E402
+from tests.test_web_security import file_data, picture, upload  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+PASSWORDS = {"victim": "victim-password", "attacker": "attacker-password"}
+
+
+@pytest.fixture(scope="module")
+def users_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("accounts") / "users"
+    for name, password in PASSWORDS.items():
+        add(path, name, password, admin=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def roomy_llava(tmp_path_factory) -> Path:
+    """A tiny random LLaVA with room for the agent's prompt (4,000 tokens)."""
+    from assistant.tinykit.checkpoints import build
+
+    model = build("llava", tmp_path_factory.mktemp("tiny-llava"))
+    config = json.loads((model / "config.json").read_text())
+    config["text_config"]["max_position_embeddings"] = 4160
+    (model / "config.json").write_text(json.dumps(config))
+    return model
+
+
+@pytest.fixture(scope="module")
+def server(roomy_llava, users_file, tmp_path_factory):
+    """The server with the two accounts, tools and history; yields (its Context, its URL)."""
+    from assistant.web.server import create_app
+
+    settings = Settings(model=str(roomy_llava), max_new_tokens=8, auth=str(users_file),
+                        history=str(tmp_path_factory.mktemp("h") / "h.sqlite3"))
+    app = create_app(settings, agent_on=False)
+    with in_thread(app) as url:
+        yield app.state.context, url
+
+
+@contextmanager
+def login(url: str, name: str) -> Iterator[httpx.Client]:
+    """A client logged in as `name` with the session cookie, as a browser is."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        answer = client.post("/login", data={"username": name, "password": PASSWORDS[name]})
+        assert answer.status_code == 200, answer.text
+        yield client
+
+
+def call(client: httpx.Client, api_name: str, *data, page: str | None = None):
+    """A named endpoint through gradio's REST route, as the browser session `page` (its
+    session hash: its state is kept between calls) or a new one: ("complete" or "error",
+    its data)."""
+    body = {"data": list(data), **({"session_hash": page} if page else {})}
+    started = client.post(f"/gradio_api/call/{api_name}", json=body)
+    assert started.status_code == 200, started.text
+    return result(client, api_name, started.json()["event_id"])
+
+
+def result(client: httpx.Client, api_name: str, event_id: str):
+    """What the event's stream ends with: ("complete" or "error", its data), or the status
+    of a refused stream."""
+    event = None
+    with client.stream("GET", f"/gradio_api/call/{api_name}/{event_id}") as answer:
+        if answer.status_code != 200:
+            return answer.status_code, answer.read().decode()
+        for line in answer.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event in ("complete", "error"):
+                return event, json.loads(line[6:])
+    return event, None
+
+
+def ask(client: httpx.Client, text: str, *paths: str, tools: tuple[str, ...] = (),
+        page: str | None = None):
+    """/chat: the message with these files, tools on if any are named, temperature 0."""
+    message = {"text": text, "files": [file_data(p) for p in paths]}
+    return call(client, "chat", message, bool(tools), list(tools), 0.0, 8, None, None,
+                page=page)
+
+
+def scripted(engine, monkeypatch, replies: list[str]) -> None:
+    """The engine writes `replies`, one an answer (a tool call is one too), the last one as
+    often as it is asked again, whatever it is asked: the real agent, tools and page run on
+    them."""
+    def stream(conversation, params=None):
+        text = replies.pop(0) if len(replies) > 1 else replies[0]
+        return SimpleNamespace(stream=Pieces([text[i:i + 4] for i in range(0, len(text), 4)]))
+
+    monkeypatch.setattr(engine, "stream", stream)
+
+
+class Pieces(list):
+    def cancel(self) -> None:
+        pass
+
+
+def tool_call(name: str, **arguments) -> str:
+    return f'<tool_call>\n{json.dumps({"name": name, "arguments": arguments})}\n</tool_call>'
+
+
+def shown_paths(history: list) -> list[str]:
+    """The files a chat shows, as gradio sent them to the page."""
+    return [m["content"][0]["file"]["path"] for m in history
+            if isinstance(m["content"], list) and m["content"]
+            and m["content"][0].get("type") == "file"]
+
+
+# -- 2. files: served to their owner only ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def victims_files(server, tmp_path_factory):
+    """What the victim's browser was sent: her upload, her exported chat (Markdown and JSON)
+    and a picture the tools drew in her chat."""
+    ctx, url = server
+    folder = tmp_path_factory.mktemp("victim")
+    engine = ctx.current.engine
+    with login(url, "victim") as victim, pytest.MonkeyPatch.context() as patch:
+        uploaded = upload(victim, picture(folder / "victim.png"))
+        event, data = ask(victim, "my bank PIN is 1234", uploaded, page="victims-page")
+        assert event == "complete" and "finished" in data[4], data
+        event, exported = call(victim, "export", None, page="victims-page")
+        assert event == "complete", exported
+        scripted(engine, patch, [tool_call("generate_image", prompt="a red circle"),
+                                 "Here is a red circle."])
+        event, drawn = ask(victim, "draw a red circle", tools=("generate_image",),
+                           page="victims-page")
+        assert event == "complete", drawn
+    made = [p for p in shown_paths(drawn[0]) if p.endswith(".png") and "victim" not in p]
+    assert len(made) == 1, drawn[0]
+    return {"upload": uploaded, "markdown": exported[0][0]["path"],
+            "json": exported[0][1]["path"], "drawn": made[0]}
+
+
+@pytest.mark.parametrize("what", ["upload", "markdown", "json", "drawn"])
+def test_the_attacker_cannot_read_the_victims_files_by_their_links(server, victims_files,
+                                                                    what):
+    url = server[1]
+    path = victims_files[what]
+    folder = Path(os.environ["GRADIO_TEMP_DIR"]).resolve()
+    hashed = Path(path).resolve().relative_to(folder)
+    tried = [f"/gradio_api/file={path}", f"/gradio_api/file/{path}",
+             f"/gradio_api/file={folder}/nothing/../{hashed}"]
+    with login(url, "attacker") as attacker:
+        for route in tried:
+            for method in ("GET", "HEAD"):
+                answer = attacker.request(method, route)
+                assert answer.status_code == 404, (method, route, answer.status_code)
+                assert b"PIN" not in answer.content
+    with login(url, "victim") as victim:
+        for route in tried:
+            answer = victim.get(route)
+            assert answer.status_code == 200, (route, answer.text)
+        if what in ("markdown", "json"):
+            assert "my bank PIN is 1234" in victim.get(tried[0]).text
+
+
+def test_everyone_sees_the_examples_pictures_and_nobody_a_file_never_shown(server, tmp_path):
+    url = server[1]
+    with login(url, "attacker") as attacker:
+        config = attacker.get("/config").text
+        examples = {part.split('"')[0] for part in config.split("/gradio_api/file=")[1:]}
+        assert examples
+        for path in examples:
+            assert attacker.get(f"/gradio_api/file={path}").status_code == 200, path
+        stray = Path(os.environ["GRADIO_TEMP_DIR"]) / "stray" / "never-shown.png"
+        stray.parent.mkdir(exist_ok=True)
+        picture(stray)
+        assert attacker.get(f"/gradio_api/file={stray}").status_code == 404
+        assert attacker.get("/gradio_api/file=http://127.0.0.1:1/x.png").status_code == 404
+
