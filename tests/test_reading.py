@@ -286,3 +286,41 @@ def test_how_much_was_spent_is_the_total_of_a_receipt():
 ])
 def test_ocrs_run_together_words_come_apart_but_codes_stay_whole(glued, apart):
     assert values.unglue(glued) == apart
+
+
+def test_an_item_named_above_its_weight_line_is_one_item():
+    """A receipt prints an item bought by weight as its name over "1,245 kg x 1,69 EUR/kg
+    2,10": one item, its weight and its amount; a tax class after an amount is no name."""
+    lines = [line("Bananen", 80, 50, 250, 80),
+             line("1,245 kg x 1,69 EUR/kg", 120, 90, 420, 120), line("2,10 B", 600, 90, 680, 120),
+             line("Butter 250g", 80, 130, 260, 160), line("2,29 B", 600, 130, 680, 160),
+             line("Pfand", 80, 170, 200, 200),
+             line("6 x 0,25", 120, 210, 260, 240), line("1,50 A", 600, 210, 680, 240),
+             line("SUMME", 80, 250, 260, 280), line("EUR 18,13", 560, 250, 680, 280)]
+    reading = read(lines)
+    assert lookup.answer("how much were the bananas?", reading).values == ["2,10"]
+    assert lookup.answer("how heavy were the bananas?", reading).values == ["1,245 kg"]
+    butter = lookup.answer("what did the butter cost?", reading)
+    assert butter.values == ["2,29"] and butter.text == "Butter: 2,29."  # no "250" beside it
+    without = lookup.answer("what did it come to without the pfand?", reading)
+    assert without.values == ["EUR 16,63"] and "Pfand" in without.text
+
+
+@pytest.mark.parametrize("asked, printed, same", [
+    ("bananas", "bananen", True), ("tomatoes", "tomaten", True), ("chocolate", "chocolat", True),
+    ("station", "statue", False), ("apple", "applied", False), ("water", "wasser", False),
+])
+def test_a_word_and_its_form_in_another_language_share_their_stem(asked, printed, same):
+    assert lookup._similar(asked, printed) is same
+
+
+def test_ocr_puts_back_the_spaces_between_words_from_the_gaps_on_the_page(registry_ocr):
+    """The recogniser glues words it reads close together; the ink gaps part them again,
+    and a number keeps its digits together."""
+    page = Image.new("RGB", (900, 100), "white")  # small print: read as one word without
+    draw = ImageDraw.Draw(page)
+    draw.text((20, 30), "Consumo medio diario en este periodo 1.245,50", font=font(16),
+              fill="black")
+    read_back = " ".join(x["text"] for x in registry_ocr.read(page))
+    assert "Consumo medio diario en este periodo" in read_back
+    assert "1.245,50" in read_back

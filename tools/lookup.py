@@ -106,6 +106,7 @@ WANTS = {
                  r"\bdue\b", r"valid", r"expir", r"born", r"birth", r"until when",
                  r"till when"),
     "count": HOW_MANY,
+    "weight": _cue(r"how heavy", r"weigh", r"wiegt", r"gewicht", r"poids", r"peso"),
     "code": _cue(r"reference", r"\bref\b", r"number\b", r"\bno\.", r"code\b", r"\bid\b",
                  r"iban", r"account", r"booking", r"tracking", r"order", r"registration",
                  r"\breg\b", r"plate", r"licen[cs]e", r"password", r"pin\b"),
@@ -264,9 +265,15 @@ def entries(layout: Layout) -> list[Entry]:
     out: list[Entry] = []
     section = ""
     headings: list[Cell] = []  # side by side on a page of columns ("ENTRÉES  DESSERTS")
-    for row in layout.rows:
+    rows = layout.rows
+    for i, row in enumerate(rows):
         pairs = row.pairs()
-        if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 5:
+        if i and _names_item_below(rows[i - 1], row):
+            out.pop()  # "Pfand" over "6 x 0,25  1,50": one item, named above its amounts
+            out.append(Entry(row, rows[i - 1].text, row.cells, "", section))
+            continue
+        if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 5 and not (
+                i + 1 < len(rows) and _names_item_below(row, rows[i + 1])):
             section = row.text  # a heading, or a note ("Sundays: closed"): both an entry
             headings = []
         elif not row.values and len(row.cells) > 1 and \
@@ -292,6 +299,18 @@ def entries(layout: Layout) -> list[Entry]:
     return out
 
 
+QUANTITY_LINE = re.compile(r"^\s*\d[\d.,]*\s*(?:[^\W\d_]{1,3}\.?\s*)?[xX×*]\s*\d")
+
+
+def _names_item_below(above: Row, row: Row) -> bool:
+    """Whether `above` is an item's name alone on its line and `row` its quantity and amount
+    ("Bananen" over "1,245 kg x 1,69 EUR/kg  2,10"), as receipts print an item bought by
+    weight or by the piece."""
+    return (not above.values and len(above.cells) == 1 and above.page == row.page and
+            row.number == above.number + 1 and bool(row.values) and
+            bool(QUANTITY_LINE.match(row.text)) and len(words(row.label)) <= 3)
+
+
 def _similar(a: str, b: str) -> bool:
     """Whether the question's word `a` is the document's word `b`, OCR slips, plurals and
     abbreviations aside."""
@@ -302,6 +321,9 @@ def _similar(a: str, b: str) -> bool:
     short, long_ = sorted((a, b), key=len)
     if len(short) >= 4 and long_.startswith(short) and len(long_) - len(short) <= 3:
         return True  # "croissant" and "croissants", "adult" and "adulte"
+    stem = len(_common(a, b))
+    if stem >= 5 and len(a) - stem <= 3 and len(b) - stem <= 3:
+        return True  # one stem, another language's ending: "bananas", "Bananen", "banane"
     allowed = 1 if len(short) < 8 else 2  # "capucino" is a cappuccino
     return len(short) >= 5 and abs(len(a) - len(b)) <= allowed and _edits(a, b) <= allowed
 
@@ -411,6 +433,8 @@ def has(e: Entry, kinds: set[str]) -> bool:
                 "count" in kinds and v.kind in ("amount", "duration") and not v.money:
             return True
     if "code" in kinds and CODE_TOKEN.search(e.row.text):
+        return True
+    if "weight" in kinds and _mass(e):
         return True
     return "count" in kinds and e.quantity is not None
 
@@ -545,11 +569,20 @@ def _money_value(e: Entry) -> V.Value | None:
     return money[-1] if money else None
 
 
+# a size in an item's name ("250g", "6x1,5L", "75 cl"): said only when it is what was asked
+MEASURE = re.compile(r"(?<![\w.,])(?:\d+\s?[xX×]\s?)?\d[\d.,]*\s?(?:kg|g|gr|ml|cl|l|lb|oz)"
+                     r"(?![^\W\d_])", re.I)
+
+
 def _sentence(e: Entry, shown: list[V.Value | str], pages: int) -> str:
     where = f" (page {e.row.page})" if pages > 1 else ""
     if not shown:
         return f'It says "{e.row.text}"{where}.'
-    return f"{e.name}: {', '.join(v if isinstance(v, str) else v.text for v in shown)}{where}."
+    said = ', '.join(v if isinstance(v, str) else v.text for v in shown)
+    name = e.name
+    if not MEASURE.search(said):  # "Butter: 2,29", not "Butter 250g: 2,29": one value said
+        name = re.sub(r"\s+", " ", MEASURE.sub(" ", name)).strip(" ,") or name
+    return f"{name}: {said}{where}."
 
 
 def answer(question: str, layout: Layout) -> Found | None:
@@ -756,6 +789,8 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
         said = V.clock(end)
         return Found(f"{e.name}: {clock[0].text} + {span.text} = {said}.", [e], [said],
                      "difference")
+    if "weight" in kinds and (mass := _mass(e)):
+        return Found(_sentence(e, [mass], pages), [e], [mass], "value")
     if "count" in kinds:
         return _count(question, e, pages)
     if "code" in kinds and (code := CODE_TOKEN.search(e.row.text)):
@@ -782,6 +817,15 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
     else:
         shown = [wanted[-1] if "money" in kinds or not kinds else wanted[0]]
     return Found(_sentence(e, shown, pages), [e], [v.text for v in shown], "value")
+
+
+MASS = re.compile(r"(?<![\d.,])\d[\d.,]*\s?(?:kg|g|gr|lb|lbs|oz)(?![^\W\d_])", re.I)
+
+
+def _mass(e: Entry) -> str | None:
+    """A weight the entry gives ("1,245 kg"), for "how heavy"."""
+    m = next((m for c in [*e.cells, *e.details] if (m := MASS.search(c.text))), None)
+    return m.group(0) if m else None
 
 
 def _kind_of(v: V.Value) -> str:

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from assistant.errors import MissingDependency
 from assistant.images import digest
-from tools import layout, lookup
+from tools import layout, lookup, spacing
 from tools.base import Observation, Source, Tool, ToolArgs, ToolError
 from tools.drawing import draw_boxes
 
@@ -87,9 +87,14 @@ class Ocr(Tool):
     def read(self, image: Image.Image) -> list[dict]:
         """Lines as {"text", "box": [x0, y0, x1, y1], "points" (its four corners, clockwise
         from the top left), "confidence"}, in reading order."""
-        result, _ = self.engine(np.asarray(image.convert("RGB"))[:, :, ::-1])  # BGR, as OpenCV
+        picture = np.asarray(image.convert("RGB"))
+        # with each letter's box, so the spaces the recogniser dropped can be put back
+        result, _ = self.engine(picture[:, :, ::-1], return_word_box=True)  # BGR, as OpenCV
+        gray = np.asarray(image.convert("L"))
         lines = []
-        for points, text, score in result or []:
+        for points, text, score, *letters in result or []:
+            if len(letters) >= 2 and letters[0]:
+                text = spacing.respace(gray, points, list(letters[1]), letters[0]) or text
             xs, ys = [p[0] for p in points], [p[1] for p in points]
             lines.append({"text": text.strip(), "confidence": round(float(score), 3),
                           "box": [round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys))],
