@@ -194,3 +194,81 @@ def test_everyone_sees_the_examples_pictures_and_nobody_a_file_never_shown(serve
         assert attacker.get(f"/gradio_api/file={stray}").status_code == 404
         assert attacker.get("/gradio_api/file=http://127.0.0.1:1/x.png").status_code == 404
 
+
+
+# -- 5. requests from another site's page ----------------------------------------------------
+
+def another_port(url: str) -> str:
+    """A page's origin on another port of the server's host: the same site, to a browser."""
+    port = int(url.rsplit(":", 1)[1])
+    return f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}"
+
+
+def chat_body(ctx) -> str:
+    return json.dumps({"model": ctx.current.engine.name, "max_tokens": 2,
+                       "messages": [{"role": "user", "content": "hi"}]})
+
+
+def test_a_page_on_another_port_cannot_use_the_victims_cookie(server):
+    """A form or a no-cors fetch of text/plain needs no preflight: the browser sends it with
+    the victim's cookie, SameSite=Strict or not, since another port is the same site."""
+    ctx, url = server
+    elsewhere = another_port(url)
+    with login(url, "victim") as victim:
+        for headers in ({"origin": elsewhere}, {"referer": elsewhere + "/attack.html"},
+                        {"origin": "null"}):
+            api = victim.post("/v1/chat/completions", content=chat_body(ctx),
+                              headers={**headers, "content-type": "text/plain"})
+            assert api.status_code == 403, (headers, api.status_code, api.text)
+            assert api.json()["error"]["code"] == "cross_site_request"
+            joined = victim.post("/gradio_api/call/chats", json={"data": []}, headers=headers)
+            assert joined.status_code == 403, (headers, joined.text)
+        own = victim.post("/v1/chat/completions", content=chat_body(ctx),
+                          headers={"origin": url, "content-type": "application/json"})
+        assert own.status_code == 200, own.text  # the page's own requests
+        assert victim.post("/v1/chat/completions", content=chat_body(ctx), headers={
+            "content-type": "application/json"}).status_code == 200  # a script: no Origin
+
+
+def test_another_site_cannot_log_the_victim_out_and_her_own_page_can(server):
+    url = server[1]
+    with login(url, "victim") as victim:
+        shown = victim.get("/logout", headers={"accept": "text/html"})  # a link or <img>
+        assert shown.status_code == 200 and 'method="post"' in shown.text
+        forged = victim.post("/logout", headers={"origin": another_port(url)})
+        assert forged.status_code == 403
+        assert victim.get("/gradio_api/user").json() == "victim"  # still logged in
+        out = victim.post("/logout", headers={"origin": url})
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert victim.get("/gradio_api/user").status_code == 401
+        page = victim.get("/", headers={"accept": "text/html"})
+        assert page.status_code == 303
+
+
+def test_the_page_logs_out_with_a_post_form(server):
+    url = server[1]
+    with login(url, "victim") as victim:
+        config = victim.get("/config").json()
+        forms = [c["props"]["value"] for c in config["components"]
+                 if c.get("type") == "html" and "/logout" in str(c["props"].get("value"))]
+        assert forms and 'method="post"' in forms[0] and 'action="/logout"' in forms[0]
+
+
+def test_without_accounts_a_page_on_another_port_cannot_act_as_the_local_user(server):
+    """On a loopback server without accounts, reaching the port is the credential: any page
+    of another port could otherwise ask, delete chats or load a model blindly."""
+    from assistant.web.server import create_app
+
+    ctx = server[0]
+    app = create_app(Settings(history="off"), current=ctx.current, registry=None)
+    with in_thread(app) as url:
+        forged = httpx.post(url + "/v1/chat/completions", content=chat_body(ctx), timeout=60,
+                            headers={"origin": another_port(url), "content-type": "text/plain"})
+        assert forged.status_code == 403, forged.text
+        queued = httpx.post(url + "/gradio_api/queue/join", timeout=60,
+                            json={"data": [], "fn_index": 0, "session_hash": "x"},
+                            headers={"origin": another_port(url)})
+        assert queued.status_code == 403, queued.text
+        own = httpx.post(url + "/v1/chat/completions", content=chat_body(ctx), timeout=60,
+                         headers={"origin": url, "content-type": "application/json"})
+        assert own.status_code == 200, own.text

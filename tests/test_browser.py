@@ -462,6 +462,11 @@ def test_with_accounts_a_browser_logs_in_and_sees_only_its_own_chats(tmp_path_fa
             expect(page.get_by_role("option", name="ann's secret question")).to_have_count(
                 expected)
             expect(page.get_by_text("Model", exact=True)).to_be_hidden()  # no admin here
+            if name == "ann":  # Log out (a form that POSTs) ends the session
+                page.get_by_role("button", name="Log out").click()
+                expect(page.get_by_label("Password")).to_be_visible(timeout=60_000)
+                page.goto(url)
+                expect(page.get_by_label("Password")).to_be_visible(timeout=60_000)
             page.close()
     finally:
         next(served, None)

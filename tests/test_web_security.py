@@ -158,7 +158,7 @@ def test_the_key_an_account_or_a_login_opens_every_route(server):
     with login(url, "victim") as client:
         assert client.get("/config").status_code == 200
         assert client.get("/gradio_api/user").json() == "victim"
-        assert client.get("/logout").status_code == 303
+        assert client.post("/logout").status_code == 303
         assert client.get("/config").status_code == 401  # the session ended with the logout
     with httpx.Client(base_url=url, timeout=30) as client:  # the key, typed into the form
         assert client.post("/login", data={"username": "", "password": KEY}).status_code == 200

@@ -14,7 +14,9 @@ gradio_client's `auth=` posts to it too). Anything else gets a 401 (OpenAI's err
 request's state (`request.state.user`) for gradio and the page's callbacks.
 
 Sessions live in memory (a restart logs everyone out) for `login_hours`; cookies are HttpOnly
-and SameSite=Strict, so another site's page cannot act with them. Ten failed logins a minute
+and SameSite=Strict. A page on another port of this host is of the same site, though, and is
+sent them: assistant/web/origins.py refuses whatever such a page asks to change, a login or a
+logout included (logout is a POST: a link or a picture elsewhere cannot end a session). Ten failed logins a minute
 from one address (a wrong API key in a Bearer header among them) lock that address out for
 the rest of the minute; an attempt counts from its start, so attempts sent all at once are
 counted too, and at most CHECKS_AT_ONCE passwords are checked at once (each check is ~50 ms
@@ -35,7 +37,7 @@ import secrets
 import time
 from collections import OrderedDict
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import anyio
 
@@ -199,8 +201,6 @@ class Gate:
             return await _send(send, 200, self._page(), "text/html; charset=utf-8")
         if scope["method"] != "POST":
             return await _send(send, 405, "use GET or POST", "text/plain")
-        if not _same_origin(scope):
-            return await _send(send, 403, "a login from another site's page", "text/plain")
         body = await _read(receive, LOGIN_BODY)
         if body is None:
             return await _send(send, 413, "the login form is too large", "text/plain")
@@ -241,6 +241,12 @@ class Gate:
         return token
 
     async def _logout(self, scope, receive, send) -> None:
+        """POST ends the session (only from this server's pages: assistant/web/origins.py);
+        GET, which any other site's link or picture can make, only shows the button."""
+        if scope["method"] in ("GET", "HEAD"):
+            return await _send(send, 200, LOGOUT_PAGE, "text/html; charset=utf-8")
+        if scope["method"] != "POST":
+            return await _send(send, 405, "use POST (GET shows the button)", "text/plain")
         token = _cookie(_headers(scope).get("cookie", ""))
         if token:
             self._sessions.pop(token, None)
@@ -283,6 +289,15 @@ button{{margin-top:1rem;padding:.5rem 1.2rem}}.error{{color:#b00020}}</style></h
 """
 
 
+LOGOUT_FORM = ('<form method="post" action="/logout" style="margin:0">'
+               '<button type="submit">Log out</button></form>')
+LOGOUT_PAGE = ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Log out: "
+               "Multimodal assistant</title></head><body style=\"font-family:system-ui,"
+               "sans-serif;max-width:22rem;margin:15vh auto;padding:0 1rem\">"
+               f"<h1>Log out?</h1>{LOGOUT_FORM}<p><a href=\"/\">Back to the chat</a></p>"
+               "</body></html>\n")
+
+
 MISDIRECTED = ("This server has no authentication, so it answers only requests addressed to "
                "this machine itself (http://localhost:PORT, http://127.0.0.1:PORT or "
                "http://[::1]:PORT): this one named another host, as a page of another site "
@@ -323,15 +338,6 @@ def _cookie(header: str) -> str:
     except CookieError:
         return ""
     return morsel.value if morsel is not None else ""
-
-
-def _same_origin(scope) -> bool:
-    """A form posted from a page of this server (or from no page: a script)."""
-    headers = _headers(scope)
-    origin = headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == headers.get("host", "")
 
 
 async def _read(receive, limit: int) -> bytes | None:

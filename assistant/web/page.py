@@ -20,6 +20,7 @@ from assistant.chat_view import IMAGES, model_line
 from assistant.models import embedded
 from assistant.web.chat import ChatEvents
 from assistant.web.context import Context
+from assistant.web.gate import LOGOUT_FORM
 from assistant.web.history import HistoryEvents
 from assistant.web.models import ModelEvents
 
@@ -108,7 +109,7 @@ def build_page(ctx: Context) -> gr.Blocks:
                 exported = gr.File(label="Exported", file_count="multiple", visible=True,
                                    elem_id="exported")
                 if ctx.gate.closed:
-                    gr.HTML('<a href="/logout">Log out</a>')
+                    gr.HTML(LOGOUT_FORM)  # a POST: another site's link cannot log you out
         session = gr.State(None)  # a ChatSession, made on this browser session's first message
         history = gr.State([])  # the messages as shown
 

@@ -100,8 +100,8 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
     server.add_middleware(RecordUploads, uploads=ctx.uploads)
     server.add_middleware(OwnFiles, uploads=ctx.uploads)
     server.add_middleware(BoundedBodies, limits=settings.limits)
-    server.add_middleware(SameOrigin)
-    server.add_middleware(Gated, gate=gate)  # added last: the outermost
+    server.add_middleware(Gated, gate=gate)
+    server.add_middleware(SameOrigin)  # added last: the outermost, /login and /v1 too
     server.state.context = ctx
     return server
 
