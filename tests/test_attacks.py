@@ -272,3 +272,81 @@ def test_without_accounts_a_page_on_another_port_cannot_act_as_the_local_user(se
         own = httpx.post(url + "/v1/chat/completions", content=chat_body(ctx), timeout=60,
                          headers={"origin": url, "content-type": "application/json"})
         assert own.status_code == 200, own.text
+
+
+# -- 3. the queue and its streams: the user who opened them only -----------------------------
+
+def fn_index(client: httpx.Client, api_name: str) -> int:
+    config = client.get("/config").json()
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
+
+
+def join(client: httpx.Client, page: str, text: str) -> httpx.Response:
+    """Queue a message of the browser session `page`, as the page does."""
+    message = {"text": text, "files": []}
+    return client.post("/gradio_api/queue/join", json={
+        "data": [message, False, [], 0.0, 8, None, None], "fn_index": fn_index(client, "chat"),
+        "session_hash": page, "event_data": None, "trigger_id": None})
+
+
+def stream_of(client: httpx.Client, page: str) -> tuple[int, str]:
+    """The status and whole text of `page`'s queue stream (until its event completes)."""
+    seen = []
+    with client.stream("GET", "/gradio_api/queue/data", params={"session_hash": page}) as r:
+        if r.status_code != 200:
+            return r.status_code, r.read().decode()
+        for line in r.iter_lines():
+            seen.append(line)
+            if "close_stream" in line or "process_completed" in line:
+                break
+    return 200, "\n".join(seen)
+
+
+def test_the_attacker_cannot_stream_the_victims_answers_by_her_session_hash(server):
+    url = server[1]
+    page = "victims-open-tab"
+    with login(url, "victim") as victim, login(url, "attacker") as attacker:
+        assert join(victim, page, "my password is swordfish").status_code == 200
+        status, text = stream_of(attacker, page)  # before her own page reads it
+        assert status == 404 and "swordfish" not in text, text
+        status, text = stream_of(victim, page)
+        assert status == 200 and "swordfish" in text and "process_completed" in text
+
+
+def test_the_attacker_cannot_read_or_cancel_the_victims_event_by_its_id(server):
+    url = server[1]
+    with login(url, "victim") as victim, login(url, "attacker") as attacker:
+        started = victim.post("/gradio_api/call/chat", json={
+            "data": [{"text": "my account is 12-34-56", "files": []}, False, [], 0.0, 8,
+                     None, None], "session_hash": "victims-call"})
+        event_id = started.json()["event_id"]
+        cancelled = attacker.post("/gradio_api/cancel", json={
+            "session_hash": "attackers-tab", "fn_index": fn_index(attacker, "chat"),
+            "event_id": event_id})
+        assert cancelled.status_code == 404, cancelled.text
+        for route in (f"/gradio_api/call/chat/{event_id}",
+                      f"/gradio_api/call/v2/chat/{event_id}"):
+            taken = attacker.get(route)
+            assert taken.status_code == 404 and "12-34-56" not in taken.text, taken.text
+        event, data = result(victim, "chat", event_id)
+        assert event == "complete" and "12-34-56" in json.dumps(data)
+
+
+def test_the_attacker_cannot_act_in_the_victims_page_or_close_it(server):
+    url = server[1]
+    page = "victims-other-tab"
+    with login(url, "victim") as victim, login(url, "attacker") as attacker:
+        assert call(victim, "clear", None, page=page)[0] == "complete"
+        for api_name, data in (("export", [None]), ("undo", [None, None])):
+            taken = attacker.post(f"/gradio_api/call/{api_name}",
+                                  json={"data": data, "session_hash": page})
+            assert taken.status_code == 404, (api_name, taken.text)
+        ran = attacker.post("/gradio_api/run/clear", json={"data": [None],
+                                                            "session_hash": page})
+        assert ran.status_code == 404, ran.text
+        with attacker.stream("GET", f"/gradio_api/heartbeat/{page}") as beat:
+            assert beat.status_code == 404  # its end would close her page's session
+        with attacker.stream("GET", "/gradio_api/queue/data",
+                             params={"session_hash": "attackers-own-tab"}) as own:
+            assert own.status_code == 200  # her own hashes are fine
+        assert call(victim, "clear", None, page=page)[0] == "complete"

@@ -11,7 +11,8 @@ Elsewhere the server refuses to start without a users file (--auth) or an API ke
 off: it names paths on the server's disk). Uploaded files are used only by the user who sent
 them; gradio's check that a message's files were uploaded (which `launch()` turns on and a
 mounted app skips) is turned on here. A file is served only to a user who may see it
-(assistant/web/files.py).
+(assistant/web/files.py), a page's queue and streams only to the user who opened them
+(assistant/web/queue_owners.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from assistant.web.files import OwnFiles
 from assistant.web.gate import Gate, Gated
 from assistant.web.origins import SameOrigin
 from assistant.web.page import CSS, HEAD, build_page
+from assistant.web.queue_owners import BindQueue
 from assistant.web.uploads import RecordUploads, Uploads
 
 CACHE_CLEANING = (3600, 6 * 3600)  # every hour, uploads and shown files older than 6 hours go
@@ -99,6 +101,7 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
     demo.has_launched = True  # gradio's check that a message's files were uploaded
     server.add_middleware(RecordUploads, uploads=ctx.uploads)
     server.add_middleware(OwnFiles, uploads=ctx.uploads)
+    server.add_middleware(BindQueue)
     server.add_middleware(BoundedBodies, limits=settings.limits)
     server.add_middleware(Gated, gate=gate)
     server.add_middleware(SameOrigin)  # added last: the outermost, /login and /v1 too
