@@ -22,8 +22,8 @@ import pytest  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
 from assistant.web.accounts import add  # noqa: E402
+from tests.gradio_files import file_data, picture, upload  # noqa: E402
 from tests.serving import in_thread  # noqa: E402
-from tests.test_web_security import file_data, picture, upload  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -18,11 +18,11 @@ os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-test-")
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
 from assistant.errors import AssistantError
 from assistant.web.accounts import Accounts, add  # noqa: E402
+from tests.gradio_files import file_data, picture, upload  # noqa: E402
 from tests.serving import in_thread  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -101,22 +101,6 @@ def texts(message: dict) -> str:
     content = message["content"]
     return content if isinstance(content, str) else \
         " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-
-
-def picture(path: Path, colour=(220, 20, 20)) -> Path:
-    Image.new("RGB", (40, 30), colour).save(path)
-    return path
-
-
-def upload(client: httpx.Client, path: Path) -> str:
-    with open(path, "rb") as f:
-        answer = client.post("/gradio_api/upload", files={"files": (path.name, f, "image/png")})
-    assert answer.status_code == 200, answer.text
-    return answer.json()[0]
-
-
-def file_data(path: str) -> dict:
-    return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": Path(path).name}
 
 
 # -- the gate --------------------------------------------------------------------------------
