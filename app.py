@@ -26,6 +26,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--auth", metavar="FILE", help="accounts (python -m "
                         "assistant.web.accounts FILE NAME adds one): everyone logs in, and "
                         "sees only their own chats")
+    parser.add_argument("--trusted-proxy", dest="trusted_proxies", action="append",
+                        metavar="ADDR", help="a proxy in front (address or network, "
+                        "repeatable) whose X-Forwarded-For/-Proto/-Host are believed; "
+                        "default: none")
     parser.add_argument("--no-auth", action="store_true", default=None,
                         help="serve an address beyond this machine without authentication: "
                         "everyone who reaches it is the same single user")
@@ -38,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from assistant.errors import AssistantError
+    from assistant.web.proxies import SERVE_OPTIONS
     from assistant.web.server import create_app
 
     try:
@@ -48,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Serving on http://{settings.host}:{settings.port} (chat) and "
           f"http://{settings.host}:{settings.port}/v1 (API)", file=sys.stderr, flush=True)
     uvicorn.run(server, host=settings.host, port=settings.port, log_level="warning",
-                timeout_graceful_shutdown=3)  # open page connections do not hold a stop
+                timeout_graceful_shutdown=3,  # open page connections do not hold a stop
+                **SERVE_OPTIONS)  # forwarded headers: only from --trusted-proxy
 
 
 if __name__ == "__main__":

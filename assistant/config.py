@@ -107,6 +107,9 @@ class Settings:
     auth: str = ""
     login_hours: float = 24.0
     no_auth: bool = False
+    # Proxies in front whose X-Forwarded-For/-Proto/-Host are believed (addresses or
+    # networks; none by default): the client's address is what login throttling counts by.
+    trusted_proxies: list[str] = field(default_factory=list)
     # The OpenAI-compatible API: a key clients must send ("" = none), images per request,
     # and image URLs: fetched within this time; private, loopback and link-local addresses
     # are refused unless allowed.

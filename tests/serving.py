@@ -28,10 +28,14 @@ def free_port() -> int:
 
 @contextmanager
 def in_thread(asgi) -> Iterator[str]:
-    """Serve `asgi` (create_app's server, or any ASGI app) until the block ends."""
+    """Serve `asgi` (create_app's server, or any ASGI app) until the block ends, as app.py
+    runs it."""
+    from assistant.web.proxies import SERVE_OPTIONS
+
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port,
-                                           log_level="warning", timeout_graceful_shutdown=1))
+                                           log_level="warning", timeout_graceful_shutdown=1,
+                                           **SERVE_OPTIONS))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -350,3 +350,118 @@ def test_the_attacker_cannot_act_in_the_victims_page_or_close_it(server):
                              params={"session_hash": "attackers-own-tab"}) as own:
             assert own.status_code == 200  # her own hashes are fine
         assert call(victim, "clear", None, page=page)[0] == "complete"
+
+
+# -- 4. guessing passwords and keys: forwarded headers, throttling ----------------------------
+
+KEY = "the-api-key"
+
+
+@pytest.fixture(scope="module")
+def proxied(server, users_file):
+    """The server as a proxy on 127.0.0.1 serves it (trusted_proxies), with an API key: the
+    tests are the proxy, and say who each client is in X-Forwarded-For. Yields its URL."""
+    from assistant.web.server import create_app
+
+    ctx = server[0]
+    settings = ctx.settings.replace(trusted_proxies=["127.0.0.1"], api_key=KEY, history="off")
+    app = create_app(settings, current=ctx.current, registry=None)
+    with in_thread(app) as url:
+        yield app.state.context, url
+
+
+@pytest.fixture(autouse=True)
+def _unthrottled(request):
+    """Each test starts with no failed login counted, on whichever server it uses."""
+    from assistant.web.throttle import Throttle
+
+    yield
+    for name in ("server", "proxied"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name)[0].gate.throttle = Throttle()
+
+
+def counted_checks(ctx, monkeypatch) -> list[str]:
+    """The names whose password the server checks from now on."""
+    checked: list[str] = []
+    real = ctx.gate.accounts.check
+    monkeypatch.setattr(ctx.gate.accounts, "check",
+                        lambda name, password: checked.append(name) or real(name, password))
+    return checked
+
+
+def guess(url: str, name: str, password: str, client: str | None = None) -> httpx.Response:
+    headers = {"x-forwarded-for": client} if client else {}
+    return httpx.post(url + "/login", data={"username": name, "password": password},
+                      headers=headers, timeout=30)
+
+
+def test_a_rotated_forwarded_for_is_no_new_client_without_a_trusted_proxy(server, monkeypatch):
+    from assistant.web.throttle import FREE
+
+    ctx, url = server
+    checked = counted_checks(ctx, monkeypatch)
+    answers = [guess(url, f"name{n}", "guess", client=f"10.0.{n}.1").status_code
+               for n in range(20)]
+    assert answers == [401] * FREE + [429] * (20 - FREE), answers
+    assert len(checked) == FREE
+
+
+def test_app_py_believes_no_forwarded_header_by_default(roomy_llava, users_file, tmp_path):
+    """uvicorn on its own believes X-Forwarded-For from 127.0.0.1: the server as app.py runs
+    it does not."""
+    from assistant.web.throttle import FREE
+    from tests.serving import start_app, stop
+
+    proc, url = start_app(["--model", str(roomy_llava), "--no-agent", "--auth", str(users_file),
+                           "--history", "off"], {}, tmp_path / "app.log")
+    try:
+        answers = [guess(url, f"name{n}", "guess", client=f"10.0.{n}.1").status_code
+                   for n in range(FREE + 3)]
+    finally:
+        stop(proc)
+    assert answers == [401] * FREE + [429] * 3, answers
+
+
+def test_guesses_at_one_account_from_many_addresses_are_slowed_and_its_owner_gets_in(
+        proxied, monkeypatch):
+    from assistant.web.throttle import FREE
+
+    ctx, url = proxied
+    assert guess(url, "victim", PASSWORDS["victim"], client="10.9.9.9").status_code == 200
+    checked = counted_checks(ctx, monkeypatch)
+    answers = [guess(url, "victim", f"guess-{n}", client=f"10.0.{n}.1").status_code
+               for n in range(20)]
+    assert answers == [401] * FREE + [429] * (20 - FREE), answers
+    assert len(checked) == FREE
+    assert "retry-after" in guess(url, "victim", "guess", client="10.0.99.1").headers
+    owner = guess(url, "victim", PASSWORDS["victim"], client="10.9.9.9")  # where she logs in
+    assert owner.status_code == 200, owner.text
+
+
+def test_guesses_from_an_address_many_share_do_not_keep_the_others_out(server):
+    """Behind one proxy (not configured as one) every user has its address: someone there
+    guessing other accounts' passwords slows only what is not known to work from there."""
+    url = server[1]
+    assert guess(url, "victim", PASSWORDS["victim"]).status_code == 200  # she logs in here
+    answers = [guess(url, name, "guess").status_code for name in ("attacker", "nobody") * 10]
+    assert answers.count(429) >= 10, answers
+    assert guess(url, "victim", PASSWORDS["victim"]).status_code == 200
+
+
+def test_guessing_the_api_key_from_many_addresses_is_slowed_and_its_clients_go_on(proxied):
+    from assistant.web.throttle import FREE
+
+    url = proxied[1]
+
+    def models(key: str, client: str) -> httpx.Response:
+        return httpx.get(url + "/v1/models", timeout=30, headers={
+            "authorization": f"Bearer {key}", "x-forwarded-for": client})
+
+    assert models(KEY, "10.1.1.1").status_code == 200  # a client that has the key
+    answers = [models(f"guess-{n}", f"10.0.{n}.1").status_code for n in range(20)]
+    assert answers == [401] * FREE + [429] * (20 - FREE), answers
+    assert models(KEY, "10.1.1.1").status_code == 200
+    waiting = models(KEY, "10.2.2.2")  # a new client waits its turn, as a guesser would
+    assert waiting.status_code == 429 and waiting.json()["error"]["code"] == \
+        "rate_limit_exceeded"

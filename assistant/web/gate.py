@@ -16,11 +16,12 @@ request's state (`request.state.user`) for gradio and the page's callbacks.
 Sessions live in memory (a restart logs everyone out) for `login_hours`; cookies are HttpOnly
 and SameSite=Strict. A page on another port of this host is of the same site, though, and is
 sent them: assistant/web/origins.py refuses whatever such a page asks to change, a login or a
-logout included (logout is a POST: a link or a picture elsewhere cannot end a session). Ten failed logins a minute
-from one address (a wrong API key in a Bearer header among them) lock that address out for
-the rest of the minute; an attempt counts from its start, so attempts sent all at once are
-counted too, and at most CHECKS_AT_ONCE passwords are checked at once (each check is ~50 ms
-of a core and 16 MB). Not here: what each user may do once in (assistant/web/chat.py,
+logout included (logout is a POST: a link or a picture elsewhere cannot end a session). Guessing is slowed
+per account and per address (assistant/web/throttle.py: a wait that doubles with each
+failure past the first few; a wrong API key in a Bearer header counts as a failed login to
+the key), the address being the peer's, or the client's as a configured proxy says
+(assistant/web/proxies.py); at most CHECKS_AT_ONCE passwords are checked at once (each check
+is ~50 ms of a core and 16 MB). Not here: what each user may do once in (assistant/web/chat.py,
 history.py, models.py).
 """
 
@@ -33,6 +34,7 @@ import hmac
 import html
 import ipaddress
 import json
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -42,12 +44,22 @@ from urllib.parse import parse_qs
 import anyio
 
 from assistant.web.accounts import Accounts, User
+from assistant.web.throttle import Throttle
 
 COOKIE = "assistant-session"
 MAX_SESSIONS = 10_000
-MAX_FAILURES = 10  # failed logins a minute from one address
+API_KEY = ""  # the account a password with no name, or a Bearer key, tries: the API key
 CHECKS_AT_ONCE = 4  # passwords checked at once, over all clients
 LOGIN_BODY = 8 * 1024  # bytes a login form may have
+
+
+class Throttled(Exception):
+    """Too many failed logins for this account or from this address: wait `seconds`."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"Too many failed logins for this account or from this address: "
+                         f"try again in {math.ceil(seconds)} s.")
+        self.seconds = math.ceil(seconds)
 
 
 class Gate:
@@ -61,7 +73,7 @@ class Gate:
         self._clock = clock
         self._sessions: OrderedDict[str, tuple[User, float]] = OrderedDict()  # token -> until
         self._basic: OrderedDict[bytes, User] = OrderedDict()  # checked Basic credentials
-        self._failures: dict[str, list[float]] = {}  # address -> times of failed logins
+        self.throttle = Throttle(clock)  # failed logins, per account and per address
         self._secret = secrets.token_bytes(32)
         self._checking: anyio.CapacityLimiter | None = None  # made in the server's loop
 
@@ -87,7 +99,10 @@ class Gate:
         if self.closed and scope["type"] == "http" and scope["path"] in ("/login", "/logout"):
             return await (self._login if scope["path"] == "/login" else self._logout)(
                 scope, receive, send)
-        user = await self._identify(scope) if self.closed else self.local
+        try:
+            user = await self._identify(scope) if self.closed else self.local
+        except Throttled as e:
+            return await self._refuse(scope, send, throttled=e)
         if user is None:
             return await self._refuse(scope, send)
         scope.setdefault("state", {})["user"] = user
@@ -99,11 +114,11 @@ class Gate:
         scheme, _, credential = given.partition(" ")
         if scheme.lower() == "bearer":  # a wrong key counts as a failed login: no guessing
             client = _client(scope)
-            if self._locked_out(client):
-                return None
+            self._may_try(API_KEY, client)
+            self.throttle.start(API_KEY, client)
             if self.api_key and hmac.compare_digest(credential.encode(), self.api_key.encode()):
+                self.throttle.succeeded(API_KEY, client)
                 return self.local
-            self._attempt(client)
             return None
         if scheme.lower() == "basic":
             return await self._basic_user(credential, _client(scope))
@@ -132,12 +147,12 @@ class Gate:
         return user
 
     async def _check(self, name: str, password: str, client: str) -> User | None:
-        """The user these credentials are, or None. The attempt counts against `client` from
-        its start (a thousand sent at once are not a thousand checks) and is forgiven if
-        right."""
-        if self._locked_out(client):
-            return None
-        attempt = self._attempt(client)
+        """The user these credentials are, or None; Throttled while `client` must wait to
+        try this account. The attempt counts from its start (a thousand sent at once are not
+        a thousand checks) and is taken back if right."""
+        account = name if name else API_KEY
+        self._may_try(account, client)
+        self.throttle.start(account, client)
         user = None
         if not name and self.api_key:
             if hmac.compare_digest(password.encode(), self.api_key.encode()):
@@ -148,36 +163,26 @@ class Gate:
             user = await anyio.to_thread.run_sync(self.accounts.check, name, password,
                                                   limiter=self._checking)
         if user is not None:
-            attempts = self._failures.get(client, [])
-            if attempt in attempts:
-                attempts.remove(attempt)
+            self.throttle.succeeded(account, client)
         return user
 
-    def _attempt(self, client: str) -> float:
-        """Count a login attempt against `client` (a failure until forgiven); its time."""
-        now = self._clock()
-        self._failures.setdefault(client, []).append(now)
-        while len(self._failures) > MAX_SESSIONS:  # addresses remembered, oldest first out
-            del self._failures[next(iter(self._failures))]
-        return now
+    def _may_try(self, account: str, client: str) -> None:
+        wait = self.throttle.wait(account, client)
+        if wait > 0:
+            raise Throttled(wait)
 
-    def _locked_out(self, client: str) -> bool:
-        now = self._clock()
-        recent = [t for t in self._failures.get(client, []) if now - t < 60]
-        if recent:
-            self._failures[client] = recent
-        else:
-            self._failures.pop(client, None)
-        return len(recent) >= MAX_FAILURES
-
-    async def _refuse(self, scope, send, misdirected: str = "") -> None:
-        """401 (a browser asking for a page: to /login), or with `misdirected` a 403 saying
-        that this server answers only to this machine's names."""
+    async def _refuse(self, scope, send, misdirected: str = "",
+                      throttled: Throttled | None = None) -> None:
+        """401 (a browser asking for a page: to /login), with `misdirected` a 403 saying
+        that this server answers only to this machine's names, with `throttled` a 429."""
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
         path = scope["path"]
         headers = _headers(scope)
+        if throttled is not None:
+            return await _too_many(send, throttled, api=path == "/v1" or
+                                   path.startswith("/v1/"))
         status = 403 if misdirected else 401
         if path == "/v1" or path.startswith("/v1/"):
             body = {"error": {"message": misdirected or "missing or wrong API key (send "
@@ -207,11 +212,11 @@ class Gate:
         form = parse_qs(body.decode("utf-8", "replace"))
         name = form.get("username", [""])[0].strip()
         password = form.get("password", [""])[0]
-        client = _client(scope)
-        if self._locked_out(client):
-            message = "Too many failed logins from this address: wait a minute."
-            return await self._answer(send, browser, 429, message)
-        user = await self._check(name, password, client)
+        try:
+            user = await self._check(name, password, _client(scope))
+        except Throttled as e:
+            return await self._answer(send, browser, 429, str(e),
+                                      [("retry-after", str(e.seconds))])
         if user is None:
             return await self._answer(send, browser, 401, "Wrong name or password.")
         token = self._open_session(user)
@@ -224,10 +229,13 @@ class Gate:
         await _send(send, 200, json.dumps({"success": True}), "application/json",
                     [("set-cookie", cookie)])
 
-    async def _answer(self, send, browser: bool, status: int, message: str) -> None:
+    async def _answer(self, send, browser: bool, status: int, message: str,
+                      headers: list[tuple[str, str]] = ()) -> None:
         if browser:
-            return await _send(send, status, self._page(message), "text/html; charset=utf-8")
-        await _send(send, status, json.dumps({"detail": message}), "application/json")
+            return await _send(send, status, self._page(message), "text/html; charset=utf-8",
+                               headers)
+        await _send(send, status, json.dumps({"detail": message}), "application/json",
+                    headers)
 
     def _open_session(self, user: User) -> str:
         now = self._clock()
@@ -338,6 +346,14 @@ def _cookie(header: str) -> str:
     except CookieError:
         return ""
     return morsel.value if morsel is not None else ""
+
+
+async def _too_many(send, throttled: Throttled, api: bool) -> None:
+    """A 429 with Retry-After; under /v1 in OpenAI's error body."""
+    body = {"error": {"message": str(throttled), "type": "rate_limit_error", "param": None,
+                      "code": "rate_limit_exceeded"}} if api else {"detail": str(throttled)}
+    await _send(send, 429, json.dumps(body), "application/json",
+                [("retry-after", str(throttled.seconds))])
 
 
 async def _read(receive, limit: int) -> bytes | None:

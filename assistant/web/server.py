@@ -37,6 +37,7 @@ from assistant.web.files import OwnFiles
 from assistant.web.gate import Gate, Gated
 from assistant.web.origins import SameOrigin
 from assistant.web.page import CSS, HEAD, build_page
+from assistant.web.proxies import TrustedProxies, networks
 from assistant.web.queue_owners import BindQueue
 from assistant.web.uploads import RecordUploads, Uploads
 
@@ -60,8 +61,10 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
                registry=None, store: Store | None = None) -> FastAPI:
     """The server for `settings`. `current`, `registry` (the tools) and `store` are made from
     the settings unless given. Raises NotServed (an exposed address without authentication,
-    a share link) or ValueError (a bad users file) before loading anything."""
+    a share link), ValueError (a bad users file) or BadSetting (a trusted proxy that is no
+    address) before loading anything. Run it with `SERVE_OPTIONS` (assistant/web/proxies.py)."""
     accounts = Accounts.read(settings.auth) if settings.auth else None
+    networks(settings.trusted_proxies)  # BadSetting now, not after the model loaded
     exposed = not is_loopback(settings.host)
     if settings.share:
         raise NotServed("share links are not offered: the app and its API serve this machine "
@@ -104,7 +107,8 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
     server.add_middleware(BindQueue)
     server.add_middleware(BoundedBodies, limits=settings.limits)
     server.add_middleware(Gated, gate=gate)
-    server.add_middleware(SameOrigin)  # added last: the outermost, /login and /v1 too
+    server.add_middleware(SameOrigin)  # before the gate: /login and /v1 too
+    server.add_middleware(TrustedProxies, proxies=settings.trusted_proxies)  # the outermost
     server.state.context = ctx
     return server
 
