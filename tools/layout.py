@@ -124,8 +124,7 @@ def _split(text: str, dotted: bool) -> tuple[str, list[V.Value]]:
     label = re.sub(r"\s+", " ", label).strip(" :;|-–—/*\t")
     if label and not re.search(r"[^\W\d_]", label):
         label = ""  # what is left is marks
-    elif len(label) == 1 and found and rest.rstrip().endswith(label) and \
-            text.rstrip()[-1:] == label:
+    elif len(label) == 1 and found and text.rstrip().endswith(label):
         label = ""  # "2,39 B": a tax class after the amount, not a name
     return label, found
 

@@ -266,14 +266,16 @@ def entries(layout: Layout) -> list[Entry]:
     section = ""
     headings: list[Cell] = []  # side by side on a page of columns ("ENTRÉES  DESSERTS")
     rows = layout.rows
+    # "Pfand" over "6 x 0,25  1,50": one item, named above its amounts
+    named = [False] + [_names_item_below(a, b) for a, b in zip(rows, rows[1:], strict=False)]
     for i, row in enumerate(rows):
-        pairs = row.pairs()
-        if i and _names_item_below(rows[i - 1], row):
-            out.pop()  # "Pfand" over "6 x 0,25  1,50": one item, named above its amounts
+        if named[i]:
             out.append(Entry(row, rows[i - 1].text, row.cells, "", section))
             continue
-        if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 5 and not (
-                i + 1 < len(rows) and _names_item_below(row, rows[i + 1])):
+        if i + 1 < len(rows) and named[i + 1]:
+            continue  # an item's name: its entry comes with the line below
+        pairs = row.pairs()
+        if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 5:
             section = row.text  # a heading, or a note ("Sundays: closed"): both an entry
             headings = []
         elif not row.values and len(row.cells) > 1 and \
