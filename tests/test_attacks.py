@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,8 +20,8 @@ import pytest  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
 from assistant.web.accounts import add  # noqa: E402
-from tests.gradio_files import file_data, picture, upload  # noqa: E402
 from tests.serving import in_thread  # noqa: E402
+from tests.web_clients import file_data, logged_in, picture, upload  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -62,13 +60,9 @@ def server(roomy_llava, users_file, tmp_path_factory):
         yield app.state.context, url
 
 
-@contextmanager
-def login(url: str, name: str) -> Iterator[httpx.Client]:
-    """A client logged in as `name` with the session cookie, as a browser is."""
-    with httpx.Client(base_url=url, timeout=60) as client:
-        answer = client.post("/login", data={"username": name, "password": PASSWORDS[name]})
-        assert answer.status_code == 200, answer.text
-        yield client
+def login(url: str, name: str):
+    """A client logged in as `name`, with its password here."""
+    return logged_in(url, name, PASSWORDS[name])
 
 
 def call(client: httpx.Client, api_name: str, *data, page: str | None = None):

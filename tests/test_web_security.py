@@ -10,8 +10,6 @@ import base64
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-test-"))
@@ -22,8 +20,8 @@ import pytest  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.errors import AssistantError
 from assistant.web.accounts import Accounts, add  # noqa: E402
-from tests.gradio_files import file_data, picture, upload  # noqa: E402
 from tests.serving import in_thread  # noqa: E402
+from tests.web_clients import file_data, logged_in, picture, upload  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -68,13 +66,9 @@ def _forgiven(server):
     server[0].gate.throttle = Throttle()
 
 
-@contextmanager
-def login(url: str, name: str) -> Iterator[httpx.Client]:
-    """A client logged in as `name` (the session cookie, as gradio_client's auth= gets it)."""
-    with httpx.Client(base_url=url, timeout=60) as client:
-        answer = client.post("/login", data={"username": name, "password": PASSWORDS[name]})
-        assert answer.status_code == 200, answer.text
-        yield client
+def login(url: str, name: str):
+    """A client logged in as `name`, with its password here."""
+    return logged_in(url, name, PASSWORDS[name])
 
 
 def call(client: httpx.Client, api_name: str, *data) -> tuple[str, list]:
