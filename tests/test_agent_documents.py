@@ -96,7 +96,7 @@ def test_a_pdf_page_is_read_from_its_text_layer_across_its_document(registry, mo
 
     pages = load_attachment(leaflet(), "leaflet.pdf", Settings().limits)
     conv = Conversation()
-    conv.add_user("which page has the opening hours?", images=[a.image for a in pages],
+    conv.add_user("on what page are the opening hours?", images=[a.image for a in pages],
                   names=[a.name for a in pages], pages=[a.page for a in pages])
     monkeypatch.setattr(registry["ocr"], "read",
                         lambda image: pytest.fail("OCR ran on a page with a text layer"))
