@@ -67,6 +67,13 @@ def test_thousands_separators_and_decimal_marks_are_one_form():
         ("time", "9:05"), ("time", "9:05"), ("date", "14.11.2026"), ("word", "strasse")]
 
 
+def test_a_unit_of_time_in_full_or_short_is_the_same_answer():
+    q = {"q": "How long is the wait?", "answer": ["15 min"], "kind": "arithmetic"}
+    assert grade("From 16:47 to 17:02 is 15 minutes.", q, set())[0]
+    assert grade("It takes 1 hour.", {**q, "answer": ["1 h"]}, set())[0]
+    assert not grade("15 days", q, set())[0]
+
+
 def test_a_dump_of_the_whole_page_is_wrong():
     page = " ".join(i["text"] for i in RECEIPT["pages"][0]["items"])
     right, why = grade(page, RECEIPT["questions"][0], values_of(RECEIPT))

@@ -216,6 +216,9 @@ def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
                                   x=left + start * width, right=left + end * width))
         out.append(Row(page, number, cells, y=sum(p[0] for p in g) / len(g)))
     _tables(out)
+    from tools import grid  # it builds on this module's cells and rows
+
+    grid.read(out)
     return out, angle
 
 
@@ -227,7 +230,9 @@ def _tables(page_rows: list[Row]) -> None:
     for row in page_rows:
         if len(row.cells) >= 2 and not row.values and \
                 all(len(c.text.split()) <= 4 and ":" not in c.text for c in row.cells):
-            header = row.cells
+            # a header under a header ("Depart Port Ardan" over "Time  Days"): each name
+            # takes the one above it
+            header = _under(header, row.cells) if header else row.cells
             continue
         if header is None:
             continue
@@ -247,6 +252,20 @@ def _tables(page_rows: list[Row]) -> None:
             continue
         for cell in row.cells:
             cell.header = under.get(id(cell), "")
+
+
+def _under(upper: list[Cell], lower: list[Cell]) -> list[Cell]:
+    """The lower header's cells named with the upper cell they stand under, when the upper
+    row groups them (fewer cells, each over one or more of the lower)."""
+    if len(upper) >= len(lower):
+        return lower
+    out = []
+    for cell in lower:
+        over = [u for u in upper if u.x - (u.right - u.x) / max(1, len(u.text)) <= cell.x]
+        above = over[-1] if over else upper[0]
+        out.append(Cell(f"{above.text} {cell.text}", cell.box, cell.label, cell.values,
+                        x=cell.x, right=cell.right))
+    return out
 
 
 def read(pages: list[tuple[int, list[dict]]]) -> Layout:

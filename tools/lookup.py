@@ -22,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from tools import days
 from tools import values as V
 from tools.layout import Cell, Layout, Row
 
@@ -84,6 +85,9 @@ READ_ALL = _cue(r"say", r"says", r"said", r"read", r"text", r"written", r"writin
 PER = _cue(r"per\b", r"each\b", r"a night", r"a day", r"an hour", r"one\b", r"apiece",
            r"pro\b", r"par\b", r"por\b")
 ENDS = _cue(r"finish", r"end\b", r"ends\b", r"over\b", r"done\b", r"get out", r"arriv")
+# the end of a range of hours ("10am - 7pm"): until when is it open, when does it close
+UNTIL = _cue(r"until when", r"till when", r"until what time", r"clos", r"shut", r"bis wann",
+             r"jusqu", r"hasta qu", r"fino a che", r"at[eé] que horas", r"tot hoe laat")
 # the words for a document itself: "how much is the bill?" asks its total
 PAPER = {"bill", "invoice", "receipt", "ticket", "facture", "rechnung", "factura", "fattura",
          "factuur", "fatura", "quittung", "bon", "kassenbon", "ricevuta", "recibo",
@@ -434,6 +438,8 @@ def has(e: Entry, kinds: set[str]) -> bool:
                 "date" in kinds and v.kind == "date" or \
                 "count" in kinds and v.kind in ("amount", "duration") and not v.money:
             return True
+    if "span" in kinds and sum(v.kind == "time" for v in e.values) == 2:
+        return True  # "10am - 2pm": how long it is open
     if "code" in kinds and CODE_TOKEN.search(e.row.text):
         return True
     if "weight" in kinds and _mass(e):
@@ -458,6 +464,8 @@ class Matcher:
                 self.df[w] = self.df.get(w, 0) + 1
         self.vocabulary = set(self.df)
         self._forms: dict[str, set[str]] = {}
+        self.days = [_days_of(e) for e in all_entries]
+        self.spans = {id(e): _spans_of(e, all_entries) for e in all_entries}
 
     def weight(self, word: str) -> float:
         rare = math.log(1 + self.rows / self.df.get(word, 1)) * min(len(word), 5) / 5
@@ -503,12 +511,21 @@ class Matcher:
         """(score, the question's words it matched, entry), best first. A plain number of
         the question breaks ties between rows ("night 12"), unless it asks yes or no (the
         42 of "does route 42 run on Sundays?" names the timetable, not a row)."""
-        found = V.find(question, dotted=True)
+        found = V.asked(question)
         asked = [v for v in found if v.kind in ("time", "date") or v.kind == "amount" and v.money]
-        counts = set() if YES_NO.search(question) else \
+        yes_no = bool(YES_NO.search(question))
+        counts = set() if yes_no else \
             {v.number for v in found if v.kind == "amount" and not v.money}
+        day = days.asked(question)
+        if day:  # a day's name is met by the days each entry holds for, not by its letters
+            question_words = [q for q in question_words if days.asked(q) is None]
+            holding = {id(e.row) for e, held in zip(self.entries, self.days, strict=True)
+                       if held is not None and day <= held}
+            day_weight = math.log(1 + self.rows / max(1, len(holding)))
+        on = [v.day for v in found if v.kind == "date"]
         out = []
-        for e, own, context in zip(self.entries, self.own, self.context, strict=True):
+        for e, own, context, holds in zip(self.entries, self.own, self.context, self.days,
+                                          strict=True):
             score, hit = 0.0, set()
             for q in question_words:
                 if (m := self.match(q, own)) is not None:
@@ -526,12 +543,56 @@ class Matcher:
                              counts & _numbers_in(e.section)):
                 score += 0.6  # a tie-breaker among rows the words found alike
                 hit.add("#number")
+            if day and holds is not None and day & holds:
+                # the days a column or a line holds for ("Zaterdag", "Mon-Sat", "Daily"),
+                # weighed as a word is, by how few rows hold for the day
+                score += day_weight if day <= holds else day_weight / 2
+                hit.add("#day")
             if score and kinds:
                 score *= 1.6 if has(e, kinds) else 0.6
+            if day and holds is not None and not day & holds and not yes_no:
+                score *= 0.25  # another day's times
+            spans = self.spans[id(e)]
+            if on and any(V.within(on[0], span) for span in spans):
+                score += 2.0  # the date asked falls in the span it holds for
+                hit.add("#span")
+            elif not on and spans and not V.date_ranges(e.row.text):
+                score *= 0.6  # a season's hours ("School holidays: ...") unless asked
             if score:
                 out.append((score, hit, e))
+        if any("#span" in hit for _, hit, _ in out):
+            # the season the date falls in stands in for the usual hours that day
+            out = [(score * (0.6 if not self.spans[id(e)] else 1.0), hit, e)
+                   for score, hit, e in out]
         out.sort(key=lambda s: (-s[0], s[2].row.page, s[2].row.number))
         return out
+
+
+def _days_of(e: Entry) -> frozenset[int] | None:
+    """The days an entry holds for: named by its column, its own label, a cell of days
+    beside its values in the row ("07:10  Mon-Sat  08:05  Mon-Sat"), or its heading."""
+    if e.header and (held := days.covered(e.header)) is not None:
+        return held
+    cells = e.row.cells
+    if e.cells and e.cells[-1] in cells:
+        after = cells.index(e.cells[-1]) + 1
+        if after < len(cells) and not cells[after].values and \
+                (held := days.covered(cells[after].text)) is not None:
+            return held
+    if e.label and (held := days.covered(e.label)) is not None:
+        return held
+    return days.covered(e.section) if e.section else None
+
+
+def _spans_of(e: Entry, all_entries: list[Entry]) -> list:
+    """The spans of dates an entry holds for: in its own line, its heading, or a line above
+    that introduces it ("School holidays (20 July - 28 August):")."""
+    texts = [e.row.text, e.section]
+    above = next((x.row for x in all_entries if x.row.page == e.row.page and
+                  x.row.number == e.row.number - 1), None)
+    if above is not None and above.text.rstrip().endswith(":"):
+        texts.append(above.text)
+    return [span for text in texts if text for span in V.date_ranges(text)]
 
 
 def _numbers_in(text: str) -> set:
@@ -591,7 +652,7 @@ def answer(question: str, layout: Layout) -> Found | None:
     """What the document says to `question`, or None when the question's words find nothing
     in it, its values ask for no arithmetic and it asks for no kind of value (then the whole
     reading answers: "what does it say?")."""
-    asked = V.find(question, dotted=True)
+    asked = V.asked(question)
     times = [v for v in asked if v.kind == "time"]
     dates = [v for v in asked if v.kind == "date"]
     if len(times) >= 2 and not (TOTAL.search(question) and not MINUTES.search(question)):
@@ -675,7 +736,11 @@ def _minutes(question: str, scored, times: list[V.Value]) -> Found | None:
         said = f"{v.minutes} minutes" if re.search(r"minut", question, re.I) else \
             V.minutes_text(v.minutes)
         return Found(f"{e.name}: {v.text} ({said}).", [e], [said], "difference")
-    timed = [(v, e) for _, e in good for v in e.values if v.kind == "time"]
+    column = scored[0][2].header  # the times of the column the best stands in, too
+    same = [e for _, _, e in scored if column and e.header == column]
+    picked = [e for _, e in good]
+    picked += [e for e in same if all(e is not p for p in picked)]
+    timed = [(v, e) for e in picked for v in e.values if v.kind == "time"]
     if len(times) == 1 and AFTER.search(question) and timed:
         later = sorted((p for p in timed if p[0].minutes > times[0].minutes),
                        key=lambda p: p[0].minutes)
@@ -745,6 +810,10 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
         # the entries of the section the question names, not only the best one
         section = [(v, e) for v, e in timed if e.section == top[0].section or e in top]
         timed = section or timed
+        # and of the column it names ("Depart Skerra"), when the best are in one
+        column = {e.header for e in top if e.values}
+        if len(column) == 1 and "" not in column:
+            timed = [(v, e) for v, e in timed if e.header in column] or timed
         if times and AFTER.search(question):
             later = [p for p in timed if p[0].minutes >= times[0].minutes]
             v, e = min(later or timed, key=lambda p: p[0].minutes)
@@ -786,6 +855,10 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
         return Found(f"{e.name}: {e.section}.", [e], [day.text], "value")
     clock = [v for v in e.values or e.row.values if v.kind == "time"]
     span = next((v for v in e.row.values if v.kind == "duration"), None)
+    if len(clock) == 2 and span is None and "span" in kinds:
+        return _gap(clock[0], clock[1], [e], question)  # open 10am - 2pm: 4 hours
+    if len(clock) == 2 and span is None and UNTIL.search(question):
+        return Found(_sentence(e, [clock[1]], pages), [e], [clock[1].text], "value")
     if clock and span is not None and ENDS.search(question):
         end = clock[0].minutes + span.minutes  # starts at 09:00, takes 1h 45m: ends 10:45
         said = V.clock(end)

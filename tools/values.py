@@ -184,6 +184,44 @@ def find(text: str, dotted: bool = False) -> list[Value]:
     return sorted(out, key=lambda v: v.start)
 
 
+# a month's name typed in lower case beside a day ("on 6 august"); not "may", a verb too
+TYPED_MONTH = re.compile(rf"(?<=\d )(?!may\b)({MONTH})\b|\b(?!may\b)({MONTH})(?= \d)")
+
+
+def asked(question: str) -> list[Value]:
+    """The values of a question as people type them: a month in lower case is still a
+    month ("thursday 6 august"), "7.50" a time."""
+    typed = TYPED_MONTH.sub(lambda m: m.group(0).capitalize(), question)
+    return find(typed, dotted=True)
+
+
+RANGE = re.compile(r"^\s*(?:-|–|—|to|till|until|through|bis|au|à|al|a|t/m|tot|tem|fino al)\s*$",
+                   re.I)
+
+
+def date_ranges(text: str) -> list[tuple[date, date]]:
+    """The spans of dates `text` gives ("20 July - 28 August 2026", "du 01/07 au 31/08/2026"),
+    the first taking the second's year when it has none of its own."""
+    found = [v for v in find(text) if v.kind == "date"]
+    out = []
+    for a, b in zip(found, found[1:], strict=False):
+        if RANGE.match(text[a.end:b.start]):
+            first = a.day.replace(year=b.day.year) if a.day.year == 2000 else a.day
+            out.append((first, b.day))
+    return out
+
+
+def within(day: date, span: tuple[date, date]) -> bool:
+    """Whether a day falls in a span; a day of no year (2000) by its month and day alone,
+    a span over the new year included."""
+    first, last = span
+    if day.year != 2000:
+        return first <= day <= last
+    key = (day.month, day.day)
+    a, b = (first.month, first.day), (last.month, last.day)
+    return a <= key <= b if a <= b else key >= a or key <= b
+
+
 def _make(kind: str, m: re.Match, text: str, start: int, end: int) -> Value | None:
     if kind == "date":
         day = _date(m)

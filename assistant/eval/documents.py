@@ -89,6 +89,12 @@ def _date(raw: str) -> str:
     return ".".join(str(int(p)) for p in re.split(r"[./-]", raw))
 
 
+# a unit of time said in full or short is the same answer ("15 min", "15 minutes")
+UNITS = {w: short for short, ws in (("min", "min mins minute minutes minuten minutos minuti"),
+                                    ("h", "h hr hrs hour hours stunden heures horas ore uur"))
+         for w in ws.split()}
+
+
 def tokens(text: str) -> list[tuple[str, str]]:
     """(kind, form) for each word, number, time and date of `text`, normalised: case and
     accents folded, numbers in one form whatever their separators; other signs dropped."""
@@ -99,6 +105,7 @@ def tokens(text: str) -> list[tuple[str, str]]:
         kind = m.lastgroup
         raw = m.group()
         form = {"date": _date, "time": _time, "number": _number}.get(kind, str)(raw)
+        form = UNITS.get(form, form) if kind == "word" else form
         out.append((kind, form))
     return out
 
