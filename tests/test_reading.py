@@ -324,3 +324,39 @@ def test_ocr_puts_back_the_spaces_between_words_from_the_gaps_on_the_page(regist
     read_back = " ".join(x["text"] for x in registry_ocr.read(page))
     assert "Consumo medio diario en este periodo" in read_back
     assert "1.245,50" in read_back
+
+
+def price_list(rows, x_price=600):
+    out = []
+    for i, (label, price) in enumerate(rows):
+        y = 60 + 50 * i
+        out.append(line(label, 80, y, 80 + 22 * len(label), y + 36))
+        if price:
+            out.append(line(price, x_price, y, x_price + 22 * len(price), y + 36))
+    return layout.read([(1, out)])
+
+
+def test_a_price_list_that_prints_its_currency_once_gives_prices_throughout():
+    page = price_list([("LISTINO", None), ("Biglietto intero", "12"), ("Ridotto", "8 €"),
+                       ("Audioguida", "5")])
+    found = lookup.answer("how much is the audioguida?", page)
+    assert found is not None and found.values == ["5"]
+    amounts = {c.text: c.values[0] for r in page.rows for c in r.cells if c.values}
+    assert amounts["12"].money and amounts["5"].currency == "€"
+
+
+def test_on_a_page_of_dotted_times_a_fare_under_a_fare_is_a_price():
+    page = price_list([("Departures 7.50 9.15 11.40 13.05", None), ("FARES", None),
+                       ("Adult", "14.80"), ("Child", "7.40"), ("Dog", "2.00")])
+    found = lookup.answer("2 adults and a child, how much?", page)
+    assert found is not None and found.values == ["37.00"], found
+
+
+def test_a_reduction_is_taken_off_only_for_whom_it_is():
+    page = price_list([("MUSEO CIVICO", None), ("Biglietto intero", "12,00 €"),
+                       ("Visita guidata", "6,00 €"),
+                       ("Studenti: -25% sul biglietto", None)])
+    found = lookup.answer("i'm a student, how much is a ticket?", page)
+    assert found is not None and found.values == ["9,00 €"], found
+    plain = lookup.answer("how much is a ticket?", page)
+    assert plain is not None and plain.values == ["12,00 €"], plain

@@ -215,11 +215,59 @@ def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
                 cells.append(Cell(LEADERS.sub(" ", piece).strip(), box, label, found,
                                   x=left + start * width, right=left + end * width))
         out.append(Row(page, number, cells, y=sum(p[0] for p in g) / len(g)))
+    if dotted:
+        _prices_among_prices(out)
+    _priced_columns(out)
     _tables(out)
     from tools import grid  # it builds on this module's cells and rows
 
     grid.read(out)
     return out, angle
+
+
+def _prices_among_prices(page_rows: list[Row]) -> None:
+    """On a page of times written with a dot ("7.50"), a fare list still prints prices the
+    same way: "7.40" under "14.80" and over "48.00" is a price. A dotted time is read as an
+    amount when the cell above or below it in its column holds a price and no time."""
+    def column_money(row: Row, cell: Cell) -> bool:
+        return any(min(cell.right, c.right) > max(cell.x, c.x) and
+                   any(v.money for v in c.values) and
+                   not any(v.kind == "time" for v in c.values) for c in row.cells)
+
+    for i, row in enumerate(page_rows):
+        near = page_rows[max(0, i - 1):i] + page_rows[i + 1:i + 2]
+        for cell in row.cells:
+            if len(cell.values) == 1 and cell.values[0].kind == "time" and \
+                    re.fullmatch(r"\d{1,2}\.\d{2}", cell.values[0].text) and \
+                    any(column_money(r, cell) for r in near):
+                cell.label, cell.values = _split(cell.text, dotted=False)
+
+
+def _priced_columns(page_rows: list[Row]) -> None:
+    """A price list prints its currency on a few prices only ("Coupe 22", "Coupe + barbe
+    30 €", "Taille de barbe 12"): a whole number alone in its cell is a price when the
+    cell above or below it in its column holds one, passed on down and up the column."""
+    def price(cell: Cell) -> V.Value | None:
+        money = [v for v in cell.values if v.money and v.currency]
+        return money[0] if len(cell.values) == 1 and money else None
+
+    changed = True
+    while changed:
+        changed = False
+        for i, row in enumerate(page_rows):
+            near = page_rows[max(0, i - 1):i] + page_rows[i + 1:i + 2]
+            for cell in row.cells:
+                if len(cell.values) != 1 or cell.values[0].kind != "amount" or \
+                        cell.values[0].money or not re.fullmatch(r"\d{1,4}", cell.values[0].text):
+                    continue
+                like = next((p for r in near for c in r.cells
+                             if min(cell.right, c.right) > max(cell.x, c.x) and
+                             (p := price(c)) is not None), None)
+                if like is not None:
+                    v = cell.values[0]
+                    cell.values = [V.Value("amount", v.text, v.start, v.end, v.number,
+                                           like.currency)]
+                    changed = True
 
 
 def _tables(page_rows: list[Row]) -> None:

@@ -526,14 +526,17 @@ class Matcher:
         out = []
         for e, own, context, holds in zip(self.entries, self.own, self.context, self.days,
                                           strict=True):
-            score, hit = 0.0, set()
+            score, hit, named = 0.0, set(), set()
             for q in question_words:
                 if (m := self.match(q, own)) is not None:
                     score += self.weight(m[0]) * m[1]
                     hit.add(q)
+                    named.add(m[0])
                 elif (m := self.match(q, context)) is not None:
                     score += 0.5 * self.weight(m[0]) * m[1]
                     hit.add(q)
+            if named:  # of two labels the words name alike, the one they name whole
+                score *= 1 + 0.2 * len(named) / len(own - GRAMMAR or own)
             # a value the question gives locates its row ("which train leaves at 10:12?"),
             # a plain number its row or section ("night 12", "section 7", "platform 5")
             if any(_same(a, v) for a in asked for v in e.values):
@@ -712,7 +715,51 @@ def answer(question: str, layout: Layout) -> Found | None:
         return None
     if YES_NO.search(question):
         return _yes_no(question, scored)
+    if (not kinds or "money" in kinds) and (done := _discounted(scored, pages)):
+        return done
     return _value(question, scored, pages, times, kinds, found)
+
+
+DISCOUNT = set(next(g for g in GLOSSARY if "discount" in g)) | {
+    "reduction", "reduc", "reduced", "off", "ermassigung", "ermassigt", "reducao", "riduzione",
+    "ridotto", "reducido", "reduit", "reduzido", "promo", "promotion", "promocion"}
+
+
+def _cut(e: Entry) -> V.Value | None:
+    """The percent a line takes off ("-10 %", "10 % discount"), or None."""
+    for c in e.row.cells:
+        for v in c.values:
+            if v.kind == "percent" and (v.text.startswith("-") or
+                                        c.text[:v.start].rstrip().endswith(("-", "–", "−")) or
+                                        set(words(e.row.text)) & DISCOUNT):
+                return v
+    return None
+
+
+def _discounted(scored, pages: int) -> Found | None:
+    """A price with the reduction the question qualifies for: "I'm a student, a men's cut on
+    Tuesday?" on "Coupe 22" and "Le mardi : -10 % pour les étudiants" is 22 less 10 %. The
+    reduction's line must match words of the question that the price's line does not (who
+    or when it is for), so a line of discounts no one asked about changes nothing."""
+    best = scored[0][0]
+    priced = [(hit, e) for score, hit, e in scored
+              if score >= best * 0.4 and _money_value(e) is not None and _cut(e) is None]
+    cuts = [(hit, e, v) for score, hit, e in scored
+            if score >= best * 0.25 and (v := _cut(e)) is not None]
+    if not priced or not cuts:
+        return None
+    hit, item = priced[0]
+    for why, line, cut in cuts:
+        own = {w for w in why - hit if not w.startswith("#") and w not in GRAMMAR}
+        if own or "#day" in why and "#day" not in hit:
+            price = _money_value(item)
+            off = abs(cut.number)
+            after = (price.number * (100 - off) / 100).quantize(Decimal("0.01"))
+            said = V.money(after, price)
+            where = f" (page {item.row.page})" if pages > 1 else ""
+            return Found(f"{item.name}: {price.text} less {off}% is {said}{where}.",
+                         [item, line], [said], "total")
+    return None
 
 
 def _gap(a: V.Value, b: V.Value, cited: list[Entry], question: str = "") -> Found:
@@ -766,6 +813,8 @@ def _yes_no(question: str, scored) -> Found:
     "open on Mondays?" on "Lundi fermé" is no once, not twice)."""
     best = scored[0][0]
     ties = [e for score, _, e in scored if score >= best * 0.999]
+    if ties[0].row.number == 1:  # the title names what the page is about, not the answer
+        ties = [e for score, _, e in scored if score >= best * 0.8 and e.row.number > 1] or ties
     e = next((e for e in ties if e.values), ties[0])
     said = e.row.text
     opposite = _opposites(words(question), words(said))
@@ -953,7 +1002,7 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
     covered: set[str] = set()
     rows: set[tuple[int, str]] = set()
     for score, hit, e in scored:
-        fresh = hit - covered
+        fresh = {h for h in hit - covered if not h.startswith("#")}  # named by its words
         if score < scored[0][0] * 0.25 or not fresh or (id(e.row), e.label) in rows:
             continue
         if _money_value(e) is None or TOTAL_ROW.search(e.label) and len(scored) > 1 and \
@@ -996,8 +1045,8 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
             not split and picked[0][0] is not total_entry:
         picked = [(picked[0][0], people[-1])]  # "for two people, the coperto in total"
     total = sum((_money_value(e).number * n for e, n in picked), Decimal(0))
-    parts = " + ".join(f"{n} × {e.label} ({_money_value(e).text})" if n != 1 else
-                       f"{e.label} ({_money_value(e).text})" for e, n in picked)
+    parts = " + ".join(f"{n} × {_short(e.label)} ({_money_value(e).text})" if n != 1 else
+                       f"{_short(e.label)} ({_money_value(e).text})" for e, n in picked)
     cited = [e for e, _ in picked]
     if change and plain and not CHANGE_ROW.search(" ".join(e.label for e in cited)):
         paid = plain[-1].number
@@ -1022,6 +1071,12 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
         return None  # one thing, once: its value, not a sum
     return Found(f"That comes to {V.money(total, like)}: {parts}.", cited,
                  [V.money(total, like)], "total")
+
+
+def _short(label: str) -> str:
+    """A label without the figures in its brackets ("Child (5-15)"): a sum's parts name
+    their items, and the ages or sizes there are no part of the sum."""
+    return re.sub(r"\s*\([^)]*\d[^)]*\)", "", label).strip() or label
 
 
 CHANGE_ROW = _cue(r"change", r"r[uü]ckgeld", r"wechselgeld", r"cambio", r"rendu", r"resto",

@@ -152,8 +152,8 @@ WORD_DIGIT = re.compile(r"\b([A-ZÀ-Þ][a-zß-ÿ]{2,}|[A-ZÀ-Þ]{6,})(?=\d)")  #
 
 def unglue(text: str) -> str:
     """OCR's glued date and time ("03/11/202609:12"), number and word ("18advance") apart
-    again; times and units stay whole ("7pm", "2h35min", "250g")."""
-    text = GLUED.sub(r"\1 ", text)
+    again, "∈" read for "€" put right; times and units stay whole ("7pm", "2h35min")."""
+    text = GLUED.sub(r"\1 ", text).replace("∈", "€")  # the recogniser's euro sign
     text = TAX_CLASS.sub(r"\1 \2", text)  # "2,29B": a price and its tax class
     return WORD_DIGIT.sub(r"\1 ", DIGIT_WORD.sub(" ", text))
 
