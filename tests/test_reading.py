@@ -360,3 +360,12 @@ def test_a_reduction_is_taken_off_only_for_whom_it_is():
     assert found is not None and found.values == ["9,00 €"], found
     plain = lookup.answer("how much is a ticket?", page)
     assert plain is not None and plain.values == ["12,00 €"], plain
+
+
+def test_a_sentence_that_goes_on_below_gives_the_value_from_there():
+    page = layout.read([(1, [line("Note: part of your order is out of stock and will", 80, 60,
+                                  1100, 96),
+                             line("be sent on 14.05.2026 at no extra cost.", 80, 106, 900, 142),
+                             line("Order no. 55120", 80, 200, 420, 236)])])
+    found = lookup.answer("when does the part out of stock come?", page)
+    assert found is not None and found.values == ["14.05.2026"], found

@@ -891,6 +891,15 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
                       x.row.number == e.row.number + 1 and not x.label and x.values and
                       x.section == e.row.text), None)
         e = below or e
+    if not e.values and kinds and not re.search(r"[.!?:;]\s*$", e.row.text):
+        # a sentence that goes on on the next line, with the value asked there
+        # ("... Het restant wordt" over "nagezonden op 02-04-2026, ...")
+        on = next((x for x in found if x.row.page == e.row.page and
+                   x.row.number == e.row.number + 1 and has(x, kinds)), None)
+        v = next((v for v in on.values if _kind_of(v) in kinds), None) if on else None
+        if v is not None:
+            said = f'{e.row.text} {on.row.text}'
+            return Found(f'"{said}": {v.text}.', [e, on], [v.text], "value")
     title = set(words(" ".join(x.row.text for x in found[:4])))  # the document's heading
     generic = all(w in GRAMMAR or _synonyms(w) & PAPER or w in PAPER or
                   any(_similar(w, t) for t in title) and set(words(question)) & PAPER
