@@ -101,8 +101,14 @@ def _angle(line: dict) -> float | None:
 
 
 def slant(lines: list[dict]) -> float:
-    """The page's slant: the median of its longer lines' slants (0 for a text layer)."""
+    """The page's slant: the median of its longer lines' slants (0 for a text layer). The
+    detector gives some lines of a turned page a box square to the picture, exactly 0
+    degrees, which says nothing of the slant: when five or more lines have one of their
+    own, those decide."""
     angles = [a for a in map(_angle, lines) if a is not None and abs(a) < 30]
+    turned = [a for a in angles if a != 0.0]
+    if len(turned) >= 5:
+        angles = turned
     return median(angles) if angles else 0.0
 
 
