@@ -4,12 +4,12 @@ safe calculator."""
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.page_lines import line
 from tools import layout, lookup, values
 from tools.base import ToolError
 from tools.calculate import evaluate
@@ -40,20 +40,6 @@ def test_values_are_read_as_each_place_writes_them(text, kind, shown):
 def test_codes_are_not_values():
     assert values.find("Invoice no. 2026-0142") == []
     assert [v.text for v in values.find("IBAN DE44 5001")] == ["5001"]  # "DE44" is no amount
-
-
-def line(text, x0, y0, x1, y1, angle=0.0, centre=(400, 400)):
-    """A line as OCR gives it: its box and four corners, the page turned by `angle`."""
-    a = math.radians(angle)
-    cx, cy = centre
-
-    def turn(x, y):
-        return [cx + (x - cx) * math.cos(a) - (y - cy) * math.sin(a),
-                cy + (x - cx) * math.sin(a) + (y - cy) * math.cos(a)]
-
-    points = [turn(x0, y0), turn(x1, y0), turn(x1, y1), turn(x0, y1)]
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    return {"text": text, "box": [min(xs), min(ys), max(xs), max(ys)], "points": points}
 
 
 MENU = [("CAFE LUNA", None), ("Espresso", "2.40"), ("Cappuccino", "3.10"),
@@ -369,3 +355,12 @@ def test_a_sentence_that_goes_on_below_gives_the_value_from_there():
                              line("Order no. 55120", 80, 200, 420, 236)])])
     found = lookup.answer("when does the part out of stock come?", page)
     assert found is not None and found.values == ["14.05.2026"], found
+
+
+def test_the_lexicon_finds_a_papers_word_for_a_question_in_another_language():
+    page = price_list([("DROGERIE", None), ("Seife Lavendel", "1,95 €"),
+                       ("Zahnpasta Minze", "2,45 €"), ("Honig Akazie", "4,80 €")])
+    assert lookup.answer("how much was the toothpaste?", page).values == ["2,45 €"]
+    assert lookup.answer("price of the honey", page).values == ["4,80 €"]
+    found = lookup.answer("what did the soap and the honey come to?", page)
+    assert found is not None and found.values == ["6,75 €"], found

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_reading import line
+from tests.page_lines import line
 from tools import days, layout, lookup
 
 

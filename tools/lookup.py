@@ -21,6 +21,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from tools import days
 from tools import values as V
@@ -198,6 +199,17 @@ reference ref referenz referencia riferimento referentie verwendungszweck
 bike bicycle fahrrad velo bicicleta bicicletta fiets
 dog hund chien perro cane hond
 """.strip().splitlines()]
+
+
+def _lexicon() -> list[set[str]]:
+    """The vocabulary of everyday papers in seven languages (tools/data/lexicon.txt): a line
+    a thing, its words in English, German, French, Spanish, Italian, Portuguese and Dutch."""
+    path = Path(__file__).with_name("data") / "lexicon.txt"
+    return [set(_fold(line).split()) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+GLOSSARY += _lexicon()
 NUMBER_WORDS = {w: n for n, ws in enumerate([
     "", "a an one un une uno una ein eine einen eins um uma een",
     "two deux zwei dos due dois twee pair couple",
@@ -901,8 +913,9 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
             said = f'{e.row.text} {on.row.text}'
             return Found(f'"{said}": {v.text}.', [e, on], [v.text], "value")
     title = set(words(" ".join(x.row.text for x in found[:4])))  # the document's heading
+    paper = bool(set(words(question)) & PAPER)
     generic = all(w in GRAMMAR or _synonyms(w) & PAPER or w in PAPER or
-                  any(_similar(w, t) for t in title) and set(words(question)) & PAPER
+                  paper and (any(_similar(w, t) for t in title) or _period(w))
                   for w in next((h for _, h, x in scored if x is e), set()) - {"#value"})
     if "money" in kinds and (_money_value(e) is None or generic) and \
             not LEAST.search(question) and (total := _document_total(found)) is not None:
@@ -1080,6 +1093,17 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
         return None  # one thing, once: its value, not a sum
     return Found(f"That comes to {V.money(total, like)}: {parts}.", cited,
                  [V.money(total, like)], "total")
+
+
+PERIODS = {"week", "weekly", "month", "monthly", "year", "yearly", "quarter", "quarterly",
+           *(w for w in V.MONTHS if len(w) > 3)}
+
+
+def _period(word: str) -> bool:
+    """A word for the period a bill is for ("this month's bill", "the March invoice"):
+    it names the bill, not a line of it."""
+    return any(_inflected(word, p) for p in PERIODS | {s for p in PERIODS & {"week", "month",
+               "year"} for s in _synonyms(p)})
 
 
 def _short(label: str) -> str:
