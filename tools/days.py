@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 HOLIDAY = 7
 WEEK = frozenset(range(7))
@@ -124,6 +125,7 @@ def _spans(text: str, short: bool) -> list[tuple[int, int, frozenset[int]]]:
     return sorted(found)
 
 
+@lru_cache(maxsize=4096)  # a page's headings and sections are asked about for every entry
 def covered(text: str, short: bool = True) -> frozenset[int] | None:
     """The days `text` says it holds for, or None when it names no day. "except Sundays"
     takes them away from the week (or from the days named before it)."""

@@ -235,18 +235,20 @@ def _prices_among_prices(page_rows: list[Row]) -> None:
     """On a page of times written with a dot ("7.50"), a fare list still prints prices the
     same way: "7.40" under "14.80" and over "48.00" is a price. A dotted time is read as an
     amount when the cell above or below it in its column holds a price and no time."""
-    def column_money(row: Row, cell: Cell) -> bool:
-        return any(min(cell.right, c.right) > max(cell.x, c.x) and
-                   any(v.money for v in c.values) and
-                   not any(v.kind == "time" for v in c.values) for c in row.cells)
-
     for i, row in enumerate(page_rows):
-        near = page_rows[max(0, i - 1):i] + page_rows[i + 1:i + 2]
         for cell in row.cells:
             if len(cell.values) == 1 and cell.values[0].kind == "time" and \
                     re.fullmatch(r"\d{1,2}\.\d{2}", cell.values[0].text) and \
-                    any(column_money(r, cell) for r in near):
+                    any(any(v.money for v in c.values) and
+                        not any(v.kind == "time" for v in c.values)
+                        for c in _above_and_below(page_rows, i, cell)):
                 cell.label, cell.values = _split(cell.text, dotted=False)
+
+
+def _above_and_below(page_rows: list[Row], i: int, cell: Cell) -> list[Cell]:
+    """The cells of the rows just above and below row `i` that share `cell`'s column."""
+    near = page_rows[max(0, i - 1):i] + page_rows[i + 1:i + 2]
+    return [c for r in near for c in r.cells if min(cell.right, c.right) > max(cell.x, c.x)]
 
 
 def _priced_columns(page_rows: list[Row]) -> None:
@@ -261,14 +263,12 @@ def _priced_columns(page_rows: list[Row]) -> None:
     while changed:
         changed = False
         for i, row in enumerate(page_rows):
-            near = page_rows[max(0, i - 1):i] + page_rows[i + 1:i + 2]
             for cell in row.cells:
                 if len(cell.values) != 1 or cell.values[0].kind != "amount" or \
                         cell.values[0].money or not re.fullmatch(r"\d{1,4}", cell.values[0].text):
                     continue
-                like = next((p for r in near for c in r.cells
-                             if min(cell.right, c.right) > max(cell.x, c.x) and
-                             (p := price(c)) is not None), None)
+                like = next((p for c in _above_and_below(page_rows, i, cell)
+                             if (p := price(c)) is not None), None)
                 if like is not None:
                     v = cell.values[0]
                     cell.values = [V.Value("amount", v.text, v.start, v.end, v.number,

@@ -477,7 +477,7 @@ class Matcher:
         self.vocabulary = set(self.df)
         self._forms: dict[str, set[str]] = {}
         self.days = [_days_of(e) for e in all_entries]
-        self.spans = {id(e): _spans_of(e, all_entries) for e in all_entries}
+        self.spans, self.season = _spans_of(all_entries)
 
     def weight(self, word: str) -> float:
         rare = math.log(1 + self.rows / self.df.get(word, 1)) * min(len(word), 5) / 5
@@ -567,11 +567,10 @@ class Matcher:
                 score *= 1.6 if has(e, kinds) else 0.6
             if day and holds is not None and not day & holds and not yes_no:
                 score *= 0.25  # another day's times
-            spans = self.spans[id(e)]
-            if on and any(V.within(on[0], span) for span in spans):
+            if on and any(V.within(on[0], span) for span in self.spans[id(e)]):
                 score += 2.0  # the date asked falls in the span it holds for
                 hit.add("#span")
-            elif not on and spans and not V.date_ranges(e.row.text):
+            elif not on and id(e) in self.season:
                 score *= 0.6  # a season's hours ("School holidays: ...") unless asked
             if score:
                 out.append((score, hit, e))
@@ -599,15 +598,28 @@ def _days_of(e: Entry) -> frozenset[int] | None:
     return days.covered(e.section) if e.section else None
 
 
-def _spans_of(e: Entry, all_entries: list[Entry]) -> list:
-    """The spans of dates an entry holds for: in its own line, its heading, or a line above
-    that introduces it ("School holidays (20 July - 28 August):")."""
-    texts = [e.row.text, e.section]
-    above = next((x.row for x in all_entries if x.row.page == e.row.page and
-                  x.row.number == e.row.number - 1), None)
-    if above is not None and above.text.rstrip().endswith(":"):
-        texts.append(above.text)
-    return [span for text in texts if text for span in V.date_ranges(text)]
+def _spans_of(all_entries: list[Entry]) -> tuple[dict[int, list], set[int]]:
+    """The spans of dates each entry holds for (by id): in its own line, its heading, or a
+    line above that introduces it ("School holidays (20 July - 28 August):"); and the ids of
+    those that hold for a season given elsewhere than in their own line."""
+    rows = {(e.row.page, e.row.number): e.row for e in all_entries}
+    ranges: dict[str, list] = {}
+
+    def of(text: str) -> list:
+        if text not in ranges:
+            ranges[text] = V.date_ranges(text) if text else []
+        return ranges[text]
+
+    spans, season = {}, set()
+    for e in all_entries:
+        above = rows.get((e.row.page, e.row.number - 1))
+        given = of(e.section)
+        if above is not None and above.text.rstrip().endswith(":"):
+            given = given + of(above.text)
+        spans[id(e)] = of(e.row.text) + given
+        if given and not of(e.row.text):
+            season.add(id(e))
+    return spans, season
 
 
 def _numbers_in(text: str) -> set:
@@ -1099,11 +1111,13 @@ PERIODS = {"week", "weekly", "month", "monthly", "year", "yearly", "quarter", "q
            *(w for w in V.MONTHS if len(w) > 3)}
 
 
+PERIODS |= {s for p in ("week", "month", "year") for s in _synonyms(p)}
+
+
 def _period(word: str) -> bool:
     """A word for the period a bill is for ("this month's bill", "the March invoice"):
     it names the bill, not a line of it."""
-    return any(_inflected(word, p) for p in PERIODS | {s for p in PERIODS & {"week", "month",
-               "year"} for s in _synonyms(p)})
+    return any(_inflected(word, p) for p in PERIODS)
 
 
 def _short(label: str) -> str:
