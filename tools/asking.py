@@ -90,7 +90,7 @@ READING = _words("caption", "descri", "summar", "transcri", "alt text", "explain
 
 
 # A question about the text in a picture ("what does it say?", "what's written on the label",
-# "whats the total on this receipt")
+# a receipt's total)
 ABOUT_TEXT = re.compile(r"\b(?:say|says|said|saying|written|writing|read|reads|text|words?|"
                         r"spell(?:ed|t)?|lettering|inscription|receipt|menu|total|prices?)\b",
                         re.I)
