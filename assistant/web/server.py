@@ -29,6 +29,7 @@ from assistant import api
 from assistant.config import Settings
 from assistant.engines import Current, open_engine
 from assistant.errors import AssistantError
+from assistant.memory_budget import MemoryBudget
 from assistant.store import LOCAL, Store
 from assistant.web.accounts import Accounts, User
 from assistant.web.bodies import BoundedBodies
@@ -88,8 +89,9 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
         store = Store(settings.history)
     gate = Gate(accounts, settings.api_key, User(LOCAL, admin=True), settings.login_hours,
                 local_only=not exposed)
+    memory = MemoryBudget(settings.memory_budget_mb, settings.memory_wait)  # page and API
     ctx = Context(current, settings, gate, Uploads(get_upload_folder()), registry, store,
-                  agent_on=agent_on, exposed=exposed, notice=notice)
+                  agent_on=agent_on, exposed=exposed, notice=notice, memory=memory)
     demo = build_page(ctx)
     demo.delete_cache = CACHE_CLEANING
     # One event at a time per listener but answers (see page.py); others wait in the queue,
@@ -97,7 +99,7 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
     demo.queue(default_concurrency_limit=1, max_size=64)
     server = FastAPI(title="multimodal-assistant", docs_url=None, redoc_url=None,
                      openapi_url=None)
-    api.mount(server, api.Api(current, registry, settings))
+    api.mount(server, api.Api(current, registry, settings, memory))
     gr.mount_gradio_app(server, demo, path="/", run_history=False,
                         max_file_size=settings.max_image_bytes, css=CSS, head=HEAD,
                         auth_dependency=lambda request: request.state.user.name)
