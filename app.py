@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="serve an address beyond this machine without authentication: "
                         "everyone who reaches it is the same single user")
     parser.add_argument("--memory-budget-mb", type=int, help="memory the answers in flight "
-                        "may take together (MiB; default 2048; 0: no budget): past it a "
+                        "may take together (MiB; default 3072; 0: no budget): past it a "
                         "request waits --memory-wait seconds, then gets a 503")
     parser.add_argument("--memory-wait", type=float, help="seconds a request waits for room "
                         "in the memory budget (default 10)")

@@ -139,7 +139,7 @@ class Settings:
     # reserves an estimate from its pixels and characters before its work and frees it when
     # its answer ends; past the budget a request waits up to memory_wait seconds, then gets a
     # 503 with Retry-After (the page: a message) instead of the server running out (0 = off).
-    memory_budget_mb: int = 2048
+    memory_budget_mb: int = 3072
     memory_wait: float = 10.0
     # Disk: the uploads each user may keep on the server at once and all users together
     # (MiB; uploads are kept 6 hours), and each user's saved chats and all saved chats

@@ -6,8 +6,8 @@ Retry-After in the API, a message on the page) instead of the server running out
 
 The estimate (`estimate`) is in the units that cost: the pixels its pictures decode to (read
 from their headers, assistant/pixels.py) and the prompt tokens its characters can make, at
-most the model's context (the prefill's activations and the KV cache grow with them; a batch
-of eight full prompts grew the embedded default by 3.2 GB). A request estimated above the
+most the model's context (the KV cache grows with them, eager attention's scores with their
+square: one prompt filling the embedded default's context grew it by 2.5 GiB). A request estimated above the
 whole budget is given the whole budget: it runs alone rather than never.
 
 Memory freed by Python stays in the process until the C allocator gives it back: after a
@@ -30,13 +30,16 @@ from assistant.errors import AssistantError
 
 MIB = 2**20
 # What one request costs beyond the server's baseline, measured on the embedded default
-# (python -m bench.burst, docs/hardening.md): its own objects, the pictures as decoded (a
-# transient RGBA copy and the RGB kept), the prompt's tokens (prefill activations, KV cache).
+# (python -m bench.burst, docs/hardening.md): its own objects; per pixel, the pictures as
+# decoded (a transient copy, the RGB kept, the processor's input): eight 4080 x 3060 PNGs grew
+# it by 761 MiB; per prompt token, the KV cache and activations, and per pair of tokens the
+# attention's scores over all heads (eager attention): a 4,000-token prompt grew it by 2.5 GiB.
 BASE_BYTES = 16 * MIB
 PIXEL_BYTES = 8
-TOKEN_BYTES = 100_000
+TOKEN_BYTES = 50_000
+TOKEN_PAIR_BYTES = 150
 CHARS_PER_TOKEN = 3  # fewer than most text has: the estimate errs on the side of more tokens
-IMAGE_TOKENS = 576  # a picture's tokens in the prompt, at most (LLaVA-1.5's 24 x 24)
+IMAGE_TOKENS = 64  # a picture's tokens in the prompt (the embedded default's: 49 at most)
 TRIM_BYTES = 64 * MIB  # a request freeing this much has the allocator give memory back
 RETRY_AFTER = 5  # seconds a refused client is told to wait
 
@@ -57,7 +60,8 @@ def estimate(pixels: int, chars: int, images: int, context_tokens: int) -> int:
     tokens = math.ceil(chars / CHARS_PER_TOKEN) + IMAGE_TOKENS * images
     if context_tokens > 0:
         tokens = min(tokens, context_tokens)
-    return BASE_BYTES + PIXEL_BYTES * pixels + TOKEN_BYTES * tokens
+    return BASE_BYTES + PIXEL_BYTES * pixels + TOKEN_BYTES * tokens + \
+        TOKEN_PAIR_BYTES * tokens * tokens
 
 
 class Reservation:
