@@ -89,7 +89,7 @@ class HistoryFull(AssistantError):
     def __init__(self, whose: str, size: int, quota: int, setting: str):
         self.size, self.quota, self.setting = size, quota, setting
         super().__init__(f"This chat was not saved: {whose} would take {size / MIB:,.1f} MiB; "
-                         f"the quota is {quota / MIB:,.0f} MiB (the setting {setting}). The "
+                         f"the quota is {quota / MIB:,.4g} MiB (the setting {setting}). The "
                          "chat on the page goes on; delete older chats in the History panel "
                          "and the next answer saves it.")
 

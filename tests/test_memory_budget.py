@@ -152,3 +152,40 @@ def test_a_big_picture_is_kept_at_the_long_side(fmt, mode):
     assert "900x300" in image.info["note"] and "max_image_side" in image.info["note"]
     kept = load_image(data, "wide", max_side=900)
     assert kept.size == (900, 300) and "note" not in kept.info
+
+
+def test_the_settings_refuse_what_they_cannot_take():
+    from assistant.errors import BadSetting
+
+    for bad in ({"memory_budget_mb": -1}, {"memory_wait": -1}, {"max_request_pixels": 0},
+                {"api_max_request_chars": 0}, {"max_image_side": -1}, {"upload_quota_mb": -1},
+                {"history_quota_total_mb": -1}):
+        with pytest.raises(BadSetting):
+            Settings(**bad)
+    settings = Settings.from_env({"ASSISTANT_MEMORY_BUDGET_MB": "512",
+                                  "ASSISTANT_UPLOAD_QUOTA_MB": "0"})
+    assert settings.memory_budget_mb == 512 and settings.upload_quota_mb == 0
+
+
+def test_a_history_quota_refuses_the_save_and_leaves_no_blob(tmp_path):
+    import numpy as np
+
+    from assistant.conversation import Conversation
+    from assistant.store import HistoryFull, Store
+
+    def chat(seed: int) -> Conversation:
+        noisy = np.random.default_rng(seed).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+        conversation = Conversation()
+        conversation.add_user("and this?", [Image.fromarray(noisy)])  # 120 kB as PNG
+        conversation.add_assistant("noise")
+        return conversation
+
+    store = Store(tmp_path / "h.sqlite3", quota=200_000)
+    store.save("a", chat(0), owner="ann")
+    store.save("a", chat(0), owner="ann")  # the chat saved again is not counted twice
+    blobs = sorted(store.blobs.rglob("*.png"))
+    with pytest.raises(HistoryFull, match="history_quota_mb"):
+        store.save("b", chat(1), owner="ann")
+    assert [c["id"] for c in store.chats(owner="ann")] == ["a"]
+    assert sorted(store.blobs.rglob("*.png")) == blobs  # nothing of the refused save kept
+    store.save("c", chat(1), owner="bob")  # another user's quota is her own

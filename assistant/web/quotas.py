@@ -68,7 +68,7 @@ class UploadQuotas:
                 (self.total, "all users' uploads", "upload_quota_total_mb", self.used)):
             if quota and (size := used() + incoming) > quota:
                 return (f"Cannot upload: {whose} on the server would take {size / MIB:,.1f} "
-                        f"MiB; the quota is {quota / MIB:,.0f} MiB (the setting {setting}). "
+                        f"MiB; the quota is {quota / MIB:,.4g} MiB (the setting {setting}). "
                         "Uploads are kept for 6 hours: send fewer or smaller files, or try "
                         "again later. Nothing already in the chat is lost.")
         return ""
