@@ -21,8 +21,7 @@ from PIL import Image  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.web.accounts import add  # noqa: E402
 from tests.serving import in_thread  # noqa: E402
-from tests.test_attacks import ask  # noqa: E402
-from tests.web_clients import logged_in, picture, upload  # noqa: E402
+from tests.web_clients import ask, logged_in, picture, upload  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
