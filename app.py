@@ -33,6 +33,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-auth", action="store_true", default=None,
                         help="serve an address beyond this machine without authentication: "
                         "everyone who reaches it is the same single user")
+    parser.add_argument("--memory-budget-mb", type=int, help="memory the answers in flight "
+                        "may take together (MiB; default 3072; 0: no budget): past it a "
+                        "request waits --memory-wait seconds, then gets a 503")
+    parser.add_argument("--memory-wait", type=float, help="seconds a request waits for room "
+                        "in the memory budget (default 10)")
+    parser.add_argument("--upload-quota-mb", type=int, help="uploads each user may keep on "
+                        "the server at once (MiB; default 1024; 0: no quota)")
+    parser.add_argument("--history-quota-mb", type=int, help="saved chats each user may keep "
+                        "(MiB; default 512; 0: no quota)")
     parser.add_argument("--agent", action=argparse.BooleanOptionalAction, default=True,
                         help="start chats with tools on: the model may call them (default)")
     config.add_tool_arguments(parser)

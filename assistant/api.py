@@ -11,8 +11,9 @@ tools; its steps come back in each answer's `tool_steps` and, streaming, as chun
 
 Bounds: a body over `api_max_body_bytes` is refused (413) as soon as it is over, before the
 rest is read; what a request may hold is checked by its typed model (assistant/api_requests.py);
-an admitted request holds an in-flight slot (assistant/admission.py) until its answer ends or
-its client leaves, and a client that leaves, streaming or waiting for a whole answer, stops
+an admitted request holds an in-flight slot (assistant/admission.py) and, once its pictures'
+pixels are read from their headers, a reservation of memory (assistant/memory_budget.py)
+until its answer ends or its client leaves, and a client that leaves, streaming or waiting for a whole answer, stops
 the answer within a decode step and frees its slot at once. Every refusal and every failure,
 a bug's 500 included, is OpenAI's error body, and the server goes on serving. Not here:
 persistence (each request carries its whole conversation), accounts and logins (the server's
@@ -45,9 +46,11 @@ from assistant.config import Settings
 from assistant.conversation import Conversation
 from assistant.documents import Attachment, load_attachment
 from assistant.engines import Current
-from assistant.errors import AssistantError, OutOfMemory
+from assistant.errors import AssistantError, OutOfMemory, OverLimit
 from assistant.fetch import FetchRefused, fetch
 from assistant.images import png_base64
+from assistant.memory_budget import MemoryBudget, Overloaded, estimate
+from assistant.pixels import request_pixels
 
 AGENT_MODEL = "assistant-agent"
 log = logging.getLogger(__name__)
@@ -63,27 +66,45 @@ def model_id(engine, settings: Settings) -> str:
 class Api:
     """The routes' logic over the app's current engine and tools."""
 
-    def __init__(self, current: Current, registry, settings: Settings):
+    def __init__(self, current: Current, registry, settings: Settings,
+                 memory: MemoryBudget | None = None):
         self.current, self.registry, self.settings = current, registry, settings
         self.admission = Admission(settings.api_rate_limit, settings.api_max_in_flight)
         self.limits = Limits.of(settings.api, settings.limits)
+        self.memory = memory or MemoryBudget(settings.memory_budget_mb, settings.memory_wait)
 
     # -- requests -> conversations -------------------------------------------------------
-    def conversation(self, request: ChatRequest) -> Conversation:
+    def conversation(self, request: ChatRequest, held: Held | None = None) -> Conversation:
         """The request's messages as a conversation, their images decoded (or fetched) and
-        their files read (a PDF: one picture per page, each counted against api_max_images)."""
+        their files read (a PDF: one picture per page, each counted against api_max_images).
+        Before any is decoded, the pixels of all its pictures are read from their headers
+        (over max_request_pixels: refused) and, with `held`, the request's memory is
+        reserved until `held` ends."""
+        files = {(i, j): self._bytes(part, f"messages[{i}].content[{j}]")
+                 for i, message in enumerate(request.messages)
+                 for j, part in enumerate(message.content) if part.type in ("image_url", "file")}
+        try:
+            pixels = request_pixels([data for data, _ in files.values()], self.settings.limits)
+        except OverLimit as e:
+            raise ApiError(400, f"the request's pictures decode to {e.count:,} pixels in all; "
+                           f"the limit is {e.limit:,} (the server's max_request_pixels): send "
+                           "fewer or smaller pictures", "messages", "too_many_pixels") from None
+        if held is not None:
+            chars = sum(len(m.text) for m in request.messages)
+            held.frees(self._reserve(estimate(pixels, chars, len(files),
+                                              _context(self.current.engine))).release)
         conv = Conversation()
         count, limit = 0, self.limits.max_images
         for i, message in enumerate(request.messages):
             attached: list[Attachment] = []
             for j, part in enumerate(message.content):
-                where = f"messages[{i}].content[{j}]"
-                if part.type == "image_url":
-                    got = self._image(part.image_url.url, where, len(attached) + 1)
-                elif part.type == "file":
-                    got = self._file(part.file, f"{where}.file", len(attached) + 1)
-                else:
+                if (i, j) not in files:
                     continue
+                where, (data, name) = f"messages[{i}].content[{j}]", files[i, j]
+                image = part.type == "image_url"
+                got = self._attachment(data, name or f"{'image' if image else 'file'} "
+                                       f"{len(attached) + 1}", where,
+                                       "invalid_image" if image else "invalid_file")
                 count += len(got)
                 if count > limit:
                     raise ApiError(400, f"{where}: too many images: at most {limit} per "
@@ -99,9 +120,24 @@ class Api:
                 conv.add_assistant(message.text)
         return conv
 
-    def _image(self, url: str, where: str, number: int) -> list[Attachment]:
+    def _reserve(self, size: int):
+        """The request's memory (waiting for room a while), or a 503 with Retry-After."""
+        try:
+            return self.memory.reserve(size)
+        except Overloaded as e:
+            raise ApiError(503, str(e), code="server_overloaded", kind="server_error",
+                           headers={"Retry-After": str(e.retry_after)}) from None
+
+    def _bytes(self, part, where: str) -> tuple[bytes, str]:
+        """An image or file part's bytes (fetched, for an http(s) URL) and its name ("" for
+        none given)."""
+        if part.type == "image_url":
+            return self._image(part.image_url.url, where)
+        return self._file(part.file, f"{where}.file")
+
+    def _image(self, url: str, where: str) -> tuple[bytes, str]:
         s = self.settings
-        name = f"image {number}"
+        name = ""
         if url.startswith("data:"):
             data = _data_url(url, where, "invalid_image_url")
         elif url.startswith(("http://", "https://")):
@@ -114,17 +150,16 @@ class Api:
         else:
             raise ApiError(400, f"{where}: image URLs must be data: or http(s): URLs", where,
                            "invalid_image_url")
-        return self._attachment(data, name, where, "invalid_image")
+        return data, name
 
-    def _file(self, part, where: str, number: int) -> list[Attachment]:
-        """An inline file part: its bytes sniffed (a PDF's pages, or an image)."""
+    def _file(self, part, where: str) -> tuple[bytes, str]:
+        """An inline file part: its bytes (sniffed when read: a PDF's pages, or an image)."""
         raw = part.file_data
         if raw.startswith("data:"):
             data = _data_url(raw, f"{where}.file_data", "invalid_file_data")
         else:  # plain base64, as some clients send it
             data = _base64(raw, f"{where}.file_data")
-        name = (part.filename or "").replace("/", "_")[:80] or f"file {number}"
-        return self._attachment(data, name, where, "invalid_file")
+        return data, (part.filename or "").replace("/", "_")[:80]
 
     def _attachment(self, data: bytes, name: str, where: str,
                     code: str) -> list[Attachment]:
@@ -148,19 +183,19 @@ class Api:
         return {"object": "list", "data": [{"id": i, "object": "model", "created": created,
                                             "owned_by": "local"} for i in ids]}
 
-    def start(self, raw: bytes) -> tuple[ChatRequest, Answer]:
+    def start(self, raw: bytes, held: Held | None = None) -> tuple[ChatRequest, Answer]:
         """Read a request body and start answering it (off the event loop: a big body takes
         a while to read)."""
         request = parse(raw, self.limits)
-        return request, self.complete(request)
+        return request, self.complete(request, held)
 
-    def complete(self, request: ChatRequest) -> Answer:
-        """Start answering `request` (its model must exist)."""
+    def complete(self, request: ChatRequest, held: Held | None = None) -> Answer:
+        """Start answering `request` (its model must exist); its memory is held by `held`."""
         names = [m["id"] for m in self.models()["data"]]
         if request.model not in names:
             raise ApiError(404, f"model {request.model!r} does not exist; the models are "
                            f"{', '.join(names)}", "model", "model_not_found")
-        conv = self.conversation(request)
+        conv = self.conversation(request, held)
         params = self.params(request)
         if request.model == AGENT_MODEL:
             stop = threading.Event()
@@ -203,6 +238,11 @@ class Api:
         finally:
             stop.set()
         yield ("end", "stop", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+
+
+def _context(engine) -> int:
+    """The engine's context in tokens (0: not known, as for a remote server's)."""
+    return getattr(engine, "context_tokens", 0) or 0
 
 
 def _data_url(url: str, where: str, code: str) -> bytes:
@@ -289,7 +329,7 @@ def mount(app: FastAPI, api: Api) -> None:
         try:
             raw = await read_body(request, api.settings.api_max_body_bytes)
             chat_request, answer = await in_thread(request.receive, held,
-                                                   partial(api.start, raw))
+                                                   partial(api.start, raw, held))
             held.stops(answer.cancel)
             ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
             events = answer.events

@@ -1,8 +1,8 @@
 """How a /v1 request is held, apart from what it asks: its body read as it arrives and
-refused (413) once over the limit, its in-flight slot and its work (`Held`) let go together
-the moment its client leaves, whether it waits for a whole answer (`in_thread`) or reads a
-stream (`EventStream`), and whatever its route raises answered in OpenAI's error format
-(`openai_errors`). Not here: the routes and what they answer (assistant/api.py).
+refused (413) once over the limit, its in-flight slot, its memory and its work (`Held`) let
+go together the moment its client leaves, whether it waits for a whole answer (`in_thread`)
+or reads a stream (`EventStream`), and whatever its route raises answered in OpenAI's error
+format (`openai_errors`). Not here: the routes and what they answer (assistant/api.py).
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Held:
 
     def __init__(self, admission: Admission):
         self._admission, self._cancel = admission, None
+        self._frees: list[Callable[[], None]] = []  # its memory reservation's release
         self._lock, self.ended = threading.Lock(), False
 
     def stops(self, cancel: Callable[[], None]) -> None:
@@ -82,14 +83,27 @@ class Held:
                 return
         cancel()
 
+    def frees(self, release: Callable[[], None]) -> None:
+        """`release` gives back what the request holds besides its slot (its memory), at
+        its end; at once if the request has ended already."""
+        with self._lock:
+            if not self.ended:
+                self._frees.append(release)
+                return
+        release()
+
     def end(self) -> None:
         with self._lock:
             if self.ended:
                 return
-            self.ended, cancel = True, self._cancel
-        if cancel is not None:
-            cancel()
-        self._admission.leave()
+            self.ended, cancel, frees = True, self._cancel, self._frees
+        try:
+            if cancel is not None:
+                cancel()
+        finally:
+            for release in frees:
+                release()
+            self._admission.leave()
 
 
 async def _gone(receive) -> None:

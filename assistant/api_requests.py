@@ -64,10 +64,12 @@ class Limits:
     max_messages: int
     max_message_chars: int
     max_images: int
+    max_request_chars: int
 
     @classmethod
     def of(cls, api: ApiSettings, limits: InputLimits) -> Limits:
-        return cls(api.api_max_messages, limits.max_message_chars, api.api_max_images)
+        return cls(api.api_max_messages, limits.max_message_chars, api.api_max_images,
+                   api.api_max_request_chars)
 
 
 def _unicode(text: str) -> str:
@@ -264,6 +266,13 @@ class ChatRequest(BaseModel):
     def _images_and_last(cls, messages: list[Message], info: ValidationInfo):
         if not messages:
             raise PydanticCustomError("invalid_messages", "must be a non-empty list")
+        chars = sum(len(m.text) for m in messages)
+        if chars > info.context.max_request_chars:
+            raise PydanticCustomError(
+                "request_too_long", "{n} characters in all; at most {limit} per request (the "
+                "server's api_max_request_chars): send the latest messages only, the oldest "
+                "are dropped to fit the model's context anyway",
+                {"n": f"{chars:,}", "limit": f"{info.context.max_request_chars:,}"})
         count, limit = 0, info.context.max_images
         for i, message in enumerate(messages):
             count += message.attachments
@@ -324,7 +333,8 @@ def refusal(error: dict) -> ApiError:
 
 # the errors raised here, sent with their type as the error's code
 CODES = {"invalid_text", "unsupported_content", "missing_field", "invalid_content",
-         "message_too_long", "too_many_messages", "too_many_images", "invalid_messages"}
+         "message_too_long", "too_many_messages", "request_too_long", "too_many_images",
+         "invalid_messages"}
 
 
 def _param(loc: list) -> str:

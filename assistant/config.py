@@ -93,6 +93,13 @@ class Settings:
     # Largest image accepted (bytes and pixels); bigger uploads are refused with a message.
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    # A picture longer than this many pixels is kept at this long side (the model sees a few
+    # hundred pixels, OCR reads at most 2,000; 0 = as it is); JPEGs are decoded reduced.
+    max_image_side: int = 4096
+    # The pictures of one message (the browser) or one request (the API) together, in the
+    # pixels they decode to, read from their headers before any is decoded (a PDF's pages
+    # as rendered): eight 12 MP photos, two of 40 MP.
+    max_request_pixels: int = 100_000_000
     # A PDF attached becomes one picture per page, its first max_pdf_pages pages (each counts
     # against the chat's pictures; the PDF is one file of the message's); the note of the
     # upload says which pages were taken.
@@ -125,6 +132,23 @@ class Settings:
     # is read: a picture in base64 is 4/3 of its size) and most messages in one request.
     api_max_body_bytes: int = 32 * 1024 * 1024
     api_max_messages: int = 1000
+    # The characters of one request's messages together, counted before anything is
+    # tokenized (the oldest messages are dropped to fit the context anyway).
+    api_max_request_chars: int = 400_000
+    # Memory the requests in flight may take together, in MiB, browser and API: each request
+    # reserves an estimate from its pixels and characters before its work and frees it when
+    # its answer ends; past the budget a request waits up to memory_wait seconds, then gets a
+    # 503 with Retry-After (the page: a message) instead of the server running out (0 = off).
+    memory_budget_mb: int = 3072
+    memory_wait: float = 10.0
+    # Disk: the uploads each user may keep on the server at once and all users together
+    # (MiB; uploads are kept 6 hours), and each user's saved chats and all saved chats
+    # (MiB; pictures counted once per chat). Past a quota the upload, or the saving of the
+    # chat, is refused with a message; the chat on the page goes on (0 = no quota).
+    upload_quota_mb: int = 1024
+    upload_quota_total_mb: int = 8192
+    history_quota_mb: int = 512
+    history_quota_total_mb: int = 8192
     # The browser chat's history (SQLite, images beside it): a file, "" for the default
     # ($XDG_DATA_HOME/multimodal-assistant/history.sqlite3), or "off" to keep nothing.
     history: str = ""
@@ -186,6 +210,15 @@ class Settings:
             raise BadSetting("api_max_images must be >= 1 and api_fetch_timeout > 0")
         if self.api_max_body_bytes < 1 or self.api_max_messages < 1:
             raise BadSetting("api_max_body_bytes and api_max_messages must be at least 1")
+        if self.max_image_side < 0 or self.max_request_pixels < 1 or \
+                self.api_max_request_chars < 1:
+            raise BadSetting("max_image_side must be >= 0 (0: as it is), max_request_pixels "
+                             "and api_max_request_chars at least 1")
+        if self.memory_budget_mb < 0 or self.memory_wait < 0:
+            raise BadSetting("memory_budget_mb (0: off) and memory_wait must be >= 0")
+        if min(self.upload_quota_mb, self.upload_quota_total_mb, self.history_quota_mb,
+               self.history_quota_total_mb) < 0:
+            raise BadSetting("the upload and history quotas must be >= 0 MiB (0: none)")
         if self.login_hours <= 0:
             raise BadSetting(f"login_hours must be > 0, got {self.login_hours}")
         if self.generate_steps < 1:
@@ -321,6 +354,8 @@ class InputLimits:
     max_images_per_chat: int
     max_image_bytes: int
     max_image_pixels: int
+    max_image_side: int
+    max_request_pixels: int
     max_pdf_pages: int
 
 
@@ -336,6 +371,7 @@ class ApiSettings:
     api_max_in_flight: int
     api_max_body_bytes: int
     api_max_messages: int
+    api_max_request_chars: int
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -396,6 +432,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context-tokens", type=int, help="prompt+answer budget in tokens")
     parser.add_argument("--max-pdf-pages", type=int, help="pages of an attached PDF taken as "
                         "pictures, the first ones (default 20)")
+    parser.add_argument("--max-image-side", type=int, help="pictures longer than this are "
+                        "kept at this long side, in pixels (default 4096; 0: as they are)")
+    parser.add_argument("--max-request-pixels", type=int, help="the pixels of one message's "
+                        "pictures together, read from their headers (default 100,000,000)")
 
 
 def add_tool_arguments(parser: argparse.ArgumentParser) -> None:

@@ -98,7 +98,8 @@ def load_attachment(source: str | Path | bytes, name: str | None,
     if not is_pdf(head):
         try:
             image = load_image(source, name=name, max_bytes=limits.max_image_bytes,
-                               max_pixels=limits.max_image_pixels)
+                               max_pixels=limits.max_image_pixels,
+                               max_side=limits.max_image_side)
         except BadImage as e:
             if e.reason.startswith("not an image in a known format"):
                 raise BadImage(name, f"not an image in a known format ({', '.join(FORMATS)})"

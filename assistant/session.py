@@ -24,6 +24,7 @@ from assistant.conversation import Conversation, Result, Turn
 from assistant.documents import Attachment, Page, load_attachment
 from assistant.engine import Engine, GenerationParams, Reply, Usage
 from assistant.errors import AssistantError, OverLimit
+from assistant.pixels import request_pixels
 from assistant.store import LOCAL, NoSuchChat
 
 
@@ -242,6 +243,7 @@ class ChatSession:
             s = self.limits
             chat = len(self.conversation.images)
             check_limits(s, text, len(image_paths), chat)  # each file is one picture at least
+            request_pixels(image_paths, s)  # from their headers, before any is decoded
             taken: list[tuple[Path, Attachment]] = []
             for i, p in enumerate(image_paths):
                 taken += [(Path(p), a) for a in load_attachment(p, Path(p).name, s)]

@@ -7,7 +7,8 @@ which page it is and the page's text layer (JSON).
 database up to this schema, and removes pictures half written by a process that died.
 `save(chat_id, conversation, steps, owner=...)` writes a chat as it now is in one transaction,
 after its new blobs are safely on disk: a crash at any moment leaves the last saved state,
-never half a turn. `load`, `settings`, `delete` and `chats` see only the chats of the `owner`
+never half a turn; past a quota (one owner's chats, all chats) it is HistoryFull and writes
+nothing. `load`, `settings`, `delete` and `chats` see only the chats of the `owner`
 they are given: another owner's chat is a KeyError, as a missing one is, and `save` never
 writes over it. Sessions save after every finished answer.
 Not here: what a chat looks like on screen, and export files (assistant/export.py).
@@ -82,10 +83,29 @@ class NoSuchChat(AssistantError, KeyError):
         return self.args[0]
 
 
+class HistoryFull(AssistantError):
+    """Saving a chat would take its owner's saved chats, or everyone's, past a quota."""
+
+    def __init__(self, whose: str, size: int, quota: int, setting: str):
+        self.size, self.quota, self.setting = size, quota, setting
+        super().__init__(f"This chat was not saved: {whose} would take {size / MIB:,.1f} MiB; "
+                         f"the quota is {quota / MIB:,.4g} MiB (the setting {setting}). The "
+                         "chat on the page goes on; delete older chats in the History panel "
+                         "and the next answer saves it.")
+
+
+MIB = 2**20
+
+
 class Store:
-    def __init__(self, path: str | Path, timeout: float = 10.0):
-        """`timeout`: seconds to wait for another writer before giving up (StoreError)."""
+    def __init__(self, path: str | Path, timeout: float = 10.0, quota: int = 0,
+                 total_quota: int = 0):
+        """`timeout`: seconds to wait for another writer before giving up (StoreError);
+        `quota`, `total_quota`: the bytes one owner's saved chats and all of them may take
+        (texts, steps and their pictures' files, each counted once per chat; 0: no
+        quota)."""
         self.path = Path(path)
+        self.quota, self.total_quota = quota, total_quota
         self.blobs = self.path.parent / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -122,10 +142,11 @@ class Store:
             if not (writer.isdigit() and len(writer) < 10 and _alive(int(writer))):
                 temporary.unlink(missing_ok=True)
 
-    def _write_blob(self, ref: ImageRef) -> None:
+    def _write_blob(self, ref: ImageRef) -> bool:
+        """Write the picture's blob unless it is there; whether it was written now."""
         path = self.blob_path(ref.sha256)
         if path.exists():
-            return
+            return False
         path.parent.mkdir(exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}-{uuid.uuid4().hex}.tmp")
         try:
@@ -137,6 +158,7 @@ class Store:
         except BaseException:
             temporary.unlink(missing_ok=True)  # a full disk leaves no partial file behind
             raise
+        return True
 
     # -- chats -----------------------------------------------------------------------------
     def new_id(self) -> str:
@@ -152,8 +174,8 @@ class Store:
         title = title or " ".join(first.split())[:60] or "(pictures)"
         try:
             with self._lock:  # blobs and rows together: a delete cannot unlink a blob between
-                for ref in conversation.images.values():
-                    self._write_blob(ref)
+                written = [ref.sha256 for ref in conversation.images.values()
+                           if self._write_blob(ref)]
                 now = time.time()
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -161,6 +183,7 @@ class Store:
                                            (chat_id,)).fetchone()
                     if row is not None and row[0] != owner:
                         raise NoSuchChat(chat_id)
+                    self._within_quotas(chat_id, owner, conversation, steps)
                     self._db.execute(
                         "INSERT INTO chats (id, title, created, updated, next_image, settings, "
                         "owner) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
@@ -184,9 +207,55 @@ class Store:
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._rollback()
+                    self._forget(written)
                     raise
         except (sqlite3.Error, OSError) as e:
             raise StoreError("save", e) from None
+
+    def _within_quotas(self, chat_id: str, owner: str, conversation: Conversation,
+                       steps: list[list[dict]]) -> None:
+        """HistoryFull if the chat, as it would be saved, takes its owner's chats or all
+        chats past their quota (in the transaction, its blobs on disk)."""
+        if not (self.quota or self.total_quota):
+            return
+        size = sum(len(t.text.encode("utf-8", "replace")) + len(json.dumps(
+            steps[i] if i < len(steps) else [], default=str)) for i, t in
+            enumerate(conversation.turns))
+        size += sum(self._blob_size(sha) for sha in {r.sha256 for r in
+                                                     conversation.images.values()})
+        for quota, whose, setting, of in (
+                (self.quota, "your saved chats", "history_quota_mb", owner),
+                (self.total_quota, "all users' saved chats", "history_quota_total_mb", None)):
+            if quota and (total := size + self._usage(chat_id, of)) > quota:
+                raise HistoryFull(whose, total, quota, setting)
+
+    def _usage(self, chat_id: str, owner: str | None) -> int:
+        """The bytes `owner`'s chats (None: everyone's) take, but `chat_id`."""
+        where, given = ("c.owner = ? AND c.id != ?", (owner, chat_id)) if owner is not None \
+            else ("c.id != ?", (chat_id,))
+        texts = self._db.execute(
+            "SELECT COALESCE(SUM(LENGTH(CAST(m.text AS BLOB)) + LENGTH(m.steps)), 0) FROM "
+            f"messages m JOIN chats c ON c.id = m.chat_id WHERE {where}", given).fetchone()[0]
+        blobs = self._db.execute(
+            "SELECT DISTINCT i.chat_id, i.sha256 FROM images i JOIN chats c ON c.id = "
+            f"i.chat_id WHERE {where}", given).fetchall()
+        return texts + sum(self._blob_size(sha) for _, sha in blobs)
+
+    def _blob_size(self, sha256: str) -> int:
+        try:
+            return self.blob_path(sha256).stat().st_size
+        except OSError:
+            return 0
+
+    def _forget(self, written: list[str]) -> None:
+        """Remove the blobs a save that did not happen wrote, unless a row shows them."""
+        for sha256 in written:
+            try:
+                if self._db.execute("SELECT 1 FROM images WHERE sha256 = ? LIMIT 1",
+                                    (sha256,)).fetchone() is None:
+                    self.blob_path(sha256).unlink(missing_ok=True)
+            except (sqlite3.Error, OSError):
+                continue
 
     def _rollback(self) -> None:
         if self._db.in_transaction:

@@ -111,8 +111,22 @@ def documents(result: dict) -> list[str]:
             *table(["what", "seconds", "bar (s)", "answer"], rows)]
 
 
+def burst(result: dict) -> list[str]:
+    alone = [[r["request"], r["status"], r["seconds"], r["rss_before_mib"], r["rss_peak_mib"]]
+             for r in result["alone"]]
+    bursts = [[r["burst"], r["ok_200"], r["busy_503"], len(r["other"]), r["rss_before_mib"],
+               r["rss_peak_mib"], r["rss_5s_after_mib"], r["budget_mib"],
+               r["small_request_s"]["median"], r["small_request_s"]["max"]]
+              for r in result["bursts"]]
+    return [*table(["one request", "status", "seconds", "RSS before (MiB)", "peak (MiB)"],
+                   alone), "",
+            *table(["burst", "200", "503", "other", "RSS before (MiB)", "peak (MiB)",
+                    "5 s after (MiB)", "budget (MiB)", "small request median (s)",
+                    "max (s)"], bursts)]
+
+
 KINDS = {"generation": generation, "turns": turns, "tools": tools, "load": load, "soak": soak,
-         "limits": limits, "documents": documents}
+         "limits": limits, "documents": documents, "burst": burst}
 
 
 def kind(name: str) -> str:

@@ -21,7 +21,14 @@ import pytest  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.web.accounts import add  # noqa: E402
 from tests.serving import in_thread  # noqa: E402
-from tests.web_clients import file_data, logged_in, picture, upload  # noqa: E402
+from tests.web_clients import (  # noqa: E402
+    ask,
+    call,
+    logged_in,
+    picture,
+    result,
+    upload,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,39 +70,6 @@ def server(roomy_llava, users_file, tmp_path_factory):
 def login(url: str, name: str):
     """A client logged in as `name`, with its password here."""
     return logged_in(url, name, PASSWORDS[name])
-
-
-def call(client: httpx.Client, api_name: str, *data, page: str | None = None):
-    """A named endpoint through gradio's REST route, as the browser session `page` (its
-    session hash: its state is kept between calls) or a new one: ("complete" or "error",
-    its data)."""
-    body = {"data": list(data), **({"session_hash": page} if page else {})}
-    started = client.post(f"/gradio_api/call/{api_name}", json=body)
-    assert started.status_code == 200, started.text
-    return result(client, api_name, started.json()["event_id"])
-
-
-def result(client: httpx.Client, api_name: str, event_id: str):
-    """What the event's stream ends with: ("complete" or "error", its data), or the status
-    of a refused stream."""
-    event = None
-    with client.stream("GET", f"/gradio_api/call/{api_name}/{event_id}") as answer:
-        if answer.status_code != 200:
-            return answer.status_code, answer.read().decode()
-        for line in answer.iter_lines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: ") and event in ("complete", "error"):
-                return event, json.loads(line[6:])
-    return event, None
-
-
-def ask(client: httpx.Client, text: str, *paths: str, tools: tuple[str, ...] = (),
-        page: str | None = None):
-    """/chat: the message with these files, tools on if any are named, temperature 0."""
-    message = {"text": text, "files": [file_data(p) for p in paths]}
-    return call(client, "chat", message, bool(tools), list(tools), 0.0, 8, None, None,
-                page=page)
 
 
 def scripted(engine, monkeypatch, replies: list[str]) -> None:

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module may import modules of its own layer or a lower one.
 LAYERS = [
     ["assistant.errors"],
-    ["assistant.config", "assistant.images", "assistant.documents", "assistant.devices"],
+    ["assistant.config", "assistant.images", "assistant.documents", "assistant.devices",
+     "assistant.pixels"],
     ["assistant.conversation", "assistant.export", "assistant.store", "assistant.fetch",
      "assistant.tinykit", "prompts"],
     ["assistant.vlm"],  # the model classes
@@ -22,7 +23,8 @@ LAYERS = [
     ["assistant.agent"],
     ["assistant.train"],
     ["assistant.eval"],
-    ["assistant.session", "assistant.chat_view", "assistant.admission", "assistant.api_requests",
+    ["assistant.session", "assistant.chat_view", "assistant.admission", "assistant.memory_budget",
+     "assistant.api_requests",
      "assistant.api_http", "assistant.api", "assistant.cli", "assistant.cli_tools",
      "assistant.examples", "assistant.web", "assistant.__main__", "assistant", "app"],
 ]

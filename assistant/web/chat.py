@@ -4,6 +4,10 @@ session's state and the request; each answers for the request's user only, in th
 browser session holds (a `ChatSession`, made on its first message). The logic of a chat is
 assistant/session.py's, how it is shown assistant/chat_view.py's.
 
+An answer holds its share of the server's memory budget (assistant/memory_budget.py) from
+before its pictures are decoded until it ends; a message that finds no room within the wait
+gets a message saying so and stays in the box.
+
 Every event that changes the chat returns the same outputs, in `page.py`'s order: the chat
 shown, the input box, the session, the history as shown, a status line and the gallery.
 """
@@ -33,6 +37,8 @@ from assistant.chat_view import (
 from assistant.engine import Engine
 from assistant.errors import AssistantError
 from assistant.export import to_json, to_markdown
+from assistant.memory_budget import Reservation, estimate
+from assistant.pixels import request_pixels
 from assistant.session import AgentExchange, ChatSession, NothingToRedo
 from assistant.web.accounts import User
 from assistant.web.context import Context
@@ -91,36 +97,57 @@ class ChatEvents:
         user = self.ctx.who(request)
         session = self.configure(session, user, use_tools, tools_on, temperature, max_tokens)
         message = message or {}
+        reservation = None
         try:
             files = [self.ctx.uploads.check(user.name, f) for f in message.get("files") or []]
-            exchange = session.send(message.get("text", ""), files)
+            text = message.get("text", "")
+            reservation = self.reserve(session, text, files)
+            exchange = session.send(text, files)
         except AssistantError as e:  # nothing was sent: keep the input so it can be fixed
+            if reservation is not None:
+                reservation.release()
             history = [*history, warning(e)]
             yield history, gr.MultimodalTextbox(value=message), session, history, "", \
                 gallery_items(history)
             return
-        shown = user_messages(exchange)
-        for upload, picture in zip(exchange.uploads, shown, strict=False):
-            if upload.page is not None:  # a PDF's page, shown as its picture
-                self.ctx.uploads.grant(user.name, picture["content"]["path"])
-                self._remember(picture["content"]["path"], upload.path)
-        yield from self.stream_answer(exchange, session, [*history, *shown], restore=message)
+        with reservation:  # the answer's memory, given back however it ends
+            shown = user_messages(exchange)
+            for upload, picture in zip(exchange.uploads, shown, strict=False):
+                if upload.page is not None:  # a PDF's page, shown as its picture
+                    self.ctx.uploads.grant(user.name, picture["content"]["path"])
+                    self._remember(picture["content"]["path"], upload.path)
+            yield from self.stream_answer(exchange, session, [*history, *shown],
+                                          restore=message)
+
+    def reserve(self, session: ChatSession, text: str, files: list[str]) -> Reservation:
+        """The memory this answer may take (its pictures' pixels, from their headers, and the
+        prompt the chat makes), waiting a while for room; Overloaded or OverLimit if not."""
+        pixels = request_pixels(files, session.limits)
+        chars = len(text) + sum(len(t.text) for t in session.conversation.turns)
+        images = len(files) + len(session.conversation.images)
+        context = getattr(session.engine, "context_tokens", 0) or 0  # 0: not known
+        return self.ctx.memory.reserve(estimate(pixels, chars, images, context))
 
     def regenerate(self, use_tools: bool, tools_on: list[str], temperature: float,
                    max_tokens: int, session: ChatSession | None, history: list,
                    request: gr.Request):
         user = self.ctx.who(request)
         session = self.configure(session, user, use_tools, tools_on, temperature, max_tokens)
+        reservation = None
         try:
+            reservation = self.reserve(session, "", [])
             exchange = session.regenerate()
         except AssistantError as e:
+            if reservation is not None:
+                reservation.release()
             history = [*history, warning(e)]
             yield history, gr.MultimodalTextbox(), session, history, "", gallery_items(history)
             return
         start = last_user_block(history)
         kept = history[:start]
         kept += [m for m in history[start:] if m["role"] == "user"]  # the message, not its answer
-        yield from self.stream_answer(exchange, session, kept)
+        with reservation:
+            yield from self.stream_answer(exchange, session, kept)
 
     def stream_answer(self, exchange, session: ChatSession, history: list,
                       restore: dict | None = None):

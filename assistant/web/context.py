@@ -1,5 +1,6 @@
 """What every event of the page works with (`Context`): the current engine, the settings,
-the tools, the history, the gate (who a request is) and the uploads each user may send; and
+the tools, the history, the gate (who a request is), the uploads each user may send and the
+memory budget the answers in flight share with the API; and
 the two checks each event starts with: who is asking, and whether this browser session's chat
 is theirs. Not here: the events themselves (chat.py, history.py, models.py).
 """
@@ -13,6 +14,7 @@ import gradio as gr
 
 from assistant.config import Settings
 from assistant.engines import Current
+from assistant.memory_budget import MemoryBudget
 from assistant.session import ChatSession
 from assistant.store import Store
 from assistant.web.accounts import User
@@ -31,6 +33,7 @@ class Context:
     agent_on: bool = True  # new chats start with tools on
     exposed: bool = False  # served beyond this machine: no model switcher
     notice: str = ""  # why the model asked for did not load, shown on the page
+    memory: MemoryBudget = field(default_factory=lambda: MemoryBudget(0))  # answers in flight
     sessions: weakref.WeakSet = field(default_factory=weakref.WeakSet)  # open chats
 
     def who(self, request: gr.Request) -> User:

@@ -12,7 +12,9 @@ off: it names paths on the server's disk). Uploaded files are used only by the u
 them; gradio's check that a message's files were uploaded (which `launch()` turns on and a
 mounted app skips) is turned on here. A file is served only to a user who may see it
 (assistant/web/files.py), a page's queue and streams only to the user who opened them
-(assistant/web/queue_owners.py).
+(assistant/web/queue_owners.py). Uploads and saved chats are kept within disk quotas per
+user and per server (assistant/web/quotas.py, assistant/store.py), the answers in flight
+within one memory budget, shared with the API (assistant/memory_budget.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from assistant import api
 from assistant.config import Settings
 from assistant.engines import Current, open_engine
 from assistant.errors import AssistantError
+from assistant.memory_budget import MIB, MemoryBudget
 from assistant.store import LOCAL, Store
 from assistant.web.accounts import Accounts, User
 from assistant.web.bodies import BoundedBodies
@@ -39,6 +42,7 @@ from assistant.web.origins import SameOrigin
 from assistant.web.page import CSS, HEAD, build_page
 from assistant.web.proxies import TrustedProxies, networks
 from assistant.web.queue_owners import BindQueue
+from assistant.web.quotas import UploadQuotas
 from assistant.web.uploads import RecordUploads, Uploads
 
 CACHE_CLEANING = (3600, 6 * 3600)  # every hour, uploads and shown files older than 6 hours go
@@ -85,11 +89,13 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
         # Tools backed by the chat model (vqa, caption "main") use whichever model is current.
         registry = build(settings.tools, engine=lambda: current.engine)
     if store is None and settings.history != "off":
-        store = Store(settings.history)
+        store = Store(settings.history, quota=settings.history_quota_mb * MIB,
+                      total_quota=settings.history_quota_total_mb * MIB)
     gate = Gate(accounts, settings.api_key, User(LOCAL, admin=True), settings.login_hours,
                 local_only=not exposed)
+    memory = MemoryBudget(settings.memory_budget_mb, settings.memory_wait)  # page and API
     ctx = Context(current, settings, gate, Uploads(get_upload_folder()), registry, store,
-                  agent_on=agent_on, exposed=exposed, notice=notice)
+                  agent_on=agent_on, exposed=exposed, notice=notice, memory=memory)
     demo = build_page(ctx)
     demo.delete_cache = CACHE_CLEANING
     # One event at a time per listener but answers (see page.py); others wait in the queue,
@@ -97,12 +103,15 @@ def create_app(settings: Settings, *, agent_on: bool = True, current: Current | 
     demo.queue(default_concurrency_limit=1, max_size=64)
     server = FastAPI(title="multimodal-assistant", docs_url=None, redoc_url=None,
                      openapi_url=None)
-    api.mount(server, api.Api(current, registry, settings))
+    api.mount(server, api.Api(current, registry, settings, memory))
     gr.mount_gradio_app(server, demo, path="/", run_history=False,
                         max_file_size=settings.max_image_bytes, css=CSS, head=HEAD,
                         auth_dependency=lambda request: request.state.user.name)
     demo.has_launched = True  # gradio's check that a message's files were uploaded
     server.add_middleware(RecordUploads, uploads=ctx.uploads)
+    server.add_middleware(UploadQuotas, folder=ctx.uploads.folder,
+                          per_user=settings.upload_quota_mb * MIB,
+                          total=settings.upload_quota_total_mb * MIB)
     server.add_middleware(OwnFiles, uploads=ctx.uploads)
     server.add_middleware(BindQueue)
     server.add_middleware(BoundedBodies, limits=settings.limits)
