@@ -319,11 +319,12 @@ def test_the_trash_icon_is_clear_and_the_same_picture_attaches_again(app_url, br
     page.get_by_label("Tools (agent)").uncheck()
     ask(page, "What color is the shape?", circle)
     expect(page.get_by_text("finished:")).to_be_visible(timeout=90_000)
+    expect(page.locator("#gallery img")).to_have_count(1)
     page.locator("#chat .icon-button[aria-label=Clear]").click()  # the chat pane's trash icon
-    expect(page.locator(".message")).to_have_count(0)
+    expect(page.locator(".message")).to_have_count(0)  # the page's copy, at once
+    expect(page.locator("#gallery img")).to_have_count(0, timeout=30_000)  # the server's
     page.locator("#actions button", has_text="Undo").click()  # the model's chat is empty too
-    expect(page.get_by_text("Nothing to undo: the chat has no message yet")).to_be_visible(
-        timeout=30_000)  # the clear's round trip first, on a busy machine
+    expect(page.get_by_text("Nothing to undo: the chat has no message yet")).to_be_visible()
     page.locator("#actions button", has_text="Clear").click()
     expect(page.locator(".message")).to_have_count(0)
     page.locator("input[type=file]").first.set_input_files(str(circle))  # the same file

@@ -117,6 +117,10 @@ def build_page(ctx: Context) -> gr.Blocks:
         outputs = [chatbot, box, session, history, status, gallery]
         answering = dict(concurrency_id="answer", concurrency_limit=max(1, settings.batch))
         stop = buttons["Stop"]
+        # Undo, Edit, Clear and the history's changes run one at a time, in the order they
+        # were sent (gradio runs different listeners at once): a Clear then an Undo clicked
+        # quickly undo nothing, whichever thread starts first. Each takes milliseconds.
+        editing = dict(concurrency_id="edit", concurrency_limit=1)
         page_only = dict(queue=False, api_visibility="private")
 
         def answer(trigger, fn, inputs, api_name: str):
@@ -130,21 +134,24 @@ def build_page(ctx: Context) -> gr.Blocks:
         stop.click(chat.stop, [session], None, api_name="stop", queue=False)
         regenerated = answer(buttons["Regenerate"].click, chat.regenerate,
                              [*knobs, session, history], "regenerate")
-        undone = buttons["Undo"].click(chat.undo, [session, history], outputs, api_name="undo")
+        undone = buttons["Undo"].click(chat.undo, [session, history], outputs, api_name="undo",
+                                       **editing)
         edited = buttons["Edit last"].click(chat.edit_last, [session, history], outputs,
-                                            api_name="edit_last")
-        cleared = buttons["Clear"].click(chat.clear, [session], outputs, api_name="clear")
-        chatbot.clear(chat.clear, [session], outputs, api_visibility="private")
+                                            api_name="edit_last", **editing)
+        cleared = buttons["Clear"].click(chat.clear, [session], outputs, api_name="clear",
+                                         **editing)
+        chatbot.clear(chat.clear, [session], outputs, api_visibility="private", **editing)
         chatbot.example_select(chat.example, None, box, **page_only)
         use_tools.change(chat.tools_usable, use_tools, tools_on, **page_only)
         export_btn.click(chat.export, [session], [exported], api_name="export")
         if store is not None:
             open_btn.click(saved.open_chat, [past, session], [*outputs, *knobs],
-                           api_name="open_chat")
+                           api_name="open_chat", **editing)
             delete_btn.click(saved.delete_chat, [past, session], outputs,
-                             api_name="delete_chat").then(saved.choices, None, past)
+                             api_name="delete_chat", **editing).then(saved.choices, None, past)
             import_btn.upload(saved.import_chat, [import_btn, session], [*outputs, *knobs],
-                              api_name="import_chat").then(saved.choices, None, past)
+                              api_name="import_chat", **editing).then(saved.choices, None,
+                                                                      past)
             gr.api(saved.chat_ids, api_name="chats")
             demo.load(saved.choices, None, past)
             for event in (submitted, regenerated, undone, edited, cleared):
