@@ -364,3 +364,52 @@ def test_the_lexicon_finds_a_papers_word_for_a_question_in_another_language():
     assert lookup.answer("price of the honey", page).values == ["4,80 €"]
     found = lookup.answer("what did the soap and the honey come to?", page)
     assert found is not None and found.values == ["6,75 €"], found
+
+
+def test_a_tables_words_are_named_by_their_column_too():
+    lines = [line("Class", 80, 50, 180, 80), line("Starts", 300, 50, 400, 80),
+             line("Length", 450, 50, 560, 80), line("Studio", 620, 50, 720, 80)]
+    for i, (name, start, length, studio) in enumerate([
+            ("Yoga", "18:00", "1h 10m", "Studio Blue"), ("Pilates", "19:15", "45m", "Loft"),
+            ("Spin", "20:00", "40m", "Basement")]):
+        y = 100 + 50 * i
+        lines += [line(name, 80, y, 200, y + 30), line(start, 300, y, 380, y + 30),
+                  line(length, 450, y, 540, y + 30), line(studio, 620, y, 800, y + 30)]
+    page = layout.read([(1, lines)])
+    assert [c.header for c in page.rows[2].cells] == ["Class", "Starts", "Length", "Studio"]
+    found = lookup.answer("which studio is pilates in?", page)
+    assert found is not None and found.values == ["Loft"], found
+    found = lookup.answer("how long does spin last?", page)
+    assert found is not None and found.values == ["40 minutes"], found  # "40m": a duration
+
+
+def test_a_label_alone_on_its_line_gives_the_code_below_it():
+    lines = [line("CITY PERMIT", 80, 50, 300, 80), line("Plate", 80, 100, 160, 130),
+             line("KD21 XTR", 80, 140, 240, 170), line("Receipt no. 55120", 80, 200, 400, 230)]
+    found = lookup.answer("what plate is on the receipt?", read(lines))
+    assert found is not None and found.values == ["KD21 XTR"], found
+
+
+def test_two_words_for_one_thing_find_its_name_in_the_documents_language():
+    lines = [line("LIEFERSCHEIN", 80, 50, 300, 80),
+             line("Lieferschein-Nr. LS-2026-771", 80, 100, 500, 130),
+             line("Kunden-Nr. 40117", 80, 150, 400, 180)]
+    found = lookup.answer("what is the number of this delivery note?", read(lines))
+    assert found is not None and found.values == ["LS-2026-771"], found  # not a count
+
+
+@pytest.mark.parametrize("question", ["who is my appointment with?", "wessen Name steht da?"])
+def test_a_person_is_found_by_their_title(question):
+    lines = [line("Riverside Clinic", 80, 50, 400, 80),
+             line("Dr. Ana Pereira", 80, 100, 360, 130), line("Room 4", 500, 100, 600, 130),
+             line("Tuesday 10:40", 80, 150, 320, 180)]
+    found = lookup.answer(question, read(lines))
+    assert found is not None and found.values == ["Dr. Ana Pereira"], found
+
+
+@pytest.mark.parametrize("text, person", [
+    ("Mrs Helen Okafor | 09/03/2026", "Mrs Helen Okafor"), ("Herr Dr. Weber", "Herr Dr. Weber"),
+    ("M. Dupont paie", "M. Dupont"), ("Fr Sa 10:00", None), ("M 3", None)])
+def test_a_title_names_a_person_and_a_days_short_name_does_not(text, person):
+    found = values.PERSON.search(text)
+    assert (found.group(0) if found else None) == person

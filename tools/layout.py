@@ -278,12 +278,14 @@ def _priced_columns(page_rows: list[Row]) -> None:
 
 def _tables(page_rows: list[Row]) -> None:
     """Name each cell under a header row by its column ("Sat" over "08:10"): a header is a
-    row of two or more short cells without values, and a row below it takes its names when
-    two or more of its values stand under two different header cells."""
+    row of two or more short cells without values, and a row below it takes its names (for
+    its words as for its values) when two or more of its values stand under two different
+    header cells, or one does and its cells stand under three."""
     header: list[Cell] | None = None
     for row in page_rows:
         if len(row.cells) >= 2 and not row.values and \
-                all(len(c.text.split()) <= 4 and ":" not in c.text for c in row.cells):
+                all(len(c.text.split()) <= 4 and ":" not in c.text and not V.CODE.search(c.text)
+                    for c in row.cells):  # not "Invoice no.  INV-0412": a label and its code
             # a header under a header ("Depart Port Ardan" over "Time  Days"): each name
             # takes the one above it
             header = _under(header, row.cells) if header else row.cells
@@ -299,12 +301,13 @@ def _tables(page_rows: list[Row]) -> None:
         for cell in row.cells:
             middle = (cell.x + cell.right) / 2
             i = max(j for j, b in enumerate(bounds) if middle >= b)
-            if cell.values and header[i].right >= cell.x - (cell.right - cell.x):
+            if header[i].right >= cell.x - (cell.right - cell.x):
                 under[id(cell)] = header[i].text
-        if len(set(under.values())) < 2:
-            header = None
+        valued = {under[id(c)] for c in row.cells if c.values and id(c) in under}
+        if len(valued) < 2 and not (valued and len(set(under.values())) >= 3):
+            header = None  # not a row of this table ("Total  30" under it)
             continue
-        for cell in row.cells:
+        for cell in row.cells:  # words too: "Room" over "Language Lab"
             cell.header = under.get(id(cell), "")
 
 

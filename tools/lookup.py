@@ -95,7 +95,7 @@ PAPER = {"bill", "invoice", "receipt", "ticket", "facture", "rechnung", "factura
          "conto", "note", "addition", "total"}
 WITHOUT = _cue(r"without", r"except", r"minus", r"leaving out", r"not counting", r"ohne\b",
                r"sans\b", r"sin\b", r"senza", r"zonder", r"sem\b")
-HOW_MANY = _cue(r"how many", r"number of", r"wie viele", r"combien de", r"cu[aá]nt[oa]s",
+HOW_MANY = _cue(r"how many", r"number of(?! (?:this|that|the|my|our|your)\b)", r"wie viele", r"combien de", r"cu[aá]nt[oa]s",
                 r"quant[ie]\b", r"hoeveel")
 # the kind of value a question asks for: what it asks decides among entries that match
 WANTS = {
@@ -112,13 +112,12 @@ WANTS = {
                  r"till when"),
     "count": HOW_MANY,
     "weight": _cue(r"how heavy", r"weigh", r"wiegt", r"gewicht", r"poids", r"peso"),
+    "person": _cue(r"who\b", r"whose", r"whom", r"who's", r"name\b", r"wer\b", r"wessen",
+                   r"qui\b", r"quien", r"quién", r"chi\b", r"quem"),
     "code": _cue(r"reference", r"\bref\b", r"number\b", r"\bno\.", r"code\b", r"\bid\b",
                  r"iban", r"account", r"booking", r"tracking", r"order", r"registration",
                  r"\breg\b", r"plate", r"licen[cs]e", r"password", r"pin\b"),
 }
-# what reads as a code: letters and digits together, with dashes or slashes ("INV-2026-0412")
-CODE_TOKEN = re.compile(r"(?<![\w-])(?=[\w/-]*\d)(?=[\w/-]*[A-Za-z])[A-Za-z0-9][\w/-]{3,}"
-                        r"(?:\s[A-Z0-9]{2,4}){0,4}(?![\w-])|(?<![\w.,-])\d{5,}(?![\w.,-])")
 WHEN = _cue(r"when\b", r"what (?:date|day|time)", r"which (?:date|day)", r"until when",
             r"at what time", r"wann", r"quand", r"cu[aá]ndo", r"quando")
 # Words for the same thing in the languages of the documents people bring: a question's
@@ -210,6 +209,7 @@ def _lexicon() -> list[set[str]]:
 
 
 GLOSSARY += _lexicon()
+GLOSSED = frozenset(w for group in GLOSSARY for w in group)
 NUMBER_WORDS = {w: n for n, ws in enumerate([
     "", "a an one un une uno una ein eine einen eins um uma een",
     "two deux zwei dos due dois twee pair couple",
@@ -230,6 +230,13 @@ class Entry:
     header: str = ""  # the column, in a table
     section: str = ""  # the heading above it ("DESSERTS")
     details: list[Cell] = field(default_factory=list)  # a line below that belongs ("6 x 0,45")
+    under: Row | None = None  # the line below a label alone on its line ("Vehicle reg.")
+
+    @property
+    def said(self) -> str:
+        """Its row's text, and the line below when it is a label alone on its line: where a
+        code or a name it gives is written."""
+        return f"{self.row.text}  {self.under.text}" if self.under else self.row.text
 
     @property
     def values(self) -> list[V.Value]:
@@ -303,6 +310,11 @@ def entries(layout: Layout) -> list[Entry]:
                 re.search(r"\d\s*[xX×*]\s*\d", row.text):
             last.details += row.cells  # "Brötchen 2,70" over "6 x 0,45"
             continue
+        if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 4 and \
+                i + 1 < len(rows) and rows[i + 1].page == row.page and \
+                len(rows[i + 1].cells) == 1 and len(rows[i + 1].text.split()) <= 4:
+            out.append(Entry(row, row.text, [], "", section, under=rows[i + 1]))
+            continue  # a form's label over its value ("Vehicle reg." over "GK18 TRV")
         for label, cells in pairs or [(row.text, [])]:
             header = next((c.header for c in cells if c.header), "")
             if headings and cells:
@@ -314,7 +326,18 @@ def entries(layout: Layout) -> list[Entry]:
                     out.append(Entry(row, label, [c], c.header, section))
             else:
                 out.append(Entry(row, label, cells, header, section))
+        out += _word_cells(row, section)
     return out
+
+
+def _word_cells(row: Row, section: str) -> list[Entry]:
+    """A table row's cells of words under a column other than the first ("Room" over
+    "Language Lab"), each an entry named by the row's first words: the item it is said of."""
+    worded = [c for c in row.cells if not c.values and c.label]
+    if len(worded) < 2 or not any(c.header for c in row.cells if c.values):
+        return []
+    item = worded[0].label
+    return [Entry(row, item, [c], c.header, section) for c in worded[1:] if c.header]
 
 
 QUANTITY_LINE = re.compile(r"^\s*\d[\d.,]*\s*(?:[^\W\d_]{1,3}\.?\s*)?[xX×*]\s*\d")
@@ -420,7 +443,8 @@ def _synonyms(word: str) -> set[str]:
 
 
 def wants(question: str) -> set[str]:
-    """The kinds of value the question asks for: money, time, date, count."""
+    """The kinds of value the question asks for: money, time, span, date, count, weight,
+    person, code."""
     out = {kind for kind, cue in WANTS.items() if cue.search(question)}
     if re.search(r"how many (?:minutes|hours|days)|how long", question, re.I):
         out -= {"count", "money", "time"}  # a span of time, not a count of things
@@ -452,7 +476,9 @@ def has(e: Entry, kinds: set[str]) -> bool:
             return True
     if "span" in kinds and sum(v.kind == "time" for v in e.values) == 2:
         return True  # "10am - 2pm": how long it is open
-    if "code" in kinds and CODE_TOKEN.search(e.row.text):
+    if "code" in kinds and V.CODE.search(e.said):
+        return True
+    if "person" in kinds and V.PERSON.search(e.said):
         return True
     if "weight" in kinds and _mass(e):
         return True
@@ -496,7 +522,7 @@ class Matcher:
                 return w, 1.0
         for form in self.forms(question_word) - {question_word}:
             for w in vocabulary:
-                if _similar(form, w):
+                if _similar(form, w) and (len(w) >= 4 or w == form):  # "pak" is no "pakbon"
                     return w, 0.9
         # OCR glues words ("ACEITEOLIVAVIRGEN"), some languages compound them
         # ("Geburtsdatum"): the stem inside a long word
@@ -515,7 +541,11 @@ class Matcher:
         of them that OCR wrote as one ("flat white": "Flatwhite")."""
         said = words(question)
         pairs = [a + b for a, b in zip(said, said[1:], strict=False)
-                 if a not in GRAMMAR and b not in GRAMMAR and a + b in self.vocabulary]
+                 if a not in GRAMMAR and b not in GRAMMAR and
+                 (a + b in self.vocabulary or a + b in GLOSSED)]  # "delivery note": Pakbon
+        parts = {w for p in pairs if p not in self.vocabulary for w in said
+                 if p.startswith(w) or p.endswith(w)}  # a thing of two words, not each
+        said = [w for w in said if w not in parts]
         return [w for w in dict.fromkeys(said + pairs) if self.match(w, self.vocabulary)]
 
     def scores(self, question_words: list[str], question: str = "",
@@ -535,17 +565,22 @@ class Matcher:
                        if held is not None and day <= held}
             day_weight = math.log(1 + self.rows / max(1, len(holding)))
         on = [v.day for v in found if v.kind == "date"]
+        # "the reg on the ticket": asked for a code or a name, a word for the paper itself
+        # counts little beside a word for what is on it
+        paper = {q for q in question_words if q in PAPER} if kinds & {"code", "person"} else set()
+        if not any(q not in GRAMMAR and q not in paper for q in question_words):
+            paper = set()
         out = []
         for e, own, context, holds in zip(self.entries, self.own, self.context, self.days,
                                           strict=True):
             score, hit, named = 0.0, set(), set()
             for q in question_words:
                 if (m := self.match(q, own)) is not None:
-                    score += self.weight(m[0]) * m[1]
+                    score += self.weight(m[0]) * m[1] * (0.3 if q in paper else 1.0)
                     hit.add(q)
                     named.add(m[0])
                 elif (m := self.match(q, context)) is not None:
-                    score += 0.5 * self.weight(m[0]) * m[1]
+                    score += 0.5 * self.weight(m[0]) * m[1] * (0.3 if q in paper else 1.0)
                     hit.add(q)
             if named:  # of two labels the words name alike, the one they name whole
                 score *= 1 + 0.2 * len(named) / len(own - GRAMMAR or own)
@@ -664,8 +699,12 @@ MEASURE = re.compile(r"(?<![\w.,])(?:\d+\s?[xX×]\s?)?\d[\d.,]*\s?(?:kg|g|gr|ml|
                      r"(?![^\W\d_])", re.I)
 
 
+def _where(e: Entry, pages: int) -> str:
+    return f" (page {e.row.page})" if pages > 1 else ""
+
+
 def _sentence(e: Entry, shown: list[V.Value | str], pages: int) -> str:
-    where = f" (page {e.row.page})" if pages > 1 else ""
+    where = _where(e, pages)
     if not shown:
         return f'It says "{e.row.text}"{where}.'
     said = ', '.join(v if isinstance(v, str) else v.text for v in shown)
@@ -820,7 +859,10 @@ def _minutes(question: str, scored, times: list[V.Value]) -> Found | None:
     if not times:
         picked, covered = [], set()
         for hit, e in good:
-            first = next((v for v in e.values if v.kind == "time"), None)
+            # its own time, else its row's: a table's train named in one column, its time
+            # in another
+            first = next((v for v in e.values if v.kind == "time"), None) or \
+                next((v for v in e.row.values if v.kind == "time"), None)
             if first is not None and hit - covered and all(p[1].row is not e.row
                                                            for p in picked):
                 picked.append((first, e))
@@ -903,8 +945,12 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
         pick = min if LEAST.search(question) else max
         v, e = pick(priced, key=lambda p: p[0].number)
         return Found(_sentence(e, [v], pages), [e], [v.text], "value")
-    if kinds and not any(has(x, kinds) for x in top):
-        # the best words lead to no value of the kind asked: the best entry that has one
+    named = top[0].header and any(_synonyms(q) & set(words(top[0].header)) or
+                                  any(_similar(q, h) for h in words(top[0].header))
+                                  for q in words(question) if q not in GRAMMAR)
+    if kinds and not named and not any(has(x, kinds) for x in top):
+        # the best words lead to no value of the kind asked: the best entry that has one,
+        # unless the question names the best one's column ("from which platform ... leave")
         e = next((x for _, _, x in scored if has(x, kinds)), None)
         top = [e] if e is not None else top
     if len({id(x.row) for x in top}) == 1 and len({x.header for x in top}) > 1:
@@ -951,7 +997,11 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
         return Found(_sentence(e, [mass], pages), [e], [mass], "value")
     if "count" in kinds:
         return _count(question, e, pages)
-    if "code" in kinds and (code := CODE_TOKEN.search(e.row.text)):
+    if "person" in kinds and (person := V.PERSON.search(e.said)):
+        said = person.group(0)  # "Mrs Helen Carraway", not her name twice
+        text = f"{said}{_where(e, pages)}." if said in e.label else _sentence(e, [said], pages)
+        return Found(text, [e], [said], "value")
+    if "code" in kinds and (code := V.CODE.search(e.said)):
         return Found(_sentence(e, [code.group(0)], pages), [e], [code.group(0)], "value")
     vals = [v for v in e.values if v.kind != "amount" or v.money or "money" not in kinds]
     if "money" in kinds and e.quantity and _quantities(question, words(e.label)) \
@@ -962,11 +1012,22 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
             V.money(line.number / count, line) if line is not None and count else None
         if text is not None:
             return Found(_sentence(e, [text], pages), [e], [text], "value")
+    if not vals and e.header and len(e.cells) == 1 and not e.cells[0].values:
+        said = e.cells[0].text  # a table's cell of words: "Room: Language Lab"
+        return Found(_sentence(e, [said], pages), [e], [said], "value")
     if not vals:
         return Found(_sentence(e, [], pages), [e], [], "row")
     given = [v for v in vals if any(_same(a, v) for a in V.find(question, dotted=True))]
     if len(given) < len(vals):
         vals = [v for v in vals if v not in given]  # not the value the question gave
+    elif given and len(e.row.cells) > 1:
+        # it gives only the value asked by: the rest of its row answers ("which train
+        # leaves at 10:12?")
+        rest = [c.text for c in e.row.cells if not any(v in given for v in c.values)]
+        if rest:
+            said = "  ".join(rest)
+            return Found(f'At {given[0].text}: "{said}"{_where(e, pages)}.', [e], [said],
+                         "row")
     wanted = [v for v in vals if _kind_of(v) in kinds] or vals
     if all(v.kind == "time" for v in wanted) and len(wanted) > 1 and not e.header:
         shown = wanted

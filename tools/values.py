@@ -40,7 +40,9 @@ PATTERNS = [
     # 2h35min, 2 h 35 min, 45 min, 3 hours (a span, not a time of day)
     ("duration", re.compile(r"(?<![\w.,:])(\d{1,3})\s*(?:h\s*(\d{1,2})\s*m(?:in\w*)?|"
                             r"(?:hours?|hrs?)\s*(?:and\s*)?(\d{1,2})(?:\s*m(?:in\w*)?)?)(?!\w)"
-                            r"|(?<![\w.,:])(\d{1,4})\s*(min(?:utes?|s)?|hours?|hrs?|Std\.?|Min\.?)(?!\w)",
+                            r"|(?<![\w.,:])(\d{1,4})\s*(min(?:utes?|s)?|hours?|hrs?|Std\.?|Min\.?)(?!\w)"
+                            # "45m" beside "1h 15m" in a column of durations
+                            r"|(?<![\w.,:])(\d{1,3})(m)(?![\w²³])",
                             re.I)),
     ("date", re.compile(r"(?<![\d.])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d])")),
     ("date", re.compile(r"(?<![\d.:])(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?![\d.:])")),
@@ -60,6 +62,15 @@ PATTERNS = [
     ("amount", re.compile(rf"{CURRENCY}\s?-?(?:{AMOUNT})(?![\w])|(?<![\w.,-])-?"
                           rf"(?:{AMOUNT})(?![\w]|[.,-]\w)\s?{CURRENCY}?")),
 ]
+
+# a person, named with a title ("Mrs Helen Carraway", "Herr Dr. Weber", "Sra. Ana Ruiz")
+TITLES = (r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra|Srta|Sig|Sig\.ra|Dott|"
+          r"Dott\.ssa|Dhr|Mevr|Dña|Doña)\.?|M\.")
+PERSON = re.compile(rf"(?<![\w.])(?:(?:{TITLES}) )+(?:[A-Z][\w'’-]*\.? ){{0,2}}"
+                    r"[A-Z][^\W\d_]+(?:[-'’][A-Z][^\W\d_]+)?")
+# what reads as a code: letters and digits together, with dashes or slashes ("INV-2026-0412")
+CODE = re.compile(r"(?<![\w-])(?=[\w/-]*\d)(?=[\w/-]*[A-Za-z])[A-Za-z0-9][\w/-]{3,}"
+                  r"(?:\s[A-Z0-9]{2,4}){0,4}(?![\w-])|(?<![\w.,-])\d{5,}(?![\w.,-])")
 
 
 @dataclass(frozen=True)
@@ -227,8 +238,10 @@ def _make(kind: str, m: re.Match, text: str, start: int, end: int) -> Value | No
         day = _date(m)
         return Value("date", text, start, end, day=day) if day else None
     if kind == "duration":
-        hours, short, spelled, alone, unit = m.groups()
-        if alone is not None:
+        hours, short, spelled, alone, unit, bare, _ = m.groups()
+        if bare is not None:
+            minutes = int(bare)
+        elif alone is not None:
             minutes = int(alone) * (60 if unit.lower().startswith(("h", "s")) else 1)
         else:
             minutes = int(hours) * 60 + int(short or spelled)
