@@ -413,3 +413,49 @@ def test_a_person_is_found_by_their_title(question):
 def test_a_title_names_a_person_and_a_days_short_name_does_not(text, person):
     found = values.PERSON.search(text)
     assert (found.group(0) if found else None) == person
+
+
+def test_how_long_between_two_lines_the_words_find_alike():
+    lines = [line("Tageskarte", 80, 50, 300, 80), line("Gültig ab", 80, 100, 260, 130),
+             line("14:05", 500, 100, 580, 130), line("Gültig bis", 80, 150, 260, 180),
+             line("16:35", 500, 150, 580, 180)]
+    found = lookup.answer("how long is the pass valid?", read(lines))
+    assert found is not None and found.values == ["2 hours 30 minutes"], found
+
+
+def test_how_many_days_between_the_dates_of_two_rows():
+    lines = [line("Order date", 80, 50, 260, 80), line("4 May 2026", 500, 50, 680, 80),
+             line("Delivery by", 80, 100, 260, 130), line("18 May 2026", 500, 100, 680, 130)]
+    found = lookup.answer("how many days from the order date until delivery?", read(lines))
+    assert found is not None and found.values == ["14 days"], found
+
+
+def test_a_time_asked_from_the_time_given_adds_the_journeys_time():
+    lines = [line("Departs", 80, 50, 220, 80), line("09:10", 400, 50, 480, 80),
+             line("Departs", 80, 100, 220, 130), line("11:40", 400, 100, 480, 130),
+             line("Journey time 1h 5m", 80, 150, 400, 180),
+             line("Please arrive 15 minutes before departure", 80, 200, 700, 230)]
+    found = lookup.answer("if I catch the 11:40, what time do I get in?", read(lines))
+    assert found is not None and found.values == ["12:45"], found
+
+
+def test_a_sum_takes_an_items_price_from_its_quantity_line():
+    lines = [line("1  SHAMPOO 250ML", 80, 50, 400, 80), line("4,20", 600, 50, 680, 80),
+             line("3  YOGUR NATURAL 125G", 80, 100, 440, 130),
+             line("3 x 0,65", 80, 150, 240, 180), line("1,95", 600, 150, 680, 180),
+             line("TOTAL", 80, 200, 200, 230), line("6,15", 600, 200, 680, 230)]
+    found = lookup.answer("what did the yoghurt and the shampoo come to together?", read(lines))
+    assert found is not None and found.values == ["6,15"], found
+
+
+def test_a_sum_over_a_table_takes_each_rows_amount_not_its_unit_price():
+    heads = [("Item", 80), ("Qty", 400), ("Price", 500), ("Amount", 620)]
+    lines = [line(h, x, 50, x + 90, 80) for h, x in heads]
+    for i, (item, qty, price, amount) in enumerate([
+            ("Parking (days)", "3", "12,00", "36,00"), ("Breakfast", "2", "9,50", "19,00"),
+            ("Laundry", "1", "6,00", "6,00")]):
+        y = 100 + 50 * i
+        lines += [line(item, 80, y, 330, y + 30), line(qty, 400, y, 420, y + 30),
+                  line(price, 500, y, 580, y + 30), line(amount, 620, y, 700, y + 30)]
+    found = lookup.answer("how much for parking and laundry together?", read(lines))
+    assert found is not None and found.values == ["42,00"], found

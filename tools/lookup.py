@@ -372,7 +372,8 @@ def _similar(a: str, b: str) -> bool:
 def _inflected(a: str, b: str) -> bool:
     """The same word but for an ending ("night", "nights"): the glossary's test."""
     short, long_ = sorted((a, b), key=len)
-    return a == b or len(short) >= 3 and long_.startswith(short) and len(long_) - len(short) <= 2
+    return a == b or len(short) >= 3 and long_.startswith(short) and \
+        len(long_) - len(short) <= (2 if len(short) >= 4 else 1)  # "tot" is not "total"
 
 
 def _common(a: str, b: str) -> str:
@@ -690,8 +691,13 @@ def _quantities(question: str, items: list[str]) -> dict[str, int]:
 
 
 def _money_value(e: Entry) -> V.Value | None:
-    money = [v for v in e.values if v.kind == "amount" and v.money]
-    return money[-1] if money else None
+    """The amount an entry gives: its last price, else its quantity line's ("Suero 30" over
+    "2 x 4,95  9,90": 9,90)."""
+    for values in (e.values, [v for c in e.details for v in c.values]):
+        money = [v for v in values if v.kind == "amount" and v.money]
+        if money:
+            return money[-1]
+    return None
 
 
 # a size in an item's name ("250g", "6x1,5L", "75 cl"): said only when it is what was asked
@@ -743,6 +749,9 @@ def answer(question: str, layout: Layout) -> Found | None:
     kinds = set() if YES_NO.search(question) else wants(question)
     scored = matcher.scores(known, question, kinds)
     if MINUTES.search(question) and (done := _minutes(question, scored, times)):
+        return done
+    if DAYS.search(question) and (HOW_MANY.search(question) or MINUTES.search(question)) \
+            and not dates and (done := _days_between(scored)):
         return done
     numbers = [v for v in asked if v.kind == "amount"]
     if kinds and "money" not in kinds:
@@ -867,10 +876,67 @@ def _minutes(question: str, scored, times: list[V.Value]) -> Found | None:
                                                            for p in picked):
                 picked.append((first, e))
                 covered |= hit
+        if len(picked) == 1 and not YES_NO.search(question):
+            # two lines the words find alike ("valid from", "valid until")
+            first = picked[0][0]
+            picked += _second(picked[0][1], good, lambda e: next(
+                (v for v in [*e.values, *e.row.values] if v.kind == "time" and
+                 v.minutes != first.minutes), None))
         if len(picked) >= 2:
             (a, ea), (b, eb) = sorted(picked[:2], key=lambda p: p[0].minutes)
             return _gap(a, b, [ea, eb], question)
     return None
+
+
+TRIP = set().union(*(g for g in GLOSSARY if g & {"duration", "journey", "time", "crossing"}))
+
+
+def _travel_time(found: list[Entry]) -> V.Value | None:
+    """The one span of time the page gives outside its tables that is not how early to come
+    ("arrive 10 minutes before"): how long the journey takes, or None."""
+    spans = {v.text: (v, c.text[:v.start]) for e in found for c in e.row.cells
+             if not c.header for v in c.values if v.kind == "duration"
+             and not BEFORE.search(c.text[v.end:v.end + 12])}
+    if len(spans) > 1:  # the one named a journey's time ("Crossing time", "Fahrzeit")
+        spans = {t: (v, said) for t, (v, said) in spans.items()
+                 if set(words(said)) & TRIP or any(w.endswith(("zeit", "dauer"))
+                                                   for w in words(said))}
+    return next(iter(spans.values()))[0] if len(spans) == 1 else None
+
+
+def _second(first: Entry, good, value_of) -> list:
+    """The entry after `first` among `good` (hits, entry) that the question's words find as
+    well, on another row, with its value: [(value, entry)] or []."""
+    hits = next(h for h, e in good if e is first)
+    for hit, e in good:
+        if e.row is not first.row and hit >= hits - {"#value"} and \
+                (v := value_of(e)) is not None:
+            return [(v, e)]
+    return []
+
+
+def _days_between(scored) -> Found | None:
+    """How many days between the dates of the two rows the question names ("from the
+    invoice date" to the due date), when it gives no date itself."""
+    if not scored:
+        return None
+    best = scored[0][0]
+    good = [(hit, e) for score, hit, e in scored if score >= best * 0.3]
+
+    def date_of(e: Entry) -> V.Value | None:
+        return next((v for v in [*e.values, *e.row.values] if v.kind == "date"), None)
+
+    first = next(((v, e) for _, e in good if (v := date_of(e)) is not None), None)
+    if first is None:
+        return None
+    second = next(((v, e) for _, e in good if e.row is not first[1].row and
+                   (v := date_of(e)) is not None and v.day != first[0].day), None)
+    if second is None:
+        return None
+    (a, ea), (b, eb) = sorted([first, second], key=lambda p: p[0].day)
+    days = (b.day - a.day).days
+    return Found(f"From {a.text} to {b.text} is {days} days.", [ea, eb], [f"{days} days"],
+                 "days")
 
 
 def _yes_no(question: str, scored) -> Found:
@@ -1020,7 +1086,13 @@ def _value(question, scored, pages, times, kinds, found) -> Found:
     given = [v for v in vals if any(_same(a, v) for a in V.find(question, dotted=True))]
     if len(given) < len(vals):
         vals = [v for v in vals if v not in given]  # not the value the question gave
-    elif given and len(e.row.cells) > 1:
+    elif given and given[0].kind == "time" and "time" in kinds and \
+            (trip := _travel_time(found)) is not None:
+        # asked what time, given the time it gives: the time plus the page's one travel
+        # time ("if I take the 12:15, when do I get there?" on "Crossing time 40 minutes")
+        said = V.clock(given[0].minutes + trip.minutes)
+        return Found(f"{given[0].text} + {trip.text} = {said}.", [e], [said], "difference")
+    elif given and len(e.row.cells) > 1 and not WHEN.search(question):
         # it gives only the value asked by: the rest of its row answers ("which train
         # leaves at 10:12?")
         rest = [c.text for c in e.row.cells if not any(v in given for v in c.values)]
@@ -1104,6 +1176,9 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
                 not TOTAL_ROW.search(question):
             continue
         count = next((n for q, n in quantities.items() if any(_similar(q, h) for h in hit)), 1)
+        if count == 1 and e.header:  # a table's row: its amount, not its unit price
+            e = max((x for x in found if x.row is e.row and x.label == e.label and
+                     _money_value(x) is not None), key=lambda x: x.box[0], default=e)
         picked.append((e, count))
         covered |= hit
         rows.add((id(e.row), e.label))  # "Adult 14.80  Child 7.40": two in one row
