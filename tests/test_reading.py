@@ -459,3 +459,23 @@ def test_a_sum_over_a_table_takes_each_rows_amount_not_its_unit_price():
                   line(price, 500, y, 580, y + 30), line(amount, 620, y, 700, y + 30)]
     found = lookup.answer("how much for parking and laundry together?", read(lines))
     assert found is not None and found.values == ["42,00"], found
+
+
+def test_what_is_left_is_the_limit_less_what_was_used():
+    lines = [line("Your plan", 80, 50, 260, 80), line("Calls", 80, 100, 200, 130),
+             line("unlimited", 500, 100, 680, 130), line("Internet", 80, 150, 220, 180),
+             line("3,2 GB used of 10 GB", 500, 150, 800, 180)]
+    found = lookup.answer("how much internet have I got left?", read(lines))
+    assert found is not None and found.values == ["6,8 GB"], found
+
+
+def test_what_is_still_to_come_is_ordered_less_delivered():
+    heads = [("Item", 80), ("Ordered", 400), ("Delivered", 560)]
+    lines = [line(h, x, 50, x + 120, 80) for h, x in heads]
+    for i, (item, ordered, delivered) in enumerate([("Chairs", "12", "8"),
+                                                    ("Tables", "3", "3")]):
+        y = 100 + 50 * i
+        lines += [line(item, 80, y, 220, y + 30), line(ordered, 400, y, 430, y + 30),
+                  line(delivered, 560, y, 580, y + 30)]
+    found = lookup.answer("how many chairs are still to come?", read(lines))
+    assert found is not None and found.values == ["4"], found

@@ -74,6 +74,10 @@ NEGATIVE = _cue(r"no\b(?![.:]|\s*\d)", r"not\b", r"non\b", r"none\b", r"never\b"
                 r"kein", r"nicht\b", r"geschlossen", r"ferm[eé]", r"pas de\b", r"aucun",
                 r"cerrad", r"sin\b", r"chius", r"nessun", r"geen\b", r"gesloten", r"fechad",
                 r"sem\b", r"nao\b", r"não\b", r"—$", r"-$", r"✗", r"×$")
+# what is left of a limit or an order: used of allowed, delivered of ordered
+LEFT = _cue(r"left\b", r"remain", r"still\b", r"outstanding", r"to go\b", r"übrig", r"ubrig",
+            r"verbleib", r"restant", r"reste\b", r"queda", r"restante", r"rimanen", r"resta\b",
+            r"sobra", r"over\b")
 # the words with which a document names its total ("Total", "Summe", "Importe")
 TOTAL_ROW = _cue(r"total", r"summe", r"gesamt", r"somme", r"montant", r"importe", r"totale",
                  r"amount due", r"balance due", r"to pay", r"à payer", r"zu zahlen", r"a pagar",
@@ -753,6 +757,9 @@ def answer(question: str, layout: Layout) -> Found | None:
     if DAYS.search(question) and (HOW_MANY.search(question) or MINUTES.search(question)) \
             and not dates and (done := _days_between(scored)):
         return done
+    if LEFT.search(question) and not YES_NO.search(question) and \
+            (done := _left(matcher.scores(known, question), pages)):
+        return done
     numbers = [v for v in asked if v.kind == "amount"]
     if kinds and "money" not in kinds:
         pass  # a time, a span, a date or a count: no sum of prices
@@ -902,6 +909,41 @@ def _travel_time(found: list[Entry]) -> V.Value | None:
                  if set(words(said)) & TRIP or any(w.endswith(("zeit", "dauer"))
                                                    for w in words(said))}
     return next(iter(spans.values()))[0] if len(spans) == 1 else None
+
+
+def _left(scored, pages: int) -> Found | None:
+    """What is left: of the best entries, one whose row gives two amounts of one unit ("47,3
+    Go utilisés sur 80 Go"), or two plain counts under two columns (ordered 6, delivered 4):
+    the larger less the smaller."""
+    if not scored:
+        return None
+    best = scored[0][0]
+    for score, _, e in scored:
+        if score < best * 0.5:
+            break
+        pairs = []
+        for c in e.row.cells:
+            for v in c.values:
+                if v.kind != "amount" or v.number is None:
+                    continue
+                after = re.match(r"\s?([^\W\d_]{1,5})\b", c.text[v.end:])
+                unit = v.currency or (after.group(1) if after else "")
+                alone = c.header and c.text.strip() == v.text and len(v.text) < 5
+                if unit or alone:
+                    pairs.append((v, unit if unit else "#column"))
+        for unit in dict.fromkeys(u for _, u in pairs):
+            same = [v for v, u in pairs if u.casefold() == unit.casefold()]
+            if len(same) == 2 and same[0].number != same[1].number:
+                a, b = sorted(same, key=lambda v: v.number)
+                places = max(len(x.digits.replace(",", ".").partition(".")[2]) for x in same)
+                rest = f"{b.number - a.number:.{places}f}"
+                if "," in a.digits + b.digits and "." not in a.digits + b.digits:
+                    rest = rest.replace(".", ",")
+                said = f"{rest} {unit}" if unit != "#column" and not b.currency else \
+                    V.money(b.number - a.number, b) if b.currency else rest
+                return Found(f"{e.name}: {b.text} - {a.text} = {said}{_where(e, pages)}.",
+                             [e], [said], "difference")
+    return None
 
 
 def _second(first: Entry, good, value_of) -> list:
