@@ -322,6 +322,16 @@ def price_list(rows, x_price=600):
     return layout.read([(1, out)])
 
 
+def table(heads, rows):
+    """A page of a table: `heads` as (name, x) over `rows`, each a cell per column."""
+    out = [line(name, x, 50, x + 22 * len(name), 80) for name, x in heads]
+    for i, cells in enumerate(rows):
+        y = 100 + 50 * i
+        out += [line(text, x, y, x + 22 * len(text), y + 30)
+                for text, (_, x) in zip(cells, heads, strict=True)]
+    return layout.read([(1, out)])
+
+
 def test_a_price_list_that_prints_its_currency_once_gives_prices_throughout():
     page = price_list([("LISTINO", None), ("Biglietto intero", "12"), ("Ridotto", "8 €"),
                        ("Audioguida", "5")])
@@ -367,15 +377,9 @@ def test_the_lexicon_finds_a_papers_word_for_a_question_in_another_language():
 
 
 def test_a_tables_words_are_named_by_their_column_too():
-    lines = [line("Class", 80, 50, 180, 80), line("Starts", 300, 50, 400, 80),
-             line("Length", 450, 50, 560, 80), line("Studio", 620, 50, 720, 80)]
-    for i, (name, start, length, studio) in enumerate([
-            ("Yoga", "18:00", "1h 10m", "Studio Blue"), ("Pilates", "19:15", "45m", "Loft"),
-            ("Spin", "20:00", "40m", "Basement")]):
-        y = 100 + 50 * i
-        lines += [line(name, 80, y, 200, y + 30), line(start, 300, y, 380, y + 30),
-                  line(length, 450, y, 540, y + 30), line(studio, 620, y, 800, y + 30)]
-    page = layout.read([(1, lines)])
+    page = table([("Class", 80), ("Starts", 300), ("Length", 450), ("Studio", 620)],
+                 [("Yoga", "18:00", "1h 10m", "Studio Blue"), ("Pilates", "19:15", "45m", "Loft"),
+                  ("Spin", "20:00", "40m", "Basement")])
     assert [c.header for c in page.rows[2].cells] == ["Class", "Starts", "Length", "Studio"]
     found = lookup.answer("which studio is pilates in?", page)
     assert found is not None and found.values == ["Loft"], found
@@ -449,15 +453,10 @@ def test_a_sum_takes_an_items_price_from_its_quantity_line():
 
 
 def test_a_sum_over_a_table_takes_each_rows_amount_not_its_unit_price():
-    heads = [("Item", 80), ("Qty", 400), ("Price", 500), ("Amount", 620)]
-    lines = [line(h, x, 50, x + 90, 80) for h, x in heads]
-    for i, (item, qty, price, amount) in enumerate([
-            ("Parking (days)", "3", "12,00", "36,00"), ("Breakfast", "2", "9,50", "19,00"),
-            ("Laundry", "1", "6,00", "6,00")]):
-        y = 100 + 50 * i
-        lines += [line(item, 80, y, 330, y + 30), line(qty, 400, y, 420, y + 30),
-                  line(price, 500, y, 580, y + 30), line(amount, 620, y, 700, y + 30)]
-    found = lookup.answer("how much for parking and laundry together?", read(lines))
+    page = table([("Item", 80), ("Qty", 400), ("Price", 500), ("Amount", 620)],
+                 [("Parking (days)", "3", "12,00", "36,00"), ("Breakfast", "2", "9,50", "19,00"),
+                  ("Laundry", "1", "6,00", "6,00")])
+    found = lookup.answer("how much for parking and laundry together?", page)
     assert found is not None and found.values == ["42,00"], found
 
 
@@ -470,12 +469,7 @@ def test_what_is_left_is_the_limit_less_what_was_used():
 
 
 def test_what_is_still_to_come_is_ordered_less_delivered():
-    heads = [("Item", 80), ("Ordered", 400), ("Delivered", 560)]
-    lines = [line(h, x, 50, x + 120, 80) for h, x in heads]
-    for i, (item, ordered, delivered) in enumerate([("Chairs", "12", "8"),
-                                                    ("Tables", "3", "3")]):
-        y = 100 + 50 * i
-        lines += [line(item, 80, y, 220, y + 30), line(ordered, 400, y, 430, y + 30),
-                  line(delivered, 560, y, 580, y + 30)]
-    found = lookup.answer("how many chairs are still to come?", read(lines))
+    page = table([("Item", 80), ("Ordered", 400), ("Delivered", 560)],
+                 [("Chairs", "12", "8"), ("Tables", "3", "3")])
+    found = lookup.answer("how many chairs are still to come?", page)
     assert found is not None and found.values == ["4"], found
