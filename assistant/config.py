@@ -171,6 +171,10 @@ class Settings:
     # The agent: its system prompt (full, or compact for small models trained on it; auto:
     # what the model was trained with), steps per answer and the time one answer may take.
     agent_prompt: str = "auto"
+    # Word-based hints that steer a small model to the tools a message has words for
+    # (assistant/agent/hints.py): auto = for a model trained on the compact prompt (the
+    # embedded default) only; hints = for every model; off = for none.
+    agent_rules: str = "auto"
     agent_max_steps: int = 5
     agent_deadline: float = 300.0
     # Guided decoding: a tool call the model begins is decoded so that it always parses and
@@ -198,6 +202,7 @@ class Settings:
         if self.tool_memory_cpu_mb < 0 or self.tool_memory_gpu_mb < 0:
             raise BadSetting("tool memory budgets must be >= 0 MiB")
         _choice("agent_prompt", self.agent_prompt, ("auto", "full", "compact"))
+        _choice("agent_rules", self.agent_rules, ("auto", "hints", "off"))
         if self.agent_max_steps < 1 or self.agent_deadline <= 0:
             raise BadSetting("agent_max_steps must be >= 1 and agent_deadline > 0")
         if min(self.max_message_chars, self.max_images_per_message, self.max_images_per_chat,
@@ -324,9 +329,10 @@ class ToolSettings:
 
 @dataclass(frozen=True)
 class AgentSettings:
-    """The agent loop: its prompt, steps and time per answer, guided calls."""
+    """The agent loop: its prompt and hints, steps and time per answer, guided calls."""
 
     agent_prompt: str
+    agent_rules: str
     agent_max_steps: int
     agent_deadline: float
     agent_guided: bool
@@ -454,6 +460,9 @@ def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tool-timeout", type=float, help="seconds per tool call")
     group.add_argument("--agent-prompt", choices=("auto", "full", "compact"),
                        help="the agent's system prompt (auto: what the model was trained with)")
+    group.add_argument("--agent-rules", choices=("auto", "hints", "off"),
+                       help="word-based hints that steer a small model to its tools (auto: "
+                            "for the embedded default only)")
     group.add_argument("--agent-max-steps", type=int, help="model turns per answer")
     group.add_argument("--agent-deadline", type=float, help="seconds per answer")
     group.add_argument("--agent-guided", action=argparse.BooleanOptionalAction, default=None,

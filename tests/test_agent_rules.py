@@ -595,7 +595,7 @@ def test_an_unguided_call_for_work_not_asked_is_refused(registry):
     ("draw a red circle around a yellow star", ["draw_boxes"], True),
 ])
 def test_the_words_that_ask_for_a_picture(message, edits, draws):
-    from tools import asking
+    from assistant.agent import words as asking
     from tools.edit import NEEDS
 
     assert sorted(asking.edits(message, [op for op in NEEDS if op != "instruct"])) == \
@@ -617,7 +617,7 @@ def test_the_words_that_ask_for_a_picture(message, edits, draws):
     ("make a poster that says SALE", False),  # no drawing verb: no telling
 ])
 def test_a_message_that_only_asks_for_a_drawing(message, only):
-    from tools import asking
+    from assistant.agent import words as asking
 
     assert asking.only_draws(message) is only
 
@@ -648,7 +648,7 @@ def test_a_drawing_asked_for_in_so_many_words_is_offered_no_reading_first(regist
     ("how many people are there in total?", False),
 ])
 def test_a_question_about_a_pictures_text(message, about):
-    from tools import asking
+    from assistant.agent import words as asking
 
     assert asking.about_text(message) is about
 
@@ -839,7 +839,7 @@ def test_a_direct_answer_to_how_many_gives_a_count(registry, red):
     ("find out what this is", False), ("where was this taken?", False),
     ("what animal is this", False), ("is there a dog?", False)])
 def test_a_request_to_find_count_or_place_things(message, where):
-    from tools import asking
+    from assistant.agent import words as asking
 
     assert asking.asks_where(message) is where
 
@@ -958,7 +958,7 @@ def test_a_follow_up_on_a_read_picture_reads_it_again_rather_than_anew(registry,
     ("what would you say is happening here?", "caption", True),
     ("crop it", "no such reader", None)])
 def test_a_message_has_words_for_a_reading_tools_work(message, tool, asks):
-    from tools import asking
+    from assistant.agent import words as asking
 
     assert asking.asks_work_of(tool, message) is asks
 
@@ -988,7 +988,9 @@ def test_whether_people_are_there_is_the_detectors_to_say(registry):
     ("here's another, is anyone on it?", True), ("make a picture of someone, is that ok", False),
     ("can you make a picture of someone waving?", False)])
 def test_a_question_whether_or_how_many_people_a_picture_shows(registry, message, settles):
-    assert registry["detect"].settles(message) is settles
+    from assistant.agent.hints import Hints
+
+    assert Hints().settles("detect", message) is settles
 
 
 def test_pictures_handed_over_with_nothing_asked_are_answered_with_what_can_be_done(
@@ -1017,7 +1019,7 @@ def test_pictures_handed_over_with_nothing_asked_are_answered_with_what_can_be_d
     ("this is the error I get when I run my code", False),
     ("attached is my essay, please proofread", False), ("uploaded two photos of my flat", True)])
 def test_a_message_that_hands_over_pictures_and_asks_nothing(message, only):
-    from tools import asking
+    from assistant.agent import words as asking
 
     assert asking.presents_only(message) is only
 

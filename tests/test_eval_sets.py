@@ -110,3 +110,42 @@ def test_routing_counts_alternatives_and_reports_the_confusion():
     assert result["accuracy"] == pytest.approx(2 / 3)
     assert result["confusion"]["ocr"] == {"ocr": 1, "detect": 1}
     assert [m["text"] for m in result["mistakes"]] == ["b"]
+
+
+def _sentences(path) -> list[str]:
+    """The user's sentences of a held-out set: its cases' texts, scenarios' turns, and the
+    questions of its documents."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        out += [item["text"]] if "text" in item else []
+        out += [t["user"] for t in item.get("turns", [])]
+        out += [q["q"] if isinstance(q, dict) else q for q in item.get("questions", [])
+                if isinstance(q, (dict, str))]
+    return [s for s in out if isinstance(s, str) and len(s.split()) >= 4]
+
+
+def test_no_held_out_sentence_stands_anywhere_else_in_the_repository():
+    """A held-out set measures a new person's wording only while none of its sentences has
+    been written into the code, the tests, the docs or a dev set."""
+    import subprocess
+
+    from assistant.eval.sets import DATA
+
+    held = [DATA / f"{task}_heldout.jsonl" for task in ("routing", "scenarios", "calls")]
+    root = DATA.parents[2]
+    tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    texts = {}
+    for name in tracked.stdout.split():
+        path = root / name
+        if path.suffix in (".py", ".md", ".jsonl", ".jinja", ".json", ".txt", ".toml") and \
+                path not in held and path.is_file():
+            texts[name] = " ".join(path.read_text(encoding="utf-8", errors="replace")
+                                   .lower().split())
+    found = [f"{s!r} in {name}" for h in held for s in _sentences(h)
+             for name, text in texts.items() if " ".join(s.lower().split()) in text]
+    assert not found, "\n".join(found)

@@ -93,3 +93,30 @@ def test_no_test_module_imports_another():
              for target, line in imports(path)
              if target.startswith("tests.test_") or target.startswith("tests.conftest")]
     assert not found, "\n".join(found)
+
+
+# What a tool must not decide: whether a message asks for it (the agent's hints do that,
+# assistant/agent/hints.py). A tool is a name, a description, typed inputs and a run.
+POLICY = {"asked", "settles", "reads_text", "asks_work_of", "presents_only", "asks_to_draw"}
+
+
+def test_tools_hold_no_routing_policy():
+    wrong = [f"{p.relative_to(ROOT)}" for p in (ROOT / "tools").glob("**/asking.py")]
+    for path in sorted((ROOT / "tools").glob("**/*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        members = [(node, m) for node in tree.body if isinstance(node, ast.ClassDef)
+                   for m in node.body]
+        for owner, node in [(None, n) for n in tree.body] + members:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names = [node.target.id]
+            else:
+                continue
+            where = f"{owner.name}." if owner is not None else ""
+            wrong += [f"{path.relative_to(ROOT)}:{node.lineno} {where}{n}" for n in names
+                      if n in POLICY and (owner is not None or n != "asked")]
+    assert not wrong, "routing policy in tools/ (it belongs in assistant/agent/hints.py):\n" + \
+        "\n".join(wrong)

@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assistant.conversation import Conversation
 from assistant.devices import free_memory
 from assistant.errors import AssistantError, UnknownImage
-from tools import asking
 from tools.budget import Footprint, MemoryBudget, OverBudget, estimate
 
 log = logging.getLogger(__name__)
@@ -99,8 +98,6 @@ class Tool(ABC):
     image_args: ClassVar[tuple[str, ...]] = ("image",)  # argument names that hold handles
     makes: ClassVar[bool] = False  # its work is a new picture (an edit, a drawing), not a reading
     choice: ClassVar[str | None] = None  # the argument saying which of its jobs a call does
-    # its work is reading text (True: OCR), reads none (False), or may read some (a caption)
-    reads_text: ClassVar[bool | None] = None
     # `run` gets `pages`: the picture named and, for a PDF page, its document's other pages
     whole_document: ClassVar[bool] = False
     parameters: int = 0  # of the loaded backend, for the memory budget
@@ -109,17 +106,6 @@ class Tool(ABC):
     working_mib: int = 0  # memory a call needs beyond the weights (runtimes, activations)
     backend: str = ""  # what answers, for listings and observations ("EfficientNet-Lite0", an id)
     busy: bool = False  # in use by a call (or by a composite tool's call) still running
-
-    def asked(self, message: str) -> list[str] | None:
-        """What of this tool's work `message` asks for: the values of its `choice` argument
-        it has words for, [] when it asks for none of its work, None when there is no telling
-        (any question about a picture may need any tool that reads one)."""
-        return None
-
-    def settles(self, message: str) -> bool:
-        """Whether `message` asks what this tool measures and no model should guess: the
-        answer's first step must then call it."""
-        return False
 
     def parts(self, args: ToolArgs) -> tuple[Tool, ...]:
         """Other tools this call will use (a composite tool's): `call` loads them with this one
@@ -187,28 +173,6 @@ def _release(tools: tuple[Tool, ...]) -> None:
         for t in tools:
             t.busy = False
 
-
-
-class ReadsNoText:
-    """For a tool that reads no text (a classifier, a detector): the agent offers it for no
-    question about what a picture says (assistant/agent/loop.py `asked`)."""
-
-    reads_text = False
-
-
-class OnlyNames(ReadsNoText):
-    """For a tool that only names what a picture shows (a classifier): it reads no text, and
-    finds, counts and places nothing ("find the cars", "how many faces?")."""
-
-    def asked(self, message: str) -> list[str] | None:
-        return [] if asking.asks_where(message) else None
-
-
-class FindsPeople(ReadsNoText):
-    """For a detector: whether or how many people or faces a picture shows is its to say."""
-
-    def settles(self, message: str) -> bool:
-        return asking.asks_who_is_there(message)
 
 
 class Stopped(Exception):

@@ -14,7 +14,7 @@ from PIL import Image
 from pydantic import Field, model_validator
 
 from assistant.config import ToolSettings
-from tools.base import Observation, OnlyNames, Tool, ToolArgs, ToolError
+from tools.base import Observation, Tool, ToolArgs, ToolError
 from tools.hub import HubTool, model_inputs
 
 LABELS_FILE = Path(__file__).parent / "data" / "imagenet_labels.txt"
@@ -68,7 +68,7 @@ def _report(image: str, scored: list[tuple[str, float]], by: str, extra: str = "
     return f"{by} on {image}: {shown}.{extra}"
 
 
-class ImageNetClassifier(OnlyNames, Tool):
+class ImageNetClassifier(Tool):
     name = "classify"
     description = ("Name what the image shows (animals, objects, scenes) as labels with "
                    "probabilities, from the 1000 ImageNet classes.")
@@ -114,7 +114,7 @@ class ImageNetClassifier(OnlyNames, Tool):
                                  "groups": [{"label": x, "probability": round(p, 4)} for x, p in groups]})
 
 
-class ClipClassifier(OnlyNames, HubTool):
+class ClipClassifier(HubTool):
     name = "classify"
     description = ("Score how well each candidate label describes the image (zero-shot): give "
                    "the labels to choose from.")

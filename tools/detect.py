@@ -15,7 +15,7 @@ from PIL import Image
 from pydantic import Field
 
 from assistant.config import ToolSettings
-from tools.base import FindsPeople, Finite, Observation, Tool, ToolArgs, ToolError
+from tools.base import Finite, Observation, Tool, ToolArgs, ToolError
 from tools.drawing import draw_boxes
 from tools.hub import HubTool, architectures, model_inputs
 
@@ -82,7 +82,7 @@ def _inside(inner: list[int], outer: list[int]) -> bool:
             and inner[3] <= outer[3])
 
 
-class HaarDetector(FindsPeople, Tool):
+class HaarDetector(Tool):
     name = "detect"
     description = ("Find faces, cat faces and people in an image; returns their boxes and an "
                    "annotated copy of the image.")
@@ -142,7 +142,7 @@ class HaarDetector(FindsPeople, Tool):
         return _observation(args, image, boxes, "The Haar face/body detector", kinds)
 
 
-class HubDetector(FindsPeople, HubTool):
+class HubDetector(HubTool):
     name = "detect"
     description = ("Find the named objects in an image; returns their boxes with confidence and "
                    "an annotated copy of the image.")

@@ -17,7 +17,6 @@ from PIL import Image, ImageFilter, ImageOps
 from pydantic import Field, field_validator, model_validator
 
 from assistant.images import digest
-from tools import asking
 from tools.base import Finite, Observation, Tool, ToolArgs, ToolError, ensure_loaded, seed_for
 from tools.budget import MemoryBudget
 from tools.drawing import draw_boxes
@@ -161,11 +160,6 @@ class EditImage(Tool):
             self.backend = f"Pillow + {instruct.source}"
             self.description += " Or an edit said in words (instruct)."
             self.Args = InstructEditArgs
-
-    def asked(self, message: str) -> list[str]:
-        """The edits `message` has words for (tools/asking.py)."""
-        operations = self.Args.model_fields["operation"].annotation.__args__
-        return asking.edits(message, operations)
 
     def parts(self, args: EditArgs) -> tuple[Tool, ...]:
         wanted = args.operation == "instruct" and self.instruct is not None

@@ -16,7 +16,7 @@ from PIL import Image
 from pydantic import Field, field_validator
 
 from assistant.config import ToolSettings
-from tools import asking, sketch
+from tools import sketch
 from tools.base import Observation, Tool, ToolArgs, ToolError, seed_for
 from tools.hub import HubTool, load_pipeline
 
@@ -41,14 +41,10 @@ class GenerateArgs(ToolArgs):
 
 
 class Drawing(Tool):
-    """A tool that draws a new picture: asked for with a drawing word, not by a question or a
-    change to a picture already there (tools/asking.py)."""
+    """A tool that draws a new picture from a description."""
 
     makes = True
     image_args = ()
-
-    def asked(self, message: str) -> list[str] | None:
-        return None if asking.asks_to_draw(message) is not False else []
 
 
 class Sketch(Drawing):

@@ -60,7 +60,6 @@ class Ocr(Tool):
                    "under their columns; with a question, the answer read off the rows, "
                    "sums and time differences worked out, and where it stands.")
     Args = OcrArgs
-    reads_text = True
     whole_document = True  # a question about a page searches its document's other pages
     backend = "RapidOCR PP-OCRv4 (offline); a PDF's text layer as it is"
     # ONNX Runtime, its sessions and arenas: the process grew 490 MiB loading and reading an

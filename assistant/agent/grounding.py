@@ -201,10 +201,13 @@ def uncounted(answer: str, asked: str, results: list[Observation]) -> str | None
     return None
 
 
-def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) -> str | None:
+def ungrounded(answer: str, asked: str, results: list[Observation], made: bool,
+               worded: bool = True) -> str | None:
     """What in `answer` rests on nothing the tools returned, or None. `asked`: the user's
     message; `results`: this answer's successful calls; `made`: a call made a picture (the
-    answer may then just show it: only its numbers are checked)."""
+    answer may then just show it: only its numbers are checked); `worded`: its words are
+    checked too (English: the small default's), not only its numbers and codes, which hold
+    in any language."""
     if not results:
         return None
     given = set(NUMBER.findall(asked))
@@ -216,7 +219,7 @@ def ungrounded(answer: str, asked: str, results: list[Observation], made: bool) 
     if invented:
         return (f"it says {', '.join(invented)}, which neither the user nor a tool said; "
                 "answer from the tool's result.")
-    if made:
+    if made or not worded:
         return None
     said = "\n".join(r.text for r in results)
     text_read = "lines" in results[-1].data

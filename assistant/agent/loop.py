@@ -3,30 +3,35 @@ observation goes back fenced as data; repeat until an answer, the step limit or 
 A call that cannot be read gets one retry with the reason; after that, and at any limit, the
 user gets an honest answer saying what was done.
 
-Rules that hold whatever the model writes:
+Rules that hold whatever the model and the language (by structure):
 - the model reads a short view of the chat (assistant/agent/view.py), not all of it;
 - tools that need a picture are not offered in a chat that has none, and an image argument
-  can only name a picture of the chat; when the message names or brings pictures, only those
-  (and the ones this answer made);
-- a tool that makes pictures is offered only for the work the message has words for
-  (tools/asking.py): no crop for "which leaves first?", only grayscale for "make it bw";
-  in a follow-up on pictures already read, a reading tool only reads again what it read,
-  or is not offered unless the message has words for its work ("and when is boarding?":
-  the sign's reading);
-  whether or how many people a picture shows is the detector's to say, not the model's guess;
+  can only name a picture of the chat;
 - a message naming a picture that does not exist is answered with the pictures there are;
-  one that brings pictures and asks nothing of them, with what can be done with them;
-- an answer never names a picture that does not exist, after a failed call never claims a
-  result (nor, after a failed edit or drawing, answers as if none had been asked for), after
-  a call that made a picture names it (no "sorry" for what worked), and after a tool's
-  result rests on it (assistant/agent/grounding.py): the model is asked once more,
-  then the loop says itself what failed or what the tool returned;
+- the same reading of the same picture is read again from the chat, not run again;
+- an answer never writes a call or a tool's name, never names a picture that does not
+  exist, names the picture a call made, and gives no number or code that neither the user
+  nor a tool wrote (assistant/agent/checks.py): the model is asked once more, then the loop
+  says itself what failed or what the tool returned;
 - no call text reaches the user (assistant/agent/chat_model.py holds it back);
-- the result of a sum the answer writes is computed (assistant/agent/arithmetic.py); the
-  calculator is offered only when there are numbers to work on;
-- for a small model on the compact prompt: a message about a page of text (a PDF page, or a
-  picture the reading finds four lines in) is a question for the reading, and the reading's
-  answer is the reply (docs/documents.md).
+- the result of a sum the answer writes is computed (assistant/agent/arithmetic.py).
+
+Hints by English words, for a small model only (assistant/agent/hints.py, `--agent-rules`):
+they narrow what is offered and never refuse a capable model's valid call:
+- when the message names or brings pictures, a call names only those (and this answer's);
+- a tool that makes pictures is offered only for the work the message has words for
+  (assistant/agent/words.py): no crop for "which leaves first?", only grayscale for "make
+  it bw"; in a follow-up on pictures already read, a reading tool only reads again what it
+  read, or is not offered unless the message has words for its work ("and when is
+  boarding?": the sign's reading); whether or how many people a picture shows is the
+  detector's to say, not the model's guess; the calculator is offered only when there are
+  numbers to work on;
+- a message that brings pictures and asks nothing of them is answered with what can be done
+  with them; one in a script the English default cannot read, with what it can do;
+- an answer after a failed call says so, and after a tool's result shares its words;
+- on the compact prompt: a message about a page of text (a PDF page, or a picture the
+  reading finds four lines in) is a question for the reading, and the reading's answer is
+  the reply (docs/documents.md).
 """
 
 from __future__ import annotations
@@ -41,21 +46,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import StructuredTool
 
 import prompts
-from assistant.agent import arithmetic, grounding, handles, protocol, view
+from assistant.agent import arithmetic, checks, grounding, handles, hints, protocol, view
 from assistant.agent.chat_model import EngineChatModel
 from assistant.agent.trace import Delta, Event, Final, Note, Step, call_text
 from assistant.config import AgentSettings, GenerationDefaults
 from assistant.conversation import Conversation, Result
 from assistant.errors import BadSetting, UnknownImage
-from tools import asking
 from tools.base import Observation, Source
-from tools.report import reads, report
-
-# Words with which an answer hands over a picture ("Here you go: ...", "Done.")
-PRESENTS = re.compile(r"^\W*(?:here\s+(?:you\s+go|it\s+is|they\s+are)|done)\b", re.I)
-# Words with which an answer admits that something did not work.
-ADMITS = re.compile(r"\b(?:could ?n[o']t|can ?n[o']t|can't|unable|fail(?:ed|s)?|error|not able|"
-                    r"sorry|unfortunately|did ?n[o']t work|not possible|no such|only)\b", re.I)
+from tools.report import report
 
 
 def _arguments(schema: dict) -> list[dict]:
@@ -80,92 +78,20 @@ def observation_text(style: str, tool: str, step: int, text: str, error: bool) -
                           error=error)
 
 
-def offered(registry, conversation: Conversation, ran: list[Result] = ()):
+def offered(registry, conversation: Conversation, ran: list[Result] = (),
+            rules: hints.Hints | None = None):
     """The tools the model may call now: those that need a picture only when there is one,
-    one that works on no picture and makes none (the calculator) only when there are numbers
-    to work on (two in the message, or in what this answer's tools read): a prompt that
-    names it where it has no work changes how a small model routes everything else."""
-    numbers = len(NUMBERS.findall(view.request(conversation))) + \
-        sum(len(NUMBERS.findall(r.text)) for r in ran)
+    and of the others those the hints keep (`rules`: the calculator only where there are
+    numbers to work on, for a small model)."""
+    kept = set((rules or hints.Hints()).offered(registry, conversation, ran))
     return registry.only([n for n, t in registry.tools.items()
-                          if (conversation.images or not t.image_args) and
-                          (t.image_args or t.makes or numbers >= 2)])
+                          if (conversation.images or not t.image_args) and n in kept])
 
 
-# the picture a tool's result says it made
-MADE = re.compile(r"\bNew image (#\d+)")
 # a message that asks something (a hint in English, for the small model only)
 QUESTION = re.compile(r"\?\s*$|^\W*(?:how|what|what's|whats|which|when|where|who|whose|why|is|"
                       r"are|was|were|do|does|did|can|could|will|would|should|has|have|any)\b|"
                       r"\bhow (?:much|many|long)\b|\bwhat(?:'s| is| time| day)\b", re.I)
-NUMBERS = re.compile(r"(?<![#\w])\d+(?:[.,:]\d+)?")  # "#2" is a handle, not a number
-# coordinates a message gives for boxes to draw ("a box at 10, 20, 80, 90")
-COORDINATES = re.compile(r"\d+\s*,\s*\d+")
-
-
-def asked(registry, conversation: Conversation, ran: list[Result] = (),
-          advice: str = "") -> dict[str, list[str]]:
-    """What the message asks of each tool, from its words (tools/asking.py): one asked for
-    none of its work ([]) is not offered (for "what does it say?" no reading tool but the one
-    that reads text, when there is one; no reading for "draw me a red star"), an edit only of
-    the kinds named, and boxes drawn only when some are at hand (a detection of this answer,
-    `ran`, or of the chat, or the message's coordinates): else "put boxes round the cars" has
-    to find them first. A tool that the last call's error, `advice`, says to try ("not 'car';
-    try classify") is offered whatever the words. A tool missing here may do anything it
-    does."""
-    message = view.request(conversation)  # "and this one?" asks what the message before did
-    boxes = any(r.data.get("boxes") for r in [*conversation.results, *ran]) or \
-        bool(COORDINATES.search(message))
-    out = {name: [w for w in wanted if boxes or w != "draw_boxes"]
-           for name, t in registry.tools.items() if (wanted := t.asked(message)) is not None}
-    if asking.only_draws(message):  # "design a label that says PLUM JAM": no reading first
-        out |= {name: [] for name, t in registry.tools.items() if not t.makes}
-    if asking.about_text(message):
-        # "what does it say?": never a tool that reads no text, and where one reads text,
-        # that one, not a caption that may mention some
-        reader = any(t.reads_text for t in registry.tools.values())
-        out |= {name: [] for name, t in registry.tools.items() if not t.makes and
-                t.image_args and (t.reads_text is False or reader and not t.reads_text)}
-    return {name: wanted for name, wanted in out.items()
-            if not (wanted == [] and _advised(name, advice))}
-
-
-def _advised(name: str, advice: str) -> bool:
-    """Whether a tool's error, `advice`, says to try the tool `name` ("try classify")."""
-    return bool(re.search(rf"\btry {re.escape(name)}\b", advice))
-
-
-def rereads(registry, conversation: Conversation, advice: str = "") -> dict[str, list[str]]:
-    """The pictures each reading tool may read in a follow-up: a message that brings and names
-    no picture, in a chat whose pictures tools have read. A reading tool that read the picture
-    the message is about (or the one it was made from, unless by a crop) may read only that
-    again (the loop then reuses the result): "which gate again?" after a rotation reads the
-    sign's reading. One that did not and that the message has no words for (tools/asking.py)
-    is not offered ([]): "and when is boarding?" is no question for a classifier. A tool that
-    the last error, `advice`, says to try is left alone."""
-    turn = view.last_user(conversation)
-    earlier = [r for r in conversation.results if not getattr(registry.tools.get(r.tool),
-                                                                "makes", True)]
-    if turn is None or turn.images or view.focus(conversation).named or not earlier:
-        return {}
-    message = view.request(conversation)
-    cropped = {h for r in conversation.results if r.arguments.get("operation") == "crop"
-               for h in MADE.findall(r.text)}
-    about = view.shown(conversation)
-    about += [view.origin(h, conversation) for h in about if h not in cropped]
-    out = {}
-    for name, tool in registry.tools.items():
-        if tool.makes or not tool.image_args or _advised(name, advice):
-            continue
-        read = list(dict.fromkeys(r.arguments.get(a) for r in earlier if r.tool == name
-                                  for a in tool.image_args if r.arguments.get(a) in
-                                  conversation.images))
-        words = asking.asks_work_of(name, message)
-        if again := [h for h in read if h in about]:
-            out[name] = again
-        elif words is False:
-            out[name] = []
-    return out
 
 
 def system_prompt(registry, conversation: Conversation, style: str = "full") -> str:
@@ -228,71 +154,15 @@ def history(turns) -> list[BaseMessage]:
 def for_settings(engine, registry, agent: AgentSettings, generation: GenerationDefaults) -> Agent:
     """An agent as its settings say; prompt "auto" is what the model was trained with (the
     compact prompt for the embedded default and checkpoints of this project's recipe trained
-    on agent chats, which record it; the full prompt for any other model)."""
+    on agent chats, which record it; the full prompt for any other model), and rules "auto"
+    the word-based hints for those small models only (assistant/agent/hints.py)."""
     style = agent.agent_prompt
     if style == "auto":
         style = engine.agent_prompt or "full"
     return Agent(engine, registry, max_steps=agent.agent_max_steps, deadline=agent.agent_deadline,
                  max_new_tokens=generation.max_new_tokens, prompt=style,
-                 guided=agent.agent_guided, temperature=generation.temperature)
-
-
-def claim_problem(answer: str, conversation: Conversation, failed: str | None,
-                  made: list[str], results: list[Observation] = (),
-                  unmade: list[tuple[str, str]] = (),
-                  unread: list[tuple[str, str]] = (), tools: list[str] = ()) -> str | None:
-    """What is wrong with an answer that claims too much, or None. `failed`: the error of the
-    run's last call, if it failed; `made`: the pictures this run made; `results`: the run's
-    successful observations, which an answer after them must rest on; `unmade`: (tool, error)
-    of the run's failed edits and drawings (a picture was asked for); `unread`: the same of
-    its readings that failed for what the tool cannot do ("not 'car'") and that no later call
-    of that tool made good; `tools`: the names of the tools, which are not words for the
-    user ("I can help you with: generate_image"). The message and those results may be
-    quoted: their "#12" is no claim."""
-    asked = view.request(conversation)
-    if protocol.written_call(answer):
-        return "it writes a tool call as text; answer the user in words."
-    named = [t for t in tools if "_" in t and re.search(rf"\b{re.escape(t)}\b", answer)]
-    if named and not any(t in asked for t in named):
-        return f"it names {', '.join(named)}, a tool's name; say in plain words what it does."
-    quoted = "\n".join([asked, *(r.text for r in results)])
-    missing = [h for h in dict.fromkeys(view.HANDLE.findall(answer))
-               if f"#{h}" not in conversation.images and f"#{h}" not in quoted]
-    if missing:
-        have = ", ".join(conversation.images) or "none"
-        return (f"it names #{', #'.join(missing)}, but there is no such picture (the pictures "
-                f"are: {have}).")
-    if failed is not None and not made and not ADMITS.search(answer):
-        return f"the last call failed ({failed}) and nothing was made, but the answer does " \
-               "not say so."
-    if unmade and not made and not ADMITS.search(answer):
-        tool, reason = unmade[-1]
-        return f"the {tool} call failed ({reason}) and no picture was made, but the answer " \
-               "does not say so."
-    if unread and not ADMITS.search(answer):  # "find the cars": "It looks like a rig."
-        tool, reason = unread[-1]
-        return f"the {tool} call failed ({reason}), but the answer does not say so."
-    if PRESENTS.match(answer) and not made:
-        return "it hands over a picture, but this answer made none; say what was found."
-    shows_made = bool({f"#{h}" for h in view.HANDLE.findall(answer)} & set(made))
-    if failed is not None and not shows_made and not grounding.shares(answer, failed):
-        return f"the last call failed ({failed}), but the answer does not say what failed " \
-               "or what would work" + (f", nor show {', '.join(made)}." if made else ".")
-    # an edit or a drawing is its picture; a reading that made one (the detector's boxes)
-    # is what it read, its picture shown with the step
-    last_made = results[-1].handles if failed is None and results and \
-        not reads(results[-1]) else []
-    if last_made and not shows_made:
-        return (f"the call worked and made {', '.join(last_made)}, but the answer does not "
-                "say so; name the new picture.")
-    if failed is None and (uncounted := grounding.uncounted(answer, asked, results)):
-        return uncounted
-    if failed is None and results:
-        # a picture an edit or a drawing just made may only be shown; one a reading made (the
-        # detector's boxes) comes with what was read
-        return grounding.ungrounded(answer, asked, results,
-                                    bool(made) and not reads(results[-1]))
-    return None
+                 guided=agent.agent_guided, temperature=generation.temperature,
+                 rules=agent.agent_rules)
 
 
 def reason_of(observation_text: str) -> str:
@@ -304,10 +174,14 @@ def reason_of(observation_text: str) -> str:
 class Agent:
     def __init__(self, engine, registry, max_steps: int = 5, deadline: float = 300.0,
                  max_new_tokens: int = 256, prompt: str = "full", guided: bool = True,
-                 temperature: float | None = None):
+                 temperature: float | None = None, rules: str = "hints"):
         if prompt not in PROMPTS:
             raise BadSetting(f"agent prompt must be one of {', '.join(PROMPTS)}; got {prompt!r}")
+        if rules not in hints.RULES:
+            raise BadSetting(f"agent rules must be one of {', '.join(hints.RULES)}; "
+                             f"got {rules!r}")
         self.engine, self.registry, self.prompt = engine, registry, prompt
+        self.hints = hints.for_rules(rules, engine)  # word-based steering, or none
         self.max_steps, self.deadline, self.max_new_tokens = max_steps, deadline, max_new_tokens
         self.guided = guided  # tool calls decoded to fit their schemas (assistant/agent/grammar.py)
         self.temperature = temperature  # None: the engine's setting
@@ -318,7 +192,7 @@ class Agent:
                first: bool = False):
         """The chat model with `tools` bound to it, their image arguments limited to `allowed`
         (the pictures `_allowed` gives); with none when it must `answer_only`. On the `first`
-        step, a tool that settles what the message asks (`Tool.settles`: the detector, for
+        step, a tool that the hints say settles what the message asks (the detector, for
         "are there people in it?") is the only one offered, and the reply must call it."""
         model = EngineChatModel(engine=self.engine, conversation=conversation,
                                 max_new_tokens=max_new_tokens or self.max_new_tokens,
@@ -328,7 +202,7 @@ class Agent:
             return model.bind_tools([])
         offer = langchain_tools(tools, allowed, *self._limits(tools, conversation, ran, advice))
         message = view.request(conversation)
-        settling = [t for t in offer if first and tools.tools[t.name].settles(message)]
+        settling = [t for t in offer if first and self.hints.settles(t.name, message)]
         if first and not settling and (page := self._document(conversation, tools, ran)):
             reader, handle = page
             settling = langchain_tools(tools.only([reader]), [handle])
@@ -341,24 +215,19 @@ class Agent:
         for no new picture: a PDF page, or a picture in which the reading finds four lines
         or more (read once; the reading's call uses it again). A question about a page is a
         question for its reading, whatever its words. For a small model trained on the
-        compact prompt only: a capable model chooses for itself."""
+        compact prompt only, with the hints on: a capable model chooses for itself."""
         if self.prompt != "compact" or not conversation.images:
             return None
-        reader = next((t for t in tools.tools.values() if t.reads_text and t.whole_document),
-                      None)
+        reader = self.hints.reader(tools)
         if reader is None:
             return None
-        wanted = asked(tools, conversation, ran)
+        wanted = self.hints.asked(tools, conversation, ran)
         message = view.request(conversation)
         if any(t.makes and wanted.get(n) for n, t in tools.tools.items()) and \
                 not QUESTION.search(message):
             return None  # "crop the total" asks for a picture; "how much for a cut?" does not
-        if not asking.asks_work_of(reader.name, message) and not asking.asks_where(message) \
-                and any(asking.asks_work_of(n, message) for n, t in tools.tools.items()
-                        if n != reader.name and not t.makes):
-            # "what breed is it?", "describe it": another reading's work ("how many nights?"
-            # on a page of text is the page's count)
-            return None
+        if not self.hints.about_page(reader.name, message, tools):
+            return None  # "what breed is it?", "describe it": another reading's work
         for handle in reversed(view.shown(conversation)):
             ref = conversation.images[handle]
             if getattr(ref, "page", None) is not None:
@@ -372,20 +241,20 @@ class Agent:
                 return reader.name, handle
         return None
 
-    @staticmethod
-    def _limits(tools, conversation: Conversation, ran: list[Result], advice: str):
-        """What the message asks of each tool (`asked`) and what the reading tools may read in
-        a follow-up (`rereads`), the latter not when it would leave no tool on offer."""
-        wanted = asked(tools, conversation, ran, advice)
-        images = rereads(tools, conversation, advice)
+    def _limits(self, tools, conversation: Conversation, ran: list[Result], advice: str):
+        """What the hints say the message asks of each tool (`asked`) and what the reading
+        tools may read in a follow-up (`rereads`), the latter not when it would leave no tool
+        on offer."""
+        wanted = self.hints.asked(tools, conversation, ran, advice)
+        images = self.hints.rereads(tools, conversation, advice)
         left = [n for n in tools.names if wanted.get(n) != [] and images.get(n) != []]
         return wanted, images if left else {}
 
-    @staticmethod
-    def _allowed(conversation: Conversation, made: list[str]) -> list[str]:
-        """The pictures a call may name: those the message names or brings and those this
-        answer made; when it names and brings none, any picture of the chat."""
-        explicit = list(view.focus(conversation).explicit)
+    def _allowed(self, conversation: Conversation, made: list[str]) -> list[str]:
+        """The pictures a call may name: with the hints on, those the message names or brings
+        and those this answer made; when it names and brings none, and without the hints,
+        any picture of the chat."""
+        explicit = list(view.focus(conversation).explicit) if self.hints.on else []
         return list(dict.fromkeys(explicit + made)) if explicit else list(conversation.images)
 
     def _refused(self, name: str, arguments: dict, allowed: list[str],
@@ -401,7 +270,8 @@ class Agent:
         if wanted == [] or (wanted and tool.choice and chosen not in wanted):
             what = (f"the message asks for {' or '.join(wanted)}, not {chosen}" if wanted
                     else "the message asks for none of its work")
-            if chosen == "draw_boxes" and "draw_boxes" in tool.asked(view.request(conversation)):
+            if chosen == "draw_boxes" and \
+                    "draw_boxes" in (hints.wants(tool, view.request(conversation)) or ()):
                 what = "there are no boxes to draw yet; find them first (detect)"
             return Observation(f"Error from {name}: {what}.", error=True)
         for key in getattr(tool, "image_args", ()):
@@ -444,7 +314,7 @@ class Agent:
         """The tools offered for this answer, its system prompt (the same for every step, so
         that each step's prompt begins as the last one did, unless a tool made the chat's first
         picture or read numbers to work on, and more tools are offered) and the messages."""
-        tools = offered(self.registry, conversation, ran)
+        tools = offered(self.registry, conversation, ran, self.hints)
         system = SystemMessage(system_prompt(tools, conversation, self.prompt))
         return tools, [system, *history(view.turns(conversation))]
 
@@ -457,6 +327,8 @@ class Agent:
             return "direct", str(e)
         if (received := self._received(conversation)) is not None:
             return "direct", received
+        if (unread := self._unreadable(conversation)) is not None:
+            return "direct", unread
         tools, messages = self._start(conversation)
         reply = self._model(conversation, tools, self._allowed(conversation, []),
                             max_new_tokens=64, first=True).invoke(messages)
@@ -482,6 +354,10 @@ class Agent:
             yield Delta(received)
             yield Final(received, 0)
             return
+        if (unread := self._unreadable(conversation)) is not None:
+            yield Delta(unread)
+            yield Final(unread, 0)
+            return
         tools, messages = self._start(conversation)
         stopped = cancel.is_set if cancel is not None else (lambda: False)
         done: list[str] = []
@@ -502,7 +378,8 @@ class Agent:
                 yield Note(step, "deadline", f"stopped after {self.deadline:g} s")
                 yield self._give_up(f"it took longer than {self.deadline:g} seconds", done, step)
                 return
-            if set(offered(self.registry, conversation, ran).names) != set(tools.names):
+            if set(offered(self.registry, conversation, ran, self.hints).names) != \
+                    set(tools.names):
                 # a tool made the chat's first picture, or read numbers to work on
                 tools, fresh = self._start(conversation, ran)
                 messages[0] = fresh[0]
@@ -542,8 +419,9 @@ class Agent:
                 continue
             if not reply.tool_calls:
                 answer = arithmetic.fix(protocol.strip_tags(reply.content).strip())
-                problem = claim_problem(answer, conversation, failed and failed[1], made,
-                                        results, unmade, unread, tools.names)
+                problem = checks.claim_problem(answer, conversation, failed and failed[1],
+                                               made, results, unmade, unread, tools.names,
+                                               worded=self.hints.on)
                 if problem is None:
                     text = answer or self._empty(failed)
                     if held or not answer:
@@ -665,12 +543,25 @@ class Agent:
         ("here are two pictures"): which pictures it has and what it can do with them, rather
         than a tool run nobody asked for. None for any other message."""
         turn = view.last_user(conversation)
-        if turn is None or not turn.images or not asking.presents_only(turn.text) or \
+        if turn is None or not turn.images or not self.hints.received(turn.text) or \
                 view.request(conversation) != turn.text:  # "here too": asks again
             return None
         return prompts.render("agent_unsure", pictures=list(turn.images), received=True,
-                              tools=offered(self.registry, conversation).names,
+                              tools=offered(self.registry, conversation,
+                                            rules=self.hints).names,
                               others=[h for h in conversation.images if h not in turn.images])
+
+    def _unreadable(self, conversation: Conversation) -> str | None:
+        """What the loop says itself, in English, to a message the English default cannot
+        read ("把它变成黑白的"): what it can do, rather than a tool run on a guess (a new
+        drawing for a request to grey the picture). None for any other message, and for any
+        model without the hints."""
+        turn = view.last_user(conversation)
+        if turn is None or not self.hints.unreadable(turn.text):
+            return None
+        return prompts.render("agent_unsure", pictures=view.shown(conversation), foreign=True,
+                              tools=offered(self.registry, conversation,
+                                            rules=self.hints).names, others=[])
 
     @staticmethod
     def _empty(failed: tuple[str, str] | None) -> str:
@@ -695,7 +586,7 @@ class Agent:
         prompt = arguments.get("prompt")
         if tool is not None and not tool.image_args and isinstance(prompt, str):
             asked = view.last_user(conversation).text
-            left_out = [q for q in grounding.lettering(asked) if q not in prompt]
+            left_out = [q for q in self.hints.lettering(asked) if q not in prompt]
             arguments["prompt"] = prompt + "".join(f' with the text "{q}"' for q in left_out)
         for key in getattr(tool, "image_args", ()):
             if isinstance(arguments.get(key), str):

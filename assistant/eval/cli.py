@@ -5,10 +5,12 @@
     python -m assistant.eval scenarios [--dataset dev|heldout|FILE] [--model DIR] --json
     python -m assistant.eval documents [--dataset dev|heldout|FILE] [--model DIR] [--limit N]
                                        [--show-failures] --json
+    python -m assistant.eval calls [--dataset dev|heldout|FILE] [--agent-rules off|hints] --json
 
 Each measures the model the other flags name (the embedded default without --model): vqa.py
 (exact-match answers), routing.py (the agent's first action), scenarios.py (scripted chats),
-documents.py (questions about drawn documents: photos, PDFs, scans). The failures of the
+documents.py (questions about drawn documents: photos, PDFs, scans), calls.py (whether a
+capable model's valid call runs, whatever the request's language). The failures of the
 documents evaluation are shown for the dev set, or another set with --show-failures; for the
 held-out set only the figures, so nobody tunes on its sentences.
 """
@@ -58,7 +60,30 @@ def parser() -> argparse.ArgumentParser:
     documents.add_argument("--json", action="store_true", help="print the result as JSON")
     add_arguments(documents)
     add_tool_arguments(documents)
+    calls = sub.add_parser("calls", help="does a capable model's valid call run, in any "
+                           "language")
+    calls.add_argument("--dataset", default="heldout",
+                       help="dev, heldout or a JSONL file of requests (default: heldout)")
+    calls.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_arguments(calls)
+    add_tool_arguments(calls)
     return p
+
+
+def calls(args) -> dict:
+    from functools import cache
+
+    from assistant.engines import open_engine
+    from assistant.eval.calls import evaluate, load
+    from tools.registry import build
+
+    lines = load(args.dataset)
+    settings = from_args(args)
+    rules = "off" if settings.agent.agent_rules == "auto" else settings.agent.agent_rules
+    engine = cache(lambda: open_engine(settings.engine))  # only a tool of the chat model's
+    return {"dataset": args.dataset,
+            **evaluate(build(settings.tools, engine=engine), lines, rules,
+                       progress=not args.json)}
 
 
 def _agent(args):
@@ -130,6 +155,23 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result, indent=2, ensure_ascii=False))
         else:
             print_documents(result)
+        return 0
+
+    if args.task == "calls":
+        try:
+            result = calls(args)
+        except AssistantError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            print(f"rules {result['rules']}: {result['ran']} of {result['n']} calls ran "
+                  f"({result['accuracy']:.1%})")
+            for lang, r in result["by_language"].items():
+                print(f"  {lang:4} {r['ran']} of {r['n']}")
+            for r in result["not_run"]:
+                print(f"  not run ({r['lang']}, {r['tool']}): {r['why']}")
         return 0
 
     if args.task in ("routing", "scenarios"):

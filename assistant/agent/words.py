@@ -1,9 +1,10 @@
-"""The words with which a message asks for a new picture: an edit of each kind, or a drawing.
+"""The English words with which a message asks for each tool's work: an edit of each kind, a
+drawing, a reading of text, people found, a picture only named.
 
 A small model may answer "which leaves first, the 42 or the 7?" with a crop, or "make it bw"
-with a crop of the whole picture. The tools that make pictures (Tool.makes) say, through
-`Tool.asked(message)`, which of their jobs a message asks for, from these words, and the agent
-offers only those (assistant/agent/loop.py). The lists are generous on purpose: a word that
+with a crop of the whole picture. These words are the hints (assistant/agent/hints.py) that
+steer the small embedded default to the tools a message has words for; a capable model
+chooses for itself and never meets them. The lists are generous on purpose: a word that
 could ask for an edit keeps it on offer; only a message with none of them loses it.
 """
 

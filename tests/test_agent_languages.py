@@ -1,0 +1,138 @@
+"""One agent for every model and language: a capable model's valid call for a picture of the
+chat runs whatever the request's language, with the word-based hints off (as `--agent-rules
+auto` leaves them for any model but the compact-prompt default); its answer in another
+language is checked by structure, not by English words; and the English default answers a
+request it cannot read in English, running nothing."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageDraw
+
+from assistant.agent import Final, Note, Step, for_settings
+from assistant.agent.hints import Hints, NoHints, for_rules
+from assistant.config import Settings
+from assistant.conversation import Conversation
+from tests.scripted import Scripted, call, run
+from tools.registry import build
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return build(Settings().tools)
+
+
+def photo() -> Image.Image:
+    image = Image.new("RGB", (120, 80), "white")
+    ImageDraw.Draw(image).rectangle((20, 20, 70, 60), fill=(200, 40, 40))
+    return image
+
+
+def chat(text: str, pictures: int = 1) -> Conversation:
+    conv = Conversation()
+    conv.add_user(text, [photo() for _ in range(pictures)],
+                  [f"p{i + 1}.png" for i in range(pictures)])
+    return conv
+
+
+# (language, request, the edit a capable model calls for it)
+REQUESTS = [
+    ("zh", "请把这张照片改成黑白的", {"operation": "grayscale"}),
+    ("zh", "把图片顺时针转九十度", {"operation": "rotate", "degrees": 270}),
+    ("zh", "左右翻转一下这张图", {"operation": "flip", "direction": "horizontal"}),
+    ("zh", "帮我把照片弄模糊一点", {"operation": "blur", "radius": 4}),
+    ("zh", "只保留左上角那一块", {"operation": "crop", "box": [0, 0, 60, 40]}),
+    ("es", "¿Me la pasas a blanco y negro?", {"operation": "grayscale"}),
+    ("es", "gírala noventa grados, porfa", {"operation": "rotate", "degrees": 90}),
+    ("es", "voltéala como en un espejo", {"operation": "flip", "direction": "horizontal"}),
+    ("es", "desenfoca la foto entera", {"operation": "blur", "radius": 3}),
+    ("es", "recorta la mitad izquierda", {"operation": "crop", "box": [0, 0, 60, 80]}),
+    ("de", "Mach das Foto bitte schwarzweiß", {"operation": "grayscale"}),
+    ("de", "Dreh es um 180 Grad", {"operation": "rotate", "degrees": 180}),
+    ("de", "Bitte vertikal spiegeln", {"operation": "flip", "direction": "vertical"}),
+    ("de", "Zeichne es etwas weicher, unscharf", {"operation": "blur", "radius": 2}),
+    ("de", "Schneide nur die untere Hälfte aus", {"operation": "crop", "box": [0, 40, 120, 80]}),
+    ("fr", "Tu peux la mettre en noir et blanc ?", {"operation": "grayscale"}),
+    ("fr", "Fais-la pivoter d'un quart de tour", {"operation": "rotate", "degrees": 90}),
+    ("fr", "retourne l'image à l'horizontale", {"operation": "flip", "direction": "horizontal"}),
+    ("fr", "floute un peu tout ça", {"operation": "blur", "radius": 2}),
+    ("fr", "garde seulement le coin en haut à droite", {"operation": "crop",
+                                                        "box": [60, 0, 120, 40]}),
+]
+
+
+@pytest.mark.parametrize("language, request_text, arguments", REQUESTS)
+def test_a_capable_models_valid_edit_runs_in_any_language(registry, language, request_text,
+                                                          arguments):
+    engine = Scripted([call("edit_image", image="#1", **arguments), "→ #2"], guide=False)
+    conv = chat(request_text)
+    events, final = run(engine, registry, conv, rules="off")
+    done = [e for e in events if isinstance(e, Step) and e.status == "done"]
+    assert [e.tool for e in done] == ["edit_image"], [e for e in events if isinstance(e, Step)]
+    assert "#2" in conv.images and final.text == "→ #2" and final.finished
+
+
+def test_the_default_answers_a_request_it_cannot_read_in_english_and_runs_nothing(registry):
+    conv = chat("把它变成黑白的")
+    engine = Scripted([call("generate_image", prompt="a black and white picture")])
+    events, final = run(engine, registry, conv, rules="hints", prompt="compact")
+    assert not [e for e in events if isinstance(e, Step)] and not engine.prompts
+    assert "only read English" in final.text and "#1" in final.text
+    assert "edit" in final.text and list(conv.images) == ["#1"]
+
+
+def test_an_answer_in_french_from_a_caption_stands_without_the_hints(registry):
+    conv = chat("Qu'est-ce que tu vois sur cette image ?")
+    answer = "Je vois un rectangle rouge sur un fond blanc."
+    events, final = run(Scripted([call("caption", image="#1"), answer], guide=False),
+                        registry, conv, rules="off")
+    assert final.text == answer
+    assert not [e for e in events if isinstance(e, Note) and e.kind == "check"]
+
+
+def test_a_number_no_tool_gave_is_sent_back_in_any_language(registry):
+    conv = chat("Qu'est-ce que tu vois ?")
+    engine = Scripted([call("caption", image="#1"), "Je vois 7 rectangles.",
+                       "Je vois un rectangle."], guide=False)
+    events, final = run(engine, registry, conv, rules="off")
+    checks = [e for e in events if isinstance(e, Note) and e.kind == "check"]
+    assert checks and "7" in checks[0].text and final.text == "Je vois un rectangle."
+
+
+def test_without_the_hints_a_call_may_name_an_earlier_picture(registry):
+    conv = chat("voici la première")
+    conv.add_assistant("D'accord.")
+    conv.add_user("et la deuxième : tourne la première", [photo()], ["p2.png"])
+    engine = Scripted([call("edit_image", image="#1", operation="rotate", degrees=90),
+                       "Voilà #3."], guide=False)
+    events, final = run(engine, registry, conv, rules="off")
+    assert [e.status for e in events if isinstance(e, Step)] == ["running", "done"]
+    assert final.text == "Voilà #3."
+
+
+def test_auto_gives_the_hints_to_the_compact_prompt_model_only():
+    class Engine:
+        def __init__(self, prompt):
+            self.agent_prompt = prompt
+
+    assert isinstance(for_rules("auto", Engine("compact")), Hints)
+    assert for_rules("auto", Engine("compact")).on
+    assert isinstance(for_rules("auto", Engine(None)), NoHints)
+    assert for_rules("hints", Engine(None)).on and not for_rules("off", Engine("compact")).on
+    settings = Settings(agent_rules="off")
+    agent = for_settings(Engine("compact"), build(settings.tools), settings.agent,
+                         settings.generation)
+    assert not agent.hints.on
+
+
+def test_a_bad_rules_setting_is_a_clear_error():
+    from assistant.errors import BadSetting
+
+    with pytest.raises(BadSetting, match="agent_rules"):
+        Settings(agent_rules="english")
+
+
+def test_final_is_the_last_event(registry):
+    events, final = run(Scripted(["Hola."], guide=False), registry, chat("¡hola!"),
+                        rules="off")
+    assert isinstance(events[-1], Final) and final.text == "Hola."
