@@ -235,6 +235,8 @@ class Api:
                 elif isinstance(event, Final):
                     if not event.finished and not event.stopped:
                         yield ("text", event.text)  # the honest give-up, not streamed before
+                    # the answer as it stands: what a check sent back and replaced is gone
+                    yield ("final", event.text)
         finally:
             stop.set()
         yield ("end", "stop", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
@@ -263,7 +265,8 @@ def _base64(payload: str, where: str) -> bytes:
 
 @dataclass
 class Answer:
-    """An answer being written: ("text", str) / ("step", dict) / ("end", finish_reason,
+    """An answer being written: ("text", str) / ("step", dict) / ("final", str: the whole
+    answer, which replaces the text streamed before it) / ("end", finish_reason,
     usage) events, and how to stop writing it (from any thread)."""
 
     events: Iterator[tuple]
@@ -370,6 +373,8 @@ def whole(events, ident: str, created: int, model: str):
                 text += event[1]
             elif event[0] == "step":
                 steps.append(event[1])
+            elif event[0] == "final":
+                text = event[1]
             else:
                 finish, usage = event[1], event[2]
     except Exception as e:  # noqa: BLE001 - said in OpenAI's format, a bug logged
@@ -409,6 +414,8 @@ def sse(events, ident: str, created: int, model: str, usage_chunk: bool) -> Iter
                 yield chunk({"content": event[1]})
             elif event[0] == "step":
                 yield chunk({}, tool_step=event[1])
+            elif event[0] == "final":
+                continue  # streamed already, as it was written
             else:
                 yield chunk({}, event[1], usage=event[2])
                 if usage_chunk:

@@ -71,6 +71,29 @@ def _image_path(word: str) -> tuple[Path | None, str]:
     return None, ""
 
 
+COMMANDS = ("/bye", "/exit", "/quit", "/clear", "/undo", "/images", "/help")
+
+
+def is_command(line: str) -> bool:
+    """Whether a typed line is a /command: "/help", "/undo", or a word of one slash that is
+    none ("/hlep": said to be unknown). A line that begins with a path ("/home/ana/bill.png
+    what's the total?", as a file dropped in a terminal types it) is a message."""
+    first = line.split()[0] if line.split() else ""
+    return first.startswith("/") and (first.lower() in COMMANDS or "/" not in first[1:] and
+                                      "." not in first)
+
+
+def missing_images(text: str) -> list[str]:
+    """The words of a message (what `split_images` left) that name picture or PDF files by a
+    path, with a slash, that do not exist: a typo that would otherwise be sent as text."""
+    try:
+        words = shlex.split(text, posix=True)
+    except ValueError:
+        words = text.split()
+    return [w for w in (w.rstrip(TRAILING) for w in words)
+            if "/" in w and w.lower().endswith(IMAGE_SUFFIXES)]
+
+
 class Chat:
     """One terminal conversation over an engine."""
 
@@ -202,11 +225,16 @@ class Chat:
             line = line.strip()
             if not line:
                 continue
-            if line.startswith("/") and self.command(line):
-                return
-            elif not line.startswith("/"):
-                text, paths = split_images(line)
-                self.ask(text, paths)
+            if is_command(line):
+                if self.command(line):
+                    return
+                continue
+            text, paths = split_images(line)
+            if (missing := missing_images(text)):
+                print(f"no such file: {', '.join(missing)} (nothing was sent; check the "
+                      "path)", file=self.err)
+                continue
+            self.ask(text, paths)
 
     def command(self, line: str) -> bool:
         """Run a /command; True means quit."""

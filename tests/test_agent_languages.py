@@ -136,3 +136,24 @@ def test_final_is_the_last_event(registry):
     events, final = run(Scripted(["Hola."], guide=False), registry, chat("¡hola!"),
                         rules="off")
     assert isinstance(events[-1], Final) and final.text == "Hola."
+
+
+@pytest.mark.parametrize("message", ["what's written on the sign?",
+                                     "how many people are in my photo?", "read this"])
+def test_a_question_about_a_picture_the_chat_lacks_asks_for_it(registry, message):
+    conv = Conversation()
+    conv.add_user(message)
+    engine = Scripted([": name>"])
+    events, final = run(engine, registry, conv, rules="hints", prompt="compact")
+    assert not engine.prompts and not [e for e in events if isinstance(e, Step)]
+    assert "attach it" in final.text and "read the text in it" in final.text
+    assert "name>" not in final.text
+
+
+def test_a_drawing_of_a_sign_in_a_chat_without_pictures_is_drawn(registry):
+    conv = Conversation()
+    conv.add_user("draw a sign that says OPEN")
+    engine = Scripted([call("generate_image", prompt="a sign that says OPEN"), "Here is #1."])
+    events, final = run(engine, registry, conv, rules="hints", prompt="compact")
+    assert [e.tool for e in events if isinstance(e, Step) and e.status == "done"] == \
+        ["generate_image"]

@@ -44,12 +44,10 @@ def test_a_chat_without_pictures_is_offered_no_tool_that_needs_one(registry):
     conv.add_user("What does the sign say?")
     engine = Scripted([call("ocr", image="#1"), "There is no picture yet: attach one."],
                       guide=False)
-    events, final = run(engine, registry, conv)
+    events, final = run(engine, registry, conv, rules="off")  # the model chooses
     assert all(tool != "ocr" for tool, _ in tools_run(events))
     assert engine.prompts[0].system.startswith("Tools: generate_image.") or \
         "- ocr" not in engine.prompts[0].system
-    constraint = engine.params[0].constraint  # a question asks for no drawing: no tool at all
-    assert constraint.schema is None and not constraint.check('<tool_call>{"name"')[0]
     assert CALL_OPEN not in final.text
 
 
@@ -813,6 +811,7 @@ def test_a_reading_the_tool_could_not_do_is_not_forgotten_when_another_works(reg
 @pytest.mark.parametrize("written", [
     ':class:edit_image>\n{"name": "ocr", "arguments": {"image": "#1"}}',
     "<tool_name>\n='<tool_name>' +\n<tool_name>\n</tool_name>",
+    ": name>", "The answer is <name>work</name>", ":generate_image> :name> [step 1: check",
 ])
 def test_a_call_written_as_text_is_never_shown(registry, red, written):
     conv = Conversation()
@@ -869,7 +868,10 @@ def test_the_classifier_finds_nothing_but_comes_back_when_the_detector_says_to_t
     ('A set {1, 2} and {"colour": "red"}', 'A set {1, 2} and {"colour": "red"}'),
     ("No braces at all.", "No braces at all."),
     ("Here: <tool_name> x", "Here: "), ("Here: <too", "Here: "), ("Here: \\<tool", "Here: "),
-    ("a < b and <div> tags", "a < b and <div> tags"),
+    ("a < b and <div> tags.", "a < b and <div> tags."),
+    ("a < b and <div> tags", "a < b and <div> "),  # "tags" may yet be "tags>"
+    (": name>", ""), (":generate_image> :name> [step", ""), ("It is 3.10. name>", "It is 3.10. "),
+    ("The <name>work</name>", "The "),
 ])
 def test_a_call_being_written_as_text_is_held_back_while_it_streams(written, shown):
     from assistant.agent import protocol

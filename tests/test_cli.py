@@ -72,6 +72,21 @@ def test_interactive_session_attaches_typed_paths(tiny_dirs, png, capsys):
     assert out.count(">>> ") == 8
 
 
+def test_a_line_that_begins_with_a_path_is_a_message_not_a_command(tiny_dirs, png, capsys):
+    # a file dropped into a terminal types its path first; a typo in one sends nothing
+    plain = png.with_name("red.png")
+    png.rename(plain)
+    lines = io.StringIO(f"{plain} what colour is it?\n/tmp/nowhere/bill.png total?\n/hlep\n"
+                        "/bye\n")
+    assert main(["chat", "--model", tiny_dirs["blip2"], "--max-new-tokens", "3"],
+                stdin=lines) == 0
+    out, err = capsys.readouterr()
+    assert "[attached #1 red.png]" in err and "unknown command /" not in err.replace(
+        "unknown command /hlep", "")
+    assert "no such file: /tmp/nowhere/bill.png" in err and "unknown command /hlep" in err
+    assert out.count(">>> ") == 4
+
+
 def test_module_entry_point_help():
     done = subprocess.run([sys.executable, "-m", "assistant", "chat", "--help"],
                           capture_output=True, text=True, timeout=120)

@@ -51,7 +51,8 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
         have = ", ".join(conversation.images) or "none"
         return (f"it names #{', #'.join(missing)}, but there is no such picture (the pictures "
                 f"are: {have}).")
-    if worded and (problem := _admitted(answer, failed, made, unmade, unread)):
+    if worded and (problem := _admitted(answer, failed, made, unmade, unread) or
+                   _farewell(answer, asked)):
         return problem
     shows_made = bool({f"#{h}" for h in view.HANDLE.findall(answer)} & set(made))
     if worded and failed is not None and not shows_made and \
@@ -72,6 +73,21 @@ def claim_problem(answer: str, conversation: Conversation, failed: str | None,
         # detector's boxes) comes with what was read
         return grounding.ungrounded(answer, asked, results,
                                     bool(made) and not reads(results[-1]), worded)
+    return None
+
+
+# Words with which an answer takes leave, and with which a message does
+FAREWELL = re.compile(r"\b(?:bye|goodbye|see you|come back any time|take care|farewell|"
+                      r"good ?night)\b", re.I)
+LEAVING = re.compile(FAREWELL.pattern + r"|\b(?:that'?s all|that is all|i'?m done|gotta go|"
+                     r"got to go|later|cya|ciao|signing off|leaving|enough for)\b", re.I)
+
+
+def _farewell(answer: str, asked: str) -> str | None:
+    """What is wrong with an answer that says goodbye to a message that does not end the chat
+    ("good morning! how are you today?": "Bye bye!")."""
+    if FAREWELL.search(answer) and not LEAVING.search(asked):
+        return "it says goodbye, but the user is not leaving; answer what they said."
     return None
 
 

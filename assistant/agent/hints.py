@@ -156,6 +156,12 @@ class Hints:
         pictures"): answered with what can be done, no tool run nobody asked for."""
         return W.presents_only(text)
 
+    def unseen(self, conversation: Conversation) -> bool:
+        """Whether the message asks about a picture in a chat that has none ("what's written on
+        the sign?"): answered with a request to attach it, no tool run and nothing made up."""
+        turn = view.last_user(conversation)
+        return not conversation.images and turn is not None and W.about_a_picture(turn.text)
+
     def unreadable(self, text: str) -> bool:
         """Whether the message is in a script the English default cannot read ("把它变成黑白的"):
         answered in English with what it can do, no tool run on a guess."""
@@ -200,6 +206,9 @@ class NoHints(Hints):
         return False
 
     def received(self, text):
+        return False
+
+    def unseen(self, conversation):
         return False
 
     def unreadable(self, text):

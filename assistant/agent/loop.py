@@ -553,15 +553,20 @@ class Agent:
 
     def _unreadable(self, conversation: Conversation) -> str | None:
         """What the loop says itself, in English, to a message the English default cannot
-        read ("把它变成黑白的"): what it can do, rather than a tool run on a guess (a new
-        drawing for a request to grey the picture). None for any other message, and for any
-        model without the hints."""
+        read ("把它变成黑白的"), or about a picture in a chat that has none ("what's written on
+        the sign?"): what it can do, rather than a tool run on a guess (a new drawing for a
+        request to grey the picture) or an answer made up. None for any other message, and
+        for any model without the hints."""
         turn = view.last_user(conversation)
+        tools = offered(self.registry, conversation, rules=self.hints).names
+        if self.hints.unseen(conversation):  # "what's written on the sign?" with no picture
+            return prompts.render("agent_unsure", pictures=[], unseen=True, tools=[], others=[],
+                                  later=[n for n, t in self.registry.tools.items()
+                                         if t.image_args])
         if turn is None or not self.hints.unreadable(turn.text):
             return None
         return prompts.render("agent_unsure", pictures=view.shown(conversation), foreign=True,
-                              tools=offered(self.registry, conversation,
-                                            rules=self.hints).names, others=[])
+                              tools=tools, others=[])
 
     @staticmethod
     def _empty(failed: tuple[str, str] | None) -> str:

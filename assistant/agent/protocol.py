@@ -74,8 +74,13 @@ def read(text: str, tools: list[str]) -> Call | Malformed | str:
     return Call(name, arguments)
 
 
+# a word glued to ">" with no "<" before it (": name>", ":generate_image>"), or a tag of
+# the call's parts ("<name>work</name>"): what is left of a call a small model began
+_FRAGMENT = r"(?:(?<=[\s:;,(])|^)/?[A-Za-z_]+>|</?(?:name|arguments|parameters|function\w*|" \
+    r"call\w*|observation|prompt|step)>"
 _WRITTEN_CALL = re.compile(r'\{\s*"name"\s*:\s*"[\w-]+"\s*,\s*"(?:arguments|parameters)"\s*:'
-                           r"|\\?</?\\?\w*tool\w*\\?>|:class:")
+                           r"|\\?</?\\?\w*tool\w*\\?>|:class:|" + _FRAGMENT)
+_MARKUP_FRAGMENT = re.compile(_FRAGMENT)
 
 
 def written_call(text: str) -> bool:
@@ -86,8 +91,17 @@ def written_call(text: str) -> bool:
 
 def before_call(text: str) -> str:
     """The part of an answer being written that may be shown now: up to a "{" that may begin
-    a call written as text, or a "<" that may begin a tool's tag ("<tool_name>"); the rest
-    waits until the answer is whole and checked."""
+    a call written as text, a "<" that may begin a tool's tag ("<tool_name>"), or a word
+    glued to ">" (": name>"); a last word that a ">" may still follow, and text of no letter
+    or digit yet, wait too. The rest waits until the answer is whole and checked."""
+    shown = _before_call(text)
+    if (fragment := _MARKUP_FRAGMENT.search(shown)) is not None:
+        shown = shown[:fragment.start()]
+    shown = re.sub(r"[A-Za-z_]+$", "", shown)  # "name" may be "name>" once the next piece comes
+    return shown if re.search(r"\w", shown) else ""
+
+
+def _before_call(text: str) -> str:
     for match in re.finditer(r"[{<]", text):
         at = match.start()
         if text[at] == "{":

@@ -241,3 +241,19 @@ def asks_to_draw(message: str) -> bool | None:
                                    EDITS["grayscale"].search(message)):
         return False
     return None
+
+
+# Words for a picture a message is about ("the sign", "my photo", "this receipt")
+PICTURE = re.compile(r"\b(?:pictures?|photos?|images?|pics?|screenshots?|scans?|signs?|labels?|"
+                     r"receipts?|menus?|tickets?|timetables?|posters?|documents?|pages?|pdf|"
+                     r"attach\w*|upload\w*)\b", re.I)
+# A short question about "this" or "it" ("what is this?", "read this", "describe it")
+THIS = re.compile(r"^\W*(?:\w+\W+){0,3}(?:this|these|it)\W*$", re.I)
+
+
+def about_a_picture(message: str) -> bool:
+    """Whether `message` asks about a picture it does not bring ("what's written on the
+    sign?", "how many people are in my photo?", "read this"); not a drawing of one ("draw a
+    sign that says OPEN")."""
+    return (bool(PICTURE.search(message)) or bool(THIS.match(message))) and \
+        asks_to_draw(message) is not True
