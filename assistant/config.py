@@ -22,6 +22,7 @@ from assistant.errors import BadSetting
 QUANTS = ("auto", "none", "8bit", "4bit", "int8", "int4", "int4-mlp")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+REMOTE_TOOLS = ("auto", "native", "text")
 ENV_PREFIX = "ASSISTANT_"
 
 
@@ -45,6 +46,10 @@ class Settings:
     remote: str = ""
     remote_model: str = ""
     remote_key: str = ""
+    # How the agent's tool calls go to a remote backend: native (OpenAI `tools`, calls read
+    # back from the server), text (described in the prompt, written in the answer), or auto:
+    # native, and text from then on once the server refuses tools.
+    remote_tools: str = "auto"
     # Model: a local checkpoint directory or a hub id. Empty means the embedded default.
     model: str = ""
     # Weight quantization at load time: 8bit or 4bit (nf4) with bitsandbytes (GPU), or int8 /
@@ -203,6 +208,7 @@ class Settings:
             raise BadSetting("tool memory budgets must be >= 0 MiB")
         _choice("agent_prompt", self.agent_prompt, ("auto", "full", "compact"))
         _choice("agent_rules", self.agent_rules, ("auto", "hints", "off"))
+        _choice("remote_tools", self.remote_tools, REMOTE_TOOLS)
         if self.agent_max_steps < 1 or self.agent_deadline <= 0:
             raise BadSetting("agent_max_steps must be >= 1 and agent_deadline > 0")
         if min(self.max_message_chars, self.max_images_per_message, self.max_images_per_chat,
@@ -290,6 +296,7 @@ class EngineSettings:
     remote: str
     remote_model: str
     remote_key: str
+    remote_tools: str
     model: str
     quant: str
     device: str
@@ -410,6 +417,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--remote-model", help="the model name at the remote server")
     parser.add_argument("--remote-key", help="the remote server's API key")
+    parser.add_argument("--remote-tools", choices=REMOTE_TOOLS, help="the agent's tool calls "
+                        "to the remote server: native (OpenAI tools), text (in the prompt), "
+                        "auto (default): native, text once the server refuses tools")
     parser.add_argument("--quant", choices=QUANTS, help="load weights in 8-bit or 4-bit "
                         "(bitsandbytes), or int8/int4 weight-only (torch kernels, CPU too; "
                         "int4-mlp: int4 feed-forward, int8 attention and head); auto "

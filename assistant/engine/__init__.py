@@ -54,6 +54,8 @@ class Reply:
 
 
 class Engine:
+    tool_protocol = "text"  # tool calls are written in the answer, guided (assistant/agent)
+
     def __init__(self, loaded: LoadedModel, settings: EngineSettings, label: str = "",
                  kind: Kind = "local"):
         self.loaded, self.settings, self.kind = loaded, settings, kind

@@ -1,6 +1,9 @@
 """What the rest of the assistant needs of a model, whoever runs it: the local engine
 (`assistant.engine.Engine`) and a remote OpenAI-compatible server (`remote.RemoteEngine`)
 both provide it. Questions such as "is this the embedded default?" ask `kind`, nothing else.
+An engine whose `tool_protocol` is "native" (a remote server that calls tools) also has
+`stream_tools(messages, params, tools, must_call)`: OpenAI chat messages in, the reply's text
+streamed and its tool calls read back (remote.py).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ Kind = Literal["embedded", "local", "remote"]
 class ChatEngine(Protocol):
     kind: Kind  # the embedded default, another checkpoint run here, or a remote server
     settings: EngineSettings
+    # how the agent's tool calls go: "text" (described in the prompt, written in the answer,
+    # read by the agent) or "native" (OpenAI tools, the calls read back from the server)
+    tool_protocol: str
 
     @property
     def name(self) -> str:

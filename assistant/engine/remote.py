@@ -5,29 +5,38 @@ browser chat, API and history work unchanged on top.
 `RemoteEngine.connect(settings)` checks the server (`GET /models`) and picks the model
 (`--remote-model`, or the server's first). `stream(conversation, params)` sends the whole
 conversation, images as PNG data URLs, with `"stream": true`, and streams the text back on a
-worker thread; `cancel()` closes the connection, which stops the server's generation.
+worker thread (remote_stream.py); `cancel()` closes the connection, which stops the server's
+generation. `stream_tools(messages, params, tools, must_call)` sends chat messages the caller
+wrote with OpenAI `tools`, and reads the calls back natively; with `--remote-tools auto`, a
+server that refuses tools is asked without them from then on (`tool_protocol` says which).
 Not here: context budgeting (the server applies its own limit and says so in its error).
 """
 
 from __future__ import annotations
 
-import json
-import queue
+import logging
 import threading
-import time
+from collections.abc import Callable
 
 import httpx
+from PIL import Image
 
 from assistant.config import EngineSettings
 from assistant.conversation import Conversation
 from assistant.engine.budget import Fitted
-from assistant.engine.request import GenerationParams, Usage
-from assistant.errors import AssistantError
+from assistant.engine.remote_stream import RemoteError, RemoteStream, ToolsRefused, message_of
+from assistant.engine.request import GenerationParams
 from assistant.images import png_base64
 
+__all__ = ["RemoteEngine", "RemoteError", "RemoteStream", "ToolsRefused", "image_part"]
 
-class RemoteError(AssistantError):
-    """The remote backend could not be reached, or refused the request."""
+log = logging.getLogger(__name__)
+
+
+def image_part(image: Image.Image) -> dict:
+    """A picture as a chat message's content part: a PNG data URL."""
+    return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,"
+                                                      f"{png_base64(image)}"}}
 
 
 class RemoteEngine:
@@ -38,6 +47,8 @@ class RemoteEngine:
     def __init__(self, settings: EngineSettings, model: str):
         self.settings, self.model = settings, model
         self.base = settings.remote.rstrip("/")
+        self._no_tools = False  # the server refused tools once: the text protocol from then on
+        self._lock = threading.Lock()
 
     @classmethod
     def connect(cls, settings: EngineSettings) -> RemoteEngine:
@@ -49,7 +60,7 @@ class RemoteEngine:
                               "it, or check --remote (e.g. http://127.0.0.1:8000/v1).") from None
         if response.status_code != 200:
             raise RemoteError(f"The remote backend at {base} answered {response.status_code} "
-                              f"to /models: {_message(response)}")
+                              f"to /models: {message_of(response)}")
         ids = [m.get("id") for m in response.json().get("data", [])]
         model = settings.remote_model or (ids[0] if ids else "")
         if not model or (ids and model not in ids):
@@ -73,6 +84,22 @@ class RemoteEngine:
     def context_tokens(self) -> int:
         return self.settings.context_tokens or 4096
 
+    @property
+    def tool_protocol(self) -> str:
+        """How the agent's tool calls go: "native" (OpenAI `tools`, `stream_tools`) or "text"
+        (described in the prompt, written in the answer), as --remote-tools says; with auto,
+        text once the server has refused tools."""
+        mode = self.settings.remote_tools
+        return "text" if mode == "text" or (mode == "auto" and self._no_tools) else "native"
+
+    def _tools_refused(self, message: str) -> None:
+        with self._lock:
+            if self._no_tools:
+                return
+            self._no_tools = True
+        log.info("The remote backend at %s does not call tools (%s): they are described in "
+                 "the prompt from now on.", self.base, message)
+
     def default_params(self, **overrides) -> GenerationParams:
         return GenerationParams.from_defaults(self.settings.generation, **overrides)
 
@@ -83,9 +110,7 @@ class RemoteEngine:
             if turn.role == "assistant" or not turn.images:
                 out.append({"role": turn.role, "content": turn.text})
                 continue
-            parts = [{"type": "image_url", "image_url": {
-                "url": f"data:image/png;base64,{png_base64(conversation.image(h).image)}"}}
-                for h in turn.images]
+            parts = [image_part(conversation.image(h).image) for h in turn.images]
             out.append({"role": "user", "content": [{"type": "text", "text": turn.text},
                                                     *parts]})
         return out
@@ -96,17 +121,38 @@ class RemoteEngine:
         if not conversation.turns or conversation.turns[-1].role != "user":
             raise ValueError("the conversation must end with a user turn to answer")
         params = params or self.default_params()
-        body = {"model": self.model, "messages": self.messages(conversation), "stream": True,
+        images = sum(len(t.images) for t in conversation.turns)
+        fitted = Fitted(list(conversation.turns), prompt_tokens=0, image_tokens=images)
+        return Reply(self._request(self.messages(conversation), params), fitted)
+
+    def stream_tools(self, messages: list[dict], params: GenerationParams, tools: list[dict],
+                     must_call: bool = False):
+        """Answer chat `messages` (OpenAI's form, tool calls and results included) with
+        `tools` offered natively (OpenAI's function tools; none: no call); the reply's text
+        streams, its calls are in `stream.calls` at the end. A server that refuses tools
+        raises ToolsRefused with --remote-tools auto (and is asked without them from then
+        on), a RemoteError saying so with native."""
+        from assistant.engine import Reply
+
+        extra = {"tools": tools, "tool_choice": "required" if must_call else "auto"} \
+            if tools else {}
+        refused = self._tools_refused if self.settings.remote_tools == "auto" else None
+        images = sum(1 for m in messages if isinstance(m.get("content"), list)
+                     for p in m["content"] if p.get("type") == "image_url")
+        return Reply(self._request(messages, params, extra, refused),
+                     Fitted([], prompt_tokens=0, image_tokens=images))
+
+    def _request(self, messages: list[dict], params: GenerationParams, extra: dict | None = None,
+                 refused: Callable[[str], None] | None = None) -> RemoteStream:
+        body = {"model": self.model, "messages": messages, "stream": True,
                 "max_tokens": params.max_new_tokens, "temperature": params.temperature,
-                "top_p": params.top_p}
+                "top_p": params.top_p, **(extra or {})}
         if params.seed is not None:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = params.stop[:4]  # OpenAI's most: the call tag goes first
-        images = sum(len(t.images) for t in conversation.turns)
-        fitted = Fitted(list(conversation.turns), prompt_tokens=0, image_tokens=images)
-        return Reply(RemoteStream(f"{self.base}/chat/completions", body, _headers(self.settings),
-                                  params.max_new_tokens), fitted)
+        return RemoteStream(f"{self.base}/chat/completions", body, _headers(self.settings),
+                            params.max_new_tokens, refused)
 
     def answer(self, conversation: Conversation, params: GenerationParams | None = None) -> str:
         return self.stream(conversation, params).stream.wait()
@@ -114,113 +160,3 @@ class RemoteEngine:
 
 def _headers(settings: EngineSettings) -> dict:
     return {"Authorization": f"Bearer {settings.remote_key}"} if settings.remote_key else {}
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        return response.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        return response.text[:300]
-
-
-_DONE = object()
-
-
-class RemoteStream:
-    """The remote answer as it comes: iterate for text deltas; `usage` is final at the end."""
-
-    def __init__(self, url: str, body: dict, headers: dict, max_new_tokens: int):
-        self.text, self.usage = "", Usage()
-        self._max = max_new_tokens
-        self._cancel = threading.Event()
-        self._response: httpx.Response | None = None
-        self._queue: queue.Queue = queue.Queue()
-        self._error: BaseException | None = None
-        self._finished = False
-        self._start = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, args=(url, body, headers),
-                                        name="remote", daemon=True)
-        self._thread.start()
-
-    def _run(self, url: str, body: dict, headers: dict) -> None:
-        u = self.usage
-        try:
-            with httpx.stream("POST", url, json=body, headers=headers,
-                              timeout=httpx.Timeout(600, connect=10)) as response:
-                self._response = response
-                if response.status_code != 200:
-                    response.read()
-                    raise RemoteError(f"The remote backend refused the request "
-                                      f"({response.status_code}): {_message(response)}")
-                for line in response.iter_lines():
-                    if self._cancel.is_set():
-                        u.finish_reason = "cancelled"
-                        return
-                    data = line[5:].strip() if line.startswith("data:") else ""
-                    if not data or data == "[DONE]":
-                        continue
-                    try:
-                        chunk = json.loads(data)
-                    except json.JSONDecodeError:
-                        raise RemoteError(f"The remote backend sent what is not JSON: "
-                                          f"{data[:200]}") from None
-                    if "error" in chunk:
-                        error = chunk["error"]
-                        message = error.get("message") if isinstance(error, dict) else error
-                        raise RemoteError(f"The remote backend failed: {message}")
-                    for choice in chunk.get("choices", []):
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            if u.first_token_seconds is None:
-                                u.first_token_seconds = time.perf_counter() - self._start
-                            u.completion_tokens += 1
-                            self._queue.put(delta)
-                        if choice.get("finish_reason"):
-                            u.finish_reason = choice["finish_reason"]
-                    if chunk.get("usage"):
-                        u.prompt_tokens = chunk["usage"].get("prompt_tokens", 0)
-                        u.completion_tokens = chunk["usage"].get("completion_tokens",
-                                                                 u.completion_tokens)
-        except (httpx.HTTPError, httpx.StreamError) as e:
-            if self._cancel.is_set():
-                u.finish_reason = "cancelled"
-            else:
-                self._error = RemoteError(f"The remote backend connection failed ({e}).")
-        except BaseException as e:  # surfaced to the reader
-            self._error = e
-        finally:
-            u.seconds = time.perf_counter() - self._start
-            if self._error is not None:
-                u.finish_reason = "error"
-            elif not u.finish_reason:
-                u.finish_reason = "stop"
-            self._queue.put(_DONE)
-
-    def __iter__(self):
-        if self._finished:
-            return
-        while (item := self._queue.get()) is not _DONE:
-            self.text += item
-            yield item
-        self._finished = True
-        if self._error is not None:
-            raise self._error
-
-    def cancel(self) -> None:
-        """Stop: the connection is closed, which ends the server's generation too."""
-        self._cancel.set()
-        response = self._response
-        if response is not None:
-            try:
-                response.close()
-            except Exception:  # noqa: BLE001 - closing from this thread may race the reader
-                pass
-
-    def wait(self) -> str:
-        for _ in self:
-            pass
-        return self.text
-
-    @property
-    def done(self) -> bool:
-        return not self._thread.is_alive()
