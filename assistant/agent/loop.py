@@ -39,7 +39,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -48,6 +47,7 @@ from langchain_core.tools import StructuredTool
 import prompts
 from assistant.agent import arithmetic, checks, grounding, handles, hints, protocol, view
 from assistant.agent.chat_model import EngineChatModel
+from assistant.agent.run_state import RunState, reply_kind
 from assistant.agent.trace import Delta, Event, Final, Note, Step, call_text
 from assistant.config import AgentSettings, GenerationDefaults
 from assistant.conversation import Conversation, Result
@@ -320,195 +320,206 @@ class Agent:
 
     def first_action(self, conversation: Conversation) -> tuple[str, str]:
         """What the model does first with the last user turn: a tool's name, "direct" (it
-        answers) or "malformed"; and its raw reply. (For the routing evaluation.)"""
-        try:
-            view.focus(conversation)
-        except UnknownImage as e:
-            return "direct", str(e)
-        if (received := self._received(conversation)) is not None:
-            return "direct", received
-        if (unread := self._unreadable(conversation)) is not None:
-            return "direct", unread
+        answers) or "malformed"; and its raw reply. (For the routing evaluation.) The loop's
+        own answers (`_said_first`) are direct."""
+        if (said := self._said_first(conversation)) is not None:
+            return "direct", [e for e in said if isinstance(e, Final)][0].text
         tools, messages = self._start(conversation)
         reply = self._model(conversation, tools, self._allowed(conversation, []),
                             max_new_tokens=64, first=True).invoke(messages)
-        if reply.additional_kwargs.get("malformed"):
-            return "malformed", reply.content
-        if reply.tool_calls:
+        kind = reply_kind(reply)
+        if kind == "call":
             return reply.tool_calls[0]["name"], json.dumps(reply.tool_calls[0]["args"])
-        return "direct", reply.content
+        return ("direct" if kind == "answer" else kind), reply.content
 
     def run(self, conversation: Conversation,
             cancel: threading.Event | None = None) -> Iterator[Event]:
         """Answer the conversation's last (user) turn. Tools' new images are added to
         `conversation`; the caller adds the final answer as the assistant's turn. Setting
         `cancel` stops the answer being written (within one token) or the tool being waited
-        for, and ends the run with what was written so far."""
-        started = time.monotonic()
-        try:
-            view.focus(conversation)
-        except UnknownImage as e:  # no model can do better than say which pictures there are
-            yield Final(str(e), 0)
-            return
-        if (received := self._received(conversation)) is not None:
-            yield Delta(received)
-            yield Final(received, 0)
-            return
-        if (unread := self._unreadable(conversation)) is not None:
-            yield Delta(unread)
-            yield Final(unread, 0)
+        for, and ends the run with what was written so far. Each step writes a reply and
+        hands it to the handler of its kind (`_on_answer`, `_on_call`, `_on_malformed`),
+        which returns True once the run has ended."""
+        if (said := self._said_first(conversation)) is not None:
+            yield from said
             return
         tools, messages = self._start(conversation)
-        stopped = cancel.is_set if cancel is not None else (lambda: False)
-        done: list[str] = []
-        made: list[str] = []
-        results: list[Observation] = []  # the calls that worked
-        ran: list[Result] = []  # the same, with their calls
-        reports: list[str] = []  # what each of them returned, in a plain sentence
-        failures: list[tuple[str, str]] = []  # (tool, error) since the last call that worked
-        unmade: list[tuple[str, str]] = []  # (tool, error) of the edits and drawings that failed
-        unread: list[tuple[str, str]] = []  # (tool, error) of readings the tool could not do
-        retried = checked = False
-        # after an answer sent back for how it used results that are all there, the next
-        # step answers: no call (a reading of something else is no answer to the message)
-        answer_only = False
+        state = RunState(conversation, tools, messages, cancel)
+        handlers = {"answer": self._on_answer, "call": self._on_call,
+                    "malformed": self._on_malformed}
         for step in range(1, self.max_steps + 1):
-            left = self.deadline - (time.monotonic() - started)
-            if left <= 0:
+            if state.left(self.deadline) <= 0:
                 yield Note(step, "deadline", f"stopped after {self.deadline:g} s")
-                yield self._give_up(f"it took longer than {self.deadline:g} seconds", done, step)
+                yield self._give_up(f"it took longer than {self.deadline:g} seconds",
+                                    state.done, step)
                 return
-            if set(offered(self.registry, conversation, ran, self.hints).names) != \
-                    set(tools.names):
-                # a tool made the chat's first picture, or read numbers to work on
-                tools, fresh = self._start(conversation, ran)
-                messages[0] = fresh[0]
-            allowed = self._allowed(conversation, made)
-            failed = failures[-1] if failures else None  # the last call's, if it failed
-            advice = failed[1] if failed else ""
-            model = self._model(conversation, tools, allowed, cancel=cancel, ran=ran,
-                                answer_only=answer_only, advice=advice, first=step == 1)
-            reply, written, shown = None, "", ""
-            # After a call (or a refused answer) the answer is checked before anyone sees it:
-            # held back, not streamed, so that a refused one never reaches the user.
-            held = bool(results or failed or checked)
-            for chunk in model.stream(messages):
-                reply = chunk if reply is None else reply + chunk
-                if chunk.content and not chunk.additional_kwargs.get("malformed"):
-                    written += chunk.content
-                    now = protocol.before_call(arithmetic.ready(written))
-                    if not held and len(now) > len(shown):
-                        yield Delta(now[len(shown):])
-                        shown = now
-            if stopped():
+            self._refresh(state)
+            allowed = self._allowed(conversation, state.made)
+            reply, written, shown = yield from self._write(state, step, allowed)
+            if state.stopped():
                 yield Note(step, "stopped", "stopped by the user")
                 yield Final(arithmetic.fix(protocol.strip_tags(written).strip()), step,
                             finished=False, stopped=True)
                 return
-            malformed = reply.additional_kwargs.get("malformed")
-            if malformed:
-                if retried:
-                    yield self._give_up(f"my tool call could not be read twice ({malformed})",
-                                        done, step)
-                    return
-                retried = True
-                yield Note(step, "retry", malformed)
-                messages += [AIMessage(reply.content),
-                             HumanMessage(prompts.render("agent_retry", error=malformed,
-                                                         tools=tools.names))]
-                continue
-            if not reply.tool_calls:
-                answer = arithmetic.fix(protocol.strip_tags(reply.content).strip())
-                problem = checks.claim_problem(answer, conversation, failed and failed[1],
-                                               made, results, unmade, unread, tools.names,
-                                               worded=self.hints.on)
-                if problem is None:
-                    text = answer or self._empty(failed)
-                    if held or not answer:
-                        yield Delta(text)
-                    elif len(rest := arithmetic.fix(written)) > len(shown):
-                        yield Delta(rest[len(shown):])
-                    yield Final(text, step)
-                    return
-                if checked or step == self.max_steps:
-                    yield from self._honestly(step, problem, unmade + unread + failures,
-                                              conversation, reports, tools.names)
-                    return
-                checked = True
-                answer_only = failed is None and bool(results)
-                yield Note(step, "check", problem)
-                messages += [AIMessage(answer),
-                             HumanMessage(prompts.render("agent_check", problem=problem))]
-                continue
-            if answer_only:  # an unguided model called again where its answer was due
-                yield from self._honestly(step, "a call came where the answer was due",
-                                          unmade + unread + failures, conversation, reports,
-                                          tools.names)
+            ended = yield from handlers[reply_kind(reply)](state, step, reply, written, shown,
+                                                           allowed)
+            if ended:
                 return
-            call = reply.tool_calls[0]
-            arguments = self._resolve(call["name"], dict(call["args"]), conversation)
-            earlier = self._earlier(call["name"], arguments, conversation, ran)
-            read = None if earlier is not None else \
-                self._read_before(call["name"], arguments, conversation, ran)
-            if earlier is not None:  # the chat has its result: read it, do not run it again
-                yield Note(step, "reused", f"{call_text(call['name'], arguments)} already ran "
-                           "in this chat; its result is read again")
-                observation, refused = Observation(earlier.text, data=earlier.data), None
-            elif read is not None:  # a new question of a page already read: its kept reading
-                yield Note(step, "reused", f"{call_text(call['name'], read.arguments)} already "
-                           f"read this page; its reading answers {arguments['question']!r}")
-                refused = None
-                observation = self.registry.call(call["name"], arguments, conversation,
-                                                 timeout=min(self.registry.timeout, left),
-                                                 cancel=cancel)
-            else:
-                yield Step(step, call["name"], arguments)
-                refused = self._refused(call["name"], arguments, allowed, conversation, ran,
-                                        advice)
-                observation = refused or self.registry.call(
-                    call["name"], arguments, conversation,
-                    timeout=min(self.registry.timeout, left), cancel=cancel)
-                status = "error" if observation.error else "done"
-                yield Step(step, call["name"], arguments, status, observation.text,
-                           observation.handles, observation.seconds, observation.data)
-            if stopped():
-                yield Note(step, "stopped", "stopped by the user")
-                yield Final("", step, finished=False, stopped=True)
-                return
-            made += observation.handles
-            failure = (call["name"], reason_of(observation.text)) if observation.error else None
-            failures = failures + [failure] if failure else []
-            makes = getattr(self.registry.tools.get(call["name"]), "makes", False)
-            if failure and makes:
-                unmade.append(failure)
-            elif failure and refused is None and not failure[1].startswith("bad arguments"):
-                # what the tool cannot do (not the model's own slip, nor the loop's refusal)
-                unread.append(failure)
-            elif not failure:
-                unread = [u for u in unread if u[0] != call["name"]]
-            results += [] if observation.error else [observation]
-            if earlier is None and not observation.error:
-                ran.append(Result(call["name"], arguments, observation.text, observation.data))
-            if self.prompt == "compact" and not observation.error and \
-                    isinstance(observation.data.get("answer"), dict):
-                # read off a document, the arithmetic done: a small model could only spoil it
-                text = observation.data["answer"]["answer"]
-                if observation.handles:  # the rows it read, boxed on a copy of the page
-                    text += f" Marked in {', '.join(observation.handles)}."
-                yield Delta(text)
-                yield Final(text, step)
-                return
-            kind = grounding.asks_kind(view.request(conversation), [observation])
-            reports += [] if observation.error else [report(call["name"], observation, kind)]
-            done.append(f"{call['name']}: {observation.text.splitlines()[0]}")
-            messages += [
-                AIMessage("", tool_calls=[{**call, "args": arguments}]),
-                ToolMessage(observation_text(self.prompt, call["name"], step,
-                                             observation.text, observation.error),
-                            tool_call_id=call["id"]),
-            ]
         yield Note(self.max_steps, "limit", f"reached {self.max_steps} steps")
-        yield self._give_up(f"it needed more than {self.max_steps} steps", done, self.max_steps)
+        yield self._give_up(f"it needed more than {self.max_steps} steps", state.done,
+                            self.max_steps)
+
+    def _said_first(self, conversation: Conversation) -> Iterator[Event] | None:
+        """The events of an answer the loop gives itself, before any model: a picture named
+        that does not exist, pictures handed over with nothing asked, a message the model
+        cannot read; None when the model answers."""
+        try:
+            view.focus(conversation)
+        except UnknownImage as e:  # no model can do better than say which pictures there are
+            return iter([Final(str(e), 0)])
+        text = self._received(conversation)
+        if text is None:
+            text = self._unreadable(conversation)
+        return None if text is None else iter([Delta(text), Final(text, 0)])
+
+    def _refresh(self, state: RunState) -> None:
+        """Offer more tools when a tool made the chat's first picture, or read numbers to work
+        on (the system prompt changes; the rest of the messages stay)."""
+        if set(offered(self.registry, state.conversation, state.ran, self.hints).names) != \
+                set(state.tools.names):
+            state.tools, fresh = self._start(state.conversation, state.ran)
+            state.messages[0] = fresh[0]
+
+    def _write(self, state: RunState, step: int, allowed: list[str]):
+        """Let the model write this step's reply, streaming what may be shown (nothing when the
+        answer is `held` for its check); returns (reply, text written, text shown)."""
+        model = self._model(state.conversation, state.tools, allowed, cancel=state.cancel,
+                            ran=state.ran, answer_only=state.answer_only, advice=state.advice,
+                            first=step == 1)
+        reply, written, shown = None, "", ""
+        # After a call (or a refused answer) the answer is checked before anyone sees it:
+        # held back, not streamed, so that a refused one never reaches the user.
+        held = state.held
+        for chunk in model.stream(state.messages):
+            reply = chunk if reply is None else reply + chunk
+            if chunk.content and not chunk.additional_kwargs.get("malformed"):
+                written += chunk.content
+                now = protocol.before_call(arithmetic.ready(written))
+                if not held and len(now) > len(shown):
+                    yield Delta(now[len(shown):])
+                    shown = now
+        return reply, written, shown
+
+    def _on_malformed(self, state: RunState, step: int, reply, written: str, shown: str,
+                      allowed: list[str]):
+        """A call that cannot be read: sent back once with the reason, then given up."""
+        malformed = reply.additional_kwargs["malformed"]
+        if state.retried:
+            yield self._give_up(f"my tool call could not be read twice ({malformed})",
+                                state.done, step)
+            return True
+        state.retried = True
+        yield Note(step, "retry", malformed)
+        state.messages += [AIMessage(reply.content),
+                           HumanMessage(prompts.render("agent_retry", error=malformed,
+                                                       tools=state.tools.names))]
+        return False
+
+    def _on_answer(self, state: RunState, step: int, reply, written: str, shown: str,
+                   allowed: list[str]):
+        """An answer: shown when it claims nothing the run did not do; else sent back once,
+        then replaced by what the loop says itself."""
+        failed = state.failed
+        answer = arithmetic.fix(protocol.strip_tags(reply.content).strip())
+        problem = checks.claim_problem(answer, state.conversation, failed and failed[1],
+                                       state.made, state.results, state.unmade, state.unread,
+                                       state.tools.names, worded=self.hints.on)
+        if problem is None:
+            text = answer or self._empty(failed)
+            if state.held or not answer:
+                yield Delta(text)
+            elif len(rest := arithmetic.fix(written)) > len(shown):
+                yield Delta(rest[len(shown):])
+            yield Final(text, step)
+            return True
+        if state.checked or step == self.max_steps:
+            yield from self._honestly(step, problem, state.unsaid, state.conversation,
+                                      state.reports, state.tools.names)
+            return True
+        state.checked = True
+        state.answer_only = failed is None and bool(state.results)
+        yield Note(step, "check", problem)
+        state.messages += [AIMessage(answer),
+                           HumanMessage(prompts.render("agent_check", problem=problem))]
+        return False
+
+    def _on_call(self, state: RunState, step: int, reply, written: str, shown: str,
+                 allowed: list[str]):
+        """A call: its result read again from the chat when the chat has it, else run (or
+        refused); what it did is recorded and goes back to the model as its observation."""
+        if state.answer_only:  # an unguided model called again where its answer was due
+            yield from self._honestly(step, "a call came where the answer was due",
+                                      state.unsaid, state.conversation, state.reports,
+                                      state.tools.names)
+            return True
+        call = reply.tool_calls[0]
+        name, conversation = call["name"], state.conversation
+        arguments = self._resolve(name, dict(call["args"]), conversation)
+        observation, refused, reused = yield from self._perform(state, step, name, arguments,
+                                                                allowed)
+        if state.stopped():
+            yield Note(step, "stopped", "stopped by the user")
+            yield Final("", step, finished=False, stopped=True)
+            return True
+        makes = getattr(self.registry.tools.get(name), "makes", False)
+        state.record(name, arguments, observation, makes, refused, reused,
+                     reason_of(observation.text) if observation.error else "")
+        if self.prompt == "compact" and not observation.error and \
+                isinstance(observation.data.get("answer"), dict):
+            # read off a document, the arithmetic done: a small model could only spoil it
+            text = observation.data["answer"]["answer"]
+            if observation.handles:  # the rows it read, boxed on a copy of the page
+                text += f" Marked in {', '.join(observation.handles)}."
+            yield Delta(text)
+            yield Final(text, step)
+            return True
+        kind = grounding.asks_kind(view.request(conversation), [observation])
+        state.reports += [] if observation.error else [report(name, observation, kind)]
+        state.done.append(f"{name}: {observation.text.splitlines()[0]}")
+        state.messages += [
+            AIMessage("", tool_calls=[{**call, "args": arguments}]),
+            ToolMessage(observation_text(self.prompt, name, step, observation.text,
+                                         observation.error), tool_call_id=call["id"]),
+        ]
+        return False
+
+    def _perform(self, state: RunState, step: int, name: str, arguments: dict,
+                 allowed: list[str]):
+        """The call's observation, and whether the loop refused it and whether the chat's
+        earlier result was reused: the same reading read again, a page already read asked
+        another question, or the call run (shown as a step)."""
+        conversation = state.conversation
+        timeout = min(self.registry.timeout, state.left(self.deadline))
+        earlier = self._earlier(name, arguments, conversation, state.ran)
+        if earlier is not None:  # the chat has its result: read it, do not run it again
+            yield Note(step, "reused", f"{call_text(name, arguments)} already ran in this "
+                       "chat; its result is read again")
+            return Observation(earlier.text, data=earlier.data), False, True
+        read = self._read_before(name, arguments, conversation, state.ran)
+        if read is not None:  # a new question of a page already read: its kept reading
+            yield Note(step, "reused", f"{call_text(name, read.arguments)} already read this "
+                       f"page; its reading answers {arguments['question']!r}")
+            return self.registry.call(name, arguments, conversation, timeout=timeout,
+                                      cancel=state.cancel), False, False
+        yield Step(step, name, arguments)
+        refused = self._refused(name, arguments, allowed, conversation, state.ran,
+                                state.advice)
+        observation = refused or self.registry.call(name, arguments, conversation,
+                                                    timeout=timeout, cancel=state.cancel)
+        yield Step(step, name, arguments, "error" if observation.error else "done",
+                   observation.text, observation.handles, observation.seconds,
+                   observation.data)
+        return observation, refused is not None, False
 
     def _honestly(self, step: int, why: str, failures: list[tuple[str, str]],
                   conversation: Conversation, reports: list[str],
