@@ -306,7 +306,7 @@ def test_a_capable_models_edit_runs_through_native_calls_in_any_language(registr
     """The 20 requests of tests/test_agent_languages.py, through one stand-in server: each
     native call for the attached picture runs, with `--agent-rules auto` (no hints for a
     remote model)."""
-    from tests.test_agent_languages import REQUESTS, photo
+    from tests.languages import REQUESTS, photo
 
     ran = []
     for _, text, arguments in REQUESTS:
