@@ -40,6 +40,31 @@ def _quiet_machine(tmp_path_factory):
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_call_markup_reaches_a_user():
+    """In every chat of every test, whatever the backend: what the agent shows (its streamed
+    text and its final answer) holds no call markup or call JSON."""
+    from assistant.agent import loop, protocol
+    from assistant.agent.trace import Delta, Final
+
+    run = loop.Agent.run
+
+    def checked(self, *args, **kwargs):
+        shown = ""
+        for event in run(self, *args, **kwargs):
+            if isinstance(event, Delta):
+                shown += event.text
+            texts = [shown, event.text] if isinstance(event, Final) else [shown]
+            for text in texts:
+                assert not protocol.written_call(text) and not any(
+                    tag in text for tag in protocol.TAGS), f"call markup shown: {text!r}"
+            yield event
+
+    loop.Agent.run = checked
+    yield
+    loop.Agent.run = run
+
+
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory) -> dict[str, str]:
     """family -> directory of its tiny random checkpoint."""

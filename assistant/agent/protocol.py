@@ -95,8 +95,9 @@ def before_call(text: str) -> str:
     glued to ">" (": name>"); a last word that a ">" may still follow, and text of no letter
     or digit yet, wait too. The rest waits until the answer is whole and checked."""
     shown = _before_call(text)
-    if (fragment := _MARKUP_FRAGMENT.search(shown)) is not None:
-        shown = shown[:fragment.start()]
+    for markup in (_MARKUP_FRAGMENT, _WRITTEN_CALL):  # ": name>", ":class:"
+        if (found := markup.search(shown)) is not None:
+            shown = shown[:found.start()]
     shown = re.sub(r"[A-Za-z_]+$", "", shown)  # "name" may be "name>" once the next piece comes
     return shown if re.search(r"\w", shown) else ""
 
