@@ -578,48 +578,6 @@ def test_an_unguided_call_for_work_not_asked_is_refused(registry):
     assert conv.images.keys() == {"#1", "#2"} and final.text == "Here it is: #2."
 
 
-@pytest.mark.parametrize("message, edits, draws", [
-    ("make it bw", ["grayscale"], False),
-    ("turn it upside down", ["rotate", "flip"], False),
-    ("mirror the colour one", ["flip"], False),
-    ("crop out the left half", ["crop", "resize"], None),  # names no picture
-    ("shrink it to 200x200", ["resize"], None),
-    ("blur the faces for privacy", ["blur"], None),
-    ("what time does the train leave?", [], False),
-    ("can you draw a red circle on blue?", [], True),
-    ("a small green square", ["resize"], None),  # no telling: a drawing may be small
-    ("make me a poster that says SALE", [], True),
-    ("Draw boxes around the faces.", ["draw_boxes"], False),  # marks, not a new picture
-    ("draw a red circle around a yellow star", ["draw_boxes"], True),
-])
-def test_the_words_that_ask_for_a_picture(message, edits, draws):
-    from assistant.agent import words as asking
-    from tools.edit import NEEDS
-
-    assert sorted(asking.edits(message, [op for op in NEEDS if op != "instruct"])) == \
-        sorted(edits)
-    assert asking.asks_to_draw(message) is draws
-
-
-@pytest.mark.parametrize("message, only", [
-    ("draw me three of those but green", True),
-    ('could you design a little label for my jar? a red circle with the words "PLUM JAM"',
-     True),
-    ("paint 5 purple diamonds", True),
-    ("Please create an image that says 'WELCOME'", True),
-    ("create a caption for this image", False),  # a reading
-    ("draw what you see", False),
-    ("Draw boxes around the faces.", False),
-    ("what does the card say?", False),  # a question
-    ("Could you draw a colourful picture with a red star?", False),  # a question keeps all
-    ("make a poster that says SALE", False),  # no drawing verb: no telling
-])
-def test_a_message_that_only_asks_for_a_drawing(message, only):
-    from assistant.agent import words as asking
-
-    assert asking.only_draws(message) is only
-
-
 def test_a_drawing_asked_for_in_so_many_words_is_offered_no_reading_first(registry):
     """"design a label with PLUM JAM" next to a jar label: a model that would classify the
     label there is cannot; it draws."""
@@ -633,22 +591,6 @@ def test_a_drawing_asked_for_in_so_many_words_is_offered_no_reading_first(regist
     assert set(offered_calls(engine.params[0])) == {"generate_image"}
     assert [t for t, _ in tools_run(events)] == ["generate_image"]
     assert final.text == "Here it is: #2."
-
-
-@pytest.mark.parametrize("message, about", [
-    ("what does it say?", True), ("whats written on the second one", True),
-    ("read #1 again", True), ("what does the card say?", True),
-    ("is there any text in it?", True),
-    ("what kind of animal is this", False), ("how many faces", False),
-    ("draw a yellow star with the text 'HI'", False),  # lettering for a drawing
-    ("make a poster that says SALE", False), ("whats the total on this receipt", True),
-    ("write alt text for this photo", False), ("describe this photo in a few words", False),
-    ("how many people are there in total?", False),
-])
-def test_a_question_about_a_pictures_text(message, about):
-    from assistant.agent import words as asking
-
-    assert asking.about_text(message) is about
 
 
 @pytest.mark.parametrize("guide", [True, False])
@@ -832,17 +774,6 @@ def test_a_direct_answer_to_how_many_gives_a_count(registry, red):
     assert final.text == "There is one shape."
 
 
-@pytest.mark.parametrize("message, where", [
-    ("find the cars in this picture", True), ("how many faces?", True),
-    ("where's the cat?", True), ("count the people", True),
-    ("find out what this is", False), ("where was this taken?", False),
-    ("what animal is this", False), ("is there a dog?", False)])
-def test_a_request_to_find_count_or_place_things(message, where):
-    from assistant.agent import words as asking
-
-    assert asking.asks_where(message) is where
-
-
 def test_the_classifier_finds_nothing_but_comes_back_when_the_detector_says_to_try_it(
         registry):
     """"find the cars": the classifier, which only names what a picture shows, is not
@@ -948,23 +879,6 @@ def test_a_follow_up_on_a_read_picture_reads_it_again_rather_than_anew(registry,
     assert "classify" not in offered_calls(engine.params[0])
 
 
-@pytest.mark.parametrize("message, tool, asks", [
-    ("and when is boarding?", "classify", False), ("so what animal is it actually?",
-                                                   "classify", True),
-    ("is there anyone in it?", "detect", True), ("what time does it close?", "ocr", True),
-    ("describe it", "caption", True), ("thx, which one leaves first?", "detect", False),
-    ("what colour is it?", "vqa", True), ("what colour is it?", "ocr", False),
-    ("is it a latte?", "classify", True), ("is that a husky", "classify", True),
-    ("is it open on sundays?", "classify", False), ("is there a dog in it?", "classify", True),
-    ("is there any text on it?", "classify", False), ("where was this taken?", "vqa", True),
-    ("what would you say is happening here?", "caption", True),
-    ("crop it", "no such reader", None)])
-def test_a_message_has_words_for_a_reading_tools_work(message, tool, asks):
-    from assistant.agent import words as asking
-
-    assert asking.asks_work_of(tool, message) is asks
-
-
 def test_whether_people_are_there_is_the_detectors_to_say(registry):
     """"are there people in this photo?": a model that would answer "yes" from a look must
     call the detector first (the only tool offered, and a call it must write), then answers
@@ -980,21 +894,6 @@ def test_whether_people_are_there_is_the_detectors_to_say(registry):
     assert final.text == "I found 1 face."
 
 
-@pytest.mark.parametrize("message, settles", [
-    ("are there people in this photo?", True), ("is anyone in it", True),
-    ("how many faces can you see", True), ("count the kids", True),
-    ("is there a cat?", False), ("describe the people", False),
-    ("draw a picture with someone in it", False), ("how many shapes do you see?", False),
-    ("how many people does this recipe serve?", False),
-    ("how many people can fit in this car?", False), ("how many people do you see?", True),
-    ("here's another, is anyone on it?", True), ("make a picture of someone, is that ok", False),
-    ("can you make a picture of someone waving?", False)])
-def test_a_question_whether_or_how_many_people_a_picture_shows(registry, message, settles):
-    from assistant.agent.hints import Hints
-
-    assert Hints().settles("detect", message) is settles
-
-
 def test_pictures_handed_over_with_nothing_asked_are_answered_with_what_can_be_done(
         registry, red, blue):
     """"here are two pictures": no tool runs on a picture nobody asked about, and the model
@@ -1007,23 +906,6 @@ def test_pictures_handed_over_with_nothing_asked_are_answered_with_what_can_be_d
     assert final.text.startswith("I have #1 and #2. What would you like to know? I can ")
     assert "read the text in them" in final.text and "edit them" in final.text
     assert Agent(Scripted([]), registry).first_action(conv)[0] == "direct"
-
-
-@pytest.mark.parametrize("message, only", [
-    ("here are two pictures", True), ("ok here it is", True), ("thanks, here it is", True),
-    ("these are from my holiday", True), ("here's a sign, what does it say", False),
-    ("here it is, make it bw", False), ("here it is. which one is red?", False),
-    ("hello", False), ("here is the menu, translate it", False),
-    ("here is the menu, read it to me", False), ("check this out", True),
-    ("check the total on this", False), ("here is my receipt, how much do I owe", False),
-    ("here's the timetable, I need the next train to Leeds", False),
-    ("Here is a photo of a plant in my garden. Is it poisonous to dogs", False),
-    ("this is the error I get when I run my code", False),
-    ("attached is my essay, please proofread", False), ("uploaded two photos of my flat", True)])
-def test_a_message_that_hands_over_pictures_and_asks_nothing(message, only):
-    from assistant.agent import words as asking
-
-    assert asking.presents_only(message) is only
 
 
 def test_pictures_brought_to_ask_again_are_not_just_acknowledged(registry, red, blue):
