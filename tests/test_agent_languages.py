@@ -7,6 +7,7 @@ request it cannot read in English, running nothing."""
 from __future__ import annotations
 
 import pytest
+from PIL import Image, ImageDraw
 
 from assistant.agent import Final, Note, Step, for_settings
 from assistant.agent.hints import Hints, NoHints, for_rules
@@ -125,3 +126,39 @@ def test_a_drawing_of_a_sign_in_a_chat_without_pictures_is_drawn(registry):
     events, final = run(engine, registry, conv, rules="hints", prompt="compact")
     assert [e.tool for e in events if isinstance(e, Step) and e.status == "done"] == \
         ["generate_image"]
+
+
+def receipt(total: str) -> Image.Image:
+    from tools.drawing import font
+
+    image = Image.new("RGB", (420, 120), "white")
+    ImageDraw.Draw(image).text((20, 30), f"TOTAL {total}", fill="black", font=font(40))
+    return image
+
+
+@pytest.mark.parametrize("message, handle", [
+    ("what's the amount on the second one", "#2"), ("read the first one", "#1"),
+    ("and the last one?", "#2")])
+def test_pictures_sent_together_are_named_by_their_order(registry, message, handle):
+    conv = Conversation()
+    conv.add_user("two receipts", [receipt("12.50"), receipt("8.20")], ["a.png", "b.png"])
+    conv.add_assistant("I have #1 and #2.")
+    conv.add_user(message)
+    # a small model that would read the wrong one: the call can only name the right one
+    engine = Scripted([call("ocr", image="#1" if handle == "#2" else "#2"), "Done.", "Done."])
+    events, _ = run(engine, registry, conv, rules="hints")
+    first = next(e for e in events if isinstance(e, Step))
+    assert (first.tool, first.arguments["image"]) == ("ocr", handle)
+
+
+def test_the_other_one_is_the_picture_not_talked_about(registry):
+    conv = Conversation()
+    conv.add_user("two receipts", [receipt("12.50"), receipt("8.20")], ["a.png", "b.png"])
+    conv.add_assistant("I have #1 and #2.")
+    conv.add_user("what does the first one say?")
+    conv.add_assistant("It says TOTAL 12.50.")
+    conv.add_user("and the other one?")
+    engine = Scripted([call("ocr", image="#1"), "Done.", "Done."])
+    events, _ = run(engine, registry, conv, rules="hints")
+    first = next(e for e in events if isinstance(e, Step))
+    assert first.arguments["image"] == "#2"

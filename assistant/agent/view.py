@@ -191,12 +191,35 @@ def is_grey(image: Image.Image) -> bool:
     return all(max(p) - min(p) <= 8 for p in small.getdata())
 
 
+# "the other one", "the other picture": of two, the one the message before was not about
+_OTHER = re.compile(rf"\bthe\s+other(?:\s+{_NOUN})?\b", re.I)
+
+
 def focus(conversation: Conversation) -> Focus:
     """The pictures the last user message is about (see the module's docstring)."""
     turn = last_user(conversation)
     if turn is None:
         return Focus((), ())
-    return Focus(tuple(named(turn.text, conversation)), tuple(turn.images))
+    names = named(turn.text, conversation)
+    if not names and _OTHER.search(turn.text):
+        names = _other(conversation)
+    return Focus(tuple(names), tuple(turn.images))
+
+
+def _other(conversation: Conversation) -> list[str]:
+    """The picture "the other one" means: the only one of the chat's pictures that the user's
+    message before the last was not about (named, brought, or else the latest of its time).
+    Nothing when that leaves more than one."""
+    users = [t for t in conversation.turns if t.role == "user"]
+    if len(users) < 2:
+        return []
+    before = users[-2]
+    about = named(before.text, conversation) or list(before.images)
+    shown_then = [h for h in conversation.images if h in about] or about
+    rest = [h for h in conversation.images if h not in shown_then]
+    uploaded = [h for h in rest if not _LINEAGE.match(conversation.images[h].name)]
+    rest = uploaded or rest  # of the user's pictures, not a copy a tool made
+    return rest if len(rest) == 1 else []
 
 
 def shown(conversation: Conversation) -> list[str]:
