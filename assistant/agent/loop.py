@@ -569,7 +569,6 @@ class Agent:
         request to grey the picture) or an answer made up. None for any other message, and
         for any model without the hints."""
         turn = view.last_user(conversation)
-        tools = offered(self.registry, conversation, rules=self.hints).names
         if self.hints.unseen(conversation):  # "what's written on the sign?" with no picture
             return prompts.render("agent_unsure", pictures=[], unseen=True, tools=[], others=[],
                                   later=[n for n, t in self.registry.tools.items()
@@ -577,7 +576,8 @@ class Agent:
         if turn is None or not self.hints.unreadable(turn.text):
             return None
         return prompts.render("agent_unsure", pictures=view.shown(conversation), foreign=True,
-                              tools=tools, others=[])
+                              tools=offered(self.registry, conversation,
+                                            rules=self.hints).names, others=[])
 
     @staticmethod
     def _empty(failed: tuple[str, str] | None) -> str:

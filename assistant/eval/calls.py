@@ -14,7 +14,6 @@ figure shows what the English word hints would take from a capable model.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -69,7 +68,7 @@ class _Pieces(list):
         pass
 
 
-def play(registry, line: dict, rules: str, agent_class=None) -> dict:
+def play(registry, line: dict, rules: str) -> dict:
     from assistant.agent import Agent
 
     conv = Conversation()
@@ -80,7 +79,7 @@ def play(registry, line: dict, rules: str, agent_class=None) -> dict:
     else:
         conv.add_user(line["text"])
     engine = CallingModel(line["call"], len(specs))
-    agent = (agent_class or Agent)(engine, registry, guided=False, rules=rules)
+    agent = Agent(engine, registry, guided=False, rules=rules)
     events = list(agent.run(conv))
     steps = [e for e in events if isinstance(e, Step) and e.status != "running"]
     final = next(e for e in reversed(events) if isinstance(e, Final))
@@ -104,6 +103,3 @@ def evaluate(registry, lines: list[dict], rules: str = "off", progress: bool = T
             "not_run": [{"lang": r["lang"], "tool": r["tool"], "why": r["why"]}
                         for r in rows if not r["ran"]]}
 
-
-def dumps(result: dict) -> str:
-    return json.dumps(result, indent=2, ensure_ascii=False)

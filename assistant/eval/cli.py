@@ -141,57 +141,49 @@ def print_documents(result: dict) -> None:
         print(f"  {f['id']} ({f['why']}): {f['answer'][:160]!r}")
 
 
+def print_calls(result: dict) -> None:
+    print(f"rules {result['rules']}: {result['ran']} of {result['n']} calls ran "
+          f"({result['accuracy']:.1%})")
+    for lang, r in result["by_language"].items():
+        print(f"  {lang:4} {r['ran']} of {r['n']}")
+    for r in result["not_run"]:
+        print(f"  not run ({r['lang']}, {r['tool']}): {r['why']}")
+
+
+def print_routing(result: dict) -> None:
+    print(f"{result['model']}: routing accuracy {result['accuracy']:.1%} on {result['n']}")
+    for label, r in result["by_expected"].items():
+        print(f"  {label:15} {r['accuracy']:.1%} ({r['n']}): {result['confusion'][label]}")
+
+
+def print_scenarios(result: dict) -> None:
+    print(f"{result['model']}: {result['turns_right']} of {result['turns']} turns right "
+          f"({result['turn_accuracy']:.1%}), {result['scenarios_right']} of "
+          f"{result['scenarios']} scenarios wholly right")
+    for m in result["mistakes"]:
+        print(f"  {m['scenario']} turn {m['turn']}: {'; '.join(m['wrong'])}")
+
+
+# task -> (what measures it, how its result is printed without --json)
+TASKS = {"documents": (documents, print_documents), "calls": (calls, print_calls),
+         "routing": (routing, print_routing), "scenarios": (scenarios, print_scenarios)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from assistant.engines import open_engine
 
-    if args.task == "documents":
+    if args.task in TASKS:
+        measure, show = TASKS[args.task]
         try:
-            result = documents(args)
+            result = measure(args)
         except AssistantError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         if args.json:
             print(json.dumps(result, indent=2, ensure_ascii=False))
         else:
-            print_documents(result)
-        return 0
-
-    if args.task == "calls":
-        try:
-            result = calls(args)
-        except AssistantError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if args.json:
-            print(json.dumps(result, indent=2, ensure_ascii=False))
-        else:
-            print(f"rules {result['rules']}: {result['ran']} of {result['n']} calls ran "
-                  f"({result['accuracy']:.1%})")
-            for lang, r in result["by_language"].items():
-                print(f"  {lang:4} {r['ran']} of {r['n']}")
-            for r in result["not_run"]:
-                print(f"  not run ({r['lang']}, {r['tool']}): {r['why']}")
-        return 0
-
-    if args.task in ("routing", "scenarios"):
-        try:
-            result = (routing if args.task == "routing" else scenarios)(args)
-        except AssistantError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if args.json:
-            print(json.dumps(result, indent=2))
-        elif args.task == "routing":
-            print(f"{result['model']}: routing accuracy {result['accuracy']:.1%} on {result['n']}")
-            for label, r in result["by_expected"].items():
-                print(f"  {label:15} {r['accuracy']:.1%} ({r['n']}): {result['confusion'][label]}")
-        else:
-            print(f"{result['model']}: {result['turns_right']} of {result['turns']} turns right "
-                  f"({result['turn_accuracy']:.1%}), {result['scenarios_right']} of "
-                  f"{result['scenarios']} scenarios wholly right")
-            for m in result["mistakes"]:
-                print(f"  {m['scenario']} turn {m['turn']}: {'; '.join(m['wrong'])}")
+            show(result)
         return 0
     from assistant.eval.vqa import evaluate, select
     from assistant.train.data import easy_vqa
