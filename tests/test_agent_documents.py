@@ -160,3 +160,15 @@ def test_how_many_on_a_page_of_text_is_the_pages_count(registry):
     engine = Scripted([call("detect", image="#1", objects=["croissant"]), "I found none."])
     events, _ = run(engine, registry, conv, prompt="compact")
     assert [tool for tool, _ in steps(events)][:1] == ["ocr"]
+
+
+@pytest.mark.parametrize("message, tool", [
+    ("is there a charge for a croissant on sundays?", "ocr"),  # its words stand on the page
+    ("are there any cats in this picture?", "detect"),  # none of its words do
+])
+def test_a_question_whose_words_stand_on_the_page_is_the_readings(registry, message, tool):
+    conv = Conversation()
+    conv.add_user(message, [menu()])
+    engine = Scripted([call("detect", image="#1", objects=["cat"]), "I found none."])
+    events, _ = run(engine, registry, conv, prompt="compact")
+    assert [tool for tool, _ in steps(events)][:1] == [tool]

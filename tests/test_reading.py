@@ -28,6 +28,7 @@ pytestmark = pytest.mark.unit
     ("due 12.03.2026", "date", "2026-03-12"),
     ("3 März 2026", "date", "2026-03-03"),
     ("VAT 20%", "percent", Decimal("20")),
+    ("Soy milk +45p", "amount", Decimal("0.45")),  # pence: money in pounds
 ])
 def test_values_are_read_as_each_place_writes_them(text, kind, shown):
     found = values.find(text)
@@ -39,6 +40,7 @@ def test_values_are_read_as_each_place_writes_them(text, kind, shown):
 
 def test_codes_are_not_values():
     assert values.find("Invoice no. 2026-0142") == []
+    assert values.find('Large 16"') == []  # a size in inches
     assert [v.text for v in values.find("IBAN DE44 5001")] == ["5001"]  # "DE44" is no amount
 
 
@@ -229,6 +231,12 @@ def test_a_receipt_keeps_the_quantity_line_with_its_item():
     ("Lundi fermé", "is it open on mondays?", "No"),  # "fermé" is no once, not twice
     ("Pago con tarjeta", "did I pay cash?", "No"),
     ("Servizio incluso", "is service included?", "Yes"),
+    ("Lohnsteuer  489,25", "am i paying income tax? (lohnsteuer)", "Yes"),
+    ("Solidaritätszuschlag  0,00", "am i paying the solidaritätszuschlag?", "No"),  # nothing
+    ("Hafermilch  +0,40", "is hafermilch free or do they charge for it?", "No"),  # a price
+    ("Hafermilch  gratis", "is hafermilch free or do they charge for it?", "Yes"),
+    ("Hafermilch  +0,40", "do they charge for hafermilch?", "Yes"),
+    ("Extra shot  +50p", "is an extra shot free?", "No"),
 ])
 def test_yes_or_no_reads_the_opposite_of_what_was_asked(row, question, says):
     found = lookup.answer(question, read([line(row, 80, 50, 400, 80)]))
@@ -473,3 +481,52 @@ def test_what_is_still_to_come_is_ordered_less_delivered():
                  [("Chairs", "12", "8"), ("Tables", "3", "3")])
     found = lookup.answer("how many chairs are still to come?", page)
     assert found is not None and found.values == ["4"], found
+
+
+def test_a_word_after_non_is_not_the_word_itself():
+    lines = [line("Maths Paper 1 (non-calculator)", 80, 50, 420, 80),
+             line("Tue 9 June", 600, 50, 760, 80),
+             line("Maths Paper 2 (calculator)", 80, 100, 420, 130),
+             line("Thu 11 June", 600, 100, 760, 130)]
+    found = lookup.answer("on which day do we sit the calculator maths exam?", read(lines))
+    assert found is not None and "11 June" in found.text and "9 June" not in found.text
+
+
+def test_running_out_is_expiring():
+    lines = [line("Arrived", 80, 50, 250, 80), line("09:48", 600, 50, 700, 80),
+             line("EXPIRES", 80, 100, 250, 130), line("11:18", 600, 100, 700, 130)]
+    found = lookup.answer("what time does the ticket run out", read(lines))
+    assert found is not None and found.values == ["11:18"]
+
+
+@pytest.mark.parametrize("detail", ["2 Stk x 0,89", "2 x 0,89"])
+def test_the_price_of_one_is_read_off_a_quantity_line_with_a_unit(detail):
+    lines = [line("Joghurt Natur 500g", 80, 50, 330, 80), line("1,78", 600, 50, 680, 80),
+             line(detail, 110, 90, 300, 120), line("Tomaten", 80, 130, 250, 160),
+             line("2,39", 600, 130, 680, 160)]
+    found = lookup.answer("and a single joghurt, what did that cost", read(lines))
+    assert found is not None and found.values == ["0,89"]
+
+
+@pytest.mark.parametrize("question, says", [
+    ("is the shop open at 8pm on friday?", "No"),
+    ("is the shop open at 17:30 on friday?", "Yes"),
+    ("could i drop by at 4.15 on friday", "Yes"),  # the afternoon's: 4.15 am is not open
+    ("are they open at 7 am on fridays?", "No"),
+])
+def test_a_time_asked_about_is_inside_or_outside_the_hours(question, says):
+    lines = [line("Donnerstag", 80, 50, 300, 80), line("9:00 - 20:00", 500, 50, 700, 80),
+             line("Freitag", 80, 100, 300, 130), line("9:00 - 18:00", 500, 100, 700, 130)]
+    found = lookup.answer(question, read(lines))
+    assert found is not None and found.text.startswith(says) and "Freitag" in found.text
+
+
+@pytest.mark.parametrize("question, says", [
+    ("if we spend 32 euros, is delivery free?", "Yes"),
+    ("is delivery free when my order comes to 18,50?", "No"),
+])
+def test_an_amount_asked_about_meets_the_bound_a_line_sets_or_not(question, says):
+    lines = [line("Pizza Margherita", 80, 50, 330, 80), line("8,50", 600, 50, 680, 80),
+             line("Lieferung gratis ab 25,00 €", 80, 100, 500, 130)]
+    found = lookup.answer(question, read(lines))
+    assert found is not None and found.text.startswith(says) and "Lieferung" in found.text

@@ -1,6 +1,7 @@
 """Timetables and opening hours: the days a column or a line holds for, in the page's
 language, meet the day a question asks about; hour and minute grids become times; a date
-inside a season's span picks the season's hours."""
+inside a season's span picks the season's hours; a departure on a grid of stops reaches
+another stop at the time under it."""
 
 from __future__ import annotations
 
@@ -125,3 +126,40 @@ def hours_page():
 def test_opening_hours_by_day_and_by_season(question, value):
     found = lookup.answer(question, hours_page())
     assert found is not None and found.values == [value], found
+
+
+def stops_page(skipped: str = "|"):
+    """Stops as rows and departures as columns; the second departure passes Kirchberg by."""
+    rows = [("Bahnhof Süd", ["06:05", "06:35", "07:05"]),
+            ("Kirchberg", ["06:11", skipped, "07:11"]),
+            ("Am Markt", ["06:18", "06:44", "07:18"]),
+            ("Klinikum", ["06:26", "06:52", "07:26"])]
+    lines = []
+    for i, (stop, times) in enumerate(rows):
+        y = 60 + 40 * i
+        lines.append(line(stop, 40, y, 240, y + 26))
+        for j, t in enumerate(times):
+            lines.append(line(t, 300 + 110 * j, y, 380 + 110 * j, y + 26))
+    return layout.read([(1, lines)])
+
+
+@pytest.mark.parametrize("question, values", [
+    ("the 06:35 from bahnhof süd, when is it at the klinikum?", ["06:52"]),
+    ("how long does the 07:05 take to klinikum", ["21 minutes"]),
+    ("i'm taking the 06:44 at am markt - what time do i reach the klinikum?", ["06:52"]),
+])
+def test_a_departure_reaches_another_stop_at_the_time_under_it(question, values):
+    found = lookup.answer(question, stops_page())
+    assert found is not None and found.values == values, found
+
+
+def test_a_stop_passed_by_or_behind_is_no_journey():
+    from tools import trips, values
+
+    page = stops_page()
+    named = {"Kirchberg": 1.0}
+    start = next(v for v in values.find("06:35") if v.kind == "time")
+    assert trips.leg(page, start, lambda r: named.get(r.label, 0.0)) is None  # no time there
+    later = next(v for v in values.find("06:52") if v.kind == "time")
+    back = {"Bahnhof Süd": 1.0}
+    assert trips.leg(page, later, lambda r: back.get(r.label, 0.0)) is None  # behind it

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from tools import days
+from tools import days, trips
 from tools import values as V
 from tools.layout import Cell, Layout, Row
 
@@ -35,7 +35,11 @@ def _fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The words of `text` (letters, any script; digits aside), folded: case and accents."""
-    return [w for w in re.findall(r"[^\W\d_]+", _fold(text)) if len(w) >= 2 or not w.isascii()]
+    text = NON.sub("non", _fold(text))  # "non-calculator" is not "calculator"
+    return [w for w in re.findall(r"[^\W\d_]+", text) if len(w) >= 2 or not w.isascii()]
+
+
+NON = re.compile(r"(?<![^\W\d_])non[-\u2010\u2011](?=[^\W\d_])")
 
 
 def _cue(*stems: str) -> re.Pattern:
@@ -68,7 +72,8 @@ PAGE = _cue(r"which page", r"what page", r"on page", r"page (?:is|has|number)", 
 DAYS = _cue(r"days?\b", r"how long until", r"how many weeks", r"tage\b", r"jours\b", r"d[ií]as\b")
 MINUTES = _cue(r"how long", r"minutes?\b", r"gap", r"difference", r"between", r"wait",
                r"how much time", r"duration", r"takes?\b")
-YES_NO = re.compile(r"^\s*(?:so\s+|and\s+|but\s+|ok\s+|hey\s+)?(?:is|are|was|were|do|does|did|"
+YES_NO = re.compile(r"^\s*(?:[^,?]*,\s*)?"  # after a clause: "if I pay 20, is ..."
+                    r"(?:so\s+|and\s+|but\s+|ok\s+|hey\s+)?(?:is|are|am|was|were|do|does|did|"
                     r"can|could|will|would|has|have|had|should|shall|may|must|any)\b", re.I)
 NEGATIVE = _cue(r"no\b(?![.:]|\s*\d)", r"not\b", r"non\b", r"none\b", r"never\b", r"closed\b", r"cancel", r"n/a\b",
                 r"kein", r"nicht\b", r"geschlossen", r"ferm[eé]", r"pas de\b", r"aucun",
@@ -140,6 +145,7 @@ invoice rechnung facture factura fattura factuur fatura bill
 due fallig faellig echeance vencimiento scadenza vervaldatum vencimento
 birth geburt naissance nacimiento nascita geboorte nascimento born
 valid gultig valable valido geldig validite gultigkeit
+expires expiry expire expiration runout ablauf expiration caduca scadenza verloopt
 child children kid kids kind kinder enfant enfants nino ninos bambino bambini crianca
 adult adults erwachsene erwachsener adulte adultes adulto adulti volwassene
 student students studenten etudiant estudiante studente student
@@ -215,7 +221,7 @@ def _lexicon() -> list[set[str]]:
 GLOSSARY += _lexicon()
 GLOSSED = frozenset(w for group in GLOSSARY for w in group)
 NUMBER_WORDS = {w: n for n, ws in enumerate([
-    "", "a an one un une uno una ein eine einen eins um uma een",
+    "", "a an one un une uno una ein eine einen eins um uma een single",
     "two deux zwei dos due dois twee pair couple",
     "three trois drei tres tre três drie", "four quatre vier cuatro quattro quatro",
     "five cinq fünf cinco cinque vijf", "six sechs seis sei zes",
@@ -251,7 +257,9 @@ class Entry:
         """(how many, the price of one, if written) when the entry says "6 x 0,45" or
         "3 x YOGUR"."""
         for c in [*self.cells, *self.details, *self.row.cells]:
-            m = re.search(r"(?<![\d.,])(\d{1,4})\s*[xX×*]\s*", c.text)
+            # "2 x 0,89", and with a unit: "2 Stk x 0,89", "3 pcs. x 1.20"
+            m = re.search(r"(?<![\d.,])(\d{1,4})\s*(?:[^\W\d_]{1,3}\.?\s+)?[xX×*]\s*",
+                          c.text)
             if m:
                 after = [v for v in c.values if v.start >= m.end() - 1 and v.kind == "amount"]
                 return int(m.group(1)), after[0] if after else None
@@ -309,10 +317,11 @@ def entries(layout: Layout) -> list[Entry]:
                 all(len(words(c.text)) <= 3 and c.text.upper() == c.text for c in row.cells):
             headings = list(row.cells)  # headings in capitals over columns of items
         last = out[-1] if out else None
-        if row.values and not row.label and last is not None and last.row.page == row.page \
-                and last.row.number == row.number - 1 and last.values and \
-                re.search(r"\d\s*[xX×*]\s*\d", row.text):
-            last.details += row.cells  # "Brötchen 2,70" over "6 x 0,45"
+        if row.values and (not row.label or QUANTITY_LINE.match(row.text) and
+                           len(row.label) <= 4) and last is not None and \
+                last.row.page == row.page and last.row.number == row.number - 1 and \
+                last.values and re.search(QUANTITY, row.text):
+            last.details += row.cells  # "Brötchen 2,70" over "6 x 0,45" or "6 Stk x 0,45"
             continue
         if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 4 and \
                 i + 1 < len(rows) and rows[i + 1].page == row.page and \
@@ -344,7 +353,8 @@ def _word_cells(row: Row, section: str) -> list[Entry]:
     return [Entry(row, item, [c], c.header, section) for c in worded[1:] if c.header]
 
 
-QUANTITY_LINE = re.compile(r"^\s*\d[\d.,]*\s*(?:[^\W\d_]{1,3}\.?\s*)?[xX×*]\s*\d")
+QUANTITY = r"\d[\d.,]*\s*(?:[^\W\d_]{1,3}\.?\s+)?[xX×*]\s*\d"  # "6 x 0,45", "2 Stk x 0,89"
+QUANTITY_LINE = re.compile(rf"^\s*{QUANTITY}")
 
 
 def _names_item_below(above: Row, row: Row) -> bool:
@@ -419,11 +429,13 @@ OPPOSITES = [({"open", "opening", "opens", "offen", "ouvert", "abierto", "aperto
              ({"included", "inclusive", "inbegriffen", "inclus", "incluido", "incluso",
                "inbegrepen"},
               {"excluded", "exclusive", "extra", "exclu", "excluido", "escluso"}),
-             ({"pay", "paid", "charge", "charged", "cost", "costs", "fee", "fees"},
-              {"free", "gratis", "gratuit", "gratuite", "kostenlos", "gratuito", "gratuita",
-               "gratuitement"}),
+             (PAID := {"pay", "paid", "paying", "charge", "charged", "cost", "costs", "fee",
+                       "fees"},
+              FREE := {"free", "gratis", "gratuit", "gratuite", "kostenlos", "gratuito",
+                       "gratuita", "gratuitement"}),
              ({"cash", "bar", "contanti", "efectivo", "especes", "contant", "dinheiro"},
               {"card", "karte", "carte", "tarjeta", "carta", "kaart", "cartao", "pin"})]
+ALTERNATIVE = {"or", "oder", "ou", "o", "of", "oppure"}
 # One way only: a weekday is Monday, but Monday is not Friday.
 IMPLIES = {
     "pay": "due fallig echeance vencimiento scadenza vervaldatum",
@@ -488,6 +500,17 @@ def has(e: Entry, kinds: set[str]) -> bool:
     if "weight" in kinds and _mass(e):
         return True
     return "count" in kinds and e.quantity is not None
+
+
+def mentioned(question: str, texts: list[str]) -> list[str]:
+    """The question's words of four letters or more, grammar words aside, that stand in
+    `texts` (a page's lines) as the lookups match them: with OCR's slips, endings, the
+    glossary's synonyms and stems inside glued words. Whatever the language: the words are
+    the page's own."""
+    vocabulary = {w for t in texts for w in words(t)}
+    matcher = Matcher([])
+    return [w for w in dict.fromkeys(words(question))
+            if len(w) >= 4 and w not in GRAMMAR and matcher.match(w, vocabulary)]
 
 
 class Matcher:
@@ -559,11 +582,13 @@ class Matcher:
         the question breaks ties between rows ("night 12"), unless it asks yes or no (the
         42 of "does route 42 run on Sundays?" names the timetable, not a row)."""
         found = V.asked(question)
-        asked = [v for v in found if v.kind in ("time", "date") or v.kind == "amount" and v.money]
         yes_no = bool(YES_NO.search(question))
+        day = days.asked(question)
+        # "open at 8pm on friday?": the day finds the row, the time is what is asked of it
+        asked = [v for v in found if v.kind == "date" or v.kind == "amount" and v.money or
+                 v.kind == "time" and not (yes_no and day)]
         counts = set() if yes_no else \
             {v.number for v in found if v.kind == "amount" and not v.money}
-        day = days.asked(question)
         if day:  # a day's name is met by the days each entry holds for, not by its letters
             question_words = [q for q in question_words if days.asked(q) is None]
             holding = {id(e.row) for e, held in zip(self.entries, self.days, strict=True)
@@ -741,6 +766,9 @@ def answer(question: str, layout: Layout) -> Found | None:
     matcher = Matcher(found)
     known = matcher.known(question)
     pages = len(layout.pages)
+    if len(times) == 1 and not YES_NO.search(question) and \
+            (done := _journey(question, layout, times[0], matcher, known, pages)):
+        return done
     if PAGE.search(question):
         known = [w for w in known if not re.fullmatch(r"pages?|seite|pagina|paginas", w)]
         scored = matcher.scores(known, question)
@@ -797,6 +825,29 @@ def answer(question: str, layout: Layout) -> Found | None:
     if (not kinds or "money" in kinds) and (done := _discounted(scored, pages)):
         return done
     return _value(question, scored, pages, times, kinds, found)
+
+
+def _journey(question: str, layout: Layout, start: V.Value, matcher: Matcher,
+             known: list[str], pages: int) -> Found | None:
+    """The time a departure the question gives reaches the stop it names, on a grid of stops
+    and departures (tools/trips.py); how long it takes when asked how long."""
+    def named(row: Row) -> float:
+        label = set(words(row.label))
+        return sum(matcher.weight(m[0]) * m[1] for q in known
+                   if (m := matcher.match(q, label)) is not None)
+
+    journey = trips.leg(layout, start, named)
+    if journey is None:
+        return None
+    origin, stop = (" ".join(w for w in r.label.split() if not re.search(r"\d", w))
+                    for r in (journey.origin, journey.stop))
+    where = f" (page {journey.stop.page})" if pages > 1 else ""
+    said = f"The {journey.start.text} from {origin} reaches {stop} at {journey.end.text}"
+    cited = [e for e in matcher.entries if e.row in (journey.origin, journey.stop)][:2]
+    if MINUTES.search(question) and not WHEN.search(question):
+        took = V.minutes_text(journey.minutes)
+        return Found(f"{said}: {took}{where}.", cited, [took], "difference")
+    return Found(f"{said}{where}.", cited, [journey.end.text], "value")
 
 
 DISCOUNT = set(next(g for g in GLOSSARY if "discount" in g)) | {
@@ -991,11 +1042,83 @@ def _yes_no(question: str, scored) -> Found:
         ties = [e for score, _, e in scored if score >= best * 0.8 and e.row.number > 1] or ties
     e = next((e for e in ties if e.values), ties[0])
     said = e.row.text
-    opposite = _opposites(words(question), words(said))
+    asked = _first_alternative(words(question))
+    opposite = _opposites(asked, words(said))
     rest = " ".join(w for w in re.findall(r"\S+", said) if _fold(w).strip(".,:;!") not in
                     opposite)
-    no = bool(NEGATIVE.search(rest)) != bool(opposite)
+    no = bool(NEGATIVE.search(rest)) != bool(opposite) or _priced_otherwise(asked, e)
+    if not no and (outside := _outside_hours(question, e)) is not None:
+        no = outside
+    if not no and (met := _threshold_met(question, e)) is not None:
+        no = not met
     return Found(f'{"No" if no else "Yes"}: "{said}".', [e], ["no" if no else "yes"], "yesno")
+
+
+# a bound before an amount: "orders over $30", "ab 50 €", "moins de 12 ans", "under 5"
+ABOVE = re.compile(r"(?<!\w)(?:over|above|more than|from|min(?:imum|\.)?|at least|ab|über|uber|"
+                   r"à partir de|a partir de|plus de|más de|mas de|oltre|vanaf|boven|mehr als)"
+                   r"\W{0,3}$", re.I)
+BELOW = re.compile(r"(?<!\w)(?:under|below|less than|up to|unter|bis|moins de|jusqu'à|"
+                   r"menos de|hasta|sotto|fino a|onder|tot|max(?:imum|\.)?)\W{0,3}$", re.I)
+
+
+def _threshold_met(question: str, e: Entry) -> bool | None:
+    """Whether the one amount a question gives ("if my order is $25, is delivery free?")
+    meets the bound its line sets ("Free delivery on orders over $30"); None when the line
+    sets none."""
+    given = [v for v in V.asked(question) if v.kind == "amount"]
+    if len(given) != 1:
+        return None
+    n = given[0].number
+    for cell in e.row.cells:
+        for v in cell.values:
+            if v.kind != "amount" or v.number == n:
+                continue
+            before = cell.text[:v.start]
+            if ABOVE.search(before):
+                return n >= v.number
+            if BELOW.search(before):
+                return n < v.number
+    return None
+
+
+def _outside_hours(question: str, e: Entry) -> bool | None:
+    """Whether the one time a question gives ("open at 8pm on friday?") falls outside the
+    hours the entry's line gives ("Freitag 9:00 - 18:00"); None when there is no such pair.
+    A time without am or pm ("at 1.30") is the afternoon's when only that falls inside."""
+    given = [v for v in V.asked(question) if v.kind == "time"]
+    hours = [v for v in e.row.values if v.kind == "time"]
+    if len(given) != 1 or len(hours) != 2 or BEFORE.search(question) or AFTER.search(question):
+        return None
+    start, end = hours[0].minutes, hours[1].minutes
+    end += 24 * 60 if end <= start else 0  # "18:00 - 02:00": past midnight
+    t = given[0].minutes
+    said = given[0].text.casefold()
+    later = [t] if "m" in said or t >= 12 * 60 else [t, t + 12 * 60]
+    return not any(start <= m <= end or start <= m + 24 * 60 <= end for m in later)
+
+
+def _first_alternative(asked: list[str]) -> list[str]:
+    """The words of a question up to its "or" when both sides name opposites ("is it free or
+    do they charge?" asks whether it is free)."""
+    for cut, w in enumerate(asked):
+        if w in ALTERNATIVE and _opposites(asked[:cut], asked[cut + 1:]):
+            return asked[:cut]
+    return asked
+
+
+def _priced_otherwise(asked: list[str], e: Entry) -> bool:
+    """Whether the entry's amounts answer the question no: a price on what was asked to be
+    free ("free?" on "+0,40"), nothing but zero on what was asked to be paid ("paying church
+    tax?" on "Kirchensteuer 0,00")."""
+    money = [v for v in e.values if v.kind == "amount" and v.money]
+    if not money or any(_inflected(w, f) for w in words(e.row.text) for f in FREE):
+        return False  # "free on orders over 25,00": the line says free, its amount a bound
+    free, paid = (any(_inflected(q, w) for q in asked for w in side) for side in (FREE, PAID))
+    zero = all(v.number == 0 for v in money)
+    if free and not paid:
+        return not zero and not _opposites(asked, words(e.row.text))
+    return paid and not free and zero
 
 
 def _opposites(asked: list[str], said: list[str]) -> set[str]:

@@ -106,6 +106,10 @@ class Ocr(Tool):
             return [dict(x) for x in page.text_layer]
         return self.readings.get(page.image, self.read)
 
+    def mentions(self, text: str, lines: list[dict]) -> list[str]:
+        """The words of `text` that stand in a page's `lines` (tools/lookup.py's matching)."""
+        return lookup.mentioned(text, [x["text"] for x in lines])
+
     def run(self, args: OcrArgs, images: dict[str, Image.Image],
             pages: list[Source] | None = None) -> Observation:
         pages = pages or [Source(args.image, images["image"])]

@@ -58,9 +58,11 @@ PATTERNS = [
                         re.I)),
     ("time", re.compile(r"(?<![\d.,:])([01]?\d|2[0-3])(?::|h(?=\d))([0-5]\d)(?![\d:])")),
     ("dotted", re.compile(r"(?<![\w.,:])([01]?\d|2[0-3])\.([0-5]\d)(?![\w.,:])")),
+    # pence as British prices write them ("+40p", "95p"): an amount in pounds
+    ("pence", re.compile(r"(?<![\w.,])(\d{1,2})p(?!\w)")),
     # an amount stands alone: not the digits of a code ("DE44", "2026-0142", "A4")
     ("amount", re.compile(rf"{CURRENCY}\s?-?(?:{AMOUNT})(?![\w])|(?<![\w.,-])-?"
-                          rf"(?:{AMOUNT})(?![\w]|[.,-]\w)\s?{CURRENCY}?")),
+                          rf"(?:{AMOUNT})(?![\w]|[.,-]\w|\s?[\"″”])\s?{CURRENCY}?")),  # 12" is a size
 ]
 
 # a person, named with a title ("Mrs Helen Carraway", "Herr Dr. Weber", "Sra. Ana Ruiz")
@@ -251,6 +253,8 @@ def _make(kind: str, m: re.Match, text: str, start: int, end: int) -> Value | No
     if kind == "time":
         minutes = _time(m)
         return Value("time", text, start, end, minutes=minutes) if minutes is not None else None
+    if kind == "pence":
+        return Value("amount", text, start, end, Decimal(m.group(1)) / 100, "£")
     currency = re.search(CURRENCY, text)
     amount = number(re.sub(CURRENCY, "", text))
     if amount is None:

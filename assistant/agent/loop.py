@@ -226,18 +226,22 @@ class Agent:
         if any(t.makes and wanted.get(n) for n, t in tools.tools.items()) and \
                 not QUESTION.search(message):
             return None  # "crop the total" asks for a picture; "how much for a cut?" does not
-        if not self.hints.about_page(reader.name, message, tools):
-            return None  # "what breed is it?", "describe it": another reading's work
+        about = self.hints.about_page(reader.name, message, tools)
         for handle in reversed(view.shown(conversation)):
             ref = conversation.images[handle]
-            if getattr(ref, "page", None) is not None:
+            page = getattr(ref, "page", None)
+            if page is not None and about:
                 return reader.name, handle
             try:
                 self.registry.budget.use(reader)
-                lines = reader.lines(Source(handle, ref.image))
+                lines = reader.lines(Source(handle, ref.image,
+                                            text_layer=page.lines if page else ()))
             except Exception:  # noqa: BLE001  (no reading: the model chooses, as without one)
                 return None
-            if len(lines) >= 4:
+            # "is there a joining fee ...?" has words for the detector's work, but its words
+            # stand on the page: a question for the reading. "what breed is it?" has none.
+            if (page is not None or len(lines) >= 4) and (about or reader.mentions(message,
+                                                                                   lines)):
                 return reader.name, handle
         return None
 
