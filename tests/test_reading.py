@@ -524,6 +524,7 @@ def test_a_time_asked_about_is_inside_or_outside_the_hours(question, says):
 @pytest.mark.parametrize("question, says", [
     ("if we spend 32 euros, is delivery free?", "Yes"),
     ("is delivery free when my order comes to 18,50?", "No"),
+    ("if my order comes to 30 euros do i get free delivery", "Yes"),  # no comma after "if"
 ])
 def test_an_amount_asked_about_meets_the_bound_a_line_sets_or_not(question, says):
     lines = [line("Pizza Margherita", 80, 50, 330, 80), line("8,50", 600, 50, 680, 80),
@@ -540,3 +541,25 @@ def test_asked_yes_or_no_a_number_beside_its_word_names_the_row():
     assert found is not None and found.text.startswith("No") and "Paper 1" in found.text
     found = lookup.answer("may we use a calculator in paper 2?", read(lines))
     assert found is not None and found.text.startswith("Yes") and "Paper 2" in found.text
+
+
+def test_when_to_be_there_is_the_time_less_how_early_the_page_asks_to_come():
+    lines = [line("Your appointment", 80, 50, 330, 80),
+             line("Thursday 14:20  Check-up", 80, 90, 500, 120),
+             line("Please come 15 minutes before your appointment.", 80, 130, 700, 160)]
+    found = lookup.answer("what time do i need to be there for the check-up?", read(lines))
+    assert found is not None and found.values == ["14:05"]
+    found = lookup.answer("what time is the check-up?", read(lines))  # not when to come
+    assert found is not None and found.values == ["14:20"]
+
+
+@pytest.mark.parametrize("pack, dosing, days", [
+    ("30 tablets", "Take TWO tablets three times a day", "5 days"),
+    ("28 Tabletten", "1 Tablette 2 x täglich", "14 days"),
+    ("20 capsules", "One capsule every 12 hours", "10 days"),
+])
+def test_how_long_a_pack_lasts_is_its_count_over_the_daily_dose(pack, dosing, days):
+    lines = [line("IBUPROFEN 400 MG", 80, 50, 400, 80), line(pack, 80, 90, 300, 120),
+             line(dosing, 80, 130, 600, 160)]
+    found = lookup.answer("how many days is this pack going to last?", read(lines))
+    assert found is not None and found.values == [days]

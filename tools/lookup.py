@@ -72,9 +72,12 @@ PAGE = _cue(r"which page", r"what page", r"on page", r"page (?:is|has|number)", 
 DAYS = _cue(r"days?\b", r"how long until", r"how many weeks", r"tage\b", r"jours\b", r"d[ií]as\b")
 MINUTES = _cue(r"how long", r"minutes?\b", r"gap", r"difference", r"between", r"wait",
                r"how much time", r"duration", r"takes?\b")
-YES_NO = re.compile(r"^\s*(?:[^,?]*,\s*)?"  # after a clause: "if I pay 20, is ..."
+YES_NO = re.compile(r"^\s*(?:[^,?]*,\s*"  # after a clause: "if I pay 20, is ...", and
+                    r"|(?:if|wenn|si|se|als)\s(?:(?!\b(?:what|how|which|who|where|when)\b)"
+                    r"[^?,])*?\s)?"  # "if my order is 25 do I get ..."
                     r"(?:so\s+|and\s+|but\s+|ok\s+|hey\s+)?(?:is|are|am|was|were|do|does|did|"
-                    r"can|could|will|would|has|have|had|should|shall|may|must|any)\b", re.I)
+                    r"can|could|will|would|has|have|had|should|shall|may|must|any)\b"
+                    r"(?![^?]*\b(?:how|what|which)\b)", re.I)  # "if we are 3, how much?"
 NEGATIVE = _cue(r"no\b(?![.:]|\s*\d)", r"not\b", r"non\b", r"none\b", r"never\b", r"closed\b", r"cancel", r"n/a\b",
                 r"kein", r"nicht\b", r"geschlossen", r"ferm[eé]", r"pas de\b", r"aucun",
                 r"cerrad", r"sin\b", r"chius", r"nessun", r"geen\b", r"gesloten", r"fechad",
@@ -774,6 +777,8 @@ def answer(question: str, layout: Layout) -> Found | None:
     if len(times) == 1 and not YES_NO.search(question) and \
             (done := _journey(question, layout, times[0], matcher, known, pages)):
         return done
+    if LASTS.search(question) and (done := _supply(found)):
+        return done
     if PAGE.search(question):
         known = [w for w in known if not re.fullmatch(r"pages?|seite|pagina|paginas", w)]
         scored = matcher.scores(known, question)
@@ -785,7 +790,8 @@ def answer(question: str, layout: Layout) -> Found | None:
                          [f"page {best.row.page}"], "page")
     kinds = set() if YES_NO.search(question) else wants(question)
     scored = matcher.scores(known, question, kinds)
-    if MINUTES.search(question) and (done := _minutes(question, scored, times)):
+    if MINUTES.search(question) and not YES_NO.search(question) and \
+            (done := _minutes(question, scored, times)):
         return done
     if DAYS.search(question) and (HOW_MANY.search(question) or MINUTES.search(question)) \
             and not dates and (done := _days_between(scored)):
@@ -827,6 +833,8 @@ def answer(question: str, layout: Layout) -> Found | None:
         return None
     if YES_NO.search(question):
         return _yes_no(question, scored)
+    if EARLY.search(question) and (done := _arrive_early(scored, found, pages)):
+        return done
     if (not kinds or "money" in kinds) and (done := _discounted(scored, pages)):
         return done
     return _value(question, scored, pages, times, kinds, found)
@@ -952,6 +960,80 @@ def _minutes(question: str, scored, times: list[V.Value]) -> Found | None:
 
 
 TRIP = set().union(*(g for g in GLOSSARY if g & {"duration", "journey", "time", "crossing"}))
+
+
+# asked when to be there: "what time should I get there for ...", "... need to be at ..."
+EARLY = _cue(r"(?:should|need to|have to|must|supposed to|got to|ought to)\s+(?:\w+\s+){0,2}"
+             r"(?:be there|get there|be at|be in|arrive|turn up|show up|check in|come)",
+             r"latest .{0,20}(?:arrive|get there|turn up|be there)")
+AHEAD = _cue(r"before", r"early", r"earlier", r"prior", r"ahead", r"in advance", r"vor\b",
+             r"vorher", r"avant", r"[aà] l'avance", r"antes", r"de antelaci[oó]n", r"prima",
+             r"in anticipo", r"voor\b", r"eerder", r"van tevoren", r"f[oö]re")
+
+
+# how long a pack lasts, as a medicine's label gives it: "21 capsules", "Take ONE capsule
+# THREE times a day", "2 Tabletten 3 x täglich", "un comprimé deux fois par jour"
+LASTS = _cue(r"how many days .{0,40}(?:last|enough|do)", r"how long .{0,40}(?:last|be enough)",
+             r"when .{0,30}run out", r"wie lange reicht", r"combien de jours", r"cu[aá]ntos d[ií]as")
+DOSE_UNIT = (r"(?:tablets?|capsules?|caps|pills?|caplets?|sachets?|doses?|drops?|puffs?|"
+             r"tabletten?|kapseln?|comprim[eé]s?|g[eé]lules?|comprimidos?|c[aá]psulas?|"
+             r"compresse|pastillas?|gotas|tropfen)")
+PER_DAY = re.compile(r"(?<!\w)(?:(\w+)\s*(?:times|x|mal|fois|veces|volte|keer|vezes)\s*"
+                     r"(?:a|per|par|al|pro|am|por|ao)?\s*(?:day|daily|tag|t[aä]glich|jour|"
+                     r"d[ií]a|giorno|dag|dia)|(once|twice|thrice)\s+(?:a\s+day|daily)|"
+                     r"every\s+(\d+)\s+hours)", re.I)
+TIMES_WORDS = {"once": 1, "twice": 2, "thrice": 3}
+
+
+def _count_word(word: str) -> int | None:
+    word = _fold(word)
+    return int(word) if word.isdigit() else NUMBER_WORDS.get(word) or TIMES_WORDS.get(word)
+
+
+def _supply(found: list[Entry]) -> Found | None:
+    """How many days a pack lasts: the units it holds over the units taken a day, from the
+    page's own numbers; None when it gives no pack size or no daily dose."""
+    texts = list(dict.fromkeys(e.row.text for e in found))
+    per_day = None
+    for text in texts:
+        if (m := PER_DAY.search(text)) is None:
+            continue
+        times = 24 // int(m.group(3)) if m.group(3) else _count_word(m.group(1) or m.group(2))
+        dose = re.search(rf"(?<!\w)(\w+)\s+{DOSE_UNIT}(?!\w)", text[:m.start()], re.I)
+        each = _count_word(dose.group(1)) if dose else 1
+        if times and each:
+            per_day, dosing = times * each, text
+            break
+    packs = [int(m.group(1)) for text in texts
+             for m in re.finditer(rf"(?<![\d.,])(\d{{1,4}})\s*(?:x\s*)?{DOSE_UNIT}(?!\w)", text,
+                                  re.I)]
+    if per_day is None or not packs or max(packs) < per_day:
+        return None
+    units = max(packs)
+    days = Decimal(units) / per_day
+    said = f"{days.normalize():f} days"
+    return Found(f"{said}: {units} at {per_day} a day (\"{dosing}\").",
+                 [e for e in found if e.row.text == dosing][:1], [said], "days")
+
+
+def _arrive_early(scored, found: list[Entry], pages: int) -> Found | None:
+    """When to be there: the time of the entry asked about less how early the page asks
+    people to come ("Please arrive 10 minutes before your appointment"); None without both."""
+    ahead = {v.minutes: v for e in found for c in e.row.cells for v in c.values
+             if v.kind == "duration" and AHEAD.search(c.text[v.end:v.end + 16])}
+    if len(ahead) != 1:
+        return None
+    early = next(iter(ahead.values()))
+    best = scored[0][0]
+    for score, _, e in scored:
+        if score < best * 0.8:
+            return None
+        clock = [v for v in e.values or e.row.values if v.kind == "time"]
+        if clock:
+            said = V.clock(clock[0].minutes - early.minutes)
+            return Found(f"{e.name}: {clock[0].text} - {early.text} = {said}{_where(e, pages)}.",
+                         [e], [said], "difference")
+    return None
 
 
 def _travel_time(found: list[Entry]) -> V.Value | None:
