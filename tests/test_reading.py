@@ -533,16 +533,6 @@ def test_an_amount_asked_about_meets_the_bound_a_line_sets_or_not(question, says
     assert found is not None and found.text.startswith(says) and "Lieferung" in found.text
 
 
-def test_asked_yes_or_no_a_number_beside_its_word_names_the_row():
-    lines = [line("Mock exams", 80, 10, 300, 40),
-             line("Paper 1 (non-calculator)", 80, 50, 420, 80), line("Tue 9 June", 600, 50, 760, 80),
-             line("Paper 2 (calculator)", 80, 100, 420, 130), line("Thu 11 June", 600, 100, 760, 130)]
-    found = lookup.answer("may we use a calculator in paper 1?", read(lines))
-    assert found is not None and found.text.startswith("No") and "Paper 1" in found.text
-    found = lookup.answer("may we use a calculator in paper 2?", read(lines))
-    assert found is not None and found.text.startswith("Yes") and "Paper 2" in found.text
-
-
 def test_when_to_be_there_is_the_time_less_how_early_the_page_asks_to_come():
     lines = [line("Your appointment", 80, 50, 330, 80),
              line("Thursday 14:20  Check-up", 80, 90, 500, 120),

@@ -592,9 +592,6 @@ class Matcher:
                  v.kind == "time" and not (yes_no and day)]
         counts = set() if yes_no else \
             {v.number for v in found if v.kind == "amount" and not v.money}
-        # asked yes or no, a number names its row only beside its word ("paper 1")
-        pinned = re.findall(r"([^\W\d_]{3,})\s+(\d{1,3})(?![\d.,:])", _fold(question)) \
-            if yes_no else []
         if day:  # a day's name is met by the days each entry holds for, not by its letters
             question_words = [q for q in question_words if days.asked(q) is None]
             holding = {id(e.row) for e, held in zip(self.entries, self.days, strict=True)
@@ -626,9 +623,7 @@ class Matcher:
                 score += 2.0
                 hit.add("#value")
             elif counts and (counts & {v.number for v in e.values if v.kind == "amount"} or
-                             counts & _numbers_in(e.section)) or \
-                    any(re.search(rf"(?<!\w){w}\w*\s+{n}(?!\d)", _fold(e.row.text))
-                        for w, n in pinned):
+                             counts & _numbers_in(e.section)):
                 score += 0.6  # a tie-breaker among rows the words found alike
                 hit.add("#number")
             if day and holds is not None and day & holds:
