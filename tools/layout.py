@@ -167,12 +167,9 @@ def _dotted(lines: list[dict]) -> bool:
     return colon >= 3 and colon > money
 
 
-def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
-    """The page's lines as rows, top to bottom, and the slant that was undone."""
-    if not lines:
-        return [], 0.0
-    angle = slant(lines)
-    dotted = _dotted(lines)
+def _group(lines: list[dict], angle: float) -> list[list[tuple]]:
+    """The lines, turned back by `angle`, grouped into rows: (y, left, right, height,
+    line) each, a row's lines side by side and not overlapping."""
     a = math.radians(-angle)
     cos, sin = math.cos(a), math.sin(a)
     placed = []
@@ -204,6 +201,24 @@ def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
             groups.append([item])
         else:
             best.append(item)
+    return groups
+
+
+def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
+    """The page's lines as rows, top to bottom, and the slant that was undone. A short
+    line's corners give its slant only roughly (a degree off on a word or two), and a
+    wrong degree across a wide page of two columns moves one column a whole line against
+    the other: the slant kept is the one, of the lines' own and none, that sets the lines
+    into fewer rows."""
+    if not lines:
+        return [], 0.0
+    angle = slant(lines)
+    dotted = _dotted(lines)
+    groups = _group(lines, angle)
+    if angle:
+        level = _group(lines, 0.0)
+        if len(level) < len(groups):
+            groups, angle = level, 0.0
     groups.sort(key=lambda g: sum(p[0] for p in g) / len(g))
     out = []
     for number, g in enumerate(groups, 1):
@@ -282,33 +297,50 @@ def _tables(page_rows: list[Row]) -> None:
     its words as for its values) when two or more of its values stand under two different
     header cells, or one does and its cells stand under three."""
     header: list[Cell] | None = None
-    for row in page_rows:
+    stacked = False  # the row above was a header too
+    for i, row in enumerate(page_rows):
         if len(row.cells) >= 2 and not row.values and \
                 all(len(c.text.split()) <= 4 and ":" not in c.text and not V.CODE.search(c.text)
                     for c in row.cells):  # not "Invoice no.  INV-0412": a label and its code
+            if i + 1 < len(page_rows) and heads_columns(row.cells, page_rows[i + 1]):
+                header = None  # "CONES  CUPS" over two lists of items: sections, side by side
+                continue
             # a header under a header ("Depart Port Ardan" over "Time  Days"): each name
             # takes the one above it
-            header = _under(header, row.cells) if header else row.cells
+            header = _under(header, row.cells) if header and stacked else row.cells
+            stacked = True
             continue
+        stacked = False
         if header is None:
             continue
         if not row.values:
-            header = None
-            continue
+            if len(row.cells) > 1:
+                header = None
+            continue  # a line of words under an item ("tomato, mozzarella"): the table goes on
         edges = [(h.x + h.right) / 2 for h in header]
-        bounds = [(edges[i - 1] + edges[i]) / 2 if i else -math.inf for i in range(len(edges))]
+        bounds = [(edges[j - 1] + edges[j]) / 2 if j else -math.inf for j in range(len(edges))]
         under = {}
         for cell in row.cells:
             middle = (cell.x + cell.right) / 2
-            i = max(j for j, b in enumerate(bounds) if middle >= b)
-            if header[i].right >= cell.x - (cell.right - cell.x):
-                under[id(cell)] = header[i].text
+            j = max(k for k, b in enumerate(bounds) if middle >= b)
+            if header[j].right >= cell.x - (cell.right - cell.x):
+                under[id(cell)] = header[j].text
         valued = {under[id(c)] for c in row.cells if c.values and id(c) in under}
         if len(valued) < 2 and not (valued and len(set(under.values())) >= 3):
             header = None  # not a row of this table ("Total  30" under it)
             continue
         for cell in row.cells:  # words too: "Room" over "Language Lab"
             cell.header = under.get(id(cell), "")
+
+
+def heads_columns(cells: list[Cell], below: Row) -> bool:
+    """Whether a row of names heads lists of items side by side ("CONI  COPPETTE" over
+    "Piccolo 2,80  Piccola 2,50"), not a table's columns: each name starts where an item's
+    words start in the row below, as a heading stands over its list."""
+    def starts_under(head: Cell) -> bool:
+        slack = 1.5 * (head.right - head.x) / max(1, len(head.text))
+        return any(c.label and abs(c.x - head.x) <= slack for c in below.cells)
+    return len(cells) >= 2 and len(below.cells) > len(cells) and all(map(starts_under, cells))
 
 
 def _under(upper: list[Cell], lower: list[Cell]) -> list[Cell]:

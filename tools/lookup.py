@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tools import days, trips
 from tools import values as V
-from tools.layout import Cell, Layout, Row
+from tools.layout import Cell, Layout, Row, heads_columns
 
 
 def _fold(text: str) -> str:
@@ -39,6 +39,8 @@ def words(text: str) -> list[str]:
     return [w for w in re.findall(r"[^\W\d_]+", text) if len(w) >= 2 or not w.isascii()]
 
 
+NEGATIONS = frozenset("not non no nicht kein keine pas sans sin senza sem niet geen".split())
+ARTICLES = frozenset("a an ein eine un une una uno um uma een".split())
 NON = re.compile(r"(?<![^\W\d_])non[-\u2010\u2011](?=[^\W\d_])")
 
 
@@ -214,8 +216,9 @@ dog hund chien perro cane hond
 
 
 def _lexicon() -> list[set[str]]:
-    """The vocabulary of everyday papers in seven languages (tools/data/lexicon.txt): a line
-    a thing, its words in English, German, French, Spanish, Italian, Portuguese and Dutch."""
+    """The vocabulary of everyday papers (tools/data/lexicon.txt): a line a thing, its words
+    in English, German, French, Spanish, Italian, Portuguese and Dutch, some in Polish,
+    Swedish, Danish, Turkish and Czech."""
     path = Path(__file__).with_name("data") / "lexicon.txt"
     return [set(_fold(line).split()) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.lstrip().startswith("#")]
@@ -244,6 +247,7 @@ class Entry:
     section: str = ""  # the heading above it ("DESSERTS")
     details: list[Cell] = field(default_factory=list)  # a line below that belongs ("6 x 0,45")
     under: Row | None = None  # the line below a label alone on its line ("Vehicle reg.")
+    note: str = ""  # a line of words under it that says what it is ("tomato, basil")
 
     @property
     def said(self) -> str:
@@ -313,12 +317,17 @@ def entries(layout: Layout) -> list[Entry]:
         if i + 1 < len(rows) and named[i + 1]:
             continue  # an item's name: its entry comes with the line below
         pairs = row.pairs()
-        if not row.values and len(row.cells) == 1 and len(words(row.text)) <= 5:
+        if i and _describes(rows[i - 1], row):
+            for e in out:
+                if e.row is rows[i - 1]:
+                    e.note = row.text  # "Margherita 12.99" over "tomato, basil"
+        elif not row.values and len(row.cells) == 1 and len(words(row.text)) <= 5:
             section = row.text  # a heading, or a note ("Sundays: closed"): both an entry
             headings = []
-        elif not row.values and len(row.cells) > 1 and \
-                all(len(words(c.text)) <= 3 and c.text.upper() == c.text for c in row.cells):
-            headings = list(row.cells)  # headings in capitals over columns of items
+        elif not row.values and len(row.cells) > 1 and (
+                all(len(words(c.text)) <= 3 and c.text.upper() == c.text for c in row.cells) or
+                i + 1 < len(rows) and heads_columns(row.cells, rows[i + 1])):
+            headings = list(row.cells)  # headings over columns of items
         last = out[-1] if out else None
         if row.values and (not row.label or QUANTITY_LINE.match(row.text) and
                            len(row.label) <= 4) and last is not None and \
@@ -344,6 +353,16 @@ def entries(layout: Layout) -> list[Entry]:
                 out.append(Entry(row, label, cells, header, section))
         out += _word_cells(row, section)
     return out
+
+
+def _describes(item: Row, row: Row) -> bool:
+    """Whether `row` is a line of words under the item of `item` that says what it is (a
+    menu's "tomato, mozzarella, basil"), not a heading over the items below: no values, and
+    it goes on in small letters or lists things."""
+    text = row.text.strip()
+    return (not row.values and len(row.cells) == 1 and item.page == row.page and
+            bool(item.values) and bool(item.label) and bool(text) and
+            (text[0].islower() or "," in text))
 
 
 def _word_cells(row: Row, section: str) -> list[Entry]:
@@ -522,7 +541,7 @@ class Matcher:
     def __init__(self, all_entries: list[Entry]):
         self.entries = all_entries
         self.own = [set(words(f"{e.label} {e.header}")) for e in all_entries]
-        self.context = [set(words(f"{e.section} {e.row.text}")) for e in all_entries]
+        self.context = [set(words(f"{e.section} {e.row.text} {e.note}")) for e in all_entries]
         rows: dict[int, set[str]] = {}
         for e, own in zip(all_entries, self.own, strict=True):
             rows.setdefault(id(e.row), set()).update(own | set(words(e.row.text)))
@@ -567,10 +586,25 @@ class Matcher:
                         return w, 0.7
         return None
 
+    def _negated(self, said: list[str]) -> list[str]:
+        """"if I'm not a member", "not a student": the page's "Non-member", "non-student"."""
+        out: list[str] = []
+        negated = False
+        for w in said:
+            if w in NEGATIONS:
+                negated = True
+                continue
+            if negated and w in ARTICLES:
+                continue
+            out.append(f"non{w}" if negated and f"non{w}" in self.vocabulary else w)
+            negated = False
+        return out if any(w.startswith("non") and w in self.vocabulary for w in out) else said
+
     def known(self, question: str) -> list[str]:
         """The question's words that the document has (itself or by a synonym), and pairs
         of them that OCR wrote as one ("flat white": "Flatwhite")."""
         said = words(question)
+        said = self._negated(said)
         pairs = [a + b for a, b in zip(said, said[1:], strict=False)
                  if a not in GRAMMAR and b not in GRAMMAR and
                  (a + b in self.vocabulary or a + b in GLOSSED)]  # "delivery note": Pakbon
@@ -733,8 +767,8 @@ def _money_value(e: Entry) -> V.Value | None:
 
 
 # a size in an item's name ("250g", "6x1,5L", "75 cl"): said only when it is what was asked
-MEASURE = re.compile(r"(?<![\w.,])(?:\d+\s?[xX×]\s?)?\d[\d.,]*\s?(?:kg|g|gr|ml|cl|l|lb|oz)"
-                     r"(?![^\W\d_])", re.I)
+MEASURE = re.compile(r"(?<![\w.,])(?:\d+\s?[xX×]\s?)?\d[\d.,]*\s?(?:kg|g|gr|ml|cl|l|lb|oz|cm|mm)"
+                     r"(?![^\W\d_])|(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:\"|”|''|inch\b|in\b)", re.I)
 
 
 def _where(e: Entry, pages: int) -> str:
@@ -888,7 +922,8 @@ def _discounted(scored, pages: int) -> Found | None:
         return None
     hit, item = priced[0]
     for why, line, cut in cuts:
-        own = {w for w in why - hit if not w.startswith("#") and w not in GRAMMAR}
+        own = {w for w in why - hit if not w.startswith("#") and w not in GRAMMAR and
+               w not in PAID}  # "charge" asks a price; it says not who or when
         if own or "#day" in why and "#day" not in hit:
             price = _money_value(item)
             off = abs(cut.number)
@@ -1123,7 +1158,7 @@ def _yes_no(question: str, scored) -> Found:
     if ties[0].row.number == 1:  # the title names what the page is about, not the answer
         ties = [e for score, _, e in scored if score >= best * 0.8 and e.row.number > 1] or ties
     e = next((e for e in ties if e.values), ties[0])
-    said = e.row.text
+    said = _sentence_of(e.row.text, next((h for _, h, x in scored if x is e), set()))
     asked = _first_alternative(words(question))
     opposite = _opposites(asked, words(said))
     rest = " ".join(w for w in re.findall(r"\S+", said) if _fold(w).strip(".,:;!") not in
@@ -1131,9 +1166,25 @@ def _yes_no(question: str, scored) -> Found:
     no = bool(NEGATIVE.search(rest)) != bool(opposite) or _priced_otherwise(asked, e)
     if not no and (outside := _outside_hours(question, e)) is not None:
         no = outside
+    if not no and (day := days.asked(question)) and \
+            (held := days.covered(e.said)) is not None and not day & held:
+        no = True  # "on wednesday?" of "PE kit needed on Mondays": not that day
     if not no and (met := _threshold_met(question, e)) is not None:
         no = not met
     return Found(f'{"No" if no else "Yes"}: "{said}".', [e], ["no" if no else "yes"], "yesno")
+
+
+def _sentence_of(text: str, hit: set[str]) -> str:
+    """The sentence of a line that holds most of the question's words matched in it ("PE
+    kit needed on Mondays." of "PE kit needed on Mondays. Homework club: Tuesdays ..."):
+    what answers, without the line's other sentences and their values."""
+    parts = [p for p in re.split(r"(?<=[.!?;])\s+(?=[^\W\d_])", text) if p.strip()]
+    if len(parts) < 2:
+        return text
+    def held(part: str) -> int:
+        said = words(part)
+        return sum(1 for h in hit if any(_similar(h, w) or w in _synonyms(h) for w in said))
+    return max(parts, key=held) if max(map(held, parts)) else text
 
 
 # a bound before an amount: "orders over $30", "ab 50 €", "moins de 12 ans", "under 5"
@@ -1423,9 +1474,12 @@ def _arithmetic(question, found, known, scored, numbers) -> Found | None:
                 not TOTAL_ROW.search(question):
             continue
         count = next((n for q, n in quantities.items() if any(_similar(q, h) for h in hit)), 1)
-        if count == 1 and e.header:  # a table's row: its amount, not its unit price
-            e = max((x for x in found if x.row is e.row and x.label == e.label and
-                     _money_value(x) is not None), key=lambda x: x.box[0], default=e)
+        if count == 1 and e.header:  # a table's row: its amount, not its unit price,
+            # unless the question names the column ("a medium margherita")
+            last = max((x for x in found if x.row is e.row and x.label == e.label and
+                        _money_value(x) is not None), key=lambda x: x.box[0], default=e)
+            if score <= next((s for s, _, x in scored if x is last), 0.0) + 1e-9:
+                e = last
         picked.append((e, count))
         covered |= hit
         rows.add((id(e.row), e.label))  # "Adult 14.80  Child 7.40": two in one row
