@@ -142,3 +142,34 @@ def test_a_price_word_of_the_question_does_not_bring_a_discount_on():
     found = lookup.answer("how much did they charge for the detectors",
                           layout.read([(1, lines)]))
     assert found is not None and found.values == ["179,40"]
+
+
+def sailings(times, heading="MONDAY - SATURDAY"):
+    out = [word("BAY FERRIES", 100, 20), word(heading, 100, 80),
+           word("Depart Harbour", 100, 140), word("Depart Island", 900, 140)]
+    for i, (a, b) in enumerate(times):
+        out += [word(a, 100, 200 + 60 * i), word(b, 900, 200 + 60 * i)]
+    return out
+
+
+def test_times_written_with_a_dot_on_a_timetable_are_times():
+    times = [("7.50", "8.10"), ("9.30", "9.50"), ("11.30", "11.50"), ("14.00", "14.20"),
+             ("16.00", "16.20"), ("17.15", "17.35")]
+    page = layout.read([(1, sailings(times) + [word("Adult 6.40", 100, 700),
+                                               word("Free", 100, 760),
+                                               word("Car 24.00", 100, 820)])])
+    found = lookup.answer("when does the last ferry leave the harbour on a tuesday", page)
+    assert found is not None and found.values == ["17.15"]
+    kinds = {v.text: v.kind for r in page.rows for v in r.values}
+    assert kinds["6.40"] == "amount" and kinds["24.00"] == "amount"
+
+
+def test_a_price_list_without_a_currency_keeps_its_prices():
+    prices = [("Espresso", "2.40"), ("Latte", "3.10"), ("Mocha", "3.50"), ("Tea", "2.00"),
+              ("Scone", "2.50"), ("Toast", "3.20"), ("Soup", "5.50"), ("Salad", "7.50"),
+              ("Quiche", "8.20"), ("Panini", "6.40"), ("Cake", "3.40")]
+    lines = [word("Open Monday - Saturday", 100, 20)]
+    for i, (item, price) in enumerate(prices):
+        lines += [word(item, 100, 80 + 60 * i), word(price, 900, 80 + 60 * i)]
+    page = layout.read([(1, lines)])
+    assert all(v.kind == "amount" for r in page.rows for v in r.values)

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from statistics import median
 
+from tools import days
 from tools import values as V
 
 LEADERS = re.compile(r"(?:\s*[.·…_]{2,}\s*|\s+-{2,}\s+)")
@@ -164,7 +165,16 @@ def _dotted(lines: list[dict]) -> bool:
     text = " ".join(x["text"] for x in lines)
     colon = len(re.findall(r"(?<!\d)\d{1,2}:\d{2}(?!\d)", text))
     money = sum(1 for v in V.find(text) if v.kind == "amount" and v.currency)
-    return colon >= 3 and colon > money
+    if colon >= 3 and colon > money:
+        return True
+    # "7.50  8.35  9.30 ... 17.15" under "MONDAY - SATURDAY": times through the day, nearly
+    # all of them clock times, on a page that names days and prints no currency
+    dotted = [(int(h), int(m)) for h, m in re.findall(r"(?<![\d.,])(\d{1,2})\.(\d{2})(?![\d.,])",
+                                                      text)]
+    clock = [(h, m) for h, m in dotted if h <= 23 and m <= 59]
+    return (money == 0 and len(clock) >= 10 and len(clock) >= 0.9 * len(dotted) and
+            sum(h >= 10 for h, _ in clock) >= 0.3 * len(clock) and
+            days.covered(text) is not None)
 
 
 def _group(lines: list[dict], angle: float) -> list[list[tuple]]:
@@ -249,21 +259,37 @@ def rows(lines: list[dict], page: int = 1) -> tuple[list[Row], float]:
 def _prices_among_prices(page_rows: list[Row]) -> None:
     """On a page of times written with a dot ("7.50"), a fare list still prints prices the
     same way: "7.40" under "14.80" and over "48.00" is a price. A dotted time is read as an
-    amount when the cell above or below it in its column holds a price and no time."""
-    for i, row in enumerate(page_rows):
-        for cell in row.cells:
-            if len(cell.values) == 1 and cell.values[0].kind == "time" and \
-                    re.fullmatch(r"\d{1,2}\.\d{2}", cell.values[0].text) and \
-                    any(any(v.money for v in c.values) and
-                        not any(v.kind == "time" for v in c.values)
-                        for c in _above_and_below(page_rows, i, cell)):
-                cell.label, cell.values = _split(cell.text, dotted=False)
+    amount when the cell above or below it in its column holds a price and no time, passed
+    on up and down the column (over a "Free" between), never into a row of times."""
+    changed = True
+    while changed:
+        changed = False
+        for i, row in enumerate(page_rows):
+            for cell in row.cells:
+                if len(cell.values) == 1 and cell.values[0].kind == "time" and \
+                        re.fullmatch(r"\d{1,2}\.\d{2}", cell.values[0].text) and \
+                        sum(v.kind == "time" for v in row.values) == 1 and \
+                        any(any(v.money for v in c.values) and
+                            not any(v.kind == "time" for v in c.values)
+                            for c in _above_and_below(page_rows, i, cell, valued=True)):
+                    cell.label, cell.values = _split(cell.text, dotted=False)
+                    changed = True
 
 
-def _above_and_below(page_rows: list[Row], i: int, cell: Cell) -> list[Cell]:
-    """The cells of the rows just above and below row `i` that share `cell`'s column."""
-    near = page_rows[max(0, i - 1):i] + page_rows[i + 1:i + 2]
-    return [c for r in near for c in r.cells if min(cell.right, c.right) > max(cell.x, c.x)]
+def _above_and_below(page_rows: list[Row], i: int, cell: Cell,
+                     valued: bool = False) -> list[Cell]:
+    """The cells of the rows just above and below row `i` that share `cell`'s column; with
+    `valued`, the nearest above and below that hold values, two rows away at most."""
+    def column(r: Row) -> list[Cell]:
+        return [c for c in r.cells if min(cell.right, c.right) > max(cell.x, c.x) and
+                (c.values or not valued)]
+    out = []
+    for side in (page_rows[max(0, i - 2):i][::-1], page_rows[i + 1:i + 3]):
+        for r in side[:2 if valued else 1]:
+            if found := column(r):
+                out += found
+                break
+    return out
 
 
 def _priced_columns(page_rows: list[Row]) -> None:
