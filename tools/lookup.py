@@ -1184,7 +1184,8 @@ def _sentence_of(text: str, hit: set[str]) -> str:
     def held(part: str) -> int:
         said = words(part)
         return sum(1 for h in hit if any(_similar(h, w) or w in _synonyms(h) for w in said))
-    return max(parts, key=held) if max(map(held, parts)) else text
+    counts = [held(p) for p in parts]
+    return parts[counts.index(max(counts))] if max(counts) else text
 
 
 # a bound before an amount: "orders over $30", "ab 50 €", "moins de 12 ans", "under 5"
